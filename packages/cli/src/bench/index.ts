@@ -1,0 +1,13 @@
+import { runProtocolBench } from './protocol';
+import { formatResult } from './stats';
+
+export async function runBench(suite: string, seconds: number): Promise<void> {
+  console.log(`# tributary bench ${suite} — node ${process.version}, ${require('node:os').cpus().length} cores`);
+  switch (suite) {
+    case 'protocol':
+      for (const r of runProtocolBench(seconds)) console.log(formatResult(r));
+      return;
+    default:
+      throw new Error(`Unknown bench suite "${suite}" (known: protocol).`);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Encoders for the four event modes. Envelopes and EventTime are written by
+ * hand (EventTime exactly as Fluentd writes it: fixext8 type 0); records go
+ * through msgpackr with the records extension off, as Fluent peers expect.
+ */
+import { gzipSync } from 'node:zlib';
+import { Packr } from 'msgpackr';
+import { EVENT_TIME_BYTES, EventTime, writeEventTime } from './event-time';
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+
+export type Time = EventTime | number | Date;
+
+function timeBytes(time: Time): Buffer {
+  if (time instanceof EventTime) {
+    const b = Buffer.allocUnsafe(EVENT_TIME_BYTES);
+    writeEventTime(b, 0, time.seconds, time.nanoseconds);
+    return b;
+  }
+  if (time instanceof Date) return timeBytes(EventTime.fromDate(time));
+  return packr.pack(Math.floor(time));
+}
+
+/** One `[time, record]` entry. */
+export function encodeEntry(time: Time, record: Record<string, unknown>): Buffer {
+  const t = timeBytes(time);
+  const r = packr.pack(record);
+  const out = Buffer.allocUnsafe(1 + t.length + r.length);
+  out[0] = 0x92;
+  t.copy(out, 1);
+  r.copy(out, 1 + t.length);
+  return out;
+}
+
+/** Request options. `chunk` asks the server for an ack. */
+export interface EncodeOptions {
+  chunk?: string;
+  /** Number of events, as Fluentd sends it. */
+  size?: number;
+  compressed?: 'gzip';
+  fluentSignal?: number;
+}
+
+function optionMap(o: EncodeOptions): Record<string, unknown> | undefined {
+  const m: Record<string, unknown> = {};
+  if (o.size !== undefined) m.size = o.size;
+  if (o.compressed) m.compressed = o.compressed;
+  if (o.chunk !== undefined) m.chunk = o.chunk;
+  if (o.fluentSignal !== undefined) m.fluent_signal = o.fluentSignal;
+  return Object.keys(m).length ? m : undefined;
+}
+
+export function strHeader(len: number): Buffer {
+  if (len < 32) return Buffer.from([0xa0 | len]);
+  if (len < 0x100) return Buffer.from([0xd9, len]);
+  if (len < 0x10000) {
+    const b = Buffer.allocUnsafe(3);
+    b[0] = 0xda;
+    b.writeUInt16BE(len, 1);
+    return b;
+  }
+  const b = Buffer.allocUnsafe(5);
+  b[0] = 0xdb;
+  b.writeUInt32BE(len, 1);
+  return b;
+}
+
+function binHeader(len: number): Buffer {
+  if (len < 0x100) return Buffer.from([0xc4, len]);
+  if (len < 0x10000) {
+    const b = Buffer.allocUnsafe(3);
+    b[0] = 0xc5;
+    b.writeUInt16BE(len, 1);
+    return b;
+  }
+  const b = Buffer.allocUnsafe(5);
+  b[0] = 0xc6;
+  b.writeUInt32BE(len, 1);
+  return b;
+}
+
+function arrayHeader(n: number): Buffer {
+  if (n < 16) return Buffer.from([0x90 | n]);
+  if (n < 0x10000) {
+    const b = Buffer.allocUnsafe(3);
+    b[0] = 0xdc;
+    b.writeUInt16BE(n, 1);
+    return b;
+  }
+  const b = Buffer.allocUnsafe(5);
+  b[0] = 0xdd;
+  b.writeUInt32BE(n, 1);
+  return b;
+}
+
+/** Message mode: `[tag, time, record, option?]`. */
+export function encodeMessage(tag: string, time: Time, record: Record<string, unknown>, options: EncodeOptions = {}): Buffer {
+  const opt = optionMap(options);
+  const parts = [arrayHeader(opt ? 4 : 3), packr.pack(tag), timeBytes(time), packr.pack(record)];
+  if (opt) parts.push(packr.pack(opt));
+  return Buffer.concat(parts);
+}
+
+/** Forward mode: `[tag, [entry, ...], option?]` from encoded entries. */
+export function encodeForward(tag: string, entries: Buffer[], options: EncodeOptions = {}): Buffer {
+  const opt = optionMap(options);
+  const parts = [arrayHeader(opt ? 3 : 2), packr.pack(tag), arrayHeader(entries.length), ...entries];
+  if (opt) parts.push(packr.pack(opt));
+  return Buffer.concat(parts);
+}
+
+/**
+ * PackedForward: `[tag, bin(entries), option]`; with `compressed: 'gzip'` the
+ * entries are gzipped first (CompressedPackedForward). `entries` is the
+ * concatenation of encoded entries, passed through untouched.
+ */
+export function encodePackedForward(tag: string, entries: Buffer, options: EncodeOptions = {}): Buffer {
+  const payload = options.compressed === 'gzip' ? gzipSync(entries, { level: 1 }) : entries;
+  const opt = optionMap(options);
+  const tagBytes = Buffer.from(tag, 'utf8');
+  const parts = [arrayHeader(opt ? 3 : 2), strHeader(tagBytes.length), tagBytes, binHeader(payload.length), payload];
+  if (opt) parts.push(packr.pack(opt));
+  return Buffer.concat(parts);
+}

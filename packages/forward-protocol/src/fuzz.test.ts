@@ -1,0 +1,72 @@
+/**
+ * Property test: random, mutated and truncated byte streams never crash the
+ * decoder with anything but a coded TributaryError, and never hang.
+ */
+import { randomBytes } from 'node:crypto';
+import { FrameDecoder } from './decoder';
+import { encodeEntry, encodeForward, encodeMessage, encodePackedForward } from './encoder';
+import { TributaryError } from './errors';
+import { EventTime } from './event-time';
+import { parseJsonRequest } from './json-request';
+import { parseRequest } from './request';
+
+// Deterministic PRNG so a failure reproduces.
+function rng(seed: number) {
+  return () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+}
+
+const t = new EventTime(1700000000, 1);
+const seeds = [
+  encodeMessage('a.b', t, { msg: 'hello', n: 1, nested: { x: [1, 2, 3] } }, { chunk: 'abc' }),
+  encodeForward('a.b', [encodeEntry(t, { a: 1 }), encodeEntry(5, { b: 'x' })], { chunk: 'def' }),
+  encodePackedForward('a.b', Buffer.concat([encodeEntry(t, { a: 1 }), encodeEntry(t, { b: 2 })]), { chunk: 'g', size: 2 }),
+  encodePackedForward('a.b', Buffer.concat([encodeEntry(t, { a: 1 }), encodeEntry(t, { b: 2 })]), { compressed: 'gzip' }),
+];
+
+function feed(bytes: Buffer, random: () => number): void {
+  const d = new FrameDecoder(64 * 1024);
+  let pos = 0;
+  try {
+    while (pos < bytes.length) {
+      const n = 1 + Math.floor(random() * 64);
+      for (const frame of d.push(bytes.subarray(pos, pos + n))) {
+        try {
+          if (d.format === 'json') parseJsonRequest(frame.toString());
+          else parseRequest(frame, { maxDecompressedBytes: 1024 * 1024 });
+        } catch (err) {
+          expect(err).toBeInstanceOf(TributaryError);
+          expect((err as TributaryError).code).toMatch(/^TRB_FWD_/);
+        }
+      }
+      pos += n;
+    }
+  } catch (err) {
+    expect(err).toBeInstanceOf(TributaryError);
+  }
+}
+
+test('random bytes', () => {
+  const random = rng(1);
+  for (let i = 0; i < 1500; i++) feed(randomBytes(1 + Math.floor(random() * 512)), random);
+});
+
+test('mutated valid requests', () => {
+  const random = rng(2);
+  for (let i = 0; i < 8000; i++) {
+    const seed = Buffer.from(seeds[i % seeds.length]);
+    const flips = 1 + Math.floor(random() * 4);
+    for (let f = 0; f < flips; f++) seed[Math.floor(random() * seed.length)] = Math.floor(random() * 256);
+    feed(seed, random);
+  }
+});
+
+test('truncated valid requests produce no frame and no error', () => {
+  for (const seed of seeds) {
+    for (let cut = 0; cut < seed.length; cut++) {
+      expect(new FrameDecoder().push(seed.subarray(0, cut))).toEqual([]);
+    }
+  }
+});

@@ -1,0 +1,83 @@
+/**
+ * JSON requests, as Fluentd's in_forward accepts them when a connection's
+ * first byte is `[` or `{`:
+ *
+ *   Message  = [ tag, time, record, option? ]
+ *   Forward  = [ tag, [ [time, record], ... ], option? ]
+ *
+ * `time` is a number of seconds (fractions kept as nanoseconds). Values are
+ * framed by bracket depth outside strings, then parsed with JSON.parse and
+ * re-encoded as msgpack entries, so the pipeline sees the same chunk shape as
+ * for msgpack clients. Acks go back as JSON. Refused when auth is on.
+ */
+import { encodeEntry } from './encoder';
+import { ProtocolError, ProtocolErrorCode } from './errors';
+import { EventTime } from './event-time';
+import type { ForwardChunk } from './request';
+
+function jsonError(what: string): ProtocolError {
+  return new ProtocolError(ProtocolErrorCode.Json, `Invalid JSON request: ${what}.`);
+}
+
+/** End of the JSON value starting at `pos` (an array or object), or -1 if incomplete. */
+export function findJsonEnd(buf: Buffer, pos: number, end: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = pos; i < end; i++) {
+    const c = buf[i];
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) depth++;
+    else if (c === 0x5d || c === 0x7d) {
+      depth--;
+      if (depth === 0) return i + 1;
+    }
+  }
+  return -1;
+}
+
+function toTime(t: unknown): EventTime {
+  if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) throw jsonError('time is not a non-negative number');
+  if (t === 0) return EventTime.now();
+  const s = Math.floor(t);
+  return new EventTime(s, Math.round((t - s) * 1e9));
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function parseJsonRequest(text: string): ForwardChunk {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw jsonError((err as Error).message);
+  }
+  if (!Array.isArray(value) || value.length < 2) throw jsonError('the request is not an array [tag, ...]');
+  const [tag, second] = value;
+  if (typeof tag !== 'string' || tag === '') throw jsonError('the tag is not a non-empty string');
+  let entries: Buffer[];
+  let option: unknown;
+  if (Array.isArray(second)) {
+    entries = second.map((e, i) => {
+      if (!Array.isArray(e) || e.length !== 2 || !isRecord(e[1])) throw jsonError(`entry ${i} is not [time, record]`);
+      return encodeEntry(toTime(e[0]), e[1]);
+    });
+    option = value[2];
+  } else {
+    if (!isRecord(value[2])) throw jsonError('the record (3rd element) is not an object');
+    entries = [encodeEntry(toTime(second), value[2])];
+    option = value[3];
+  }
+  const chunk: ForwardChunk = {
+    tag,
+    entries: Buffer.concat(entries),
+    count: entries.length,
+    mode: entries.length === 1 && !Array.isArray(second) ? 'message' : 'forward',
+  };
+  if (isRecord(option) && typeof option.chunk === 'string') chunk.chunkId = option.chunk;
+  return chunk;
+}

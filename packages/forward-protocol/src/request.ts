@@ -1,0 +1,196 @@
+/**
+ * Event-mode requests (Forward Protocol v1, "Event Modes"), all normalised to
+ * one PackedForward-shaped chunk so the rest of the pipeline handles one shape:
+ *
+ *   Message                  = [ tag, time, record, option? ]
+ *   Forward                  = [ tag, [ entry* ], option? ]
+ *   PackedForward            = [ tag, str|bin entries, option? ]
+ *   CompressedPackedForward  = [ tag, str|bin gzip(entries), option{compressed:"gzip"} ]
+ *   option                   = map { chunk?, size?, compressed?, fluent_signal?, … }
+ *
+ * The mode is chosen by the type of the 2nd element. Entries of PackedForward
+ * are validated and counted in place, never re-encoded; Forward entries are
+ * copied byte for byte. `ack` keeps the chunk option's raw msgpack bytes so the
+ * acknowledgement echoes them exactly (Fluentd compares byte for byte).
+ */
+import { gunzipSync } from 'node:zlib';
+import { countEntries, skipTime } from './entries';
+import { ProtocolError, ProtocolErrorCode, shapeError } from './errors';
+import { EVENT_TIME_BYTES, writeEventTime } from './event-time';
+import { INCOMPLETE, isStr, readArrayHeader, readBytes, readInt, readMapHeader, skipValue } from './msgpack-scan';
+
+export type EventMode = 'message' | 'forward' | 'packed' | 'compressed';
+
+export interface ForwardChunk {
+  tag: string;
+  /** Concatenated msgpack `[time, record]` entries, uncompressed. */
+  entries: Buffer;
+  /** Number of events in `entries`. */
+  count: number;
+  mode: EventMode;
+  /** The `chunk` option as text (for logs and dedupe keys), when the sender asked for an ack. */
+  chunkId?: string;
+  /** The `chunk` option's raw msgpack value (header included), echoed in the ack. */
+  ack?: Buffer;
+  /** `fluent_signal` option: 0 logs, 1 metrics, 2 traces. */
+  signal?: number;
+}
+
+export interface RequestLimits {
+  /** Largest decompressed entries accepted, in bytes. */
+  maxDecompressedBytes: number;
+  /**
+   * The caller owns `frame` and will not read it again: a Message-mode entry is
+   * then made in place (one header byte overwritten) instead of copied.
+   */
+  reuseFrame?: boolean;
+}
+
+export const DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024;
+
+interface Options {
+  ack?: Buffer;
+  chunkId?: string;
+  compressed?: string;
+  signal?: number;
+}
+
+function readOptions(buf: Buffer, pos: number, end: number): Options {
+  const map = readMapHeader(buf, pos, end);
+  if (!map) throw shapeError('the option element is not a map');
+  const out: Options = {};
+  let p = map.next;
+  for (let i = 0; i < map.count; i++) {
+    const key = readBytes(buf, p, end);
+    const valueStart = key ? key.end : skipValue(buf, p, end);
+    if (valueStart === INCOMPLETE) throw shapeError('the option map is cut short');
+    const valueEnd = skipValue(buf, valueStart, end);
+    if (valueEnd === INCOMPLETE) throw shapeError('the option map is cut short');
+    const name = key ? buf.toString('latin1', key.start, key.end) : '';
+    if (name === 'chunk') {
+      const bytes = readBytes(buf, valueStart, end);
+      if (!bytes) throw shapeError('option "chunk" is neither str nor bin');
+      out.ack = buf.subarray(valueStart, valueEnd);
+      out.chunkId = buf.toString(isStr(buf, valueStart) ? 'utf8' : 'base64', bytes.start, bytes.end);
+    } else if (name === 'compressed') {
+      const bytes = readBytes(buf, valueStart, end);
+      if (!bytes) throw shapeError('option "compressed" is not a string');
+      out.compressed = buf.toString('latin1', bytes.start, bytes.end);
+    } else if (name === 'fluent_signal') {
+      out.signal = readInt(buf, valueStart, end)?.value;
+    }
+    p = valueEnd;
+  }
+  return out;
+}
+
+function inflate(data: Buffer, codec: string, limits: RequestLimits): Buffer {
+  if (codec !== 'gzip') {
+    throw new ProtocolError(ProtocolErrorCode.Compression, `Compression "${codec}" is not supported (supported: gzip, text).`);
+  }
+  try {
+    return gunzipSync(data, { maxOutputLength: limits.maxDecompressedBytes });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new ProtocolError(
+        ProtocolErrorCode.DecompressTooLarge,
+        `Decompressed entries exceed the limit of ${limits.maxDecompressedBytes} bytes (maxDecompressedBytes).`,
+      );
+    }
+    throw new ProtocolError(ProtocolErrorCode.Compression, `The gzip entries could not be inflated: ${(err as Error).message}.`, {
+      cause: err,
+    });
+  }
+}
+
+const ENTRY_HEADER = Buffer.from([0x92]);
+
+// Senders repeat the same few tags: reuse the last decoded string when the bytes match.
+let lastTagBytes = Buffer.alloc(0);
+let lastTag = '';
+function decodeTag(buf: Buffer, start: number, end: number): string {
+  const len = end - start;
+  if (len === lastTagBytes.length && buf.compare(lastTagBytes, 0, len, start, end) === 0) return lastTag;
+  lastTagBytes = Buffer.from(buf.subarray(start, end));
+  lastTag = lastTagBytes.toString('utf8');
+  return lastTag;
+}
+
+/**
+ * Parses one complete request frame. The returned chunk references `frame`'s
+ * memory (no copy): the caller owns `frame` and must not reuse it. A Message-mode
+ * event sent with time 0 gets the current time (Fluentd's "now").
+ */
+export function parseRequest(
+  frame: Buffer,
+  limits: RequestLimits = { maxDecompressedBytes: DEFAULT_MAX_DECOMPRESSED_BYTES },
+): ForwardChunk {
+  const end = frame.length;
+  const arr = readArrayHeader(frame, 0, end);
+  if (!arr) throw shapeError('the request is not an array');
+  if (arr.count < 2 || arr.count > 4) throw shapeError(`the request array has ${arr.count} elements (expected 2 to 4)`);
+  const tagBytes = readBytes(frame, arr.next, end);
+  if (!tagBytes || !isStr(frame, arr.next)) throw shapeError('the tag (1st element) is not a string');
+  const tag = decodeTag(frame, tagBytes.start, tagBytes.end);
+  if (tag.length === 0) throw shapeError('the tag is empty');
+  const second = tagBytes.end;
+  const secondArr = readArrayHeader(frame, second, end);
+  // An array 2nd element is Forward mode, unless it is a `[EventTime, metadata]` time (Message mode).
+  if (secondArr && (secondArr.count === 0 || readArrayHeader(frame, secondArr.next, end) !== null)) {
+    // Forward: [tag, [entry, ...], option?]
+    const entriesEnd = skipValue(frame, second, end);
+    if (entriesEnd === INCOMPLETE) throw shapeError('the entries array is cut short');
+    const options = arr.count >= 3 ? readOptions(frame, entriesEnd, end) : {};
+    const entries = frame.subarray(secondArr.next, entriesEnd);
+    const count = countEntries(entries);
+    if (count !== secondArr.count) throw shapeError(`the entries array says ${secondArr.count} entries but holds ${count}`);
+    return { tag, entries, count, mode: 'forward', ...pick(options) };
+  }
+
+  const packed = readBytes(frame, second, end);
+  if (packed) {
+    // PackedForward / CompressedPackedForward: [tag, str|bin, option?]
+    const options = arr.count >= 3 ? readOptions(frame, packed.end, end) : {};
+    const raw = frame.subarray(packed.start, packed.end);
+    const compressed = options.compressed !== undefined && options.compressed !== 'text';
+    const entries = compressed ? inflate(raw, options.compressed as string, limits) : raw;
+    const count = countEntries(entries);
+    return { tag, entries, count, mode: compressed ? 'compressed' : 'packed', ...pick(options) };
+  }
+
+  // Message: [tag, time, record, option?]
+  const timeEnd = skipTime(frame, second, end);
+  if (timeEnd < 0) throw shapeError('the 2nd element is neither a time, an entries array nor packed entries');
+  if (arr.count < 3 || !readMapHeader(frame, timeEnd, end))
+    throw shapeError('the record (3rd element) of a Message-mode request is not a map');
+  // A framed 3-element request ends where its record ends: no need to walk the record again.
+  const recordEnd = arr.count === 3 ? end : skipValue(frame, timeEnd, end);
+  if (recordEnd === INCOMPLETE) throw shapeError('the record is cut short');
+  const options = arr.count === 4 ? readOptions(frame, recordEnd, end) : {};
+  let entries: Buffer;
+  if (frame[second] === 0x00) {
+    // time 0 means "now" (Fluentd in_forward)
+    const now = Date.now();
+    entries = Buffer.allocUnsafe(1 + EVENT_TIME_BYTES + (recordEnd - timeEnd));
+    entries[0] = 0x92;
+    writeEventTime(entries, 1, Math.floor(now / 1000), (now % 1000) * 1_000_000);
+    frame.copy(entries, 1 + EVENT_TIME_BYTES, timeEnd, recordEnd);
+  } else if (limits.reuseFrame) {
+    // The byte before `time` is the tag's last byte, already decoded: it becomes the entry's array header.
+    frame[second - 1] = 0x92;
+    entries = frame.subarray(second - 1, recordEnd);
+  } else {
+    entries = Buffer.concat([ENTRY_HEADER, frame.subarray(second, recordEnd)]);
+  }
+  return { tag, entries, count: 1, mode: 'message', ...pick(options) };
+}
+
+function pick(o: Options): Pick<ForwardChunk, 'ack' | 'chunkId' | 'signal'> {
+  const out: Pick<ForwardChunk, 'ack' | 'chunkId' | 'signal'> = {};
+  if (o.ack) {
+    out.ack = o.ack;
+    out.chunkId = o.chunkId;
+  }
+  if (o.signal !== undefined) out.signal = o.signal;
+  return out;
+}

@@ -1,0 +1,203 @@
+import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { type Socket, connect } from 'node:net';
+import { join } from 'node:path';
+import { ForwardConnection } from './client';
+import { FrameDecoder } from './decoder';
+import { encodeEntry, encodeMessage, encodePackedForward } from './encoder';
+import { decodeEntries } from './entries';
+import { TributaryError } from './errors';
+import { EventTime } from './event-time';
+import { encodePing, parseHelo, parsePong } from './handshake';
+import type { ForwardChunk } from './request';
+import { ForwardServer, type ForwardServerOptions } from './server';
+
+const t = new EventTime(1700000001, 123456789);
+const servers: ForwardServer[] = [];
+
+async function start(opts: Partial<ForwardServerOptions> = {}) {
+  const received: ForwardChunk[] = [];
+  const errors: Error[] = [];
+  const server = new ForwardServer({
+    port: 0,
+    consume: async (chunks) => {
+      received.push(...chunks);
+    },
+    onError: (err) => errors.push(err),
+    ...opts,
+  });
+  const { port } = await server.listen();
+  servers.push(server);
+  return { server, port, received, errors };
+}
+
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close(100)));
+});
+
+function rawConnect(port: number): Promise<Socket> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1', () => resolve(s));
+  });
+}
+
+function readReply(socket: Socket, frames = 1): Promise<Buffer[]> {
+  const d = new FrameDecoder();
+  const out: Buffer[] = [];
+  return new Promise((resolve) => {
+    socket.on('data', (b) => {
+      out.push(...d.push(b));
+      if (out.length >= frames) resolve(out);
+    });
+    socket.on('close', () => resolve(out));
+  });
+}
+
+test('client → server with handshake and gzip: every event arrives once, acked', async () => {
+  const security = { selfHostname: 'agg.test', sharedKey: 's3cret' };
+  const { port, received } = await start({ security });
+  const conn = await ForwardConnection.connect({ host: '127.0.0.1', port, security: { hostname: 'edge.test', sharedKey: 's3cret' } });
+  const sends = [];
+  for (let c = 0; c < 20; c++) {
+    const entries = Buffer.concat(Array.from({ length: 50 }, (_, i) => encodeEntry(t, { c, i })));
+    sends.push(conn.send(encodePackedForward('app.secure', entries, { chunk: `id-${c}`, compressed: 'gzip', size: 50 }), `id-${c}`));
+  }
+  await Promise.all(sends);
+  await conn.end();
+  expect(received.reduce((n, c) => n + c.count, 0)).toBe(1000);
+  const seen = new Set(received.flatMap((c) => decodeEntries(c.entries).map((e) => `${e.record.c}/${e.record.i}`)));
+  expect(seen.size).toBe(1000);
+  expect(received.every((c) => c.tag === 'app.secure' && c.mode === 'compressed')).toBe(true);
+  expect(decodeEntries(received[0].entries)[0].time).toEqual(t);
+});
+
+test('wrong shared key: PONG false with a reason, no data accepted', async () => {
+  const { port, received, errors } = await start({ security: { selfHostname: 'agg', sharedKey: 'right' } });
+  await expect(ForwardConnection.connect({ host: '127.0.0.1', port, security: { hostname: 'edge', sharedKey: 'wrong' } })).rejects.toThrow(
+    /shared_key mismatch/,
+  );
+  expect(received).toHaveLength(0);
+  expect(errors[0]?.message).toMatch(/Authentication failed/);
+});
+
+test('user authentication and per-client keys', async () => {
+  const { port } = await start({
+    security: {
+      selfHostname: 'agg',
+      sharedKey: 'default',
+      userAuth: true,
+      users: [{ username: 'alice', password: 'pw' }],
+      clients: [{ host: '127.0.0.1', sharedKey: 'loopback-key', users: ['alice'] }],
+      allowAnonymousSource: false,
+    },
+  });
+  const ok = await ForwardConnection.connect({ host: '127.0.0.1', port, security: { hostname: 'e', sharedKey: 'loopback-key', username: 'alice', password: 'pw' } });
+  await ok.send(encodeMessage('a', t, { x: 1 }, { chunk: 'k' }), 'k');
+  await ok.end();
+  await expect(
+    ForwardConnection.connect({ host: '127.0.0.1', port, security: { hostname: 'e', sharedKey: 'loopback-key', username: 'alice', password: 'bad' } }),
+  ).rejects.toThrow(/username\/password mismatch/);
+  await expect(ForwardConnection.connect({ host: '127.0.0.1', port, security: { hostname: 'e', sharedKey: 'default', username: 'alice', password: 'pw' } })).rejects.toThrow(
+    /shared_key mismatch/,
+  );
+});
+
+test('client refuses a server with its own hostname', async () => {
+  const { port } = await start({ security: { selfHostname: 'same', sharedKey: 'k' } });
+  await expect(ForwardConnection.connect({ host: '127.0.0.1', port, security: { hostname: 'same', sharedKey: 'k' } })).rejects.toThrow(/equals this client/);
+});
+
+test('data before PING gets the invalid-ping PONG and the connection closes', async () => {
+  const { port, received } = await start({ security: { selfHostname: 'agg', sharedKey: 'k' } });
+  const s = await rawConnect(port);
+  const replies = readReply(s, 2);
+  s.write(encodeMessage('a', t, { x: 1 }, { chunk: 'c' }));
+  const [helo, pong] = await replies;
+  expect(parseHelo(helo).nonce).toHaveLength(16);
+  expect(parsePong(pong)).toMatchObject({ ok: false, reason: 'invalid ping message' });
+  expect(received).toHaveLength(0);
+  s.destroy();
+});
+
+test('a rejected consume gets no ack and the connection closes; the sender sees a retriable error', async () => {
+  const { port } = await start({
+    consume: async () => {
+      throw new Error('downstream full');
+    },
+  });
+  const conn = await ForwardConnection.connect({ host: '127.0.0.1', port, ackTimeoutMs: 5000 });
+  const err = await conn.send(encodeMessage('a', t, { x: 1 }, { chunk: 'c1' }), 'c1').catch((e) => e);
+  expect(err).toBeInstanceOf(TributaryError);
+  expect(err.retriable).toBe(true);
+});
+
+test('bad bytes close only their own connection; earlier chunks in the same read are acked', async () => {
+  const { port, received, errors } = await start();
+  const good = await ForwardConnection.connect({ host: '127.0.0.1', port });
+  const bad = await rawConnect(port);
+  const badReplies = readReply(bad, 1);
+  bad.write(Buffer.concat([encodeMessage('ok', t, { x: 1 }, { chunk: 'first' }), Buffer.from([0x93, 0xa1, 0x61, 0xc1])]));
+  const [ack] = await badReplies;
+  expect(ack.toString('latin1')).toContain('first');
+  await new Promise((r) => bad.once('close', r));
+  await good.send(encodeMessage('still', t, { x: 2 }, { chunk: 'g' }), 'g');
+  expect(received.map((c) => c.tag)).toEqual(['ok', 'still']);
+  expect(errors[0].message).toMatch(/0xc1/);
+  await good.end();
+});
+
+test('an oversized frame is refused without an ack, other connections unaffected', async () => {
+  const { port, received, errors } = await start({ maxFrameBytes: 4096 });
+  const s = await rawConnect(port);
+  const closed = new Promise((r) => s.once('close', r));
+  s.on('error', () => {});
+  s.write(encodePackedForward('big', encodeEntry(t, { pad: 'x'.repeat(10_000) }), { chunk: 'big' }));
+  await closed;
+  expect(received).toHaveLength(0);
+  expect(errors[0].message).toMatch(/frame limit of 4096 bytes/);
+});
+
+test('JSON clients get JSON acks', async () => {
+  const { port, received } = await start();
+  const s = await rawConnect(port);
+  const reply = new Promise<string>((r) => s.once('data', (d) => r(d.toString())));
+  s.write('["app.json", 1700000001, {"k": "v"}, {"chunk": "j1"}]');
+  expect(JSON.parse(await reply)).toEqual({ ack: 'j1' });
+  expect(received[0]).toMatchObject({ tag: 'app.json', count: 1 });
+  s.destroy();
+});
+
+test('UDP heartbeat: the captured 0x00 datagram is answered with 0x00', async () => {
+  const { port } = await start();
+  const udp = createSocket('udp4');
+  const answer = new Promise<Buffer>((r) => udp.once('message', r));
+  udp.send(readFileSync(join(__dirname, '..', 'fixtures', 'fluentd-heartbeat-udp.bin')), port, '127.0.0.1');
+  expect((await answer).equals(readFileSync(join(__dirname, '..', 'fixtures', 'fluentd-heartbeat-udp.reply.bin')))).toBe(true);
+  udp.close();
+});
+
+test('transport heartbeats (connect, close, no data) are not errors', async () => {
+  const { port, errors, received } = await start();
+  for (let i = 0; i < 5; i++) (await rawConnect(port)).end();
+  await new Promise((r) => setTimeout(r, 50));
+  expect(errors).toHaveLength(0);
+  expect(received).toHaveLength(0);
+});
+
+test('close() waits for in-flight consumes to be acked', async () => {
+  let release: () => void = () => {};
+  const { server, port } = await start({ consume: () => new Promise<void>((r) => (release = r)) });
+  const conn = await ForwardConnection.connect({ host: '127.0.0.1', port });
+  const acked = conn.send(encodeMessage('a', t, { x: 1 }, { chunk: 'z' }), 'z');
+  await new Promise((r) => setTimeout(r, 50));
+  const closing = server.close(5000);
+  setTimeout(() => release(), 100);
+  await expect(acked).resolves.toBeUndefined();
+  await closing;
+});
+
+test('salt sent by our client hashes as raw bytes', () => {
+  const helo = { nonce: Buffer.alloc(16, 1), auth: Buffer.alloc(0), keepalive: true };
+  const ping = encodePing(helo, { hostname: 'h', sharedKey: 'k' }, Buffer.from([0xff, 0xfe, 0x00]));
+  expect(ping.includes(Buffer.from([0xa3, 0xff, 0xfe, 0x00]))).toBe(true);
+});

@@ -1,0 +1,235 @@
+/**
+ * Forward Protocol server: TCP or TLS, optional shared-key handshake, UDP
+ * heartbeat, and the one hand-off `consume(chunks)`.
+ *
+ * Contract:
+ * - Each socket read is framed and parsed into chunks; the socket is paused
+ *   until `consume` settles, so a slow downstream stops reads and TCP pushes
+ *   back on the sender. Memory per connection is bounded by one read plus one
+ *   incomplete frame (`maxFrameBytes`).
+ * - `{ack}` is written for a chunk only after `consume` resolved for it. When
+ *   `consume` rejects, no ack is written and the connection is closed, so the
+ *   sender resends the same chunk id elsewhere.
+ * - Bad bytes close only the offending connection, after the chunks that
+ *   came before them in the same read were consumed and acked.
+ */
+import { type Socket as UdpSocket, createSocket } from 'node:dgram';
+import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
+import { type TlsOptions, createServer as createTlsServer } from 'node:tls';
+import { encodeAck, encodeJsonAck } from './ack';
+import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from './decoder';
+import { ProtocolError, ProtocolErrorCode } from './errors';
+import { type Helo, INVALID_PING_PONG, type ServerSecurity, createHelo, encodeHelo, encodePong, parsePing, verifyPing } from './handshake';
+import { parseJsonRequest } from './json-request';
+import { DEFAULT_MAX_DECOMPRESSED_BYTES, type ForwardChunk, parseRequest } from './request';
+
+export interface SourceInfo {
+  remoteAddress: string;
+  remotePort: number;
+}
+
+export interface ForwardServerOptions {
+  host?: string;
+  port?: number;
+  tls?: TlsOptions;
+  security?: ServerSecurity;
+  maxFrameBytes?: number;
+  maxDecompressedBytes?: number;
+  /** Answer UDP heartbeats (`0x00` → `0x00`) on the same port. Default true. */
+  udpHeartbeat?: boolean;
+  /**
+   * The hand-off. Resolves once every chunk is durably accepted downstream;
+   * rejects when any is not. Owns `chunks` (and their buffers) from the call on.
+   */
+  consume(chunks: ForwardChunk[], source: SourceInfo): Promise<void>;
+  /** A connection's error, after which that connection is closed. */
+  onError?(err: Error, source: SourceInfo): void;
+}
+
+export class ForwardServer {
+  private readonly server: Server;
+  private udp: UdpSocket | null = null;
+  private readonly connections = new Set<Connection>();
+  private draining = false;
+
+  constructor(readonly options: ForwardServerOptions) {
+    const onSocket = (socket: Socket) => this.accept(socket);
+    this.server = options.tls ? createTlsServer(options.tls, onSocket) : createServer(onSocket);
+  }
+
+  async listen(): Promise<AddressInfo> {
+    const { host = '127.0.0.1', port = 24224 } = this.options;
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = this.server.address() as AddressInfo;
+    if (this.options.udpHeartbeat !== false) {
+      const udp = createSocket(address.family === 'IPv6' ? 'udp6' : 'udp4');
+      udp.on('message', (msg, rinfo) => {
+        if (msg.length === 1 && msg[0] === 0) udp.send(msg, rinfo.port, rinfo.address);
+      });
+      udp.on('error', () => udp.close());
+      await new Promise<void>((resolve) => {
+        udp.once('error', () => resolve());
+        udp.bind(address.port, address.address, () => resolve());
+      });
+      this.udp = udp;
+    }
+    return address;
+  }
+
+  get address(): AddressInfo {
+    return this.server.address() as AddressInfo;
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    const conn = new Connection(socket, this.options);
+    this.connections.add(conn);
+    socket.once('close', () => this.connections.delete(conn));
+  }
+
+  /**
+   * Stops accepting, waits (up to `graceMs`) for in-flight chunks to be
+   * consumed and acked, then closes every connection so senders move on.
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.udp?.close();
+    this.udp = null;
+    const deadline = Date.now() + graceMs;
+    for (const conn of this.connections) conn.stopReading();
+    while ([...this.connections].some((c) => c.busy) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const conn of this.connections) conn.destroy();
+    await closed;
+  }
+}
+
+class Connection {
+  private readonly decoder: FrameDecoder;
+  private readonly source: SourceInfo;
+  private helo: Helo | null = null;
+  private authenticated: boolean;
+  busy = false;
+  private stopped = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly options: ForwardServerOptions,
+  ) {
+    this.decoder = new FrameDecoder(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    this.source = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 };
+    this.authenticated = !options.security;
+    socket.setNoDelay(true);
+    socket.on('data', (data: Buffer) => this.onData(data));
+    // A connection that closes without sending anything is Fluentd's transport heartbeat: normal.
+    socket.on('error', () => socket.destroy());
+    if (options.security) {
+      this.helo = createHelo(options.security.userAuth === true);
+      socket.write(encodeHelo(this.helo));
+    }
+  }
+
+  stopReading(): void {
+    this.stopped = true;
+    if (!this.busy) this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private onData(data: Buffer): void {
+    let frames: Buffer[];
+    let failure: Error | null = null;
+    try {
+      frames = this.decoder.push(data);
+      failure = this.decoder.error;
+    } catch (err) {
+      frames = [];
+      failure = err as Error;
+    }
+    const chunks: ForwardChunk[] = [];
+    for (const frame of frames) {
+      try {
+        if (!this.authenticated) {
+          this.handshake(frame);
+          continue;
+        }
+        chunks.push(
+          this.decoder.format === 'json'
+            ? parseJsonRequest(frame.toString('utf8'))
+            : parseRequest(frame, { maxDecompressedBytes: this.options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES, reuseFrame: true }),
+        );
+      } catch (err) {
+        failure = err as Error;
+        break;
+      }
+    }
+    if (chunks.length === 0) {
+      if (failure) this.fail(failure);
+      return;
+    }
+    this.busy = true;
+    this.socket.pause();
+    this.options.consume(chunks, this.source).then(
+      () => {
+        this.busy = false;
+        if (this.socket.destroyed) return;
+        const json = this.decoder.format === 'json';
+        for (const c of chunks) {
+          if (json && c.chunkId !== undefined) this.socket.write(encodeJsonAck(c.chunkId));
+          else if (c.ack) this.socket.write(encodeAck(c.ack));
+        }
+        if (failure) this.fail(failure);
+        else if (this.stopped) this.socket.end();
+        else this.socket.resume();
+      },
+      (err: Error) => {
+        this.busy = false;
+        this.fail(err);
+      },
+    );
+  }
+
+  private handshake(frame: Buffer): void {
+    const security = this.options.security as ServerSecurity;
+    const helo = this.helo as Helo;
+    if (this.decoder.format === 'json') {
+      throw new ProtocolError(ProtocolErrorCode.Json, 'JSON requests are refused while authentication is on.');
+    }
+    let ping: ReturnType<typeof parsePing>;
+    try {
+      ping = parsePing(frame);
+    } catch {
+      this.socket.write(INVALID_PING_PONG);
+      throw new ProtocolError(ProtocolErrorCode.Auth, 'Data arrived before a valid PING; the connection was refused.');
+    }
+    const verdict = verifyPing(ping, helo, security, this.source.remoteAddress);
+    this.socket.write(encodePong(verdict, ping, helo, security.selfHostname));
+    if (!verdict.ok) {
+      throw new ProtocolError(ProtocolErrorCode.Auth, `Authentication failed for ${ping.hostname.toString('utf8')}: ${verdict.reason}.`);
+    }
+    this.authenticated = true;
+  }
+
+  private fail(err: Error): void {
+    this.options.onError?.(err, this.source);
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+}

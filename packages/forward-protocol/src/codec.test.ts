@@ -17,9 +17,7 @@ describe('encoder', () => {
 
   test('entries encode to the captured bytes', () => {
     const fixture = parseRequest(new FrameDecoder().push(readFileSync(join(__dirname, '..', 'fixtures', 'fluentd-packed.bin')))[0]);
-    const ours = Buffer.concat(
-      [1, 2, 3].map((n) => encodeEntry(new EventTime(1700000000 + n, n * 100000001), { msg: `hello ${n}`, n })),
-    );
+    const ours = Buffer.concat([1, 2, 3].map((n) => encodeEntry(new EventTime(1700000000 + n, n * 100000001), { msg: `hello ${n}`, n })));
     expect(ours.equals(fixture.entries)).toBe(true);
   });
 
@@ -27,7 +25,16 @@ describe('encoder', () => {
     ['Message', () => encodeMessage('app', t, { a: 1 }, { chunk: 'c1' }), 'message', 1],
     ['Forward', () => encodeForward('app', [encodeEntry(t, { a: 1 }), encodeEntry(7, { b: 2 })], { chunk: 'c1' }), 'forward', 2],
     ['PackedForward', () => encodePackedForward('app', encodeEntry(t, { a: 1 }), { chunk: 'c1', size: 1 }), 'packed', 1],
-    ['CompressedPackedForward', () => encodePackedForward('app', Buffer.concat([encodeEntry(t, { a: 1 }), encodeEntry(t, { b: 2 })]), { chunk: 'c1', compressed: 'gzip' }), 'compressed', 2],
+    [
+      'CompressedPackedForward',
+      () =>
+        encodePackedForward('app', Buffer.concat([encodeEntry(t, { a: 1 }), encodeEntry(t, { b: 2 })]), {
+          chunk: 'c1',
+          compressed: 'gzip',
+        }),
+      'compressed',
+      2,
+    ],
   ])('%s round-trips', (_name, make, mode, count) => {
     const chunk = parseRequest(make());
     expect(chunk).toMatchObject({ tag: 'app', mode, count, chunkId: 'c1' });
@@ -107,15 +114,37 @@ describe('bad input gets a clear, coded error', () => {
     ['tag not a string', Buffer.from([0x92, 0x01, 0x02]), /tag/],
     ['record not a map', Buffer.concat([Buffer.from([0x93, 0xa1, 0x61]), encodeEventTime(t), Buffer.from([0x01])]), /record/],
     ['bad entries', encodePackedForward('a', Buffer.from([0x93, 0x01, 0x02, 0x03])), /Entry 0/],
-    ['unsupported codec', Buffer.concat([Buffer.from([0x93, 0xa1, 0x61, 0xc4, 0x01, 0x00, 0x81, 0xaa]), Buffer.from('compressed'), Buffer.from([0xa4]), Buffer.from('zstd')]), /zstd/],
-    ['corrupt gzip', Buffer.concat([Buffer.from([0x93, 0xa1, 0x61, 0xc4, 0x03, 0x1f, 0x8b, 0x00, 0x81, 0xaa]), Buffer.from('compressed'), Buffer.from([0xa4]), Buffer.from('gzip')]), /gzip/],
+    [
+      'unsupported codec',
+      Buffer.concat([
+        Buffer.from([0x93, 0xa1, 0x61, 0xc4, 0x01, 0x00, 0x81, 0xaa]),
+        Buffer.from('compressed'),
+        Buffer.from([0xa4]),
+        Buffer.from('zstd'),
+      ]),
+      /zstd/,
+    ],
+    [
+      'corrupt gzip',
+      Buffer.concat([
+        Buffer.from([0x93, 0xa1, 0x61, 0xc4, 0x03, 0x1f, 0x8b, 0x00, 0x81, 0xaa]),
+        Buffer.from('compressed'),
+        Buffer.from([0xa4]),
+        Buffer.from('gzip'),
+      ]),
+      /gzip/,
+    ],
   ])('%s', (_name, frame, message) => {
     expect(() => parseRequest(frame)).toThrow(message);
   });
 
   test('decompressed size is bounded', () => {
-    const frame = encodePackedForward('a', Buffer.concat(Array.from({ length: 200 }, () => encodeEntry(t, { pad: 'x'.repeat(1000) }))), { compressed: 'gzip' });
-    expect(() => parseRequest(frame, { maxDecompressedBytes: 10_000 })).toThrow(expect.objectContaining({ code: ProtocolErrorCode.DecompressTooLarge }));
+    const frame = encodePackedForward('a', Buffer.concat(Array.from({ length: 200 }, () => encodeEntry(t, { pad: 'x'.repeat(1000) }))), {
+      compressed: 'gzip',
+    });
+    expect(() => parseRequest(frame, { maxDecompressedBytes: 10_000 })).toThrow(
+      expect.objectContaining({ code: ProtocolErrorCode.DecompressTooLarge }),
+    );
   });
 
   test('the never-used byte 0xc1 is malformed msgpack, with its offset', () => {

@@ -91,20 +91,34 @@ test('user authentication and per-client keys', async () => {
       allowAnonymousSource: false,
     },
   });
-  const ok = await ForwardConnection.connect({ host: '127.0.0.1', port, security: { hostname: 'e', sharedKey: 'loopback-key', username: 'alice', password: 'pw' } });
+  const ok = await ForwardConnection.connect({
+    host: '127.0.0.1',
+    port,
+    security: { hostname: 'e', sharedKey: 'loopback-key', username: 'alice', password: 'pw' },
+  });
   await ok.send(encodeMessage('a', t, { x: 1 }, { chunk: 'k' }), 'k');
   await ok.end();
   await expect(
-    ForwardConnection.connect({ host: '127.0.0.1', port, security: { hostname: 'e', sharedKey: 'loopback-key', username: 'alice', password: 'bad' } }),
+    ForwardConnection.connect({
+      host: '127.0.0.1',
+      port,
+      security: { hostname: 'e', sharedKey: 'loopback-key', username: 'alice', password: 'bad' },
+    }),
   ).rejects.toThrow(/username\/password mismatch/);
-  await expect(ForwardConnection.connect({ host: '127.0.0.1', port, security: { hostname: 'e', sharedKey: 'default', username: 'alice', password: 'pw' } })).rejects.toThrow(
-    /shared_key mismatch/,
-  );
+  await expect(
+    ForwardConnection.connect({
+      host: '127.0.0.1',
+      port,
+      security: { hostname: 'e', sharedKey: 'default', username: 'alice', password: 'pw' },
+    }),
+  ).rejects.toThrow(/shared_key mismatch/);
 });
 
 test('client refuses a server with its own hostname', async () => {
   const { port } = await start({ security: { selfHostname: 'same', sharedKey: 'k' } });
-  await expect(ForwardConnection.connect({ host: '127.0.0.1', port, security: { hostname: 'same', sharedKey: 'k' } })).rejects.toThrow(/equals this client/);
+  await expect(ForwardConnection.connect({ host: '127.0.0.1', port, security: { hostname: 'same', sharedKey: 'k' } })).rejects.toThrow(
+    /equals this client/,
+  );
 });
 
 test('data before PING gets the invalid-ping PONG and the connection closes', async () => {

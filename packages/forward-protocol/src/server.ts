@@ -173,7 +173,10 @@ class Connection {
         chunks.push(
           this.decoder.format === 'json'
             ? parseJsonRequest(frame.toString('utf8'))
-            : parseRequest(frame, { maxDecompressedBytes: this.options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES, reuseFrame: true }),
+            : parseRequest(frame, {
+                maxDecompressedBytes: this.options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES,
+                reuseFrame: true,
+              }),
         );
       } catch (err) {
         failure = err as Error;

@@ -54,7 +54,8 @@ export function runProtocolBench(seconds = 3): BenchResult[] {
     const parts: Buffer[] = [];
     const stream = Buffer.from(messages); // a fresh "socket read" each round: the parser owns it, as the server does
     for (let off = 0; off < stream.length; off += 65536) {
-      for (const f of d.push(stream.subarray(off, off + 65536))) parts.push(parseRequest(f, { maxDecompressedBytes: 1 << 26, reuseFrame: true }).entries);
+      for (const f of d.push(stream.subarray(off, off + 65536)))
+        parts.push(parseRequest(f, { maxDecompressedBytes: 1 << 26, reuseFrame: true }).entries);
     }
     const batch = Buffer.concat(parts);
     return { events: parts.length, bytes: batch.length };
@@ -63,7 +64,9 @@ export function runProtocolBench(seconds = 3): BenchResult[] {
 
   // PackedForward pass-through: chunks of 1,000 events of ~200 bytes, framed from 64 KiB reads, validated and counted.
   const entries = Buffer.concat(Array.from({ length: 1000 }, (_, i) => encodeEntry(t, sampleRecord(i))));
-  const chunks = Buffer.concat(Array.from({ length: 20 }, (_, i) => encodePackedForward('app.web', entries, { chunk: `c${i}`, size: 1000 })));
+  const chunks = Buffer.concat(
+    Array.from({ length: 20 }, (_, i) => encodePackedForward('app.web', entries, { chunk: `c${i}`, size: 1000 })),
+  );
   rss = new RssSampler();
   r = timeIt(seconds, () => {
     const d = new FrameDecoder();

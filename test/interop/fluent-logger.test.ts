@@ -93,7 +93,9 @@ s.close()
   // A child process, so the event loop keeps serving while Python sends.
   const child = spawn('/usr/bin/python3', ['-c', script, String(port)], { stdio: ['ignore', 'inherit', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
   const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)));
   expect(stderr).toBe('');
   expect(code).toBe(0);

@@ -200,7 +200,12 @@ test('transport heartbeats (connect, close, no data) are not errors', async () =
 
 test('close() waits for in-flight consumes to be acked', async () => {
   let release: () => void = () => {};
-  const { server, port } = await start({ consume: () => new Promise<void>((r) => (release = r)) });
+  const { server, port } = await start({
+    consume: () =>
+      new Promise<void>((r) => {
+        release = r;
+      }),
+  });
   const conn = await ForwardConnection.connect({ host: '127.0.0.1', port });
   const acked = conn.send(encodeMessage('a', t, { x: 1 }, { chunk: 'z' }), 'z');
   await new Promise((r) => setTimeout(r, 50));

@@ -11,9 +11,28 @@ export function buildProgram(): Command {
     .version(require('../package.json').version);
 
   program
+    .command('forwarder')
+    .description('Run the edge forwarder: forward :24224 and HTTP :9880 inputs, disk buffer, delivery to aggregators')
+    .requiredOption('-c, --config <file>', 'YAML config file (see docs/configuration.md)')
+    .action(async (opts: { config: string }) => {
+      const { runForwarder } = await import('./commands/forwarder');
+      await runForwarder(opts.config);
+    });
+
+  program
+    .command('check-config')
+    .description('Validate a forwarder config file and explain every error')
+    .argument('<file>', 'YAML config file')
+    .option('--role <role>', 'forwarder', 'forwarder')
+    .action(async (file: string, opts: { role: string }) => {
+      const { checkConfig } = await import('./commands/check-config');
+      process.exitCode = checkConfig(file, opts.role);
+    });
+
+  program
     .command('bench')
     .description('Run benchmarks and print events/s, MB/s, p99 latency and peak RSS')
-    .argument('[suite]', 'protocol', 'protocol')
+    .argument('[suite]', 'protocol | forwarder-packed | forwarder-message', 'protocol')
     .option('--seconds <n>', 'measuring time per case', '3')
     .action(async (suite: string, opts: { seconds: string }) => {
       const { runBench } = await import('./bench/index');

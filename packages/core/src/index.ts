@@ -1,0 +1,5 @@
+export * from './backoff';
+export * from './config';
+export * from './errors';
+export * from './logger';
+export * from './metrics';

@@ -1,0 +1,77 @@
+/**
+ * The forwarder's buffer: events are appended per tag into an open chunk,
+ * chunks are sealed by size or age, sealed chunks are sent and deleted once
+ * acked. A chunk's 16-byte id is fixed when the chunk is created and never
+ * changes — across retries, nodes and restarts — so aggregators can recognise
+ * a resend.
+ */
+import type { ForwardChunk } from '@tributary/forward-protocol';
+
+export interface SealedChunk {
+  /** 16 random bytes, fixed at creation. */
+  id: Buffer;
+  tag: string;
+  count: number;
+  /** Size of the entries in bytes. */
+  bytes: number;
+  /** Bytes held in storage, framing included. */
+  stored: number;
+  createdAt: number;
+  /** Send attempts so far. */
+  attempts: number;
+  /** Not to be sent before this time (ms since epoch). */
+  notBefore: number;
+}
+
+export type OverflowPolicy = 'block' | 'drop_oldest';
+
+export interface BufferLimits {
+  /** Total bytes held (open and sealed chunks) before the overflow policy applies. */
+  maxBytes: number;
+  /** A chunk is sealed once it holds this many bytes of entries. */
+  chunkLimitBytes: number;
+  /** A chunk is sealed once it is this old. */
+  flushIntervalMs: number;
+  overflow: OverflowPolicy;
+}
+
+export interface BufferStats {
+  bytes: number;
+  chunks: number;
+  events: number;
+  oldestCreatedAt: number | null;
+  droppedEvents: number;
+  droppedChunks: number;
+}
+
+export interface ChunkBuffer {
+  /**
+   * Appends chunks' events. Resolves once they are safe by the buffer's
+   * policy (written, and fsynced under `fsync: always`). Under `block` it waits
+   * for space; it rejects with TRB_BUF_FULL only when closing.
+   */
+  append(chunks: ForwardChunk[]): Promise<void>;
+  /** True when an append would have to wait for space (for HTTP 503). */
+  isFull(): boolean;
+  /** The oldest sealed chunk that is not in flight and due, marked in flight; null when none. */
+  take(now?: number): SealedChunk | null;
+  /** The entries of a taken chunk. */
+  read(chunk: SealedChunk): Promise<Buffer>;
+  /** The chunk was delivered: forget it and free its space. */
+  ack(chunk: SealedChunk): Promise<void>;
+  /** The chunk was not delivered: back to the queue, not before `notBefore`. */
+  release(chunk: SealedChunk, notBefore: number): void;
+  /** Seals open chunks old enough (or all with `force`); returns how many were sealed. */
+  sealDue(now: number, force?: boolean): number;
+  /** Called whenever a chunk becomes ready to send. */
+  onReady(listener: () => void): void;
+  stats(): BufferStats;
+  /** Seals everything, syncs and releases files. Pending appends reject. */
+  close(): Promise<void>;
+}
+
+export const BufferErrorCode = {
+  Full: 'TRB_BUF_FULL',
+  Io: 'TRB_BUF_IO',
+  Closed: 'TRB_BUF_CLOSED',
+} as const;

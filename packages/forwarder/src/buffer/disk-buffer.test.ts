@@ -1,0 +1,141 @@
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
+import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
+import { MemoryBuffer } from './memory-buffer';
+
+const t = new EventTime(1700000000, 5);
+const chunk = (tag: string, from: number, n: number): ForwardChunk => {
+  const entries = Buffer.concat(Array.from({ length: n }, (_, i) => encodeEntry(t, { i: from + i, pad: 'x'.repeat(50) })));
+  return { tag, entries, count: n, mode: 'packed' };
+};
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'trb-buf-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const opts = (o: Partial<DiskBufferOptions> = {}): DiskBufferOptions => ({
+  path: dir,
+  maxBytes: 10 * 1024 * 1024,
+  chunkLimitBytes: 4096,
+  flushIntervalMs: 60_000,
+  overflow: 'block',
+  fsync: 'interval',
+  fsyncIntervalMs: 1000,
+  ...o,
+});
+
+async function drain(buffer: DiskBuffer | MemoryBuffer): Promise<Array<{ id: string; tag: string; events: number[] }>> {
+  buffer.sealDue(Date.now(), true);
+  const out = [];
+  for (let c = buffer.take(); c; c = buffer.take()) {
+    const entries = await buffer.read(c);
+    out.push({ id: c.id.toString('hex'), tag: c.tag, events: decodeEntries(entries).map((e) => e.record.i as number) });
+    await buffer.ack(c);
+  }
+  return out;
+}
+
+test('chunks are sealed by size, per tag, and delivered in order', async () => {
+  const { buffer } = DiskBuffer.open(opts());
+  for (let i = 0; i < 100; i += 10) await buffer.append([chunk('a', i, 10), chunk('b', 1000 + i, 10)]);
+  expect(buffer.stats().events).toBe(200);
+  const got = await drain(buffer);
+  expect(got.filter((c) => c.tag === 'a').flatMap((c) => c.events)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+  expect(got.filter((c) => c.tag === 'b').flatMap((c) => c.events)).toHaveLength(100);
+  expect(got.length).toBeGreaterThan(2);
+  expect(buffer.stats()).toMatchObject({ bytes: 0, events: 0, chunks: 0 });
+  expect(readdirSync(dir)).toEqual([]);
+  await buffer.close();
+});
+
+test('restart recovers every appended event with the same chunk ids', async () => {
+  const first = DiskBuffer.open(opts()).buffer;
+  await first.append([chunk('a', 0, 30)]);
+  first.sealDue(Date.now(), true);
+  const before = first.take();
+  expect(before).not.toBeNull();
+  first.release(before!, 0);
+  await first.append([chunk('a', 30, 5)]); // left open: as after kill -9
+  // no close(): simulate a crash by opening the directory again
+  const { buffer, recovered } = DiskBuffer.open(opts());
+  expect(recovered.reduce((n, r) => n + r.events, 0)).toBe(35);
+  const got = await drain(buffer);
+  expect(got.flatMap((c) => c.events).sort((a, b) => a - b)).toEqual(Array.from({ length: 35 }, (_, i) => i));
+  expect(got.map((c) => c.id)).toContain(before!.id.toString('hex'));
+});
+
+test('a torn tail is cut off and reported; complete records are kept', async () => {
+  const first = DiskBuffer.open(opts()).buffer;
+  await first.append([chunk('a', 0, 3)]);
+  await first.append([chunk('a', 3, 3)]);
+  const [file] = readdirSync(dir);
+  appendFileSync(join(dir, file), Buffer.from([0, 0, 1, 0, 1, 2, 3, 4, 5])); // half a record
+  const { buffer, recovered } = DiskBuffer.open(opts());
+  expect(recovered[0]).toMatchObject({ events: 6, skippedBytes: 9 });
+  expect(recovered[0].problem).toMatch(/torn record/);
+  expect((await drain(buffer)).flatMap((c) => c.events)).toEqual([0, 1, 2, 3, 4, 5]);
+});
+
+test('a corrupt record stops recovery of that file at the last good record', async () => {
+  const first = DiskBuffer.open(opts()).buffer;
+  await first.append([chunk('a', 0, 3)]);
+  const [file] = readdirSync(dir);
+  appendFileSync(join(dir, file), Buffer.from([0, 0, 0, 4, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]));
+  const { buffer, recovered } = DiskBuffer.open(opts());
+  expect(recovered[0].problem).toMatch(/checksum mismatch/);
+  expect((await drain(buffer)).flatMap((c) => c.events)).toEqual([0, 1, 2]);
+});
+
+test('an unreadable file is set aside and does not stop the others', async () => {
+  const first = DiskBuffer.open(opts()).buffer;
+  await first.append([chunk('a', 0, 2)]);
+  writeFileSync(join(dir, `${'ab'.repeat(16)}.chunk`), 'garbage');
+  const { buffer, recovered } = DiskBuffer.open(opts());
+  expect(recovered.find((r) => r.problem?.includes('corrupt'))).toBeDefined();
+  expect((await drain(buffer)).flatMap((c) => c.events)).toEqual([0, 1]);
+  expect(readdirSync(dir).some((f) => f.endsWith('.corrupt'))).toBe(true);
+});
+
+test('block: an append over the limit waits until an ack frees space', async () => {
+  const { buffer } = DiskBuffer.open(opts({ maxBytes: 1024 * 1024, chunkLimitBytes: 100 * 1024 }));
+  const big = () => chunk('a', 0, 4000); // ~280 KB
+  await buffer.append([big()]);
+  await buffer.append([big()]);
+  await buffer.append([big()]);
+  expect(buffer.isFull()).toBe(false);
+  let done = false;
+  const pending = buffer.append([big()]).then(() => {
+    done = true;
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  expect(done).toBe(false);
+  buffer.sealDue(Date.now(), true);
+  const c = buffer.take();
+  await buffer.ack(c!);
+  await pending;
+  expect(done).toBe(true);
+});
+
+test('drop_oldest: the oldest sealed chunks go, counted', async () => {
+  const buffer = new MemoryBuffer({ maxBytes: 1024 * 1024, chunkLimitBytes: 100 * 1024, flushIntervalMs: 60_000, overflow: 'drop_oldest' });
+  const dropped: number[] = [];
+  buffer.onDrop = (c) => dropped.push(c.count);
+  for (let i = 0; i < 6; i++) await buffer.append([chunk('a', i * 4000, 4000)]);
+  expect(buffer.stats().droppedEvents).toBeGreaterThan(0);
+  expect(dropped.reduce((a, b) => a + b, 0)).toBe(buffer.stats().droppedEvents);
+  expect(buffer.stats().bytes).toBeLessThanOrEqual(1024 * 1024);
+  const left = (await drain(buffer)).flatMap((c) => c.events);
+  expect(left.length + buffer.stats().droppedEvents).toBe(24000);
+  expect(left[left.length - 1]).toBe(23999); // the newest survived
+});
+
+test('fsync always: append resolves after fdatasync', async () => {
+  const { buffer } = DiskBuffer.open(opts({ fsync: 'always' }));
+  await buffer.append([chunk('a', 0, 10)]);
+  expect(buffer.stats().events).toBe(10);
+  await buffer.close();
+});

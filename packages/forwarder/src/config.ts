@@ -1,0 +1,277 @@
+/**
+ * Forwarder configuration: the one schema, with every default and a
+ * description per key (the configuration reference is generated from it).
+ */
+import type { ConfigSchema } from '@tributary/core';
+
+const securityServer = {
+  type: 'object',
+  description: 'Shared-key handshake required from senders (Fluentd <security>).',
+  additionalProperties: false,
+  required: ['self_hostname', 'shared_key'],
+  properties: {
+    self_hostname: { type: 'string', minLength: 1, description: 'Hostname sent in PONG.' },
+    shared_key: { type: 'string', minLength: 1, description: 'Shared key for clients not listed in clients.' },
+    user_auth: { type: 'boolean', default: false, description: 'Require username/password from the users list.' },
+    users: {
+      type: 'array',
+      default: [],
+      description: 'Users for user_auth.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['username', 'password'],
+        properties: { username: { type: 'string' }, password: { type: 'string' } },
+      },
+    },
+    allow_anonymous_source: { type: 'boolean', default: true, description: 'Accept sources not listed in clients.' },
+    clients: {
+      type: 'array',
+      default: [],
+      description: 'Per-source settings, matched by host (IP) or network (CIDR).',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          host: { type: 'string' },
+          network: { type: 'string', pattern: '^[0-9a-fA-F.:]+/[0-9]{1,3}$' },
+          shared_key: { type: 'string' },
+          users: { type: 'array', items: { type: 'string' } },
+        },
+      },
+    },
+  },
+} as const;
+
+const tlsServer = {
+  type: 'object',
+  description: 'Serve TLS with this certificate and key (PEM file paths).',
+  additionalProperties: false,
+  required: ['cert_path', 'key_path'],
+  properties: {
+    cert_path: { type: 'string', description: 'PEM certificate chain.' },
+    key_path: { type: 'string', description: 'PEM private key.' },
+    ca_path: { type: 'string', description: 'PEM CA bundle to verify client certificates.' },
+  },
+} as const;
+
+export const forwarderSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    forward: {
+      type: 'object',
+      description: 'Forward Protocol input (Fluentd in_forward compatible).',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        bind: { type: 'string', default: '127.0.0.1', description: 'Address to listen on.' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 24224, description: 'TCP port (and UDP heartbeat port).' },
+        max_frame_bytes: {
+          type: 'integer',
+          minimum: 1024,
+          default: 16777216,
+          description: 'Largest request accepted; larger ones close the connection, unacked.',
+        },
+        max_decompressed_bytes: {
+          type: 'integer',
+          minimum: 1024,
+          default: 67108864,
+          description: 'Largest decompressed gzip chunk accepted.',
+        },
+        udp_heartbeat: { type: 'boolean', default: true, description: 'Answer UDP heartbeats on the same port.' },
+        security: securityServer,
+        tls: tlsServer,
+      },
+    },
+    http: {
+      type: 'object',
+      description: 'HTTP input (Fluentd in_http compatible): POST /<tag>.',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true, description: 'Serve the HTTP input.' },
+        bind: { type: 'string', default: '127.0.0.1', description: 'Address to listen on.' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 9880, description: 'TCP port.' },
+        body_limit_bytes: { type: 'integer', minimum: 1024, default: 33554432, description: 'Largest request body; larger ones get 413.' },
+      },
+    },
+    buffer: {
+      type: 'object',
+      description: 'Where accepted events wait for delivery.',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        type: { enum: ['disk', 'memory'], default: 'disk', description: 'disk survives crashes and restarts; memory loses what it holds.' },
+        path: { type: 'string', default: './data/forwarder-buffer', description: 'Directory for the disk buffer.' },
+        max_bytes: {
+          type: 'integer',
+          minimum: 1048576,
+          default: 1073741824,
+          description: 'Total size before the overflow policy applies.',
+        },
+        chunk_limit_bytes: {
+          type: 'integer',
+          minimum: 1024,
+          default: 1048576,
+          description: 'A chunk is sealed and sent once it holds this many bytes.',
+        },
+        flush_interval_ms: { type: 'integer', minimum: 1, default: 1000, description: 'A chunk is sealed and sent once it is this old.' },
+        overflow: {
+          enum: ['block', 'drop_oldest'],
+          default: 'block',
+          description:
+            'block: stop reading sockets (TCP pushes back, HTTP gets 503); drop_oldest: drop the oldest chunks, counted and logged.',
+        },
+        fsync: {
+          enum: ['interval', 'always'],
+          default: 'interval',
+          description: 'always: fdatasync before every ack; interval: every fsync_interval_ms.',
+        },
+        fsync_interval_ms: { type: 'integer', minimum: 1, default: 1000, description: 'Period of the interval fsync policy.' },
+      },
+    },
+    output: {
+      type: 'object',
+      description: 'Delivery to aggregators over the Forward Protocol, acks required.',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        servers: {
+          type: 'array',
+          minItems: 1,
+          default: [{ host: '127.0.0.1', port: 24225 }],
+          description: 'Aggregators, or one load-balancer address.',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['host', 'port'],
+            properties: {
+              host: { type: 'string', minLength: 1 },
+              port: { type: 'integer', minimum: 1, maximum: 65535 },
+              weight: { type: 'integer', minimum: 1, default: 60, description: 'Share of traffic in round robin.' },
+              standby: { type: 'boolean', default: false, description: 'Used only while no primary is healthy.' },
+            },
+          },
+        },
+        compress: { enum: ['gzip', 'none'], default: 'none', description: 'Send CompressedPackedForward.' },
+        ack_timeout_ms: {
+          type: 'integer',
+          minimum: 100,
+          default: 30000,
+          description: 'No ack within this time: the node is marked down and the chunk resent.',
+        },
+        connect_timeout_ms: { type: 'integer', minimum: 100, default: 5000, description: 'Connection attempt timeout.' },
+        window: { type: 'integer', minimum: 1, maximum: 1024, default: 8, description: 'Unacked chunks in flight per connection.' },
+        max_connection_age_ms: {
+          type: 'integer',
+          minimum: 1000,
+          default: 300000,
+          description: 'Rotate connections this old so new aggregators behind an NLB get traffic.',
+        },
+        retry: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            initial_ms: { type: 'integer', minimum: 1, default: 500, description: 'First retry delay (jittered, doubled per attempt).' },
+            max_ms: { type: 'integer', minimum: 1, default: 30000, description: 'Retry delay cap.' },
+            max_attempts: {
+              type: ['integer', 'null'],
+              minimum: 1,
+              default: null,
+              description: 'Give up after this many attempts (null: retry forever; the buffer bounds the backlog).',
+            },
+            dead_letter_path: { type: ['string', 'null'], default: null, description: 'Directory for chunks given up on.' },
+          },
+        },
+        security: {
+          type: 'object',
+          description: 'Shared-key handshake toward aggregators.',
+          additionalProperties: false,
+          required: ['self_hostname', 'shared_key'],
+          properties: {
+            self_hostname: { type: 'string', minLength: 1 },
+            shared_key: { type: 'string', minLength: 1 },
+            username: { type: 'string' },
+            password: { type: 'string' },
+          },
+        },
+        tls: {
+          type: 'object',
+          description: 'Connect with TLS.',
+          additionalProperties: false,
+          properties: {
+            ca_path: { type: 'string', description: 'PEM CA bundle to verify aggregators.' },
+            insecure_skip_verify: { type: 'boolean', default: false, description: 'Do not verify the certificate (testing only).' },
+          },
+        },
+      },
+    },
+    metrics: {
+      type: 'object',
+      description: 'Prometheus /metrics, /healthz and /readyz.',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        bind: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 24231 },
+      },
+    },
+    shutdown_grace_ms: {
+      type: 'integer',
+      minimum: 0,
+      default: 10000,
+      description: 'On SIGTERM, how long to keep flushing before exiting (the rest stays on disk).',
+    },
+    log_level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
+  },
+} as const;
+
+interface SecurityServerConfig {
+  self_hostname: string;
+  shared_key: string;
+  user_auth: boolean;
+  users: Array<{ username: string; password: string }>;
+  allow_anonymous_source: boolean;
+  clients: Array<{ host?: string; network?: string; shared_key?: string; users?: string[] }>;
+}
+
+export interface ForwarderConfig {
+  forward: {
+    bind: string;
+    port: number;
+    max_frame_bytes: number;
+    max_decompressed_bytes: number;
+    udp_heartbeat: boolean;
+    security?: SecurityServerConfig;
+    tls?: { cert_path: string; key_path: string; ca_path?: string };
+  };
+  http: { enabled: boolean; bind: string; port: number; body_limit_bytes: number };
+  buffer: {
+    type: 'disk' | 'memory';
+    path: string;
+    max_bytes: number;
+    chunk_limit_bytes: number;
+    flush_interval_ms: number;
+    overflow: 'block' | 'drop_oldest';
+    fsync: 'interval' | 'always';
+    fsync_interval_ms: number;
+  };
+  output: {
+    servers: Array<{ host: string; port: number; weight: number; standby: boolean }>;
+    compress: 'gzip' | 'none';
+    ack_timeout_ms: number;
+    connect_timeout_ms: number;
+    window: number;
+    max_connection_age_ms: number;
+    retry: { initial_ms: number; max_ms: number; max_attempts: number | null; dead_letter_path: string | null };
+    security?: { self_hostname: string; shared_key: string; username?: string; password?: string };
+    tls?: { ca_path?: string; insecure_skip_verify: boolean };
+  };
+  metrics: { bind: string; port: number };
+  shutdown_grace_ms: number;
+  log_level: string;
+}
+
+export const forwarderConfigSpec: ConfigSchema<ForwarderConfig> = { name: 'forwarder', schema: forwarderSchema };

@@ -1,0 +1,187 @@
+/**
+ * The edge forwarder: forward and HTTP inputs → buffer → forward output.
+ *
+ * Lifecycle: `start` opens the buffer (recovering what an earlier run left),
+ * then the output, then the inputs; `stop` (SIGTERM) closes the inputs,
+ * seals every open chunk, flushes for up to `shutdown_grace_ms`, and leaves
+ * whatever is unsent on disk for the next start.
+ */
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
+import type { ForwardChunk, ForwardServer } from '@tributary/forward-protocol';
+import type { FastifyInstance } from 'fastify';
+import type { ChunkBuffer } from './buffer/chunk-buffer';
+import { DiskBuffer } from './buffer/disk-buffer';
+import { MemoryBuffer } from './buffer/memory-buffer';
+import type { ForwarderConfig } from './config';
+import { createForwardInput } from './inputs/forward-input';
+import { createHttpInput } from './inputs/http-input';
+import { type ForwarderMetrics, createForwarderMetrics, registerStateGauges } from './metrics';
+import { ForwardOutput } from './output/forward-output';
+
+export interface ForwarderPorts {
+  forward: number;
+  http: number | null;
+  metrics: number;
+}
+
+export class Forwarder {
+  private stopping = false;
+  private readonly sealTimer: NodeJS.Timeout;
+
+  private constructor(
+    readonly config: ForwarderConfig,
+    readonly buffer: ChunkBuffer,
+    readonly output: ForwardOutput,
+    private readonly forward: ForwardServer,
+    private readonly http: FastifyInstance | null,
+    private readonly ops: { port: number; close(): Promise<void> },
+    readonly metrics: ForwarderMetrics,
+    readonly registry: Registry,
+    private readonly logger: Logger,
+  ) {
+    this.sealTimer = setInterval(() => buffer.sealDue(Date.now()), Math.max(10, Math.floor(config.buffer.flush_interval_ms / 4)));
+    this.sealTimer.unref();
+  }
+
+  get ports(): ForwarderPorts {
+    return {
+      forward: (this.forward.address as AddressInfo).port,
+      http: this.http ? (this.http.server.address() as AddressInfo).port : null,
+      metrics: this.ops.port,
+    };
+  }
+
+  static async start(config: ForwarderConfig, logger: Logger): Promise<Forwarder> {
+    const registry = createRegistry();
+    const metrics = createForwarderMetrics(registry);
+    const limits = {
+      maxBytes: config.buffer.max_bytes,
+      chunkLimitBytes: config.buffer.chunk_limit_bytes,
+      flushIntervalMs: config.buffer.flush_interval_ms,
+      overflow: config.buffer.overflow,
+    };
+    let buffer: DiskBuffer | MemoryBuffer;
+    if (config.buffer.type === 'disk') {
+      const opened = DiskBuffer.open({
+        ...limits,
+        path: config.buffer.path,
+        fsync: config.buffer.fsync,
+        fsyncIntervalMs: config.buffer.fsync_interval_ms,
+      });
+      buffer = opened.buffer;
+      const events = opened.recovered.reduce((n, r) => n + r.events, 0);
+      if (opened.recovered.length)
+        logger.info(
+          { code: 'TRB_BUF_RECOVERED', chunks: opened.recovered.length, events },
+          `Recovered ${events} buffered events from ${config.buffer.path}.`,
+        );
+      for (const r of opened.recovered.filter((x) => x.problem)) {
+        logger.warn(
+          { code: 'TRB_BUF_RECOVERY_SKIP', file: r.file, skippedBytes: r.skippedBytes },
+          `Buffer file ${r.file}: ${r.problem}; kept ${r.events} events, skipped ${r.skippedBytes} bytes.`,
+        );
+      }
+    } else {
+      buffer = new MemoryBuffer(limits);
+    }
+    buffer.onDrop = (chunk) => {
+      metrics.droppedEvents.inc(chunk.count);
+      logger.warn(
+        { code: 'TRB_BUF_DROPPED', events: chunk.count },
+        `The buffer is full: dropped the oldest chunk (${chunk.count} events) under the drop_oldest policy.`,
+      );
+    };
+
+    const tls = config.output.tls
+      ? {
+          ca: config.output.tls.ca_path ? readFileSync(config.output.tls.ca_path) : undefined,
+          rejectUnauthorized: !config.output.tls.insecure_skip_verify,
+        }
+      : undefined;
+    const output = new ForwardOutput({
+      servers: config.output.servers.map((s) => ({ ...s })),
+      buffer,
+      compress: config.output.compress,
+      ackTimeoutMs: config.output.ack_timeout_ms,
+      connectTimeoutMs: config.output.connect_timeout_ms,
+      window: config.output.window,
+      maxConnectionAgeMs: config.output.max_connection_age_ms,
+      retry: {
+        initialMs: config.output.retry.initial_ms,
+        maxMs: config.output.retry.max_ms,
+        maxAttempts: config.output.retry.max_attempts,
+        deadLetterPath: config.output.retry.dead_letter_path,
+      },
+      security: config.output.security
+        ? {
+            hostname: config.output.security.self_hostname,
+            sharedKey: config.output.security.shared_key,
+            username: config.output.security.username,
+            password: config.output.security.password,
+          }
+        : undefined,
+      tls,
+      logger,
+      metrics,
+    });
+    registerStateGauges(registry, buffer, () => output.nodeHealth());
+    output.start();
+
+    const accepted = (input: string) => (chunks: ForwardChunk[]) => {
+      let events = 0;
+      let bytes = 0;
+      for (const c of chunks) {
+        events += c.count;
+        bytes += c.entries.length;
+      }
+      metrics.eventsIn.inc({ input }, events);
+      metrics.bytesIn.inc({ input }, bytes);
+    };
+    const consume = (chunks: ForwardChunk[]) => buffer.append(chunks);
+    const forward = createForwardInput(
+      config.forward,
+      { consume, onAccepted: accepted('forward'), onRefused: (code) => metrics.inputErrors.inc({ input: 'forward', code }) },
+      logger,
+    );
+    await forward.listen();
+    const http = config.http.enabled
+      ? await createHttpInput(
+          config.http,
+          {
+            consume,
+            isFull: () => buffer.isFull(),
+            onAccepted: accepted('http'),
+            onRefused: (code) => metrics.inputErrors.inc({ input: 'http', code }),
+          },
+          logger,
+        )
+      : null;
+    let forwarder: Forwarder | null = null;
+    const ops = await startOpsServer({
+      host: config.metrics.bind,
+      port: config.metrics.port,
+      registry,
+      notReady: () => (forwarder?.stopping ? 'draining' : null),
+    });
+    forwarder = new Forwarder(config, buffer, output, forward, http, ops, metrics, registry, logger);
+    logger.info({ ports: forwarder.ports }, 'Forwarder started.');
+    return forwarder;
+  }
+
+  /** SIGTERM: stop accepting, flush within the grace period, keep the rest on disk. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearInterval(this.sealTimer);
+    await this.forward.close(2000);
+    await this.http?.close();
+    this.buffer.sealDue(Date.now(), true);
+    await this.output.stop(this.config.shutdown_grace_ms);
+    await this.buffer.close();
+    await this.ops.close();
+    const left = this.buffer.stats();
+    this.logger.info({ events: left.events }, `Forwarder stopped; ${left.events} events stay buffered for the next start.`);
+  }
+}

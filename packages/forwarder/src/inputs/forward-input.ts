@@ -1,0 +1,77 @@
+/**
+ * The forward input: a Forward Protocol server whose hand-off is the next
+ * stage's `consume`. Acks follow from the server's contract: written only
+ * after `consume` resolved.
+ */
+import { readFileSync } from 'node:fs';
+import type { Logger } from '@tributary/core';
+import { type ForwardChunk, ForwardServer, type ServerSecurity } from '@tributary/forward-protocol';
+
+export interface ForwardInputConfig {
+  bind: string;
+  port: number;
+  max_frame_bytes: number;
+  max_decompressed_bytes: number;
+  udp_heartbeat: boolean;
+  security?: {
+    self_hostname: string;
+    shared_key: string;
+    user_auth: boolean;
+    users: Array<{ username: string; password: string }>;
+    allow_anonymous_source: boolean;
+    clients: Array<{ host?: string; network?: string; shared_key?: string; users?: string[] }>;
+  };
+  tls?: { cert_path: string; key_path: string; ca_path?: string };
+}
+
+export function toServerSecurity(s: NonNullable<ForwardInputConfig['security']>): ServerSecurity {
+  return {
+    selfHostname: s.self_hostname,
+    sharedKey: s.shared_key,
+    userAuth: s.user_auth,
+    users: [...s.users],
+    allowAnonymousSource: s.allow_anonymous_source,
+    clients: s.clients.map((c) => ({
+      host: c.host,
+      network: c.network,
+      sharedKey: c.shared_key,
+      users: c.users ? [...c.users] : undefined,
+    })),
+  };
+}
+
+export interface ForwardInputHooks {
+  consume(chunks: ForwardChunk[]): Promise<void>;
+  onAccepted(chunks: ForwardChunk[]): void;
+  onRefused(code: string): void;
+}
+
+export function createForwardInput(config: ForwardInputConfig, hooks: ForwardInputHooks, logger: Logger): ForwardServer {
+  return new ForwardServer({
+    host: config.bind,
+    port: config.port,
+    maxFrameBytes: config.max_frame_bytes,
+    maxDecompressedBytes: config.max_decompressed_bytes,
+    udpHeartbeat: config.udp_heartbeat,
+    security: config.security ? toServerSecurity(config.security) : undefined,
+    tls: config.tls
+      ? {
+          cert: readFileSync(config.tls.cert_path),
+          key: readFileSync(config.tls.key_path),
+          ca: config.tls.ca_path ? readFileSync(config.tls.ca_path) : undefined,
+        }
+      : undefined,
+    consume: async (chunks) => {
+      await hooks.consume(chunks);
+      hooks.onAccepted(chunks);
+    },
+    onError: (err, source) => {
+      const code = (err as { code?: string }).code ?? 'TRB_FWD_ERROR';
+      hooks.onRefused(code);
+      logger.warn(
+        { code, remote: `${source.remoteAddress}:${source.remotePort}` },
+        `Closed a forward connection from ${source.remoteAddress}: ${err.message}`,
+      );
+    },
+  });
+}

@@ -40,7 +40,8 @@ export interface ConfigSchema<T> {
 /** Validates `input` (a parsed document), fills defaults, freezes it. Throws ConfigError listing every problem. */
 export function validateConfig<T>(spec: ConfigSchema<T>, input: unknown, source = 'config'): Readonly<T> {
   const copy = structuredClone(input ?? {});
-  const validate = ajv.getSchema(spec.name) ?? (ajv.addSchema(spec.schema, spec.name), ajv.getSchema(spec.name));
+  if (!ajv.getSchema(spec.name)) ajv.addSchema(spec.schema, spec.name);
+  const validate = ajv.getSchema(spec.name);
   if (!validate) throw new ConfigError(`Schema ${spec.name} could not be compiled.`);
   if (!validate(copy)) {
     const problems = (validate.errors ?? []).map(describe);

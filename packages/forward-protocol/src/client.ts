@@ -94,15 +94,14 @@ export class ForwardConnection extends EventEmitter {
   }
 
   /**
-   * Writes one encoded request. With `chunkId`, resolves on the matching ack;
-   * the request must carry the same id in its `chunk` option.
+   * Writes one encoded request (whole, or in parts as from `packedForwardParts`).
+   * With `chunkId`, resolves on the matching ack; the request must carry the
+   * same id in its `chunk` option.
    */
-  send(frame: Buffer, chunkId?: string): Promise<void> {
+  send(frame: Buffer | Buffer[], chunkId?: string): Promise<void> {
     if (this.closedError) return Promise.reject(this.closedError);
     if (chunkId === undefined) {
-      return new Promise((resolve, reject) =>
-        this.socket.write(frame, (err) => (err ? reject(connectionError(err.message, err)) : resolve())),
-      );
+      return new Promise((resolve, reject) => this.write(frame, (err) => (err ? reject(connectionError(err.message, err)) : resolve())));
     }
     return new Promise<void>((resolve, reject) => {
       const ms = this.options.ackTimeoutMs ?? 30_000;
@@ -114,8 +113,19 @@ export class ForwardConnection extends EventEmitter {
         );
       }, ms);
       this.pending.set(chunkId, { resolve, reject, timer });
-      this.socket.write(frame);
+      this.write(frame);
     });
+  }
+
+  /** One request, possibly in parts, written as one vectored write. */
+  private write(frame: Buffer | Buffer[], cb?: (err?: Error | null) => void): void {
+    if (Buffer.isBuffer(frame)) {
+      this.socket.write(frame, cb);
+      return;
+    }
+    this.socket.cork();
+    frame.forEach((part, i) => this.socket.write(part, i === frame.length - 1 ? cb : undefined));
+    this.socket.uncork();
   }
 
   /** Ends the connection after the requests in flight were acked (or failed). */

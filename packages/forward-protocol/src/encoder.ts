@@ -115,10 +115,17 @@ export function encodeForward(tag: string, entries: Buffer[], options: EncodeOpt
  * concatenation of encoded entries, passed through untouched.
  */
 export function encodePackedForward(tag: string, entries: Buffer, options: EncodeOptions = {}): Buffer {
+  return Buffer.concat(packedForwardParts(tag, entries, options));
+}
+
+/**
+ * The same request as `encodePackedForward`, as a list of buffers to write
+ * with one vectored write: the entries are not copied.
+ */
+export function packedForwardParts(tag: string, entries: Buffer, options: EncodeOptions = {}): Buffer[] {
   const payload = options.compressed === 'gzip' ? gzipSync(entries, { level: 1 }) : entries;
   const opt = optionMap(options);
   const tagBytes = Buffer.from(tag, 'utf8');
-  const parts = [arrayHeader(opt ? 3 : 2), strHeader(tagBytes.length), tagBytes, binHeader(payload.length), payload];
-  if (opt) parts.push(packr.pack(opt));
-  return Buffer.concat(parts);
+  const head = Buffer.concat([arrayHeader(opt ? 3 : 2), strHeader(tagBytes.length), tagBytes, binHeader(payload.length)]);
+  return opt ? [head, payload, packr.pack(opt)] : [head, payload];
 }

@@ -110,7 +110,12 @@ let lastTagBytes = Buffer.alloc(0);
 let lastTag = '';
 function decodeTag(buf: Buffer, start: number, end: number): string {
   const len = end - start;
-  if (len === lastTagBytes.length && buf.compare(lastTagBytes, 0, len, start, end) === 0) return lastTag;
+  if (len === lastTagBytes.length) {
+    // A byte loop: Buffer.compare's native call costs more than the compare for tag-sized inputs.
+    let i = 0;
+    while (i < len && buf[start + i] === lastTagBytes[i]) i++;
+    if (i === len) return lastTag;
+  }
   lastTagBytes = Buffer.from(buf.subarray(start, end));
   lastTag = lastTagBytes.toString('utf8');
   return lastTag;

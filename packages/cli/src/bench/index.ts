@@ -1,3 +1,4 @@
+import { runForwarderBench } from './forwarder';
 import { runProtocolBench } from './protocol';
 import { formatResult } from './stats';
 
@@ -7,7 +8,13 @@ export async function runBench(suite: string, seconds: number): Promise<void> {
     case 'protocol':
       for (const r of runProtocolBench(seconds)) console.log(formatResult(r));
       return;
+    case 'forwarder-packed':
+      console.log(formatResult(await runForwarderBench('packed', seconds)));
+      return;
+    case 'forwarder-message':
+      console.log(formatResult(await runForwarderBench('message', seconds)));
+      return;
     default:
-      throw new Error(`Unknown bench suite "${suite}" (known: protocol).`);
+      throw new Error(`Unknown bench suite "${suite}" (known: protocol, forwarder-packed, forwarder-message).`);
   }
 }

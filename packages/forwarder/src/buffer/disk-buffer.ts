@@ -49,7 +49,7 @@ interface ParsedFile {
 }
 
 /** Parses records until the first incomplete or corrupt one. */
-function parseFile(data: Buffer): ParsedFile | null {
+function parseFile(data: Buffer, verify: boolean): ParsedFile | null {
   let pos = 0;
   let header: { tag: string; createdAt: number } | null = null;
   const entries: Buffer[] = [];
@@ -67,7 +67,7 @@ function parseFile(data: Buffer): ParsedFile | null {
       break;
     }
     const payload = data.subarray(start, start + len);
-    if (crc32(payload) !== sum) {
+    if (verify && crc32(payload) !== sum) {
       problem = `checksum mismatch in the record at byte ${pos}`;
       break;
     }
@@ -78,11 +78,13 @@ function parseFile(data: Buffer): ParsedFile | null {
         return null;
       }
     } else {
-      try {
-        countEntries(payload);
-      } catch (err) {
-        problem = `record at byte ${pos} holds invalid entries: ${(err as Error).message}`;
-        break;
+      if (verify) {
+        try {
+          countEntries(payload);
+        } catch (err) {
+          problem = `record at byte ${pos} holds invalid entries: ${(err as Error).message}`;
+          break;
+        }
       }
       entries.push(payload);
     }
@@ -128,7 +130,7 @@ export class DiskBuffer extends BaseBuffer {
       const path = join(this.options.path, name);
       const id = Buffer.from(name.slice(0, -SUFFIX.length), 'hex');
       const data = fs.readFileSync(path);
-      const parsed = id.length === 16 ? parseFile(data) : null;
+      const parsed = id.length === 16 ? parseFile(data, true) : null;
       if (!parsed) {
         fs.renameSync(path, `${path}.corrupt`);
         reports.push({
@@ -178,7 +180,8 @@ export class DiskBuffer extends BaseBuffer {
         this.fds.set(key, fd);
         buffers.push(...frame([Buffer.from(JSON.stringify({ v: 1, tag: chunk.tag, createdAt: chunk.createdAt }))]));
       }
-      buffers.push(...frame(parts.map((p) => p.entries)));
+      // Many small parts (Message mode) are joined first: one checksum call and one iovec beat hundreds.
+      buffers.push(...frame(parts.length === 1 ? [parts[0].entries] : [Buffer.concat(parts.map((p) => p.entries))]));
       let written = 0;
       let total = 0;
       for (const b of buffers) total += b.length;
@@ -213,8 +216,9 @@ export class DiskBuffer extends BaseBuffer {
   }
 
   protected async readStorage(chunk: SealedChunk): Promise<Buffer> {
+    // Checksums and entries were verified when the data was accepted or recovered; a read only splits records.
     const data = await fs.promises.readFile(this.file(chunk.id));
-    const parsed = parseFile(data);
+    const parsed = parseFile(data, false);
     if (!parsed) throw new RetryableError(BufferErrorCode.Io, `Buffer file ${this.file(chunk.id)} became unreadable.`);
     return parsed.entries.length === 1 ? parsed.entries[0] : Buffer.concat(parsed.entries);
   }

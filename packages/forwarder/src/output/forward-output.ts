@@ -17,7 +17,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { type Logger, backoffDelay } from '@tributary/core';
-import { type ClientCredentials, ForwardConnection, encodePackedForward } from '@tributary/forward-protocol';
+import { type ClientCredentials, ForwardConnection, encodePackedForward, packedForwardParts } from '@tributary/forward-protocol';
 import type { ChunkBuffer, SealedChunk } from '../buffer/chunk-buffer';
 import type { ForwarderMetrics } from '../metrics';
 
@@ -212,12 +212,12 @@ export class ForwardOutput {
     const p = buffer
       .read(chunk)
       .then((entries) => {
-        const frame = encodePackedForward(chunk.tag, entries, {
+        const parts = packedForwardParts(chunk.tag, entries, {
           size: chunk.count,
           chunk: chunkId,
           compressed: this.options.compress === 'gzip' ? 'gzip' : undefined,
         });
-        return conn.send(frame, chunkId).then(() => frame.length);
+        return conn.send(parts, chunkId).then(() => parts.reduce((n, p) => n + p.length, 0));
       })
       .then(
         async (wireBytes) => {

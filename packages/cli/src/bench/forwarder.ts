@@ -1,0 +1,190 @@
+/**
+ * End-to-end forwarder benchmark on loopback: this process is the sender, the
+ * forwarder and an acking receiver run as separate processes (so the
+ * forwarder's peak RSS is its own). Prints events/s delivered to the
+ * receiver, MB/s, p99 sender→forwarder ack latency, forwarder peak RSS.
+ *
+ *   packed:  PackedForward chunks of 1,000 ~200-byte events, ack per chunk
+ *   message: Message mode, 16 connections, an ack requested every 100 messages
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventTime, ForwardConnection, encodeEntry, encodeMessage, packedForwardParts } from '@tributary/forward-protocol';
+import { stringify } from 'yaml';
+import { sampleRecord } from './protocol';
+import { type BenchResult, percentile } from './stats';
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+/** Starts the acking receiver child; resolves with its port and a live event counter. */
+async function startReceiver(): Promise<{ child: ChildProcess; port: number; events: () => number }> {
+  const child = fork(join(__dirname, 'receiver.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let events = 0;
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.on('message', (m: { port?: number; events?: number }) => {
+      if (m.port) resolve(m.port);
+      if (m.events !== undefined) events = m.events;
+    });
+  });
+  return { child, port, events: () => events };
+}
+
+/**
+ * The forwarder runs with the V8 setting the deployment uses (deploy/ and
+ * docs/benchmarks.md): a 4 MB young generation keeps an edge agent's peak RSS
+ * ~40 MB lower. TRB_BENCH_NODE_FLAGS overrides it (empty: Node's defaults).
+ */
+const FORWARDER_NODE_FLAGS = (process.env.TRB_BENCH_NODE_FLAGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
+
+async function startForwarder(dir: string, receiverPort: number): Promise<{ child: ChildProcess; port: number }> {
+  const [port, metricsPort] = [await freePort(), await freePort()];
+  const config = join(dir, 'forwarder.yaml');
+  writeFileSync(
+    config,
+    stringify({
+      forward: { port, udp_heartbeat: false },
+      http: { enabled: false },
+      buffer: { path: join(dir, 'buffer'), max_bytes: 512 * 1024 * 1024, chunk_limit_bytes: 1024 * 1024, flush_interval_ms: 200 },
+      output: { servers: [{ host: '127.0.0.1', port: receiverPort }] },
+      metrics: { port: metricsPort },
+      log_level: 'warn',
+    }),
+  );
+  const child = spawn(
+    process.execPath,
+    [
+      ...FORWARDER_NODE_FLAGS,
+      ...(process.env.TRB_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.TRB_BENCH_PROF] : []),
+      join(__dirname, '..', '..', 'bin', 'tributary.js'),
+      'forwarder',
+      '--config',
+      config,
+    ],
+    { stdio: 'inherit' },
+  );
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).ok) break;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error('The forwarder did not start within 15 s.');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, port };
+}
+
+interface Sender {
+  sentEvents: number;
+  sentBytes: number;
+  latencies: number[];
+}
+
+async function sendPacked(port: number, seconds: number, connections: number): Promise<Sender> {
+  const t = new EventTime(1700000000, 1);
+  const entries = Buffer.concat(Array.from({ length: 1000 }, (_, i) => encodeEntry(t, sampleRecord(i))));
+  const out: Sender = { sentEvents: 0, sentBytes: 0, latencies: [] };
+  const until = Date.now() + seconds * 1000;
+  let seq = 0;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      const conn = await ForwardConnection.connect({ host: '127.0.0.1', port, ackTimeoutMs: 60_000 });
+      const window = 4;
+      const inflight = new Set<Promise<void>>();
+      while (Date.now() < until) {
+        const id = `b${seq++}`;
+        const frame = packedForwardParts('bench.packed', entries, { chunk: id, size: 1000 });
+        const started = process.hrtime.bigint();
+        const p = conn.send(frame, id).then(() => {
+          out.latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
+          out.sentEvents += 1000;
+          out.sentBytes += entries.length;
+          inflight.delete(p);
+        });
+        inflight.add(p);
+        if (inflight.size >= window) await Promise.race(inflight);
+      }
+      await Promise.all(inflight);
+      await conn.end();
+    }),
+  );
+  return out;
+}
+
+async function sendMessages(port: number, seconds: number, connections: number): Promise<Sender> {
+  const t = new EventTime(1700000000, 1);
+  // 99 plain messages + 1 asking for an ack, as one write.
+  const plain = Buffer.concat(Array.from({ length: 99 }, (_, i) => encodeMessage('bench.message', t, sampleRecord(i))));
+  const recordBytes = plain.length / 99;
+  const out: Sender = { sentEvents: 0, sentBytes: 0, latencies: [] };
+  const until = Date.now() + seconds * 1000;
+  let seq = 0;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      const conn = await ForwardConnection.connect({ host: '127.0.0.1', port, ackTimeoutMs: 60_000 });
+      const inflight = new Set<Promise<void>>();
+      while (Date.now() < until) {
+        const id = `m${seq++}`;
+        const batch = Buffer.concat([plain, encodeMessage('bench.message', t, sampleRecord(99), { chunk: id })]);
+        const started = process.hrtime.bigint();
+        const p = conn.send(batch, id).then(() => {
+          out.latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
+          out.sentEvents += 100;
+          out.sentBytes += recordBytes * 100;
+          inflight.delete(p);
+        });
+        inflight.add(p);
+        if (inflight.size >= 8) await Promise.race(inflight);
+      }
+      await Promise.all(inflight);
+      await conn.end();
+    }),
+  );
+  return out;
+}
+
+export async function runForwarderBench(mode: 'packed' | 'message', seconds: number): Promise<BenchResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'trb-bench-'));
+  const receiver = await startReceiver();
+  const forwarder = await startForwarder(dir, receiver.port);
+  try {
+    const start = Date.now();
+    const sent = mode === 'packed' ? await sendPacked(forwarder.port, seconds, 2) : await sendMessages(forwarder.port, seconds, 16);
+    // Delivered = what reached the receiver; wait (bounded) for the forwarder to drain what it acked.
+    const drainUntil = Date.now() + 60_000;
+    while (receiver.events() < sent.sentEvents && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 50));
+    const elapsed = (Date.now() - start) / 1000;
+    const delivered = receiver.events();
+    const rss = peakRssMb(forwarder.child.pid as number);
+    const sorted = sent.latencies.sort((a, b) => a - b);
+    return {
+      name: mode === 'packed' ? 'forwarder e2e PackedForward 1000x200B, acks' : 'forwarder e2e Message mode, 16 conns, ack/100',
+      events: delivered,
+      bytes: (delivered / Math.max(1, sent.sentEvents)) * sent.sentBytes,
+      seconds: elapsed,
+      p99Ms: percentile(sorted, 99),
+      peakRssMb: rss,
+    };
+  } finally {
+    forwarder.child.kill(process.env.TRB_BENCH_PROF ? 'SIGINT' : 'SIGKILL');
+    await new Promise((r) => forwarder.child.once('exit', r));
+    receiver.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

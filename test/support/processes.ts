@@ -4,7 +4,7 @@
  * from /proc, and stopping only the processes a test started, by PID.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,7 @@ export interface Started {
 
 /** Starts `tributary <role> --config` and resolves once its ops port answers /healthz (bounded wait). */
 export async function startRole(role: string, config: Record<string, unknown>, dir: string, metricsPort: number): Promise<Started> {
+  mkdirSync(dir, { recursive: true });
   const file = join(dir, `${role}-${Date.now()}.yaml`);
   writeFileSync(file, stringify(config));
   const child = spawn(process.execPath, [CLI, role, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });

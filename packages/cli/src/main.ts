@@ -20,10 +20,19 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('aggregator')
+    .description('Run an aggregator: forward :24224 input, dedupe, durable log, egress to file / S3 / Firehose')
+    .requiredOption('-c, --config <file>', 'YAML config file (see docs/configuration.md)')
+    .action(async (opts: { config: string }) => {
+      const { runAggregator } = await import('./commands/aggregator');
+      await runAggregator(opts.config);
+    });
+
+  program
     .command('check-config')
-    .description('Validate a forwarder config file and explain every error')
+    .description('Validate a forwarder or aggregator config file and explain every error')
     .argument('<file>', 'YAML config file')
-    .option('--role <role>', 'forwarder', 'forwarder')
+    .option('--role <role>', 'forwarder | aggregator', 'forwarder')
     .action(async (file: string, opts: { role: string }) => {
       const { checkConfig } = await import('./commands/check-config');
       process.exitCode = checkConfig(file, opts.role);

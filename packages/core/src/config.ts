@@ -8,7 +8,7 @@ import Ajv, { type ErrorObject, type JSONSchemaType } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from './errors';
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true });
 
 function describe(err: ErrorObject): string {
   const path = err.instancePath ? err.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
@@ -35,6 +35,8 @@ function deepFreeze<T>(value: T): T {
 export interface ConfigSchema<T> {
   name: string;
   schema: JSONSchemaType<T> | Record<string, unknown>;
+  /** Checks a schema cannot express (cross-references); returns problems as "path: what". */
+  check?(config: T): string[];
 }
 
 /** Validates `input` (a parsed document), fills defaults, freezes it. Throws ConfigError listing every problem. */
@@ -44,9 +46,11 @@ export function validateConfig<T>(spec: ConfigSchema<T>, input: unknown, source 
   const validate = ajv.getSchema(spec.name);
   if (!validate) throw new ConfigError(`Schema ${spec.name} could not be compiled.`);
   if (!validate(copy)) {
-    const problems = (validate.errors ?? []).map(describe);
+    const problems = (validate.errors ?? []).filter((e) => e.keyword !== 'if').map(describe);
     throw new ConfigError(`Invalid ${spec.name} configuration in ${source}:\n  - ${problems.join('\n  - ')}`, problems);
   }
+  const problems = spec.check?.(copy as T) ?? [];
+  if (problems.length) throw new ConfigError(`Invalid ${spec.name} configuration in ${source}:\n  - ${problems.join('\n  - ')}`, problems);
   return deepFreeze(copy as T);
 }
 

@@ -55,47 +55,51 @@ const tlsServer = {
   },
 } as const;
 
+export const forwardInputSchema = {
+  type: 'object',
+  description: 'Forward Protocol input (Fluentd in_forward compatible).',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    bind: { type: 'string', default: '127.0.0.1', description: 'Address to listen on.' },
+    port: { type: 'integer', minimum: 0, maximum: 65535, default: 24224, description: 'TCP port (and UDP heartbeat port).' },
+    max_frame_bytes: {
+      type: 'integer',
+      minimum: 1024,
+      default: 16777216,
+      description: 'Largest request accepted; larger ones close the connection, unacked.',
+    },
+    max_decompressed_bytes: {
+      type: 'integer',
+      minimum: 1024,
+      default: 67108864,
+      description: 'Largest decompressed gzip chunk accepted.',
+    },
+    udp_heartbeat: { type: 'boolean', default: true, description: 'Answer UDP heartbeats on the same port.' },
+    security: securityServer,
+    tls: tlsServer,
+  },
+} as const;
+
+export const httpInputSchema = {
+  type: 'object',
+  description: 'HTTP input (Fluentd in_http compatible): POST /<tag>.',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    enabled: { type: 'boolean', default: true, description: 'Serve the HTTP input.' },
+    bind: { type: 'string', default: '127.0.0.1', description: 'Address to listen on.' },
+    port: { type: 'integer', minimum: 0, maximum: 65535, default: 9880, description: 'TCP port.' },
+    body_limit_bytes: { type: 'integer', minimum: 1024, default: 33554432, description: 'Largest request body; larger ones get 413.' },
+  },
+} as const;
+
 export const forwarderSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    forward: {
-      type: 'object',
-      description: 'Forward Protocol input (Fluentd in_forward compatible).',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        bind: { type: 'string', default: '127.0.0.1', description: 'Address to listen on.' },
-        port: { type: 'integer', minimum: 0, maximum: 65535, default: 24224, description: 'TCP port (and UDP heartbeat port).' },
-        max_frame_bytes: {
-          type: 'integer',
-          minimum: 1024,
-          default: 16777216,
-          description: 'Largest request accepted; larger ones close the connection, unacked.',
-        },
-        max_decompressed_bytes: {
-          type: 'integer',
-          minimum: 1024,
-          default: 67108864,
-          description: 'Largest decompressed gzip chunk accepted.',
-        },
-        udp_heartbeat: { type: 'boolean', default: true, description: 'Answer UDP heartbeats on the same port.' },
-        security: securityServer,
-        tls: tlsServer,
-      },
-    },
-    http: {
-      type: 'object',
-      description: 'HTTP input (Fluentd in_http compatible): POST /<tag>.',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        enabled: { type: 'boolean', default: true, description: 'Serve the HTTP input.' },
-        bind: { type: 'string', default: '127.0.0.1', description: 'Address to listen on.' },
-        port: { type: 'integer', minimum: 0, maximum: 65535, default: 9880, description: 'TCP port.' },
-        body_limit_bytes: { type: 'integer', minimum: 1024, default: 33554432, description: 'Largest request body; larger ones get 413.' },
-      },
-    },
+    forward: forwardInputSchema,
+    http: httpInputSchema,
     buffer: {
       type: 'object',
       description: 'Where accepted events wait for delivery.',

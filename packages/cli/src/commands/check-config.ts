@@ -1,11 +1,15 @@
-import { ConfigError, loadConfigFile } from '@tributary/core';
+import { aggregatorConfigSpec } from '@tributary/aggregator';
+import { ConfigError, type ConfigSchema, loadConfigFile } from '@tributary/core';
 import { forwarderConfigSpec } from '@tributary/forwarder';
 
-const specs = { forwarder: forwarderConfigSpec } as const;
+const specs: Record<string, ConfigSchema<unknown>> = {
+  forwarder: forwarderConfigSpec as ConfigSchema<unknown>,
+  aggregator: aggregatorConfigSpec as ConfigSchema<unknown>,
+};
 
 /** Prints whether a config file is valid, and every problem when not. Returns the exit code. */
 export function checkConfig(file: string, role: string): number {
-  const spec = specs[role as keyof typeof specs];
+  const spec = specs[role];
   if (!spec) {
     console.error(`Unknown role "${role}" (known: ${Object.keys(specs).join(', ')}).`);
     return 2;

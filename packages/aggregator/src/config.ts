@@ -1,0 +1,328 @@
+/**
+ * Aggregator configuration: the one schema, defaults and descriptions in it
+ * (the configuration reference is generated from it). Inputs share the
+ * forwarder's schemas.
+ */
+import { hostname } from 'node:os';
+import type { ConfigSchema } from '@tributary/core';
+import { type ForwarderConfig, forwardInputSchema, httpInputSchema } from '@tributary/forwarder';
+
+const awsClient = {
+  region: { type: 'string', default: 'us-east-1', description: 'AWS region.' },
+  endpoint: { type: 'string', description: 'Endpoint override (LocalStack, MinIO, tests).' },
+  access_key_id: { type: 'string', description: 'Static credentials; omit to use the default AWS credential chain (instance role).' },
+  secret_access_key: { type: 'string' },
+} as const;
+
+export const aggregatorSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    node_id: { type: 'string', minLength: 1, default: hostname(), description: 'Owner name recorded in dedupe claims; stable per node.' },
+    forward: {
+      ...forwardInputSchema,
+      properties: { ...forwardInputSchema.properties, bind: { type: 'string', default: '0.0.0.0', description: 'Address to listen on.' } },
+    },
+    http: {
+      ...httpInputSchema,
+      properties: { ...httpInputSchema.properties, enabled: { type: 'boolean', default: false, description: 'Serve the HTTP input.' } },
+    },
+    dedupe: {
+      type: 'object',
+      description: 'Cross-node dedupe of resent chunks.',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        type: {
+          enum: ['embedded', 'redis', 'none'],
+          default: 'embedded',
+          description: 'embedded: single node, rebuilt from the log at start; redis: across nodes; none: off.',
+        },
+        redis: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            url: { type: 'string', description: 'redis://host:port (standalone).' },
+            cluster_nodes: {
+              type: 'array',
+              items: { type: 'string' },
+              description: 'host:port seeds for Redis Cluster (ElastiCache cluster mode).',
+            },
+            key_prefix: { type: 'string', default: 'trb:dd:', description: 'Prefix of every dedupe key.' },
+            command_timeout_ms: {
+              type: 'integer',
+              minimum: 10,
+              default: 1000,
+              description: 'A Redis call slower than this counts as Redis unavailable.',
+            },
+          },
+        },
+        claim_ttl_ms: {
+          type: 'integer',
+          minimum: 100,
+          default: 30000,
+          description: 'How long a claim holds before another node may take the chunk.',
+        },
+        done_ttl_ms: {
+          type: 'integer',
+          minimum: 1000,
+          default: 259200000,
+          description: 'How long a written chunk is remembered (default 72 h, a forwarder retry horizon).',
+        },
+        claim_wait_ms: {
+          type: 'integer',
+          minimum: 0,
+          default: 5000,
+          description: 'How long a resend waits for another node holding the claim before it gets no ack.',
+        },
+        on_unavailable: {
+          enum: ['fail_open', 'fail_closed'],
+          default: 'fail_open',
+          description: 'Redis down: keep accepting (at-least-once) or stop acking.',
+        },
+        max_entries: { type: 'integer', minimum: 1000, default: 2000000, description: 'Embedded store: marks kept in memory.' },
+      },
+    },
+    log: {
+      type: 'object',
+      description: 'The durable log between ingest and egress.',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        type: {
+          enum: ['embedded', 'kafka'],
+          default: 'embedded',
+          description: 'embedded: disk log on this node; kafka: a Kafka cluster (MSK).',
+        },
+        path: { type: 'string', default: './data/aggregator-log', description: 'Embedded log directory.' },
+        segment_bytes: { type: 'integer', minimum: 1024, default: 67108864, description: 'Embedded log segment size.' },
+        retention_bytes: {
+          type: 'integer',
+          minimum: 1024,
+          default: 10737418240,
+          description: 'Embedded log: consumed segments beyond this size are deleted.',
+        },
+        retention_ms: {
+          type: 'integer',
+          minimum: 1000,
+          default: 259200000,
+          description: 'Embedded log: consumed segments older than this are deleted.',
+        },
+        kafka: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['brokers'],
+          properties: {
+            brokers: { type: 'array', minItems: 1, items: { type: 'string' }, description: 'host:port bootstrap brokers.' },
+            topic: { type: 'string', default: 'tributary-chunks' },
+            partitions: { type: 'integer', minimum: 1, default: 12, description: 'Partitions when the topic is created.' },
+            replication_factor: {
+              type: 'integer',
+              minimum: 1,
+              default: 3,
+              description: 'Explicit replication factor when the topic is created.',
+            },
+            min_insync_replicas: { type: 'integer', minimum: 1, default: 2 },
+            compression: { enum: ['none', 'gzip'], default: 'gzip' },
+            partition_by: {
+              enum: ['chunk', 'tag'],
+              default: 'chunk',
+              description: 'Message key: the chunk (spread load) or the tag (order per tag).',
+            },
+            ssl: { type: 'boolean', default: false },
+            client_id: { type: 'string', default: 'tributary' },
+            request_timeout_ms: { type: 'integer', minimum: 100, default: 30000 },
+          },
+        },
+      },
+    },
+    egress: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        group: { type: 'string', default: 'tributary-egress', description: 'Consumer group of the egress workers.' },
+        batch_records: { type: 'integer', minimum: 1, default: 64, description: 'Log records (chunks) per sink batch.' },
+        max_wait_ms: {
+          type: 'integer',
+          minimum: 1,
+          default: 500,
+          description: 'Cut a smaller batch when the log has nothing more for this long.',
+        },
+        retry_initial_ms: { type: 'integer', minimum: 1, default: 200 },
+        retry_max_ms: { type: 'integer', minimum: 1, default: 30000 },
+        routes: {
+          type: 'array',
+          default: [{ match: '**', sinks: ['file'] }],
+          description: 'First matching route wins; a route may fan out to several sinks.',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['match', 'sinks'],
+            properties: {
+              match: { type: 'string', description: 'Fluentd tag pattern (*, **, {a,b}).' },
+              sinks: { type: 'array', minItems: 1, items: { type: 'string' } },
+            },
+          },
+        },
+      },
+    },
+    sinks: {
+      type: 'array',
+      default: [{ name: 'file', type: 'file', path: './data/out' }],
+      description: 'Destinations, referred to by name from egress.routes.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'type'],
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          type: { enum: ['file', 'aws_s3', 'aws_firehose'] },
+          path: { type: 'string', description: 'file: output directory.' },
+          bucket: { type: 'string', description: 'aws_s3: bucket.' },
+          prefix: { type: 'string', default: 'logs', description: 'aws_s3: key prefix.' },
+          force_path_style: { type: 'boolean', default: false, description: 'aws_s3: path-style URLs (MinIO, LocalStack, s3rver).' },
+          delivery_stream: { type: 'string', description: 'aws_firehose: delivery stream name.' },
+          max_record_bytes: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 1024000,
+            default: 0,
+            description: 'aws_firehose: pack several events into one record up to this size (0: one event per record).',
+          },
+          max_attempts: {
+            type: 'integer',
+            minimum: 1,
+            default: 8,
+            description: 'aws_firehose: attempts per call before the batch is retried from the log.',
+          },
+          dead_letter_path: {
+            type: ['string', 'null'],
+            default: null,
+            description: 'aws_firehose: directory for events Firehose can never accept.',
+          },
+          ...awsClient,
+        },
+        allOf: [
+          { if: { properties: { type: { const: 'file' } } }, then: { required: ['path'] } },
+          { if: { properties: { type: { const: 'aws_s3' } } }, then: { required: ['bucket'] } },
+          { if: { properties: { type: { const: 'aws_firehose' } } }, then: { required: ['delivery_stream'] } },
+        ],
+      },
+    },
+    fields: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        id: { type: 'string', default: '_id' },
+        time: { type: 'string', default: '_time' },
+        tag: { type: 'string', default: '_tag' },
+      },
+    },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { bind: { type: 'string', default: '127.0.0.1' }, port: { type: 'integer', minimum: 0, maximum: 65535, default: 24232 } },
+    },
+    shutdown_grace_ms: {
+      type: 'integer',
+      minimum: 0,
+      default: 10000,
+      description: 'On SIGTERM, how long to finish in-flight chunks and egress.',
+    },
+    log_level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
+  },
+} as const;
+
+interface AwsClientConfig {
+  region: string;
+  endpoint?: string;
+  access_key_id?: string;
+  secret_access_key?: string;
+}
+
+export type SinkConfig =
+  | { name: string; type: 'file'; path: string }
+  | ({ name: string; type: 'aws_s3'; bucket: string; prefix: string; force_path_style: boolean } & AwsClientConfig)
+  | ({
+      name: string;
+      type: 'aws_firehose';
+      delivery_stream: string;
+      max_record_bytes: number;
+      max_attempts: number;
+      dead_letter_path: string | null;
+    } & AwsClientConfig);
+
+export interface AggregatorConfig {
+  node_id: string;
+  forward: ForwarderConfig['forward'];
+  http: ForwarderConfig['http'];
+  dedupe: {
+    type: 'embedded' | 'redis' | 'none';
+    redis?: { url?: string; cluster_nodes?: string[]; key_prefix: string; command_timeout_ms: number };
+    claim_ttl_ms: number;
+    done_ttl_ms: number;
+    claim_wait_ms: number;
+    on_unavailable: 'fail_open' | 'fail_closed';
+    max_entries: number;
+  };
+  log: {
+    type: 'embedded' | 'kafka';
+    path: string;
+    segment_bytes: number;
+    retention_bytes: number;
+    retention_ms: number;
+    kafka?: {
+      brokers: string[];
+      topic: string;
+      partitions: number;
+      replication_factor: number;
+      min_insync_replicas: number;
+      compression: 'none' | 'gzip';
+      partition_by: 'chunk' | 'tag';
+      ssl: boolean;
+      client_id: string;
+      request_timeout_ms: number;
+    };
+  };
+  egress: {
+    group: string;
+    batch_records: number;
+    max_wait_ms: number;
+    retry_initial_ms: number;
+    retry_max_ms: number;
+    routes: Array<{ match: string; sinks: string[] }>;
+  };
+  sinks: SinkConfig[];
+  fields: { id: string; time: string; tag: string };
+  metrics: { bind: string; port: number };
+  shutdown_grace_ms: number;
+  log_level: string;
+}
+
+function checkReferences(config: AggregatorConfig): string[] {
+  const problems: string[] = [];
+  const names = new Set<string>();
+  config.sinks.forEach((s, i) => {
+    if (names.has(s.name)) problems.push(`sinks.${i}.name: "${s.name}" is used by another sink`);
+    names.add(s.name);
+  });
+  config.egress.routes.forEach((r, i) =>
+    r.sinks.forEach((n, j) => {
+      if (!names.has(n)) problems.push(`egress.routes.${i}.sinks.${j}: no sink is named "${n}"`);
+    }),
+  );
+  if (config.log.type === 'kafka' && !config.log.kafka) problems.push('log.kafka: required when log.type is kafka');
+  if (config.dedupe.type === 'redis' && !config.dedupe.redis?.url && !config.dedupe.redis?.cluster_nodes?.length) {
+    problems.push('dedupe.redis: set url or cluster_nodes when dedupe.type is redis');
+  }
+  return problems;
+}
+
+export const aggregatorConfigSpec: ConfigSchema<AggregatorConfig> = {
+  name: 'aggregator',
+  schema: aggregatorSchema,
+  check: checkReferences,
+};

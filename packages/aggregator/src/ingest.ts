@@ -1,0 +1,90 @@
+/**
+ * Ingest: the forward (and HTTP) sources' `consume`. For a batch of chunks:
+ *
+ *   1. claim every chunk's dedupe key (one Redis round trip for the batch);
+ *      `done` → acked without writing; `busy` → wait up to claim_wait_ms for
+ *      the other node, then no ack (the sender resends later);
+ *   2. append the claimed chunks to the durable log (resolves when durable);
+ *      on failure release the claims and reject: no ack, connection closed;
+ *   3. mark the written keys done (pipelined, off the ack path).
+ *
+ * The promise resolves only after step 2, so an ack always means "in the log".
+ */
+import { RetryableError } from '@tributary/core';
+import type { ForwardChunk } from '@tributary/forward-protocol';
+import { type ClaimResult, type DedupeStore, dedupeKey } from './dedupe/dedupe-store';
+import type { DurableLog, LogRecord } from './log/durable-log';
+import type { AggregatorMetrics } from './metrics';
+
+export interface IngestOptions {
+  log: DurableLog;
+  dedupe: DedupeStore | null;
+  claimWaitMs: number;
+  metrics: AggregatorMetrics;
+}
+
+export function createIngest(options: IngestOptions): (chunks: ForwardChunk[], input: string) => Promise<void> {
+  const { log, dedupe, metrics } = options;
+  return async (chunks, input) => {
+    const keys = chunks.map((c) => (c.chunkId !== undefined && dedupe ? dedupeKey(c.chunkId, c.entries) : null));
+    const results: Array<ClaimResult | null> = keys.map(() => null);
+    if (dedupe) {
+      const idx = keys.flatMap((k, i) => (k ? [i] : []));
+      let pending = idx;
+      const deadline = Date.now() + options.claimWaitMs;
+      for (;;) {
+        const claimed = await dedupe.claim(pending.map((i) => keys[i] as string));
+        pending.forEach((i, n) => {
+          results[i] = claimed[n];
+        });
+        pending = pending.filter((i) => results[i] === 'busy');
+        if (pending.length === 0 || Date.now() >= deadline) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      if (pending.length) {
+        metrics.chunksIn.inc({ outcome: 'claim_conflict' }, pending.length);
+        const mine = idx.filter((i) => results[i] === 'claimed').map((i) => keys[i] as string);
+        await dedupe.release(mine);
+        throw new RetryableError(
+          'TRB_DEDUPE_BUSY',
+          `${pending.length} chunk(s) are being written by another node; not acked, the sender will resend.`,
+        );
+      }
+    }
+    const records: LogRecord[] = [];
+    const written: string[] = [];
+    let duplicates = 0;
+    chunks.forEach((c, i) => {
+      if (results[i] === 'done') {
+        duplicates++;
+        return;
+      }
+      const key = keys[i];
+      if (key) written.push(key);
+      records.push({
+        tag: c.tag,
+        key: key ?? (c.chunkId !== undefined ? dedupeKey(c.chunkId, c.entries) : ''),
+        count: c.count,
+        entries: c.entries,
+      });
+    });
+    if (duplicates) metrics.chunksIn.inc({ outcome: 'duplicate' }, duplicates);
+    if (records.length) {
+      const stop = metrics.logAppendSeconds.startTimer();
+      try {
+        await log.append(records);
+      } catch (err) {
+        if (dedupe) await dedupe.release(written);
+        throw err;
+      } finally {
+        stop();
+      }
+      metrics.chunksIn.inc({ outcome: 'written' }, records.length);
+      metrics.eventsIn.inc(
+        { input },
+        records.reduce((n, r) => n + r.count, 0),
+      );
+    }
+    if (dedupe && written.length) void dedupe.markDone(written);
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * The durable log between ingest and egress. One record is one whole chunk
+ * (tag, dedupe key, events), never one message per event.
+ *
+ * Contract:
+ * - `append` resolves only when every record is durable (embedded: written
+ *   and fdatasynced; Kafka: acknowledged by all in-sync replicas). Rejects
+ *   with a retryable error otherwise; nothing is then acked upstream.
+ * - A reader of a consumer group sees every record at least once, in order per
+ *   partition, starting after the group's last commit. `commit` is called only
+ *   after every sink confirmed; a crash replays from the last commit.
+ */
+export interface LogRecord {
+  tag: string;
+  /** Dedupe key: the sender's chunk id plus a hash of the entries. */
+  key: string;
+  /** Number of events in `entries`. */
+  count: number;
+  /** Concatenated msgpack `[time, record]` entries. */
+  entries: Buffer;
+}
+
+export interface StoredRecord extends LogRecord {
+  partition: number;
+  offset: number;
+}
+
+export interface LogReader {
+  /** Up to `maxRecords` records after the last polled position; waits up to `maxWaitMs` for one. */
+  poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]>;
+  /** Commits the position just past every given record (per partition). */
+  commit(records: StoredRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DurableLog {
+  readonly kind: 'embedded' | 'kafka';
+  start(): Promise<void>;
+  append(records: LogRecord[]): Promise<void>;
+  reader(group: string): Promise<LogReader>;
+  /** Null when healthy; otherwise why the log cannot take appends (for /readyz). */
+  unavailable(): string | null;
+  close(): Promise<void>;
+}
+
+export const LogErrorCode = {
+  Append: 'TRB_LOG_APPEND',
+  Closed: 'TRB_LOG_CLOSED',
+  Corrupt: 'TRB_LOG_CORRUPT',
+} as const;

@@ -1,0 +1,373 @@
+/**
+ * Embedded disk log: the single-node durable log, with no servers.
+ *
+ *   dir/segments/<base offset, 20 digits>.log   append-only segments
+ *   dir/consumers/<group>.json                  committed offset per group
+ *
+ *   segment = record*
+ *   record  = u32 BE length | u32 BE crc32(body) | body
+ *   body    = u16 BE tag length | tag | u16 BE key length | key | u32 BE count | entries
+ *
+ * One partition; the offset is the record's index in the log. Appends are
+ * group-committed: every append waiting while a write is in progress goes out
+ * in the next single write + fdatasync. On start the last segment's torn tail
+ * is cut off. Retention deletes whole segments once every consumer group has
+ * committed past them and they are over the size or age limit.
+ */
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { RetryableError } from '@tributary/core';
+import { type DurableLog, LogErrorCode, type LogReader, type LogRecord, type StoredRecord } from './durable-log';
+
+export interface EmbeddedLogOptions {
+  path: string;
+  segmentBytes: number;
+  retentionBytes: number;
+  retentionMs: number;
+}
+
+const HEADER = 8;
+
+interface Segment {
+  base: number;
+  path: string;
+  /** Records in the segment. */
+  records: number;
+  bytes: number;
+  /** Byte position of each record, so a read seeks straight to an offset. */
+  positions: number[];
+  createdAt: number;
+}
+
+function encodeBody(r: LogRecord): Buffer[] {
+  const tag = Buffer.from(r.tag, 'utf8');
+  const key = Buffer.from(r.key, 'utf8');
+  const head = Buffer.allocUnsafe(2 + tag.length + 2 + key.length + 4);
+  let p = head.writeUInt16BE(tag.length, 0);
+  p += tag.copy(head, p);
+  p = head.writeUInt16BE(key.length, p);
+  p += key.copy(head, p);
+  head.writeUInt32BE(r.count, p);
+  return [head, r.entries];
+}
+
+function decodeBody(body: Buffer): LogRecord {
+  let p = 0;
+  const tagLen = body.readUInt16BE(p);
+  const tag = body.toString('utf8', p + 2, p + 2 + tagLen);
+  p += 2 + tagLen;
+  const keyLen = body.readUInt16BE(p);
+  const key = body.toString('utf8', p + 2, p + 2 + keyLen);
+  p += 2 + keyLen;
+  const count = body.readUInt32BE(p);
+  return { tag, key, count, entries: body.subarray(p + 4) };
+}
+
+/** Scans records in `data`; returns them (bodies) and where the valid prefix ends. */
+function scan(data: Buffer, verify: boolean): { bodies: Buffer[]; positions: number[]; end: number } {
+  const bodies: Buffer[] = [];
+  const positions: number[] = [];
+  let pos = 0;
+  while (pos + HEADER <= data.length) {
+    const len = data.readUInt32BE(pos);
+    if (pos + HEADER + len > data.length) break;
+    const body = data.subarray(pos + HEADER, pos + HEADER + len);
+    if (verify && crc32(body) !== data.readUInt32BE(pos + 4)) break;
+    bodies.push(body);
+    positions.push(pos);
+    pos += HEADER + len;
+  }
+  return { bodies, positions, end: pos };
+}
+
+export class EmbeddedLog implements DurableLog {
+  readonly kind = 'embedded' as const;
+  private readonly segments: Segment[] = [];
+  private fd = -1;
+  private nextOffset = 0;
+  private queue: Array<{ records: LogRecord[]; resolve(): void; reject(err: Error): void }> = [];
+  private writing = false;
+  private closed = false;
+  private readonly appended = new EventEmitter();
+  private readonly readers = new Set<EmbeddedReader>();
+  private failure: string | null = null;
+
+  constructor(private readonly options: EmbeddedLogOptions) {
+    this.appended.setMaxListeners(0);
+  }
+
+  private get segDir(): string {
+    return join(this.options.path, 'segments');
+  }
+
+  get consumersDir(): string {
+    return join(this.options.path, 'consumers');
+  }
+
+  async start(): Promise<void> {
+    fs.mkdirSync(this.segDir, { recursive: true });
+    fs.mkdirSync(this.consumersDir, { recursive: true });
+    const names = fs
+      .readdirSync(this.segDir)
+      .filter((n) => n.endsWith('.log'))
+      .sort();
+    for (const name of names) {
+      const path = join(this.segDir, name);
+      const st = fs.statSync(path);
+      this.segments.push({ base: Number(name.slice(0, -4)), path, records: 0, bytes: st.size, positions: [], createdAt: st.mtimeMs });
+    }
+    for (let i = 0; i < this.segments.length; i++) {
+      const seg = this.segments[i];
+      const last = i === this.segments.length - 1;
+      const data = fs.readFileSync(seg.path);
+      const { bodies, positions, end } = scan(data, last);
+      if (last && end < data.length) fs.truncateSync(seg.path, end);
+      seg.records = bodies.length;
+      seg.positions = positions;
+      seg.bytes = end;
+    }
+    const tail = this.segments[this.segments.length - 1];
+    this.nextOffset = tail ? tail.base + tail.records : 0;
+    if (!tail || tail.bytes >= this.options.segmentBytes) this.roll();
+    else this.fd = fs.openSync(tail.path, 'a');
+  }
+
+  /** The offset the next appended record gets. */
+  get endOffset(): number {
+    return this.nextOffset;
+  }
+
+  unavailable(): string | null {
+    return this.closed ? 'closed' : this.failure;
+  }
+
+  append(records: LogRecord[]): Promise<void> {
+    if (this.closed) return Promise.reject(new RetryableError(LogErrorCode.Closed, 'The embedded log is closed.'));
+    if (records.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.queue.push({ records, resolve, reject });
+      if (!this.writing) this.flush();
+    });
+  }
+
+  private roll(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    const path = join(this.segDir, `${String(this.nextOffset).padStart(20, '0')}.log`);
+    this.fd = fs.openSync(path, 'a');
+    this.segments.push({ base: this.nextOffset, path, records: 0, bytes: 0, positions: [], createdAt: Date.now() });
+  }
+
+  private flush(): void {
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) {
+      this.writing = false;
+      return;
+    }
+    this.writing = true;
+    const buffers: Buffer[] = [];
+    const sizes: number[] = [];
+    let bytes = 0;
+    let n = 0;
+    for (const item of batch) {
+      for (const r of item.records) {
+        const parts = encodeBody(r);
+        const len = parts[0].length + parts[1].length;
+        const hdr = Buffer.allocUnsafe(HEADER);
+        hdr.writeUInt32BE(len, 0);
+        hdr.writeUInt32BE(crc32(parts[1], crc32(parts[0])) >>> 0, 4);
+        buffers.push(hdr, parts[0], parts[1]);
+        sizes.push(HEADER + len);
+        bytes += HEADER + len;
+        n++;
+      }
+    }
+    const seg = this.segments[this.segments.length - 1];
+    const fail = (err: Error) => {
+      this.failure = `append failed: ${err.message}`;
+      const e = new RetryableError(LogErrorCode.Append, `Appending to the embedded log failed: ${err.message}.`, err);
+      for (const item of batch) item.reject(e);
+      this.flush();
+    };
+    writeAll(this.fd, buffers, (err) => {
+      if (err) return fail(err);
+      fs.fdatasync(this.fd, (syncErr) => {
+        if (syncErr) return fail(syncErr);
+        this.failure = null;
+        for (const size of sizes) {
+          seg.positions.push(seg.bytes);
+          seg.bytes += size;
+        }
+        seg.records += n;
+        this.nextOffset += n;
+        if (seg.bytes >= this.options.segmentBytes) this.roll();
+        for (const item of batch) item.resolve();
+        this.appended.emit('append');
+        this.flush();
+      });
+    });
+  }
+
+  async reader(group: string): Promise<LogReader> {
+    const r = new EmbeddedReader(this, group, this.committed(group));
+    this.readers.add(r);
+    return r;
+  }
+
+  committed(group: string): number {
+    try {
+      return JSON.parse(fs.readFileSync(join(this.consumersDir, `${group}.json`), 'utf8')).offset;
+    } catch {
+      return 0;
+    }
+  }
+
+  saveCommit(group: string, offset: number): void {
+    const file = join(this.consumersDir, `${group}.json`);
+    const tmp = `${file}.tmp`;
+    const fd = fs.openSync(tmp, 'w');
+    fs.writeSync(fd, JSON.stringify({ offset, at: new Date().toISOString() }));
+    fs.fdatasyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, file);
+    this.applyRetention();
+  }
+
+  /** Deletes sealed segments every group has committed past, when over the size or age limit. */
+  private applyRetention(): void {
+    const groups = fs.readdirSync(this.consumersDir).filter((n) => n.endsWith('.json'));
+    const minCommitted = Math.min(...groups.map((g) => this.committed(g.slice(0, -5))));
+    let total = this.segments.reduce((n, s) => n + s.bytes, 0);
+    while (this.segments.length > 1) {
+      const seg = this.segments[0];
+      const next = this.segments[1];
+      const consumed = next.base <= minCommitted;
+      const over = total > this.options.retentionBytes || Date.now() - seg.createdAt > this.options.retentionMs;
+      if (!consumed || !over) break;
+      fs.rmSync(seg.path, { force: true });
+      this.segments.shift();
+      total -= seg.bytes;
+    }
+  }
+
+  /** Reads records from `offset` on (up to `maxRecords`, about `maxBytes`) from the segment holding it. */
+  readFrom(offset: number, maxRecords: number, maxBytes = 16 * 1024 * 1024): StoredRecord[] {
+    if (offset >= this.nextOffset) return [];
+    const seg = this.segments.find((s, i) => offset >= s.base && (i === this.segments.length - 1 || offset < this.segments[i + 1].base));
+    if (!seg) return [];
+    const first = offset - seg.base;
+    if (first >= seg.records) return [];
+    const start = seg.positions[first];
+    let last = first + 1;
+    while (last < seg.records && last - first < maxRecords && seg.positions[last] - start < maxBytes) last++;
+    const end = last < seg.records ? seg.positions[last] : seg.bytes;
+    const data = Buffer.allocUnsafe(end - start);
+    const fd = fs.openSync(seg.path, 'r');
+    try {
+      let got = 0;
+      while (got < data.length) got += fs.readSync(fd, data, got, data.length - got, start + got);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const { bodies } = scan(data, false);
+    return bodies.map((b, i) => ({ ...decodeBody(b), partition: 0, offset: offset + i }));
+  }
+
+  /** Every retained record's dedupe key, oldest first (reads segment files). */
+  *keys(): Generator<string> {
+    for (const seg of this.segments) {
+      const { bodies } = scan(fs.readFileSync(seg.path).subarray(0, seg.bytes), false);
+      for (const b of bodies) yield decodeBody(b).key;
+    }
+  }
+
+  /** Keys of the last `n` records (what may have been appended but not yet marked done before a crash). */
+  tailKeys(n: number): string[] {
+    const out: string[] = [];
+    for (let i = this.segments.length - 1; i >= 0 && out.length < n; i--) {
+      const seg = this.segments[i];
+      const { bodies } = scan(fs.readFileSync(seg.path).subarray(0, seg.bytes), false);
+      for (let j = bodies.length - 1; j >= 0 && out.length < n; j--) out.push(decodeBody(bodies[j]).key);
+    }
+    return out.filter(Boolean);
+  }
+
+  waitForAppend(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.appended.off('append', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.appended.once('append', done);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.writing) await new Promise((r) => setTimeout(r, 5));
+    for (const r of this.readers) await r.close();
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+class EmbeddedReader implements LogReader {
+  private position: number;
+  private closed = false;
+
+  constructor(
+    private readonly log: EmbeddedLog,
+    private readonly group: string,
+    committed: number,
+  ) {
+    this.position = committed;
+  }
+
+  async poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]> {
+    if (this.closed) return [];
+    let records = this.log.readFrom(this.position, maxRecords);
+    if (records.length === 0 && maxWaitMs > 0) {
+      await this.log.waitForAppend(maxWaitMs);
+      records = this.log.readFrom(this.position, maxRecords);
+    }
+    if (records.length) this.position = records[records.length - 1].offset + 1;
+    return records;
+  }
+
+  async commit(records: StoredRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const next = Math.max(...records.map((r) => r.offset)) + 1;
+    if (next > this.log.committed(this.group)) this.log.saveCommit(this.group, next);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+function writeAll(fd: number, buffers: Buffer[], cb: (err: Error | null) => void): void {
+  const total = buffers.reduce((n, b) => n + b.length, 0);
+  const go = (bufs: Buffer[], done: number) => {
+    fs.writev(fd, bufs, (err, written) => {
+      if (err) return cb(err);
+      const sum = done + written;
+      if (sum >= total) return cb(null);
+      let skip = written;
+      const rest: Buffer[] = [];
+      for (const b of bufs) {
+        if (skip >= b.length) {
+          skip -= b.length;
+          continue;
+        }
+        rest.push(skip ? b.subarray(skip) : b);
+        skip = 0;
+      }
+      go(rest, sum);
+    });
+  };
+  go(buffers, 0);
+}

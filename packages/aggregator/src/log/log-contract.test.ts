@@ -1,0 +1,153 @@
+/**
+ * One contract suite for every DurableLog: always on the embedded log, and on
+ * Kafka when KAFKA_BROKERS is set (e.g. `docker compose up kafka`, then
+ * KAFKA_BROKERS=127.0.0.1:9092 pnpm test).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DurableLog, LogRecord } from './durable-log';
+import { EmbeddedLog } from './embedded-log';
+import { KafkaLog } from './kafka-log';
+
+interface Impl {
+  name: string;
+  make(): { log: DurableLog; reopen(): DurableLog; cleanup(): void };
+}
+
+const impls: Impl[] = [
+  {
+    name: 'embedded',
+    make() {
+      const path = mkdtempSync(join(tmpdir(), 'trb-log-'));
+      const opts = { path, segmentBytes: 64 * 1024, retentionBytes: 1024 * 1024 * 1024, retentionMs: 3600_000 };
+      return {
+        log: new EmbeddedLog(opts),
+        reopen: () => new EmbeddedLog(opts),
+        cleanup: () => rmSync(path, { recursive: true, force: true }),
+      };
+    },
+  },
+];
+if (process.env.KAFKA_BROKERS) {
+  impls.push({
+    name: 'kafka',
+    make() {
+      const topic = `trb-contract-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+      const opts = {
+        brokers: (process.env.KAFKA_BROKERS as string).split(','),
+        clientId: 'tributary-contract',
+        topic,
+        partitions: 1,
+        replicationFactor: 1,
+        minInsyncReplicas: 1,
+        compression: 'gzip' as const,
+        partitionBy: 'chunk' as const,
+        ssl: false,
+        requestTimeoutMs: 30_000,
+      };
+      return { log: new KafkaLog(opts), reopen: () => new KafkaLog(opts), cleanup: () => {} };
+    },
+  });
+}
+
+const rec = (i: number): LogRecord => ({
+  tag: `t.${i % 3}`,
+  key: `k${i}`,
+  count: 1,
+  entries: Buffer.from([0x92, 0x01, 0x81, 0xa1, 0x69, i & 0x7f]),
+});
+
+describe.each(impls)('DurableLog contract: $name', (impl) => {
+  let env: ReturnType<Impl['make']>;
+  beforeEach(() => {
+    env = impl.make();
+  });
+  afterEach(() => env.cleanup());
+
+  test('appended records are read back in order with their fields', async () => {
+    await env.log.start();
+    await env.log.append([rec(0), rec(1)]);
+    await env.log.append([rec(2)]);
+    const reader = await env.log.reader('g1');
+    const got = [];
+    for (let i = 0; i < 20 && got.length < 3; i++) got.push(...(await reader.poll(100, 500)));
+    expect(got.map((r) => r.key)).toEqual(['k0', 'k1', 'k2']);
+    expect(got[2]).toMatchObject({ tag: 't.2', count: 1 });
+    expect(got[2].entries.equals(rec(2).entries)).toBe(true);
+    await env.log.close();
+  });
+
+  test('a reader resumes after its group commit; uncommitted records are replayed', async () => {
+    await env.log.start();
+    await env.log.append(Array.from({ length: 10 }, (_, i) => rec(i)));
+    let reader = await env.log.reader('g');
+    const first = [];
+    for (let i = 0; i < 20 && first.length < 10; i++) first.push(...(await reader.poll(100, 500)));
+    await reader.commit(first.slice(0, 6));
+    await env.log.close();
+
+    const again = env.reopen();
+    await again.start();
+    reader = await again.reader('g');
+    const rest = [];
+    for (let i = 0; i < 20 && rest.length < 4; i++) rest.push(...(await reader.poll(100, 500)));
+    expect(rest.map((r) => r.key)).toEqual(['k6', 'k7', 'k8', 'k9']);
+    await again.close();
+  });
+
+  test('groups are independent', async () => {
+    await env.log.start();
+    await env.log.append([rec(0), rec(1)]);
+    const a = await env.log.reader('a');
+    const ra = [];
+    for (let i = 0; i < 20 && ra.length < 2; i++) ra.push(...(await a.poll(100, 500)));
+    await a.commit(ra);
+    const b = await env.log.reader('b');
+    const rb = [];
+    for (let i = 0; i < 20 && rb.length < 2; i++) rb.push(...(await b.poll(100, 500)));
+    expect(rb.map((r) => r.key)).toEqual(['k0', 'k1']);
+    await env.log.close();
+  });
+
+  test('concurrent appends are all durable and all readable', async () => {
+    await env.log.start();
+    await Promise.all(Array.from({ length: 50 }, (_, i) => env.log.append([rec(i)])));
+    const reader = await env.log.reader('c');
+    const got = [];
+    for (let i = 0; i < 40 && got.length < 50; i++) got.push(...(await reader.poll(1000, 500)));
+    expect(new Set(got.map((r) => r.key)).size).toBe(50);
+    await env.log.close();
+  });
+});
+
+describe('embedded log specifics', () => {
+  test('a torn tail is cut off on start; segments roll and retention deletes consumed ones', async () => {
+    const path = mkdtempSync(join(tmpdir(), 'trb-log-'));
+    const opts = { path, segmentBytes: 200, retentionBytes: 300, retentionMs: 3600_000 };
+    try {
+      const log = new EmbeddedLog(opts);
+      await log.start();
+      for (let i = 0; i < 20; i++) await log.append([rec(i)]);
+      const reader = await log.reader('g');
+      const got = [];
+      for (let i = 0; i < 30 && got.length < 20; i++) got.push(...(await reader.poll(100, 100)));
+      expect(got).toHaveLength(20);
+      await reader.commit(got);
+      await log.close();
+      const { readdirSync, appendFileSync } = await import('node:fs');
+      const segs = readdirSync(join(path, 'segments'));
+      expect(segs.length).toBeLessThan(5);
+      appendFileSync(join(path, 'segments', segs.sort()[segs.length - 1]), Buffer.from([0, 0, 0, 50, 1, 2]));
+      const again = new EmbeddedLog(opts);
+      await again.start();
+      expect(again.endOffset).toBe(20);
+      await again.append([rec(20)]);
+      const r2 = await again.reader('g');
+      expect((await r2.poll(10, 100)).map((r) => r.key)).toEqual(['k20']);
+      await again.close();
+    } finally {
+      rmSync(path, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,95 @@
+/**
+ * aws_firehose sink: PutRecordBatch within the service limits. On a partial
+ * failure only the failed records are resent; throttling and failures back
+ * off (full jitter) and retry up to `maxAttempts`, then the batch is rejected
+ * as retryable and egress tries it again (Firehose has no idempotency key:
+ * at-least-once, every line carries a stable `_id`). Events that can never be
+ * accepted go to the dead-letter directory with the reason.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
+import { RetryableError, backoffDelay } from '@tributary/core';
+import type { StoredRecord } from '../../log/durable-log';
+import type { FieldNames } from '../ndjson';
+import type { Sink } from '../sink';
+import { planBatches } from './request-builder';
+
+export interface FirehoseSinkOptions {
+  name: string;
+  client: FirehoseClient;
+  deliveryStream: string;
+  fields: FieldNames;
+  /** Bytes of NDJSON packed into one Firehose record (one line when 0). */
+  maxRecordBytes: number;
+  maxAttempts: number;
+  backoff: { initialMs: number; maxMs: number };
+  deadLetterPath: string | null;
+  onStats?(s: { calls: number; records: number; failedRecords: number; throttled: number; deadLetters: number }): void;
+}
+
+export class FirehoseSink implements Sink {
+  readonly name: string;
+
+  constructor(private readonly options: FirehoseSinkOptions) {
+    this.name = options.name;
+  }
+
+  async consume(records: StoredRecord[]): Promise<void> {
+    const o = this.options;
+    const plan = planBatches(records, o.fields, o.maxRecordBytes || 1);
+    if (plan.rejected.length) this.deadLetter(plan.rejected);
+    for (const call of plan.calls) await this.putWithRetries(call);
+  }
+
+  private async putWithRetries(call: Buffer[]): Promise<void> {
+    const o = this.options;
+    let pending = call;
+    for (let attempt = 0; ; attempt++) {
+      let failed: Buffer[];
+      let throttled = 0;
+      try {
+        const res = await o.client.send(
+          new PutRecordBatchCommand({ DeliveryStreamName: o.deliveryStream, Records: pending.map((Data) => ({ Data })) }),
+        );
+        failed = (res.RequestResponses ?? []).flatMap((r, i) => (r.ErrorCode ? [pending[i]] : []));
+        if ((res.FailedPutCount ?? 0) > 0 && failed.length === 0) failed = pending; // no per-record detail: resend all
+      } catch (err) {
+        const e = err as Error & { $metadata?: { httpStatusCode?: number } };
+        const status = e.$metadata?.httpStatusCode ?? 0;
+        const throttling = /Throttl|ServiceUnavailable|LimitExceeded/.test(e.name);
+        // A refusal that is not throttling (no such stream, no permission) will not pass by retrying records.
+        if (status >= 400 && status < 500 && !throttling) {
+          throw new RetryableError('TRB_SINK_FIREHOSE', `PutRecordBatch to ${o.deliveryStream} was refused: ${e.name}: ${e.message}.`, err);
+        }
+        failed = pending;
+        throttled = 1;
+      }
+      o.onStats?.({ calls: 1, records: pending.length - failed.length, failedRecords: failed.length, throttled, deadLetters: 0 });
+      if (failed.length === 0) return;
+      if (attempt + 1 >= o.maxAttempts) {
+        throw new RetryableError(
+          'TRB_SINK_FIREHOSE',
+          `${failed.length} of ${call.length} Firehose records still failed after ${o.maxAttempts} attempts to ${o.deliveryStream}; the batch will be retried.`,
+        );
+      }
+      pending = failed;
+      await new Promise((r) => setTimeout(r, backoffDelay(attempt, o.backoff)));
+    }
+  }
+
+  private deadLetter(rejected: Array<{ line: string; reason: string }>): void {
+    const o = this.options;
+    o.onStats?.({ calls: 0, records: 0, failedRecords: 0, throttled: 0, deadLetters: rejected.length });
+    if (!o.deadLetterPath) return;
+    mkdirSync(o.deadLetterPath, { recursive: true });
+    appendFileSync(
+      join(o.deadLetterPath, `${o.name}.ndjson`),
+      rejected.map((r) => `${JSON.stringify({ reason: r.reason, at: new Date().toISOString(), line: r.line })}\n`).join(''),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.options.client.destroy();
+  }
+}

@@ -1,0 +1,14 @@
+/**
+ * A sink takes a batch of log records and resolves only when the destination
+ * durably accepted all of it. It rejects with a RetryableError (try the same
+ * batch again later) or a PermanentError (it can never be accepted).
+ * Writing the same batch twice must not duplicate data where the destination
+ * allows it (object keys derived from log positions).
+ */
+import type { StoredRecord } from '../log/durable-log';
+
+export interface Sink {
+  readonly name: string;
+  consume(records: StoredRecord[]): Promise<void>;
+  close(): Promise<void>;
+}

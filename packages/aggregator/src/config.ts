@@ -204,8 +204,11 @@ export const aggregatorSchema = {
           ...awsClient,
         },
         allOf: [
+          // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable
           { if: { properties: { type: { const: 'file' } } }, then: { required: ['path'] } },
+          // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable
           { if: { properties: { type: { const: 'aws_s3' } } }, then: { required: ['bucket'] } },
+          // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable
           { if: { properties: { type: { const: 'aws_firehose' } } }, then: { required: ['delivery_stream'] } },
         ],
       },

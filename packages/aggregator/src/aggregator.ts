@@ -55,7 +55,8 @@ function createSink(s: SinkConfig, config: AggregatorConfig, metrics: Aggregator
     case 'aws_firehose':
       return new FirehoseSink({
         name: s.name,
-        client: new FirehoseClient(awsOptions(s)),
+        // The sink owns retries (only failed records, with backoff): the SDK makes one attempt per call.
+        client: new FirehoseClient({ ...awsOptions(s), maxAttempts: 1 }),
         deliveryStream: s.delivery_stream,
         fields: config.fields,
         maxRecordBytes: s.max_record_bytes,

@@ -126,6 +126,7 @@ class Connection {
   private authenticated: boolean;
   busy = false;
   private stopped = false;
+  private failed = false;
 
   constructor(
     private readonly socket: Socket,
@@ -154,6 +155,7 @@ class Connection {
   }
 
   private onData(data: Buffer): void {
+    if (this.failed) return; // refused: what still arrives before the close is not read
     let frames: Buffer[];
     let failure: Error | null = null;
     try {
@@ -231,6 +233,8 @@ class Connection {
   }
 
   private fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = true;
     this.options.onError?.(err, this.source);
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();

@@ -53,7 +53,9 @@ export class EgressWorker {
   /** Stops after the batch in progress (bounded by `graceMs`); uncommitted records replay on the next start. */
   async stop(graceMs: number): Promise<void> {
     this.running = false;
-    await Promise.race([this.loop, new Promise((r) => setTimeout(r, graceMs))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.loop, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
   }
 
   private async run(): Promise<void> {

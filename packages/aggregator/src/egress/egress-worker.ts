@@ -54,7 +54,12 @@ export class EgressWorker {
   async stop(graceMs: number): Promise<void> {
     this.running = false;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.loop, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+    await Promise.race([
+      this.loop,
+      new Promise((r) => {
+        timer = setTimeout(r, graceMs);
+      }),
+    ]);
     clearTimeout(timer);
   }
 

@@ -9,8 +9,6 @@ import type { AddressInfo } from 'node:net';
  * finish and are acked, connections close so forwarders move on, egress
  * finishes its batch within `shutdown_grace_ms`, exit.
  */
-import { FirehoseClient } from '@aws-sdk/client-firehose';
-import { S3Client } from '@aws-sdk/client-s3';
 import { type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
 import type { ForwardServer } from '@tributary/forward-protocol';
 import { createForwardInput, createHttpInput } from '@tributary/forwarder';
@@ -27,8 +25,6 @@ import { EmbeddedLog } from './log/embedded-log';
 import { KafkaLog } from './log/kafka-log';
 import { type AggregatorMetrics, createAggregatorMetrics } from './metrics';
 import { FileSink } from './sinks/file-sink';
-import { FirehoseSink } from './sinks/firehose/sink';
-import { S3Sink } from './sinks/s3-sink';
 import type { Sink } from './sinks/sink';
 
 function awsOptions(s: { region: string; endpoint?: string; access_key_id?: string; secret_access_key?: string }) {
@@ -40,11 +36,14 @@ function awsOptions(s: { region: string; endpoint?: string; access_key_id?: stri
   };
 }
 
-function createSink(s: SinkConfig, config: AggregatorConfig, metrics: AggregatorMetrics): Sink {
+/** AWS SDK modules load only when an AWS sink is configured: a file-only node starts faster. */
+async function createSink(s: SinkConfig, config: AggregatorConfig, metrics: AggregatorMetrics): Promise<Sink> {
   switch (s.type) {
     case 'file':
       return new FileSink({ name: s.name, path: s.path, fields: config.fields });
-    case 'aws_s3':
+    case 'aws_s3': {
+      const { S3Client } = await import('@aws-sdk/client-s3');
+      const { S3Sink } = await import('./sinks/s3-sink');
       return new S3Sink({
         name: s.name,
         client: new S3Client({ ...awsOptions(s), forcePathStyle: s.force_path_style }),
@@ -52,7 +51,10 @@ function createSink(s: SinkConfig, config: AggregatorConfig, metrics: Aggregator
         prefix: s.prefix,
         fields: config.fields,
       });
-    case 'aws_firehose':
+    }
+    case 'aws_firehose': {
+      const { FirehoseClient } = await import('@aws-sdk/client-firehose');
+      const { FirehoseSink } = await import('./sinks/firehose/sink');
       return new FirehoseSink({
         name: s.name,
         // The sink owns retries (only failed records, with backoff): the SDK makes one attempt per call.
@@ -69,6 +71,7 @@ function createSink(s: SinkConfig, config: AggregatorConfig, metrics: Aggregator
           metrics.deadLetters.inc({ sink: s.name }, st.deadLetters);
         },
       });
+    }
   }
 }
 
@@ -85,6 +88,7 @@ export class Aggregator {
     private readonly http: FastifyInstance | null,
     private readonly ops: { port: number; close(): Promise<void> },
     readonly registry: Registry,
+    readonly metrics: AggregatorMetrics,
     private readonly logger: Logger,
   ) {}
 
@@ -161,7 +165,8 @@ export class Aggregator {
       dedupe = store;
     }
 
-    const byName = new Map(config.sinks.map((s) => [s.name, createSink(s, config, metrics)]));
+    const byName = new Map<string, Sink>();
+    for (const s of config.sinks) byName.set(s.name, await createSink(s, config, metrics));
     const egress = new EgressWorker({
       reader: await log.reader(config.egress.group),
       routes: config.egress.routes.map((r) => ({ match: r.match, sinks: r.sinks.map((n) => byName.get(n) as Sink) })),
@@ -208,7 +213,7 @@ export class Aggregator {
       registry,
       notReady: () => (self?.draining ? 'draining' : log.unavailable()),
     });
-    self = new Aggregator(config, log, dedupe, [...byName.values()], egress, forward, http, ops, registry, logger);
+    self = new Aggregator(config, log, dedupe, [...byName.values()], egress, forward, http, ops, registry, metrics, logger);
     logger.info({ ports: self.ports, log: log.kind, dedupe: dedupe?.kind ?? 'none' }, 'Aggregator started.');
     return self;
   }

@@ -11,6 +11,32 @@ export function buildProgram(): Command {
     .version(require('../package.json').version);
 
   program
+    .command('up')
+    .description('Run a single-node pipeline on embedded defaults: forward :24224 and HTTP :9880 in, gzip NDJSON files out')
+    .option('--data-dir <dir>', 'buffer, log and output directory', './tributary-data')
+    .option('--forward-port <port>', 'Forward Protocol port', '24224')
+    .option('--http-port <port>', 'HTTP input port', '9880')
+    .option('--metrics-port <port>', 'forwarder metrics port (the aggregator uses the next one)', '24231')
+    .option('--bind <address>', 'address the inputs listen on', '127.0.0.1')
+    .option('--log-level <level>', 'trace | debug | info | warn | error', 'warn')
+    .action(async (o: { dataDir: string; forwardPort: string; httpPort: string; metricsPort: string; bind: string; logLevel: string }) => {
+      const { runUp } = await import('./commands/up');
+      const port = (name: string, v: string) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--${name} must be a port number (0-65535), got "${v}".`);
+        return n;
+      };
+      await runUp({
+        dataDir: o.dataDir,
+        forwardPort: port('forward-port', o.forwardPort),
+        httpPort: port('http-port', o.httpPort),
+        metricsPort: port('metrics-port', o.metricsPort),
+        bind: o.bind,
+        logLevel: o.logLevel,
+      });
+    });
+
+  program
     .command('forwarder')
     .description('Run the edge forwarder: forward :24224 and HTTP :9880 inputs, disk buffer, delivery to aggregators')
     .requiredOption('-c, --config <file>', 'YAML config file (see docs/configuration.md)')
@@ -41,7 +67,7 @@ export function buildProgram(): Command {
   program
     .command('bench')
     .description('Run benchmarks and print events/s, MB/s, p99 latency and peak RSS')
-    .argument('[suite]', 'protocol | forwarder-packed | forwarder-message', 'protocol')
+    .argument('[suite]', 'protocol | forwarder-packed | forwarder-message | aggregator', 'protocol')
     .option('--seconds <n>', 'measuring time per case', '3')
     .action(async (suite: string, opts: { seconds: string }) => {
       const { runBench } = await import('./bench/index');

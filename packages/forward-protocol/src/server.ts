@@ -3,13 +3,16 @@
  * heartbeat, and the one hand-off `consume(chunks)`.
  *
  * Contract:
- * - Each socket read is framed and parsed into chunks; the socket is paused
- *   until `consume` settles, so a slow downstream stops reads and TCP pushes
- *   back on the sender. Memory per connection is bounded by one read plus one
- *   incomplete frame (`maxFrameBytes`).
- * - `{ack}` is written for a chunk only after `consume` resolved for it. When
- *   `consume` rejects, no ack is written and the connection is closed, so the
- *   sender resends the same chunk id elsewhere.
+ * - Each socket read is framed and parsed into chunks and handed to `consume`.
+ *   Up to `maxInFlight` such batches per connection may be pending (so a
+ *   sender's window is not serialised behind one fsync); at the limit the
+ *   socket is paused, so a slow downstream stops reads and TCP pushes back on
+ *   the sender. Memory per connection is bounded by `maxInFlight` reads plus
+ *   one incomplete frame (`maxFrameBytes`).
+ * - `{ack}` is written for a chunk only after `consume` resolved for it, and
+ *   acks leave in the order the chunks arrived. When `consume` rejects, no ack
+ *   is written for that batch or any later one and the connection is closed,
+ *   so the sender resends the same chunk ids elsewhere.
  * - Bad bytes close only the offending connection, after the chunks that
  *   came before them in the same read were consumed and acked.
  */
@@ -35,6 +38,8 @@ export interface ForwardServerOptions {
   security?: ServerSecurity;
   maxFrameBytes?: number;
   maxDecompressedBytes?: number;
+  /** Batches per connection handed to `consume` and not yet settled. Default 8. */
+  maxInFlight?: number;
   /** Answer UDP heartbeats (`0x00` → `0x00`) on the same port. Default true. */
   udpHeartbeat?: boolean;
   /**
@@ -119,12 +124,21 @@ export class ForwardServer {
   }
 }
 
+interface PendingBatch {
+  chunks: ForwardChunk[];
+  done: boolean;
+}
+
 class Connection {
   private readonly decoder: FrameDecoder;
   private readonly source: SourceInfo;
+  private readonly maxInFlight: number;
   private helo: Helo | null = null;
   private authenticated: boolean;
-  busy = false;
+  /** Batches handed to `consume`, oldest first; acks are written from the head. */
+  private readonly pending: PendingBatch[] = [];
+  /** Bad input seen after earlier batches: fail once they are acked. */
+  private failAfterDrain: Error | null = null;
   private stopped = false;
   private failed = false;
 
@@ -133,6 +147,7 @@ class Connection {
     private readonly options: ForwardServerOptions,
   ) {
     this.decoder = new FrameDecoder(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    this.maxInFlight = options.maxInFlight ?? 8;
     this.source = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 };
     this.authenticated = !options.security;
     socket.setNoDelay(true);
@@ -145,8 +160,13 @@ class Connection {
     }
   }
 
+  get busy(): boolean {
+    return this.pending.length > 0;
+  }
+
   stopReading(): void {
     this.stopped = true;
+    this.socket.pause();
     if (!this.busy) this.socket.end();
   }
 
@@ -155,7 +175,7 @@ class Connection {
   }
 
   private onData(data: Buffer): void {
-    if (this.failed) return; // refused: what still arrives before the close is not read
+    if (this.failed || this.failAfterDrain) return; // refused: what still arrives before the close is not read
     let frames: Buffer[];
     let failure: Error | null = null;
     try {
@@ -185,30 +205,43 @@ class Connection {
         break;
       }
     }
-    if (chunks.length === 0) {
-      if (failure) this.fail(failure);
+    if (chunks.length) {
+      const batch: PendingBatch = { chunks, done: false };
+      this.pending.push(batch);
+      if (this.pending.length >= this.maxInFlight) this.socket.pause();
+      this.options.consume(chunks, this.source).then(
+        () => {
+          batch.done = true;
+          this.flushAcks();
+        },
+        (err: Error) => this.fail(err),
+      );
+    }
+    if (failure) {
+      this.socket.pause();
+      if (this.busy) this.failAfterDrain = failure;
+      else this.fail(failure);
+    }
+  }
+
+  /** Writes acks for the settled batches at the head, in arrival order. */
+  private flushAcks(): void {
+    if (this.failed || this.socket.destroyed) return;
+    const json = this.decoder.format === 'json';
+    while (this.pending.length && this.pending[0].done) {
+      const batch = this.pending.shift() as PendingBatch;
+      for (const c of batch.chunks) {
+        if (json && c.chunkId !== undefined) this.socket.write(encodeJsonAck(c.chunkId));
+        else if (c.ack) this.socket.write(encodeAck(c.ack));
+      }
+    }
+    if (this.busy) {
+      if (this.pending.length < this.maxInFlight && !this.stopped && !this.failAfterDrain) this.socket.resume();
       return;
     }
-    this.busy = true;
-    this.socket.pause();
-    this.options.consume(chunks, this.source).then(
-      () => {
-        this.busy = false;
-        if (this.socket.destroyed) return;
-        const json = this.decoder.format === 'json';
-        for (const c of chunks) {
-          if (json && c.chunkId !== undefined) this.socket.write(encodeJsonAck(c.chunkId));
-          else if (c.ack) this.socket.write(encodeAck(c.ack));
-        }
-        if (failure) this.fail(failure);
-        else if (this.stopped) this.socket.end();
-        else this.socket.resume();
-      },
-      (err: Error) => {
-        this.busy = false;
-        this.fail(err);
-      },
-    );
+    if (this.failAfterDrain) this.fail(this.failAfterDrain);
+    else if (this.stopped) this.socket.end();
+    else this.socket.resume();
   }
 
   private handshake(frame: Buffer): void {

@@ -17,7 +17,7 @@ import { stringify } from 'yaml';
 import { sampleRecord } from './protocol';
 import { type BenchResult, percentile } from './stats';
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const s = createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
   const { port } = s.address() as AddressInfo;
@@ -25,7 +25,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function peakRssMb(pid: number): number {
+export function peakRssMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
@@ -90,13 +90,13 @@ async function startForwarder(dir: string, receiverPort: number): Promise<{ chil
   return { child, port };
 }
 
-interface Sender {
+export interface Sender {
   sentEvents: number;
   sentBytes: number;
   latencies: number[];
 }
 
-async function sendPacked(port: number, seconds: number, connections: number): Promise<Sender> {
+export async function sendPacked(port: number, seconds: number, connections: number): Promise<Sender> {
   const t = new EventTime(1700000000, 1);
   const entries = Buffer.concat(Array.from({ length: 1000 }, (_, i) => encodeEntry(t, sampleRecord(i))));
   const out: Sender = { sentEvents: 0, sentBytes: 0, latencies: [] };
@@ -105,7 +105,7 @@ async function sendPacked(port: number, seconds: number, connections: number): P
   await Promise.all(
     Array.from({ length: connections }, async () => {
       const conn = await ForwardConnection.connect({ host: '127.0.0.1', port, ackTimeoutMs: 60_000 });
-      const window = 4;
+      const window = 8; // the forwarder's default window
       const inflight = new Set<Promise<void>>();
       while (Date.now() < until) {
         const id = `b${seq++}`;

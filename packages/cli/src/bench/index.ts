@@ -1,3 +1,4 @@
+import { runAggregatorBench } from './aggregator';
 import { runForwarderBench } from './forwarder';
 import { runProtocolBench } from './protocol';
 import { formatResult } from './stats';
@@ -14,7 +15,10 @@ export async function runBench(suite: string, seconds: number): Promise<void> {
     case 'forwarder-message':
       console.log(formatResult(await runForwarderBench('message', seconds)));
       return;
+    case 'aggregator':
+      console.log(formatResult(await runAggregatorBench(seconds)));
+      return;
     default:
-      throw new Error(`Unknown bench suite "${suite}" (known: protocol, forwarder-packed, forwarder-message).`);
+      throw new Error(`Unknown bench suite "${suite}" (known: protocol, forwarder-packed, forwarder-message, aggregator).`);
   }
 }

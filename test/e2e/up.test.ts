@@ -44,7 +44,7 @@ async function up(dataDir: string, ports: { forward: number; http: number; metri
   return child;
 }
 
-function emitAll(sender: { emit: (...a: unknown[]) => void }, tag: string, from: number, n: number): Promise<void[]> {
+function emitAll(sender: { emit: (...a: unknown[]) => void }, tag: string, from: number, n: number): Promise<unknown> {
   return Promise.all(
     Array.from(
       { length: n },

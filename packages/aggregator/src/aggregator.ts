@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 /**
  * The aggregator: forward (and optional HTTP) sources → dedupe → durable log
  * → egress → sinks.
@@ -142,7 +143,7 @@ export class Aggregator {
       client.on('error', () => {});
       dedupe = new RedisDedupe({
         client,
-        owner: config.node_id,
+        owner: config.node_id ?? hostname(),
         prefix: r.key_prefix,
         claimTtlMs: d.claim_ttl_ms,
         doneTtlMs: d.done_ttl_ms,

@@ -3,7 +3,6 @@
  * (the configuration reference is generated from it). Inputs share the
  * forwarder's schemas.
  */
-import { hostname } from 'node:os';
 import type { ConfigSchema } from '@tributary/core';
 import { type ForwarderConfig, forwardInputSchema, httpInputSchema } from '@tributary/forwarder';
 
@@ -11,14 +10,18 @@ const awsClient = {
   region: { type: 'string', default: 'us-east-1', description: 'AWS region.' },
   endpoint: { type: 'string', description: 'Endpoint override (LocalStack, MinIO, tests).' },
   access_key_id: { type: 'string', description: 'Static credentials; omit to use the default AWS credential chain (instance role).' },
-  secret_access_key: { type: 'string' },
+  secret_access_key: { type: 'string', description: 'Secret for access_key_id.' },
 } as const;
 
 export const aggregatorSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    node_id: { type: 'string', minLength: 1, default: hostname(), description: 'Owner name recorded in dedupe claims; stable per node.' },
+    node_id: {
+      type: 'string',
+      minLength: 1,
+      description: "Owner name recorded in dedupe claims; must stay the same across restarts (default: this machine's hostname).",
+    },
     forward: {
       ...forwardInputSchema,
       properties: { ...forwardInputSchema.properties, bind: { type: 'string', default: '0.0.0.0', description: 'Address to listen on.' } },
@@ -40,6 +43,7 @@ export const aggregatorSchema = {
         },
         redis: {
           type: 'object',
+          description: 'Redis (ElastiCache) connection for dedupe.type redis.',
           additionalProperties: false,
           properties: {
             url: { type: 'string', description: 'redis://host:port (standalone).' },
@@ -110,11 +114,12 @@ export const aggregatorSchema = {
         },
         kafka: {
           type: 'object',
+          description: 'Kafka (MSK) connection for log.type kafka.',
           additionalProperties: false,
           required: ['brokers'],
           properties: {
             brokers: { type: 'array', minItems: 1, items: { type: 'string' }, description: 'host:port bootstrap brokers.' },
-            topic: { type: 'string', default: 'tributary-chunks' },
+            topic: { type: 'string', default: 'tributary-chunks', description: 'Topic holding one message per chunk.' },
             partitions: { type: 'integer', minimum: 1, default: 12, description: 'Partitions when the topic is created.' },
             replication_factor: {
               type: 'integer',
@@ -123,14 +128,14 @@ export const aggregatorSchema = {
               description: 'Explicit replication factor when the topic is created.',
             },
             min_insync_replicas: { type: 'integer', minimum: 1, default: 2 },
-            compression: { enum: ['none', 'gzip'], default: 'gzip' },
+            compression: { enum: ['none', 'gzip'], default: 'gzip', description: 'Producer compression.' },
             partition_by: {
               enum: ['chunk', 'tag'],
               default: 'chunk',
               description: 'Message key: the chunk (spread load) or the tag (order per tag).',
             },
-            ssl: { type: 'boolean', default: false },
-            client_id: { type: 'string', default: 'tributary' },
+            ssl: { type: 'boolean', default: false, description: 'TLS to the brokers (MSK TLS listeners).' },
+            client_id: { type: 'string', default: 'tributary', description: 'Kafka client id.' },
             request_timeout_ms: { type: 'integer', minimum: 100, default: 30000 },
           },
         },
@@ -138,6 +143,7 @@ export const aggregatorSchema = {
     },
     egress: {
       type: 'object',
+      description: 'Workers that read the log and deliver to sinks.',
       additionalProperties: false,
       default: {},
       properties: {
@@ -176,8 +182,8 @@ export const aggregatorSchema = {
         additionalProperties: false,
         required: ['name', 'type'],
         properties: {
-          name: { type: 'string', minLength: 1 },
-          type: { enum: ['file', 'aws_s3', 'aws_firehose'] },
+          name: { type: 'string', minLength: 1, description: 'Name routes refer to.' },
+          type: { enum: ['file', 'aws_s3', 'aws_firehose'], description: 'Kind of destination.' },
           path: { type: 'string', description: 'file: output directory.' },
           bucket: { type: 'string', description: 'aws_s3: bucket.' },
           prefix: { type: 'string', default: 'logs', description: 'aws_s3: key prefix.' },
@@ -215,19 +221,24 @@ export const aggregatorSchema = {
     },
     fields: {
       type: 'object',
+      description: 'Names of the fields added to every output line.',
       additionalProperties: false,
       default: {},
       properties: {
-        id: { type: 'string', default: '_id' },
-        time: { type: 'string', default: '_time' },
-        tag: { type: 'string', default: '_tag' },
+        id: { type: 'string', default: '_id', description: 'Stable event id: chunk key and index (dedupe downstream of Firehose by it).' },
+        time: { type: 'string', default: '_time', description: 'Event time, RFC 3339 with nanoseconds.' },
+        tag: { type: 'string', default: '_tag', description: 'The event tag.' },
       },
     },
     metrics: {
       type: 'object',
+      description: 'Prometheus /metrics, /healthz and /readyz (503 while draining or when the log is unreachable).',
       additionalProperties: false,
       default: {},
-      properties: { bind: { type: 'string', default: '127.0.0.1' }, port: { type: 'integer', minimum: 0, maximum: 65535, default: 24232 } },
+      properties: {
+        bind: { type: 'string', default: '127.0.0.1', description: 'Address of the metrics and health endpoint.' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 24232, description: 'Its port.' },
+      },
     },
     shutdown_grace_ms: {
       type: 'integer',
@@ -235,7 +246,11 @@ export const aggregatorSchema = {
       default: 10000,
       description: 'On SIGTERM, how long to finish in-flight chunks and egress.',
     },
-    log_level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
+    log_level: {
+      enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+      default: 'info',
+      description: 'Least severe level logged (JSON lines on stderr).',
+    },
   },
 } as const;
 
@@ -259,7 +274,7 @@ export type SinkConfig =
     } & AwsClientConfig);
 
 export interface AggregatorConfig {
-  node_id: string;
+  node_id?: string;
   forward: ForwarderConfig['forward'];
   http: ForwarderConfig['http'];
   dedupe: {

@@ -21,7 +21,10 @@ const securityServer = {
         type: 'object',
         additionalProperties: false,
         required: ['username', 'password'],
-        properties: { username: { type: 'string' }, password: { type: 'string' } },
+        properties: {
+          username: { type: 'string', description: 'User name sent in PING.' },
+          password: { type: 'string', description: 'Its password.' },
+        },
       },
     },
     allow_anonymous_source: { type: 'boolean', default: true, description: 'Accept sources not listed in clients.' },
@@ -33,10 +36,10 @@ const securityServer = {
         type: 'object',
         additionalProperties: false,
         properties: {
-          host: { type: 'string' },
-          network: { type: 'string', pattern: '^[0-9a-fA-F.:]+/[0-9]{1,3}$' },
-          shared_key: { type: 'string' },
-          users: { type: 'array', items: { type: 'string' } },
+          host: { type: 'string', description: 'Source IP address this entry applies to.' },
+          network: { type: 'string', pattern: '^[0-9a-fA-F.:]+/[0-9]{1,3}$', description: 'Source network (CIDR) this entry applies to.' },
+          shared_key: { type: 'string', description: "Shared key for this source, instead of the server's." },
+          users: { type: 'array', items: { type: 'string' }, description: 'Users this source may authenticate as (all when absent).' },
         },
       },
     },
@@ -151,8 +154,8 @@ export const forwarderSchema = {
             additionalProperties: false,
             required: ['host', 'port'],
             properties: {
-              host: { type: 'string', minLength: 1 },
-              port: { type: 'integer', minimum: 1, maximum: 65535 },
+              host: { type: 'string', minLength: 1, description: 'Aggregator or load-balancer host.' },
+              port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Its forward port.' },
               weight: { type: 'integer', minimum: 1, default: 60, description: 'Share of traffic in round robin.' },
               standby: { type: 'boolean', default: false, description: 'Used only while no primary is healthy.' },
             },
@@ -175,6 +178,7 @@ export const forwarderSchema = {
         },
         retry: {
           type: 'object',
+          description: 'Per-chunk retry schedule; the chunk keeps its id on every retry.',
           additionalProperties: false,
           default: {},
           properties: {
@@ -195,10 +199,10 @@ export const forwarderSchema = {
           additionalProperties: false,
           required: ['self_hostname', 'shared_key'],
           properties: {
-            self_hostname: { type: 'string', minLength: 1 },
-            shared_key: { type: 'string', minLength: 1 },
-            username: { type: 'string' },
-            password: { type: 'string' },
+            self_hostname: { type: 'string', minLength: 1, description: 'This host as sent in PING (must differ from the server).' },
+            shared_key: { type: 'string', minLength: 1, description: "The aggregators' shared key." },
+            username: { type: 'string', description: 'User for user_auth on the aggregators.' },
+            password: { type: 'string', description: 'Its password.' },
           },
         },
         tls: {
@@ -218,8 +222,8 @@ export const forwarderSchema = {
       additionalProperties: false,
       default: {},
       properties: {
-        bind: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'integer', minimum: 0, maximum: 65535, default: 24231 },
+        bind: { type: 'string', default: '127.0.0.1', description: 'Address of the metrics and health endpoint.' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 24231, description: 'Its port.' },
       },
     },
     shutdown_grace_ms: {
@@ -228,7 +232,11 @@ export const forwarderSchema = {
       default: 10000,
       description: 'On SIGTERM, how long to keep flushing before exiting (the rest stays on disk).',
     },
-    log_level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
+    log_level: {
+      enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+      default: 'info',
+      description: 'Least severe level logged (JSON lines on stderr).',
+    },
   },
 } as const;
 

@@ -1,0 +1,76 @@
+/**
+ * Renders docs/configuration.md from the config schemas themselves, so the
+ * reference cannot drift: `pnpm docs:config` writes it, and a test fails when
+ * the committed file differs from what the schemas say.
+ */
+import { aggregatorSchema } from '@tributary/aggregator';
+import { forwarderSchema } from '@tributary/forwarder';
+
+interface Schema {
+  type?: string | readonly string[];
+  enum?: readonly unknown[];
+  const?: unknown;
+  default?: unknown;
+  description?: string;
+  minimum?: number;
+  maximum?: number;
+  minItems?: number;
+  properties?: Record<string, Schema>;
+  items?: Schema;
+  required?: readonly string[];
+}
+
+function typeOf(s: Schema): string {
+  if (s.enum) return s.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' \\| ');
+  if (s.type === 'array' && s.items) return `list of ${s.items.properties ? 'objects' : typeOf(s.items)}`;
+  if (Array.isArray(s.type)) return s.type.join(' \\| ');
+  return String(s.type ?? 'any');
+}
+
+function limits(s: Schema): string {
+  const parts: string[] = [];
+  if (s.minimum !== undefined) parts.push(`≥ ${s.minimum}`);
+  if (s.maximum !== undefined) parts.push(`≤ ${s.maximum}`);
+  if (s.minItems !== undefined) parts.push(`at least ${s.minItems}`);
+  return parts.join(', ');
+}
+
+function rows(schema: Schema, prefix: string, out: string[]): void {
+  for (const [key, s] of Object.entries(schema.properties ?? {})) {
+    const path = `${prefix}${key}`;
+    const required = schema.required?.includes(key) ? ' (required)' : '';
+    const def = s.default === undefined ? '' : `\`${JSON.stringify(s.default)}\``;
+    const desc = [s.description ?? '', limits(s)].filter(Boolean).join(' ');
+    out.push(`| \`${path}\`${required} | ${typeOf(s)} | ${def} | ${desc.replace(/\|/g, '\\|')} |`);
+    if (s.properties) rows(s, `${path}.`, out);
+    if (s.items?.properties) rows(s.items, `${path}[].`, out);
+  }
+}
+
+function section(title: string, schema: Schema, intro: string): string {
+  const out = [`## ${title}`, '', intro, '', '| key | type | default | description |', '|---|---|---|---|'];
+  rows(schema, '', out);
+  return out.join('\n');
+}
+
+export function renderConfigReference(): string {
+  return `${[
+    '# Configuration reference',
+    '',
+    '<!-- Generated from the config schemas by `pnpm docs:config`; a test fails when this file is stale. Do not edit by hand. -->',
+    '',
+    "Config files are YAML. Unknown keys and bad values are rejected at start-up with the key's path; `tributary check-config FILE --role forwarder|aggregator` explains every problem without starting anything. Durations are milliseconds (`_ms`), sizes bytes (`_bytes`).",
+    '',
+    section(
+      'Forwarder (`tributary forwarder --config FILE`)',
+      forwarderSchema as unknown as Schema,
+      'The edge agent: forward and HTTP inputs, buffer, delivery to aggregators.',
+    ),
+    '',
+    section(
+      'Aggregator (`tributary aggregator --config FILE`)',
+      aggregatorSchema as unknown as Schema,
+      'The middle tier: forward input, dedupe, durable log, egress to sinks. `sinks[]` keys apply to the sink types named in their description.',
+    ),
+  ].join('\n')}\n`;
+}

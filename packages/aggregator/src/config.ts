@@ -24,7 +24,15 @@ export const aggregatorSchema = {
     },
     forward: {
       ...forwardInputSchema,
-      properties: { ...forwardInputSchema.properties, bind: { type: 'string', default: '0.0.0.0', description: 'Address to listen on.' } },
+      properties: {
+        ...forwardInputSchema.properties,
+        bind: { type: 'string', default: '0.0.0.0', description: 'Address to listen on.' },
+        max_pending_batches: {
+          ...forwardInputSchema.properties.max_pending_batches,
+          default: 8,
+          description: 'Reads per connection waiting for dedupe and the log before the socket is paused (deep enough to overlap fsyncs).',
+        },
+      },
     },
     http: {
       ...httpInputSchema,

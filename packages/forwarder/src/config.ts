@@ -79,6 +79,13 @@ export const forwardInputSchema = {
       description: 'Largest decompressed gzip chunk accepted.',
     },
     udp_heartbeat: { type: 'boolean', default: true, description: 'Answer UDP heartbeats on the same port.' },
+    max_pending_batches: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 64,
+      default: 2,
+      description: 'Reads per connection waiting for the next stage before the socket is paused; bounds memory per connection.',
+    },
     security: securityServer,
     tls: tlsServer,
   },
@@ -256,6 +263,7 @@ export interface ForwarderConfig {
     max_frame_bytes: number;
     max_decompressed_bytes: number;
     udp_heartbeat: boolean;
+    max_pending_batches: number;
     security?: SecurityServerConfig;
     tls?: { cert_path: string; key_path: string; ca_path?: string };
   };

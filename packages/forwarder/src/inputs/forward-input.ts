@@ -13,6 +13,7 @@ export interface ForwardInputConfig {
   max_frame_bytes: number;
   max_decompressed_bytes: number;
   udp_heartbeat: boolean;
+  max_pending_batches: number;
   security?: {
     self_hostname: string;
     shared_key: string;
@@ -53,6 +54,7 @@ export function createForwardInput(config: ForwardInputConfig, hooks: ForwardInp
     maxFrameBytes: config.max_frame_bytes,
     maxDecompressedBytes: config.max_decompressed_bytes,
     udpHeartbeat: config.udp_heartbeat,
+    maxInFlight: config.max_pending_batches,
     security: config.security ? toServerSecurity(config.security) : undefined,
     tls: config.tls
       ? {

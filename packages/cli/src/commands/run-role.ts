@@ -14,7 +14,10 @@ export async function runRole<T extends { log_level: string }>(
   const config = loadConfigFile(spec, configPath) as T;
   const logger = createLogger(name, config.log_level);
   const role = await start(config, logger);
+  let stopping = false;
   const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     logger.info({ signal }, `Received ${signal}; draining.`);
     role.stop().then(
       () => process.exit(0),
@@ -24,6 +27,9 @@ export async function runRole<T extends { log_level: string }>(
       },
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  // `on`, not `once`: with `once` the listener is gone before it runs, and a
+  // SIGTERM sent from a shell was seen to end the process with the default
+  // action instead of draining. A second signal is ignored while draining.
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }

@@ -4,21 +4,15 @@
  * from /proc, and stopping only the processes a test started, by PID.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { freePort, peakRssMb, waitHealthy } from '../../packages/cli/src/bench/local-servers';
+
+export { freePort, peakRssMb };
 
 export const CLI = join(__dirname, '..', '..', 'packages', 'cli', 'bin', 'tributary.js');
-
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `trb-${prefix}-`));
@@ -42,20 +36,11 @@ export async function startRole(role: string, config: Record<string, unknown>, d
   child.stderr?.on('data', (d) => {
     out += d;
   });
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${role} exited with ${child.exitCode}:\n${out}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
-      if (res.ok) break;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`${role} did not become healthy within 15 s:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    await waitHealthy(metricsPort, role, () => child.exitCode === null);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n${out}`);
   }
   return { child, output: () => out };
 }
@@ -63,10 +48,4 @@ export async function startRole(role: string, config: Record<string, unknown>, d
 export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((r) => child.once('exit', (code) => r(code)));
-}
-
-/** Peak resident set size of a live process, in MB (Linux VmHWM). */
-export function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
 }

@@ -18,7 +18,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { RetryableError } from '@tributary/core';
+import { RetryableError, remainingBuffers } from '@tributary/core';
 import { type DurableLog, LogErrorCode, type LogReader, type LogRecord, type StoredRecord } from './durable-log';
 
 export interface EmbeddedLogOptions {
@@ -356,16 +356,7 @@ function writeAll(fd: number, buffers: Buffer[], cb: (err: Error | null) => void
       if (err) return cb(err);
       const sum = done + written;
       if (sum >= total) return cb(null);
-      let skip = written;
-      const rest: Buffer[] = [];
-      for (const b of bufs) {
-        if (skip >= b.length) {
-          skip -= b.length;
-          continue;
-        }
-        rest.push(skip ? b.subarray(skip) : b);
-        skip = 0;
-      }
+      const rest = remainingBuffers(bufs, written);
       go(rest, sum);
     });
   };

@@ -5,44 +5,14 @@
  * embedded log (group commit, fdatasync) and acks. Egress runs but routes
  * nothing (`match: none.**`), so the figure is ingest: acked events/s.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { freePort, peakRssMb, sendPacked } from './forwarder';
+import { sendPacked } from './forwarder';
+import { freePort, peakRssMb, startRedis, waitHealthy } from './local-servers';
 import { type BenchResult, percentile } from './stats';
-
-async function waitHealthy(port: number, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`${what} did not start within 15 s.`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function startRedis(): Promise<{ child: ChildProcess; port: number }> {
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.on('error', (err) =>
-      reject(new Error(`redis-server could not start (${err.message}); install it (apt-get install redis-server).`)),
-    );
-    child.stdout?.on('data', (d) => {
-      out += d;
-      if (out.includes('Ready to accept connections')) resolve();
-    });
-  });
-  return { child, port };
-}
 
 export async function runAggregatorBench(seconds: number): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'trb-bench-agg-'));
@@ -54,7 +24,7 @@ export async function runAggregatorBench(seconds: number): Promise<BenchResult> 
     stringify({
       node_id: 'bench',
       forward: { bind: '127.0.0.1', port: forwardPort, udp_heartbeat: false },
-      dedupe: { type: 'redis', redis: { url: `redis://127.0.0.1:${redis.port}` } },
+      dedupe: { type: 'redis', redis: { url: redis.url } },
       log: { path: join(dir, 'log') },
       egress: { routes: [{ match: 'none.**', sinks: ['file'] }] },
       sinks: [{ name: 'file', type: 'file', path: join(dir, 'out') }],
@@ -66,7 +36,7 @@ export async function runAggregatorBench(seconds: number): Promise<BenchResult> 
     stdio: 'inherit',
   });
   try {
-    await waitHealthy(metricsPort, 'The aggregator');
+    await waitHealthy(metricsPort, 'The aggregator', () => agg.exitCode === null);
     const start = Date.now();
     const sent = await sendPacked(forwardPort, seconds, 4);
     const elapsed = (Date.now() - start) / 1000;
@@ -83,7 +53,7 @@ export async function runAggregatorBench(seconds: number): Promise<BenchResult> 
     };
   } finally {
     agg.kill('SIGKILL');
-    redis.child.kill('SIGKILL');
+    await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -8,27 +8,14 @@
  *   message: Message mode, 16 connections, an ack requested every 100 messages
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventTime, ForwardConnection, encodeEntry, encodeMessage, packedForwardParts } from '@tributary/forward-protocol';
 import { stringify } from 'yaml';
+import { freePort, peakRssMb, waitHealthy } from './local-servers';
 import { sampleRecord } from './protocol';
 import { type BenchResult, percentile } from './stats';
-
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-export function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
 
 /** Starts the acking receiver child; resolves with its port and a live event counter. */
 async function startReceiver(): Promise<{ child: ChildProcess; port: number; events: () => number }> {
@@ -77,16 +64,7 @@ async function startForwarder(dir: string, receiverPort: number): Promise<{ chil
     ],
     { stdio: 'inherit' },
   );
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).ok) break;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error('The forwarder did not start within 15 s.');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitHealthy(metricsPort, 'The forwarder', () => child.exitCode === null);
   return { child, port };
 }
 

@@ -4,17 +4,9 @@
  */
 import { RetryableError } from '@tributary/core';
 import type { ForwardChunk } from '@tributary/forward-protocol';
-import { BufferErrorCode, type BufferLimits, type BufferStats, type ChunkBuffer, type SealedChunk } from './chunk-buffer';
+import { BufferErrorCode, type BufferLimits, type BufferStats, type ChunkBuffer, type OpenChunk, type SealedChunk } from './chunk-buffer';
 
-export interface OpenChunk {
-  id: Buffer;
-  tag: string;
-  count: number;
-  bytes: number;
-  /** Bytes held in storage, framing included. */
-  stored: number;
-  createdAt: number;
-}
+export type { OpenChunk };
 
 export abstract class BaseBuffer implements ChunkBuffer {
   protected readonly open = new Map<string, OpenChunk>();

@@ -7,7 +7,8 @@
  */
 import type { ForwardChunk } from '@tributary/forward-protocol';
 
-export interface SealedChunk {
+/** A chunk still taking events (one per tag). */
+export interface OpenChunk {
   /** 16 random bytes, fixed at creation. */
   id: Buffer;
   tag: string;
@@ -17,6 +18,10 @@ export interface SealedChunk {
   /** Bytes held in storage, framing included. */
   stored: number;
   createdAt: number;
+}
+
+/** A chunk closed to new events, waiting to be sent or in flight. */
+export interface SealedChunk extends OpenChunk {
   /** Send attempts so far. */
   attempts: number;
   /** Not to be sent before this time (ms since epoch). */

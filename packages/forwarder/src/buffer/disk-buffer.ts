@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { RetryableError } from '@tributary/core';
+import { RetryableError, remainingBuffers } from '@tributary/core';
 import { type ForwardChunk, countEntries } from '@tributary/forward-protocol';
 import { BaseBuffer, type OpenChunk } from './base-buffer';
 import { BufferErrorCode, type BufferLimits, type SealedChunk } from './chunk-buffer';
@@ -185,7 +185,7 @@ export class DiskBuffer extends BaseBuffer {
       let written = 0;
       let total = 0;
       for (const b of buffers) total += b.length;
-      while (written < total) written += fs.writevSync(fd, written === 0 ? buffers : remaining(buffers, written));
+      while (written < total) written += fs.writevSync(fd, written === 0 ? buffers : remainingBuffers(buffers, written));
       this.dirty.add(fd);
       return total;
     } catch (err) {
@@ -250,17 +250,4 @@ function frame(payloads: Buffer[]): Buffer[] {
   hdr.writeUInt32BE(len, 0);
   hdr.writeUInt32BE(sum >>> 0, 4);
   return [hdr, ...payloads];
-}
-
-function remaining(buffers: Buffer[], skip: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const b of buffers) {
-    if (skip >= b.length) {
-      skip -= b.length;
-      continue;
-    }
-    out.push(skip ? b.subarray(skip) : b);
-    skip = 0;
-  }
-  return out;
 }

@@ -6,24 +6,9 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from '@tributary/core';
 import { type ForwardChunk, ForwardServer, type ServerSecurity } from '@tributary/forward-protocol';
+import type { ForwarderConfig } from '../config';
 
-export interface ForwardInputConfig {
-  bind: string;
-  port: number;
-  max_frame_bytes: number;
-  max_decompressed_bytes: number;
-  udp_heartbeat: boolean;
-  max_pending_batches: number;
-  security?: {
-    self_hostname: string;
-    shared_key: string;
-    user_auth: boolean;
-    users: Array<{ username: string; password: string }>;
-    allow_anonymous_source: boolean;
-    clients: Array<{ host?: string; network?: string; shared_key?: string; users?: string[] }>;
-  };
-  tls?: { cert_path: string; key_path: string; ca_path?: string };
-}
+export type ForwardInputConfig = ForwarderConfig['forward'];
 
 export function toServerSecurity(s: NonNullable<ForwardInputConfig['security']>): ServerSecurity {
   return {

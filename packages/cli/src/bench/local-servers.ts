@@ -1,0 +1,70 @@
+/**
+ * Loopback helpers shared by the benches and the test suite: a free port, a
+ * private redis-server, waiting for /healthz, and a process's peak RSS.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
+
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Peak resident set size of a live process, in MB (Linux VmHWM). */
+export function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+/** Resolves once http://127.0.0.1:<port>/healthz answers 200 (at most 15 s). */
+export async function waitHealthy(port: number, what: string, isAlive: () => boolean = () => true): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (!isAlive()) throw new Error(`${what} exited before it became healthy.`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`${what} did not become healthy within 15 s.`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Starts a private redis-server on a free loopback port (no persistence); `stop` ends it by PID. */
+export async function startRedis(): Promise<{ port: number; url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let failed: Error | null = null;
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.on('error', (err) => {
+    failed = new Error(
+      `redis-server could not start (${err.message}); install it (apt-get install redis-server, or run scripts/ensure-system-deps.js).`,
+    );
+  });
+  const deadline = Date.now() + 10_000;
+  while (!out.includes('Ready to accept connections')) {
+    if (failed) throw failed;
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+    },
+  };
+}

@@ -10,6 +10,7 @@
  *
  * The promise resolves only after step 2, so an ack always means "in the log".
  */
+import { crc32 } from 'node:zlib';
 import { RetryableError } from '@tributary/core';
 import type { ForwardChunk } from '@tributary/forward-protocol';
 import { type ClaimResult, type DedupeStore, dedupeKey } from './dedupe/dedupe-store';
@@ -26,7 +27,9 @@ export interface IngestOptions {
 export function createIngest(options: IngestOptions): (chunks: ForwardChunk[], input: string) => Promise<void> {
   const { log, dedupe, metrics } = options;
   return async (chunks, input) => {
-    const keys = chunks.map((c) => (c.chunkId !== undefined && dedupe ? dedupeKey(c.chunkId, c.entries) : null));
+    // One crc32 pass per chunk serves both the dedupe key and the log record's checksum.
+    const crcs = chunks.map((c) => crc32(c.entries) >>> 0);
+    const keys = chunks.map((c, i) => (c.chunkId !== undefined && dedupe ? dedupeKey(c.chunkId, c.entries, crcs[i]) : null));
     const results: Array<ClaimResult | null> = keys.map(() => null);
     if (dedupe) {
       const idx = keys.flatMap((k, i) => (k ? [i] : []));

@@ -27,6 +27,7 @@ export interface DedupeStore {
   close(): Promise<void>;
 }
 
-export function dedupeKey(chunkId: string, entries: Buffer): string {
-  return `${chunkId}:${(crc32(entries) >>> 0).toString(16)}:${entries.length}`;
+/** `crc` is crc32(entries) when the caller has it (it is reused for the log record's checksum). */
+export function dedupeKey(chunkId: string, entries: Buffer, crc: number = crc32(entries) >>> 0): string {
+  return `${chunkId}:${crc.toString(16)}:${entries.length}`;
 }

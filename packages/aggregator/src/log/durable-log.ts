@@ -18,6 +18,8 @@ export interface LogRecord {
   count: number;
   /** Concatenated msgpack `[time, record]` entries. */
   entries: Buffer;
+  /** crc32 of `entries`, when the caller already computed it (the dedupe key does). */
+  entriesCrc?: number;
 }
 
 export interface StoredRecord extends LogRecord {

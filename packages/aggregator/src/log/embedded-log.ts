@@ -5,8 +5,10 @@
  *   dir/consumers/<group>.json                  committed offset per group
  *
  *   segment = record*
- *   record  = u32 BE length | u32 BE crc32(body) | body
- *   body    = u16 BE tag length | tag | u16 BE key length | key | u32 BE count | entries
+ *   record  = u32 BE length | u32 BE checksum | body
+ *   body    = head | entries
+ *   head    = u16 BE tag length | tag | u16 BE key length | key | u32 BE count
+ *   checksum = crc32(head, crc32(entries))   ; entries first, so ingest's crc of the entries is reused
  *
  * One partition; the offset is the record's index in the log. Appends are
  * group-committed: every append waiting while a write is in progress goes out
@@ -53,6 +55,16 @@ function encodeBody(r: LogRecord): Buffer[] {
   return [head, r.entries];
 }
 
+function headLength(body: Buffer): number {
+  const tagLen = body.readUInt16BE(0);
+  const keyLen = body.readUInt16BE(2 + tagLen);
+  return 2 + tagLen + 2 + keyLen + 4;
+}
+
+function checksum(head: Buffer, entries: Buffer, entriesCrc?: number): number {
+  return crc32(head, entriesCrc ?? crc32(entries)) >>> 0;
+}
+
 function decodeBody(body: Buffer): LogRecord {
   let p = 0;
   const tagLen = body.readUInt16BE(p);
@@ -74,7 +86,10 @@ function scan(data: Buffer, verify: boolean): { bodies: Buffer[]; positions: num
     const len = data.readUInt32BE(pos);
     if (pos + HEADER + len > data.length) break;
     const body = data.subarray(pos + HEADER, pos + HEADER + len);
-    if (verify && crc32(body) !== data.readUInt32BE(pos + 4)) break;
+    if (verify) {
+      const h = body.length >= 4 ? headLength(body) : body.length + 1;
+      if (h > body.length || checksum(body.subarray(0, h), body.subarray(h)) !== data.readUInt32BE(pos + 4)) break;
+    }
     bodies.push(body);
     positions.push(pos);
     pos += HEADER + len;
@@ -177,7 +192,7 @@ export class EmbeddedLog implements DurableLog {
         const len = parts[0].length + parts[1].length;
         const hdr = Buffer.allocUnsafe(HEADER);
         hdr.writeUInt32BE(len, 0);
-        hdr.writeUInt32BE(crc32(parts[1], crc32(parts[0])) >>> 0, 4);
+        hdr.writeUInt32BE(checksum(parts[0], parts[1], r.entriesCrc), 4);
         buffers.push(hdr, parts[0], parts[1]);
         sizes.push(HEADER + len);
         bytes += HEADER + len;
@@ -216,7 +231,11 @@ export class EmbeddedLog implements DurableLog {
     return r;
   }
 
+  private readonly committedOffsets = new Map<string, number>();
+
   committed(group: string): number {
+    const known = this.committedOffsets.get(group);
+    if (known !== undefined) return known;
     try {
       return JSON.parse(fs.readFileSync(join(this.consumersDir, `${group}.json`), 'utf8')).offset;
     } catch {
@@ -224,14 +243,19 @@ export class EmbeddedLog implements DurableLog {
     }
   }
 
-  saveCommit(group: string, offset: number): void {
+  /** Durably records a group's position (temp file, fdatasync, rename) without blocking the event loop. */
+  async saveCommit(group: string, offset: number): Promise<void> {
     const file = join(this.consumersDir, `${group}.json`);
     const tmp = `${file}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
-    fs.writeSync(fd, JSON.stringify({ offset, at: new Date().toISOString() }));
-    fs.fdatasyncSync(fd);
-    fs.closeSync(fd);
-    fs.renameSync(tmp, file);
+    const handle = await fs.promises.open(tmp, 'w');
+    try {
+      await handle.writeFile(JSON.stringify({ offset, at: new Date().toISOString() }));
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    await fs.promises.rename(tmp, file);
+    this.committedOffsets.set(group, offset);
     this.applyRetention();
   }
 
@@ -341,7 +365,7 @@ class EmbeddedReader implements LogReader {
   async commit(records: StoredRecord[]): Promise<void> {
     if (records.length === 0) return;
     const next = Math.max(...records.map((r) => r.offset)) + 1;
-    if (next > this.log.committed(this.group)) this.log.saveCommit(this.group, next);
+    if (next > this.log.committed(this.group)) await this.log.saveCommit(this.group, next);
   }
 
   async close(): Promise<void> {

@@ -122,6 +122,30 @@ describe.each(impls)('DurableLog contract: $name', (impl) => {
 });
 
 describe('embedded log specifics', () => {
+  test('a flipped byte in the last record's entries fails its checksum and the record is cut on start', async () => {
+    const path = mkdtempSync(join(tmpdir(), 'trb-log-'));
+    const opts = { path, segmentBytes: 1 << 20, retentionBytes: 1 << 30, retentionMs: 3600_000 };
+    try {
+      const log = new EmbeddedLog(opts);
+      await log.start();
+      await log.append([rec(1), rec(2)]);
+      await log.close();
+      const { readdirSync, readFileSync, writeFileSync } = await import('node:fs');
+      const seg = join(path, 'segments', readdirSync(join(path, 'segments'))[0]);
+      const data = readFileSync(seg);
+      data[data.length - 1] ^= 0xff; // last byte of the last record's entries
+      writeFileSync(seg, data);
+      const again = new EmbeddedLog(opts);
+      await again.start();
+      expect(again.endOffset).toBe(1);
+      const r = await again.reader('g');
+      expect((await r.poll(10, 50)).map((x) => x.key)).toEqual(['k1']);
+      await again.close();
+    } finally {
+      rmSync(path, { recursive: true, force: true });
+    }
+  });
+
   test('a torn tail is cut off on start; segments roll and retention deletes consumed ones', async () => {
     const path = mkdtempSync(join(tmpdir(), 'trb-log-'));
     const opts = { path, segmentBytes: 200, retentionBytes: 300, retentionMs: 3600_000 };

@@ -32,9 +32,19 @@ export async function runAggregatorBench(seconds: number): Promise<BenchResult> 
       log_level: 'warn',
     }),
   );
-  const agg = spawn(process.execPath, [join(__dirname, '..', '..', 'bin', 'tributary.js'), 'aggregator', '--config', config], {
-    stdio: 'inherit',
-  });
+  const agg = spawn(
+    process.execPath,
+    [
+      ...(process.env.TRB_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.TRB_BENCH_PROF] : []),
+      join(__dirname, '..', '..', 'bin', 'tributary.js'),
+      'aggregator',
+      '--config',
+      config,
+    ],
+    {
+      stdio: 'inherit',
+    },
+  );
   try {
     await waitHealthy(metricsPort, 'The aggregator', () => agg.exitCode === null);
     const start = Date.now();
@@ -52,7 +62,8 @@ export async function runAggregatorBench(seconds: number): Promise<BenchResult> 
       peakRssMb: peakRssMb(agg.pid as number),
     };
   } finally {
-    agg.kill('SIGKILL');
+    agg.kill(process.env.TRB_BENCH_PROF ? 'SIGINT' : 'SIGKILL');
+    await new Promise((r) => agg.once('exit', r));
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   }

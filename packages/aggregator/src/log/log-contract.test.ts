@@ -122,7 +122,7 @@ describe.each(impls)('DurableLog contract: $name', (impl) => {
 });
 
 describe('embedded log specifics', () => {
-  test('a flipped byte in the last record's entries fails its checksum and the record is cut on start', async () => {
+  test('a flipped byte in the last record entries fails its checksum and the record is cut on start', async () => {
     const path = mkdtempSync(join(tmpdir(), 'trb-log-'));
     const opts = { path, segmentBytes: 1 << 20, retentionBytes: 1 << 30, retentionMs: 3600_000 };
     try {

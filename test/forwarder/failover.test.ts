@@ -42,8 +42,12 @@ test('one of two aggregators dies mid-stream: delivery continues on the other, n
     await waitFor(() => delivered().size >= 60_000, 60_000, 'all 60,000 events delivered');
     expect(delivered().size).toBe(60_000);
     expect(b.events.length).toBeGreaterThan(60_000 - aAtDeath - 1);
-    const health = forwarder.output.nodeHealth();
-    expect(health.find((h) => h.node.endsWith(`:${a.port}`))?.healthy).toBe(false);
+    // A was marked down (its health flips back to "retry" once the backoff expires, so count failures)
+    const metrics = await forwarder.registry.metrics();
+    const failures = Number(
+      new RegExp(`tributary_forwarder_node_failures_total\\{node="127\\.0\\.0\\.1:${a.port}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0,
+    );
+    expect(failures).toBeGreaterThan(0);
     console.log(
       `failover: A received ${aAtDeath} before it died, B ${b.events.length}; duplicates ${a.events.length + b.events.length - 60_000}`,
     );

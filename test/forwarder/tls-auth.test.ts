@@ -100,7 +100,15 @@ test('TLS + shared key on app → forwarder → aggregator', async () => {
       sender.end();
     }
     await waitFor(() => readOutput(join(dir, 'out')).lines.length >= N, 20_000, 'events over TLS');
-    await waitFor(() => bad.output.nodeHealth().some((h) => !h.healthy), 10_000, 'the wrong-key forwarder to mark the node down');
+    let failures = 0;
+    const countFailures = async () => {
+      failures = Number(/tributary_forwarder_node_failures_total\{[^}]*\} (\d+)/.exec(await bad.registry.metrics())?.[1] ?? 0);
+    };
+    for (let i = 0; i < 100 && failures === 0; i++) {
+      await countFailures();
+      if (failures === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(failures).toBeGreaterThan(0); // the wrong-key forwarder marked the node down
     const { lines } = readOutput(join(dir, 'out'));
     expect(countIds(lines)).toEqual({ ids: N, duplicates: [] });
     expect(lines.every((l) => l._tag === 'good.tls')).toBe(true);

@@ -7,7 +7,8 @@
  * cluster mode, since each script touches one key). `markDone` is pipelined
  * the same way.
  *
- *   value "c:<owner>"  claimed by owner, TTL claimTtlMs
+ *   value "c:<owner>"  claimed by owner, TTL claimTtlMs — busy for every node,
+ *                      the owner included (its first copy is still being written)
  *   value "d"          written, TTL doneTtlMs
  */
 import { RetryableError } from '@tributary/core';
@@ -17,7 +18,7 @@ import type { ClaimResult, DedupeStore } from './dedupe-store';
 const CLAIM = `
 local v = redis.call('GET', KEYS[1])
 if v == 'd' then return 'done' end
-if v and v ~= ARGV[1] then return 'busy' end
+if v then return 'busy' end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 'claimed'`;
 

@@ -1,6 +1,7 @@
 /**
- * The errors every `consume(batch)` rejection carries: retryable (send the
- * same data again later) or permanent (it will never be accepted).
+ * The error a `consume(batch)` rejection carries: retryable, send the same
+ * data again later. Data that can never be accepted is not rejected but
+ * dead-lettered with its reason, so a batch never blocks on it.
  */
 import { TributaryError } from '@tributary/forward-protocol';
 
@@ -13,21 +14,12 @@ export class RetryableError extends TributaryError {
   }
 }
 
-export class PermanentError extends TributaryError {
-  constructor(code: string, message: string, cause?: unknown) {
-    super(code, message, { retriable: false, cause });
-    this.name = 'PermanentError';
-  }
-}
-
-export const ConfigErrorCode = 'TRB_CFG_INVALID';
-
 export class ConfigError extends TributaryError {
   constructor(
     message: string,
     readonly problems: string[] = [],
   ) {
-    super(ConfigErrorCode, message);
+    super('TRB_CFG_INVALID', message);
     this.name = 'ConfigError';
   }
 }

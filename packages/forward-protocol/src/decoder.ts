@@ -28,11 +28,6 @@ export class FrameDecoder {
 
   constructor(private readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
 
-  /** Bytes held for an incomplete frame. */
-  get buffered(): number {
-    return this.pendingBytes;
-  }
-
   /**
    * Appends `data` and returns the complete frames it finishes. Frames are
    * views into the read buffers (no copy); the decoder never reuses them.

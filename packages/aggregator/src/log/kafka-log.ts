@@ -119,13 +119,9 @@ export class KafkaLog implements DurableLog {
   }
 }
 
-interface HeldBatch {
-  records: StoredRecord[];
-  committed: () => void;
-}
-
 class KafkaReader implements LogReader {
-  private held: HeldBatch[] = [];
+  /** Fetched batches not yet handed to poll(). */
+  private held: StoredRecord[][] = [];
   private waiters: Array<() => void> = [];
   private readonly uncommitted = new Map<string, () => void>();
 
@@ -150,7 +146,7 @@ class KafkaReader implements LogReader {
         if (records.length === 0) return;
         // Hold the batch until egress committed it: the group's offset never passes unconfirmed records.
         await new Promise<void>((resolve) => {
-          this.held.push({ records, committed: resolve });
+          this.held.push(records);
           for (const w of this.waiters.splice(0)) w();
           const beat = setInterval(() => {
             if (!isRunning()) {
@@ -179,8 +175,7 @@ class KafkaReader implements LogReader {
     }
     const out: StoredRecord[] = [];
     while (this.held.length && out.length < maxRecords) {
-      const b = this.held.shift() as HeldBatch;
-      out.push(...b.records);
+      out.push(...(this.held.shift() as StoredRecord[]));
     }
     return out;
   }

@@ -1,7 +1,8 @@
 /**
  * A sink takes a batch of log records and resolves only when the destination
- * durably accepted all of it. It rejects with a RetryableError (try the same
- * batch again later) or a PermanentError (it can never be accepted).
+ * durably accepted all of it. It rejects with a RetryableError (egress tries
+ * the same batch again later); records the destination can never accept are
+ * dead-lettered with the reason instead of failing the batch.
  * Writing the same batch twice must not duplicate data where the destination
  * allows it (object keys derived from log positions).
  */

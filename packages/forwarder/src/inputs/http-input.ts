@@ -44,7 +44,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
 }
 
-export function toChunk(tag: string, body: unknown, timeParam: unknown): ForwardChunk {
+function toChunk(tag: string, body: unknown, timeParam: unknown): ForwardChunk {
   if (!tag) throw new BadRequest('the tag (URL path) is empty');
   const entries: Buffer[] = [];
   if (Array.isArray(body)) {

@@ -60,7 +60,7 @@ export function planBatches(records: StoredRecord[], fields: FieldNames, maxReco
   return { calls: splitCalls(out), rejected, events };
 }
 
-export function splitCalls(records: Buffer[]): Buffer[][] {
+function splitCalls(records: Buffer[]): Buffer[][] {
   const calls: Buffer[][] = [];
   let call: Buffer[] = [];
   let bytes = 0;

@@ -120,12 +120,15 @@ export function encodePackedForward(tag: string, entries: Buffer, options: Encod
 
 /**
  * The same request as `encodePackedForward`, as a list of buffers to write
- * with one vectored write: the entries are not copied.
+ * with one vectored write: the entries (one buffer or several parts, as a
+ * buffer stored them) are not copied unless they are compressed.
  */
-export function packedForwardParts(tag: string, entries: Buffer, options: EncodeOptions = {}): Buffer[] {
-  const payload = options.compressed === 'gzip' ? gzipSync(entries, { level: 1 }) : entries;
+export function packedForwardParts(tag: string, entries: Buffer | Buffer[], options: EncodeOptions = {}): Buffer[] {
+  const parts = Buffer.isBuffer(entries) ? [entries] : entries;
+  const payload = options.compressed === 'gzip' ? [gzipSync(parts.length === 1 ? parts[0] : Buffer.concat(parts), { level: 1 })] : parts;
+  const length = payload.reduce((n, p) => n + p.length, 0);
   const opt = optionMap(options);
   const tagBytes = Buffer.from(tag, 'utf8');
-  const head = Buffer.concat([arrayHeader(opt ? 3 : 2), strHeader(tagBytes.length), tagBytes, binHeader(payload.length)]);
-  return opt ? [head, payload, packr.pack(opt)] : [head, payload];
+  const head = Buffer.concat([arrayHeader(opt ? 3 : 2), strHeader(tagBytes.length), tagBytes, binHeader(length)]);
+  return opt ? [head, ...payload, packr.pack(opt)] : [head, ...payload];
 }

@@ -25,7 +25,7 @@ export abstract class BaseBuffer implements ChunkBuffer {
   protected abstract writeOpen(chunk: OpenChunk, parts: ForwardChunk[], isNew: boolean): number;
   protected abstract sync(): Promise<void>;
   protected abstract sealStorage(chunk: OpenChunk): void;
-  protected abstract readStorage(chunk: SealedChunk): Promise<Buffer>;
+  protected abstract readStorage(chunk: SealedChunk): Promise<Buffer[]>;
   protected abstract removeStorage(chunk: SealedChunk): Promise<void>;
   protected abstract newId(): Buffer;
   /** Drops a sealed chunk's storage synchronously (drop_oldest). */
@@ -86,7 +86,7 @@ export abstract class BaseBuffer implements ChunkBuffer {
     return null;
   }
 
-  read(chunk: SealedChunk): Promise<Buffer> {
+  read(chunk: SealedChunk): Promise<Buffer[]> {
     return this.readStorage(chunk);
   }
 

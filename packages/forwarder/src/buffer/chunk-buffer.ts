@@ -60,8 +60,8 @@ export interface ChunkBuffer {
   isFull(): boolean;
   /** The oldest sealed chunk that is not in flight and due, marked in flight; null when none. */
   take(now?: number): SealedChunk | null;
-  /** The entries of a taken chunk. */
-  read(chunk: SealedChunk): Promise<Buffer>;
+  /** The entries of a taken chunk, as stored (one part per append; concatenate for one buffer). */
+  read(chunk: SealedChunk): Promise<Buffer[]>;
   /** The chunk was delivered: forget it and free its space. */
   ack(chunk: SealedChunk): Promise<void>;
   /** The chunk was not delivered: back to the queue, not before `notBefore`. */

@@ -32,7 +32,7 @@ async function drain(buffer: DiskBuffer | MemoryBuffer): Promise<Array<{ id: str
   buffer.sealDue(Date.now(), true);
   const out = [];
   for (let c = buffer.take(); c; c = buffer.take()) {
-    const entries = await buffer.read(c);
+    const entries = Buffer.concat(await buffer.read(c));
     out.push({ id: c.id.toString('hex'), tag: c.tag, events: decodeEntries(entries).map((e) => e.record.i as number) });
     await buffer.ack(c);
   }

@@ -38,6 +38,8 @@ export interface RecoveryReport {
 }
 
 const RECORD_HEADER = 8;
+/** Above this many records, a chunk's entries are joined before sending (see readStorage). */
+const MAX_SEND_PARTS = 8;
 const SUFFIX = '.chunk';
 
 interface ParsedFile {
@@ -215,12 +217,14 @@ export class DiskBuffer extends BaseBuffer {
     else fs.close(fd, () => {});
   }
 
-  protected async readStorage(chunk: SealedChunk): Promise<Buffer> {
+  protected async readStorage(chunk: SealedChunk): Promise<Buffer[]> {
     // Checksums and entries were verified when the data was accepted or recovered; a read only splits records.
     const data = await fs.promises.readFile(this.file(chunk.id));
     const parsed = parseFile(data, false);
     if (!parsed) throw new RetryableError(BufferErrorCode.Io, `Buffer file ${this.file(chunk.id)} became unreadable.`);
-    return parsed.entries.length === 1 ? parsed.entries[0] : Buffer.concat(parsed.entries);
+    // A few large appends (PackedForward input) go out as they are, with no copy; many small ones
+    // (Message mode) are joined: dozens of tiny parts held by the socket cost more memory than one copy.
+    return parsed.entries.length <= MAX_SEND_PARTS ? parsed.entries : [Buffer.concat(parsed.entries)];
   }
 
   protected async removeStorage(chunk: SealedChunk): Promise<void> {

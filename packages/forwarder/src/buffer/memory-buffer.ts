@@ -31,8 +31,8 @@ export class MemoryBuffer extends BaseBuffer {
 
   protected sealStorage(): void {}
 
-  protected async readStorage(chunk: SealedChunk): Promise<Buffer> {
-    return Buffer.concat(this.data.get(chunk.id.toString('hex')) ?? []);
+  protected async readStorage(chunk: SealedChunk): Promise<Buffer[]> {
+    return this.data.get(chunk.id.toString('hex')) ?? [];
   }
 
   protected async removeStorage(chunk: SealedChunk): Promise<void> {

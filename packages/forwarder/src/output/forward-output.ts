@@ -244,7 +244,7 @@ export class ForwardOutput {
     if (retry.maxAttempts !== null && chunk.attempts >= retry.maxAttempts) {
       if (retry.deadLetterPath) {
         mkdirSync(retry.deadLetterPath, { recursive: true });
-        const entries = await buffer.read(chunk);
+        const entries = Buffer.concat(await buffer.read(chunk));
         writeFileSync(
           join(retry.deadLetterPath, `${chunk.id.toString('hex')}.msgpack`),
           encodePackedForward(chunk.tag, entries, { size: chunk.count }),

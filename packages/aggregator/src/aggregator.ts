@@ -154,13 +154,13 @@ export class Aggregator {
         },
       });
       if (log instanceof EmbeddedLog) {
-        const converted = await dedupe.recover(log.tailKeys(1000)).catch(() => 0);
+        const converted = await dedupe.recover(log.recoveredKeys().slice(-1000)).catch(() => 0);
         if (converted) logger.info({ keys: converted }, `Marked ${converted} chunks done that this node had logged before it stopped.`);
       }
     } else if (d.type === 'embedded') {
       const store = new EmbeddedDedupe(d.done_ttl_ms, d.max_entries);
       if (log instanceof EmbeddedLog) {
-        const n = store.seed([...log.keys()].filter(Boolean));
+        const n = store.seed(log.recoveredKeys());
         logger.info({ keys: n }, `Embedded dedupe seeded with ${n} chunk keys from the log.`);
       }
       dedupe = store;

@@ -65,6 +65,13 @@ function checksum(head: Buffer, entries: Buffer, entriesCrc?: number): number {
   return crc32(head, entriesCrc ?? crc32(entries)) >>> 0;
 }
 
+/** Only the dedupe key of a body, without touching the entries. */
+function bodyKey(body: Buffer): string {
+  const tagLen = body.readUInt16BE(0);
+  const keyLen = body.readUInt16BE(2 + tagLen);
+  return body.toString('utf8', 4 + tagLen, 4 + tagLen + keyLen);
+}
+
 function decodeBody(body: Buffer): LogRecord {
   let p = 0;
   const tagLen = body.readUInt16BE(p);
@@ -108,6 +115,8 @@ export class EmbeddedLog implements DurableLog {
   private readonly appended = new EventEmitter();
   private readonly readers = new Set<EmbeddedReader>();
   private failure: string | null = null;
+  private readonly committedOffsets = new Map<string, number>();
+  private readonly keysAtStart: string[] = [];
 
   constructor(private readonly options: EmbeddedLogOptions) {
     this.appended.setMaxListeners(0);
@@ -133,6 +142,7 @@ export class EmbeddedLog implements DurableLog {
       const st = fs.statSync(path);
       this.segments.push({ base: Number(name.slice(0, -4)), path, records: 0, bytes: st.size, positions: [], createdAt: st.mtimeMs });
     }
+    // One read of every segment: record positions, the torn tail, and the keys the dedupe store needs.
     for (let i = 0; i < this.segments.length; i++) {
       const seg = this.segments[i];
       const last = i === this.segments.length - 1;
@@ -142,6 +152,18 @@ export class EmbeddedLog implements DurableLog {
       seg.records = bodies.length;
       seg.positions = positions;
       seg.bytes = end;
+      for (const b of bodies) {
+        const key = bodyKey(b);
+        if (key) this.keysAtStart.push(key);
+      }
+    }
+    for (const name of fs.readdirSync(this.consumersDir)) {
+      if (!name.endsWith('.json')) continue;
+      try {
+        this.committedOffsets.set(name.slice(0, -5), JSON.parse(fs.readFileSync(join(this.consumersDir, name), 'utf8')).offset);
+      } catch {
+        // a torn commit file: the group replays from the start, which the sinks make harmless
+      }
     }
     const tail = this.segments[this.segments.length - 1];
     this.nextOffset = tail ? tail.base + tail.records : 0;
@@ -226,21 +248,15 @@ export class EmbeddedLog implements DurableLog {
   }
 
   async reader(group: string): Promise<LogReader> {
+    // Registered before its first commit, so retention never deletes what it has not read.
+    if (!this.committedOffsets.has(group)) this.committedOffsets.set(group, 0);
     const r = new EmbeddedReader(this, group, this.committed(group));
     this.readers.add(r);
     return r;
   }
 
-  private readonly committedOffsets = new Map<string, number>();
-
   committed(group: string): number {
-    const known = this.committedOffsets.get(group);
-    if (known !== undefined) return known;
-    try {
-      return JSON.parse(fs.readFileSync(join(this.consumersDir, `${group}.json`), 'utf8')).offset;
-    } catch {
-      return 0;
-    }
+    return this.committedOffsets.get(group) ?? 0;
   }
 
   /** Durably records a group's position (temp file, fdatasync, rename) without blocking the event loop. */
@@ -261,8 +277,8 @@ export class EmbeddedLog implements DurableLog {
 
   /** Deletes sealed segments every group has committed past, when over the size or age limit. */
   private applyRetention(): void {
-    const groups = fs.readdirSync(this.consumersDir).filter((n) => n.endsWith('.json'));
-    const minCommitted = Math.min(...groups.map((g) => this.committed(g.slice(0, -5))));
+    if (this.segments.length <= 1 || this.committedOffsets.size === 0) return;
+    const minCommitted = Math.min(...this.committedOffsets.values());
     let total = this.segments.reduce((n, s) => n + s.bytes, 0);
     while (this.segments.length > 1) {
       const seg = this.segments[0];
@@ -277,7 +293,7 @@ export class EmbeddedLog implements DurableLog {
   }
 
   /** Reads records from `offset` on (up to `maxRecords`, about `maxBytes`) from the segment holding it. */
-  readFrom(offset: number, maxRecords: number, maxBytes = 16 * 1024 * 1024): StoredRecord[] {
+  async readFrom(offset: number, maxRecords: number, maxBytes = 16 * 1024 * 1024): Promise<StoredRecord[]> {
     if (offset >= this.nextOffset) return [];
     const seg = this.segments.find((s, i) => offset >= s.base && (i === this.segments.length - 1 || offset < this.segments[i + 1].base));
     if (!seg) return [];
@@ -288,34 +304,24 @@ export class EmbeddedLog implements DurableLog {
     while (last < seg.records && last - first < maxRecords && seg.positions[last] - start < maxBytes) last++;
     const end = last < seg.records ? seg.positions[last] : seg.bytes;
     const data = Buffer.allocUnsafe(end - start);
-    const fd = fs.openSync(seg.path, 'r');
+    const handle = await fs.promises.open(seg.path, 'r');
     try {
       let got = 0;
-      while (got < data.length) got += fs.readSync(fd, data, got, data.length - got, start + got);
+      while (got < data.length) got += (await handle.read(data, got, data.length - got, start + got)).bytesRead;
     } finally {
-      fs.closeSync(fd);
+      await handle.close();
     }
     const { bodies } = scan(data, false);
     return bodies.map((b, i) => ({ ...decodeBody(b), partition: 0, offset: offset + i }));
   }
 
-  /** Every retained record's dedupe key, oldest first (reads segment files). */
-  *keys(): Generator<string> {
-    for (const seg of this.segments) {
-      const { bodies } = scan(fs.readFileSync(seg.path).subarray(0, seg.bytes), false);
-      for (const b of bodies) yield decodeBody(b).key;
-    }
-  }
-
-  /** Keys of the last `n` records (what may have been appended but not yet marked done before a crash). */
-  tailKeys(n: number): string[] {
-    const out: string[] = [];
-    for (let i = this.segments.length - 1; i >= 0 && out.length < n; i--) {
-      const seg = this.segments[i];
-      const { bodies } = scan(fs.readFileSync(seg.path).subarray(0, seg.bytes), false);
-      for (let j = bodies.length - 1; j >= 0 && out.length < n; j--) out.push(decodeBody(bodies[j]).key);
-    }
-    return out.filter(Boolean);
+  /**
+   * Dedupe keys of the records the log held when it started, oldest first:
+   * the embedded dedupe store is seeded from them, and a Redis-deduped node
+   * converts its own lingering claims on the newest of them.
+   */
+  recoveredKeys(): readonly string[] {
+    return this.keysAtStart;
   }
 
   waitForAppend(ms: number): Promise<void> {
@@ -353,10 +359,10 @@ class EmbeddedReader implements LogReader {
 
   async poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]> {
     if (this.closed) return [];
-    let records = this.log.readFrom(this.position, maxRecords);
+    let records = await this.log.readFrom(this.position, maxRecords);
     if (records.length === 0 && maxWaitMs > 0) {
       await this.log.waitForAppend(maxWaitMs);
-      records = this.log.readFrom(this.position, maxRecords);
+      records = await this.log.readFrom(this.position, maxRecords);
     }
     if (records.length) this.position = records[records.length - 1].offset + 1;
     return records;

@@ -13,6 +13,7 @@ import { Aggregator, aggregatorConfigSpec } from '@tributary/aggregator';
 import { createLogger, validateConfig } from '@tributary/core';
 import { Forwarder, forwarderConfigSpec } from '@tributary/forwarder';
 import type { Counter } from 'prom-client';
+import { drainOnSignals } from './shutdown';
 
 export interface UpOptions {
   dataDir: string;
@@ -85,23 +86,11 @@ export async function runUp(opts: UpOptions): Promise<void> {
   );
   progress.unref();
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  drainOnSignals(logger, async (signal) => {
     clearInterval(progress);
     process.stdout.write(`${tty ? '\n' : ''}Received ${signal}; flushing and stopping.\n`);
-    try {
-      await forwarder.stop();
-      await aggregator.stop();
-      process.stdout.write('Stopped cleanly.\n');
-      process.exit(0);
-    } catch (err) {
-      logger.error({ code: 'TRB_STOP_FAILED', err: (err as Error).message }, `Shutdown failed: ${(err as Error).message}`);
-      process.exit(1);
-    }
-  };
-  // `on`, not `once` (see run-role.ts); `stopping` makes a second signal harmless.
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+    await forwarder.stop();
+    await aggregator.stop();
+    process.stdout.write('Stopped cleanly.\n');
+  });
 }

@@ -74,42 +74,20 @@ export interface Sender {
   latencies: number[];
 }
 
-export async function sendPacked(port: number, seconds: number, connections: number): Promise<Sender> {
-  const t = new EventTime(1700000000, 1);
-  const entries = Buffer.concat(Array.from({ length: 1000 }, (_, i) => encodeEntry(t, sampleRecord(i))));
-  const out: Sender = { sentEvents: 0, sentBytes: 0, latencies: [] };
-  const until = Date.now() + seconds * 1000;
-  let seq = 0;
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      const conn = await ForwardConnection.connect({ host: '127.0.0.1', port, ackTimeoutMs: 60_000 });
-      const window = 8; // the forwarder's default window
-      const inflight = new Set<Promise<void>>();
-      while (Date.now() < until) {
-        const id = `b${seq++}`;
-        const frame = packedForwardParts('bench.packed', entries, { chunk: id, size: 1000 });
-        const started = process.hrtime.bigint();
-        const p = conn.send(frame, id).then(() => {
-          out.latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
-          out.sentEvents += 1000;
-          out.sentBytes += entries.length;
-          inflight.delete(p);
-        });
-        inflight.add(p);
-        if (inflight.size >= window) await Promise.race(inflight);
-      }
-      await Promise.all(inflight);
-      await conn.end();
-    }),
-  );
-  return out;
+/** One request of a bench load: its bytes (whole or in parts), its chunk id, what it carries. */
+interface BenchRequest {
+  frame: Buffer | Buffer[];
+  id: string;
+  events: number;
+  bytes: number;
 }
 
-async function sendMessages(port: number, seconds: number, connections: number): Promise<Sender> {
-  const t = new EventTime(1700000000, 1);
-  // 99 plain messages + 1 asking for an ack, as one write.
-  const plain = Buffer.concat(Array.from({ length: 99 }, (_, i) => encodeMessage('bench.message', t, sampleRecord(i))));
-  const recordBytes = plain.length / 99;
+/**
+ * Sends requests from `next` on `connections` connections for `seconds`, each
+ * connection keeping 8 unacked (the forwarder's default window), and records
+ * the ack latency of every request.
+ */
+async function sendLoad(port: number, seconds: number, connections: number, next: (seq: number) => BenchRequest): Promise<Sender> {
   const out: Sender = { sentEvents: 0, sentBytes: 0, latencies: [] };
   const until = Date.now() + seconds * 1000;
   let seq = 0;
@@ -118,13 +96,12 @@ async function sendMessages(port: number, seconds: number, connections: number):
       const conn = await ForwardConnection.connect({ host: '127.0.0.1', port, ackTimeoutMs: 60_000 });
       const inflight = new Set<Promise<void>>();
       while (Date.now() < until) {
-        const id = `m${seq++}`;
-        const batch = Buffer.concat([plain, encodeMessage('bench.message', t, sampleRecord(99), { chunk: id })]);
+        const req = next(seq++);
         const started = process.hrtime.bigint();
-        const p = conn.send(batch, id).then(() => {
+        const p = conn.send(req.frame, req.id).then(() => {
           out.latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
-          out.sentEvents += 100;
-          out.sentBytes += recordBytes * 100;
+          out.sentEvents += req.events;
+          out.sentBytes += req.bytes;
           inflight.delete(p);
         });
         inflight.add(p);
@@ -135,6 +112,27 @@ async function sendMessages(port: number, seconds: number, connections: number):
     }),
   );
   return out;
+}
+
+/** PackedForward chunks of 1,000 ~200-byte events, an ack per chunk. */
+export function sendPacked(port: number, seconds: number, connections: number): Promise<Sender> {
+  const t = new EventTime(1700000000, 1);
+  const entries = Buffer.concat(Array.from({ length: 1000 }, (_, i) => encodeEntry(t, sampleRecord(i))));
+  return sendLoad(port, seconds, connections, (seq) => {
+    const id = `b${seq}`;
+    return { frame: packedForwardParts('bench.packed', entries, { chunk: id, size: 1000 }), id, events: 1000, bytes: entries.length };
+  });
+}
+
+/** Message mode: 99 plain messages and 1 asking for an ack, as one write. */
+function sendMessages(port: number, seconds: number, connections: number): Promise<Sender> {
+  const t = new EventTime(1700000000, 1);
+  const plain = Buffer.concat(Array.from({ length: 99 }, (_, i) => encodeMessage('bench.message', t, sampleRecord(i))));
+  const bytes = (plain.length / 99) * 100;
+  return sendLoad(port, seconds, connections, (seq) => {
+    const id = `m${seq}`;
+    return { frame: [plain, encodeMessage('bench.message', t, sampleRecord(99), { chunk: id })], id, events: 100, bytes };
+  });
 }
 
 export async function runForwarderBench(mode: 'packed' | 'message', seconds: number): Promise<BenchResult> {

@@ -69,6 +69,7 @@ export function createIngest(options: IngestOptions): (chunks: ForwardChunk[], i
         key: key ?? (c.chunkId !== undefined ? dedupeKey(c.chunkId, c.entries) : ''),
         count: c.count,
         entries: c.entries,
+        entriesCrc: crcs[i],
       });
     });
     if (duplicates) metrics.chunksIn.inc({ outcome: 'duplicate' }, duplicates);

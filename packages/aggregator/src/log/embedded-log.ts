@@ -12,7 +12,9 @@
  *
  * One partition; the offset is the record's index in the log. Appends are
  * group-committed: every append waiting while a write is in progress goes out
- * in the next single write + fdatasync. On start the last segment's torn tail
+ * in the next single write, and one fdatasync covers every group written
+ * since the last; the next group's write overlaps the previous one's sync.
+ * An append resolves, and its records become readable, only once synced. On start the last segment's torn tail
  * is cut off. Retention deletes whole segments once every consumer group has
  * committed past them and they are over the size or age limit.
  */
@@ -109,8 +111,19 @@ export class EmbeddedLog implements DurableLog {
   private readonly segments: Segment[] = [];
   private fd = -1;
   private nextOffset = 0;
+  /** Appends waiting for the writer. */
   private queue: Array<{ records: LogRecord[]; resolve(): void; reject(err: Error): void }> = [];
+  /** A group is being written. */
   private writing = false;
+  /** Groups written and waiting for the next fdatasync, oldest first. */
+  private unsynced: Array<{ items: Array<{ resolve(): void; reject(err: Error): void }>; fd: number; end: number }> = [];
+  private syncing = false;
+  /** Offsets below this are written and synced: what readers may see. */
+  private durableOffset = 0;
+  /** Descriptors of rolled segments that still have a sync coming. */
+  private readonly retired = new Set<number>();
+  /** Set when the log can no longer promise durability; appends are refused until restart. */
+  private broken: string | null = null;
   private closed = false;
   private readonly appended = new EventEmitter();
   private readonly readers = new Set<EmbeddedReader>();
@@ -167,6 +180,7 @@ export class EmbeddedLog implements DurableLog {
     }
     const tail = this.segments[this.segments.length - 1];
     this.nextOffset = tail ? tail.base + tail.records : 0;
+    this.durableOffset = this.nextOffset;
     if (!tail || tail.bytes >= this.options.segmentBytes) this.roll();
     else this.fd = fs.openSync(tail.path, 'a');
   }
@@ -177,36 +191,43 @@ export class EmbeddedLog implements DurableLog {
   }
 
   unavailable(): string | null {
-    return this.closed ? 'closed' : this.failure;
+    return this.closed ? 'closed' : (this.broken ?? this.failure);
   }
 
   append(records: LogRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new RetryableError(LogErrorCode.Closed, 'The embedded log is closed.'));
+    if (this.broken) return Promise.reject(new RetryableError(LogErrorCode.Append, `The embedded log refuses appends: ${this.broken}.`));
     if (records.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.queue.push({ records, resolve, reject });
-      if (!this.writing) this.flush();
+      this.flush();
     });
   }
 
+  /** Starts a new segment; the old descriptor is closed once its last write is synced. */
   private roll(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
+    if (this.fd >= 0) {
+      if (this.unsynced.some((g) => g.fd === this.fd)) this.retired.add(this.fd);
+      else fs.closeSync(this.fd);
+    }
     const path = join(this.segDir, `${String(this.nextOffset).padStart(20, '0')}.log`);
     this.fd = fs.openSync(path, 'a');
     this.segments.push({ base: this.nextOffset, path, records: 0, bytes: 0, positions: [], createdAt: Date.now() });
   }
 
+  /**
+   * The writer: takes every queued append as one group and writes it while
+   * the previous group may still be syncing, so the disk's write and flush
+   * overlap instead of alternating. A write that fails is cut off again
+   * (ftruncate to the last good byte) so later records never follow garbage.
+   */
   private flush(): void {
+    if (this.writing || this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
-    if (batch.length === 0) {
-      this.writing = false;
-      return;
-    }
     this.writing = true;
     const buffers: Buffer[] = [];
     const sizes: number[] = [];
-    let bytes = 0;
     let n = 0;
     for (const item of batch) {
       for (const r of item.records) {
@@ -217,34 +238,86 @@ export class EmbeddedLog implements DurableLog {
         hdr.writeUInt32BE(checksum(parts[0], parts[1], r.entriesCrc), 4);
         buffers.push(hdr, parts[0], parts[1]);
         sizes.push(HEADER + len);
-        bytes += HEADER + len;
         n++;
       }
     }
     const seg = this.segments[this.segments.length - 1];
-    const fail = (err: Error) => {
-      this.failure = `append failed: ${err.message}`;
-      const e = new RetryableError(LogErrorCode.Append, `Appending to the embedded log failed: ${err.message}.`, err);
-      for (const item of batch) item.reject(e);
-      this.flush();
-    };
-    writeAll(this.fd, buffers, (err) => {
-      if (err) return fail(err);
-      fs.fdatasync(this.fd, (syncErr) => {
-        if (syncErr) return fail(syncErr);
-        this.failure = null;
-        for (const size of sizes) {
-          seg.positions.push(seg.bytes);
-          seg.bytes += size;
+    const fd = this.fd;
+    writeAll(fd, buffers, (err) => {
+      this.writing = false;
+      if (err) {
+        try {
+          fs.ftruncateSync(fd, seg.bytes);
+          this.failure = `append failed: ${err.message}`;
+        } catch (cutErr) {
+          this.broken = `a failed append could not be cut off (${(cutErr as Error).message}); restart the node once the disk is fixed`;
         }
-        seg.records += n;
-        this.nextOffset += n;
-        if (seg.bytes >= this.options.segmentBytes) this.roll();
-        for (const item of batch) item.resolve();
-        this.appended.emit('append');
+        const e = new RetryableError(LogErrorCode.Append, `Appending to the embedded log failed: ${err.message}.`, err);
+        for (const item of batch) item.reject(e);
         this.flush();
-      });
+        return;
+      }
+      for (const size of sizes) {
+        seg.positions.push(seg.bytes);
+        seg.bytes += size;
+      }
+      seg.records += n;
+      this.nextOffset += n;
+      this.unsynced.push({ items: batch, fd, end: this.nextOffset });
+      if (seg.bytes >= this.options.segmentBytes) this.roll();
+      this.sync();
+      this.flush();
     });
+  }
+
+  /**
+   * The syncer: one fdatasync covers every group written since the last one;
+   * only then are their appends resolved and their records visible to
+   * readers. A failed fdatasync is not retried (the kernel may have dropped
+   * the dirty pages and a second call could report success falsely): the
+   * log refuses appends until the node is restarted and recovers the files.
+   */
+  private sync(): void {
+    if (this.syncing || this.unsynced.length === 0) return;
+    if (this.broken) return this.rejectWaiting(new RetryableError(LogErrorCode.Append, `The embedded log refuses appends: ${this.broken}.`));
+    const groups = this.unsynced;
+    this.unsynced = [];
+    this.syncing = true;
+    const fds = [...new Set(groups.map((g) => g.fd))];
+    let left = fds.length;
+    let failed: Error | null = null;
+    for (const fd of fds) {
+      fs.fdatasync(fd, (err) => {
+        if (err) failed ??= err;
+        if (--left > 0) return;
+        this.syncing = false;
+        for (const old of fds) {
+          if (old !== this.fd && !this.unsynced.some((g) => g.fd === old) && this.retired.delete(old)) fs.close(old, () => {});
+        }
+        if (failed) {
+          this.broken = `fdatasync failed (${failed.message}); restart the node once the disk is fixed`;
+          const e = new RetryableError(LogErrorCode.Append, `The embedded log could not be made durable: ${failed.message}.`, failed);
+          for (const g of groups) for (const item of g.items) item.reject(e);
+          this.rejectWaiting(e);
+          return;
+        }
+        this.failure = null;
+        this.durableOffset = groups[groups.length - 1].end;
+        for (const g of groups) for (const item of g.items) item.resolve();
+        this.appended.emit('append');
+        this.sync();
+      });
+    }
+  }
+
+  /** Rejects every append not yet written or not yet synced. */
+  private rejectWaiting(e: Error): void {
+    const queued = this.queue;
+    this.queue = [];
+    for (const item of queued) item.reject(e);
+    const unsynced = this.unsynced;
+    this.unsynced = [];
+    for (const g of unsynced) for (const item of g.items) item.reject(e);
   }
 
   async reader(group: string): Promise<LogReader> {
@@ -294,14 +367,15 @@ export class EmbeddedLog implements DurableLog {
 
   /** Reads records from `offset` on (up to `maxRecords`, about `maxBytes`) from the segment holding it. */
   async readFrom(offset: number, maxRecords: number, maxBytes = 16 * 1024 * 1024): Promise<StoredRecord[]> {
-    if (offset >= this.nextOffset) return [];
+    if (offset >= this.durableOffset) return [];
     const seg = this.segments.find((s, i) => offset >= s.base && (i === this.segments.length - 1 || offset < this.segments[i + 1].base));
     if (!seg) return [];
     const first = offset - seg.base;
-    if (first >= seg.records) return [];
+    const visible = Math.min(seg.records, this.durableOffset - seg.base);
+    if (first >= visible) return [];
     const start = seg.positions[first];
     let last = first + 1;
-    while (last < seg.records && last - first < maxRecords && seg.positions[last] - start < maxBytes) last++;
+    while (last < visible && last - first < maxRecords && seg.positions[last] - start < maxBytes) last++;
     const end = last < seg.records ? seg.positions[last] : seg.bytes;
     const data = Buffer.allocUnsafe(end - start);
     const handle = await fs.promises.open(seg.path, 'r');
@@ -338,8 +412,10 @@ export class EmbeddedLog implements DurableLog {
 
   async close(): Promise<void> {
     this.closed = true;
-    while (this.writing) await new Promise((r) => setTimeout(r, 5));
+    while (this.writing || this.syncing || this.queue.length || this.unsynced.length) await new Promise((r) => setTimeout(r, 5));
     for (const r of this.readers) await r.close();
+    for (const fd of this.retired) fs.closeSync(fd);
+    this.retired.clear();
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
   }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { sendPacked } from './forwarder';
-import { freePort, peakRssMb, startRedis, waitHealthy } from './local-servers';
+import { cpuSeconds, freePort, peakRssMb, startRedis, waitHealthy } from './local-servers';
 import { type BenchResult, percentile } from './stats';
 
 export async function runAggregatorBench(seconds: number): Promise<BenchResult> {
@@ -48,8 +48,10 @@ export async function runAggregatorBench(seconds: number): Promise<BenchResult> 
   try {
     await waitHealthy(metricsPort, 'The aggregator', () => agg.exitCode === null);
     const start = Date.now();
-    const sent = await sendPacked(forwardPort, seconds, 4);
+    const cpuStart = { sender: process.cpuUsage(), aggregator: cpuSeconds(agg.pid as number), redis: cpuSeconds(redis.pid) };
+    const sent = await sendPacked(forwardPort, seconds, Number(process.env.TRB_CONNS ?? 4));
     const elapsed = (Date.now() - start) / 1000;
+    const senderCpu = process.cpuUsage(cpuStart.sender);
     return {
       name: 'aggregator ingest 1000x200B, acks, Redis dedupe, embedded log',
       events: sent.sentEvents,
@@ -60,6 +62,11 @@ export async function runAggregatorBench(seconds: number): Promise<BenchResult> 
         99,
       ),
       peakRssMb: peakRssMb(agg.pid as number),
+      cpu: {
+        sender: (senderCpu.user + senderCpu.system) / 1e6,
+        aggregator: cpuSeconds(agg.pid as number) - cpuStart.aggregator,
+        redis: cpuSeconds(redis.pid) - cpuStart.redis,
+      },
     };
   } finally {
     agg.kill(process.env.TRB_BENCH_PROF ? 'SIGINT' : 'SIGKILL');

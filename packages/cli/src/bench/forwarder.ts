@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventTime, ForwardConnection, encodeEntry, encodeMessage, packedForwardParts } from '@tributary/forward-protocol';
 import { stringify } from 'yaml';
-import { freePort, peakRssMb, waitHealthy } from './local-servers';
+import { cpuSeconds, freePort, peakRssMb, waitHealthy } from './local-servers';
 import { sampleRecord } from './protocol';
 import { type BenchResult, percentile } from './stats';
 
@@ -141,6 +141,7 @@ export async function runForwarderBench(mode: 'packed' | 'message', seconds: num
   const forwarder = await startForwarder(dir, receiver.port);
   try {
     const start = Date.now();
+    const cpuStart = { sender: process.cpuUsage(), forwarder: cpuSeconds(forwarder.child.pid as number), receiver: cpuSeconds(receiver.child.pid as number) };
     const sent = mode === 'packed' ? await sendPacked(forwarder.port, seconds, 2) : await sendMessages(forwarder.port, seconds, 16);
     // Delivered = what reached the receiver; wait (bounded) for the forwarder to drain what it acked.
     const drainUntil = Date.now() + 60_000;
@@ -148,6 +149,12 @@ export async function runForwarderBench(mode: 'packed' | 'message', seconds: num
     const elapsed = (Date.now() - start) / 1000;
     const delivered = receiver.events();
     const rss = peakRssMb(forwarder.child.pid as number);
+    const senderCpu = process.cpuUsage(cpuStart.sender);
+    const cpu = {
+      sender: (senderCpu.user + senderCpu.system) / 1e6,
+      forwarder: cpuSeconds(forwarder.child.pid as number) - cpuStart.forwarder,
+      receiver: cpuSeconds(receiver.child.pid as number) - cpuStart.receiver,
+    };
     const sorted = sent.latencies.sort((a, b) => a - b);
     return {
       name: mode === 'packed' ? 'forwarder e2e PackedForward 1000x200B, acks' : 'forwarder e2e Message mode, 16 conns, ack/100',
@@ -156,6 +163,7 @@ export async function runForwarderBench(mode: 'packed' | 'message', seconds: num
       seconds: elapsed,
       p99Ms: percentile(sorted, 99),
       peakRssMb: rss,
+      cpu,
     };
   } finally {
     forwarder.child.kill(process.env.TRB_BENCH_PROF ? 'SIGINT' : 'SIGKILL');

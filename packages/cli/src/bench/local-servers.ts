@@ -38,6 +38,17 @@ export function peakRssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
+/** CPU seconds (user + system) a live process has used so far (Linux /proc/<pid>/stat). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (1-based).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** USER_HZ: 100 on every Linux architecture Node supports. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
 /** Resolves once http://127.0.0.1:<port>/healthz answers 200 (at most 15 s). */
 export async function waitHealthy(port: number, what: string, isAlive: () => boolean = () => true): Promise<void> {
   const deadline = Date.now() + 15_000;
@@ -54,7 +65,7 @@ export async function waitHealthy(port: number, what: string, isAlive: () => boo
 }
 
 /** Starts a private redis-server on a free loopback port (no persistence); `stop` ends it by PID. */
-export async function startRedis(): Promise<{ port: number; url: string; stop(): Promise<void> }> {
+export async function startRedis(): Promise<{ port: number; pid: number; url: string; stop(): Promise<void> }> {
   const port = await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -77,6 +88,7 @@ export async function startRedis(): Promise<{ port: number; url: string; stop():
   }
   return {
     port,
+    pid: child.pid as number,
     url: `redis://127.0.0.1:${port}`,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {

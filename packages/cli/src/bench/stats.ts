@@ -6,6 +6,8 @@ export interface BenchResult {
   seconds: number;
   p99Ms?: number;
   peakRssMb: number;
+  /** CPU seconds used by each process taking part, e.g. { sender: 9.1, forwarder: 8.7 }. */
+  cpu?: Record<string, number>;
 }
 
 export class RssSampler {
@@ -37,5 +39,10 @@ export function formatResult(r: BenchResult): string {
   const eps = r.events / r.seconds;
   const mbps = r.bytes / r.seconds / 1e6;
   const p99 = r.p99Ms === undefined ? '' : `  p99 ${r.p99Ms.toFixed(2)} ms`;
-  return `${r.name.padEnd(48)} ${Math.round(eps).toLocaleString('en-US').padStart(12)} events/s  ${mbps.toFixed(1).padStart(8)} MB/s${p99}  peak RSS ${r.peakRssMb.toFixed(0)} MB`;
+  const cpu = r.cpu
+    ? `\n  cpu seconds over ${r.seconds.toFixed(1)} s wall: ${Object.entries(r.cpu)
+        .map(([who, s]) => `${who} ${s.toFixed(1)}`)
+        .join(', ')}`
+    : '';
+  return `${r.name.padEnd(48)} ${Math.round(eps).toLocaleString('en-US').padStart(12)} events/s  ${mbps.toFixed(1).padStart(8)} MB/s${p99}  peak RSS ${r.peakRssMb.toFixed(0)} MB${cpu}`;
 }

@@ -143,6 +143,13 @@ export const forwarderSchema = {
           description: 'always: fdatasync before every ack; interval: every fsync_interval_ms.',
         },
         fsync_interval_ms: { type: 'integer', minimum: 1, default: 1000, description: 'Period of the interval fsync policy.' },
+        memory_cache_bytes: {
+          type: 'integer',
+          minimum: 0,
+          default: 33554432,
+          description:
+            'Disk buffer only: entries of the newest chunks also kept in memory (all chunks together), so sending them needs no read back. 0: always read from disk.',
+        },
       },
     },
     output: {
@@ -277,6 +284,7 @@ export interface ForwarderConfig {
     overflow: 'block' | 'drop_oldest';
     fsync: 'interval' | 'always';
     fsync_interval_ms: number;
+    memory_cache_bytes: number;
   };
   output: {
     servers: Array<{ host: string; port: number; weight: number; standby: boolean }>;

@@ -69,6 +69,7 @@ export class Forwarder {
         path: config.buffer.path,
         fsync: config.buffer.fsync,
         fsyncIntervalMs: config.buffer.fsync_interval_ms,
+        memoryCacheBytes: config.buffer.memory_cache_bytes,
       });
       buffer = opened.buffer;
       const events = opened.recovered.reduce((n, r) => n + r.events, 0);

@@ -279,7 +279,10 @@ export class EmbeddedLog implements DurableLog {
    */
   private sync(): void {
     if (this.syncing || this.unsynced.length === 0) return;
-    if (this.broken) return this.rejectWaiting(new RetryableError(LogErrorCode.Append, `The embedded log refuses appends: ${this.broken}.`));
+    if (this.broken) {
+      this.rejectWaiting(new RetryableError(LogErrorCode.Append, `The embedded log refuses appends: ${this.broken}.`));
+      return;
+    }
     const groups = this.unsynced;
     this.unsynced = [];
     this.syncing = true;

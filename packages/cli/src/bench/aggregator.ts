@@ -14,7 +14,7 @@ import { sendPacked } from './forwarder';
 import { cpuSeconds, freePort, peakRssMb, startRedis, waitHealthy } from './local-servers';
 import { type BenchResult, percentile } from './stats';
 
-export async function runAggregatorBench(seconds: number): Promise<BenchResult> {
+export async function runAggregatorBench(seconds: number, connections: number): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'trb-bench-agg-'));
   const redis = await startRedis();
   const [forwardPort, metricsPort] = [await freePort(), await freePort()];
@@ -49,11 +49,11 @@ export async function runAggregatorBench(seconds: number): Promise<BenchResult> 
     await waitHealthy(metricsPort, 'The aggregator', () => agg.exitCode === null);
     const start = Date.now();
     const cpuStart = { sender: process.cpuUsage(), aggregator: cpuSeconds(agg.pid as number), redis: cpuSeconds(redis.pid) };
-    const sent = await sendPacked(forwardPort, seconds, Number(process.env.TRB_CONNS ?? 4));
+    const sent = await sendPacked(forwardPort, seconds, connections);
     const elapsed = (Date.now() - start) / 1000;
     const senderCpu = process.cpuUsage(cpuStart.sender);
     return {
-      name: 'aggregator ingest 1000x200B, acks, Redis dedupe, embedded log',
+      name: `aggregator ingest 1000x200B, acks, Redis dedupe, embedded log, ${connections} conns`,
       events: sent.sentEvents,
       bytes: sent.sentBytes,
       seconds: elapsed,

@@ -135,14 +135,19 @@ function sendMessages(port: number, seconds: number, connections: number): Promi
   });
 }
 
-export async function runForwarderBench(mode: 'packed' | 'message', seconds: number): Promise<BenchResult> {
+export async function runForwarderBench(mode: 'packed' | 'message', seconds: number, connections: number): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'trb-bench-'));
   const receiver = await startReceiver();
   const forwarder = await startForwarder(dir, receiver.port);
   try {
     const start = Date.now();
-    const cpuStart = { sender: process.cpuUsage(), forwarder: cpuSeconds(forwarder.child.pid as number), receiver: cpuSeconds(receiver.child.pid as number) };
-    const sent = mode === 'packed' ? await sendPacked(forwarder.port, seconds, 2) : await sendMessages(forwarder.port, seconds, 16);
+    const cpuStart = {
+      sender: process.cpuUsage(),
+      forwarder: cpuSeconds(forwarder.child.pid as number),
+      receiver: cpuSeconds(receiver.child.pid as number),
+    };
+    const sent =
+      mode === 'packed' ? await sendPacked(forwarder.port, seconds, connections) : await sendMessages(forwarder.port, seconds, connections);
     // Delivered = what reached the receiver; wait (bounded) for the forwarder to drain what it acked.
     const drainUntil = Date.now() + 60_000;
     while (receiver.events() < sent.sentEvents && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 50));
@@ -157,7 +162,10 @@ export async function runForwarderBench(mode: 'packed' | 'message', seconds: num
     };
     const sorted = sent.latencies.sort((a, b) => a - b);
     return {
-      name: mode === 'packed' ? 'forwarder e2e PackedForward 1000x200B, acks' : 'forwarder e2e Message mode, 16 conns, ack/100',
+      name:
+        mode === 'packed'
+          ? `forwarder e2e PackedForward 1000x200B, acks, ${connections} conns`
+          : `forwarder e2e Message mode, ${connections} conns, ack/100`,
       events: delivered,
       bytes: (delivered / Math.max(1, sent.sentEvents)) * sent.sentBytes,
       seconds: elapsed,

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
@@ -25,8 +25,12 @@ const opts = (o: Partial<DiskBufferOptions> = {}): DiskBufferOptions => ({
   overflow: 'block',
   fsync: 'interval',
   fsyncIntervalMs: 1000,
+  memoryCacheBytes: 1024 * 1024,
   ...o,
 });
+
+/** Chunk files holding data (the buffer also keeps a few empty ones ready for the next chunks). */
+const chunkFiles = (): string[] => readdirSync(dir).filter((f) => statSync(join(dir, f)).size > 0);
 
 async function drain(buffer: DiskBuffer | MemoryBuffer): Promise<Array<{ id: string; tag: string; events: number[] }>> {
   buffer.sealDue(Date.now(), true);
@@ -48,8 +52,9 @@ test('chunks are sealed by size, per tag, and delivered in order', async () => {
   expect(got.filter((c) => c.tag === 'b').flatMap((c) => c.events)).toHaveLength(100);
   expect(got.length).toBeGreaterThan(2);
   expect(buffer.stats()).toMatchObject({ bytes: 0, events: 0, chunks: 0 });
-  expect(readdirSync(dir)).toEqual([]);
+  expect(chunkFiles()).toEqual([]);
   await buffer.close();
+  expect(readdirSync(dir)).toEqual([]);
 });
 
 test('restart recovers every appended event with the same chunk ids', async () => {
@@ -72,7 +77,7 @@ test('a torn tail is cut off and reported; complete records are kept', async () 
   const first = DiskBuffer.open(opts()).buffer;
   await first.append([chunk('a', 0, 3)]);
   await first.append([chunk('a', 3, 3)]);
-  const [file] = readdirSync(dir);
+  const [file] = chunkFiles();
   appendFileSync(join(dir, file), Buffer.from([0, 0, 1, 0, 1, 2, 3, 4, 5])); // half a record
   const { buffer, recovered } = DiskBuffer.open(opts());
   expect(recovered[0]).toMatchObject({ events: 6, skippedBytes: 9 });
@@ -83,11 +88,23 @@ test('a torn tail is cut off and reported; complete records are kept', async () 
 test('a corrupt record stops recovery of that file at the last good record', async () => {
   const first = DiskBuffer.open(opts()).buffer;
   await first.append([chunk('a', 0, 3)]);
-  const [file] = readdirSync(dir);
+  const [file] = chunkFiles();
   appendFileSync(join(dir, file), Buffer.from([0, 0, 0, 4, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]));
   const { buffer, recovered } = DiskBuffer.open(opts());
   expect(recovered[0].problem).toMatch(/checksum mismatch/);
   expect((await drain(buffer)).flatMap((c) => c.events)).toEqual([0, 1, 2]);
+});
+
+test('empty chunk files (spares made ahead of time) are removed on start, not reported', async () => {
+  const first = DiskBuffer.open(opts()).buffer;
+  await first.append([chunk('a', 0, 2)]);
+  writeFileSync(join(dir, `${'cd'.repeat(16)}.chunk`), '');
+  const { buffer, recovered } = DiskBuffer.open(opts());
+  expect(recovered.filter((r) => r.problem)).toEqual([]);
+  expect(recovered.map((r) => r.events)).toEqual([2]);
+  expect(readdirSync(dir)).not.toContain(`${'cd'.repeat(16)}.chunk`);
+  expect((await drain(buffer)).flatMap((c) => c.events)).toEqual([0, 1]);
+  await buffer.close();
 });
 
 test('an unreadable file is set aside and does not stop the others', async () => {
@@ -138,4 +155,61 @@ test('fsync always: append resolves after fdatasync', async () => {
   await buffer.append([chunk('a', 0, 10)]);
   expect(buffer.stats().events).toBe(10);
   await buffer.close();
+});
+
+describe.each([
+  ['no memory cache', 0],
+  ['a cache smaller than a chunk (chunks spill to reads mid-way)', 3000],
+  ['a cache holding everything', 8 * 1024 * 1024],
+])('with %s', (_name, memoryCacheBytes) => {
+  test('every event is delivered once, in order, and files and descriptors are released', async () => {
+    const fdsBefore = readdirSync('/proc/self/fd').length;
+    const { buffer } = DiskBuffer.open(opts({ memoryCacheBytes }));
+    // Parts that are small views into one large buffer, as socket reads hand them over.
+    const big = Buffer.concat(Array.from({ length: 400 }, (_, i) => encodeEntry(t, { i, pad: 'x'.repeat(50) })));
+    const sizes: number[] = [];
+    let pos = 0;
+    for (let i = 0; i < 400; i += 20) {
+      const end =
+        i + 20 === 400
+          ? big.length
+          : pos + Buffer.concat(Array.from({ length: 20 }, (_, j) => encodeEntry(t, { i: i + j, pad: 'x'.repeat(50) }))).length;
+      sizes.push(end - pos);
+      await buffer.append([{ tag: 'v', entries: big.subarray(pos, end), count: 20, mode: 'packed' }]);
+      pos = end;
+    }
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(big.length);
+    // A resend reads the same bytes again: read twice before acking.
+    buffer.sealDue(Date.now(), true);
+    const events: number[] = [];
+    for (let c = buffer.take(); c; c = buffer.take()) {
+      const first = Buffer.concat(await buffer.read(c));
+      const again = Buffer.concat(await buffer.read(c));
+      expect(again.equals(first)).toBe(true);
+      for (const part of await buffer.read(c)) expect(part.buffer.byteLength).toBeLessThan(big.length);
+      events.push(...decodeEntries(first).map((e) => e.record.i as number));
+      await buffer.ack(c);
+    }
+    expect(events).toEqual(Array.from({ length: 400 }, (_, i) => i));
+    expect(chunkFiles()).toEqual([]);
+    await buffer.close();
+    expect(readdirSync(dir)).toEqual([]);
+    expect(readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(fdsBefore);
+  });
+
+  test('after a crash (no close) a restart recovers what was not acked, from the files', async () => {
+    const first = DiskBuffer.open(opts({ memoryCacheBytes })).buffer;
+    for (let i = 0; i < 200; i += 50) await first.append([chunk('r', i, 50)]);
+    first.sealDue(Date.now(), true);
+    const c = first.take();
+    if (!c) throw new Error('no chunk');
+    await first.ack(c);
+    const { buffer, recovered } = DiskBuffer.open(opts({ memoryCacheBytes }));
+    const got = (await drain(buffer)).flatMap((x) => x.events);
+    expect(got.length + c.count).toBe(200);
+    expect(recovered.reduce((n, r) => n + r.events, 0)).toBe(got.length);
+    expect(new Set(got).size).toBe(got.length);
+    await buffer.close();
+    await first.close();
+  });
 });

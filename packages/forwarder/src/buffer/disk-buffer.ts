@@ -9,7 +9,14 @@
  * An append resolves after its bytes are written (page cache: survives
  * `kill -9`), and after fdatasync under `fsync: always`; under `interval`,
  * dirty files are synced every `fsyncIntervalMs` (the window a power loss can
- * cost). On start every file is read back: complete records are kept, a torn
+ * cost). A sealed file stays open until that sync; a chunk delivered and
+ * deleted before it is never synced at all, so a buffer that keeps up costs
+ * the disk almost nothing.
+ *
+ * The entries of chunks made of a few large appends (PackedForward input) are
+ * also kept in memory, up to `memoryCacheBytes` in all, so sending them needs
+ * no read back; other chunks, chunks over the budget, and every chunk
+ * recovered at start are read from their file. On start every file is read back: complete records are kept, a torn
  * or corrupt tail is cut off and reported, unreadable files are set aside as
  * `*.corrupt` — a bad file never stops forwarding.
  */
@@ -26,6 +33,8 @@ export interface DiskBufferOptions extends BufferLimits {
   path: string;
   fsync: 'always' | 'interval';
   fsyncIntervalMs: number;
+  /** Entries of recent chunks kept in memory for sending (bytes, all chunks together). 0: always read back. */
+  memoryCacheBytes: number;
 }
 
 export interface RecoveryReport {
@@ -41,6 +50,8 @@ const RECORD_HEADER = 8;
 /** Above this many records, a chunk's entries are joined before sending (see readStorage). */
 const MAX_SEND_PARTS = 8;
 const SUFFIX = '.chunk';
+/** Empty chunk files kept ready, so a new chunk never creates its file on the event loop. */
+const SPARE_FILES = 4;
 
 interface ParsedFile {
   tag: string;
@@ -97,27 +108,97 @@ function parseFile(data: Buffer, verify: boolean): ParsedFile | null {
 }
 
 export class DiskBuffer extends BaseBuffer {
+  /** Descriptors of open chunks' files, by chunk key. */
   private readonly fds = new Map<string, number>();
+  /** Sealed chunks' files kept open for the next interval sync, by chunk key. */
+  private readonly sealedFds = new Map<string, number>();
   private readonly dirty = new Set<number>();
+  /** Descriptors with an fdatasync in progress; closing them waits for it. */
+  private readonly syncing = new Set<number>();
+  private readonly closeAfterSync = new Set<number>();
+  /** Empty files created ahead of time for the next chunks. */
+  private readonly spares: Array<{ id: Buffer; fd: number }> = [];
+  private sparesPending = 0;
+  /** Entries of chunks written in this run, by chunk key, within `memoryCacheBytes`. */
+  private readonly cache = new Map<string, Buffer[]>();
+  private cachedBytes = 0;
   private readonly syncTimer: NodeJS.Timeout | null;
 
   private constructor(private readonly options: DiskBufferOptions) {
     super(options);
-    this.syncTimer =
-      options.fsync === 'interval'
-        ? setInterval(() => {
-            for (const fd of this.dirty) fs.fdatasync(fd, () => {});
-            this.dirty.clear();
-          }, options.fsyncIntervalMs)
-        : null;
+    this.syncTimer = options.fsync === 'interval' ? setInterval(() => this.syncInterval(), options.fsyncIntervalMs) : null;
     this.syncTimer?.unref();
+  }
+
+  /**
+   * The interval policy's tick: sync every file written since the last tick,
+   * one at a time (a backlog of hundreds of files synced at once would take
+   * every libuv thread and stall the reads and deletes the output needs),
+   * then close the sealed ones.
+   */
+  private syncInterval(): void {
+    if (this.syncing.size) return; // the last tick's syncs are still running; this tick's files wait for the next
+    const fds = [...this.dirty];
+    this.dirty.clear();
+    for (const [key, fd] of this.sealedFds) {
+      this.sealedFds.delete(key);
+      if (fds.includes(fd)) this.closeAfterSync.add(fd);
+      else this.closeFd(fd);
+    }
+    for (const fd of fds) this.syncing.add(fd);
+    const next = (i: number): void => {
+      if (i >= fds.length) return;
+      const fd = fds[i];
+      fs.fdatasync(fd, () => {
+        this.syncing.delete(fd);
+        if (this.closeAfterSync.delete(fd)) fs.close(fd, () => {});
+        next(i + 1);
+      });
+    };
+    next(0);
+  }
+
+  private closeFd(fd: number): void {
+    this.dirty.delete(fd);
+    if (this.syncing.has(fd)) this.closeAfterSync.add(fd);
+    else fs.close(fd, () => {});
+  }
+
+  /** Keeps a copy-free reference to entries just written, while the budget allows. */
+  private remember(key: string, isNew: boolean, payload: Buffer): void {
+    let list = this.cache.get(key);
+    // Cached only when appends are large enough to fill the chunk in a few parts (see below).
+    if (isNew && !list && this.options.memoryCacheBytes > 0 && payload.length * MAX_SEND_PARTS >= this.limits.chunkLimitBytes) {
+      list = [];
+      this.cache.set(key, list);
+    }
+    if (!list) return;
+    // Only chunks that go out as they came in are kept: one of many small appends (Message mode) would need
+    // a join before sending anyway, and its parts would outlive the young generation and wait for a full GC.
+    if (list.length >= MAX_SEND_PARTS || this.cachedBytes + payload.length > this.options.memoryCacheBytes) {
+      this.forget(key);
+      return;
+    }
+    // A small view into a large socket read would keep the whole read alive: copy it.
+    const kept = payload.buffer.byteLength > 2 * payload.length + 8192 ? Buffer.from(payload) : payload;
+    list.push(kept);
+    this.cachedBytes += kept.length;
+  }
+
+  private forget(key: string): void {
+    const list = this.cache.get(key);
+    if (!list) return;
+    this.cache.delete(key);
+    for (const b of list) this.cachedBytes -= b.length;
   }
 
   /** Opens the buffer directory, recovering every chunk left by an earlier run. */
   static open(options: DiskBufferOptions): { buffer: DiskBuffer; recovered: RecoveryReport[] } {
     fs.mkdirSync(options.path, { recursive: true });
     const buffer = new DiskBuffer(options);
-    return { buffer, recovered: buffer.recover() };
+    const recovered = buffer.recover();
+    buffer.refillSpares();
+    return { buffer, recovered };
   }
 
   private file(id: Buffer): string {
@@ -132,6 +213,11 @@ export class DiskBuffer extends BaseBuffer {
       const path = join(this.options.path, name);
       const id = Buffer.from(name.slice(0, -SUFFIX.length), 'hex');
       const data = fs.readFileSync(path);
+      if (data.length === 0 && id.length === 16) {
+        // A spare file made ahead of time (or a chunk whose first write never happened): nothing was accepted into it.
+        fs.unlinkSync(path);
+        continue;
+      }
       const parsed = id.length === 16 ? parseFile(data, true) : null;
       if (!parsed) {
         fs.renameSync(path, `${path}.corrupt`);
@@ -168,8 +254,34 @@ export class DiskBuffer extends BaseBuffer {
     return reports;
   }
 
+  /**
+   * A new chunk takes a file created ahead of time in the background: creating
+   * a file can wait on the filesystem journal (behind another file's
+   * fdatasync) for milliseconds, which the event loop must not.
+   */
   protected newId(): Buffer {
-    return randomBytes(16);
+    const spare = this.spares.shift();
+    this.refillSpares();
+    if (!spare) return randomBytes(16);
+    this.fds.set(spare.id.toString('hex'), spare.fd);
+    return spare.id;
+  }
+
+  private refillSpares(): void {
+    while (!this.closed && this.spares.length + this.sparesPending < SPARE_FILES) {
+      this.sparesPending++;
+      const id = randomBytes(16);
+      fs.open(this.file(id), 'a', (err, fd) => {
+        this.sparesPending--;
+        if (err) return; // writeOpen creates the file itself then, and reports a failure there
+        if (this.closed) {
+          fs.closeSync(fd);
+          fs.rmSync(this.file(id), { force: true });
+          return;
+        }
+        this.spares.push({ id, fd });
+      });
+    }
   }
 
   protected writeOpen(chunk: OpenChunk, parts: ForwardChunk[], isNew: boolean): number {
@@ -178,17 +290,21 @@ export class DiskBuffer extends BaseBuffer {
     const buffers: Buffer[] = [];
     try {
       if (fd === undefined || isNew) {
-        fd = fs.openSync(this.file(chunk.id), 'a');
-        this.fds.set(key, fd);
+        if (fd === undefined) {
+          fd = fs.openSync(this.file(chunk.id), 'a');
+          this.fds.set(key, fd);
+        }
         buffers.push(...frame([Buffer.from(JSON.stringify({ v: 1, tag: chunk.tag, createdAt: chunk.createdAt }))]));
       }
       // Many small parts (Message mode) are joined first: one checksum call and one iovec beat hundreds.
-      buffers.push(...frame(parts.length === 1 ? [parts[0].entries] : [Buffer.concat(parts.map((p) => p.entries))]));
+      const payload = parts.length === 1 ? parts[0].entries : Buffer.concat(parts.map((p) => p.entries));
+      buffers.push(...frame([payload]));
       let written = 0;
       let total = 0;
       for (const b of buffers) total += b.length;
       while (written < total) written += fs.writevSync(fd, written === 0 ? buffers : remainingBuffers(buffers, written));
       this.dirty.add(fd);
+      this.remember(key, isNew, payload);
       return total;
     } catch (err) {
       throw new RetryableError(
@@ -211,13 +327,25 @@ export class DiskBuffer extends BaseBuffer {
     const fd = this.fds.get(key);
     if (fd === undefined) return;
     this.fds.delete(key);
-    const wasDirty = this.dirty.delete(fd);
-    // Sealing changes no bytes: the data is already as safe as the policy made it.
-    if (wasDirty && this.options.fsync === 'interval') fs.fdatasync(fd, () => fs.close(fd, () => {}));
-    else fs.close(fd, () => {});
+    // Sealing changes no bytes. Under `interval` a file not synced yet stays open for the next tick
+    // (or until the chunk is delivered, when it needs no sync any more).
+    if (this.options.fsync === 'interval' && (this.dirty.has(fd) || this.syncing.has(fd))) this.sealedFds.set(key, fd);
+    else this.closeFd(fd);
+  }
+
+  /** The chunk's file is about to go: release its descriptor and cached entries, without a sync. */
+  private dropRefs(chunk: SealedChunk): void {
+    const key = chunk.id.toString('hex');
+    this.forget(key);
+    const fd = this.sealedFds.get(key);
+    if (fd === undefined) return;
+    this.sealedFds.delete(key);
+    this.closeFd(fd);
   }
 
   protected async readStorage(chunk: SealedChunk): Promise<Buffer[]> {
+    const cached = this.cache.get(chunk.id.toString('hex'));
+    if (cached) return cached;
     // Checksums and entries were verified when the data was accepted or recovered; a read only splits records.
     const data = await fs.promises.readFile(this.file(chunk.id));
     const parsed = parseFile(data, false);
@@ -228,11 +356,17 @@ export class DiskBuffer extends BaseBuffer {
   }
 
   protected async removeStorage(chunk: SealedChunk): Promise<void> {
-    await fs.promises.rm(this.file(chunk.id), { force: true });
+    this.dropRefs(chunk);
+    await fs.promises.unlink(this.file(chunk.id)).catch(ignoreMissing);
   }
 
   protected removeStorageSync(chunk: SealedChunk): void {
-    fs.rmSync(this.file(chunk.id), { force: true });
+    this.dropRefs(chunk);
+    try {
+      fs.unlinkSync(this.file(chunk.id));
+    } catch (err) {
+      ignoreMissing(err as NodeJS.ErrnoException);
+    }
   }
 
   override async close(): Promise<void> {
@@ -240,7 +374,22 @@ export class DiskBuffer extends BaseBuffer {
     if (this.syncTimer) clearInterval(this.syncTimer);
     for (const fd of this.dirty) fs.fdatasyncSync(fd);
     this.dirty.clear();
+    for (const fd of this.sealedFds.values()) if (!this.syncing.has(fd)) fs.closeSync(fd);
+    for (const fd of this.syncing) this.closeAfterSync.add(fd);
+    this.sealedFds.clear();
+    // A spare still being created closes and removes itself when its open returns; wait for it (bounded).
+    for (let i = 0; i < 200 && this.sparesPending > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    for (const spare of this.spares.splice(0)) {
+      fs.closeSync(spare.fd);
+      fs.rmSync(this.file(spare.id), { force: true });
+    }
+    this.cache.clear();
+    this.cachedBytes = 0;
   }
+}
+
+function ignoreMissing(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'ENOENT') throw err;
 }
 
 function frame(payloads: Buffer[]): Buffer[] {

@@ -209,6 +209,12 @@ export class ForwardOutput {
     const chunkId = chunk.id.toString('base64');
     const started = Date.now();
     node.assigned++;
+    let slotFree = false;
+    const freeSlot = () => {
+      if (slotFree) return;
+      slotFree = true;
+      node.assigned--;
+    };
     const p = buffer
       .read(chunk)
       .then((entries) => {
@@ -226,12 +232,16 @@ export class ForwardOutput {
           metrics.bytesOut.inc(wireBytes);
           metrics.chunksOut.inc();
           metrics.ackLatency.observe((Date.now() - started) / 1000);
-          await buffer.ack(chunk);
+          // The chunk leaves the queue at once; its window slot is free before its file is deleted.
+          const removed = buffer.ack(chunk);
+          freeSlot();
+          this.pump();
+          await removed;
         },
         (err: Error) => this.chunkFailed(chunk, err),
       )
       .finally(() => {
-        node.assigned--;
+        freeSlot();
         this.inFlight.delete(p);
         this.pump();
       });

@@ -28,7 +28,12 @@ export interface StoredRecord extends LogRecord {
 }
 
 export interface LogReader {
-  /** Up to `maxRecords` records after the last polled position; waits up to `maxWaitMs` for one. */
+  /**
+   * Up to `maxRecords` records after the last polled position; waits up to
+   * `maxWaitMs` for one. The records (their `entries` buffers included) are
+   * valid until the next `poll`: a reader may reuse its read buffer, so a sink
+   * must not keep them past its `consume`.
+   */
   poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]>;
   /** Commits the position just past every given record (per partition). */
   commit(records: StoredRecord[]): Promise<void>;

@@ -33,6 +33,8 @@ export interface EmbeddedLogOptions {
 }
 
 const HEADER = 8;
+/** About how much one poll reads. */
+const READ_BYTES = 8 * 1024 * 1024;
 
 interface Segment {
   base: number;
@@ -368,8 +370,12 @@ export class EmbeddedLog implements DurableLog {
     }
   }
 
-  /** Reads records from `offset` on (up to `maxRecords`, about `maxBytes`) from the segment holding it. */
-  async readFrom(offset: number, maxRecords: number, maxBytes = 16 * 1024 * 1024): Promise<StoredRecord[]> {
+  /**
+   * Reads records from `offset` on (up to `maxRecords`, about `maxBytes`) from
+   * the segment holding it, into `scratch` when it is large enough (the
+   * records are then views into it, valid until the caller reuses it).
+   */
+  async readFrom(offset: number, maxRecords: number, maxBytes = READ_BYTES, scratch?: Buffer): Promise<StoredRecord[]> {
     if (offset >= this.durableOffset) return [];
     const seg = this.segments.find((s, i) => offset >= s.base && (i === this.segments.length - 1 || offset < this.segments[i + 1].base));
     if (!seg) return [];
@@ -380,7 +386,7 @@ export class EmbeddedLog implements DurableLog {
     let last = first + 1;
     while (last < visible && last - first < maxRecords && seg.positions[last] - start < maxBytes) last++;
     const end = last < seg.records ? seg.positions[last] : seg.bytes;
-    const data = Buffer.allocUnsafe(end - start);
+    const data = scratch && scratch.length >= end - start ? scratch.subarray(0, end - start) : Buffer.allocUnsafe(end - start);
     const handle = await fs.promises.open(seg.path, 'r');
     try {
       let got = 0;
@@ -424,9 +430,17 @@ export class EmbeddedLog implements DurableLog {
   }
 }
 
+/**
+ * A group's reader. Every poll reads into the same buffer: egress reads the
+ * whole log back, and a fresh multi-megabyte buffer per poll was most of the
+ * aggregator's external allocation — each one a step towards V8's next full
+ * GC. A poll's records are therefore valid until the next poll (the
+ * LogReader contract).
+ */
 class EmbeddedReader implements LogReader {
   private position: number;
   private closed = false;
+  private readonly scratch = Buffer.allocUnsafeSlow(READ_BYTES);
 
   constructor(
     private readonly log: EmbeddedLog,
@@ -438,10 +452,10 @@ class EmbeddedReader implements LogReader {
 
   async poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]> {
     if (this.closed) return [];
-    let records = await this.log.readFrom(this.position, maxRecords);
+    let records = await this.log.readFrom(this.position, maxRecords, READ_BYTES, this.scratch);
     if (records.length === 0 && maxWaitMs > 0) {
       await this.log.waitForAppend(maxWaitMs);
-      records = await this.log.readFrom(this.position, maxRecords);
+      records = await this.log.readFrom(this.position, maxRecords, READ_BYTES, this.scratch);
     }
     if (records.length) this.position = records[records.length - 1].offset + 1;
     return records;

@@ -5,6 +5,8 @@
  * dead-lettered with the reason instead of failing the batch.
  * Writing the same batch twice must not duplicate data where the destination
  * allows it (object keys derived from log positions).
+ * The records are valid only until `consume` settles (the log reader reuses
+ * its read buffer on the next poll): a sink that keeps data longer copies it.
  */
 import type { StoredRecord } from '../log/durable-log';
 

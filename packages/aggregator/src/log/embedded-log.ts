@@ -120,6 +120,11 @@ export class EmbeddedLog implements DurableLog {
   /** Groups written and waiting for the next fdatasync, oldest first. */
   private unsynced: Array<{ items: Array<{ resolve(): void; reject(err: Error): void }>; fd: number; end: number }> = [];
   private syncing = false;
+  /** Descriptors the sync in progress covers. */
+  private syncingFds = new Set<number>();
+  /** The current segment is full: the next group goes to a new one. */
+  private needsRoll = false;
+  private rolling = false;
   /** Offsets below this are written and synced: what readers may see. */
   private durableOffset = 0;
   /** Descriptors of rolled segments that still have a sync coming. */
@@ -206,15 +211,51 @@ export class EmbeddedLog implements DurableLog {
     });
   }
 
-  /** Starts a new segment; the old descriptor is closed once its last write is synced. */
+  /** Starts a new segment at start-up (nothing else runs yet). */
   private roll(): void {
-    if (this.fd >= 0) {
-      if (this.unsynced.some((g) => g.fd === this.fd)) this.retired.add(this.fd);
-      else fs.closeSync(this.fd);
-    }
-    const path = join(this.segDir, `${String(this.nextOffset).padStart(20, '0')}.log`);
-    this.fd = fs.openSync(path, 'a');
-    this.segments.push({ base: this.nextOffset, path, records: 0, bytes: 0, positions: [], createdAt: Date.now() });
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.openedSegment(fs.openSync(this.segmentPath(this.nextOffset), 'a'));
+  }
+
+  private segmentPath(base: number): string {
+    return join(this.segDir, `${String(base).padStart(20, '0')}.log`);
+  }
+
+  private openedSegment(fd: number): void {
+    this.fd = fd;
+    this.segments.push({
+      base: this.nextOffset,
+      path: this.segmentPath(this.nextOffset),
+      records: 0,
+      bytes: 0,
+      positions: [],
+      createdAt: Date.now(),
+    });
+  }
+
+  /**
+   * Starts a new segment while appends run: the file is created off the event
+   * loop (a create can wait on the filesystem journal behind a sync); the old
+   * descriptor is closed once its last write is synced. Appends wait for it;
+   * if the create fails they are refused and the next append tries again.
+   */
+  private rollInBackground(): void {
+    this.rolling = true;
+    fs.open(this.segmentPath(this.nextOffset), 'a', (err, fd) => {
+      this.rolling = false;
+      if (err) {
+        this.failure = `creating a segment failed: ${err.message}`;
+        const e = new RetryableError(LogErrorCode.Append, `Creating an embedded log segment failed: ${err.message}.`, err);
+        for (const item of this.queue.splice(0)) item.reject(e);
+        return;
+      }
+      const old = this.fd;
+      if (this.unsynced.some((g) => g.fd === old) || this.syncingFds.has(old)) this.retired.add(old);
+      else fs.close(old, () => {});
+      this.needsRoll = false;
+      this.openedSegment(fd);
+      this.flush();
+    });
   }
 
   /**
@@ -224,7 +265,11 @@ export class EmbeddedLog implements DurableLog {
    * (ftruncate to the last good byte) so later records never follow garbage.
    */
   private flush(): void {
-    if (this.writing || this.queue.length === 0) return;
+    if (this.writing || this.rolling || this.queue.length === 0) return;
+    if (this.needsRoll) {
+      this.rollInBackground();
+      return;
+    }
     const batch = this.queue;
     this.queue = [];
     this.writing = true;
@@ -266,7 +311,7 @@ export class EmbeddedLog implements DurableLog {
       seg.records += n;
       this.nextOffset += n;
       this.unsynced.push({ items: batch, fd, end: this.nextOffset });
-      if (seg.bytes >= this.options.segmentBytes) this.roll();
+      if (seg.bytes >= this.options.segmentBytes) this.needsRoll = true;
       this.sync();
       this.flush();
     });
@@ -289,6 +334,7 @@ export class EmbeddedLog implements DurableLog {
     this.unsynced = [];
     this.syncing = true;
     const fds = [...new Set(groups.map((g) => g.fd))];
+    this.syncingFds = new Set(fds);
     let left = fds.length;
     let failed: Error | null = null;
     for (const fd of fds) {
@@ -296,6 +342,7 @@ export class EmbeddedLog implements DurableLog {
         if (err) failed ??= err;
         if (--left > 0) return;
         this.syncing = false;
+        this.syncingFds = new Set();
         for (const old of fds) {
           if (old !== this.fd && !this.unsynced.some((g) => g.fd === old) && this.retired.delete(old)) fs.close(old, () => {});
         }
@@ -421,7 +468,8 @@ export class EmbeddedLog implements DurableLog {
 
   async close(): Promise<void> {
     this.closed = true;
-    while (this.writing || this.syncing || this.queue.length || this.unsynced.length) await new Promise((r) => setTimeout(r, 5));
+    while (this.writing || this.syncing || this.rolling || this.queue.length || this.unsynced.length)
+      await new Promise((r) => setTimeout(r, 5));
     for (const r of this.readers) await r.close();
     for (const fd of this.retired) fs.closeSync(fd);
     this.retired.clear();

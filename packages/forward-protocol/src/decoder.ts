@@ -35,8 +35,20 @@ export class FrameDecoder {
    * first: then it returns those and sets `error`.
    */
   push(data: Buffer): Buffer[] {
+    const { buf, ranges } = this.pushRanges(data);
+    const frames: Buffer[] = [];
+    for (let i = 0; i < ranges.length; i += 2) frames.push(buf.subarray(ranges[i], ranges[i + 1]));
+    return frames;
+  }
+
+  /**
+   * `push` without a view per frame: the complete frames are
+   * `buf[ranges[2i], ranges[2i + 1])`. The caller owns those bytes (it may
+   * rewrite them in place); the bytes after the last range are the decoder's.
+   */
+  pushRanges(data: Buffer): { buf: Buffer; ranges: number[] } {
     if (this.error) throw this.error;
-    if (data.length === 0) return [];
+    if (data.length === 0) return { buf: data, ranges: [] };
     if (this.format === 'unknown') {
       const first = data[0];
       this.format = first === 0x5b || first === 0x7b ? 'json' : 'msgpack';
@@ -45,10 +57,10 @@ export class FrameDecoder {
     this.pendingBytes += data.length;
     if (this.pendingBytes < this.need) {
       this.checkLimit(this.need);
-      return [];
+      return { buf: data, ranges: [] };
     }
     const buf = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
-    const frames: Buffer[] = [];
+    const frames: number[] = [];
     let pos = 0;
     const end = buf.length;
     while (pos < end) {
@@ -67,7 +79,7 @@ export class FrameDecoder {
         } catch (err) {
           if (frames.length === 0) throw err;
           this.error = err as Error;
-          return frames;
+          return { buf, ranges: frames };
         }
       }
       if (next === INCOMPLETE) {
@@ -76,7 +88,7 @@ export class FrameDecoder {
         break;
       }
       if (next - pos > this.maxFrameBytes) this.checkLimit(next - pos);
-      if (!(next - pos === 1 && buf[pos] === 0xc0)) frames.push(buf.subarray(pos, next));
+      if (!(next - pos === 1 && buf[pos] === 0xc0)) frames.push(pos, next);
       pos = next;
     }
     if (pos >= end) {
@@ -89,7 +101,7 @@ export class FrameDecoder {
       this.pendingBytes = rest.length;
       this.checkLimit(this.pendingBytes);
     }
-    return frames;
+    return { buf, ranges: frames };
   }
 
   private checkLimit(bytes: number): void {

@@ -108,7 +108,8 @@ const ENTRY_HEADER = Buffer.from([0x92]);
 // Senders repeat the same few tags: reuse the last decoded string when the bytes match.
 let lastTagBytes = Buffer.alloc(0);
 let lastTag = '';
-function decodeTag(buf: Buffer, start: number, end: number): string {
+/** The tag string of `buf[start, end)`, the same string instance while senders repeat a tag. */
+export function decodeTag(buf: Buffer, start: number, end: number): string {
   const len = end - start;
   if (len === lastTagBytes.length) {
     // A byte loop: Buffer.compare's native call costs more than the compare for tag-sized inputs.
@@ -119,6 +120,35 @@ function decodeTag(buf: Buffer, start: number, end: number): string {
   lastTagBytes = Buffer.from(buf.subarray(start, end));
   lastTag = lastTagBytes.toString('utf8');
   return lastTag;
+}
+
+/** Where `isPlainMessage` found a request's parts (one shared object: no allocation per message). */
+export const plainMessage = { tagStart: 0, tagEnd: 0, entryStart: 0 };
+
+/**
+ * Recognises the commonest request on the wire, a Message-mode
+ * `[tag, time, record]` with three elements (no option), a non-zero int,
+ * float or EventTime time and a map record, in the complete frame
+ * `buf[start, end)`; fills `plainMessage`. Its entry is then
+ * `buf[entryStart, end)` once `buf[entryStart]` (the tag's last byte) is set
+ * to 0x92. Anything else — options, time 0, `[EventTime, metadata]`, other
+ * modes, bad shapes — returns false and goes through `parseRequest`, which
+ * also reports the errors.
+ */
+export function isPlainMessage(buf: Buffer, start: number, end: number): boolean {
+  if (buf[start] !== 0x93) return false;
+  const tagBytes = readBytes(buf, start + 1, end);
+  if (!tagBytes || tagBytes.end === tagBytes.start || !isStr(buf, start + 1)) return false;
+  const second = tagBytes.end;
+  const t = buf[second];
+  // 0: "now" (parseRequest stamps it); arrays: Forward mode or [EventTime, metadata]; str/bin: PackedForward.
+  if (t === 0x00 || (t & 0xf0) === 0x90 || t === 0xdc || t === 0xdd || readBytes(buf, second, end)) return false;
+  const timeEnd = skipTime(buf, second, end);
+  if (timeEnd < 0 || !readMapHeader(buf, timeEnd, end)) return false;
+  plainMessage.tagStart = tagBytes.start;
+  plainMessage.tagEnd = tagBytes.end;
+  plainMessage.entryStart = second - 1;
+  return true;
 }
 
 /**

@@ -2,6 +2,7 @@ import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { type Socket, connect } from 'node:net';
 import { join } from 'node:path';
+import { pack } from 'msgpackr';
 import { ForwardConnection } from './client';
 import { FrameDecoder } from './decoder';
 import { encodeEntry, encodeMessage, encodePackedForward } from './encoder';
@@ -169,6 +170,46 @@ test('an oversized frame is refused without an ack, other connections unaffected
   await closed;
   expect(received).toHaveLength(0);
   expect(errors[0].message).toMatch(/frame limit of 4096 bytes/);
+});
+
+test('a stream of Message-mode requests arrives intact: runs of one tag become one chunk, options and odd times keep their own', async () => {
+  const { port, received } = await start();
+  const s = await rawConnect(port);
+  const expected: Array<{ tag: string; record: Record<string, unknown> }> = [];
+  const frames: Buffer[] = [];
+  const add = (tag: string, time: EventTime | number, record: Record<string, unknown>, chunk?: string) => {
+    expected.push({ tag, record });
+    if (typeof time === 'number' && !Number.isInteger(time)) {
+      const float = Buffer.alloc(9);
+      float[0] = 0xcb;
+      float.writeDoubleBE(time, 1);
+      frames.push(Buffer.concat([Buffer.from([0x93]), pack(tag), float, pack(record)]));
+    } else {
+      frames.push(encodeMessage(tag, time, record, chunk ? { chunk } : {}));
+    }
+  };
+  for (let i = 0; i < 30; i++) add('app.a', t, { i, msg: 'é'.repeat(i % 5) });
+  add('app.a', t, { i: 30 }, 'ack-1'); // an option: its own chunk, acked
+  for (let i = 31; i < 40; i++) add('app.b', 1700000002, { i }); // int time
+  add('app.b', 0, { i: 40 }); // time 0: stamped "now"
+  for (let i = 41; i < 50; i++) add('app.a', 1700000003.5, { i }); // float time
+  add('app.c', t, { i: 50 }, 'ack-2');
+  const wire = Buffer.concat(frames);
+  const replies = readReply(s, 2);
+  // Split at an odd place so a request straddles two reads.
+  s.write(wire.subarray(0, 1001));
+  await new Promise((r) => setTimeout(r, 20));
+  s.write(wire.subarray(1001));
+  const acks = await replies;
+  expect(acks.map((a) => a.toString('latin1'))).toEqual([expect.stringContaining('ack-1'), expect.stringContaining('ack-2')]);
+  const got = received.flatMap((c) => decodeEntries(c.entries).map((e) => ({ tag: c.tag, record: e.record, time: e.time })));
+  expect(got.map(({ tag, record }) => ({ tag, record }))).toEqual(expected);
+  expect(received.reduce((n, c) => n + c.count, 0)).toBe(51);
+  expect(received.length).toBeLessThan(20); // runs were joined
+  expect(got[0].time).toEqual(t);
+  expect(got[31].time).toEqual(new EventTime(1700000002, 0));
+  expect(got[45].time).toEqual(new EventTime(1700000003, 500000000));
+  s.end();
 });
 
 test('JSON clients get JSON acks', async () => {

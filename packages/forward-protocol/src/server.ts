@@ -24,7 +24,7 @@ import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from './decoder';
 import { ProtocolError, ProtocolErrorCode } from './errors';
 import { type Helo, INVALID_PING_PONG, type ServerSecurity, createHelo, encodeHelo, encodePong, parsePing, verifyPing } from './handshake';
 import { parseJsonRequest } from './json-request';
-import { DEFAULT_MAX_DECOMPRESSED_BYTES, type ForwardChunk, parseRequest } from './request';
+import { DEFAULT_MAX_DECOMPRESSED_BYTES, type ForwardChunk, decodeTag, isPlainMessage, parseRequest, plainMessage } from './request';
 
 export interface SourceInfo {
   remoteAddress: string;
@@ -176,35 +176,69 @@ class Connection {
 
   private onData(data: Buffer): void {
     if (this.failed || this.failAfterDrain) return; // refused: what still arrives before the close is not read
-    let frames: Buffer[];
+    let buf: Buffer;
+    let ranges: number[];
     let failure: Error | null = null;
     try {
-      frames = this.decoder.push(data);
+      ({ buf, ranges } = this.decoder.pushRanges(data));
       failure = this.decoder.error;
     } catch (err) {
-      frames = [];
+      buf = data;
+      ranges = [];
       failure = err as Error;
     }
     const chunks: ForwardChunk[] = [];
-    for (const frame of frames) {
+    // Consecutive plain Message-mode requests with one tag become one chunk: their entries are moved
+    // together in place (over the request headers between them), with no object or view per message.
+    let runTag = '';
+    let runCount = 0;
+    let runBegin = 0;
+    let runEnd = 0;
+    const endRun = () => {
+      if (runCount === 0) return;
+      chunks.push({ tag: runTag, entries: buf.subarray(runBegin, runEnd), count: runCount, mode: 'message' });
+      runCount = 0;
+    };
+    for (let i = 0; i < ranges.length; i += 2) {
+      const start = ranges[i];
+      const end = ranges[i + 1];
       try {
         if (!this.authenticated) {
-          this.handshake(frame);
+          this.handshake(buf.subarray(start, end));
           continue;
         }
+        if (this.decoder.format === 'json') {
+          chunks.push(parseJsonRequest(buf.toString('utf8', start, end)));
+          continue;
+        }
+        if (isPlainMessage(buf, start, end)) {
+          const tag = decodeTag(buf, plainMessage.tagStart, plainMessage.tagEnd);
+          if (runCount > 0 && tag !== runTag) endRun();
+          const entryStart = plainMessage.entryStart;
+          buf[entryStart] = 0x92; // the tag's last byte becomes the entry's array header
+          if (runCount === 0) {
+            runTag = tag;
+            runBegin = entryStart;
+            runEnd = entryStart;
+          }
+          if (runEnd !== entryStart) buf.copyWithin(runEnd, entryStart, end); // overlap-safe; cheaper than Buffer#copy per message
+          runEnd += end - entryStart;
+          runCount++;
+          continue;
+        }
+        endRun();
         chunks.push(
-          this.decoder.format === 'json'
-            ? parseJsonRequest(frame.toString('utf8'))
-            : parseRequest(frame, {
-                maxDecompressedBytes: this.options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES,
-                reuseFrame: true,
-              }),
+          parseRequest(buf.subarray(start, end), {
+            maxDecompressedBytes: this.options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES,
+            reuseFrame: true,
+          }),
         );
       } catch (err) {
         failure = err as Error;
         break;
       }
     }
+    endRun();
     if (chunks.length) {
       const batch: PendingBatch = { chunks, done: false };
       this.pending.push(batch);
@@ -228,13 +262,16 @@ class Connection {
   private flushAcks(): void {
     if (this.failed || this.socket.destroyed) return;
     const json = this.decoder.format === 'json';
+    // Every ack that is due goes out in one write.
+    const acks: Buffer[] = [];
     while (this.pending.length && this.pending[0].done) {
       const batch = this.pending.shift() as PendingBatch;
       for (const c of batch.chunks) {
-        if (json && c.chunkId !== undefined) this.socket.write(encodeJsonAck(c.chunkId));
-        else if (c.ack) this.socket.write(encodeAck(c.ack));
+        if (json && c.chunkId !== undefined) acks.push(encodeJsonAck(c.chunkId));
+        else if (c.ack) acks.push(encodeAck(c.ack));
       }
     }
+    if (acks.length) this.socket.write(acks.length === 1 ? acks[0] : Buffer.concat(acks));
     if (this.busy) {
       if (this.pending.length < this.maxInFlight && !this.stopped && !this.failAfterDrain) this.socket.resume();
       return;

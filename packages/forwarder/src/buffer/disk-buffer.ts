@@ -49,9 +49,15 @@ export interface RecoveryReport {
 const RECORD_HEADER = 8;
 /** Above this many records, a chunk's entries are joined before sending (see readStorage). */
 const MAX_SEND_PARTS = 8;
+/** Up to this many parts of one append are written as one record without joining them first. */
+const MAX_WRITE_PARTS = 16;
 const SUFFIX = '.chunk';
+/** A read buffer also holds the append that crossed the chunk limit, up to this much. */
+const READ_SLACK_BYTES = 256 * 1024;
+/** Free read buffers kept: the output window's worth. */
+const READ_POOL_SIZE = 8;
 /** Empty chunk files kept ready, so a new chunk never creates its file on the event loop. */
-const SPARE_FILES = 4;
+const SPARE_FILES = 8;
 
 interface ParsedFile {
   tag: string;
@@ -116,6 +122,9 @@ export class DiskBuffer extends BaseBuffer {
   /** Descriptors with an fdatasync in progress; closing them waits for it. */
   private readonly syncing = new Set<number>();
   private readonly closeAfterSync = new Set<number>();
+  /** Free read buffers (chunkLimitBytes + READ_SLACK_BYTES each), and the ones lent to chunks being sent. */
+  private readonly readPool: Buffer[] = [];
+  private readonly lent = new Map<string, Buffer>();
   /** Empty files created ahead of time for the next chunks. */
   private readonly spares: Array<{ id: Buffer; fd: number }> = [];
   private sparesPending = 0;
@@ -296,15 +305,16 @@ export class DiskBuffer extends BaseBuffer {
         }
         buffers.push(...frame([Buffer.from(JSON.stringify({ v: 1, tag: chunk.tag, createdAt: chunk.createdAt }))]));
       }
-      // Many small parts (Message mode) are joined first: one checksum call and one iovec beat hundreds.
-      const payload = parts.length === 1 ? parts[0].entries : Buffer.concat(parts.map((p) => p.entries));
-      buffers.push(...frame([payload]));
+      // A few parts are written as they are (one record, checksummed across them); many small ones are
+      // joined first: one checksum call and one iovec beat hundreds.
+      const payloads = parts.length <= MAX_WRITE_PARTS ? parts.map((p) => p.entries) : [Buffer.concat(parts.map((p) => p.entries))];
+      buffers.push(...frame(payloads));
       let written = 0;
       let total = 0;
       for (const b of buffers) total += b.length;
       while (written < total) written += fs.writevSync(fd, written === 0 ? buffers : remainingBuffers(buffers, written));
       this.dirty.add(fd);
-      this.remember(key, isNew, payload);
+      for (let i = 0; i < payloads.length; i++) this.remember(key, isNew && i === 0, payloads[i]);
       return total;
     } catch (err) {
       throw new RetryableError(
@@ -334,9 +344,42 @@ export class DiskBuffer extends BaseBuffer {
   }
 
   /** The chunk's file is about to go: release its descriptor and cached entries, without a sync. */
+  /**
+   * Reads a chunk's file into a pooled buffer when it fits. Chunks read back
+   * (Message-mode input, backlogs) would otherwise allocate a fresh buffer of
+   * about `chunkLimitBytes` per send, and that garbage, outside the V8 heap,
+   * waits for a full GC: it was what pushed peak RSS around. A buffer returns
+   * to the pool when its chunk is delivered.
+   */
+  private async readFile(chunk: SealedChunk): Promise<Buffer> {
+    const key = chunk.id.toString('hex');
+    const capacity = this.limits.chunkLimitBytes + READ_SLACK_BYTES;
+    if (chunk.stored > capacity) return fs.promises.readFile(this.file(chunk.id));
+    const target = this.readPool.pop() ?? Buffer.allocUnsafeSlow(capacity);
+    const handle = await fs.promises.open(this.file(chunk.id), 'r');
+    let got = 0;
+    try {
+      for (;;) {
+        const { bytesRead } = await handle.read(target, got, capacity - got, got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+    } finally {
+      await handle.close();
+    }
+    // A resend after a failure reads again; the earlier loan may still be referenced by a dead socket: not pooled.
+    this.lent.set(key, target);
+    return target.subarray(0, got);
+  }
+
   private dropRefs(chunk: SealedChunk): void {
     const key = chunk.id.toString('hex');
     this.forget(key);
+    const loan = this.lent.get(key);
+    if (loan) {
+      this.lent.delete(key);
+      if (this.readPool.length < READ_POOL_SIZE) this.readPool.push(loan);
+    }
     const fd = this.sealedFds.get(key);
     if (fd === undefined) return;
     this.sealedFds.delete(key);
@@ -347,12 +390,18 @@ export class DiskBuffer extends BaseBuffer {
     const cached = this.cache.get(chunk.id.toString('hex'));
     if (cached) return cached;
     // Checksums and entries were verified when the data was accepted or recovered; a read only splits records.
-    const data = await fs.promises.readFile(this.file(chunk.id));
+    const data = await this.readFile(chunk);
     const parsed = parseFile(data, false);
     if (!parsed) throw new RetryableError(BufferErrorCode.Io, `Buffer file ${this.file(chunk.id)} became unreadable.`);
-    // A few large appends (PackedForward input) go out as they are, with no copy; many small ones
-    // (Message mode) are joined: dozens of tiny parts held by the socket cost more memory than one copy.
-    return parsed.entries.length <= MAX_SEND_PARTS ? parsed.entries : [Buffer.concat(parsed.entries)];
+    // A few large appends (PackedForward input) go out as they are; many small ones (Message mode) are
+    // moved together over the record headers, in the buffer just read (no second allocation).
+    if (parsed.entries.length <= MAX_SEND_PARTS) return parsed.entries;
+    let end = 0;
+    for (const e of parsed.entries) {
+      data.copyWithin(end, e.byteOffset - data.byteOffset, e.byteOffset - data.byteOffset + e.length);
+      end += e.length;
+    }
+    return [data.subarray(0, end)];
   }
 
   protected async removeStorage(chunk: SealedChunk): Promise<void> {
@@ -385,6 +434,8 @@ export class DiskBuffer extends BaseBuffer {
     }
     this.cache.clear();
     this.cachedBytes = 0;
+    this.readPool.length = 0;
+    this.lent.clear();
   }
 }
 

@@ -32,6 +32,10 @@ export const aggregatorSchema = {
           default: 8,
           description: 'Reads per connection waiting for dedupe and the log before the socket is paused (deep enough to overlap fsyncs).',
         },
+        max_pending_bytes: {
+          ...forwardInputSchema.properties.max_pending_bytes,
+          default: 134217728,
+        },
       },
     },
     http: {

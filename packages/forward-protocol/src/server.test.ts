@@ -212,6 +212,44 @@ test('a stream of Message-mode requests arrives intact: runs of one tag become o
   s.end();
 });
 
+test('the server-wide pending budget pauses every connection that adds to it, and all resume once it frees', async () => {
+  const held: Array<() => void> = [];
+  let releasing = false;
+  let peakPending = 0;
+  const budget = 64 * 1024;
+  const { server, port, received } = await start({
+    maxPendingBytes: budget,
+    maxInFlight: 64,
+    consume: async (chunks) => {
+      peakPending = Math.max(peakPending, server.pendingBytes);
+      if (!releasing) await new Promise<void>((r) => held.push(r));
+      received.push(...chunks);
+    },
+  });
+  const entries = Buffer.concat(Array.from({ length: 20 }, (_, i) => encodeEntry(t, { i, pad: 'x'.repeat(400) }))); // ~9 KB
+  const conns = await Promise.all(
+    Array.from({ length: 6 }, () => ForwardConnection.connect({ host: '127.0.0.1', port, ackTimeoutMs: 20_000 })),
+  );
+  const sends = conns.flatMap((c, ci) =>
+    Array.from({ length: 30 }, (_, k) => c.send(encodePackedForward('b', entries, { chunk: `c${ci}-${k}` }), `c${ci}-${k}`)),
+  );
+  // Let the senders run into the budget: nothing is settled while it is held.
+  for (let i = 0; i < 100 && held.length < 6; i++) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 100));
+  const heldBytes = server.pendingBytes;
+  // Each connection may add one read (at most 64 KiB) after the budget is spent; no more.
+  expect(heldBytes).toBeGreaterThanOrEqual(budget);
+  expect(heldBytes).toBeLessThanOrEqual(budget + 6 * 64 * 1024);
+  expect(received).toHaveLength(0);
+  releasing = true;
+  for (const r of held.splice(0)) r();
+  await Promise.all(sends);
+  expect(received).toHaveLength(180);
+  expect(server.pendingBytes).toBe(0);
+  expect(peakPending).toBeLessThanOrEqual(budget + 6 * 64 * 1024);
+  await Promise.all(conns.map((c) => c.end()));
+});
+
 test('JSON clients get JSON acks', async () => {
   const { port, received } = await start();
   const s = await rawConnect(port);

@@ -8,7 +8,10 @@
  *   sender's window is not serialised behind one fsync); at the limit the
  *   socket is paused, so a slow downstream stops reads and TCP pushes back on
  *   the sender. Memory per connection is bounded by `maxInFlight` reads plus
- *   one incomplete frame (`maxFrameBytes`).
+ *   one incomplete frame (`maxFrameBytes`); across connections, once the
+ *   pending batches hold `maxPendingBytes`, every connection that adds one
+ *   is paused until the total falls below it again — however many senders
+ *   connect, pending data stays within that plus one read per connection.
  * - `{ack}` is written for a chunk only after `consume` resolved for it, and
  *   acks leave in the order the chunks arrived. When `consume` rejects, no ack
  *   is written for that batch or any later one and the connection is closed,
@@ -40,6 +43,8 @@ export interface ForwardServerOptions {
   maxDecompressedBytes?: number;
   /** Batches per connection handed to `consume` and not yet settled. Default 8. */
   maxInFlight?: number;
+  /** Entry bytes of all pending batches, all connections together, above which reading pauses. Default 256 MiB. */
+  maxPendingBytes?: number;
   /** Answer UDP heartbeats (`0x00` → `0x00`) on the same port. Default true. */
   udpHeartbeat?: boolean;
   /**
@@ -51,13 +56,40 @@ export interface ForwardServerOptions {
   onError?(err: Error, source: SourceInfo): void;
 }
 
+/** The server-wide budget of pending bytes, shared by its connections. */
+class PendingBudget {
+  bytes = 0;
+  /** Connections paused because the budget was spent. */
+  readonly waiting = new Set<Connection>();
+
+  constructor(readonly max: number) {}
+
+  get spent(): boolean {
+    return this.bytes >= this.max;
+  }
+
+  take(n: number): void {
+    this.bytes += n;
+  }
+
+  give(n: number): void {
+    this.bytes -= n;
+    if (this.spent || this.waiting.size === 0) return;
+    const waiting = [...this.waiting];
+    this.waiting.clear();
+    for (const c of waiting) c.resumeIfAllowed();
+  }
+}
+
 export class ForwardServer {
   private readonly server: Server;
+  private readonly budget: PendingBudget;
   private udp: UdpSocket | null = null;
   private readonly connections = new Set<Connection>();
   private draining = false;
 
   constructor(readonly options: ForwardServerOptions) {
+    this.budget = new PendingBudget(options.maxPendingBytes ?? 256 * 1024 * 1024);
     const onSocket = (socket: Socket) => this.accept(socket);
     this.server = options.tls ? createTlsServer(options.tls, onSocket) : createServer(onSocket);
   }
@@ -95,14 +127,22 @@ export class ForwardServer {
     return this.connections.size;
   }
 
+  /** Entry bytes handed to `consume` and not settled yet, all connections together. */
+  get pendingBytes(): number {
+    return this.budget.bytes;
+  }
+
   private accept(socket: Socket): void {
     if (this.draining) {
       socket.destroy();
       return;
     }
-    const conn = new Connection(socket, this.options);
+    const conn = new Connection(socket, this.options, this.budget);
     this.connections.add(conn);
-    socket.once('close', () => this.connections.delete(conn));
+    socket.once('close', () => {
+      this.connections.delete(conn);
+      this.budget.waiting.delete(conn);
+    });
   }
 
   /**
@@ -127,6 +167,7 @@ export class ForwardServer {
 interface PendingBatch {
   chunks: ForwardChunk[];
   done: boolean;
+  bytes: number;
 }
 
 class Connection {
@@ -145,6 +186,7 @@ class Connection {
   constructor(
     private readonly socket: Socket,
     private readonly options: ForwardServerOptions,
+    private readonly budget: PendingBudget,
   ) {
     this.decoder = new FrameDecoder(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     this.maxInFlight = options.maxInFlight ?? 8;
@@ -240,15 +282,26 @@ class Connection {
     }
     endRun();
     if (chunks.length) {
-      const batch: PendingBatch = { chunks, done: false };
+      let bytes = 0;
+      for (const c of chunks) bytes += c.entries.length;
+      const batch: PendingBatch = { chunks, done: false, bytes };
       this.pending.push(batch);
+      this.budget.take(bytes);
       if (this.pending.length >= this.maxInFlight) this.socket.pause();
+      if (this.budget.spent) {
+        this.socket.pause();
+        this.budget.waiting.add(this);
+      }
       this.options.consume(chunks, this.source).then(
         () => {
           batch.done = true;
           this.flushAcks();
+          this.budget.give(bytes);
         },
-        (err: Error) => this.fail(err),
+        (err: Error) => {
+          this.fail(err);
+          this.budget.give(bytes);
+        },
       );
     }
     if (failure) {
@@ -273,12 +326,23 @@ class Connection {
     }
     if (acks.length) this.socket.write(acks.length === 1 ? acks[0] : Buffer.concat(acks));
     if (this.busy) {
-      if (this.pending.length < this.maxInFlight && !this.stopped && !this.failAfterDrain) this.socket.resume();
+      this.resumeIfAllowed();
       return;
     }
     if (this.failAfterDrain) this.fail(this.failAfterDrain);
     else if (this.stopped) this.socket.end();
-    else this.socket.resume();
+    else this.resumeIfAllowed();
+  }
+
+  /** Reads again unless a limit (own window, the server-wide budget) or the connection's state says no. */
+  resumeIfAllowed(): void {
+    if (this.failed || this.stopped || this.failAfterDrain || this.socket.destroyed) return;
+    if (this.pending.length >= this.maxInFlight) return;
+    if (this.budget.spent) {
+      this.budget.waiting.add(this);
+      return;
+    }
+    this.socket.resume();
   }
 
   private handshake(frame: Buffer): void {

@@ -86,6 +86,13 @@ export const forwardInputSchema = {
       default: 2,
       description: 'Reads per connection waiting for the next stage before the socket is paused; bounds memory per connection.',
     },
+    max_pending_bytes: {
+      type: 'integer',
+      minimum: 65536,
+      default: 33554432,
+      description:
+        'Bytes of events read and waiting for the next stage, all connections together; at this total every connection that adds more is paused (memory stays bounded however many senders connect).',
+    },
     security: securityServer,
     tls: tlsServer,
   },
@@ -271,6 +278,7 @@ export interface ForwarderConfig {
     max_decompressed_bytes: number;
     udp_heartbeat: boolean;
     max_pending_batches: number;
+    max_pending_bytes: number;
     security?: SecurityServerConfig;
     tls?: { cert_path: string; key_path: string; ca_path?: string };
   };

@@ -40,6 +40,7 @@ export function createForwardInput(config: ForwardInputConfig, hooks: ForwardInp
     maxDecompressedBytes: config.max_decompressed_bytes,
     udpHeartbeat: config.udp_heartbeat,
     maxInFlight: config.max_pending_batches,
+    maxPendingBytes: config.max_pending_bytes,
     security: config.security ? toServerSecurity(config.security) : undefined,
     tls: config.tls
       ? {

@@ -34,7 +34,7 @@ export const aggregatorSchema = {
         },
         max_pending_bytes: {
           ...forwardInputSchema.properties.max_pending_bytes,
-          default: 134217728,
+          default: 67108864,
         },
       },
     },

@@ -9,9 +9,11 @@
  *   socket is paused, so a slow downstream stops reads and TCP pushes back on
  *   the sender. Memory per connection is bounded by `maxInFlight` reads plus
  *   one incomplete frame (`maxFrameBytes`); across connections, once the
- *   pending batches hold `maxPendingBytes`, every connection that adds one
- *   is paused until the total falls below it again — however many senders
- *   connect, pending data stays within that plus one read per connection.
+ *   pending batches hold `maxPendingBytes` (counted as the reads they keep
+ *   alive), every connection that adds one is paused until the total falls
+ *   below it again. Pending data stays within that budget plus about one
+ *   read per connection (a resumed connection's next read lands before it
+ *   can see the budget spent again).
  * - `{ack}` is written for a chunk only after `consume` resolved for it, and
  *   acks leave in the order the chunks arrived. When `consume` rejects, no ack
  *   is written for that batch or any later one and the connection is closed,
@@ -43,7 +45,7 @@ export interface ForwardServerOptions {
   maxDecompressedBytes?: number;
   /** Batches per connection handed to `consume` and not yet settled. Default 8. */
   maxInFlight?: number;
-  /** Entry bytes of all pending batches, all connections together, above which reading pauses. Default 256 MiB. */
+  /** Bytes held by pending batches (the reads they keep alive), all connections together, above which reading pauses. Default 256 MiB. */
   maxPendingBytes?: number;
   /** Answer UDP heartbeats (`0x00` → `0x00`) on the same port. Default true. */
   udpHeartbeat?: boolean;
@@ -56,11 +58,17 @@ export interface ForwardServerOptions {
   onError?(err: Error, source: SourceInfo): void;
 }
 
-/** The server-wide budget of pending bytes, shared by its connections. */
+/**
+ * The server-wide budget of pending bytes, shared by its connections. When
+ * bytes are given back, only as many waiting connections resume (oldest
+ * first) as the freed room holds at the average batch size: resuming all of
+ * hundreds at once would let each add a batch before any pause took effect.
+ */
 class PendingBudget {
   bytes = 0;
-  /** Connections paused because the budget was spent. */
+  /** Connections paused because the budget was spent, in the order they stopped. */
   readonly waiting = new Set<Connection>();
+  private averageBatch = 64 * 1024;
 
   constructor(readonly max: number) {}
 
@@ -70,14 +78,20 @@ class PendingBudget {
 
   take(n: number): void {
     this.bytes += n;
+    this.averageBatch += (n - this.averageBatch) / 16;
   }
 
   give(n: number): void {
     this.bytes -= n;
     if (this.spent || this.waiting.size === 0) return;
-    const waiting = [...this.waiting];
-    this.waiting.clear();
-    for (const c of waiting) c.resumeIfAllowed();
+    // Nothing pending: everyone may go (an idle resumed connection must not leave the rest waiting).
+    let room =
+      this.bytes === 0 ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor((this.max - this.bytes) / Math.max(1, this.averageBatch)));
+    for (const c of this.waiting) {
+      if (room-- <= 0) break;
+      this.waiting.delete(c);
+      c.resumeIfAllowed();
+    }
   }
 }
 
@@ -282,8 +296,9 @@ class Connection {
     }
     endRun();
     if (chunks.length) {
-      let bytes = 0;
-      for (const c of chunks) bytes += c.entries.length;
+      // What the batch keeps alive: the read it was parsed from, plus any entries of its own (inflated).
+      let bytes = buf.length;
+      for (const c of chunks) if (c.entries.buffer !== buf.buffer) bytes += c.entries.length;
       const batch: PendingBatch = { chunks, done: false, bytes };
       this.pending.push(batch);
       this.budget.take(bytes);

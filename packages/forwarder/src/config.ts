@@ -153,7 +153,7 @@ export const forwarderSchema = {
         memory_cache_bytes: {
           type: 'integer',
           minimum: 0,
-          default: 33554432,
+          default: 16777216,
           description:
             'Disk buffer only: entries of the newest chunks also kept in memory (all chunks together), so sending them needs no read back. 0: always read from disk.',
         },

@@ -19,7 +19,7 @@ export async function runBench(suite: string, seconds: number, connections?: num
       console.log(formatResult(await runForwarderBench('message', seconds, connections ?? 16)));
       return;
     case 'aggregator':
-      console.log(formatResult(await runAggregatorBench(seconds, connections ?? 4)));
+      console.log(formatResult(await runAggregatorBench(seconds, connections ?? 16)));
       return;
     default:
       throw new Error(`Unknown bench suite "${suite}" (known: protocol, forwarder-packed, forwarder-message, aggregator).`);

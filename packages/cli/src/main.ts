@@ -20,6 +20,7 @@ export function buildProgram(): Command {
     .option('--bind <address>', 'address the inputs listen on', '127.0.0.1')
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'warn')
     .action(async (o: { dataDir: string; forwardPort: string; httpPort: string; metricsPort: string; bind: string; logLevel: string }) => {
+      (await import('./commands/shutdown')).catchSignalsEarly();
       const { runUp } = await import('./commands/up');
       const port = (name: string, v: string) => {
         const n = Number(v);
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
     .description('Run the edge forwarder: forward :24224 and HTTP :9880 inputs, disk buffer, delivery to aggregators')
     .requiredOption('-c, --config <file>', 'YAML config file (see docs/configuration.md)')
     .action(async (opts: { config: string }) => {
+      (await import('./commands/shutdown')).catchSignalsEarly();
       const { runForwarder } = await import('./commands/forwarder');
       await runForwarder(opts.config);
     });
@@ -50,6 +52,7 @@ export function buildProgram(): Command {
     .description('Run an aggregator: forward :24224 input, dedupe, durable log, egress to file / S3 / Firehose')
     .requiredOption('-c, --config <file>', 'YAML config file (see docs/configuration.md)')
     .action(async (opts: { config: string }) => {
+      (await import('./commands/shutdown')).catchSignalsEarly();
       const { runAggregator } = await import('./commands/aggregator');
       await runAggregator(opts.config);
     });

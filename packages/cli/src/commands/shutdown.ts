@@ -1,12 +1,37 @@
 import type { Logger } from '@tributary/core';
 
 /**
- * On SIGTERM or SIGINT, runs `drain` once and exits 0 (1 if it failed); a
- * second signal while draining is ignored. `on`, not `once`: with `once` the
- * listener is gone before it runs, and a SIGTERM sent from a shell was seen to
- * end the process with the default action instead of draining.
+ * Clean stops on SIGTERM / SIGINT for the long-running commands.
+ *
+ * `catchSignalsEarly` runs first thing in such a command, before its modules
+ * load and its components start (about a second): a signal in that window was
+ * seen to end `tributary up` with the default action (exit 143) instead of a
+ * clean stop. It only records the signal; `drainOnSignals`, once the role is
+ * running, takes over and drains at once if one arrived.
  */
-export function drainOnSignals(logger: Logger, drain: (signal: string) => Promise<void>): void {
+let early: string | null = null;
+const recordTerm = () => {
+  early ??= 'SIGTERM';
+};
+const recordInt = () => {
+  early ??= 'SIGINT';
+};
+
+let catching = false;
+
+export function catchSignalsEarly(): void {
+  if (catching) return;
+  catching = true;
+  process.on('SIGTERM', recordTerm);
+  process.on('SIGINT', recordInt);
+}
+
+/**
+ * On SIGTERM or SIGINT (or one caught early), runs `drain` once and exits 0
+ * (1 if it failed); a second signal while draining is ignored. `on`, not
+ * `once`, so a listener is always installed while the process runs.
+ */
+export function drainOnSignals(logger: Logger, drain: (signal: string) => Promise<void>): () => void {
   let draining = false;
   const onSignal = (signal: string) => {
     if (draining) return;
@@ -19,6 +44,18 @@ export function drainOnSignals(logger: Logger, drain: (signal: string) => Promis
       },
     );
   };
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
+  const onTerm = () => onSignal('SIGTERM');
+  const onInt = () => onSignal('SIGINT');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  process.off('SIGTERM', recordTerm);
+  process.off('SIGINT', recordInt);
+  catching = false;
+  const caught = early;
+  early = null;
+  if (caught) onSignal(caught);
+  return () => {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+  };
 }

@@ -5,6 +5,20 @@ import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tribu
 import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
 import { MemoryBuffer } from './memory-buffer';
 
+// fs with fdatasync counted, so a test can tell whether a sync completed before an append resolved.
+const mockSyncs = { completed: 0 };
+jest.mock('node:fs', () => {
+  const real = jest.requireActual('node:fs');
+  return {
+    ...real,
+    fdatasync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) =>
+      real.fdatasync(fd, (err: NodeJS.ErrnoException | null) => {
+        mockSyncs.completed++;
+        cb(err);
+      }),
+  };
+});
+
 const t = new EventTime(1700000000, 5);
 const chunk = (tag: string, from: number, n: number): ForwardChunk => {
   const entries = Buffer.concat(Array.from({ length: n }, (_, i) => encodeEntry(t, { i: from + i, pad: 'x'.repeat(50) })));
@@ -148,6 +162,17 @@ test('drop_oldest: the oldest sealed chunks go, counted', async () => {
   const left = (await drain(buffer)).flatMap((c) => c.events);
   expect(left.length + buffer.stats().droppedEvents).toBe(24000);
   expect(left[left.length - 1]).toBe(23999); // the newest survived
+});
+
+test('fsync always: the append that fills (and seals) a chunk resolves only after its fdatasync completed', async () => {
+  const { buffer } = DiskBuffer.open(opts({ fsync: 'always', chunkLimitBytes: 4096 }));
+  for (let round = 0; round < 3; round++) {
+    const before = mockSyncs.completed;
+    await buffer.append([chunk('a', round * 100, 100)]); // ~7 KB: over the chunk limit, sealed in this append
+    expect(buffer.stats().chunks).toBe(round + 1);
+    expect(mockSyncs.completed).toBeGreaterThan(before);
+  }
+  await buffer.close();
 });
 
 test('fsync always: append resolves after fdatasync', async () => {

@@ -56,6 +56,8 @@ const SUFFIX = '.chunk';
 const READ_SLACK_BYTES = 256 * 1024;
 /** Free read buffers kept: the output window's worth. */
 const READ_POOL_SIZE = 8;
+/** Sealed files kept open for the interval sync at most; past it a sealed file is synced and closed at once. */
+const MAX_OPEN_SEALED = 256;
 /** Empty chunk files kept ready, so a new chunk never creates its file on the event loop. */
 const SPARE_FILES = 8;
 
@@ -119,9 +121,10 @@ export class DiskBuffer extends BaseBuffer {
   /** Sealed chunks' files kept open for the next interval sync, by chunk key. */
   private readonly sealedFds = new Map<string, number>();
   private readonly dirty = new Set<number>();
-  /** Descriptors with an fdatasync in progress; closing them waits for it. */
-  private readonly syncing = new Set<number>();
-  private readonly closeAfterSync = new Set<number>();
+  /** Descriptors with fdatasyncs in progress (how many); closing them waits. */
+  private readonly syncing = new Map<number, number>();
+  /** Descriptors to close once idle (see syncFd). */
+  private readonly closing = new Set<number>();
   /** Free read buffers (chunkLimitBytes + READ_SLACK_BYTES each), and the ones lent to chunks being sent. */
   private readonly readPool: Buffer[] = [];
   private readonly lent = new Map<string, Buffer>();
@@ -148,29 +151,47 @@ export class DiskBuffer extends BaseBuffer {
   private syncInterval(): void {
     if (this.syncing.size) return; // the last tick's syncs are still running; this tick's files wait for the next
     const fds = [...this.dirty];
-    this.dirty.clear();
     for (const [key, fd] of this.sealedFds) {
       this.sealedFds.delete(key);
-      if (fds.includes(fd)) this.closeAfterSync.add(fd);
-      else this.closeFd(fd);
+      this.closeWhenSynced(fd);
     }
-    for (const fd of fds) this.syncing.add(fd);
     const next = (i: number): void => {
-      if (i >= fds.length) return;
-      const fd = fds[i];
-      fs.fdatasync(fd, () => {
-        this.syncing.delete(fd);
-        if (this.closeAfterSync.delete(fd)) fs.close(fd, () => {});
-        next(i + 1);
-      });
+      if (i < fds.length) this.syncFd(fds[i], () => next(i + 1));
     };
     next(0);
   }
 
-  private closeFd(fd: number): void {
+  /**
+   * fdatasync on the libuv pool. A descriptor is closed only when no sync is
+   * running on it and nothing written to it is unsynced (`closeWhenSynced`),
+   * or without its pending sync once its chunk is gone (`closeUnsynced`).
+   */
+  private syncFd(fd: number, done: (err: NodeJS.ErrnoException | null) => void): void {
     this.dirty.delete(fd);
-    if (this.syncing.has(fd)) this.closeAfterSync.add(fd);
-    else fs.close(fd, () => {});
+    this.syncing.set(fd, (this.syncing.get(fd) ?? 0) + 1);
+    fs.fdatasync(fd, (err) => {
+      const left = (this.syncing.get(fd) ?? 1) - 1;
+      if (left > 0) this.syncing.set(fd, left);
+      else this.syncing.delete(fd);
+      this.closeIfIdle(fd);
+      done(err);
+    });
+  }
+
+  private closeWhenSynced(fd: number): void {
+    this.closing.add(fd);
+    this.closeIfIdle(fd);
+  }
+
+  private closeUnsynced(fd: number): void {
+    this.dirty.delete(fd);
+    this.closeWhenSynced(fd);
+  }
+
+  private closeIfIdle(fd: number): void {
+    if (!this.closing.has(fd) || this.syncing.has(fd) || this.dirty.has(fd)) return;
+    this.closing.delete(fd);
+    fs.close(fd, () => {});
   }
 
   /** Keeps a copy-free reference to entries just written, while the budget allows. */
@@ -328,8 +349,7 @@ export class DiskBuffer extends BaseBuffer {
   protected async sync(): Promise<void> {
     if (this.options.fsync !== 'always' || this.dirty.size === 0) return;
     const fds = [...this.dirty];
-    this.dirty.clear();
-    await Promise.all(fds.map((fd) => new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())))));
+    await Promise.all(fds.map((fd) => new Promise<void>((resolve, reject) => this.syncFd(fd, (err) => (err ? reject(err) : resolve())))));
   }
 
   protected sealStorage(chunk: OpenChunk): void {
@@ -337,13 +357,21 @@ export class DiskBuffer extends BaseBuffer {
     const fd = this.fds.get(key);
     if (fd === undefined) return;
     this.fds.delete(key);
-    // Sealing changes no bytes. Under `interval` a file not synced yet stays open for the next tick
-    // (or until the chunk is delivered, when it needs no sync any more).
-    if (this.options.fsync === 'interval' && (this.dirty.has(fd) || this.syncing.has(fd))) this.sealedFds.set(key, fd);
-    else this.closeFd(fd);
+    // Sealing changes no bytes. Under `always` the append that sealed the chunk syncs the file before
+    // its ack, and it closes after. Under `interval` a file not synced yet stays open for the next tick
+    // (or until the chunk is delivered, when it needs no sync any more) — unless a slow disk has let
+    // too many pile up: then it is synced now and closed, as descriptors are finite.
+    const unsynced = this.dirty.has(fd);
+    if (this.options.fsync === 'interval' && unsynced) {
+      if (this.sealedFds.size < MAX_OPEN_SEALED) {
+        this.sealedFds.set(key, fd);
+        return;
+      }
+      this.syncFd(fd, () => {});
+    }
+    this.closeWhenSynced(fd);
   }
 
-  /** The chunk's file is about to go: release its descriptor and cached entries, without a sync. */
   /**
    * Reads a chunk's file into a pooled buffer when it fits. Chunks read back
    * (Message-mode input, backlogs) would otherwise allocate a fresh buffer of
@@ -372,6 +400,7 @@ export class DiskBuffer extends BaseBuffer {
     return target.subarray(0, got);
   }
 
+  /** The chunk's file is about to go: release its descriptor, cached entries and read buffer, without a sync. */
   private dropRefs(chunk: SealedChunk): void {
     const key = chunk.id.toString('hex');
     this.forget(key);
@@ -383,7 +412,7 @@ export class DiskBuffer extends BaseBuffer {
     const fd = this.sealedFds.get(key);
     if (fd === undefined) return;
     this.sealedFds.delete(key);
-    this.closeFd(fd);
+    this.closeUnsynced(fd);
   }
 
   protected async readStorage(chunk: SealedChunk): Promise<Buffer[]> {
@@ -423,8 +452,7 @@ export class DiskBuffer extends BaseBuffer {
     if (this.syncTimer) clearInterval(this.syncTimer);
     for (const fd of this.dirty) fs.fdatasyncSync(fd);
     this.dirty.clear();
-    for (const fd of this.sealedFds.values()) if (!this.syncing.has(fd)) fs.closeSync(fd);
-    for (const fd of this.syncing) this.closeAfterSync.add(fd);
+    for (const fd of this.sealedFds.values()) this.closeWhenSynced(fd);
     this.sealedFds.clear();
     // A spare still being created closes and removes itself when its open returns; wait for it (bounded).
     for (let i = 0; i < 200 && this.sparesPending > 0; i++) await new Promise((r) => setTimeout(r, 5));

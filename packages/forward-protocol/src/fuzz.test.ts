@@ -8,7 +8,7 @@ import { encodeEntry, encodeForward, encodeMessage, encodePackedForward } from '
 import { TributaryError } from './errors';
 import { EventTime } from './event-time';
 import { parseJsonRequest } from './json-request';
-import { parseRequest } from './request';
+import { decodeTag, isPlainMessage, parseRequest, plainMessage } from './request';
 
 // Deterministic PRNG so a failure reproduces.
 function rng(seed: number) {
@@ -69,4 +69,39 @@ test('truncated valid requests produce no frame and no error', () => {
       expect(new FrameDecoder().push(seed.subarray(0, cut))).toEqual([]);
     }
   }
+});
+
+test('the plain-Message fast path accepts only what parseRequest accepts, with the same tag and entry bytes', () => {
+  const random = rng(3);
+  const messages = [
+    encodeMessage('app.x', t, { msg: 'hello', n: 1 }),
+    encodeMessage('app.x', 1700000005, { a: [1, 2], b: null }),
+    encodeMessage('a', new EventTime(1, 999_999_999), {}),
+    encodeMessage('app.x', t, { msg: 'acked' }, { chunk: 'c1' }),
+    encodeMessage('app.x', 0, { now: true }),
+  ];
+  let fast = 0;
+  for (let i = 0; i < 20000; i++) {
+    const frame = Buffer.from(messages[i % messages.length]);
+    const flips = Math.floor(random() * 3); // 0 flips: the valid request itself
+    for (let f = 0; f < flips; f++) frame[Math.floor(random() * frame.length)] = Math.floor(random() * 256);
+    let ranges: number[];
+    try {
+      ranges = new FrameDecoder().pushRanges(frame).ranges;
+    } catch {
+      continue; // not msgpack: the framer refuses it before any parsing
+    }
+    if (ranges.length !== 2 || ranges[0] !== 0 || ranges[1] !== frame.length) continue; // not one complete value
+    if (!isPlainMessage(frame, 0, frame.length)) continue;
+    fast++;
+    const parsed = parseRequest(Buffer.from(frame)); // must not throw
+    expect(parsed.mode).toBe('message');
+    expect(parsed.count).toBe(1);
+    expect(parsed.ack).toBeUndefined();
+    expect(parsed.tag).toBe(decodeTag(frame, plainMessage.tagStart, plainMessage.tagEnd));
+    const entry = Buffer.from(frame.subarray(plainMessage.entryStart));
+    entry[0] = 0x92;
+    expect(parsed.entries.equals(entry)).toBe(true);
+  }
+  expect(fast).toBeGreaterThan(5000);
 });

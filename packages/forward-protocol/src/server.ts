@@ -141,7 +141,7 @@ export class ForwardServer {
     return this.connections.size;
   }
 
-  /** Entry bytes handed to `consume` and not settled yet, all connections together. */
+  /** Bytes held by batches handed to `consume` and not settled yet, all connections together. */
   get pendingBytes(): number {
     return this.budget.bytes;
   }

@@ -14,9 +14,10 @@
  * group-committed: every append waiting while a write is in progress goes out
  * in the next single write, and one fdatasync covers every group written
  * since the last; the next group's write overlaps the previous one's sync.
- * An append resolves, and its records become readable, only once synced. On start the last segment's torn tail
- * is cut off. Retention deletes whole segments once every consumer group has
- * committed past them and they are over the size or age limit.
+ * An append resolves, and its records become readable, only once synced.
+ * On start the last segment's torn tail is cut off. Retention deletes whole
+ * segments once every consumer group has committed past them and they are
+ * over the size or age limit.
  */
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';

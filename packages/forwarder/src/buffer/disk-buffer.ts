@@ -156,7 +156,10 @@ export class DiskBuffer extends BaseBuffer {
       this.closeWhenSynced(fd);
     }
     const next = (i: number): void => {
-      if (i < fds.length) this.syncFd(fds[i], () => next(i + 1));
+      if (i >= fds.length) return;
+      // A file whose chunk was delivered meanwhile is closed and needs no sync.
+      if (this.dirty.has(fds[i])) this.syncFd(fds[i], () => next(i + 1));
+      else next(i + 1);
     };
     next(0);
   }

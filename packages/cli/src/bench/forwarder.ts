@@ -32,11 +32,15 @@ async function startReceiver(): Promise<{ child: ChildProcess; port: number; eve
 }
 
 /**
- * The forwarder runs with the V8 setting the deployment uses (deploy/ and
+ * The forwarder runs with the V8 settings the deployment uses (deploy/ and
  * docs/benchmarks.md): a 4 MB young generation keeps an edge agent's peak RSS
- * ~40 MB lower. TRB_BENCH_NODE_FLAGS overrides it (empty: Node's defaults).
+ * ~40 MB lower, and a 128 MB old-generation ceiling makes V8 collect promoted
+ * garbage before it piles up (under a full buffer it reached ~70 MB of heap).
+ * TRB_BENCH_NODE_FLAGS overrides them (empty: Node's defaults).
  */
-const FORWARDER_NODE_FLAGS = (process.env.TRB_BENCH_NODE_FLAGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
+const FORWARDER_NODE_FLAGS = (process.env.TRB_BENCH_NODE_FLAGS ?? '--max-semi-space-size=4 --max-old-space-size=128')
+  .split(' ')
+  .filter(Boolean);
 
 async function startForwarder(dir: string, receiverPort: number): Promise<{ child: ChildProcess; port: number }> {
   const [port, metricsPort] = [await freePort(), await freePort()];

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { sendPacked } from './forwarder';
-import { cpuSeconds, freePort, peakRssMb, startRedis, waitHealthy } from './local-servers';
+import { freePort, peakRssMb, startCpuMeter, startRedis, waitHealthy } from './local-servers';
 import { type BenchResult, percentile } from './stats';
 
 export async function runAggregatorBench(seconds: number, connections: number): Promise<BenchResult> {
@@ -48,10 +48,10 @@ export async function runAggregatorBench(seconds: number, connections: number): 
   try {
     await waitHealthy(metricsPort, 'The aggregator', () => agg.exitCode === null);
     const start = Date.now();
-    const cpuStart = { sender: process.cpuUsage(), aggregator: cpuSeconds(agg.pid as number), redis: cpuSeconds(redis.pid) };
+    const cpuUsed = startCpuMeter({ aggregator: agg.pid as number, redis: redis.pid });
     const sent = await sendPacked(forwardPort, seconds, connections);
     const elapsed = (Date.now() - start) / 1000;
-    const senderCpu = process.cpuUsage(cpuStart.sender);
+    const cpu = cpuUsed();
     return {
       name: `aggregator ingest 1000x200B, acks, Redis dedupe, embedded log, ${connections} conns`,
       events: sent.sentEvents,
@@ -62,11 +62,7 @@ export async function runAggregatorBench(seconds: number, connections: number): 
         99,
       ),
       peakRssMb: peakRssMb(agg.pid as number),
-      cpu: {
-        sender: (senderCpu.user + senderCpu.system) / 1e6,
-        aggregator: cpuSeconds(agg.pid as number) - cpuStart.aggregator,
-        redis: cpuSeconds(redis.pid) - cpuStart.redis,
-      },
+      cpu,
     };
   } finally {
     agg.kill(process.env.TRB_BENCH_PROF ? 'SIGINT' : 'SIGKILL');

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventTime, ForwardConnection, encodeEntry, encodeMessage, packedForwardParts } from '@tributary/forward-protocol';
 import { stringify } from 'yaml';
-import { cpuSeconds, freePort, peakRssMb, waitHealthy } from './local-servers';
+import { freePort, peakRssMb, startCpuMeter, waitHealthy } from './local-servers';
 import { sampleRecord } from './protocol';
 import { type BenchResult, percentile } from './stats';
 
@@ -145,11 +145,7 @@ export async function runForwarderBench(mode: 'packed' | 'message', seconds: num
   const forwarder = await startForwarder(dir, receiver.port);
   try {
     const start = Date.now();
-    const cpuStart = {
-      sender: process.cpuUsage(),
-      forwarder: cpuSeconds(forwarder.child.pid as number),
-      receiver: cpuSeconds(receiver.child.pid as number),
-    };
+    const cpuUsed = startCpuMeter({ forwarder: forwarder.child.pid as number, receiver: receiver.child.pid as number });
     const sent =
       mode === 'packed' ? await sendPacked(forwarder.port, seconds, connections) : await sendMessages(forwarder.port, seconds, connections);
     // Delivered = what reached the receiver; wait (bounded) for the forwarder to drain what it acked.
@@ -158,12 +154,7 @@ export async function runForwarderBench(mode: 'packed' | 'message', seconds: num
     const elapsed = (Date.now() - start) / 1000;
     const delivered = receiver.events();
     const rss = peakRssMb(forwarder.child.pid as number);
-    const senderCpu = process.cpuUsage(cpuStart.sender);
-    const cpu = {
-      sender: (senderCpu.user + senderCpu.system) / 1e6,
-      forwarder: cpuSeconds(forwarder.child.pid as number) - cpuStart.forwarder,
-      receiver: cpuSeconds(receiver.child.pid as number) - cpuStart.receiver,
-    };
+    const cpu = cpuUsed();
     const sorted = sent.latencies.sort((a, b) => a - b);
     return {
       name:

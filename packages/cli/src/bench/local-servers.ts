@@ -49,6 +49,21 @@ export function cpuSeconds(pid: number): number {
 /** USER_HZ: 100 on every Linux architecture Node supports. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
+/**
+ * Starts counting CPU seconds for this process (reported as `sender`) and the
+ * given child processes; the returned function reads what each used since.
+ */
+export function startCpuMeter(children: Record<string, number>): () => Record<string, number> {
+  const self = process.cpuUsage();
+  const start = Object.entries(children).map(([name, pid]) => [name, pid, cpuSeconds(pid)] as const);
+  return () => {
+    const used = process.cpuUsage(self);
+    const out: Record<string, number> = { sender: (used.user + used.system) / 1e6 };
+    for (const [name, pid, before] of start) out[name] = cpuSeconds(pid) - before;
+    return out;
+  };
+}
+
 /** Resolves once http://127.0.0.1:<port>/healthz answers 200 (at most 15 s). */
 export async function waitHealthy(port: number, what: string, isAlive: () => boolean = () => true): Promise<void> {
   const deadline = Date.now() + 15_000;

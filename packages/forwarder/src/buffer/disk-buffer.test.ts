@@ -26,10 +26,24 @@ const chunk = (tag: string, from: number, n: number): ForwardChunk => {
 };
 
 let dir: string;
+// Every buffer a test opens, closed afterwards (also the ones a test leaves open to play a crash): a buffer
+// creates spare chunk files in the background, which must not land while the directory is being removed.
+const opened: DiskBuffer[] = [];
+const realOpen = DiskBuffer.open.bind(DiskBuffer);
+beforeAll(() => {
+  jest.spyOn(DiskBuffer, 'open').mockImplementation((o) => {
+    const result = realOpen(o);
+    opened.push(result.buffer);
+    return result;
+  });
+});
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'trb-buf-'));
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(async () => {
+  for (const b of opened.splice(0)) await b.close().catch(() => {});
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+});
 
 const opts = (o: Partial<DiskBufferOptions> = {}): DiskBufferOptions => ({
   path: dir,

@@ -65,6 +65,8 @@ interface ParsedFile {
   tag: string;
   createdAt: number;
   entries: Buffer[];
+  /** Events in `entries`; counted only when verifying (0 otherwise). */
+  events: number;
   goodLength: number;
   problem?: string;
 }
@@ -74,6 +76,7 @@ function parseFile(data: Buffer, verify: boolean): ParsedFile | null {
   let pos = 0;
   let header: { tag: string; createdAt: number } | null = null;
   const entries: Buffer[] = [];
+  let events = 0;
   let problem: string | undefined;
   while (pos < data.length) {
     if (pos + RECORD_HEADER > data.length) {
@@ -101,7 +104,7 @@ function parseFile(data: Buffer, verify: boolean): ParsedFile | null {
     } else {
       if (verify) {
         try {
-          countEntries(payload);
+          events += countEntries(payload);
         } catch (err) {
           problem = `record at byte ${pos} holds invalid entries: ${(err as Error).message}`;
           break;
@@ -112,7 +115,7 @@ function parseFile(data: Buffer, verify: boolean): ParsedFile | null {
     pos = start + len;
   }
   if (!header || typeof header.tag !== 'string') return null;
-  return { tag: header.tag, createdAt: Number(header.createdAt) || Date.now(), entries, goodLength: pos, problem };
+  return { tag: header.tag, createdAt: Number(header.createdAt) || Date.now(), entries, events, goodLength: pos, problem };
 }
 
 export class DiskBuffer extends BaseBuffer {
@@ -264,7 +267,7 @@ export class DiskBuffer extends BaseBuffer {
         continue;
       }
       if (parsed.goodLength < data.length) fs.truncateSync(path, parsed.goodLength);
-      const events = parsed.entries.reduce((n, e) => n + countEntries(e), 0);
+      const events = parsed.events;
       const bytes = parsed.entries.reduce((n, e) => n + e.length, 0);
       if (events === 0) {
         fs.unlinkSync(path);
@@ -308,8 +311,7 @@ export class DiskBuffer extends BaseBuffer {
         this.sparesPending--;
         if (err) return; // writeOpen creates the file itself then, and reports a failure there
         if (this.closed) {
-          fs.closeSync(fd);
-          fs.rmSync(this.file(id), { force: true });
+          this.discardSpare({ id, fd });
           return;
         }
         this.spares.push({ id, fd });
@@ -317,18 +319,21 @@ export class DiskBuffer extends BaseBuffer {
     }
   }
 
+  private discardSpare(spare: { id: Buffer; fd: number }): void {
+    fs.closeSync(spare.fd);
+    fs.rmSync(this.file(spare.id), { force: true });
+  }
+
   protected writeOpen(chunk: OpenChunk, parts: ForwardChunk[], isNew: boolean): number {
     const key = chunk.id.toString('hex');
     let fd = this.fds.get(key);
     const buffers: Buffer[] = [];
     try {
-      if (fd === undefined || isNew) {
-        if (fd === undefined) {
-          fd = fs.openSync(this.file(chunk.id), 'a');
-          this.fds.set(key, fd);
-        }
-        buffers.push(...frame([Buffer.from(JSON.stringify({ v: 1, tag: chunk.tag, createdAt: chunk.createdAt }))]));
+      if (fd === undefined) {
+        fd = fs.openSync(this.file(chunk.id), 'a'); // no spare was ready
+        this.fds.set(key, fd);
       }
+      if (isNew) buffers.push(...frame([Buffer.from(JSON.stringify({ v: 1, tag: chunk.tag, createdAt: chunk.createdAt }))]));
       // A few parts are written as they are (one record, checksummed across them); many small ones are
       // joined first: one checksum call and one iovec beat hundreds.
       const payloads = parts.length <= MAX_WRITE_PARTS ? parts.map((p) => p.entries) : [Buffer.concat(parts.map((p) => p.entries))];
@@ -459,10 +464,7 @@ export class DiskBuffer extends BaseBuffer {
     this.sealedFds.clear();
     // A spare still being created closes and removes itself when its open returns; wait for it (bounded).
     for (let i = 0; i < 200 && this.sparesPending > 0; i++) await new Promise((r) => setTimeout(r, 5));
-    for (const spare of this.spares.splice(0)) {
-      fs.closeSync(spare.fd);
-      fs.rmSync(this.file(spare.id), { force: true });
-    }
+    for (const spare of this.spares.splice(0)) this.discardSpare(spare);
     this.cache.clear();
     this.cachedBytes = 0;
     this.readPool.length = 0;

@@ -128,7 +128,7 @@ export class EmbeddedLog implements DurableLog {
   private rolling = false;
   /** Offsets below this are written and synced: what readers may see. */
   private durableOffset = 0;
-  /** Descriptors of rolled segments that still have a sync coming. */
+  /** Descriptors of rolled segments, closed once no sync needs them (closeRetired). */
   private readonly retired = new Set<number>();
   /** Set when the log can no longer promise durability; appends are refused until restart. */
   private broken: string | null = null;
@@ -250,11 +250,10 @@ export class EmbeddedLog implements DurableLog {
         for (const item of this.queue.splice(0)) item.reject(e);
         return;
       }
-      const old = this.fd;
-      if (this.unsynced.some((g) => g.fd === old) || this.syncingFds.has(old)) this.retired.add(old);
-      else fs.close(old, () => {});
+      this.retired.add(this.fd);
       this.needsRoll = false;
       this.openedSegment(fd);
+      this.closeRetired();
       this.flush();
     });
   }
@@ -344,9 +343,7 @@ export class EmbeddedLog implements DurableLog {
         if (--left > 0) return;
         this.syncing = false;
         this.syncingFds = new Set();
-        for (const old of fds) {
-          if (old !== this.fd && !this.unsynced.some((g) => g.fd === old) && this.retired.delete(old)) fs.close(old, () => {});
-        }
+        this.closeRetired();
         if (failed) {
           this.broken = `fdatasync failed (${failed.message}); restart the node once the disk is fixed`;
           const e = new RetryableError(LogErrorCode.Append, `The embedded log could not be made durable: ${failed.message}.`, failed);
@@ -360,6 +357,15 @@ export class EmbeddedLog implements DurableLog {
         this.appended.emit('append');
         this.sync();
       });
+    }
+  }
+
+  /** Closes the rolled segments' descriptors that no written-but-unsynced group and no running sync needs. */
+  private closeRetired(): void {
+    for (const fd of this.retired) {
+      if (this.syncingFds.has(fd) || this.unsynced.some((g) => g.fd === fd)) continue;
+      this.retired.delete(fd);
+      fs.close(fd, () => {});
     }
   }
 

@@ -76,8 +76,7 @@ export abstract class BaseBuffer implements ChunkBuffer {
   }
 
   take(now = Date.now()): SealedChunk | null {
-    for (const chunk of this.sealed.values()) {
-      const key = chunk.id.toString('hex');
+    for (const [key, chunk] of this.sealed) {
       if (this.inFlight.has(key) || chunk.notBefore > now) continue;
       this.inFlight.add(key);
       chunk.attempts++;
@@ -169,9 +168,8 @@ export abstract class BaseBuffer implements ChunkBuffer {
   }
 
   private dropOldest(need: number): void {
-    for (const chunk of [...this.sealed.values()]) {
+    for (const [key, chunk] of [...this.sealed]) {
       if (this.totalBytes + need <= this.limits.maxBytes) return;
-      const key = chunk.id.toString('hex');
       if (this.inFlight.has(key)) continue;
       this.sealed.delete(key);
       this.removeStorageSync(chunk);

@@ -29,7 +29,7 @@ export function createIngest(options: IngestOptions): (chunks: ForwardChunk[], i
   return async (chunks, input) => {
     // One crc32 pass per chunk serves both the dedupe key and the log record's checksum.
     const crcs = chunks.map((c) => crc32(c.entries) >>> 0);
-    const keys = chunks.map((c, i) => (c.chunkId !== undefined && dedupe ? dedupeKey(c.chunkId, c.entries, crcs[i]) : null));
+    const keys = chunks.map((c, i) => (c.chunkId !== undefined ? dedupeKey(c.chunkId, c.entries, crcs[i]) : null));
     const results: Array<ClaimResult | null> = keys.map(() => null);
     if (dedupe) {
       const idx = keys.flatMap((k, i) => (k ? [i] : []));
@@ -66,7 +66,7 @@ export function createIngest(options: IngestOptions): (chunks: ForwardChunk[], i
       if (key) written.push(key);
       records.push({
         tag: c.tag,
-        key: key ?? (c.chunkId !== undefined ? dedupeKey(c.chunkId, c.entries) : ''),
+        key: key ?? '',
         count: c.count,
         entries: c.entries,
         entriesCrc: crcs[i],

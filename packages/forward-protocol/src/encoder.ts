@@ -50,47 +50,36 @@ function optionMap(o: EncodeOptions): Record<string, unknown> | undefined {
   return Object.keys(m).length ? m : undefined;
 }
 
-export function strHeader(len: number): Buffer {
-  if (len < 32) return Buffer.from([0xa0 | len]);
-  if (len < 0x100) return Buffer.from([0xd9, len]);
-  if (len < 0x10000) {
-    const b = Buffer.allocUnsafe(3);
-    b[0] = 0xda;
-    b.writeUInt16BE(len, 1);
-    return b;
-  }
-  const b = Buffer.allocUnsafe(5);
-  b[0] = 0xdb;
-  b.writeUInt32BE(len, 1);
-  return b;
-}
-
-function binHeader(len: number): Buffer {
-  if (len < 0x100) return Buffer.from([0xc4, len]);
-  if (len < 0x10000) {
-    const b = Buffer.allocUnsafe(3);
-    b[0] = 0xc5;
-    b.writeUInt16BE(len, 1);
-    return b;
-  }
-  const b = Buffer.allocUnsafe(5);
-  b[0] = 0xc6;
-  b.writeUInt32BE(len, 1);
-  return b;
-}
-
-function arrayHeader(n: number): Buffer {
-  if (n < 16) return Buffer.from([0x90 | n]);
+/**
+ * A msgpack length header: the fix form when `fix` is given and `n` fits it,
+ * else the 8-, 16- or 32-bit form (`wide` lists their type bytes; null where
+ * the family has no such form).
+ */
+function lengthHeader(n: number, fix: { base: number; below: number } | null, wide: [number | null, number, number]): Buffer {
+  if (fix && n < fix.below) return Buffer.from([fix.base | n]);
+  if (wide[0] !== null && n < 0x100) return Buffer.from([wide[0], n]);
   if (n < 0x10000) {
     const b = Buffer.allocUnsafe(3);
-    b[0] = 0xdc;
+    b[0] = wide[1];
     b.writeUInt16BE(n, 1);
     return b;
   }
   const b = Buffer.allocUnsafe(5);
-  b[0] = 0xdd;
+  b[0] = wide[2];
   b.writeUInt32BE(n, 1);
   return b;
+}
+
+export function strHeader(len: number): Buffer {
+  return lengthHeader(len, { base: 0xa0, below: 32 }, [0xd9, 0xda, 0xdb]);
+}
+
+function binHeader(len: number): Buffer {
+  return lengthHeader(len, null, [0xc4, 0xc5, 0xc6]);
+}
+
+function arrayHeader(n: number): Buffer {
+  return lengthHeader(n, { base: 0x90, below: 16 }, [null, 0xdc, 0xdd]);
 }
 
 /** Message mode: `[tag, time, record, option?]`. */

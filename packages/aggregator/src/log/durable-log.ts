@@ -35,7 +35,19 @@ export interface LogReader {
    * must not keep them past its `consume`.
    */
   poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]>;
-  /** Commits the position just past every given record (per partition). */
+  /**
+   * True when the last poll left nothing readable behind it: it reached the
+   * end of what the log held (every assigned partition, for Kafka). Egress
+   * closes a partly filled object on age only when this holds, so a replay
+   * after a crash (which reads at least as far) never cuts an object shorter
+   * than the one it overwrites.
+   */
+  caughtUp(): boolean;
+  /**
+   * Commits the position just past every given record (per partition).
+   * Egress may poll several times before it commits; commits come in poll
+   * order, and a commit covers everything polled before the records given.
+   */ the position just past every given record (per partition). */
   commit(records: StoredRecord[]): Promise<void>;
   close(): Promise<void>;
 }

@@ -387,6 +387,11 @@ export class EmbeddedLog implements DurableLog {
     return r;
   }
 
+  /** The offset just past the last record a reader can see (written and synced). */
+  readableEnd(): number {
+    return this.durableOffset;
+  }
+
   committed(group: string): number {
     return this.committedOffsets.get(group) ?? 0;
   }
@@ -495,6 +500,7 @@ export class EmbeddedLog implements DurableLog {
 class EmbeddedReader implements LogReader {
   private position: number;
   private closed = false;
+  private atEnd = false;
   private readonly scratch = Buffer.allocUnsafeSlow(READ_BYTES);
 
   constructor(
@@ -513,7 +519,12 @@ class EmbeddedReader implements LogReader {
       records = await this.log.readFrom(this.position, maxRecords, READ_BYTES, this.scratch);
     }
     if (records.length) this.position = records[records.length - 1].offset + 1;
+    this.atEnd = this.position >= this.log.readableEnd();
     return records;
+  }
+
+  caughtUp(): boolean {
+    return this.atEnd;
   }
 
   async commit(records: StoredRecord[]): Promise<void> {

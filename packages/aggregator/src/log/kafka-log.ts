@@ -180,6 +180,10 @@ class KafkaReader implements LogReader {
     return out;
   }
 
+  caughtUp(): boolean {
+    return this.held.length === 0;
+  }
+
   async commit(records: StoredRecord[]): Promise<void> {
     const last = new Map<number, number>();
     for (const r of records) last.set(r.partition, Math.max(last.get(r.partition) ?? -1, r.offset));

@@ -47,7 +47,7 @@ export interface LogReader {
    * Commits the position just past every given record (per partition).
    * Egress may poll several times before it commits; commits come in poll
    * order, and a commit covers everything polled before the records given.
-   */ the position just past every given record (per partition). */
+   */
   commit(records: StoredRecord[]): Promise<void>;
   close(): Promise<void>;
 }

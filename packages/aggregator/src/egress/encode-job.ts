@@ -1,0 +1,161 @@
+/**
+ * One encoding job: log records (their entries side by side in one buffer)
+ * → NDJSON lines grouped by partition, tag and hour, cut into parts of about
+ * PART_BYTES and gzipped part by part. Each part is a complete gzip member:
+ * members written back to back are one valid gzip file (RFC 1952 §2.2), so an
+ * object can grow across jobs without keeping a deflate stream open, and a
+ * job's memory stays bounded whatever one chunk inflates to.
+ *
+ * Pure and synchronous: it runs the same in a worker thread or inline.
+ * Events that cannot be encoded come back as dead letters (raw bytes in
+ * base64, with the reason); the rest of the job goes on.
+ */
+import { gzipSync } from 'node:zlib';
+import { INCOMPLETE, skipValue } from '@tributary/forward-protocol';
+import { type FieldNames, Out, type RecordFields, Unencodable, fieldNameBytes, recordFields, writeLine } from './transcode';
+
+/** Raw NDJSON bytes per gzip member (and per Firehose packing unit). */
+export const PART_BYTES = 1024 * 1024;
+
+export interface JobRecord {
+  tag: string;
+  /** Prefix of each event's `_id`: the record's dedupe key, or its log position. */
+  idPrefix: string;
+  partition: number;
+  /** The record's entries are `entries[start, end)`. */
+  start: number;
+  end: number;
+}
+
+export interface EncodeJob {
+  entries: Uint8Array;
+  records: JobRecord[];
+  fields: FieldNames;
+  /** One gzip output per level listed (sinks may differ in level). */
+  gzipLevels: number[];
+  /** Also keep the uncompressed lines with their ends (for stream sinks such as Firehose). */
+  ndjson: boolean;
+}
+
+export interface EncodedGroup {
+  partition: number;
+  tag: string;
+  /** Hours since the epoch; -1 for events whose time was kept raw. */
+  hour: number;
+  events: number;
+  /** gzip[i]: the members for gzipLevels[i]. */
+  gzip: Uint8Array[][];
+  /** Uncompressed parts and, for each, the end of every line in it (when `ndjson`). */
+  ndjson: Uint8Array[];
+  lineEnds: Uint32Array[];
+}
+
+export interface DeadLetter {
+  tag: string;
+  id: string;
+  reason: string;
+  /** The event's msgpack bytes, base64. */
+  raw: string;
+}
+
+export interface EncodeResult {
+  groups: EncodedGroup[];
+  deadLetters: DeadLetter[];
+  events: number;
+}
+
+class GroupWriter {
+  readonly out = new Out(256 * 1024);
+  readonly group: EncodedGroup;
+  private ends: number[] = [];
+
+  constructor(
+    partition: number,
+    tag: string,
+    hour: number,
+    levels: number,
+    private readonly job: EncodeJob,
+  ) {
+    this.group = { partition, tag, hour, events: 0, gzip: Array.from({ length: levels }, () => []), ndjson: [], lineEnds: [] };
+  }
+
+  lineDone(): void {
+    this.group.events++;
+    if (this.job.ndjson) this.ends.push(this.out.pos);
+    if (this.out.pos >= PART_BYTES) this.cut();
+  }
+
+  cut(): void {
+    if (this.out.pos === 0) return;
+    const part = this.out.take(this.out.buf.length);
+    this.job.gzipLevels.forEach((level, i) => this.group.gzip[i].push(gzipSync(part, { level })));
+    if (this.job.ndjson) {
+      this.group.ndjson.push(part);
+      this.group.lineEnds.push(Uint32Array.from(this.ends));
+      this.ends = [];
+    }
+  }
+}
+
+export function runEncodeJob(job: EncodeJob): EncodeResult {
+  const src = Buffer.from(job.entries.buffer, job.entries.byteOffset, job.entries.byteLength);
+  const names = fieldNameBytes(job.fields);
+  const writers = new Map<string, GroupWriter>();
+  const deadLetters: DeadLetter[] = [];
+  let events = 0;
+  for (const r of job.records) {
+    const rf: RecordFields = recordFields(job.fields, r.idPrefix, r.tag);
+    let hourOfWriter = Number.NaN;
+    let writer: GroupWriter | undefined;
+    let pos = r.start;
+    let index = 0;
+    while (pos < r.end) {
+      // Encode into the writer of the previous event's hour (nearly always the same); move the line if not.
+      const w = writer ?? writerFor(writers, r, 0, job);
+      const mark = w.out.pos;
+      try {
+        const line = writeLine(w.out, src, pos, r.end, index, rf, names);
+        if (line.hour !== hourOfWriter) {
+          const target = writerFor(writers, r, line.hour, job);
+          if (target !== w) {
+            target.out.bytes(w.out.buf.subarray(mark, w.out.pos));
+            w.out.pos = mark;
+          }
+          writer = target;
+          hourOfWriter = line.hour;
+        }
+        (writer as GroupWriter).lineDone();
+        events++;
+        pos = line.next;
+      } catch (err) {
+        if (!(err instanceof Unencodable)) throw err;
+        const next = skipValue(src, pos, r.end);
+        const end = next === INCOMPLETE ? r.end : next;
+        deadLetters.push({
+          tag: r.tag,
+          id: `${r.idPrefix}#${index}`,
+          reason: next === INCOMPLETE ? `${err.message}; the rest of the chunk is unreadable` : err.message,
+          raw: src.toString('base64', pos, end),
+        });
+        pos = end;
+      }
+      index++;
+    }
+  }
+  const groups: EncodedGroup[] = [];
+  for (const w of writers.values()) {
+    w.cut();
+    if (w.group.events) groups.push(w.group);
+  }
+  return { groups, deadLetters, events };
+}
+
+function writerFor(writers: Map<string, GroupWriter>, r: JobRecord, hour: number, job: EncodeJob): GroupWriter {
+  const key = `${r.partition}\u0000${hour}\u0000${r.tag}`;
+  let w = writers.get(key);
+  if (!w) {
+    w = new GroupWriter(r.partition, r.tag, hour, job.gzipLevels.length, job);
+    writers.set(key, w);
+  }
+  return w;
+}

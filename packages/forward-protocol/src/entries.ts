@@ -84,9 +84,7 @@ function readTime(buf: Buffer, pos: number, end: number): EventTime {
   if (b === 0xd7) return new EventTime(buf.readUInt32BE(pos + 2), buf.readUInt32BE(pos + 6));
   if (b === 0xc7) return new EventTime(buf.readUInt32BE(pos + 3), buf.readUInt32BE(pos + 7));
   if (b === 0xca || b === 0xcb) {
-    const f = b === 0xca ? buf.readFloatBE(pos + 1) : buf.readDoubleBE(pos + 1);
-    const s = Math.floor(f);
-    return new EventTime(s, Math.round((f - s) * 1e9));
+    return EventTime.fromSeconds(b === 0xca ? buf.readFloatBE(pos + 1) : buf.readDoubleBE(pos + 1));
   }
   const int = readInt(buf, pos, end);
   if (int) return new EventTime(int.value, 0);

@@ -35,6 +35,22 @@ export const ProtocolErrorCode = {
   Json: 'TRB_FWD_JSON',
   /** No acknowledgement within the ack timeout, or a wrong one. */
   AckTimeout: 'TRB_FWD_ACK_TIMEOUT',
+  /** Refused at the door: the tag is empty, too long, not UTF-8 or holds a control character. */
+  BadTag: 'TRB_FWD_BAD_TAG',
+  /** Refused at the door: the chunk id is longer than the limit. */
+  BadChunkId: 'TRB_FWD_BAD_CHUNK_ID',
+  /** Refused at the door: an event time outside [0, 2^32) seconds, not finite, or nanoseconds ≥ 1e9. */
+  BadTime: 'TRB_FWD_BAD_TIME',
+  /** Refused at the door: a record nests containers deeper than the limit. */
+  TooDeep: 'TRB_FWD_TOO_DEEP',
+  /** Refused at the door: one event is larger than the limit (the forwarder's chunk limit). */
+  EventTooLarge: 'TRB_FWD_EVENT_TOO_LARGE',
+  /** The connection sent nothing for the idle timeout, or did not finish the handshake in time. */
+  Timeout: 'TRB_FWD_TIMEOUT',
+  /** The connection limit was reached; the new connection was closed. */
+  TooManyConnections: 'TRB_FWD_TOO_MANY_CONNECTIONS',
+  /** A client's bytes held more than the per-connection limit before a frame completed. */
+  ConnectionBuffer: 'TRB_FWD_CONNECTION_BUFFER',
   /** The connection closed or failed while requests were in flight. */
   Connection: 'TRB_FWD_CONNECTION',
 } as const;

@@ -14,15 +14,31 @@ export class EventTime {
     return new EventTime(Math.floor(ms / 1000), (ms % 1000) * 1_000_000);
   }
 
+  /**
+   * From Unix seconds with a fraction: the fraction becomes nanoseconds,
+   * carried into the seconds when it rounds to a whole second (0.9999999999
+   * is 1 s 0 ns, never 0 s 1,000,000,000 ns).
+   */
+  static fromSeconds(t: number): EventTime {
+    let s = Math.floor(t);
+    let ns = Math.round((t - s) * 1e9);
+    if (ns >= 1e9) {
+      s += 1;
+      ns -= 1e9;
+    }
+    return new EventTime(s, ns);
+  }
+
   static fromDate(date: Date): EventTime {
     const ms = date.getTime();
     return new EventTime(Math.floor(ms / 1000), (((ms % 1000) + 1000) % 1000) * 1_000_000);
   }
 
-  /** RFC 3339 in UTC with all nine nanosecond digits. */
+  /** RFC 3339 in UTC with all nine nanosecond digits (nanoseconds of 1e9 or more carry into the seconds). */
   toRfc3339(): string {
-    const base = new Date(this.seconds * 1000).toISOString().slice(0, 19);
-    return `${base}.${String(this.nanoseconds).padStart(9, '0')}Z`;
+    const carry = Math.floor(this.nanoseconds / 1e9);
+    const base = new Date((this.seconds + carry) * 1000).toISOString().slice(0, 19);
+    return `${base}.${String(this.nanoseconds - carry * 1e9).padStart(9, '0')}Z`;
   }
 }
 

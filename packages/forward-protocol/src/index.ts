@@ -1,4 +1,5 @@
 export * from './ack';
+export * from './admission';
 export * from './client';
 export * from './decoder';
 export * from './encoder';

@@ -10,6 +10,7 @@
  * re-encoded as msgpack entries, so the pipeline sees the same chunk shape as
  * for msgpack clients. Acks go back as JSON. Refused when auth is on.
  */
+import { MAX_EVENT_SECONDS, asAdmissionError } from './admission';
 import { encodeEntry } from './encoder';
 import { ProtocolError, ProtocolErrorCode } from './errors';
 import { EventTime } from './event-time';
@@ -39,10 +40,11 @@ export function findJsonEnd(buf: Buffer, pos: number, end: number): number {
 }
 
 function toTime(t: unknown): EventTime {
-  if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) throw jsonError('time is not a non-negative number');
+  if (typeof t !== 'number' || !(t >= 0 && t < MAX_EVENT_SECONDS)) {
+    throw new ProtocolError(ProtocolErrorCode.BadTime, 'Refused: a JSON time is not a number of seconds in [0, 2^32).');
+  }
   if (t === 0) return EventTime.now();
-  const s = Math.floor(t);
-  return new EventTime(s, Math.round((t - s) * 1e9));
+  return EventTime.fromSeconds(t);
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -54,8 +56,17 @@ export function parseJsonRequest(text: string): ForwardChunk {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw jsonError((err as Error).message);
+    const e = asAdmissionError(err);
+    throw e !== err ? e : jsonError((err as Error).message);
   }
+  try {
+    return toChunk(value);
+  } catch (err) {
+    throw asAdmissionError(err);
+  }
+}
+
+function toChunk(value: unknown): ForwardChunk {
   if (!Array.isArray(value) || value.length < 2) throw jsonError('the request is not an array [tag, ...]');
   const [tag, second] = value;
   if (typeof tag !== 'string' || tag === '') throw jsonError('the tag is not a non-empty string');

@@ -14,6 +14,7 @@
  * acknowledgement echoes them exactly (Fluentd compares byte for byte).
  */
 import { gunzipSync } from 'node:zlib';
+import { type AdmissionLimits, admitEntries, checkChunkId, checkTag } from './admission';
 import { countEntries, skipTime } from './entries';
 import { ProtocolError, ProtocolErrorCode, shapeError } from './errors';
 import { EVENT_TIME_BYTES, writeEventTime } from './event-time';
@@ -44,6 +45,8 @@ export interface RequestLimits {
    * then made in place (one header byte overwritten) instead of copied.
    */
   reuseFrame?: boolean;
+  /** Refuse what breaks the admission rule (tag, chunk id, times, depth, event size) with its coded error. */
+  admission?: AdmissionLimits;
 }
 
 export const DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024;
@@ -168,6 +171,9 @@ export function parseRequest(
   if (!tagBytes || !isStr(frame, arr.next)) throw shapeError('the tag (1st element) is not a string');
   const tag = decodeTag(frame, tagBytes.start, tagBytes.end);
   if (tag.length === 0) throw shapeError('the tag is empty');
+  const admission = limits.admission;
+  if (admission) checkTag(tag, admission);
+  const count = (entries: Buffer) => (admission ? admitEntries(entries, admission) : countEntries(entries));
   const second = tagBytes.end;
   const secondArr = readArrayHeader(frame, second, end);
   // An array 2nd element is Forward mode, unless it is a `[EventTime, metadata]` time (Message mode).
@@ -177,9 +183,9 @@ export function parseRequest(
     if (entriesEnd === INCOMPLETE) throw shapeError('the entries array is cut short');
     const options = arr.count >= 3 ? readOptions(frame, entriesEnd, end) : {};
     const entries = frame.subarray(secondArr.next, entriesEnd);
-    const count = countEntries(entries);
-    if (count !== secondArr.count) throw shapeError(`the entries array says ${secondArr.count} entries but holds ${count}`);
-    return { tag, entries, count, mode: 'forward', ...pick(options) };
+    const n = count(entries);
+    if (n !== secondArr.count) throw shapeError(`the entries array says ${secondArr.count} entries but holds ${n}`);
+    return { tag, entries, count: n, mode: 'forward', ...pick(options, admission) };
   }
 
   const packed = readBytes(frame, second, end);
@@ -189,8 +195,7 @@ export function parseRequest(
     const raw = frame.subarray(packed.start, packed.end);
     const compressed = options.compressed !== undefined && options.compressed !== 'text';
     const entries = compressed ? inflate(raw, options.compressed as string, limits) : raw;
-    const count = countEntries(entries);
-    return { tag, entries, count, mode: compressed ? 'compressed' : 'packed', ...pick(options) };
+    return { tag, entries, count: count(entries), mode: compressed ? 'compressed' : 'packed', ...pick(options, admission) };
   }
 
   // Message: [tag, time, record, option?]
@@ -217,10 +222,12 @@ export function parseRequest(
   } else {
     entries = Buffer.concat([ENTRY_HEADER, frame.subarray(second, recordEnd)]);
   }
-  return { tag, entries, count: 1, mode: 'message', ...pick(options) };
+  if (admission) admitEntries(entries, admission);
+  return { tag, entries, count: 1, mode: 'message', ...pick(options, admission) };
 }
 
-function pick(o: Options): Pick<ForwardChunk, 'ack' | 'chunkId' | 'signal'> {
+function pick(o: Options, admission: AdmissionLimits | undefined): Pick<ForwardChunk, 'ack' | 'chunkId' | 'signal'> {
+  if (admission) checkChunkId(o.chunkId, admission);
   const out: Pick<ForwardChunk, 'ack' | 'chunkId' | 'signal'> = {};
   if (o.ack) {
     out.ack = o.ack;

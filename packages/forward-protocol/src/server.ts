@@ -25,6 +25,7 @@ import { type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import { type TlsOptions, createServer as createTlsServer } from 'node:tls';
 import { encodeAck, encodeJsonAck } from './ack';
+import { type AdmissionLimits, DEFAULT_ADMISSION, admitChunk, admitEntries, asAdmissionError, checkTag } from './admission';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from './decoder';
 import { ProtocolError, ProtocolErrorCode } from './errors';
 import { type Helo, INVALID_PING_PONG, type ServerSecurity, createHelo, encodeHelo, encodePong, parsePing, verifyPing } from './handshake';
@@ -47,6 +48,8 @@ export interface ForwardServerOptions {
   maxInFlight?: number;
   /** Bytes held by pending batches (the reads they keep alive), all connections together, above which reading pauses. Default 256 MiB. */
   maxPendingBytes?: number;
+  /** What a request must satisfy to be accepted (tag, chunk id, times, depth). Default `DEFAULT_ADMISSION`. */
+  admission?: AdmissionLimits;
   /** Answer UDP heartbeats (`0x00` → `0x00`) on the same port. Default true. */
   udpHeartbeat?: boolean;
   /**
@@ -188,6 +191,7 @@ class Connection {
   private readonly decoder: FrameDecoder;
   private readonly source: SourceInfo;
   private readonly maxInFlight: number;
+  private readonly admission: AdmissionLimits;
   private helo: Helo | null = null;
   private authenticated: boolean;
   /** Batches handed to `consume`, oldest first; acks are written from the head. */
@@ -204,6 +208,7 @@ class Connection {
   ) {
     this.decoder = new FrameDecoder(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     this.maxInFlight = options.maxInFlight ?? 8;
+    this.admission = options.admission ?? DEFAULT_ADMISSION;
     this.source = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 };
     this.authenticated = !options.security;
     socket.setNoDelay(true);
@@ -264,14 +269,16 @@ class Connection {
           continue;
         }
         if (this.decoder.format === 'json') {
-          chunks.push(parseJsonRequest(buf.toString('utf8', start, end)));
+          chunks.push(admitChunk(parseJsonRequest(buf.toString('utf8', start, end)), this.admission));
           continue;
         }
         if (isPlainMessage(buf, start, end)) {
           const tag = decodeTag(buf, plainMessage.tagStart, plainMessage.tagEnd);
-          if (runCount > 0 && tag !== runTag) endRun();
+          checkTag(tag, this.admission);
           const entryStart = plainMessage.entryStart;
           buf[entryStart] = 0x92; // the tag's last byte becomes the entry's array header
+          admitEntries(buf, this.admission, entryStart, end);
+          if (runCount > 0 && tag !== runTag) endRun();
           if (runCount === 0) {
             runTag = tag;
             runBegin = entryStart;
@@ -287,10 +294,11 @@ class Connection {
           parseRequest(buf.subarray(start, end), {
             maxDecompressedBytes: this.options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES,
             reuseFrame: true,
+            admission: this.admission,
           }),
         );
       } catch (err) {
-        failure = err as Error;
+        failure = asAdmissionError(err) as Error;
         break;
       }
     }

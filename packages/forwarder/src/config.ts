@@ -108,6 +108,12 @@ export const httpInputSchema = {
     bind: { type: 'string', default: '127.0.0.1', description: 'Address to listen on.' },
     port: { type: 'integer', minimum: 0, maximum: 65535, default: 9880, description: 'TCP port.' },
     body_limit_bytes: { type: 'integer', minimum: 1024, default: 33554432, description: 'Largest request body; larger ones get 413.' },
+    max_records_per_request: {
+      type: 'integer',
+      minimum: 1,
+      default: 10000,
+      description: 'Most records in one request (a JSON or msgpack array); more get 413.',
+    },
   },
 } as const;
 
@@ -134,8 +140,10 @@ export const forwarderSchema = {
         chunk_limit_bytes: {
           type: 'integer',
           minimum: 1024,
+          maximum: 7340032,
           default: 1048576,
-          description: 'A chunk is sealed and sent once it holds this many bytes.',
+          description:
+            "A chunk is sealed and sent once it holds this many bytes; one event larger than this is refused. Sealed chunks stay below twice this, so the 7 MiB maximum keeps them under the aggregators' default 16 MiB frame limit.",
         },
         flush_interval_ms: { type: 'integer', minimum: 1, default: 1000, description: 'A chunk is sealed and sent once it is this old.' },
         overflow: {
@@ -282,7 +290,7 @@ export interface ForwarderConfig {
     security?: SecurityServerConfig;
     tls?: { cert_path: string; key_path: string; ca_path?: string };
   };
-  http: { enabled: boolean; bind: string; port: number; body_limit_bytes: number };
+  http: { enabled: boolean; bind: string; port: number; body_limit_bytes: number; max_records_per_request: number };
   buffer: {
     type: 'disk' | 'memory';
     path: string;

@@ -143,7 +143,12 @@ export class Forwarder {
     const consume = (chunks: ForwardChunk[]) => buffer.append(chunks);
     const forward = createForwardInput(
       config.forward,
-      { consume, onAccepted: accepted('forward'), onRefused: (code) => metrics.inputErrors.inc({ input: 'forward', code }) },
+      {
+        consume,
+        onAccepted: accepted('forward'),
+        onRefused: (code) => metrics.inputErrors.inc({ input: 'forward', code }),
+        chunkLimitBytes: config.buffer.chunk_limit_bytes,
+      },
       logger,
     );
     await forward.listen();
@@ -155,6 +160,7 @@ export class Forwarder {
             isFull: () => buffer.isFull(),
             onAccepted: accepted('http'),
             onRefused: (code) => metrics.inputErrors.inc({ input: 'http', code }),
+            chunkLimitBytes: config.buffer.chunk_limit_bytes,
           },
           logger,
         )

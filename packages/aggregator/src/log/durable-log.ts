@@ -66,4 +66,6 @@ export const LogErrorCode = {
   Append: 'TRB_LOG_APPEND',
   Closed: 'TRB_LOG_CLOSED',
   Corrupt: 'TRB_LOG_CORRUPT',
+  /** A record the log's format cannot hold (e.g. a tag over 65,535 bytes); permanent. */
+  Unencodable: 'TRB_LOG_UNENCODABLE',
 } as const;

@@ -23,7 +23,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { RetryableError, remainingBuffers } from '@tributary/core';
+import { RetryableError, TributaryError, remainingBuffers } from '@tributary/core';
 import { type DurableLog, LogErrorCode, type LogReader, type LogRecord, type StoredRecord } from './durable-log';
 
 export interface EmbeddedLogOptions {
@@ -48,6 +48,20 @@ interface Segment {
   createdAt: number;
 }
 
+/** The head stores the tag and key lengths in 16 bits and the count in 32. */
+const MAX_HEAD_FIELD_BYTES = 0xffff;
+
+/** Why `r` cannot be encoded as a record body, or null when it can. */
+function unencodable(r: LogRecord): string | null {
+  const tagBytes = Buffer.byteLength(r.tag, 'utf8');
+  if (tagBytes > MAX_HEAD_FIELD_BYTES) return `its tag is ${tagBytes} bytes (at most ${MAX_HEAD_FIELD_BYTES})`;
+  const keyBytes = Buffer.byteLength(r.key, 'utf8');
+  if (keyBytes > MAX_HEAD_FIELD_BYTES) return `its key is ${keyBytes} bytes (at most ${MAX_HEAD_FIELD_BYTES})`;
+  if (!(r.count >= 0 && r.count <= 0xffffffff)) return `its count ${r.count} is not a 32-bit count`;
+  return null;
+}
+
+/** `r` must be encodable (`unencodable(r) === null`): append checks before queuing. */
 function encodeBody(r: LogRecord): Buffer[] {
   const tag = Buffer.from(r.tag, 'utf8');
   const key = Buffer.from(r.key, 'utf8');
@@ -206,6 +220,12 @@ export class EmbeddedLog implements DurableLog {
     if (this.closed) return Promise.reject(new RetryableError(LogErrorCode.Closed, 'The embedded log is closed.'));
     if (this.broken) return Promise.reject(new RetryableError(LogErrorCode.Append, `The embedded log refuses appends: ${this.broken}.`));
     if (records.length === 0) return Promise.resolve();
+    for (const r of records) {
+      const why = unencodable(r);
+      // Permanent: the same record can never be written; the writer never sees it, so it cannot throw there.
+      if (why)
+        return Promise.reject(new TributaryError(LogErrorCode.Unencodable, `A record cannot be written to the embedded log: ${why}.`));
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ records, resolve, reject });
       this.flush();

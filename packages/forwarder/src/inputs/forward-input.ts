@@ -5,8 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from '@tributary/core';
-import { type ForwardChunk, ForwardServer, type ServerSecurity } from '@tributary/forward-protocol';
+import { DEFAULT_ADMISSION, type ForwardChunk, ForwardServer, type ServerSecurity, clip } from '@tributary/forward-protocol';
 import type { ForwarderConfig } from '../config';
+import { consumeInPieces } from './pieces';
 
 export type ForwardInputConfig = ForwarderConfig['forward'];
 
@@ -30,6 +31,13 @@ export interface ForwardInputHooks {
   consume(chunks: ForwardChunk[]): Promise<void>;
   onAccepted(chunks: ForwardChunk[]): void;
   onRefused(code: string): void;
+  /**
+   * The forwarder's buffer chunk limit: one event larger than it is refused,
+   * and a batch is handed to `consume` in pieces of at most this many bytes
+   * per tag, so no chunk the buffer seals outgrows what aggregators accept.
+   * Unset at the aggregator (its log takes a batch whole).
+   */
+  chunkLimitBytes?: number;
 }
 
 export function createForwardInput(config: ForwardInputConfig, hooks: ForwardInputHooks, logger: Logger): ForwardServer {
@@ -41,6 +49,7 @@ export function createForwardInput(config: ForwardInputConfig, hooks: ForwardInp
     udpHeartbeat: config.udp_heartbeat,
     maxInFlight: config.max_pending_batches,
     maxPendingBytes: config.max_pending_bytes,
+    admission: hooks.chunkLimitBytes === undefined ? DEFAULT_ADMISSION : { ...DEFAULT_ADMISSION, maxEventBytes: hooks.chunkLimitBytes },
     security: config.security ? toServerSecurity(config.security) : undefined,
     tls: config.tls
       ? {
@@ -50,7 +59,7 @@ export function createForwardInput(config: ForwardInputConfig, hooks: ForwardInp
         }
       : undefined,
     consume: async (chunks) => {
-      await hooks.consume(chunks);
+      await consumeInPieces(hooks.consume, chunks, hooks.chunkLimitBytes);
       hooks.onAccepted(chunks);
     },
     onError: (err, source) => {
@@ -58,7 +67,7 @@ export function createForwardInput(config: ForwardInputConfig, hooks: ForwardInp
       hooks.onRefused(code);
       logger.warn(
         { code, remote: `${source.remoteAddress}:${source.remotePort}` },
-        `Closed a forward connection from ${source.remoteAddress}: ${err.message}`,
+        `Closed a forward connection from ${source.remoteAddress}: ${clip(err.message, 300)}`,
       );
     },
   });

@@ -12,9 +12,21 @@
  * 503 with Retry-After when the buffer is full under the block policy.
  */
 import type { Logger } from '@tributary/core';
-import { EventTime, type ForwardChunk, encodeEntry } from '@tributary/forward-protocol';
+import {
+  type AdmissionLimits,
+  DEFAULT_ADMISSION,
+  EventTime,
+  type ForwardChunk,
+  MAX_EVENT_SECONDS,
+  ProtocolError,
+  admitChunk,
+  asAdmissionError,
+  clip,
+  encodeEntry,
+} from '@tributary/forward-protocol';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Unpackr } from 'msgpackr';
+import { consumeInPieces } from './pieces';
 
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
@@ -22,6 +34,7 @@ export interface HttpInputConfig {
   bind: string;
   port: number;
   body_limit_bytes: number;
+  max_records_per_request: number;
 }
 
 export interface HttpInputHooks {
@@ -29,25 +42,43 @@ export interface HttpInputHooks {
   isFull(): boolean;
   onAccepted(chunks: ForwardChunk[]): void;
   onRefused(code: string): void;
+  /** The forwarder's buffer chunk limit (see `ForwardInputHooks.chunkLimitBytes`); unset at the aggregator. */
+  chunkLimitBytes?: number;
 }
 
-class BadRequest extends Error {}
+class BadRequest extends Error {
+  constructor(
+    message: string,
+    readonly code = 'TRB_HTTP_BAD_REQUEST',
+    readonly statusCode = 400,
+  ) {
+    super(message);
+  }
+}
 
 function parseTime(value: unknown, where: string): EventTime {
-  const t = typeof value === 'string' ? Number(value) : value;
-  if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) throw new BadRequest(`${where} is not a Unix time in seconds`);
-  const s = Math.floor(t);
-  return new EventTime(s, Math.round((t - s) * 1e9));
+  const t = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof t !== 'number' || !(t >= 0 && t < MAX_EVENT_SECONDS)) {
+    throw new BadRequest(`${where} is not a Unix time in seconds in [0, 2^32)`, 'TRB_FWD_BAD_TIME');
+  }
+  return EventTime.fromSeconds(t);
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
 }
 
-function toChunk(tag: string, body: unknown, timeParam: unknown): ForwardChunk {
+function toChunk(tag: string, body: unknown, timeParam: unknown, maxRecords: number): ForwardChunk {
   if (!tag) throw new BadRequest('the tag (URL path) is empty');
   const entries: Buffer[] = [];
   if (Array.isArray(body)) {
+    if (body.length > maxRecords) {
+      throw new BadRequest(
+        `the array holds ${body.length} records, over the limit of ${maxRecords} (max_records_per_request)`,
+        'TRB_HTTP_TOO_MANY_RECORDS',
+        413,
+      );
+    }
     body.forEach((rec, i) => {
       if (!isRecord(rec)) throw new BadRequest(`element ${i} of the array is not an object`);
       let time = EventTime.now();
@@ -68,6 +99,8 @@ function toChunk(tag: string, body: unknown, timeParam: unknown): ForwardChunk {
 }
 
 export async function createHttpInput(config: HttpInputConfig, hooks: HttpInputHooks, logger: Logger): Promise<FastifyInstance> {
+  const admission: AdmissionLimits =
+    hooks.chunkLimitBytes === undefined ? DEFAULT_ADMISSION : { ...DEFAULT_ADMISSION, maxEventBytes: hooks.chunkLimitBytes };
   const app = Fastify({ bodyLimit: config.body_limit_bytes, logger: false });
   const msgpack = (_req: unknown, body: Buffer, done: (err: Error | null, value?: unknown) => void) => {
     try {
@@ -87,23 +120,43 @@ export async function createHttpInput(config: HttpInputConfig, hooks: HttpInputH
       done(new BadRequest(`the form body is malformed: ${(err as Error).message}`));
     }
   });
-  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
-    const status = err instanceof BadRequest ? 400 : (err.statusCode ?? 500);
-    const code = status === 413 ? 'TRB_HTTP_TOO_LARGE' : status === 400 ? 'TRB_HTTP_BAD_REQUEST' : 'TRB_HTTP_ERROR';
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    // A client's value nested past what a parser's stack holds is the client's fault (400), not ours.
+    const err = asAdmissionError(error) as Error & { statusCode?: number; code?: string };
+    const refused = err instanceof BadRequest || err instanceof ProtocolError;
+    const status = err instanceof BadRequest ? err.statusCode : refused ? 400 : (err.statusCode ?? 500);
+    const code = refused
+      ? (err.code as string)
+      : status === 413
+        ? 'TRB_HTTP_TOO_LARGE'
+        : status === 400
+          ? 'TRB_HTTP_BAD_REQUEST'
+          : status === 408
+            ? 'TRB_HTTP_TIMEOUT'
+            : 'TRB_HTTP_ERROR';
     hooks.onRefused(code);
-    if (status >= 500) logger.error({ code, err: err.message }, `HTTP input failed: ${err.message}`);
-    reply.code(status).send({ error: err instanceof BadRequest ? `Bad request: ${err.message}.` : err.message, code });
+    if (status >= 500) logger.error({ code, err: clip(err.message) }, `HTTP input failed: ${clip(err.message)}`);
+    const message = err instanceof BadRequest ? `Bad request: ${err.message}.` : clip(err.message, 1000);
+    reply.code(status).send({ error: message, code });
   });
   app.get('/healthz', async () => 'ok');
   app.post('/*', async (req, reply) => {
-    const tag = decodeURIComponent((req.params as { '*': string })['*'] ?? '').replace(/\//g, '.');
-    const chunk = toChunk(tag, req.body, (req.query as Record<string, unknown>).time);
+    let tag: string;
+    try {
+      tag = decodeURIComponent((req.params as { '*': string })['*'] ?? '').replace(/\//g, '.');
+    } catch {
+      throw new BadRequest('the tag (URL path) is not valid percent-encoded UTF-8', 'TRB_FWD_BAD_TAG');
+    }
+    const chunk = admitChunk(
+      toChunk(tag, req.body, (req.query as Record<string, unknown>).time, config.max_records_per_request),
+      admission,
+    );
     if (hooks.isFull()) {
       hooks.onRefused('TRB_BUF_FULL');
       return reply.code(503).header('retry-after', '1').send({ error: 'The buffer is full; retry later.', code: 'TRB_BUF_FULL' });
     }
     try {
-      await hooks.consume([chunk]);
+      await consumeInPieces(hooks.consume, [chunk], hooks.chunkLimitBytes);
     } catch (err) {
       hooks.onRefused((err as { code?: string }).code ?? 'TRB_HTTP_ERROR');
       return reply

@@ -1,0 +1,225 @@
+/**
+ * The door: what any input accepts, checked before the ack so that every
+ * stage behind it (buffer, log, sinks) can carry what was acked.
+ *
+ *   tag      = 1..maxTagBytes bytes of well-formed UTF-8, no control character
+ *              (C0, DEL, C1) and no U+FFFD (what invalid bytes decode to)
+ *   chunk id = at most maxChunkIdBytes bytes (the text form used as a dedupe key)
+ *   time     = int | float | EventTime, in [0, 2^32) seconds; EventTime
+ *              nanoseconds below 1e9; floats finite
+ *   record   = map, containers nested at most maxRecordDepth deep (the record
+ *              itself is depth 1); ext types and non-string keys are accepted:
+ *              egress carries them
+ *   event    = at most maxEventBytes bytes, when set (the forwarder sets its
+ *              chunk limit, as Fluentd refuses a record larger than its chunk)
+ *
+ * Reference limits: Fluent Bit truncates tags at 65,535 bytes minus its chunk
+ * metadata header (`FLB_INPUT_CHUNK_TAG_MAX`, flb_input_chunk.h); Fluentd sets
+ * none. The 16-bit tag and key lengths of the embedded log and path-component
+ * limits of file sinks make a far smaller bound the useful one.
+ * Everything refused throws a `ProtocolError` with one of the admission codes.
+ */
+import { ProtocolError, ProtocolErrorCode } from './errors';
+import { EVENT_TIME_EXT } from './event-time';
+import { INCOMPLETE, readArrayHeader, readInt, readMapHeader, skipValue } from './msgpack-scan';
+import type { ForwardChunk } from './request';
+
+export interface AdmissionLimits {
+  maxTagBytes: number;
+  maxChunkIdBytes: number;
+  maxRecordDepth: number;
+  /** Largest single `[time, record]` entry; unbounded when absent. */
+  maxEventBytes?: number;
+}
+
+export const DEFAULT_MAX_TAG_BYTES = 1024;
+export const DEFAULT_MAX_CHUNK_ID_BYTES = 128;
+export const DEFAULT_MAX_RECORD_DEPTH = 64;
+/** EventTime's seconds are an unsigned 32-bit number (Forward Protocol v1, "EventTime Ext Format"). */
+export const MAX_EVENT_SECONDS = 2 ** 32;
+
+export const DEFAULT_ADMISSION: AdmissionLimits = Object.freeze({
+  maxTagBytes: DEFAULT_MAX_TAG_BYTES,
+  maxChunkIdBytes: DEFAULT_MAX_CHUNK_ID_BYTES,
+  maxRecordDepth: DEFAULT_MAX_RECORD_DEPTH,
+});
+
+/** Cuts a client-supplied string for a log line or an error message. */
+export function clip(text: string, max = 200): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} chars)`;
+}
+
+function refuse(code: string, what: string): ProtocolError {
+  return new ProtocolError(code, `Refused: ${what}.`);
+}
+
+// Senders repeat a few tags: the last admitted one is not checked again.
+let lastTag = '';
+let lastTagMax = 0;
+
+/** Throws TRB_FWD_BAD_TAG unless `tag` follows the tag rule. */
+export function checkTag(tag: string, limits: AdmissionLimits = DEFAULT_ADMISSION): void {
+  if (tag === lastTag && limits.maxTagBytes >= lastTagMax) return;
+  if (tag.length === 0) throw refuse(ProtocolErrorCode.BadTag, 'the tag is empty');
+  const bytes = Buffer.byteLength(tag, 'utf8');
+  if (bytes > limits.maxTagBytes) {
+    throw refuse(ProtocolErrorCode.BadTag, `the tag is ${bytes} bytes, over the limit of ${limits.maxTagBytes} (max_tag_bytes)`);
+  }
+  for (let i = 0; i < tag.length; i++) {
+    const c = tag.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdfff) {
+      // A surrogate must be a high one followed by a low one.
+      const low = tag.charCodeAt(i + 1);
+      if (c >= 0xdc00 || !(low >= 0xdc00 && low <= 0xdfff)) throw refuse(ProtocolErrorCode.BadTag, 'the tag is not well-formed UTF-16');
+      i++;
+      continue;
+    }
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) {
+      throw refuse(ProtocolErrorCode.BadTag, `the tag holds control character 0x${c.toString(16).padStart(2, '0')} at ${i}`);
+    }
+    if (c === 0xfffd) throw refuse(ProtocolErrorCode.BadTag, 'the tag is not valid UTF-8 (or holds U+FFFD)');
+  }
+  lastTag = tag;
+  lastTagMax = bytes;
+}
+
+/** Throws TRB_FWD_BAD_CHUNK_ID when the chunk id is longer than the limit. */
+export function checkChunkId(chunkId: string | undefined, limits: AdmissionLimits = DEFAULT_ADMISSION): void {
+  if (chunkId === undefined) return;
+  const bytes = Buffer.byteLength(chunkId, 'utf8');
+  if (bytes > limits.maxChunkIdBytes) {
+    throw refuse(ProtocolErrorCode.BadChunkId, `the chunk id is ${bytes} bytes, over the limit of ${limits.maxChunkIdBytes}`);
+  }
+}
+
+function entryRefusal(code: string, index: number, what: string): ProtocolError {
+  return refuse(code, `entry ${index} ${what}`);
+}
+
+function checkSeconds(s: number, index: number): void {
+  if (!(s >= 0 && s < MAX_EVENT_SECONDS)) {
+    throw entryRefusal(ProtocolErrorCode.BadTime, index, `has time ${s}, outside [0, 2^32) seconds`);
+  }
+}
+
+/** Checks the time at `pos` against the time rule; returns where it ends. */
+function admitTime(buf: Buffer, pos: number, end: number, index: number, limits: AdmissionLimits): number {
+  const b = buf[pos];
+  if (b === 0xd7 && buf[pos + 1] === EVENT_TIME_EXT && pos + 10 <= end) {
+    const ns = buf.readUInt32BE(pos + 6);
+    if (ns >= 1e9) throw entryRefusal(ProtocolErrorCode.BadTime, index, `has EventTime nanoseconds ${ns}, not below 1e9`);
+    return pos + 10;
+  }
+  if (b === 0xc7 && buf[pos + 1] === 8 && buf[pos + 2] === EVENT_TIME_EXT && pos + 11 <= end) {
+    const ns = buf.readUInt32BE(pos + 7);
+    if (ns >= 1e9) throw entryRefusal(ProtocolErrorCode.BadTime, index, `has EventTime nanoseconds ${ns}, not below 1e9`);
+    return pos + 11;
+  }
+  if ((b === 0xca && pos + 5 <= end) || (b === 0xcb && pos + 9 <= end)) {
+    checkSeconds(b === 0xca ? buf.readFloatBE(pos + 1) : buf.readDoubleBE(pos + 1), index);
+    return pos + (b === 0xca ? 5 : 9);
+  }
+  const int = readInt(buf, pos, end);
+  if (int) {
+    checkSeconds(int.value, index);
+    return int.next;
+  }
+  const arr = readArrayHeader(buf, pos, end);
+  if (arr && arr.count === 2 && !readArrayHeader(buf, arr.next, end)) {
+    // [EventTime, metadata]: the metadata map follows the record's depth rule.
+    const t = admitTime(buf, arr.next, end, index, limits);
+    if (!readMapHeader(buf, t, end)) throw entryRefusal(ProtocolErrorCode.Shape, index, 'has [time, metadata] whose metadata is not a map');
+    return admitValue(buf, t, end, index, limits.maxRecordDepth);
+  }
+  throw entryRefusal(ProtocolErrorCode.Shape, index, 'has no valid time (int, float, EventTime or [EventTime, map])');
+}
+
+// Remaining children per open container; grown on demand, shared (the scan is synchronous).
+let stack = new Float64Array(64);
+
+/**
+ * Where the value at `pos` ends, refusing containers nested deeper than
+ * `maxDepth` (a scalar is depth 0, `{}` depth 1). Linear in the bytes, no recursion.
+ */
+export function admitValue(buf: Buffer, pos: number, end: number, index: number, maxDepth: number): number {
+  if (stack.length < maxDepth + 2) stack = new Float64Array(maxDepth + 2);
+  let depth = 0;
+  stack[0] = 1;
+  for (;;) {
+    if (stack[depth] === 0) {
+      if (depth === 0) return pos;
+      depth--;
+      continue;
+    }
+    stack[depth]--;
+    if (pos >= end) throw entryRefusal(ProtocolErrorCode.Shape, index, 'is cut short');
+    const b = buf[pos];
+    let children = -1;
+    let header = 1;
+    if (b >= 0x80 && b <= 0x8f) children = (b & 0x0f) * 2;
+    else if (b >= 0x90 && b <= 0x9f) children = b & 0x0f;
+    else if ((b === 0xdc || b === 0xde) && pos + 3 <= end) {
+      children = buf.readUInt16BE(pos + 1) * (b === 0xde ? 2 : 1);
+      header = 3;
+    } else if ((b === 0xdd || b === 0xdf) && pos + 5 <= end) {
+      children = buf.readUInt32BE(pos + 1) * (b === 0xdf ? 2 : 1);
+      header = 5;
+    }
+    if (children < 0) {
+      const next = skipValue(buf, pos, end);
+      if (next === INCOMPLETE) throw entryRefusal(ProtocolErrorCode.Shape, index, 'is cut short');
+      pos = next;
+      continue;
+    }
+    pos += header;
+    if (depth + 1 > maxDepth) {
+      throw entryRefusal(ProtocolErrorCode.TooDeep, index, `nests containers deeper than ${maxDepth} (max_record_depth)`);
+    }
+    if (children > 0) stack[++depth] = children;
+  }
+}
+
+/**
+ * Validates `buf[start, end)` as entries against the rule and returns the
+ * number of events. Throws a coded ProtocolError naming the first bad entry.
+ */
+export function admitEntries(buf: Buffer, limits: AdmissionLimits = DEFAULT_ADMISSION, start = 0, end = buf.length): number {
+  let pos = start;
+  let count = 0;
+  while (pos < end) {
+    const arr = readArrayHeader(buf, pos, end);
+    if (!arr || arr.count !== 2) throw entryRefusal(ProtocolErrorCode.Shape, count, 'is not a 2-element array [time, record]');
+    const t = admitTime(buf, arr.next, end, count, limits);
+    if (!readMapHeader(buf, t, end)) throw entryRefusal(ProtocolErrorCode.Shape, count, 'has a record that is not a map');
+    const next = admitValue(buf, t, end, count, limits.maxRecordDepth);
+    if (limits.maxEventBytes !== undefined && next - pos > limits.maxEventBytes) {
+      throw entryRefusal(
+        ProtocolErrorCode.EventTooLarge,
+        count,
+        `is ${next - pos} bytes, over the limit of ${limits.maxEventBytes} (the buffer's chunk_limit_bytes)`,
+      );
+    }
+    pos = next;
+    count++;
+  }
+  return count;
+}
+
+/**
+ * A stack overflow while decoding or encoding a client's value (a parser
+ * that recurses) becomes TRB_FWD_TOO_DEEP; any other error is returned as is.
+ */
+export function asAdmissionError(err: unknown): unknown {
+  if (err instanceof RangeError && /call stack/i.test(err.message)) {
+    return refuse(ProtocolErrorCode.TooDeep, 'a value is nested too deep to decode');
+  }
+  return err;
+}
+
+/** The whole rule for one chunk: tag, chunk id and every entry. Returns the chunk. */
+export function admitChunk(chunk: ForwardChunk, limits: AdmissionLimits = DEFAULT_ADMISSION): ForwardChunk {
+  checkTag(chunk.tag, limits);
+  checkChunkId(chunk.chunkId, limits);
+  admitEntries(chunk.entries, limits);
+  return chunk;
+}

@@ -165,6 +165,27 @@ export const forwarderSchema = {
           description:
             'Disk buffer only: entries of the newest chunks also kept in memory (all chunks together), so sending them needs no read back. 0: always read from disk.',
         },
+        acked_chunk_ids: {
+          type: 'object',
+          description:
+            'Client chunk ids acked, remembered so a resend of an acked chunk (its ack was lost) is acked again and not buffered twice. Journaled beside the disk buffer, so a restart remembers them.',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            max_entries: {
+              type: 'integer',
+              minimum: 0,
+              default: 50000,
+              description: 'Ids remembered at most (oldest forgotten first). 0: none.',
+            },
+            ttl_ms: {
+              type: 'integer',
+              minimum: 1000,
+              default: 3600000,
+              description: 'How long an id is remembered after its ack; longer than any client waits before resending.',
+            },
+          },
+        },
       },
     },
     output: {
@@ -301,6 +322,7 @@ export interface ForwarderConfig {
     fsync: 'interval' | 'always';
     fsync_interval_ms: number;
     memory_cache_bytes: number;
+    acked_chunk_ids: { max_entries: number; ttl_ms: number };
   };
   output: {
     servers: Array<{ host: string; port: number; weight: number; standby: boolean }>;

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
+import { type Filesystem, type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
 import type { ForwardChunk, ForwardServer } from '@tributary/forward-protocol';
 import type { FastifyInstance } from 'fastify';
 import type { ChunkBuffer } from './buffer/chunk-buffer';
@@ -25,6 +25,15 @@ export interface ForwarderPorts {
   http: number | null;
   metrics: number;
 }
+
+/** What a test (or an embedding) may replace. */
+export interface ForwarderDeps {
+  /** The disk buffer's filesystem (a FaultyFilesystem in fault-injection tests). */
+  fs?: Filesystem;
+}
+
+/** Repeats of one buffer I/O failure are logged at most this often (every one is counted). */
+const IO_ERROR_LOG_INTERVAL_MS = 5000;
 
 export class Forwarder {
   private stopping = false;
@@ -53,7 +62,7 @@ export class Forwarder {
     };
   }
 
-  static async start(config: ForwarderConfig, logger: Logger): Promise<Forwarder> {
+  static async start(config: ForwarderConfig, logger: Logger, deps: ForwarderDeps = {}): Promise<Forwarder> {
     const registry = createRegistry();
     const metrics = createForwarderMetrics(registry);
     const limits = {
@@ -62,14 +71,17 @@ export class Forwarder {
       flushIntervalMs: config.buffer.flush_interval_ms,
       overflow: config.buffer.overflow,
     };
+    const ackedIds = { maxEntries: config.buffer.acked_chunk_ids.max_entries, ttlMs: config.buffer.acked_chunk_ids.ttl_ms };
     let buffer: DiskBuffer | MemoryBuffer;
     if (config.buffer.type === 'disk') {
-      const opened = DiskBuffer.open({
+      const opened = await DiskBuffer.open({
         ...limits,
         path: config.buffer.path,
         fsync: config.buffer.fsync,
         fsyncIntervalMs: config.buffer.fsync_interval_ms,
         memoryCacheBytes: config.buffer.memory_cache_bytes,
+        ackedIds,
+        fs: deps.fs,
       });
       buffer = opened.buffer;
       const events = opened.recovered.reduce((n, r) => n + r.events, 0);
@@ -85,13 +97,31 @@ export class Forwarder {
         );
       }
     } else {
-      buffer = new MemoryBuffer(limits);
+      buffer = new MemoryBuffer(limits, ackedIds);
     }
     buffer.onDrop = (chunk) => {
       metrics.droppedEvents.inc(chunk.count);
       logger.warn(
         { code: 'TRB_BUF_DROPPED', events: chunk.count },
         `The buffer is full: dropped the oldest chunk (${chunk.count} events) under the drop_oldest policy.`,
+      );
+    };
+    const ioLogged = new Map<string, { at: number; suppressed: number }>();
+    buffer.onIoError = (op, err, what) => {
+      const code = (err as NodeJS.ErrnoException).code ?? 'UNKNOWN';
+      metrics.bufferIoErrors.inc({ op, code });
+      const key = `${op}:${code}`;
+      const last = ioLogged.get(key);
+      const now = Date.now();
+      if (last && now - last.at < IO_ERROR_LOG_INTERVAL_MS) {
+        last.suppressed++;
+        return;
+      }
+      ioLogged.set(key, { at: now, suppressed: 0 });
+      const repeats = last?.suppressed ? ` (${last.suppressed} more like it since the last report)` : '';
+      logger.error(
+        { code: 'TRB_BUF_IO', op, errno: code, err: err.message },
+        `Disk buffer ${op} failed: ${err.message}. ${what}${repeats}`,
       );
     };
 
@@ -145,6 +175,11 @@ export class Forwarder {
       config.forward,
       {
         consume,
+        skipAcked: async (chunks) => {
+          const fresh = await buffer.skipAcked(chunks);
+          if (fresh.length < chunks.length) metrics.resentChunks.inc(chunks.length - fresh.length);
+          return fresh;
+        },
         onAccepted: accepted('forward'),
         onRefused: (code) => metrics.inputErrors.inc({ input: 'forward', code }),
         chunkLimitBytes: config.buffer.chunk_limit_bytes,
@@ -170,7 +205,7 @@ export class Forwarder {
       host: config.metrics.bind,
       port: config.metrics.port,
       registry,
-      notReady: () => (forwarder?.stopping ? 'draining' : null),
+      notReady: () => (forwarder?.stopping ? 'draining' : buffer.problem()),
     });
     forwarder = new Forwarder(config, buffer, output, forward, http, ops, metrics, registry, logger);
     logger.info({ ports: forwarder.ports }, 'Forwarder started.');

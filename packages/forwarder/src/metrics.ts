@@ -36,7 +36,30 @@ export function createForwarderMetrics(registry: Registry) {
     }),
     deadLetters: new Counter({
       name: 'tributary_forwarder_dead_letter_events_total',
-      help: 'Events given up on after max_attempts',
+      help: 'Events given up on after max_attempts: written to the dead-letter directory, or dropped when none is set',
+      labelNames: ['outcome'],
+      registers: r,
+    }),
+    deadLetterFailures: new Counter({
+      name: 'tributary_forwarder_dead_letter_failures_total',
+      help: 'Dead-letter writes that failed (the chunk stays buffered and is retried)',
+      registers: r,
+    }),
+    resentChunks: new Counter({
+      name: 'tributary_forwarder_input_resent_chunks_total',
+      help: 'Chunks received again under an id already acked: acked again, not buffered twice',
+      registers: r,
+    }),
+    bufferIoErrors: new Counter({
+      name: 'tributary_forwarder_buffer_io_errors_total',
+      help: 'Disk buffer filesystem errors, by step and errno code',
+      labelNames: ['op', 'code'],
+      registers: r,
+    }),
+    socketErrors: new Counter({
+      name: 'tributary_forwarder_output_socket_errors_total',
+      help: 'Errors on connections to aggregators (connect, socket, ack timeout)',
+      labelNames: ['node'],
       registers: r,
     }),
     nodeFailures: new Counter({
@@ -96,6 +119,14 @@ export function registerStateGauges(
     collect() {
       const oldest = buffer.stats().oldestCreatedAt;
       this.set(oldest === null ? 0 : (Date.now() - oldest) / 1000);
+    },
+  });
+  new Gauge({
+    name: 'tributary_forwarder_buffer_refusing',
+    help: '1 while the buffer refuses events (a failed fdatasync until restart, or failing writes such as a full disk)',
+    registers: r,
+    collect() {
+      this.set(buffer.problem() ? 1 : 0);
     },
   });
   new Gauge({

@@ -4,6 +4,7 @@
  */
 import { RetryableError } from '@tributary/core';
 import type { ForwardChunk } from '@tributary/forward-protocol';
+import type { AckedChunkIds } from './acked-chunk-ids';
 import { BufferErrorCode, type BufferLimits, type BufferStats, type ChunkBuffer, type OpenChunk, type SealedChunk } from './chunk-buffer';
 
 export type { OpenChunk };
@@ -19,10 +20,27 @@ export abstract class BaseBuffer implements ChunkBuffer {
   private readonly readyListeners: Array<() => void> = [];
   private spaceWaiters: Array<{ need: number; resolve(): void; reject(err: Error): void }> = [];
   protected closed = false;
+  /** Appends in progress, by the client chunk ids they carry. */
+  private readonly appending = new Map<string, Promise<void>>();
+  private failure: string | null = null;
+  private writeProblem: string | null = null;
 
-  constructor(protected readonly limits: BufferLimits) {}
+  constructor(
+    protected readonly limits: BufferLimits,
+    protected readonly ackedIds: AckedChunkIds,
+  ) {}
 
+  /**
+   * Writes one tag's parts of an append to its open chunk (with the chunk's
+   * header when new); returns the bytes stored. Accounting is the caller's.
+   */
   protected abstract writeOpen(chunk: OpenChunk, parts: ForwardChunk[], isNew: boolean): number;
+  /**
+   * Cuts a chunk back to what it held before this append's write (a new
+   * chunk: gone entirely). False when that failed and the chunk must take no
+   * more writes (it then holds a torn record at its end, which readers stop at).
+   */
+  protected abstract undoWrite(chunk: OpenChunk, isNew: boolean): boolean;
   protected abstract sync(): Promise<void>;
   protected abstract sealStorage(chunk: OpenChunk): void;
   protected abstract readStorage(chunk: SealedChunk): Promise<Buffer[]>;
@@ -31,8 +49,54 @@ export abstract class BaseBuffer implements ChunkBuffer {
   /** Drops a sealed chunk's storage synchronously (drop_oldest). */
   protected abstract removeStorageSync(chunk: SealedChunk): void;
 
+  async skipAcked(chunks: ForwardChunk[]): Promise<ForwardChunk[]> {
+    for (;;) {
+      const { fresh, running } = this.partition(chunks);
+      if (!running.length) return fresh;
+      await Promise.all(running);
+    }
+  }
+
   async append(chunks: ForwardChunk[]): Promise<void> {
-    if (this.closed) throw new RetryableError(BufferErrorCode.Closed, 'The buffer is closed; the events were not accepted.');
+    this.refuseIfUnable();
+    let { fresh, running } = this.partition(chunks);
+    while (running.length) {
+      await Promise.all(running);
+      ({ fresh, running } = this.partition(chunks));
+    }
+    if (!fresh.length) return;
+    const ids: string[] = [];
+    for (const c of fresh) if (c.chunkId !== undefined) ids.push(c.chunkId);
+    // Registered in the same turn as the partition above, so a resend arriving meanwhile waits for this append.
+    const stored = this.store(fresh, ids);
+    for (const id of ids) this.appending.set(id, stored);
+    try {
+      await stored;
+    } finally {
+      for (const id of ids) if (this.appending.get(id) === stored) this.appending.delete(id);
+    }
+  }
+
+  /** Splits chunks into those to store and the appends in progress that carry the ids of others. */
+  private partition(chunks: ForwardChunk[]): { fresh: ForwardChunk[]; running: Array<Promise<void>> } {
+    const fresh: ForwardChunk[] = [];
+    const running: Array<Promise<void>> = [];
+    for (const c of chunks) {
+      const pending = c.chunkId === undefined ? undefined : this.appending.get(c.chunkId);
+      if (pending) running.push(pending);
+      else if (c.chunkId === undefined || !this.ackedIds.has(c.chunkId)) fresh.push(c);
+    }
+    return { fresh, running };
+  }
+
+  /**
+   * Writes a batch and its client chunk ids, all or nothing: when a write
+   * fails, the writes already made for the batch are cut off again, so no
+   * event that was not acked stays in a chunk and nothing half-written is
+   * left for a later append to build on.
+   */
+  private async store(chunks: ForwardChunk[], ids: string[]): Promise<void> {
+    this.refuseIfUnable();
     const bytes = chunks.reduce((n, c) => n + c.entries.length, 0);
     if (bytes > this.limits.maxBytes) {
       throw new RetryableError(
@@ -42,7 +106,10 @@ export abstract class BaseBuffer implements ChunkBuffer {
     }
     if (this.totalBytes + bytes > this.limits.maxBytes) {
       if (this.limits.overflow === 'drop_oldest') this.dropOldest(bytes);
-      if (this.totalBytes + bytes > this.limits.maxBytes) await this.waitForSpace(bytes);
+      if (this.totalBytes + bytes > this.limits.maxBytes) {
+        await this.waitForSpace(bytes);
+        this.refuseIfUnable();
+      }
     }
     // Group by tag so each open chunk gets one write per batch.
     const byTag = new Map<string, ForwardChunk[]>();
@@ -52,23 +119,68 @@ export abstract class BaseBuffer implements ChunkBuffer {
       else byTag.set(c.tag, [c]);
     }
     const now = Date.now();
-    for (const [tag, parts] of byTag) {
-      let open = this.open.get(tag);
-      const isNew = !open;
-      if (!open) {
-        open = { id: this.newId(), tag, count: 0, bytes: 0, stored: 0, createdAt: now };
-        this.open.set(tag, open);
+    const writes: Array<{ chunk: OpenChunk; parts: ForwardChunk[]; isNew: boolean; written: number }> = [];
+    try {
+      for (const [tag, parts] of byTag) {
+        const open = this.open.get(tag);
+        const write = {
+          chunk: open ?? { id: this.newId(), tag, count: 0, bytes: 0, stored: 0, createdAt: now },
+          parts,
+          isNew: !open,
+          written: 0,
+        };
+        writes.push(write);
+        write.written = this.writeOpen(write.chunk, parts, write.isNew);
       }
-      const written = this.writeOpen(open, parts, isNew);
-      open.stored += written;
+      this.recordIds(ids, now);
+    } catch (err) {
+      for (const w of writes.reverse()) {
+        // A chunk whose failed write could not be cut off takes no more appends: sealed as it was before.
+        if (!this.undoWrite(w.chunk, w.isNew) && !w.isNew && w.chunk.count > 0) this.seal(w.chunk);
+      }
+      this.writeProblem = (err as Error).message;
+      throw err instanceof RetryableError
+        ? err
+        : new RetryableError(BufferErrorCode.Io, `Writing to the buffer failed: ${(err as Error).message}.`, err);
+    }
+    this.writeProblem = null;
+    for (const { chunk, parts, isNew, written } of writes) {
+      if (isNew) this.open.set(chunk.tag, chunk);
+      chunk.stored += written;
       this.totalBytes += written;
       for (const p of parts) {
-        open.count += p.count;
-        open.bytes += p.entries.length;
+        chunk.count += p.count;
+        chunk.bytes += p.entries.length;
       }
-      if (open.bytes >= this.limits.chunkLimitBytes) this.seal(open);
+      if (chunk.bytes >= this.limits.chunkLimitBytes) this.seal(chunk);
     }
     await this.sync();
+  }
+
+  /** Remembers the ids of an append being made safe (the disk buffer also journals them). */
+  protected recordIds(ids: string[], now: number): void {
+    this.ackedIds.record(ids, now);
+  }
+
+  /** Throws when appends are refused: closed, or storage that can no longer be trusted. */
+  private refuseIfUnable(): void {
+    if (this.closed) throw new RetryableError(BufferErrorCode.Closed, 'The buffer is closed; the events were not accepted.');
+    if (this.failure) throw new RetryableError(BufferErrorCode.Broken, `The buffer takes no events: ${this.failure}.`);
+  }
+
+  /** Why appends are refused or failing now, or null: for /readyz. */
+  problem(): string | null {
+    if (this.failure) return `buffer: ${this.failure}`;
+    return this.writeProblem ? `buffer: the last write failed (${this.writeProblem})` : null;
+  }
+
+  /**
+   * Storage can no longer be trusted (a failed fdatasync: the kernel may have
+   * dropped the dirty pages, and a retried sync can falsely succeed): every
+   * later append is refused until a restart reads back what the disk holds.
+   */
+  protected fail(reason: string): void {
+    this.failure ??= reason;
   }
 
   isFull(): boolean {
@@ -139,7 +251,8 @@ export abstract class BaseBuffer implements ChunkBuffer {
     this.closed = true;
     for (const w of this.spaceWaiters) w.reject(new RetryableError(BufferErrorCode.Closed, 'The buffer closed while waiting for space.'));
     this.spaceWaiters = [];
-    await this.sync();
+    // A failed sync here was reported and has stopped appends (see `fail`); what is on disk stays for the next start.
+    await this.sync().catch(() => undefined);
   }
 
   /** Registers a chunk recovered from storage at start-up. */
@@ -148,7 +261,7 @@ export abstract class BaseBuffer implements ChunkBuffer {
     this.totalBytes += chunk.stored;
   }
 
-  private seal(open: OpenChunk): void {
+  protected seal(open: OpenChunk): void {
     this.open.delete(open.tag);
     this.sealStorage(open);
     this.sealed.set(open.id.toString('hex'), { ...open, attempts: 0, notBefore: 0 });
@@ -182,4 +295,11 @@ export abstract class BaseBuffer implements ChunkBuffer {
 
   /** Observer for drop_oldest, so the owner can log and count. */
   onDrop?: (chunk: SealedChunk) => void;
+
+  /**
+   * Observer for every storage error, whether it refused an append or was
+   * handled (a file left for the next start to clean up), so the owner can
+   * log and count: `op` is the storage step, `what` a sentence on its effect.
+   */
+  onIoError?: (op: string, err: Error, what: string) => void;
 }

@@ -51,11 +51,23 @@ export interface BufferStats {
 
 export interface ChunkBuffer {
   /**
-   * Appends chunks' events. Resolves once they are safe by the buffer's
-   * policy (written, and fsynced under `fsync: always`). Under `block` it waits
-   * for space; it rejects with TRB_BUF_FULL only when closing.
+   * Appends chunks' events, all or none. Resolves once they are safe by the
+   * buffer's policy (written, and fsynced under `fsync: always`), with their
+   * client chunk ids remembered; a chunk whose id was acked before is not
+   * stored again (see `skipAcked`). Under `block` it waits for space. Rejects
+   * (nothing stored) when a write fails, when storage can no longer be
+   * trusted (`problem`), or when closing.
    */
   append(chunks: ForwardChunk[]): Promise<void>;
+  /**
+   * The chunks to store: those whose client chunk id was not acked within the
+   * remembered window. A chunk whose id an append in progress carries waits
+   * for it: left out when it succeeds, the rejection when it fails. Inputs
+   * that split a client chunk into pieces call this on the whole chunks first.
+   */
+  skipAcked(chunks: ForwardChunk[]): Promise<ForwardChunk[]>;
+  /** Why appends are refused or failing now, or null (for /readyz). */
+  problem(): string | null;
   /** True when an append would have to wait for space (for HTTP 503). */
   isFull(): boolean;
   /** The oldest sealed chunk that is not in flight and due, marked in flight; null when none. */
@@ -79,4 +91,6 @@ export const BufferErrorCode = {
   Full: 'TRB_BUF_FULL',
   Io: 'TRB_BUF_IO',
   Closed: 'TRB_BUF_CLOSED',
+  /** A failed fdatasync: no append is accepted until a restart. */
+  Broken: 'TRB_BUF_BROKEN',
 } as const;

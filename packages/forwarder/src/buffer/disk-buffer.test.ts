@@ -2,6 +2,7 @@ import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
+import { JOURNAL_FILE } from './acked-chunk-ids';
 import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
 import { MemoryBuffer } from './memory-buffer';
 
@@ -31,8 +32,8 @@ let dir: string;
 const opened: DiskBuffer[] = [];
 const realOpen = DiskBuffer.open.bind(DiskBuffer);
 beforeAll(() => {
-  jest.spyOn(DiskBuffer, 'open').mockImplementation((o) => {
-    const result = realOpen(o);
+  jest.spyOn(DiskBuffer, 'open').mockImplementation(async (o) => {
+    const result = await realOpen(o);
     opened.push(result.buffer);
     return result;
   });
@@ -45,6 +46,8 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
 });
 
+const ACKED_IDS = { maxEntries: 1000, ttlMs: 60_000 };
+
 const opts = (o: Partial<DiskBufferOptions> = {}): DiskBufferOptions => ({
   path: dir,
   maxBytes: 10 * 1024 * 1024,
@@ -54,11 +57,14 @@ const opts = (o: Partial<DiskBufferOptions> = {}): DiskBufferOptions => ({
   fsync: 'interval',
   fsyncIntervalMs: 1000,
   memoryCacheBytes: 1024 * 1024,
+  ackedIds: ACKED_IDS,
   ...o,
 });
 
 /** Chunk files holding data (the buffer also keeps a few empty ones ready for the next chunks). */
-const chunkFiles = (): string[] => readdirSync(dir).filter((f) => statSync(join(dir, f)).size > 0);
+const chunkFiles = (): string[] => readdirSync(dir).filter((f) => f.endsWith('.chunk') && statSync(join(dir, f)).size > 0);
+/** Every file but the acked chunk id journal, which stays. */
+const bufferFiles = (): string[] => readdirSync(dir).filter((f) => f !== JOURNAL_FILE);
 
 async function drain(buffer: DiskBuffer | MemoryBuffer): Promise<Array<{ id: string; tag: string; events: number[] }>> {
   buffer.sealDue(Date.now(), true);
@@ -72,7 +78,7 @@ async function drain(buffer: DiskBuffer | MemoryBuffer): Promise<Array<{ id: str
 }
 
 test('chunks are sealed by size, per tag, and delivered in order', async () => {
-  const { buffer } = DiskBuffer.open(opts());
+  const { buffer } = await DiskBuffer.open(opts());
   for (let i = 0; i < 100; i += 10) await buffer.append([chunk('a', i, 10), chunk('b', 1000 + i, 10)]);
   expect(buffer.stats().events).toBe(200);
   const got = await drain(buffer);
@@ -82,11 +88,11 @@ test('chunks are sealed by size, per tag, and delivered in order', async () => {
   expect(buffer.stats()).toMatchObject({ bytes: 0, events: 0, chunks: 0 });
   expect(chunkFiles()).toEqual([]);
   await buffer.close();
-  expect(readdirSync(dir)).toEqual([]);
+  expect(bufferFiles()).toEqual([]);
 });
 
 test('restart recovers every appended event with the same chunk ids', async () => {
-  const first = DiskBuffer.open(opts()).buffer;
+  const first = (await DiskBuffer.open(opts())).buffer;
   await first.append([chunk('a', 0, 30)]);
   first.sealDue(Date.now(), true);
   const before = first.take();
@@ -94,7 +100,7 @@ test('restart recovers every appended event with the same chunk ids', async () =
   first.release(before!, 0);
   await first.append([chunk('a', 30, 5)]); // left open: as after kill -9
   // no close(): simulate a crash by opening the directory again
-  const { buffer, recovered } = DiskBuffer.open(opts());
+  const { buffer, recovered } = await DiskBuffer.open(opts());
   expect(recovered.reduce((n, r) => n + r.events, 0)).toBe(35);
   const got = await drain(buffer);
   expect(got.flatMap((c) => c.events).sort((a, b) => a - b)).toEqual(Array.from({ length: 35 }, (_, i) => i));
@@ -102,32 +108,32 @@ test('restart recovers every appended event with the same chunk ids', async () =
 });
 
 test('a torn tail is cut off and reported; complete records are kept', async () => {
-  const first = DiskBuffer.open(opts()).buffer;
+  const first = (await DiskBuffer.open(opts())).buffer;
   await first.append([chunk('a', 0, 3)]);
   await first.append([chunk('a', 3, 3)]);
   const [file] = chunkFiles();
   appendFileSync(join(dir, file), Buffer.from([0, 0, 1, 0, 1, 2, 3, 4, 5])); // half a record
-  const { buffer, recovered } = DiskBuffer.open(opts());
+  const { buffer, recovered } = await DiskBuffer.open(opts());
   expect(recovered[0]).toMatchObject({ events: 6, skippedBytes: 9 });
   expect(recovered[0].problem).toMatch(/torn record/);
   expect((await drain(buffer)).flatMap((c) => c.events)).toEqual([0, 1, 2, 3, 4, 5]);
 });
 
 test('a corrupt record stops recovery of that file at the last good record', async () => {
-  const first = DiskBuffer.open(opts()).buffer;
+  const first = (await DiskBuffer.open(opts())).buffer;
   await first.append([chunk('a', 0, 3)]);
   const [file] = chunkFiles();
   appendFileSync(join(dir, file), Buffer.from([0, 0, 0, 4, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]));
-  const { buffer, recovered } = DiskBuffer.open(opts());
+  const { buffer, recovered } = await DiskBuffer.open(opts());
   expect(recovered[0].problem).toMatch(/checksum mismatch/);
   expect((await drain(buffer)).flatMap((c) => c.events)).toEqual([0, 1, 2]);
 });
 
 test('empty chunk files (spares made ahead of time) are removed on start, not reported', async () => {
-  const first = DiskBuffer.open(opts()).buffer;
+  const first = (await DiskBuffer.open(opts())).buffer;
   await first.append([chunk('a', 0, 2)]);
   writeFileSync(join(dir, `${'cd'.repeat(16)}.chunk`), '');
-  const { buffer, recovered } = DiskBuffer.open(opts());
+  const { buffer, recovered } = await DiskBuffer.open(opts());
   expect(recovered.filter((r) => r.problem)).toEqual([]);
   expect(recovered.map((r) => r.events)).toEqual([2]);
   expect(readdirSync(dir)).not.toContain(`${'cd'.repeat(16)}.chunk`);
@@ -136,17 +142,17 @@ test('empty chunk files (spares made ahead of time) are removed on start, not re
 });
 
 test('an unreadable file is set aside and does not stop the others', async () => {
-  const first = DiskBuffer.open(opts()).buffer;
+  const first = (await DiskBuffer.open(opts())).buffer;
   await first.append([chunk('a', 0, 2)]);
   writeFileSync(join(dir, `${'ab'.repeat(16)}.chunk`), 'garbage');
-  const { buffer, recovered } = DiskBuffer.open(opts());
+  const { buffer, recovered } = await DiskBuffer.open(opts());
   expect(recovered.find((r) => r.problem?.includes('corrupt'))).toBeDefined();
   expect((await drain(buffer)).flatMap((c) => c.events)).toEqual([0, 1]);
   expect(readdirSync(dir).some((f) => f.endsWith('.corrupt'))).toBe(true);
 });
 
 test('block: an append over the limit waits until an ack frees space', async () => {
-  const { buffer } = DiskBuffer.open(opts({ maxBytes: 1024 * 1024, chunkLimitBytes: 100 * 1024 }));
+  const { buffer } = await DiskBuffer.open(opts({ maxBytes: 1024 * 1024, chunkLimitBytes: 100 * 1024 }));
   const big = () => chunk('a', 0, 4000); // ~280 KB
   await buffer.append([big()]);
   await buffer.append([big()]);
@@ -166,7 +172,10 @@ test('block: an append over the limit waits until an ack frees space', async () 
 });
 
 test('drop_oldest: the oldest sealed chunks go, counted', async () => {
-  const buffer = new MemoryBuffer({ maxBytes: 1024 * 1024, chunkLimitBytes: 100 * 1024, flushIntervalMs: 60_000, overflow: 'drop_oldest' });
+  const buffer = new MemoryBuffer(
+    { maxBytes: 1024 * 1024, chunkLimitBytes: 100 * 1024, flushIntervalMs: 60_000, overflow: 'drop_oldest' },
+    ACKED_IDS,
+  );
   const dropped: number[] = [];
   buffer.onDrop = (c) => dropped.push(c.count);
   for (let i = 0; i < 6; i++) await buffer.append([chunk('a', i * 4000, 4000)]);
@@ -179,7 +188,7 @@ test('drop_oldest: the oldest sealed chunks go, counted', async () => {
 });
 
 test('fsync always: the append that fills (and seals) a chunk resolves only after its fdatasync completed', async () => {
-  const { buffer } = DiskBuffer.open(opts({ fsync: 'always', chunkLimitBytes: 4096 }));
+  const { buffer } = await DiskBuffer.open(opts({ fsync: 'always', chunkLimitBytes: 4096 }));
   for (let round = 0; round < 3; round++) {
     const before = mockSyncs.completed;
     await buffer.append([chunk('a', round * 100, 100)]); // ~7 KB: over the chunk limit, sealed in this append
@@ -190,7 +199,7 @@ test('fsync always: the append that fills (and seals) a chunk resolves only afte
 });
 
 test('fsync always: append resolves after fdatasync', async () => {
-  const { buffer } = DiskBuffer.open(opts({ fsync: 'always' }));
+  const { buffer } = await DiskBuffer.open(opts({ fsync: 'always' }));
   await buffer.append([chunk('a', 0, 10)]);
   expect(buffer.stats().events).toBe(10);
   await buffer.close();
@@ -203,7 +212,7 @@ describe.each([
 ])('with %s', (_name, memoryCacheBytes) => {
   test('every event is delivered once, in order, and files and descriptors are released', async () => {
     const fdsBefore = readdirSync('/proc/self/fd').length;
-    const { buffer } = DiskBuffer.open(opts({ memoryCacheBytes }));
+    const { buffer } = await DiskBuffer.open(opts({ memoryCacheBytes }));
     // Parts that are small views into one large buffer, as socket reads hand them over.
     const big = Buffer.concat(Array.from({ length: 400 }, (_, i) => encodeEntry(t, { i, pad: 'x'.repeat(50) })));
     const sizes: number[] = [];
@@ -232,12 +241,12 @@ describe.each([
     expect(events).toEqual(Array.from({ length: 400 }, (_, i) => i));
     expect(chunkFiles()).toEqual([]);
     await buffer.close();
-    expect(readdirSync(dir)).toEqual([]);
+    expect(bufferFiles()).toEqual([]);
     expect(readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(fdsBefore);
   });
 
   test('chunks of many small appends (Message mode) read back whole, chunk after chunk', async () => {
-    const { buffer } = DiskBuffer.open(opts({ memoryCacheBytes, chunkLimitBytes: 8 * 1024 }));
+    const { buffer } = await DiskBuffer.open(opts({ memoryCacheBytes, chunkLimitBytes: 8 * 1024 }));
     for (let i = 0; i < 600; i += 3) await buffer.append([chunk(`m${i % 2}`, i, 3)]);
     buffer.sealDue(Date.now(), true);
     const byTag = new Map<string, number[]>();
@@ -257,13 +266,13 @@ describe.each([
   });
 
   test('after a crash (no close) a restart recovers what was not acked, from the files', async () => {
-    const first = DiskBuffer.open(opts({ memoryCacheBytes })).buffer;
+    const first = (await DiskBuffer.open(opts({ memoryCacheBytes }))).buffer;
     for (let i = 0; i < 200; i += 50) await first.append([chunk('r', i, 50)]);
     first.sealDue(Date.now(), true);
     const c = first.take();
     if (!c) throw new Error('no chunk');
     await first.ack(c);
-    const { buffer, recovered } = DiskBuffer.open(opts({ memoryCacheBytes }));
+    const { buffer, recovered } = await DiskBuffer.open(opts({ memoryCacheBytes }));
     const got = (await drain(buffer)).flatMap((x) => x.events);
     expect(got.length + c.count).toBe(200);
     expect(recovered.reduce((n, r) => n + r.events, 0)).toBe(got.length);

@@ -19,15 +19,24 @@
  * recovered at start are read from their file. On start every file is read back: complete records are kept, a torn
  * or corrupt tail is cut off and reported, unreadable files are set aside as
  * `*.corrupt` — a bad file never stops forwarding.
+ *
+ * Failures: a write that fails (EIO, ENOSPC) is cut off again and the append
+ * refused (see BaseBuffer.store), and appends flow again once writes succeed.
+ * A failed fdatasync refuses every later append until a restart (the kernel
+ * may have dropped the unsynced pages, and a retried sync can falsely
+ * succeed). A chunk file that cannot be deleted after delivery is retried a
+ * few times, then left for the next start (its resend is deduplicated by the
+ * aggregators). Every one is reported through `onIoError`.
  */
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { RetryableError, remainingBuffers } from '@tributary/core';
+import { type Filesystem, RetryableError, backoffDelay, realFilesystem, remainingBuffers } from '@tributary/core';
 import { type ForwardChunk, countEntries } from '@tributary/forward-protocol';
+import { AckedChunkIds, type AckedIdsWindow } from './acked-chunk-ids';
 import { BaseBuffer, type OpenChunk } from './base-buffer';
 import { BufferErrorCode, type BufferLimits, type SealedChunk } from './chunk-buffer';
+import { RECORD_HEADER, frame } from './records';
 
 export interface DiskBufferOptions extends BufferLimits {
   path: string;
@@ -35,6 +44,10 @@ export interface DiskBufferOptions extends BufferLimits {
   fsyncIntervalMs: number;
   /** Entries of recent chunks kept in memory for sending (bytes, all chunks together). 0: always read back. */
   memoryCacheBytes: number;
+  /** Client chunk ids acked, remembered (and journaled beside the chunks) for this window. */
+  ackedIds: AckedIdsWindow;
+  /** The filesystem (tests inject faults through it). */
+  fs?: Filesystem;
 }
 
 export interface RecoveryReport {
@@ -46,7 +59,6 @@ export interface RecoveryReport {
   problem?: string;
 }
 
-const RECORD_HEADER = 8;
 /** Above this many records, a chunk's entries are joined before sending (see readStorage). */
 const MAX_SEND_PARTS = 8;
 /** Up to this many parts of one append are written as one record without joining them first. */
@@ -60,6 +72,8 @@ const READ_POOL_SIZE = 8;
 const MAX_OPEN_SEALED = 256;
 /** Empty chunk files kept ready, so a new chunk never creates its file on the event loop. */
 const SPARE_FILES = 8;
+/** Deleting a delivered chunk's file is retried this often (backing off from 1 s), then left for the next start. */
+const UNLINK_ATTEMPTS = 5;
 
 interface ParsedFile {
   tag: string;
@@ -138,9 +152,19 @@ export class DiskBuffer extends BaseBuffer {
   private readonly cache = new Map<string, Buffer[]>();
   private cachedBytes = 0;
   private readonly syncTimer: NodeJS.Timeout | null;
+  private readonly fs: Filesystem;
+  /** Set while creating spare files fails, so the failure is reported once, not per attempt. */
+  private sparesFailing = false;
+  private readonly unlinkRetries = new Set<NodeJS.Timeout>();
 
-  private constructor(private readonly options: DiskBufferOptions) {
-    super(options);
+  private constructor(
+    private readonly options: DiskBufferOptions,
+    ackedIds: AckedChunkIds,
+  ) {
+    super(options, ackedIds);
+    this.fs = options.fs ?? realFilesystem;
+    ackedIds.onError = (err) =>
+      this.report('journal', err, 'The acked chunk id journal could not be rewritten or cut back; it is retried.');
     this.syncTimer = options.fsync === 'interval' ? setInterval(() => this.syncInterval(), options.fsyncIntervalMs) : null;
     this.syncTimer?.unref();
   }
@@ -175,13 +199,30 @@ export class DiskBuffer extends BaseBuffer {
   private syncFd(fd: number, done: (err: NodeJS.ErrnoException | null) => void): void {
     this.dirty.delete(fd);
     this.syncing.set(fd, (this.syncing.get(fd) ?? 0) + 1);
-    fs.fdatasync(fd, (err) => {
-      const left = (this.syncing.get(fd) ?? 1) - 1;
-      if (left > 0) this.syncing.set(fd, left);
-      else this.syncing.delete(fd);
-      this.closeIfIdle(fd);
-      done(err);
-    });
+    this.fs.fdatasync(fd).then(
+      () => this.synced(fd, null, done),
+      (err: NodeJS.ErrnoException) => this.synced(fd, err, done),
+    );
+  }
+
+  private synced(fd: number, err: NodeJS.ErrnoException | null, done: (err: NodeJS.ErrnoException | null) => void): void {
+    const left = (this.syncing.get(fd) ?? 1) - 1;
+    if (left > 0) this.syncing.set(fd, left);
+    else this.syncing.delete(fd);
+    if (err) this.syncFailed(err);
+    this.closeIfIdle(fd);
+    done(err);
+  }
+
+  private syncFailed(err: NodeJS.ErrnoException): void {
+    const reason = `fdatasync failed (${err.message}); restart the forwarder once the disk is fixed`;
+    if (this.problem()?.includes('fdatasync failed')) return;
+    this.fail(reason);
+    this.report('fdatasync', err, 'The buffer takes no more events until a restart: a retried fdatasync can falsely succeed.');
+  }
+
+  private report(op: string, err: NodeJS.ErrnoException, what: string): void {
+    this.onIoError?.(op, err, what);
   }
 
   private closeWhenSynced(fd: number): void {
@@ -197,7 +238,7 @@ export class DiskBuffer extends BaseBuffer {
   private closeIfIdle(fd: number): void {
     if (!this.closing.has(fd) || this.syncing.has(fd) || this.dirty.has(fd)) return;
     this.closing.delete(fd);
-    fs.close(fd, () => {});
+    this.fs.close(fd).catch((err: NodeJS.ErrnoException) => this.report('close', err, 'A buffer file descriptor could not be closed.'));
   }
 
   /** Keeps a copy-free reference to entries just written, while the budget allows. */
@@ -228,11 +269,12 @@ export class DiskBuffer extends BaseBuffer {
     for (const b of list) this.cachedBytes -= b.length;
   }
 
-  /** Opens the buffer directory, recovering every chunk left by an earlier run. */
-  static open(options: DiskBufferOptions): { buffer: DiskBuffer; recovered: RecoveryReport[] } {
-    fs.mkdirSync(options.path, { recursive: true });
-    const buffer = new DiskBuffer(options);
-    const recovered = buffer.recover();
+  /** Opens the buffer directory, recovering every chunk (and acked chunk id) left by an earlier run. */
+  static async open(options: DiskBufferOptions): Promise<{ buffer: DiskBuffer; recovered: RecoveryReport[] }> {
+    const fs = options.fs ?? realFilesystem;
+    await fs.mkdir(options.path);
+    const buffer = new DiskBuffer(options, await AckedChunkIds.open(fs, options.path, options.ackedIds));
+    const recovered = await buffer.recover();
     buffer.refillSpares();
     return { buffer, recovered };
   }
@@ -241,22 +283,22 @@ export class DiskBuffer extends BaseBuffer {
     return join(this.options.path, `${id.toString('hex')}${SUFFIX}`);
   }
 
-  private recover(): RecoveryReport[] {
+  private async recover(): Promise<RecoveryReport[]> {
     const reports: RecoveryReport[] = [];
     const found: SealedChunk[] = [];
-    for (const name of fs.readdirSync(this.options.path)) {
+    for (const name of await this.fs.readdir(this.options.path)) {
       if (!name.endsWith(SUFFIX)) continue;
       const path = join(this.options.path, name);
       const id = Buffer.from(name.slice(0, -SUFFIX.length), 'hex');
-      const data = fs.readFileSync(path);
+      const data = await this.fs.readFile(path);
       if (data.length === 0 && id.length === 16) {
         // A spare file made ahead of time (or a chunk whose first write never happened): nothing was accepted into it.
-        fs.unlinkSync(path);
+        await this.fs.unlink(path);
         continue;
       }
       const parsed = id.length === 16 ? parseFile(data, true) : null;
       if (!parsed) {
-        fs.renameSync(path, `${path}.corrupt`);
+        await this.fs.rename(path, `${path}.corrupt`);
         reports.push({
           file: name,
           chunks: 0,
@@ -266,11 +308,11 @@ export class DiskBuffer extends BaseBuffer {
         });
         continue;
       }
-      if (parsed.goodLength < data.length) fs.truncateSync(path, parsed.goodLength);
+      if (parsed.goodLength < data.length) await this.fs.truncate(path, parsed.goodLength);
       const events = parsed.events;
       const bytes = parsed.entries.reduce((n, e) => n + e.length, 0);
       if (events === 0) {
-        fs.unlinkSync(path);
+        await this.fs.unlink(path);
       } else {
         found.push({
           id,
@@ -307,21 +349,33 @@ export class DiskBuffer extends BaseBuffer {
     while (!this.closed && this.spares.length + this.sparesPending < SPARE_FILES) {
       this.sparesPending++;
       const id = randomBytes(16);
-      fs.open(this.file(id), 'a', (err, fd) => {
-        this.sparesPending--;
-        if (err) return; // writeOpen creates the file itself then, and reports a failure there
-        if (this.closed) {
-          this.discardSpare({ id, fd });
-          return;
-        }
-        this.spares.push({ id, fd });
-      });
+      this.fs.open(this.file(id), 'a').then(
+        (fd) => {
+          this.sparesPending--;
+          this.sparesFailing = false;
+          if (this.closed) {
+            this.discardSpare({ id, fd });
+            return;
+          }
+          this.spares.push({ id, fd });
+        },
+        (err: NodeJS.ErrnoException) => {
+          this.sparesPending--;
+          // writeOpen creates the file itself then, and a failure there refuses the append.
+          if (!this.sparesFailing) this.report('open', err, 'A spare chunk file could not be created; new chunks create their own.');
+          this.sparesFailing = true;
+        },
+      );
     }
   }
 
   private discardSpare(spare: { id: Buffer; fd: number }): void {
-    fs.closeSync(spare.fd);
-    fs.rmSync(this.file(spare.id), { force: true });
+    try {
+      this.fs.closeSync(spare.fd);
+      this.fs.unlinkSync(this.file(spare.id));
+    } catch (err) {
+      this.report('unlink', err as NodeJS.ErrnoException, 'An unused spare chunk file was left; the next start removes it.');
+    }
   }
 
   protected writeOpen(chunk: OpenChunk, parts: ForwardChunk[], isNew: boolean): number {
@@ -330,7 +384,7 @@ export class DiskBuffer extends BaseBuffer {
     const buffers: Buffer[] = [];
     try {
       if (fd === undefined) {
-        fd = fs.openSync(this.file(chunk.id), 'a'); // no spare was ready
+        fd = this.fs.openSync(this.file(chunk.id), 'a'); // no spare was ready
         this.fds.set(key, fd);
       }
       if (isNew) buffers.push(...frame([Buffer.from(JSON.stringify({ v: 1, tag: chunk.tag, createdAt: chunk.createdAt }))]));
@@ -341,17 +395,57 @@ export class DiskBuffer extends BaseBuffer {
       let written = 0;
       let total = 0;
       for (const b of buffers) total += b.length;
-      while (written < total) written += fs.writevSync(fd, written === 0 ? buffers : remainingBuffers(buffers, written));
+      while (written < total) written += this.fs.writevSync(fd, written === 0 ? buffers : remainingBuffers(buffers, written));
       this.dirty.add(fd);
       for (let i = 0; i < payloads.length; i++) this.remember(key, isNew && i === 0, payloads[i]);
       return total;
     } catch (err) {
+      this.report('write', err as NodeJS.ErrnoException, 'An append was refused (no ack); it is cut off again.');
       throw new RetryableError(
         BufferErrorCode.Io,
         `Writing to the buffer file ${this.file(chunk.id)} failed: ${(err as Error).message}.`,
         err,
       );
     }
+  }
+
+  protected undoWrite(chunk: OpenChunk, isNew: boolean): boolean {
+    const key = chunk.id.toString('hex');
+    this.forget(key);
+    const fd = this.fds.get(key);
+    if (fd === undefined) return true;
+    if (isNew) {
+      // Nothing in the file was acked: it goes (emptied first, so that should the delete fail, the next start
+      // finds an empty file and removes it quietly).
+      this.fds.delete(key);
+      try {
+        this.fs.ftruncateSync(fd, 0);
+      } catch {
+        // a torn chunk without events is removed at the next start all the same
+      }
+      this.closeUnsynced(fd);
+      this.fs
+        .unlink(this.file(chunk.id))
+        .catch((err: NodeJS.ErrnoException) =>
+          this.report('unlink', err, 'The file of a chunk whose first write failed was left; the next start removes it.'),
+        );
+      return true;
+    }
+    try {
+      this.fs.ftruncateSync(fd, chunk.stored);
+      return true;
+    } catch (err) {
+      this.report('truncate', err as NodeJS.ErrnoException, 'A failed append could not be cut off; its chunk is sealed as it was.');
+      return false;
+    }
+  }
+
+  protected override recordIds(ids: string[], now: number): void {
+    if (!ids.length) return;
+    const replaced = this.ackedIds.record(ids, now);
+    const fd = this.ackedIds.fd;
+    if (fd !== null) this.dirty.add(fd);
+    if (replaced !== null) this.closeUnsynced(replaced);
   }
 
   protected async sync(): Promise<void> {
@@ -375,7 +469,7 @@ export class DiskBuffer extends BaseBuffer {
         this.sealedFds.set(key, fd);
         return;
       }
-      this.syncFd(fd, () => {});
+      this.syncFd(fd, () => {}); // a failure stops appends (syncFailed)
     }
     this.closeWhenSynced(fd);
   }
@@ -390,18 +484,21 @@ export class DiskBuffer extends BaseBuffer {
   private async readFile(chunk: SealedChunk): Promise<Buffer> {
     const key = chunk.id.toString('hex');
     const capacity = this.limits.chunkLimitBytes + READ_SLACK_BYTES;
-    if (chunk.stored > capacity) return fs.promises.readFile(this.file(chunk.id));
+    if (chunk.stored > capacity) return this.fs.readFile(this.file(chunk.id));
     const target = this.readPool.pop() ?? Buffer.allocUnsafeSlow(capacity);
-    const handle = await fs.promises.open(this.file(chunk.id), 'r');
+    const fd = await this.fs.open(this.file(chunk.id), 'r');
     let got = 0;
     try {
       for (;;) {
-        const { bytesRead } = await handle.read(target, got, capacity - got, got);
+        const bytesRead = await this.fs.read(fd, target, got, capacity - got, got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
+    } catch (err) {
+      this.readPool.push(target);
+      throw err;
     } finally {
-      await handle.close();
+      await this.fs.close(fd);
     }
     // A resend after a failure reads again; the earlier loan may still be referenced by a dead socket: not pooled.
     this.lent.set(key, target);
@@ -441,50 +538,77 @@ export class DiskBuffer extends BaseBuffer {
     return [data.subarray(0, end)];
   }
 
+  /** Never rejects: a file that cannot be deleted is retried, then left for the next start (see unlinkFailed). */
   protected async removeStorage(chunk: SealedChunk): Promise<void> {
     this.dropRefs(chunk);
-    await fs.promises.unlink(this.file(chunk.id)).catch(ignoreMissing);
+    const path = this.file(chunk.id);
+    await this.fs.unlink(path).catch((err: NodeJS.ErrnoException) => this.unlinkFailed(path, err, 1));
   }
 
   protected removeStorageSync(chunk: SealedChunk): void {
     this.dropRefs(chunk);
+    const path = this.file(chunk.id);
     try {
-      fs.unlinkSync(this.file(chunk.id));
+      this.fs.unlinkSync(path);
     } catch (err) {
-      ignoreMissing(err as NodeJS.ErrnoException);
+      this.unlinkFailed(path, err as NodeJS.ErrnoException, 1);
     }
+  }
+
+  /**
+   * A delivered (or dropped) chunk's file could not be deleted: its space is
+   * counted free all the same, and the delete is retried with backoff. Left
+   * in place, the next start would send the chunk again under its id, which
+   * the aggregators recognise.
+   */
+  private unlinkFailed(path: string, err: NodeJS.ErrnoException, attempt: number): void {
+    if (err.code === 'ENOENT') return;
+    const last = attempt >= UNLINK_ATTEMPTS || this.closed;
+    this.report(
+      'unlink',
+      err,
+      last
+        ? `A delivered chunk's file could not be deleted after ${attempt} attempts; it is left for the next start, which sends it again under its id.`
+        : `A delivered chunk's file could not be deleted; retrying (attempt ${attempt} of ${UNLINK_ATTEMPTS}).`,
+    );
+    if (last) return;
+    const timer = setTimeout(
+      () => {
+        this.unlinkRetries.delete(timer);
+        this.fs.unlink(path).catch((e: NodeJS.ErrnoException) => this.unlinkFailed(path, e, attempt + 1));
+      },
+      backoffDelay(attempt, { initialMs: 1000, maxMs: 30_000 }),
+    );
+    timer.unref();
+    this.unlinkRetries.add(timer);
   }
 
   override async close(): Promise<void> {
     await super.close();
     if (this.syncTimer) clearInterval(this.syncTimer);
-    for (const fd of this.dirty) fs.fdatasyncSync(fd);
+    for (const t of this.unlinkRetries) clearTimeout(t);
+    this.unlinkRetries.clear();
+    for (const fd of this.dirty) {
+      try {
+        this.fs.fdatasyncSync(fd);
+      } catch (err) {
+        this.syncFailed(err as NodeJS.ErrnoException);
+      }
+    }
     this.dirty.clear();
     for (const fd of this.sealedFds.values()) this.closeWhenSynced(fd);
     this.sealedFds.clear();
     // A spare still being created closes and removes itself when its open returns; wait for it (bounded).
     for (let i = 0; i < 200 && this.sparesPending > 0; i++) await new Promise((r) => setTimeout(r, 5));
     for (const spare of this.spares.splice(0)) this.discardSpare(spare);
+    try {
+      this.ackedIds.closeSync();
+    } catch (err) {
+      this.report('close', err as NodeJS.ErrnoException, 'The acked chunk id journal could not be closed.');
+    }
     this.cache.clear();
     this.cachedBytes = 0;
     this.readPool.length = 0;
     this.lent.clear();
   }
-}
-
-function ignoreMissing(err: NodeJS.ErrnoException): void {
-  if (err.code !== 'ENOENT') throw err;
-}
-
-function frame(payloads: Buffer[]): Buffer[] {
-  let len = 0;
-  let sum = 0;
-  for (const p of payloads) {
-    len += p.length;
-    sum = crc32(p, sum);
-  }
-  const hdr = Buffer.allocUnsafe(RECORD_HEADER);
-  hdr.writeUInt32BE(len, 0);
-  hdr.writeUInt32BE(sum >>> 0, 4);
-  return [hdr, ...payloads];
 }

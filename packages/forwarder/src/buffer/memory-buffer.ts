@@ -4,11 +4,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ForwardChunk } from '@tributary/forward-protocol';
+import { AckedChunkIds, type AckedIdsWindow } from './acked-chunk-ids';
 import { BaseBuffer, type OpenChunk } from './base-buffer';
-import type { SealedChunk } from './chunk-buffer';
+import type { BufferLimits, SealedChunk } from './chunk-buffer';
 
 export class MemoryBuffer extends BaseBuffer {
   private readonly data = new Map<string, Buffer[]>();
+
+  constructor(limits: BufferLimits, ackedIds: AckedIdsWindow) {
+    super(limits, AckedChunkIds.inMemory(ackedIds));
+  }
 
   protected newId(): Buffer {
     return randomBytes(16);
@@ -25,6 +30,18 @@ export class MemoryBuffer extends BaseBuffer {
     }
     this.data.set(key, list);
     return n;
+  }
+
+  protected undoWrite(chunk: OpenChunk, isNew: boolean): boolean {
+    const key = chunk.id.toString('hex');
+    const list = this.data.get(key);
+    if (isNew || !list) {
+      this.data.delete(key);
+      return true;
+    }
+    let held = list.reduce((n, b) => n + b.length, 0);
+    while (held > chunk.stored) held -= (list.pop() as Buffer).length;
+    return true;
   }
 
   protected async sync(): Promise<void> {}

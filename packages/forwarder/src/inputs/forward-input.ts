@@ -29,6 +29,8 @@ export function toServerSecurity(s: NonNullable<ForwardInputConfig['security']>)
 
 export interface ForwardInputHooks {
   consume(chunks: ForwardChunk[]): Promise<void>;
+  /** Leaves out chunks whose id was acked before (the forwarder's memory of acked chunk ids); they are acked again. */
+  skipAcked?(chunks: ForwardChunk[]): Promise<ForwardChunk[]>;
   onAccepted(chunks: ForwardChunk[]): void;
   onRefused(code: string): void;
   /**
@@ -59,8 +61,9 @@ export function createForwardInput(config: ForwardInputConfig, hooks: ForwardInp
         }
       : undefined,
     consume: async (chunks) => {
-      await consumeInPieces(hooks.consume, chunks, hooks.chunkLimitBytes);
-      hooks.onAccepted(chunks);
+      const fresh = hooks.skipAcked ? await hooks.skipAcked(chunks) : chunks;
+      if (fresh.length) await consumeInPieces(hooks.consume, fresh, hooks.chunkLimitBytes);
+      hooks.onAccepted(fresh);
     },
     onError: (err, source) => {
       const code = (err as { code?: string }).code ?? 'TRB_FWD_ERROR';

@@ -1,0 +1,107 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { realFilesystem } from '@tributary/core';
+import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
+import { AckedChunkIds, JOURNAL_FILE } from './acked-chunk-ids';
+import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
+import { MemoryBuffer } from './memory-buffer';
+
+const t = new EventTime(1700000000, 0);
+const chunk = (id: string | undefined, from: number, n: number, tag = 'a'): ForwardChunk => ({
+  tag,
+  entries: Buffer.concat(Array.from({ length: n }, (_, i) => encodeEntry(t, { i: from + i }))),
+  count: n,
+  mode: 'packed',
+  chunkId: id,
+});
+
+let dir: string;
+const opened: DiskBuffer[] = [];
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'trb-ids-'));
+});
+afterEach(async () => {
+  for (const b of opened.splice(0)) await b.close().catch(() => {});
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+});
+
+async function open(o: Partial<DiskBufferOptions> = {}): Promise<DiskBuffer> {
+  const { buffer } = await DiskBuffer.open({
+    path: dir,
+    maxBytes: 10 * 1024 * 1024,
+    chunkLimitBytes: 64 * 1024,
+    flushIntervalMs: 60_000,
+    overflow: 'block',
+    fsync: 'interval',
+    fsyncIntervalMs: 1000,
+    memoryCacheBytes: 0,
+    ackedIds: { maxEntries: 1000, ttlMs: 60_000 },
+    ...o,
+  });
+  opened.push(buffer);
+  return buffer;
+}
+
+async function drainEvents(buffer: DiskBuffer | MemoryBuffer): Promise<number[]> {
+  buffer.sealDue(Date.now(), true);
+  const out: number[] = [];
+  for (let c = buffer.take(); c; c = buffer.take()) {
+    out.push(...decodeEntries(Buffer.concat(await buffer.read(c))).map((e) => e.record.i as number));
+    await buffer.ack(c);
+  }
+  return out;
+}
+
+test('a resend of an acked chunk is accepted again and stored once, also after a restart', async () => {
+  const first = await open();
+  await first.append([chunk('c1', 0, 10), chunk('c2', 10, 10)]);
+  await first.append([chunk('c1', 0, 10)]);
+  expect(await first.skipAcked([chunk('c2', 10, 10), chunk('c3', 20, 5), chunk(undefined, 30, 1)])).toHaveLength(2);
+  expect(first.stats().events).toBe(20);
+  await first.close();
+
+  const second = await open();
+  await second.append([chunk('c2', 10, 10), chunk('c3', 20, 5)]);
+  expect(await drainEvents(second)).toEqual(Array.from({ length: 25 }, (_, i) => i));
+});
+
+test('a resend arriving while its first append is in progress is stored once', async () => {
+  const buffer = await open({ fsync: 'always' });
+  const firstTry = buffer.append([chunk('slow', 0, 50)]);
+  const resend = buffer.append([chunk('slow', 0, 50)]);
+  await Promise.all([firstTry, resend]);
+  expect(await drainEvents(buffer)).toHaveLength(50);
+});
+
+test('the window is bounded by count and by age', async () => {
+  const mem = new MemoryBuffer(
+    { maxBytes: 1 << 20, chunkLimitBytes: 1 << 16, flushIntervalMs: 60_000, overflow: 'block' },
+    { maxEntries: 3, ttlMs: 60_000 },
+  );
+  for (let i = 0; i < 5; i++) await mem.append([chunk(`m${i}`, i, 1)]);
+  // m0 and m1 were forgotten (count): their resends are stored again; m2..m4 are not.
+  const fresh = await mem.skipAcked([0, 1, 2, 3, 4].map((i) => chunk(`m${i}`, i, 1)));
+  expect(fresh.map((c) => c.chunkId)).toEqual(['m0', 'm1']);
+
+  const ids = AckedChunkIds.inMemory({ maxEntries: 100, ttlMs: 1000 });
+  ids.record(['old'], 10_000);
+  expect(ids.has('old', 10_500)).toBe(true);
+  expect(ids.has('old', 11_001)).toBe(false);
+});
+
+test('the journal is rewritten to the remembered ids, so it stays bounded and a restart still knows them', async () => {
+  const window = { maxEntries: 50, ttlMs: 60_000 };
+  const first = await open({ ackedIds: window });
+  for (let i = 0; i < 400; i++) await first.append([chunk(`id-${i}`, i, 1)]);
+  await first.close();
+  // 400 records written; at most 2 × maxEntries ids stay in the journal (each record here is ~40 bytes).
+  expect(statSync(join(dir, JOURNAL_FILE)).size).toBeLessThan(2 * 50 * 60);
+
+  const ids = await AckedChunkIds.open(realFilesystem, dir, window);
+  expect(ids.size).toBe(50);
+  expect(ids.has('id-399')).toBe(true);
+  expect(ids.has('id-350')).toBe(true);
+  expect(ids.has('id-349')).toBe(false);
+  ids.closeSync();
+});

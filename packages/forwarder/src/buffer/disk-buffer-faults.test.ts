@@ -1,0 +1,179 @@
+/**
+ * The disk buffer under filesystem faults, injected through the filesystem
+ * seam on real files: every append either resolves with its events readable
+ * back (now and after a restart) or rejects with nothing of it kept, and the
+ * buffer takes events again once the fault clears (except after a failed
+ * fdatasync, which stops appends until a restart).
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FaultyFilesystem } from '@tributary/core';
+import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
+import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
+
+const t = new EventTime(1700000000, 0);
+const chunk = (tag: string, from: number, n: number, chunkId?: string): ForwardChunk => ({
+  tag,
+  entries: Buffer.concat(Array.from({ length: n }, (_, i) => encodeEntry(t, { i: from + i, pad: 'y'.repeat(40) }))),
+  count: n,
+  mode: 'packed',
+  chunkId,
+});
+
+let dir: string;
+let fs: FaultyFilesystem;
+let ioErrors: Array<{ op: string; code?: string }>;
+const opened: DiskBuffer[] = [];
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'trb-bufault-'));
+  fs = new FaultyFilesystem();
+  ioErrors = [];
+});
+afterEach(async () => {
+  fs.clear();
+  for (const b of opened.splice(0)) await b.close().catch(() => {});
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+});
+
+async function open(o: Partial<DiskBufferOptions> = {}): Promise<DiskBuffer> {
+  const { buffer } = await DiskBuffer.open({
+    path: dir,
+    maxBytes: 10 * 1024 * 1024,
+    chunkLimitBytes: 64 * 1024,
+    flushIntervalMs: 60_000,
+    overflow: 'block',
+    fsync: 'interval',
+    fsyncIntervalMs: 50,
+    memoryCacheBytes: 1024 * 1024,
+    ackedIds: { maxEntries: 1000, ttlMs: 60_000 },
+    fs,
+    ...o,
+  });
+  buffer.onIoError = (op, err) => ioErrors.push({ op, code: (err as NodeJS.ErrnoException).code });
+  opened.push(buffer);
+  return buffer;
+}
+
+async function drainEvents(buffer: DiskBuffer): Promise<number[]> {
+  buffer.sealDue(Date.now(), true);
+  const out: number[] = [];
+  for (let c = buffer.take(); c; c = buffer.take()) {
+    out.push(...decodeEntries(Buffer.concat(await buffer.read(c))).map((e) => e.record.i as number));
+    await buffer.ack(c);
+  }
+  return out;
+}
+
+const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+
+test('ENOSPC on the first write of a new chunk leaves no half-made chunk, and appends flow again once space returns', async () => {
+  const buffer = await open();
+  fs.inject({ ops: ['writev'], path: '.chunk', code: 'ENOSPC' });
+  await expect(buffer.append([chunk('a', 0, 10)])).rejects.toMatchObject({ code: 'TRB_BUF_IO' });
+  await expect(buffer.append([chunk('a', 10, 10)])).rejects.toMatchObject({ code: 'TRB_BUF_IO' });
+  expect(buffer.problem()).toMatch(/ENOSPC/);
+  expect(buffer.stats().events).toBe(0);
+  expect(ioErrors.some((e) => e.op === 'write' && e.code === 'ENOSPC')).toBe(true);
+
+  fs.clear();
+  await buffer.append([chunk('a', 20, 10)]);
+  await buffer.append([chunk('a', 30, 10)]);
+  expect(buffer.problem()).toBeNull();
+  await buffer.close();
+  // What a restart reads back: exactly the accepted events, no file set aside.
+  const again = await open();
+  expect(await drainEvents(again)).toEqual(range(20, 20));
+  expect(readdirSync(dir).filter((f) => f.endsWith('.corrupt'))).toEqual([]);
+});
+
+test('a batch whose first write fails is refused whole, and the next batch continues the same chunks', async () => {
+  const buffer = await open();
+  await buffer.append([chunk('a', 0, 5), chunk('b', 100, 5)]);
+  fs.inject({ ops: ['writev'], code: 'EIO', times: 1 });
+  await expect(buffer.append([chunk('a', 5, 5), chunk('b', 105, 5)])).rejects.toMatchObject({ code: 'TRB_BUF_IO' });
+  await buffer.append([chunk('a', 10, 5), chunk('b', 110, 5)]);
+  await buffer.close();
+  const again = await open();
+  const got = await drainEvents(again);
+  expect(got.filter((i) => i < 100)).toEqual([...range(0, 5), ...range(10, 5)]);
+  expect(got.filter((i) => i >= 100)).toEqual([...range(100, 5), ...range(110, 5)]);
+});
+
+test('a write that fails after another tag of the same batch was written cuts that write off again', async () => {
+  const buffer = await open();
+  await buffer.append([chunk('a', 0, 5)]);
+  // The batch writes a's record (existing chunk), then creates b's chunk: fail the second writev only.
+  let calls = 0;
+  const realWritev = fs.writevSync.bind(fs);
+  jest.spyOn(fs, 'writevSync').mockImplementation((fd, bufs, pos) => {
+    if (++calls === 2) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
+    return realWritev(fd, bufs, pos);
+  });
+  await expect(buffer.append([chunk('a', 5, 5, 'batch-1'), chunk('b', 100, 5, 'batch-1b')])).rejects.toMatchObject({ code: 'TRB_BUF_IO' });
+  jest.restoreAllMocks();
+  expect(buffer.stats().events).toBe(5);
+  // The client resends the refused batch: stored once.
+  await buffer.append([chunk('a', 5, 5, 'batch-1'), chunk('b', 100, 5, 'batch-1b')]);
+  await buffer.close();
+  const again = await open();
+  const got = await drainEvents(again);
+  expect(got.filter((i) => i < 100)).toEqual(range(0, 10));
+  expect(got.filter((i) => i >= 100)).toEqual(range(100, 5));
+});
+
+test('a failed fdatasync under fsync: interval stops appends until a restart', async () => {
+  const buffer = await open({ fsyncIntervalMs: 20 });
+  await buffer.append([chunk('a', 0, 10)]);
+  fs.inject({ ops: ['fdatasync'], code: 'EIO' });
+  await buffer.append([chunk('a', 10, 10)]);
+  const deadline = Date.now() + 2000;
+  while (!buffer.problem() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  expect(buffer.problem()).toMatch(/fdatasync failed/);
+  expect(ioErrors.filter((e) => e.op === 'fdatasync')).toHaveLength(1);
+  await expect(buffer.append([chunk('a', 20, 10)])).rejects.toMatchObject({ code: 'TRB_BUF_BROKEN' });
+  // Clearing the fault does not resume: a retried fdatasync can falsely succeed.
+  fs.clear();
+  await expect(buffer.append([chunk('a', 30, 10)])).rejects.toMatchObject({ code: 'TRB_BUF_BROKEN' });
+  // What was accepted is still delivered.
+  expect(await drainEvents(buffer)).toEqual(range(0, 20));
+  await buffer.close();
+  const again = await open();
+  expect(again.problem()).toBeNull();
+  await again.append([chunk('a', 40, 1)]);
+});
+
+test('a failed fdatasync under fsync: always refuses the append it was for', async () => {
+  const buffer = await open({ fsync: 'always' });
+  fs.inject({ ops: ['fdatasync'], code: 'EIO', times: 1 });
+  await expect(buffer.append([chunk('a', 0, 10)])).rejects.toBeDefined();
+  await expect(buffer.append([chunk('a', 10, 10)])).rejects.toMatchObject({ code: 'TRB_BUF_BROKEN' });
+  expect(buffer.problem()).toMatch(/fdatasync failed/);
+});
+
+test('a delivered chunk whose file cannot be deleted is acked all the same, reported, and deleted on a retry', async () => {
+  const buffer = await open();
+  await buffer.append([chunk('a', 0, 10)]);
+  buffer.sealDue(Date.now(), true);
+  const c = buffer.take();
+  expect(c).not.toBeNull();
+  fs.inject({ ops: ['unlink'], code: 'EIO', times: 1 });
+  await expect(buffer.ack(c!)).resolves.toBeUndefined();
+  expect(ioErrors).toContainEqual({ op: 'unlink', code: 'EIO' });
+  expect(buffer.stats().chunks).toBe(0);
+  const file = `${c!.id.toString('hex')}.chunk`;
+  expect(readdirSync(dir)).toContain(file);
+  const deadline = Date.now() + 5000;
+  while (readdirSync(dir).includes(file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  expect(readdirSync(dir)).not.toContain(file);
+});
+
+test('a failed id journal write refuses the append and keeps none of its events', async () => {
+  const buffer = await open();
+  fs.inject({ ops: ['writev'], path: 'acked-chunk-ids', code: 'ENOSPC', times: 1 });
+  await expect(buffer.append([chunk('a', 0, 10, 'j1')])).rejects.toMatchObject({ code: 'TRB_BUF_IO' });
+  expect(buffer.stats().events).toBe(0);
+  await buffer.append([chunk('a', 0, 10, 'j1')]);
+  await buffer.append([chunk('a', 0, 10, 'j1')]);
+  expect(await drainEvents(buffer)).toEqual(range(0, 10));
+});

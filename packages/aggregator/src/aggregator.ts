@@ -20,6 +20,7 @@ import type { DedupeStore } from './dedupe/dedupe-store';
 import { EmbeddedDedupe } from './dedupe/embedded-dedupe';
 import { RedisDedupe } from './dedupe/redis-dedupe';
 import { EgressWorker } from './egress/egress-worker';
+import { createEncoder, encoderThreads } from './egress/encoder-pool';
 import { createIngest } from './ingest';
 import type { DurableLog } from './log/durable-log';
 import { EmbeddedLog } from './log/embedded-log';
@@ -27,6 +28,17 @@ import { KafkaLog } from './log/kafka-log';
 import { type AggregatorMetrics, createAggregatorMetrics } from './metrics';
 import { FileSink } from './sinks/file-sink';
 import type { Sink } from './sinks/sink';
+
+/** True at most once per `ms`: for warnings that would otherwise repeat per chunk. */
+function rateLimited(ms: number): () => boolean {
+  let last = 0;
+  return () => {
+    const now = Date.now();
+    if (now - last < ms) return false;
+    last = now;
+    return true;
+  };
+}
 
 function awsOptions(s: { region: string; endpoint?: string; access_key_id?: string; secret_access_key?: string }) {
   return {
@@ -38,10 +50,10 @@ function awsOptions(s: { region: string; endpoint?: string; access_key_id?: stri
 }
 
 /** AWS SDK modules load only when an AWS sink is configured: a file-only node starts faster. */
-async function createSink(s: SinkConfig, config: AggregatorConfig, metrics: AggregatorMetrics): Promise<Sink> {
+async function createSink(s: SinkConfig, config: AggregatorConfig, metrics: AggregatorMetrics, logger: Logger): Promise<Sink> {
   switch (s.type) {
     case 'file':
-      return new FileSink({ name: s.name, path: s.path, fields: config.fields });
+      return new FileSink({ name: s.name, path: s.path, gzipLevel: s.gzip_level });
     case 'aws_s3': {
       const { S3Client } = await import('@aws-sdk/client-s3');
       const { S3Sink } = await import('./sinks/s3-sink');
@@ -50,7 +62,7 @@ async function createSink(s: SinkConfig, config: AggregatorConfig, metrics: Aggr
         client: new S3Client({ ...awsOptions(s), forcePathStyle: s.force_path_style }),
         bucket: s.bucket,
         prefix: s.prefix,
-        fields: config.fields,
+        gzipLevel: s.gzip_level,
       });
     }
     case 'aws_firehose': {
@@ -61,7 +73,7 @@ async function createSink(s: SinkConfig, config: AggregatorConfig, metrics: Aggr
         // The sink owns retries (only failed records, with backoff): the SDK makes one attempt per call.
         client: new FirehoseClient({ ...awsOptions(s), maxAttempts: 1 }),
         deliveryStream: s.delivery_stream,
-        fields: config.fields,
+        logger,
         maxRecordBytes: s.max_record_bytes,
         maxAttempts: s.max_attempts,
         backoff: { initialMs: config.egress.retry_initial_ms, maxMs: config.egress.retry_max_ms },
@@ -118,6 +130,9 @@ export class Aggregator {
             partitionBy: config.log.kafka.partition_by,
             ssl: config.log.kafka.ssl,
             requestTimeoutMs: config.log.kafka.request_timeout_ms,
+            maxRequestBytes: config.log.kafka.max_request_bytes,
+            readerQueueBytes: config.log.kafka.reader_queue_bytes,
+            logger,
           })
         : new EmbeddedLog({
             path: config.log.path,
@@ -140,46 +155,110 @@ export class Aggregator {
               { enableAutoPipelining: true, redisOptions: opts },
             )
           : new Redis(r.url ?? 'redis://127.0.0.1:6379', opts));
-      client.on('error', () => {});
+      client.on('error', () => {}); // every command's own rejection is handled, counted and logged by the store
+      const warnEvery = rateLimited(10_000);
       dedupe = new RedisDedupe({
         client,
-        owner: config.node_id ?? hostname(),
+        node: config.node_id ?? hostname(),
         prefix: r.key_prefix,
         claimTtlMs: d.claim_ttl_ms,
         doneTtlMs: d.done_ttl_ms,
         onUnavailable: d.on_unavailable,
-        onError: (err) => {
-          metrics.dedupeUnavailable.inc();
-          logger.warn({ code: 'TRB_DEDUPE_UNAVAILABLE', err: err.message }, `Redis dedupe failed (${d.on_unavailable}): ${err.message}`);
+        rebuildWaitMs: d.rebuild_wait_ms,
+        rebuildMaxKeys: d.rebuild_max_keys,
+        events: {
+          error: (err) => {
+            metrics.dedupeUnavailable.inc();
+            logger.warn({ code: 'TRB_DEDUPE_UNAVAILABLE', err: err.message }, `Redis dedupe failed (${d.on_unavailable}): ${err.message}`);
+          },
+          stateLost: (reason) => {
+            metrics.dedupeStateLost.inc();
+            metrics.dedupeRebuilding.set(1);
+            logger.warn(
+              { code: 'TRB_DEDUPE_STATE_LOST', reason },
+              `Redis lost the dedupe marks (${reason}); re-marking the chunks in the logs (${d.on_unavailable === 'fail_closed' ? 'no acks until then' : 'fail_open: chunks pass unchecked until then'}).`,
+            );
+          },
+          rebuildFailed: (err) => {
+            metrics.dedupeRebuildFailures.inc();
+            logger.warn(
+              { code: 'TRB_DEDUPE_REBUILD', err: err.message },
+              `Re-marking the logged chunks in Redis failed; retrying: ${err.message}`,
+            );
+          },
+          rebuilt: (rep) => {
+            metrics.dedupeRebuilding.set(0);
+            if (rep.duplicates) metrics.dedupeDuplicates.inc(rep.duplicates);
+            if (rep.missingPeers.length) {
+              logger.warn(
+                { code: 'TRB_DEDUPE_REBUILD', peers: rep.missingPeers },
+                `Dedupe marks trusted again after ${rep.ms} ms although ${rep.missingPeers.join(', ')} did not report re-marking its log: resends of its chunks may be written twice.`,
+              );
+            }
+            if (rep.duplicates) {
+              logger.warn(
+                { code: 'TRB_DEDUPE_DUPLICATES', chunks: rep.duplicates },
+                `${rep.duplicates} chunk(s) of this node's log were written by another node too while Redis had lost its marks.`,
+              );
+            }
+            logger.info(
+              { keys: rep.keys, ms: rep.ms, afterLoss: rep.afterLoss },
+              `Marked ${rep.keys} chunks of this node's log done in Redis in ${rep.ms} ms.`,
+            );
+          },
+          unverified: (n) => {
+            metrics.dedupeUnverified.inc(n);
+            if (warnEvery()) {
+              logger.warn(
+                { code: 'TRB_DEDUPE_UNVERIFIED' },
+                'fail_open: writing chunks while the Redis dedupe marks are being rebuilt; resent ones may be written twice (tributary_aggregator_dedupe_unverified_chunks_total).',
+              );
+            }
+          },
+          staleClaims: (n) => {
+            metrics.dedupeStaleClaims.inc(n);
+            logger.info({ chunks: n }, `Took over ${n} claim(s) a restarted node held on chunks it never logged.`);
+          },
         },
       });
-      if (log instanceof EmbeddedLog) {
-        const converted = await dedupe.recover(log.recoveredKeys().slice(-1000)).catch(() => 0);
-        if (converted) logger.info({ keys: converted }, `Marked ${converted} chunks done that this node had logged before it stopped.`);
-      }
     } else if (d.type === 'embedded') {
-      const store = new EmbeddedDedupe(d.done_ttl_ms, d.max_entries);
-      if (log instanceof EmbeddedLog) {
-        const n = store.seed(log.recoveredKeys());
-        logger.info({ keys: n }, `Embedded dedupe seeded with ${n} chunk keys from the log.`);
-      }
-      dedupe = store;
+      dedupe = new EmbeddedDedupe(d.done_ttl_ms, d.max_entries);
+    }
+    if (dedupe) {
+      const logged = log instanceof EmbeddedLog ? log.recoveredKeys() : [];
+      await dedupe.start(logged);
+      logger.info({ keys: logged.length, dedupe: dedupe.kind }, `Dedupe started with ${logged.length} chunk keys from the log.`);
     }
 
     const byName = new Map<string, Sink>();
-    for (const s of config.sinks) byName.set(s.name, await createSink(s, config, metrics));
+    for (const s of config.sinks) {
+      const sink = await createSink(s, config, metrics, logger);
+      if (sink instanceof FileSink) {
+        const removed = await sink.start();
+        if (removed)
+          logger.info({ sink: s.name, files: removed }, `Removed ${removed} temp files of writes a stop interrupted in sink ${s.name}.`);
+      }
+      byName.set(s.name, sink);
+    }
+    const e = config.egress;
     const egress = new EgressWorker({
-      reader: await log.reader(config.egress.group),
-      routes: config.egress.routes.map((r) => ({ match: r.match, sinks: r.sinks.map((n) => byName.get(n) as Sink) })),
-      batchRecords: config.egress.batch_records,
-      maxWaitMs: config.egress.max_wait_ms,
-      backoff: { initialMs: config.egress.retry_initial_ms, maxMs: config.egress.retry_max_ms },
+      reader: await log.reader(e.group),
+      routes: e.routes.map((r) => ({ match: r.match, sinks: r.sinks.map((n) => byName.get(n) as Sink) })),
+      encoder: createEncoder(encoderThreads(e.encoder_threads), logger),
+      fields: config.fields,
+      pollRecords: e.batch_records,
+      maxWaitMs: e.max_wait_ms,
+      objects: { bytes: e.objects.bytes, ageMs: e.objects.age_ms, maxTags: e.objects.max_tags },
+      backoff: { initialMs: e.retry_initial_ms, maxMs: e.retry_max_ms },
       logger,
       metrics: {
         eventsOut: (sink, n) => metrics.eventsOut.inc({ sink }, n),
         sinkFailure: (sink) => metrics.sinkFailures.inc({ sink }),
+        deadLetters: (sink, n) => metrics.deadLetters.inc({ sink }, n),
         unrouted: (n) => metrics.unrouted.inc(n),
         committed: (offset) => metrics.committedOffset.set(offset),
+        loopError: (stage) => metrics.egressErrors.inc({ stage }),
+        objectWritten: (sink, n) => metrics.objectsOut.inc({ sink }, n),
       },
     });
     egress.start();
@@ -212,7 +291,7 @@ export class Aggregator {
       host: config.metrics.bind,
       port: config.metrics.port,
       registry,
-      notReady: () => (self?.draining ? 'draining' : log.unavailable()),
+      notReady: () => (self?.draining ? 'draining' : (log.unavailable() ?? egress.problem())),
     });
     self = new Aggregator(config, log, dedupe, [...byName.values()], egress, forward, http, ops, registry, metrics, logger);
     logger.info({ ports: self.ports, log: log.kind, dedupe: dedupe?.kind ?? 'none' }, 'Aggregator started.');

@@ -97,6 +97,19 @@ export const aggregatorSchema = {
           description: 'Redis down: keep accepting (at-least-once) or stop acking.',
         },
         max_entries: { type: 'integer', minimum: 1000, default: 2000000, description: 'Embedded store: marks kept in memory.' },
+        rebuild_wait_ms: {
+          type: 'integer',
+          minimum: 0,
+          default: 10000,
+          description:
+            'Redis store: after Redis lost its memory, how long a node waits for its peers to re-mark the chunks in their logs before it trusts the marks again (fail_closed refuses acks meanwhile).',
+        },
+        rebuild_max_keys: {
+          type: 'integer',
+          minimum: 1000,
+          default: 200000,
+          description: "Redis store: most of this node's recently logged chunk keys kept in memory to re-mark after Redis lost its memory.",
+        },
       },
     },
     log: {
@@ -140,7 +153,12 @@ export const aggregatorSchema = {
               description: 'Explicit replication factor when the topic is created.',
             },
             min_insync_replicas: { type: 'integer', minimum: 1, default: 2 },
-            compression: { enum: ['none', 'gzip'], default: 'gzip', description: 'Producer compression.' },
+            compression: {
+              enum: ['none', 'gzip'],
+              default: 'gzip',
+              description:
+                'Compression of produce requests (the codecs kafkajs ships). Chunks are stored uncompressed in the log, so this is their only compression.',
+            },
             partition_by: {
               enum: ['chunk', 'tag'],
               default: 'chunk',
@@ -149,6 +167,19 @@ export const aggregatorSchema = {
             ssl: { type: 'boolean', default: false, description: 'TLS to the brokers (MSK TLS listeners).' },
             client_id: { type: 'string', default: 'tributary', description: 'Kafka client id.' },
             request_timeout_ms: { type: 'integer', minimum: 100, default: 30000 },
+            max_request_bytes: {
+              type: 'integer',
+              minimum: 1024,
+              default: 983040,
+              description:
+                "Most chunk bytes (before compression) that concurrent appends group into one produce request; a bigger chunk goes alone. Keep it under the topic's max.message.bytes (broker default 1000012).",
+            },
+            reader_queue_bytes: {
+              type: 'integer',
+              minimum: 65536,
+              default: 33554432,
+              description: 'Most bytes of fetched records an egress reader holds before fetching pauses (with heartbeats).',
+            },
           },
         },
       },
@@ -160,12 +191,45 @@ export const aggregatorSchema = {
       default: {},
       properties: {
         group: { type: 'string', default: 'tributary-egress', description: 'Consumer group of the egress workers.' },
-        batch_records: { type: 'integer', minimum: 1, default: 64, description: 'Log records (chunks) per sink batch.' },
+        batch_records: { type: 'integer', minimum: 1, default: 256, description: 'Most log records (chunks) one poll of the log reads.' },
         max_wait_ms: {
           type: 'integer',
           minimum: 1,
           default: 500,
-          description: 'Cut a smaller batch when the log has nothing more for this long.',
+          description: 'How long a poll waits for the log when it has nothing new.',
+        },
+        encoder_threads: {
+          anyOf: [{ const: 'auto' }, { type: 'integer', minimum: 0, maximum: 16 }],
+          default: 'auto',
+          description:
+            'Worker threads that encode NDJSON and gzip (auto: one per core beyond the first, at most 4; 0: on the main thread).',
+        },
+        objects: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description:
+            'How egress gathers records into objects (one per tag and hour), across polls. Cuts depend only on the log, so a replay rewrites the same keys.',
+          properties: {
+            bytes: {
+              type: 'integer',
+              minimum: 1024,
+              default: 33554432,
+              description: 'Cut after this many bytes of log entries (msgpack) per partition; the gzip object is a fraction of it.',
+            },
+            age_ms: {
+              type: 'integer',
+              minimum: 0,
+              default: 5000,
+              description: 'Cut a smaller object once it is this old and egress has read everything the log holds.',
+            },
+            max_tags: {
+              type: 'integer',
+              minimum: 1,
+              default: 128,
+              description: 'Most tags one cut may hold (each tag and hour is one open object).',
+            },
+          },
         },
         retry_initial_ms: { type: 'integer', minimum: 1, default: 200 },
         retry_max_ms: { type: 'integer', minimum: 1, default: 30000 },
@@ -200,6 +264,13 @@ export const aggregatorSchema = {
           bucket: { type: 'string', description: 'aws_s3: bucket.' },
           prefix: { type: 'string', default: 'logs', description: 'aws_s3: key prefix.' },
           force_path_style: { type: 'boolean', default: false, description: 'aws_s3: path-style URLs (MinIO, LocalStack, s3rver).' },
+          gzip_level: {
+            type: 'integer',
+            minimum: 1,
+            maximum: 9,
+            default: 1,
+            description: 'file, aws_s3: gzip level of the objects (1: fastest, about a third larger than 6).',
+          },
           delivery_stream: { type: 'string', description: 'aws_firehose: delivery stream name.' },
           max_record_bytes: {
             type: 'integer',
@@ -233,7 +304,8 @@ export const aggregatorSchema = {
     },
     fields: {
       type: 'object',
-      description: 'Names of the fields added to every output line.',
+      description:
+        'Names of the fields added to every output line. A record that already has a field of that name keeps its own value, and the field is not added.',
       additionalProperties: false,
       default: {},
       properties: {
@@ -274,8 +346,8 @@ interface AwsClientConfig {
 }
 
 export type SinkConfig =
-  | { name: string; type: 'file'; path: string }
-  | ({ name: string; type: 'aws_s3'; bucket: string; prefix: string; force_path_style: boolean } & AwsClientConfig)
+  | { name: string; type: 'file'; path: string; gzip_level: number }
+  | ({ name: string; type: 'aws_s3'; bucket: string; prefix: string; force_path_style: boolean; gzip_level: number } & AwsClientConfig)
   | ({
       name: string;
       type: 'aws_firehose';
@@ -297,6 +369,8 @@ export interface AggregatorConfig {
     claim_wait_ms: number;
     on_unavailable: 'fail_open' | 'fail_closed';
     max_entries: number;
+    rebuild_wait_ms: number;
+    rebuild_max_keys: number;
   };
   log: {
     type: 'embedded' | 'kafka';
@@ -315,12 +389,16 @@ export interface AggregatorConfig {
       ssl: boolean;
       client_id: string;
       request_timeout_ms: number;
+      max_request_bytes: number;
+      reader_queue_bytes: number;
     };
   };
   egress: {
     group: string;
     batch_records: number;
     max_wait_ms: number;
+    encoder_threads: number | 'auto';
+    objects: { bytes: number; age_ms: number; max_tags: number };
     retry_initial_ms: number;
     retry_max_ms: number;
     routes: Array<{ match: string; sinks: string[] }>;

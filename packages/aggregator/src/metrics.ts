@@ -30,6 +30,36 @@ export function createAggregatorMetrics(registry: Registry) {
       help: 'Redis errors (fail_open lets chunks through)',
       registers: r,
     }),
+    dedupeStateLost: new Counter({
+      name: 'tributary_aggregator_dedupe_state_lost_total',
+      help: 'Times Redis was seen to have lost its dedupe marks (epoch key gone or changed)',
+      registers: r,
+    }),
+    dedupeRebuilding: new Gauge({
+      name: 'tributary_aggregator_dedupe_rebuilding',
+      help: '1 while the Redis dedupe marks are being rebuilt from the logs (not trusted)',
+      registers: r,
+    }),
+    dedupeRebuildFailures: new Counter({
+      name: 'tributary_aggregator_dedupe_rebuild_failures_total',
+      help: 'Failed attempts to re-mark the logged chunks in Redis (retried with backoff)',
+      registers: r,
+    }),
+    dedupeUnverified: new Counter({
+      name: 'tributary_aggregator_dedupe_unverified_chunks_total',
+      help: 'fail_open: chunks written while the Redis marks were being rebuilt (possible duplicates)',
+      registers: r,
+    }),
+    dedupeDuplicates: new Counter({
+      name: 'tributary_aggregator_dedupe_duplicates_total',
+      help: "Chunks of this node's log found written by another node too, when re-marking after Redis lost its marks",
+      registers: r,
+    }),
+    dedupeStaleClaims: new Counter({
+      name: 'tributary_aggregator_dedupe_stale_claims_total',
+      help: 'Claims of a restarted node (dead incarnation) taken over without waiting for the claim TTL',
+      registers: r,
+    }),
     logAppendSeconds: new Histogram({
       name: 'tributary_aggregator_log_append_seconds',
       help: 'Durable log append latency per batch',
@@ -63,6 +93,18 @@ export function createAggregatorMetrics(registry: Registry) {
     deadLetters: new Counter({
       name: 'tributary_aggregator_dead_letter_events_total',
       help: 'Events sent to a dead-letter destination',
+      labelNames: ['sink'],
+      registers: r,
+    }),
+    egressErrors: new Counter({
+      name: 'tributary_aggregator_egress_errors_total',
+      help: 'Egress poll, commit and encoder failures (each retried or dead-lettered)',
+      labelNames: ['stage'],
+      registers: r,
+    }),
+    objectsOut: new Counter({
+      name: 'tributary_aggregator_sink_objects_total',
+      help: 'Objects an object sink (file, S3) wrote',
       labelNames: ['sink'],
       registers: r,
     }),

@@ -1,18 +1,34 @@
 /**
- * Egress: reads the durable log, routes each record by tag to its sinks, and
- * commits the read position only after every routed sink confirmed the batch.
- * A crash replays from the last commit; sinks make that replay harmless where
- * the destination allows it.
+ * Egress: reads the durable log, encodes each routed record to NDJSON (on
+ * encoder threads, overlapping the next poll), gathers a partition's records
+ * into objects across polls, hands each sink its objects or lines, and
+ * commits the read position only after every routed sink confirmed them.
  *
- * A batch is cut at `batchRecords` records or when the log has nothing more
- * within `maxWaitMs`. A sink's retryable failure retries the same batch with
- * backoff (forever: the log holds the backlog); records no route matches are
- * counted and committed.
+ * Objects ("windows") are per partition and are cut deterministically from
+ * the log's contents, so a replay after a crash rewrites the same keys:
+ * - after the record that brings the window to `objects.bytes` of entries;
+ * - before a record whose tag would make the window hold more than
+ *   `objects.max_tags` tags (a bound on open objects);
+ * - on age (`objects.age_ms`) only when the reader has caught up with the
+ *   log: a replay reads at least that far, so its window is never shorter
+ *   than the one it overwrites.
+ * Every object of a window is keyed `part-<partition>-<window's first offset>`;
+ * the commit after it moves past the window's last record.
+ *
+ * Failure paths: a failed poll or commit backs off and retries, is counted
+ * and shows in `problem()` (/readyz). A sink's retryable failure retries that
+ * sink's part of the window with backoff; a permanent one dead-letters it.
+ * Events the encoder cannot write go to the dead letters of their sinks,
+ * and the window goes on: no single event can stop delivery.
  */
+import { gzipSync } from 'node:zlib';
 import { type Logger, backoffDelay } from '@tributary/core';
 import type { LogReader, StoredRecord } from '../log/durable-log';
-import type { Sink } from '../sinks/sink';
+import type { LineBatch, ObjectSink, Sink, SinkObject } from '../sinks/sink';
+import type { DeadLetter, EncodeJob, EncodeResult, JobRecord } from './encode-job';
+import type { Encoder } from './encoder-pool';
 import { compileTagPattern } from './route';
+import { type FieldNames, hourPartition } from './transcode';
 
 export interface Route {
   match: string;
@@ -22,27 +38,84 @@ export interface Route {
 export interface EgressMetrics {
   eventsOut(sink: string, n: number): void;
   sinkFailure(sink: string): void;
+  deadLetters(sink: string, n: number): void;
   unrouted(n: number): void;
   committed(offset: number): void;
+  loopError(stage: 'poll' | 'commit' | 'encode'): void;
+  objectWritten(sink: string, n: number): void;
+}
+
+export interface ObjectPolicy {
+  /** Entries bytes after which a window is cut. */
+  bytes: number;
+  /** Age after which a window is cut once the reader caught up. */
+  ageMs: number;
+  /** Tags one window may hold (each tag and hour is an object). */
+  maxTags: number;
 }
 
 export interface EgressOptions {
   reader: LogReader;
   routes: Route[];
-  batchRecords: number;
+  encoder: Encoder;
+  fields: FieldNames;
+  /** Log records per poll. */
+  pollRecords: number;
   maxWaitMs: number;
+  objects: ObjectPolicy;
   backoff: { initialMs: number; maxMs: number };
   logger: Logger;
   metrics: EgressMetrics;
 }
 
+/** Windows sealed but not yet delivered and committed; past this, polling waits. */
+const MAX_SEALED = 2;
+const EMPTY = Buffer.alloc(0);
+
+interface Job {
+  /** Kept until the job settles, so a failed job's records can be dead-lettered. */
+  input: EncodeJob | null;
+  result: Promise<EncodeResult | Error>;
+}
+
+class Window {
+  readonly openedAt = Date.now();
+  readonly tags = new Set<string>();
+  readonly jobs: Job[] = [];
+  /** Records of the current poll not yet sent to the encoder. */
+  segment: StoredRecord[] = [];
+  bytes = 0;
+  last: number;
+
+  constructor(
+    readonly partition: number,
+    readonly first: number,
+  ) {
+    this.last = first;
+  }
+}
+
+type Matcher = { test: (tag: string) => boolean; sinks: Sink[] };
+
 export class EgressWorker {
   private running = false;
+  /** Set when stop's grace ran out: retry loops give up, uncommitted windows replay on the next start. */
+  private abandoned = false;
   private loop: Promise<void> | null = null;
-  private readonly matchers: Array<{ test: (tag: string) => boolean; sinks: Sink[] }>;
+  private finalizing: Promise<void> = Promise.resolve();
+  private sealed = 0;
+  private readonly open = new Map<number, Window>();
+  private readonly matchers: Matcher[];
+  private readonly routeCache = new Map<string, Sink[]>();
+  private readonly gzipLevels: number[];
+  private readonly needLines: boolean;
+  private failing: string | null = null;
 
   constructor(private readonly options: EgressOptions) {
     this.matchers = options.routes.map((r) => ({ test: compileTagPattern(r.match), sinks: r.sinks }));
+    const sinks = new Set(options.routes.flatMap((r) => r.sinks));
+    this.gzipLevels = [...new Set([...sinks].flatMap((s) => (s.kind === 'objects' ? [s.gzipLevel] : [])))];
+    this.needLines = [...sinks].some((s) => s.kind === 'lines');
   }
 
   start(): void {
@@ -50,71 +123,306 @@ export class EgressWorker {
     this.loop = this.run();
   }
 
-  /** Stops after the batch in progress (bounded by `graceMs`); uncommitted records replay on the next start. */
+  /** Why egress is not making progress (a failing poll or commit), for /readyz; null when it is. */
+  problem(): string | null {
+    return this.failing;
+  }
+
+  /**
+   * Stops polling, then delivers and commits what was read, bounded by
+   * `graceMs`; whatever is not committed by then replays on the next start.
+   */
   async stop(graceMs: number): Promise<void> {
     this.running = false;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.loop,
-      new Promise((r) => {
-        timer = setTimeout(r, graceMs);
-      }),
-    ]);
+    const drained = (async () => {
+      await this.loop;
+      for (const w of [...this.open.values()]) this.seal(w);
+      await this.finalizing;
+    })();
+    const graceOver = new Promise((r) => {
+      timer = setTimeout(r, graceMs);
+    });
+    await Promise.race([drained, graceOver]);
     clearTimeout(timer);
+    this.abandoned = true;
+    await this.options.encoder.close();
   }
 
   private async run(): Promise<void> {
-    const { reader, batchRecords, maxWaitMs } = this.options;
+    const { reader, pollRecords, maxWaitMs, objects } = this.options;
+    let attempt = 0;
     while (this.running) {
-      const batch = await reader.poll(batchRecords, maxWaitMs);
-      if (batch.length === 0) continue;
+      while (this.sealed >= MAX_SEALED && this.running) await this.finalizing;
+      let records: StoredRecord[];
       try {
-        await this.deliver(batch);
-      } catch {
-        return; // stopped while a sink was still refusing: the batch stays uncommitted and replays
+        records = await reader.poll(pollRecords, this.pollWait(maxWaitMs));
+        attempt = 0;
+        this.failing = null;
+      } catch (err) {
+        await this.loopFailed('poll', err, attempt++);
+        continue;
       }
-      await reader.commit(batch);
-      this.options.metrics.committed(batch[batch.length - 1].offset);
+      for (const r of records) this.add(r);
+      for (const w of this.open.values()) this.flushSegment(w);
+      if (reader.caughtUp()) {
+        const now = Date.now();
+        for (const w of [...this.open.values()]) if (now - w.openedAt >= objects.ageMs) this.seal(w);
+      }
     }
   }
 
-  private async deliver(batch: StoredRecord[]): Promise<void> {
-    const perSink = new Map<Sink, StoredRecord[]>();
+  /** How long a poll may wait: never past the age of the oldest open window. */
+  private pollWait(maxWaitMs: number): number {
+    let wait = maxWaitMs;
+    const now = Date.now();
+    for (const w of this.open.values()) wait = Math.min(wait, Math.max(0, w.openedAt + this.options.objects.ageMs - now));
+    return wait;
+  }
+
+  private add(r: StoredRecord): void {
+    const { objects } = this.options;
+    let w = this.open.get(r.partition);
+    if (w && !w.tags.has(r.tag) && w.tags.size >= objects.maxTags) {
+      this.flushSegment(w);
+      this.seal(w);
+      w = undefined;
+    }
+    if (!w) {
+      w = new Window(r.partition, r.offset);
+      this.open.set(r.partition, w);
+    }
+    w.tags.add(r.tag);
+    w.segment.push(r);
+    w.bytes += r.entries.length;
+    w.last = r.offset;
+    if (w.bytes >= objects.bytes) {
+      this.flushSegment(w);
+      this.seal(w);
+    }
+  }
+
+  private sinksFor(tag: string): Sink[] {
+    let sinks = this.routeCache.get(tag);
+    if (!sinks) {
+      sinks = this.matchers.find((m) => m.test(tag))?.sinks ?? [];
+      if (this.routeCache.size >= 10_000) this.routeCache.clear();
+      this.routeCache.set(tag, sinks);
+    }
+    return sinks;
+  }
+
+  /** Copies the window's records of this poll (the reader reuses its buffer) and starts encoding them. */
+  private flushSegment(w: Window): void {
+    if (w.segment.length === 0) return;
     let unrouted = 0;
-    for (const r of batch) {
-      let routed = false;
-      for (const m of this.matchers) {
-        if (!m.test(r.tag)) continue;
-        routed = true;
-        for (const s of m.sinks) {
-          const list = perSink.get(s);
-          if (list) list.push(r);
-          else perSink.set(s, [r]);
-        }
-        break;
+    let size = 0;
+    const routed = w.segment.filter((r) => {
+      if (this.sinksFor(r.tag).length) {
+        size += r.entries.length;
+        return true;
       }
-      if (!routed) unrouted += r.count;
-    }
+      unrouted += r.count;
+      return false;
+    });
+    w.segment = [];
     if (unrouted) this.options.metrics.unrouted(unrouted);
-    await Promise.all([...perSink].map(([sink, records]) => this.deliverTo(sink, records)));
+    if (routed.length === 0) return;
+    const entries = new Uint8Array(size);
+    const records: JobRecord[] = [];
+    let at = 0;
+    for (const r of routed) {
+      entries.set(r.entries, at);
+      records.push({
+        tag: r.tag,
+        idPrefix: r.key || `p${r.partition}o${r.offset}`,
+        partition: r.partition,
+        start: at,
+        end: at + r.entries.length,
+      });
+      at += r.entries.length;
+    }
+    const input: EncodeJob = { entries, records, fields: this.options.fields, gzipLevels: this.gzipLevels, ndjson: this.needLines };
+    const job: Job = { input, result: Promise.resolve(new Error('not started')) };
+    job.result = this.options.encoder.encode(input).then(
+      (result) => {
+        job.input = null;
+        return result;
+      },
+      (err: Error) => err,
+    );
+    w.jobs.push(job);
   }
 
-  private async deliverTo(sink: Sink, records: StoredRecord[]): Promise<void> {
-    const events = records.reduce((n, r) => n + r.count, 0);
+  private seal(w: Window): void {
+    this.open.delete(w.partition);
+    this.sealed++;
+    this.finalizing = this.finalizing.then(() => this.finalize(w)).finally(() => this.sealed--);
+  }
+
+  /** Delivers a window to every routed sink, then commits past it. Never rejects. */
+  private async finalize(w: Window): Promise<void> {
+    try {
+      const results = await Promise.all(w.jobs.map((j) => j.result));
+      const deadLetters: DeadLetter[] = [];
+      const bySink = new Map<Sink, { objects: Map<string, SinkObject>; lines: LineBatch }>();
+      const out = (s: Sink) => {
+        let o = bySink.get(s);
+        if (!o) {
+          o = { objects: new Map(), lines: { parts: [], lineEnds: [], events: 0, deadLetters: [] } };
+          bySink.set(s, o);
+        }
+        return o;
+      };
+      const stamp = String(w.first).padStart(20, '0');
+      results.forEach((result, i) => {
+        if (result instanceof Error) {
+          deadLetters.push(...this.failedJob(w.jobs[i], result));
+          return;
+        }
+        deadLetters.push(...result.deadLetters);
+        for (const g of result.groups) {
+          for (const s of this.sinksFor(g.tag)) {
+            const o = out(s);
+            if (s.kind === 'objects') {
+              const path = `${safeTag(g.tag)}/${hourPartition(g.hour)}/part-${g.partition}-${stamp}.json.gz`;
+              let obj = o.objects.get(path);
+              if (!obj) {
+                obj = { path, body: [], events: 0 };
+                o.objects.set(path, obj);
+              }
+              obj.body.push(...g.gzip[this.gzipLevels.indexOf(s.gzipLevel)]);
+              obj.events += g.events;
+            } else {
+              o.lines.parts.push(...g.ndjson);
+              o.lines.lineEnds.push(...g.lineEnds);
+              o.lines.events += g.events;
+            }
+          }
+        }
+      });
+      if (deadLetters.length) this.routeDeadLetters(w, stamp, deadLetters, out);
+      const delivered = await Promise.all([...bySink].map(([sink, o]) => this.deliver(sink, o.objects, o.lines)));
+      if (!delivered.every(Boolean)) return; // abandoned on stop: replays on the next start
+      await this.commit(w);
+    } catch (err) {
+      // A bug, not a sink or log failure (those are handled above): say so loudly; the window replays after a restart.
+      this.options.logger.error(
+        { code: 'TRB_EGRESS_BUG', err: (err as Error).stack },
+        `Egress could not finish the window of partition ${w.partition} at offset ${w.first}: ${(err as Error).message}.`,
+      );
+      this.options.metrics.loopError('encode');
+    }
+  }
+
+  private failedJob(job: Job, err: Error): DeadLetter[] {
+    this.options.metrics.loopError('encode');
+    this.options.logger.error(
+      { code: 'TRB_EGRESS_ENCODER', err: err.message },
+      `Encoding a batch failed (${err.message}); its events go to the dead letters of their sinks.`,
+    );
+    const input = job.input;
+    if (!input) return [];
+    const src = Buffer.from(input.entries.buffer, input.entries.byteOffset, input.entries.byteLength);
+    return input.records.map((r) => ({
+      tag: r.tag,
+      id: r.idPrefix,
+      reason: `the encoder failed on this chunk: ${err.message}`,
+      raw: src.toString('base64', r.start, r.end),
+    }));
+  }
+
+  /** Object sinks get one dead-letter object per window; line sinks keep them their own way. */
+  private routeDeadLetters(
+    w: Window,
+    stamp: string,
+    deadLetters: DeadLetter[],
+    out: (s: Sink) => { objects: Map<string, SinkObject>; lines: LineBatch },
+  ): void {
+    const perSink = new Map<Sink, DeadLetter[]>();
+    for (const d of deadLetters) {
+      for (const s of this.sinksFor(d.tag)) {
+        const list = perSink.get(s);
+        if (list) list.push(d);
+        else perSink.set(s, [d]);
+      }
+    }
+    for (const [s, list] of perSink) {
+      this.options.metrics.deadLetters(s.name, list.length);
+      this.options.logger.warn(
+        { code: 'TRB_EGRESS_DEAD_LETTER', sink: s.name, events: list.length, first: list[0].reason.slice(0, 300) },
+        `${list.length} events could not be encoded for sink ${s.name} and go to its dead letters; the first: ${list[0].reason.slice(0, 300)}.`,
+      );
+      if (s.kind === 'lines') {
+        out(s).lines.deadLetters.push(...list);
+        continue;
+      }
+      const text = list.map((d) => `${JSON.stringify({ reason: d.reason, _id: d.id, _tag: d.tag, msgpack_base64: d.raw })}\n`).join('');
+      const path = `_dead_letter/part-${w.partition}-${stamp}.ndjson.gz`;
+      out(s).objects.set(path, { path, body: [gzipSync(text, { level: s.gzipLevel })], events: 0 });
+    }
+  }
+
+  /** Hands a sink its part of a window until it takes it; false when abandoned on stop. */
+  private async deliver(sink: Sink, objects: Map<string, SinkObject>, lines: LineBatch): Promise<boolean> {
+    const events = sink.kind === 'objects' ? [...objects.values()].reduce((n, o) => n + o.events, 0) : lines.events;
     for (let attempt = 0; ; attempt++) {
       try {
-        await sink.consume(records);
+        if (sink.kind === 'objects') {
+          if (objects.size) await (sink as ObjectSink).put([...objects.values()]);
+          this.options.metrics.objectWritten(sink.name, objects.size);
+        } else if (lines.parts.length || lines.deadLetters.length) await sink.put(lines);
         this.options.metrics.eventsOut(sink.name, events);
-        return;
+        return true;
       } catch (err) {
+        const e = err as Error & { code?: string; retriable?: boolean };
         this.options.metrics.sinkFailure(sink.name);
+        if (e.retriable === false) {
+          this.options.metrics.deadLetters(sink.name, events);
+          this.options.logger.error(
+            { code: e.code ?? 'TRB_SINK_ERROR', sink: sink.name, events },
+            `Sink ${sink.name} refused ${events} events for good (${e.message}); they are dropped and egress goes on.`,
+          );
+          return true;
+        }
         this.options.logger.warn(
-          { code: (err as { code?: string }).code ?? 'TRB_SINK_ERROR', sink: sink.name, attempt },
-          `Sink ${sink.name} did not accept a batch of ${events} events (attempt ${attempt + 1}): ${(err as Error).message}`,
+          { code: e.code ?? 'TRB_SINK_ERROR', sink: sink.name, attempt },
+          `Sink ${sink.name} did not accept ${events} events (attempt ${attempt + 1}), retrying: ${e.message}`,
         );
-        if (!this.running) throw err;
+        if (this.abandoned) return false;
         await new Promise((r) => setTimeout(r, backoffDelay(attempt, this.options.backoff)));
+        if (this.abandoned) return false;
       }
     }
   }
+
+  private async commit(w: Window): Promise<void> {
+    const last: StoredRecord = { tag: '', key: '', count: 0, entries: EMPTY, partition: w.partition, offset: w.last };
+    for (let attempt = 0; !this.abandoned; attempt++) {
+      try {
+        await this.options.reader.commit([last]);
+        this.failing = null;
+        this.options.metrics.committed(w.last);
+        return;
+      } catch (err) {
+        await this.loopFailed('commit', err, attempt);
+      }
+    }
+  }
+
+  private async loopFailed(stage: 'poll' | 'commit', err: unknown, attempt: number): Promise<void> {
+    const e = err as Error & { code?: string };
+    this.failing = `egress ${stage} failing: ${e.message}`;
+    this.options.metrics.loopError(stage);
+    this.options.logger.warn(
+      { code: e.code ?? 'TRB_EGRESS_LOG', stage, attempt },
+      `Egress ${stage} failed (attempt ${attempt + 1}), retrying: ${e.message}`,
+    );
+    await new Promise((r) => setTimeout(r, backoffDelay(attempt, this.options.backoff)));
+  }
+}
+
+/** A tag as one path segment: no slashes, no "..", no control characters. */
+export function safeTag(tag: string): string {
+  return tag.replace(/[/\\\u0000-\u001f]/g, '_').replace(/^\.+/, '_') || '_';
 }

@@ -129,7 +129,7 @@ export function runEncodeJob(job: EncodeJob): EncodeResult {
         pos = line.next;
       } catch (err) {
         if (!(err instanceof Unencodable)) throw err;
-        const next = skipValue(src, pos, r.end);
+        const next = endOf(src, pos, r.end);
         const end = next === INCOMPLETE ? r.end : next;
         deadLetters.push({
           tag: r.tag,
@@ -158,4 +158,13 @@ function writerFor(writers: Map<string, GroupWriter>, r: JobRecord, hour: number
     writers.set(key, w);
   }
   return w;
+}
+
+/** Where the value at `pos` ends, or INCOMPLETE when that cannot be told (cut short, or not msgpack). */
+function endOf(src: Buffer, pos: number, end: number): number {
+  try {
+    return skipValue(src, pos, end);
+  } catch {
+    return INCOMPLETE;
+  }
 }

@@ -1,42 +1,67 @@
 /**
  * File sink: gzip NDJSON objects in the same Hive layout as S3, on a local
- * directory (the single-node default). Written to a temp file, fsynced and
- * renamed, so an object is either whole or absent, and a replay replaces it.
+ * directory (the single-node default). Each object is written to a temp file
+ * (its gzip members with one writev), fdatasynced and renamed, so an object
+ * is either whole or absent and a replay replaces it. Temp files a crash
+ * left behind are removed at start.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
 import { RetryableError } from '@tributary/core';
-import type { StoredRecord } from '../log/durable-log';
-import { type FieldNames, groupForObjects } from './ndjson';
-import type { Sink } from './sink';
+import type { ObjectSink, SinkObject } from './sink';
 
-const gzipAsync = promisify(gzip);
+/** Objects written at once: enough to overlap fdatasyncs, few enough to bound open descriptors. */
+const CONCURRENT_OBJECTS = 8;
+const TEMP_SUFFIX = /\.[0-9a-f]{8}\.tmp$/;
 
-export class FileSink implements Sink {
+export interface FileSinkOptions {
+  name: string;
+  path: string;
+  gzipLevel: number;
+}
+
+export class FileSink implements ObjectSink {
+  readonly kind = 'objects' as const;
   readonly name: string;
+  readonly gzipLevel: number;
 
-  constructor(private readonly options: { name: string; path: string; fields: FieldNames }) {
+  constructor(private readonly options: FileSinkOptions) {
     this.name = options.name;
+    this.gzipLevel = options.gzipLevel;
   }
 
-  async consume(records: StoredRecord[]): Promise<void> {
-    try {
-      for (const [key, lines] of groupForObjects(records, '', this.options.fields)) {
-        const target = join(this.options.path, key);
-        await fs.promises.mkdir(dirname(target), { recursive: true });
-        const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
-        const handle = await fs.promises.open(tmp, 'w');
-        try {
-          await handle.writeFile(await gzipAsync(`${lines.join('\n')}\n`));
-          await handle.datasync();
-        } finally {
-          await handle.close();
-        }
-        await fs.promises.rename(tmp, target);
+  /** Removes the temp files of writes a crash interrupted; returns how many. */
+  async start(): Promise<number> {
+    let removed = 0;
+    const walk = async (dir: string): Promise<void> => {
+      let entries: fs.Dirent[];
+      try {
+        entries = await fs.promises.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
       }
+      for (const e of entries) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) await walk(p);
+        else if (TEMP_SUFFIX.test(e.name)) {
+          await fs.promises.rm(p, { force: true });
+          removed++;
+        }
+      }
+    };
+    await walk(this.options.path);
+    return removed;
+  }
+
+  async put(objects: SinkObject[]): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < objects.length) await this.write(objects[next++]);
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(CONCURRENT_OBJECTS, objects.length) }, worker));
     } catch (err) {
       throw new RetryableError(
         'TRB_SINK_FILE',
@@ -44,6 +69,23 @@ export class FileSink implements Sink {
         err,
       );
     }
+  }
+
+  private async write(object: SinkObject): Promise<void> {
+    const target = join(this.options.path, object.path);
+    await fs.promises.mkdir(dirname(target), { recursive: true });
+    const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
+    const handle = await fs.promises.open(tmp, 'w');
+    try {
+      await handle.writev(object.body);
+      await handle.datasync();
+    } catch (err) {
+      await handle.close().catch(() => {}); // the write's own error is the one reported
+      await fs.promises.rm(tmp, { force: true }).catch(() => {});
+      throw err;
+    }
+    await handle.close();
+    await fs.promises.rename(tmp, target);
   }
 
   async close(): Promise<void> {}

@@ -1,53 +1,57 @@
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
 /**
- * S3 sink (@aws-sdk/client-s3): one gzip NDJSON object per tag and hour of a
- * batch, under Hive-style keys Athena partitions on. The key derives from the
- * batch's log position, so a replay overwrites the same object. The client is
- * injected (a real S3, MinIO, LocalStack or s3rver in tests).
+ * S3 sink (@aws-sdk/client-s3): one PutObject per object egress cut, under
+ * the sink's prefix. The key derives from the log position the object
+ * starts at, so a replay overwrites the same object. The client is injected
+ * (a real S3, MinIO, LocalStack or s3rver in tests).
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { RetryableError } from '@tributary/core';
-import type { StoredRecord } from '../log/durable-log';
-import { type FieldNames, groupForObjects } from './ndjson';
-import type { Sink } from './sink';
+import type { ObjectSink, SinkObject } from './sink';
 
-const gzipAsync = promisify(gzip);
+/** PutObject calls in flight at once per sink. */
+const CONCURRENT_PUTS = 8;
 
 export interface S3SinkOptions {
   name: string;
   client: S3Client;
   bucket: string;
   prefix: string;
-  fields: FieldNames;
+  gzipLevel: number;
 }
 
-export class S3Sink implements Sink {
+export class S3Sink implements ObjectSink {
+  readonly kind = 'objects' as const;
   readonly name: string;
+  readonly gzipLevel: number;
+  private readonly prefix: string;
 
   constructor(private readonly options: S3SinkOptions) {
     this.name = options.name;
+    this.gzipLevel = options.gzipLevel;
+    this.prefix = options.prefix.replace(/\/+$/, '');
   }
 
-  async consume(records: StoredRecord[]): Promise<void> {
-    const objects = groupForObjects(records, this.options.prefix.replace(/\/+$/, ''), this.options.fields);
+  async put(objects: SinkObject[]): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < objects.length) {
+        const o = objects[next++];
+        await this.options.client.send(
+          new PutObjectCommand({
+            Bucket: this.options.bucket,
+            Key: this.prefix ? `${this.prefix}/${o.path}` : o.path,
+            Body: o.body.length === 1 ? o.body[0] : Buffer.concat(o.body),
+            ContentType: 'application/x-ndjson',
+          }),
+        );
+      }
+    };
     try {
-      await Promise.all(
-        [...objects].map(async ([key, lines]) =>
-          this.options.client.send(
-            new PutObjectCommand({
-              Bucket: this.options.bucket,
-              Key: key,
-              Body: await gzipAsync(`${lines.join('\n')}\n`),
-              ContentType: 'application/x-ndjson',
-            }),
-          ),
-        ),
-      );
+      await Promise.all(Array.from({ length: Math.min(CONCURRENT_PUTS, objects.length) }, worker));
     } catch (err) {
       throw new RetryableError(
         'TRB_SINK_S3',
-        `PutObject to s3://${this.options.bucket}/${this.options.prefix} failed: ${(err as Error).message}.`,
+        `PutObject to s3://${this.options.bucket}/${this.prefix} failed: ${(err as Error).message}.`,
         err,
       );
     }

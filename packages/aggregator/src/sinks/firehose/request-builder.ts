@@ -1,10 +1,9 @@
 /**
  * Pure batching for Firehose PutRecordBatch: NDJSON lines → records (one or
- * several lines per record) → calls within the service limits. Lines that can
- * never be accepted come back separately with the reason.
+ * several whole lines per record) → calls within the service limits. Lines
+ * that can never be accepted come back separately with the reason.
  */
-import type { StoredRecord } from '../../log/durable-log';
-import { type FieldNames, toLines } from '../ndjson';
+import type { LineBatch } from '../sink';
 
 // Amazon Data Firehose quotas, PutRecordBatch:
 // https://docs.aws.amazon.com/firehose/latest/dev/limits.html
@@ -18,51 +17,52 @@ export interface Rejected {
 }
 
 export interface Plan {
-  /** Each inner array is one PutRecordBatch call; each Buffer one Firehose record. */
-  calls: Buffer[][];
+  /** Each inner array is one PutRecordBatch call; each Uint8Array one Firehose record. */
+  calls: Uint8Array[][];
   rejected: Rejected[];
   events: number;
 }
 
 /**
  * `maxRecordBytes` > one line packs several newline-terminated lines into one
- * Firehose record (fewer calls, the same S3 output).
+ * Firehose record (fewer calls, the same S3 output). Records are views into
+ * the batch's parts: no copy.
  */
-export function planBatches(records: StoredRecord[], fields: FieldNames, maxRecordBytes: number): Plan {
+export function planBatches(batch: Pick<LineBatch, 'parts' | 'lineEnds'>, maxRecordBytes: number): Plan {
   const limit = Math.min(maxRecordBytes, FIREHOSE_MAX_RECORD_BYTES);
-  const out: Buffer[] = [];
+  const out: Uint8Array[] = [];
   const rejected: Rejected[] = [];
-  let current: Buffer[] = [];
-  let currentBytes = 0;
   let events = 0;
-  const cut = () => {
-    if (current.length) out.push(Buffer.concat(current, currentBytes));
-    current = [];
-    currentBytes = 0;
-  };
-  for (const r of records) {
-    for (const line of toLines(r, fields)) {
-      const bytes = Buffer.from(`${line.json}\n`);
-      if (bytes.length > FIREHOSE_MAX_RECORD_BYTES) {
+  batch.parts.forEach((part, i) => {
+    let recordStart = 0;
+    let lineStart = 0;
+    for (const lineEnd of batch.lineEnds[i]) {
+      const bytes = lineEnd - lineStart;
+      if (bytes > FIREHOSE_MAX_RECORD_BYTES) {
+        if (lineStart > recordStart) out.push(part.subarray(recordStart, lineStart));
         rejected.push({
-          line: line.json,
-          reason: `event of ${bytes.length} bytes exceeds the Firehose record limit of ${FIREHOSE_MAX_RECORD_BYTES} bytes`,
+          line: Buffer.from(part.buffer, part.byteOffset + lineStart, bytes - 1).toString(),
+          reason: `event of ${bytes} bytes exceeds the Firehose record limit of ${FIREHOSE_MAX_RECORD_BYTES} bytes`,
         });
+        recordStart = lineEnd;
+        lineStart = lineEnd;
         continue;
       }
       events++;
-      if (currentBytes + bytes.length > limit) cut();
-      current.push(bytes);
-      currentBytes += bytes.length;
+      if (lineEnd - recordStart > limit && lineStart > recordStart) {
+        out.push(part.subarray(recordStart, lineStart));
+        recordStart = lineStart;
+      }
+      lineStart = lineEnd;
     }
-  }
-  cut();
+    if (lineStart > recordStart) out.push(part.subarray(recordStart, lineStart));
+  });
   return { calls: splitCalls(out), rejected, events };
 }
 
-function splitCalls(records: Buffer[]): Buffer[][] {
-  const calls: Buffer[][] = [];
-  let call: Buffer[] = [];
+function splitCalls(records: Uint8Array[]): Uint8Array[][] {
+  const calls: Uint8Array[][] = [];
+  let call: Uint8Array[] = [];
   let bytes = 0;
   for (const r of records) {
     if (call.length === FIREHOSE_MAX_RECORDS_PER_BATCH || bytes + r.length > FIREHOSE_MAX_BATCH_BYTES) {

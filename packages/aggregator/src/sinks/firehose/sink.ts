@@ -1,25 +1,27 @@
 /**
- * aws_firehose sink: PutRecordBatch within the service limits. On a partial
+ * aws_firehose sink: NDJSON lines egress encoded → PutRecordBatch within the
+ * service limits. On a partial
  * failure only the failed records are resent; throttling and failures back
  * off (full jitter) and retry up to `maxAttempts`, then the batch is rejected
  * as retryable and egress tries it again (Firehose has no idempotency key:
  * at-least-once, every line carries a stable `_id`). Events that can never be
- * accepted go to the dead-letter directory with the reason.
+ * accepted (and events egress could not encode) go to the dead-letter
+ * directory with the reason, before any record is sent: a dead-letter write
+ * that fails rejects the batch as retryable, so nothing is lost. Without a
+ * dead-letter directory they are counted and logged as dropped.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { type FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
-import { RetryableError, backoffDelay } from '@tributary/core';
-import type { StoredRecord } from '../../log/durable-log';
-import type { FieldNames } from '../ndjson';
-import type { Sink } from '../sink';
+import { type Logger, RetryableError, backoffDelay } from '@tributary/core';
+import type { LineBatch, LineSink } from '../sink';
 import { planBatches } from './request-builder';
 
 export interface FirehoseSinkOptions {
   name: string;
   client: FirehoseClient;
   deliveryStream: string;
-  fields: FieldNames;
+  logger: Logger;
   /** Bytes of NDJSON packed into one Firehose record (one line when 0). */
   maxRecordBytes: number;
   maxAttempts: number;
@@ -28,25 +30,30 @@ export interface FirehoseSinkOptions {
   onStats?(s: { calls: number; records: number; failedRecords: number; throttled: number; deadLetters: number }): void;
 }
 
-export class FirehoseSink implements Sink {
+export class FirehoseSink implements LineSink {
+  readonly kind = 'lines' as const;
   readonly name: string;
 
   constructor(private readonly options: FirehoseSinkOptions) {
     this.name = options.name;
   }
 
-  async consume(records: StoredRecord[]): Promise<void> {
+  async put(batch: LineBatch): Promise<void> {
     const o = this.options;
-    const plan = planBatches(records, o.fields, o.maxRecordBytes || 1);
-    if (plan.rejected.length) this.deadLetter(plan.rejected);
+    const plan = planBatches(batch, o.maxRecordBytes || 1);
+    const rejected = [
+      ...plan.rejected,
+      ...batch.deadLetters.map((d) => ({ line: JSON.stringify({ _id: d.id, _tag: d.tag, msgpack_base64: d.raw }), reason: d.reason })),
+    ];
+    if (rejected.length) await this.deadLetter(rejected);
     for (const call of plan.calls) await this.putWithRetries(call);
   }
 
-  private async putWithRetries(call: Buffer[]): Promise<void> {
+  private async putWithRetries(call: Uint8Array[]): Promise<void> {
     const o = this.options;
     let pending = call;
     for (let attempt = 0; ; attempt++) {
-      let failed: Buffer[];
+      let failed: Uint8Array[];
       let throttled = 0;
       try {
         const res = await o.client.send(
@@ -78,14 +85,34 @@ export class FirehoseSink implements Sink {
     }
   }
 
-  private deadLetter(rejected: Array<{ line: string; reason: string }>): void {
+  private async deadLetter(rejected: Array<{ line: string; reason: string }>): Promise<void> {
     const o = this.options;
+    if (!o.deadLetterPath) {
+      o.onStats?.({ calls: 0, records: 0, failedRecords: 0, throttled: 0, deadLetters: rejected.length });
+      o.logger.warn(
+        { code: 'TRB_SINK_DEAD_LETTER', sink: o.name, events: rejected.length },
+        `Sink ${o.name} dropped ${rejected.length} events it can never deliver (no dead_letter_path is set); the first: ${rejected[0].reason}.`,
+      );
+      return;
+    }
+    const file = join(o.deadLetterPath, `${o.name}.ndjson`);
+    try {
+      await fs.promises.mkdir(o.deadLetterPath, { recursive: true });
+      await fs.promises.appendFile(
+        file,
+        rejected.map((r) => `${JSON.stringify({ reason: r.reason, at: new Date().toISOString(), line: r.line })}\n`).join(''),
+      );
+    } catch (err) {
+      throw new RetryableError(
+        'TRB_SINK_DEAD_LETTER',
+        `Sink ${o.name} could not write its dead letters to ${file}: ${(err as Error).message}.`,
+        err,
+      );
+    }
     o.onStats?.({ calls: 0, records: 0, failedRecords: 0, throttled: 0, deadLetters: rejected.length });
-    if (!o.deadLetterPath) return;
-    mkdirSync(o.deadLetterPath, { recursive: true });
-    appendFileSync(
-      join(o.deadLetterPath, `${o.name}.ndjson`),
-      rejected.map((r) => `${JSON.stringify({ reason: r.reason, at: new Date().toISOString(), line: r.line })}\n`).join(''),
+    o.logger.warn(
+      { code: 'TRB_SINK_DEAD_LETTER', sink: o.name, events: rejected.length, path: file },
+      `Sink ${o.name} wrote ${rejected.length} events it can never deliver to ${file}; the first: ${rejected[0].reason}.`,
     );
   }
 

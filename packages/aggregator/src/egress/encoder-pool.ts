@@ -1,0 +1,111 @@
+/**
+ * Runs encoding jobs on worker threads (sized to the cores the main thread
+ * leaves), or inline when `threads` is 0 or the code runs from TypeScript
+ * sources (tests). A job's promise always settles: a worker that dies fails
+ * its jobs over to the inline path and is replaced; a job that fails inline
+ * too rejects, and egress dead-letters its records.
+ */
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '@tributary/core';
+import { type EncodeJob, type EncodeResult, runEncodeJob } from './encode-job';
+
+export interface Encoder {
+  readonly threads: number;
+  /** Resolves with the job's output; the job's buffers may be reused once it is called. */
+  encode(job: EncodeJob): Promise<EncodeResult>;
+  close(): Promise<void>;
+}
+
+/** `auto`: one thread per core beyond the main thread's, at least one, at most four. */
+export function encoderThreads(setting: number | 'auto'): number {
+  if (setting !== 'auto') return setting;
+  return Math.max(1, Math.min(4, availableParallelism() - 1));
+}
+
+interface Pending {
+  job: EncodeJob;
+  resolve(r: EncodeResult): void;
+  reject(e: Error): void;
+}
+
+class Slot {
+  worker: Worker;
+  readonly pending = new Map<number, Pending>();
+
+  constructor(
+    private readonly file: string,
+    private readonly onExit: (slot: Slot, err: Error) => void,
+  ) {
+    this.worker = this.spawn();
+  }
+
+  private spawn(): Worker {
+    const w = new Worker(this.file);
+    w.unref();
+    w.on('message', (m: { id: number; result?: EncodeResult; error?: string }) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.result) p.resolve(m.result);
+      else p.reject(new Error(m.error));
+    });
+    w.on('error', (err) => this.onExit(this, err));
+    w.on('exit', (code) => {
+      if (code !== 0 || this.pending.size) this.onExit(this, new Error(`encoder thread exited with code ${code}`));
+    });
+    return w;
+  }
+
+  restart(): void {
+    this.worker.removeAllListeners();
+    this.worker.terminate().catch(() => {}); // it is gone or going; its jobs were failed over
+    this.worker = this.spawn();
+  }
+}
+
+export function createEncoder(threads: number, logger: Logger): Encoder {
+  const file = join(__dirname, 'encode-worker.js');
+  if (threads === 0 || __filename.endsWith('.ts')) {
+    return { threads: 0, encode: async (job) => runEncodeJob(job), close: async () => {} };
+  }
+  let nextId = 0;
+  let closed = false;
+  const failOver = (slot: Slot, err: Error) => {
+    const jobs = [...slot.pending.values()];
+    slot.pending.clear();
+    if (closed) {
+      for (const p of jobs) p.reject(new Error('the encoder was closed'));
+      return;
+    }
+    logger.error(
+      { code: 'TRB_EGRESS_ENCODER', err: err.message, jobs: jobs.length },
+      `An encoder thread failed (${err.message}); its ${jobs.length} jobs run on the main thread and the thread is replaced.`,
+    );
+    for (const p of jobs) {
+      try {
+        p.resolve(runEncodeJob(p.job));
+      } catch (e) {
+        p.reject(e as Error);
+      }
+    }
+    slot.restart();
+  };
+  const slots = Array.from({ length: threads }, () => new Slot(file, failOver));
+  return {
+    threads,
+    encode(job) {
+      const slot = slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+      const id = nextId++;
+      return new Promise<EncodeResult>((resolve, reject) => {
+        slot.pending.set(id, { job, resolve, reject });
+        slot.worker.postMessage({ id, job });
+      });
+    },
+    async close() {
+      closed = true;
+      await Promise.all(slots.map((s) => s.worker.terminate()));
+    },
+  };
+}

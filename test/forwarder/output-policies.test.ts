@@ -87,15 +87,17 @@ test('after max_attempts a chunk goes to the dead-letter directory, counted', as
     await produce(fwd.ports.forward, { perChunk: 10, maxEvents: 10 }).done;
     await waitFor(
       () =>
-        readdirSync(join(dir), { withFileTypes: true }).some((d) => d.name === 'dead') ? readdirSync(join(dir, 'dead')).length > 0 : false,
+        readdirSync(join(dir), { withFileTypes: true }).some((d) => d.name === 'dead')
+          ? readdirSync(join(dir, 'dead')).some((f) => f.endsWith('.msgpack'))
+          : false,
       15_000,
       'a dead-letter file',
     );
-    const [file] = readdirSync(join(dir, 'dead'));
+    const [file] = readdirSync(join(dir, 'dead')).filter((f) => f.endsWith('.msgpack'));
     const chunk = parseRequest(new FrameDecoder().push(readFileSync(join(dir, 'dead', file)))[0]);
     expect(decodeEntries(chunk.entries).map((e) => e.record.n)).toEqual(Array.from({ length: 10 }, (_, i) => i));
     const metrics = await fwd.registry.metrics();
-    expect(metrics).toMatch(/tributary_forwarder_dead_letter_events_total 10/);
+    expect(metrics).toMatch(/tributary_forwarder_dead_letter_events_total\{outcome="written"\} 10/);
     expect(fwd.buffer.stats().events).toBe(0);
   } finally {
     await fwd.stop();

@@ -205,7 +205,7 @@ export class Forwarder {
       host: config.metrics.bind,
       port: config.metrics.port,
       registry,
-      notReady: () => (forwarder?.stopping ? 'draining' : buffer.problem()),
+      notReady: () => (forwarder?.stopping ? 'draining' : (buffer.problem() ?? output.problem())),
     });
     forwarder = new Forwarder(config, buffer, output, forward, http, ops, metrics, registry, logger);
     logger.info({ ports: forwarder.ports }, 'Forwarder started.');

@@ -11,13 +11,24 @@
  *   `maxConnectionAgeMs` stop taking chunks, finish what they carry and are
  *   replaced, so new aggregators behind an NLB get traffic.
  * - With `maxAttempts`, a chunk that failed that often is written to the
- *   dead-letter directory (as a PackedForward request) and dropped from the buffer.
+ *   dead-letter directory (as a PackedForward request) and then removed from
+ *   the buffer; with no directory set it is dropped, and the log line and
+ *   metric say so. A dead-letter write that fails keeps the chunk buffered: it
+ *   is sent and, failing again, written again after a backoff (counted, logged,
+ *   and shown in /readyz until a write succeeds).
+ * - Every settled send has an owner: nothing here rejects unhandled.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { type Logger, backoffDelay } from '@tributary/core';
-import { type ClientCredentials, ForwardConnection, encodePackedForward, packedForwardParts } from '@tributary/forward-protocol';
+import {
+  type ClientCredentials,
+  ForwardConnection,
+  ProtocolErrorCode,
+  encodePackedForward,
+  packedForwardParts,
+} from '@tributary/forward-protocol';
 import type { ChunkBuffer, SealedChunk } from '../buffer/chunk-buffer';
 import type { ForwarderMetrics } from '../metrics';
 
@@ -71,6 +82,10 @@ export class ForwardOutput {
   private stopped = false;
   private pumping = false;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Chunks sent on each connection and not settled yet. */
+  private readonly sentOn = new WeakMap<ForwardConnection, number>();
+  /** Why dead-letter writes fail, until one succeeds. */
+  private deadLetterProblem: string | null = null;
 
   constructor(private readonly options: ForwardOutputOptions) {
     this.nodes = options.servers.map((s) => new Node(s));
@@ -97,6 +112,11 @@ export class ForwardOutput {
       for (const r of n.retiring) r.destroy();
     }
     await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Why the output cannot do its job now, or null (for /readyz). */
+  problem(): string | null {
+    return this.deadLetterProblem;
   }
 
   /** Health per node, for metrics and /readyz. */
@@ -168,7 +188,8 @@ export class ForwardOutput {
         }
         node.conn = conn;
         conn.on('close', (err: Error) => {
-          if (node.conn === conn && !this.stopped) this.nodeFailed(node, err);
+          if (node.conn === conn && !this.stopped) this.nodeFailed(node, this.describeClose(node, conn, err));
+          else if (isSocketError(err)) this.socketError(node, err, 'a retired connection');
         });
         this.pump();
       },
@@ -188,7 +209,22 @@ export class ForwardOutput {
     });
   }
 
+  /** The close of a connection in use, worded by what it cost: a plain close with nothing in flight says so. */
+  private describeClose(node: Node, conn: ForwardConnection, err: Error): Error {
+    if (isSocketError(err) || (this.sentOn.get(conn) ?? 0) > 0) return err;
+    return new Error(`Connection to ${node.name} was closed by the aggregator with nothing in flight.`);
+  }
+
+  private socketError(node: Node, err: Error, where: string): void {
+    this.options.metrics.socketErrors.inc({ node: node.name });
+    this.options.logger.warn(
+      { code: 'TRB_OUT_SOCKET_ERROR', node: node.name, err: err.message },
+      `Socket error on ${where} to ${node.name}: ${err.message}`,
+    );
+  }
+
   private nodeFailed(node: Node, err: Error): void {
+    if (isSocketError(err)) this.options.metrics.socketErrors.inc({ node: node.name });
     if (node.conn) {
       const c = node.conn;
       node.conn = null;
@@ -209,11 +245,13 @@ export class ForwardOutput {
     const chunkId = chunk.id.toString('base64');
     const started = Date.now();
     node.assigned++;
+    this.sentOn.set(conn, (this.sentOn.get(conn) ?? 0) + 1);
     let slotFree = false;
     const freeSlot = () => {
       if (slotFree) return;
       slotFree = true;
       node.assigned--;
+      this.sentOn.set(conn, (this.sentOn.get(conn) ?? 1) - 1);
     };
     const p = buffer
       .read(chunk)
@@ -240,6 +278,15 @@ export class ForwardOutput {
         },
         (err: Error) => this.chunkFailed(chunk, err),
       )
+      .catch((err: Error) => {
+        // Not expected (ack and chunkFailed handle their errors): the chunk goes back to the queue.
+        this.options.logger.error(
+          { code: 'TRB_OUT_INTERNAL', chunk: chunkId, err: err.message },
+          `Settling chunk ${chunkId} failed unexpectedly: ${err.message}; it is retried.`,
+        );
+        this.options.metrics.retries.inc();
+        buffer.release(chunk, Date.now() + this.options.retry.initialMs);
+      })
       .finally(() => {
         freeSlot();
         this.inFlight.delete(p);
@@ -248,26 +295,64 @@ export class ForwardOutput {
     this.inFlight.add(p);
   }
 
+  /** Never rejects: the chunk is released for a retry, dead-lettered, or dropped (and logged and counted either way). */
   private async chunkFailed(chunk: SealedChunk, err: Error): Promise<void> {
     const { retry, buffer, metrics, logger } = this.options;
+    const id = chunk.id.toString('base64');
     metrics.retries.inc();
-    if (retry.maxAttempts !== null && chunk.attempts >= retry.maxAttempts) {
-      if (retry.deadLetterPath) {
-        mkdirSync(retry.deadLetterPath, { recursive: true });
-        const entries = Buffer.concat(await buffer.read(chunk));
-        writeFileSync(
-          join(retry.deadLetterPath, `${chunk.id.toString('hex')}.msgpack`),
-          encodePackedForward(chunk.tag, entries, { size: chunk.count }),
-        );
-      }
-      metrics.deadLetters.inc(chunk.count);
+    const retryLater = () => buffer.release(chunk, Date.now() + backoffDelay(chunk.attempts - 1, retry));
+    // Connection failures are reported per node (nodeFailed); anything else (a chunk that cannot be read back) per chunk.
+    if (!(err as { code?: string }).code?.startsWith('TRB_FWD')) {
+      logger.warn(
+        { code: 'TRB_OUT_CHUNK_FAILED', chunk: id, attempts: chunk.attempts, err: err.message },
+        `Sending chunk ${id} failed (attempt ${chunk.attempts}): ${err.message}`,
+      );
+    }
+    if (retry.maxAttempts === null || chunk.attempts < retry.maxAttempts) {
+      retryLater();
+      return;
+    }
+    if (!retry.deadLetterPath) {
+      metrics.deadLetters.inc({ outcome: 'dropped' }, chunk.count);
       logger.error(
-        { code: 'TRB_OUT_DEAD_LETTER', chunk: chunk.id.toString('base64'), attempts: chunk.attempts, err: err.message },
-        `Chunk ${chunk.id.toString('base64')} (${chunk.count} events) failed ${chunk.attempts} times and went to the dead-letter directory: ${err.message}`,
+        { code: 'TRB_OUT_DROPPED', chunk: id, attempts: chunk.attempts, err: err.message },
+        `Chunk ${id} (${chunk.count} events) failed ${chunk.attempts} times and was dropped (no dead_letter_path is set): ${err.message}`,
       );
       await buffer.ack(chunk);
       return;
     }
-    buffer.release(chunk, Date.now() + backoffDelay(chunk.attempts - 1, retry));
+    try {
+      await this.writeDeadLetter(chunk, retry.deadLetterPath);
+    } catch (dlErr) {
+      this.deadLetterProblem = `the dead-letter directory ${retry.deadLetterPath} cannot be written (${(dlErr as Error).message})`;
+      metrics.deadLetterFailures.inc();
+      logger.error(
+        { code: 'TRB_OUT_DEAD_LETTER_FAILED', chunk: id, dir: retry.deadLetterPath, err: (dlErr as Error).message },
+        `Chunk ${id} (${chunk.count} events) failed ${chunk.attempts} times, and writing it to the dead-letter directory ${retry.deadLetterPath} failed: ${(dlErr as Error).message}. It stays buffered and is retried.`,
+      );
+      retryLater();
+      return;
+    }
+    this.deadLetterProblem = null;
+    metrics.deadLetters.inc({ outcome: 'written' }, chunk.count);
+    logger.error(
+      { code: 'TRB_OUT_DEAD_LETTER', chunk: id, attempts: chunk.attempts, dir: retry.deadLetterPath, err: err.message },
+      `Chunk ${id} (${chunk.count} events) failed ${chunk.attempts} times and went to the dead-letter directory ${retry.deadLetterPath}: ${err.message}`,
+    );
+    await buffer.ack(chunk);
   }
+
+  /** Writes the chunk as one PackedForward request, whole or not at all (temp file, then rename). */
+  private async writeDeadLetter(chunk: SealedChunk, dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    const entries = Buffer.concat(await this.options.buffer.read(chunk));
+    const file = join(dir, `${chunk.id.toString('hex')}.msgpack`);
+    await writeFile(`${file}.tmp`, encodePackedForward(chunk.tag, entries, { size: chunk.count }));
+    await rename(`${file}.tmp`, file);
+  }
+}
+
+/** A connection that failed on the socket (it carries the socket's error) or timed out waiting for an ack. */
+function isSocketError(err: Error): boolean {
+  return err.cause !== undefined || (err as { code?: string }).code === ProtocolErrorCode.AckTimeout;
 }

@@ -2,7 +2,7 @@
  * The door: what any input accepts, checked before the ack so that every
  * stage behind it (buffer, log, sinks) can carry what was acked.
  *
- *   tag      = 1..maxTagBytes bytes of well-formed UTF-8, no control character
+ *   tag      = 1..maxTagBytes (255) bytes of well-formed UTF-8, no control character
  *              (C0, DEL, C1) and no U+FFFD (what invalid bytes decode to)
  *   chunk id = at most maxChunkIdBytes bytes (the text form used as a dedupe key)
  *   time     = int | float | EventTime, in [0, 2^32) seconds; EventTime
@@ -15,8 +15,8 @@
  *
  * Reference limits: Fluent Bit truncates tags at 65,535 bytes minus its chunk
  * metadata header (`FLB_INPUT_CHUNK_TAG_MAX`, flb_input_chunk.h); Fluentd sets
- * none. The 16-bit tag and key lengths of the embedded log and path-component
- * limits of file sinks make a far smaller bound the useful one.
+ * none. The file sink's path-component limit (255 bytes) is what every stage
+ * can carry, so that is the bound.
  * Everything refused throws a `ProtocolError` with one of the admission codes.
  */
 import { ProtocolError, ProtocolErrorCode } from './errors';
@@ -32,7 +32,12 @@ export interface AdmissionLimits {
   maxEventBytes?: number;
 }
 
-export const DEFAULT_MAX_TAG_BYTES = 1024;
+/**
+ * A tag is one path component in the file sink (`<tag>/dt=…`, Linux NAME_MAX
+ * is 255 bytes) and part of an S3 key (at most 1,024 bytes): a longer tag
+ * could be acked and then never written.
+ */
+export const DEFAULT_MAX_TAG_BYTES = 255;
 export const DEFAULT_MAX_CHUNK_ID_BYTES = 128;
 export const DEFAULT_MAX_RECORD_DEPTH = 64;
 /** EventTime's seconds are an unsigned 32-bit number (Forward Protocol v1, "EventTime Ext Format"). */
@@ -63,7 +68,7 @@ export function checkTag(tag: string, limits: AdmissionLimits = DEFAULT_ADMISSIO
   if (tag.length === 0) throw refuse(ProtocolErrorCode.BadTag, 'the tag is empty');
   const bytes = Buffer.byteLength(tag, 'utf8');
   if (bytes > limits.maxTagBytes) {
-    throw refuse(ProtocolErrorCode.BadTag, `the tag is ${bytes} bytes, over the limit of ${limits.maxTagBytes} (max_tag_bytes)`);
+    throw refuse(ProtocolErrorCode.BadTag, `the tag is ${bytes} bytes, over the limit of ${limits.maxTagBytes} `);
   }
   for (let i = 0; i < tag.length; i++) {
     const c = tag.charCodeAt(i);

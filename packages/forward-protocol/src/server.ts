@@ -163,8 +163,13 @@ export class ForwardServer {
   }
 
   /**
-   * Stops accepting, waits (up to `graceMs`) for in-flight chunks to be
-   * consumed and acked, then closes every connection so senders move on.
+   * Graceful stop. Stops accepting and reading; each connection finishes the
+   * batches it has read, writes every ack, then half-closes (FIN) and reads
+   * and drops whatever the client still sends (never acked: the client
+   * resends it) until the client closes too. Closing with unread bytes would
+   * make the kernel send a reset, and a client that gets a reset may lose the
+   * acks already on its side. Resolves once every connection closed, or at
+   * `graceMs`, when the rest are destroyed.
    */
   async close(graceMs = 10_000): Promise<void> {
     this.draining = true;
@@ -173,7 +178,7 @@ export class ForwardServer {
     this.udp = null;
     const deadline = Date.now() + graceMs;
     for (const conn of this.connections) conn.stopReading();
-    while ([...this.connections].some((c) => c.busy) && Date.now() < deadline) {
+    while (this.connections.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
     for (const conn of this.connections) conn.destroy();
@@ -199,6 +204,8 @@ class Connection {
   /** Bad input seen after earlier batches: fail once they are acked. */
   private failAfterDrain: Error | null = null;
   private stopped = false;
+  /** Stopped and every ack written: what still arrives is read and dropped, never acked. */
+  private discarding = false;
   private failed = false;
 
   constructor(
@@ -228,7 +235,15 @@ class Connection {
   stopReading(): void {
     this.stopped = true;
     this.socket.pause();
-    if (!this.busy) this.socket.end();
+    if (!this.busy) this.halfClose();
+  }
+
+  /** After the last ack: FIN, then drop what the client still sends until it closes (no reset). */
+  private halfClose(): void {
+    if (this.socket.destroyed) return;
+    this.discarding = true;
+    this.socket.end();
+    this.socket.resume();
   }
 
   destroy(): void {
@@ -236,7 +251,7 @@ class Connection {
   }
 
   private onData(data: Buffer): void {
-    if (this.failed || this.failAfterDrain) return; // refused: what still arrives before the close is not read
+    if (this.failed || this.failAfterDrain || this.discarding) return; // refused: what still arrives before the close is not read
     let buf: Buffer;
     let ranges: number[];
     let failure: Error | null = null;
@@ -353,7 +368,7 @@ class Connection {
       return;
     }
     if (this.failAfterDrain) this.fail(this.failAfterDrain);
-    else if (this.stopped) this.socket.end();
+    else if (this.stopped) this.halfClose();
     else this.resumeIfAllowed();
   }
 

@@ -35,8 +35,15 @@ export function createIngest(options: IngestOptions): (chunks: ForwardChunk[], i
       const idx = keys.flatMap((k, i) => (k ? [i] : []));
       let pending = idx;
       const deadline = Date.now() + options.claimWaitMs;
+      const mine = () => idx.filter((i) => results[i] === 'claimed').map((i) => keys[i] as string);
       for (;;) {
-        const claimed = await dedupe.claim(pending.map((i) => keys[i] as string));
+        let claimed: ClaimResult[];
+        try {
+          claimed = await dedupe.claim(pending.map((i) => keys[i] as string));
+        } catch (err) {
+          await dedupe.release(mine()); // claims won in an earlier round would otherwise block resends until their TTL
+          throw err;
+        }
         pending.forEach((i, n) => {
           results[i] = claimed[n];
         });
@@ -46,8 +53,7 @@ export function createIngest(options: IngestOptions): (chunks: ForwardChunk[], i
       }
       if (pending.length) {
         metrics.chunksIn.inc({ outcome: 'claim_conflict' }, pending.length);
-        const mine = idx.filter((i) => results[i] === 'claimed').map((i) => keys[i] as string);
-        await dedupe.release(mine);
+        await dedupe.release(mine());
         throw new RetryableError(
           'TRB_DEDUPE_BUSY',
           `${pending.length} chunk(s) are being written by another node; not acked, the sender will resend.`,

@@ -19,11 +19,15 @@ export interface DedupeStore {
   markDone(keys: string[]): Promise<void>;
   release(keys: string[]): Promise<void>;
   /**
-   * After a crash: keys this node had appended to its log. Claims this node
-   * still holds on them become done marks, so a resend elsewhere is acked
-   * without a second write. Returns how many were converted.
+   * Called once before the first claim with the dedupe keys this node's log
+   * retains, oldest first. The store marks them done (a claim this node held
+   * on one when it stopped becomes a done mark, so a resend elsewhere is
+   * acked without a second write) and keeps the newest as the source it
+   * rebuilds from if the shared store loses its memory. Resolves once the
+   * store is ready for claims, or once it gave up for now and will keep
+   * trying in the background (the failure is then counted and logged).
    */
-  recover(keys: string[]): Promise<number>;
+  start(logged: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 

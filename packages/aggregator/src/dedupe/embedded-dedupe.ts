@@ -17,14 +17,9 @@ export class EmbeddedDedupe implements DedupeStore {
     private readonly maxEntries: number,
   ) {}
 
-  /** Seeds done marks from the log's retained keys (called once at start). */
-  seed(keys: Iterable<string>): number {
-    let n = 0;
-    for (const k of keys) {
-      this.remember(k);
-      n++;
-    }
-    return n;
+  /** Seeds done marks from the log's retained keys. */
+  async start(logged: readonly string[]): Promise<void> {
+    for (const k of logged) this.remember(k);
   }
 
   private remember(key: string): void {
@@ -56,10 +51,6 @@ export class EmbeddedDedupe implements DedupeStore {
 
   async release(keys: string[]): Promise<void> {
     for (const k of keys) this.claimed.delete(k);
-  }
-
-  async recover(): Promise<number> {
-    return 0; // seeded from the whole log at start
   }
 
   async close(): Promise<void> {}

@@ -4,75 +4,195 @@
  *
  * One round trip per batch on the hot path: every chunk's claim is one
  * EVALSHA of a small Lua script, sent with auto-pipelining (per node in
- * cluster mode, since each script touches one key). `markDone` is pipelined
- * the same way.
+ * cluster mode, since each script touches one key), with a GET of the epoch
+ * key in the same pipeline. `markDone` is pipelined the same way.
  *
- *   value "c:<owner>"  claimed by owner, TTL claimTtlMs — busy for every node,
- *                      the owner included (its first copy is still being written)
- *   value "d"          written, TTL doneTtlMs
+ *   <prefix><key> "c:<node>:<incarnation>"  claimed, TTL claimTtlMs — busy for every
+ *                                    node, the owner included (its first copy is
+ *                                    still being written)
+ *   <prefix><key> "d:<node>"         written by node, TTL doneTtlMs ("d" alone, from
+ *                                    older versions, reads the same)
+ *   <prefix>!epoch                   random id, set by the first node to find it
+ *                                    missing; no TTL
+ *   <prefix>!nodes                   hash node → "<incarnation> <ms>": heartbeats
+ *   <prefix>!rebuilt:<epoch>         hash node → 1: the node re-marked its log tail
+ *
+ * Redis losing its memory (FLUSHALL, a restart without persistence, a failover
+ * to an empty replica, an eviction of the epoch key) shows as a missing or
+ * different epoch. Until this node has re-marked the keys its own log holds
+ * (RecentKeys) and every peer that was alive before the loss reported the
+ * same under the new epoch (or `rebuildWaitMs` passed), the marks are not
+ * trusted: `fail_closed` refuses claims (no ack; the sender resends later),
+ * `fail_open` lets chunks through, counted.
+ *
+ * A node restarted after kill -9 has a new incarnation. It re-marks its log
+ * tail first, then publishes the incarnation: from then on every node (itself
+ * included) takes over at once the claims its old incarnation held on chunks
+ * that never reached the log, instead of waiting out the claim TTL.
+ *
+ * In cluster mode the epoch key lives on one shard: a shard that loses its
+ * memory alone is not seen (run every shard with a replica and Multi-AZ
+ * failover; docs/operations.md).
  */
+import { randomBytes } from 'node:crypto';
 import { RetryableError } from '@tributary/core';
 import type { Cluster, Redis } from 'ioredis';
 import type { ClaimResult, DedupeStore } from './dedupe-store';
+import { RecentKeys } from './recent-keys';
 
+/** ARGV: claim value, claim TTL, the stale claim value this caller may take over ('' for none). */
 const CLAIM = `
 local v = redis.call('GET', KEYS[1])
-if v == 'd' then return 'done' end
-if v then return 'busy' end
+if v then
+  if string.sub(v, 1, 1) == 'd' then return 'done' end
+  if v ~= ARGV[3] then return v end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 'claimed'`;
 
-const RECOVER = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], 'd', 'PX', ARGV[2]) return 1 end
-return 0`;
+/** Marks a key this node has in its log done; returns what the key held before. */
+const MARK_LOGGED = `
+local v = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return v`;
 
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
+/** How often a node writes its heartbeat, reads its peers' and checks the epoch with no traffic. */
+const HEARTBEAT_MS = 2000;
+/** A peer whose heartbeat is older than this when Redis is lost is not waited for. */
+const PEER_LIVE_MS = 15_000;
+/** Least time between two registry reads made because a claim was busy. */
+const REGISTRY_REFRESH_MS = 500;
+/** Keys re-marked per pipelined wave during a rebuild. */
+const REBUILD_WAVE = 1000;
+
 type ScriptClient = (Redis | Cluster) & {
-  trbClaim(key: string, owner: string, ttlMs: number): Promise<string>;
-  trbRelease(key: string, owner: string): Promise<number>;
-  trbRecover(key: string, owner: string, ttlMs: number): Promise<number>;
+  trbClaim(key: string, value: string, ttlMs: number, takeover: string): Promise<string>;
+  trbRelease(key: string, value: string): Promise<number>;
+  trbMarkLogged(key: string, value: string, ttlMs: number): Promise<string | null>;
 };
+
+export interface RebuildReport {
+  /** true after a loss of Redis's memory, false at start. */
+  afterLoss: boolean;
+  /** Keys of this node's log re-marked done. */
+  keys: number;
+  /** After a loss: keys of this node's log that another node had written too (duplicates). */
+  duplicates: number;
+  /** Peers that did not report their own rebuild within rebuildWaitMs. */
+  missingPeers: string[];
+  ms: number;
+}
+
+/** What the store reports; the aggregator turns each into a metric and a log line. */
+export interface RedisDedupeEvents {
+  /** A Redis call failed. */
+  error(err: Error): void;
+  /** Redis lost its memory; a rebuild starts. */
+  stateLost(reason: string): void;
+  /** A rebuild attempt failed; it is retried with backoff. */
+  rebuildFailed(err: Error): void;
+  rebuilt(report: RebuildReport): void;
+  /** fail_open: chunks written while the marks were not rebuilt (possible duplicates). */
+  unverified(chunks: number): void;
+  /** Claims held by a dead incarnation of a node, taken over. */
+  staleClaims(n: number): void;
+}
 
 export interface RedisDedupeOptions {
   client: Redis | Cluster;
-  owner: string;
+  /** This node's id: stable across restarts, unique among live nodes. */
+  node: string;
   prefix: string;
   claimTtlMs: number;
   doneTtlMs: number;
-  /** fail_open: Redis errors let chunks through (at-least-once); fail_closed: they stop acks. */
+  /** fail_open: Redis errors and unrebuilt marks let chunks through (at-least-once); fail_closed: they stop acks. */
   onUnavailable: 'fail_open' | 'fail_closed';
-  onError(err: Error): void;
+  /** How long a rebuild waits for its peers (and `start` for its own first rebuild). */
+  rebuildWaitMs: number;
+  /** Most keys of the log kept to rebuild from. */
+  rebuildMaxKeys: number;
+  events: RedisDedupeEvents;
 }
 
-export const DedupeErrorCode = { Unavailable: 'TRB_DEDUPE_UNAVAILABLE' } as const;
+export const DedupeErrorCode = {
+  Unavailable: 'TRB_DEDUPE_UNAVAILABLE',
+  Rebuilding: 'TRB_DEDUPE_REBUILDING',
+  StateLost: 'TRB_DEDUPE_STATE_LOST',
+} as const;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 export class RedisDedupe implements DedupeStore {
   readonly kind = 'redis' as const;
   private readonly client: ScriptClient;
-  private readonly owner: string;
+  private readonly incarnation = randomBytes(6).toString('hex');
+  private readonly claimValue: string;
+  private readonly doneValue: string;
+  private readonly recent: RecentKeys;
+  /** The epoch this node's marks are rebuilt under; null while they are not (start, or after a loss). */
+  private epoch: string | null = null;
+  private rebuilding: Promise<void> | null = null;
+  private readonly peers = new Map<string, { incarnation: string; seenAt: number }>();
+  private registryReadAt = 0;
+  private heartbeat: NodeJS.Timeout | null = null;
+  /** Keys written to the log whose done mark failed: marked again on the next heartbeat. */
+  private unmarked: string[] = [];
+  private closed = false;
 
   constructor(private readonly options: RedisDedupeOptions) {
     const c = options.client as ScriptClient;
     c.defineCommand('trbClaim', { numberOfKeys: 1, lua: CLAIM });
     c.defineCommand('trbRelease', { numberOfKeys: 1, lua: RELEASE });
-    c.defineCommand('trbRecover', { numberOfKeys: 1, lua: RECOVER });
+    c.defineCommand('trbMarkLogged', { numberOfKeys: 1, lua: MARK_LOGGED });
     this.client = c;
-    this.owner = `c:${options.owner}`;
+    this.claimValue = `c:${options.node}:${this.incarnation}`;
+    this.doneValue = `d:${options.node}`;
+    this.recent = new RecentKeys(options.rebuildMaxKeys, options.doneTtlMs);
   }
 
   private key(k: string): string {
     return `${this.options.prefix}${k}`;
   }
 
+  private get epochKey(): string {
+    return `${this.options.prefix}!epoch`;
+  }
+
+  private get nodesKey(): string {
+    return `${this.options.prefix}!nodes`;
+  }
+
+  private rebuiltKey(epoch: string): string {
+    return `${this.options.prefix}!rebuilt:${epoch}`;
+  }
+
+  /**
+   * Re-marks the log's keys and publishes this incarnation. Waits at most
+   * `rebuildWaitMs`: a Redis that is down must not keep the node from
+   * starting; the rebuild then goes on in the background.
+   */
+  async start(logged: readonly string[]): Promise<void> {
+    this.recent.add(logged.slice(-this.options.rebuildMaxKeys));
+    this.beginRebuild(false);
+    await Promise.race([this.rebuilding, sleep(this.options.rebuildWaitMs)]);
+  }
+
   async claim(keys: string[]): Promise<ClaimResult[]> {
+    let results: string[];
+    let epoch: string | null;
     try {
-      const res = await Promise.all(keys.map((k) => this.client.trbClaim(this.key(k), this.owner, this.options.claimTtlMs)));
-      return res as ClaimResult[];
+      [results, epoch] = await this.claimRound(
+        keys,
+        keys.map(() => ''),
+      );
     } catch (err) {
-      this.options.onError(err as Error);
+      this.options.events.error(err as Error);
+      // A timed-out claim may still run (ioredis queues it until Redis is back): give back whatever it took.
+      void this.release(keys);
       if (this.options.onUnavailable === 'fail_closed') {
         throw new RetryableError(
           DedupeErrorCode.Unavailable,
@@ -82,30 +202,215 @@ export class RedisDedupe implements DedupeStore {
       }
       return keys.map(() => 'claimed');
     }
+    if (this.epoch === null || epoch !== this.epoch) {
+      if (this.epoch !== null) this.lost(epoch);
+      return this.unverified(keys, results);
+    }
+    await this.takeOverStale(keys, results);
+    return results.map((v) => (v === 'claimed' || v === 'done' ? v : 'busy'));
   }
 
-  async recover(keys: string[]): Promise<number> {
-    const res = await Promise.all(keys.map((k) => this.client.trbRecover(this.key(k), this.owner, this.options.doneTtlMs)));
-    return res.reduce((n: number, x) => n + Number(x), 0);
+  /** One pipelined round trip: every claim, then the epoch (read after the claims, so a loss before or during them shows). */
+  private async claimRound(keys: string[], takeover: string[]): Promise<[string[], string | null]> {
+    const claims = keys.map((k, i) => this.client.trbClaim(this.key(k), this.claimValue, this.options.claimTtlMs, takeover[i]));
+    return Promise.all([Promise.all(claims), this.client.get(this.epochKey)]);
   }
 
-  async markDone(keys: string[]): Promise<void> {
+  /** The marks are not rebuilt: fail_closed gives the claims back and refuses; fail_open goes on, counted. */
+  private async unverified(keys: string[], results: string[]): Promise<ClaimResult[]> {
+    const mine = keys.filter((_, i) => results[i] === 'claimed');
+    if (this.options.onUnavailable === 'fail_closed') {
+      await this.release(mine);
+      throw new RetryableError(
+        DedupeErrorCode.Rebuilding,
+        'Redis lost its dedupe marks and they are being rebuilt from the logs; dedupe is fail_closed, so nothing is acked until then.',
+      );
+    }
+    if (mine.length) this.options.events.unverified(mine.length);
+    return results.map((v) => (v === 'claimed' || v === 'done' ? v : 'busy'));
+  }
+
+  /** Claims held by a dead incarnation (a node that restarted) are taken over in a second round trip. */
+  private async takeOverStale(keys: string[], results: string[]): Promise<void> {
+    const busy = () => results.flatMap((v, i) => (v !== 'claimed' && v !== 'done' ? [i] : []));
+    if (busy().length === 0) return;
+    if (Date.now() - this.registryReadAt >= REGISTRY_REFRESH_MS) await this.readRegistry();
+    const stale = busy().filter((i) => this.isStale(results[i]));
+    if (stale.length === 0) return;
     try {
-      await Promise.all(keys.map((k) => this.client.set(this.key(k), 'd', 'PX', this.options.doneTtlMs)));
+      const [again] = await this.claimRound(
+        stale.map((i) => keys[i]),
+        stale.map((i) => results[i]),
+      );
+      stale.forEach((i, n) => {
+        results[i] = again[n];
+      });
+      const taken = again.filter((v) => v === 'claimed').length;
+      if (taken) this.options.events.staleClaims(taken);
     } catch (err) {
-      this.options.onError(err as Error);
+      this.options.events.error(err as Error); // they stay busy; the caller's wait retries
+      void this.release(stale.map((i) => keys[i]));
+    }
+  }
+
+  private isStale(value: string): boolean {
+    if (!value.startsWith('c:')) return false;
+    const cut = value.lastIndexOf(':');
+    if (cut <= 2) return false;
+    const node = value.slice(2, cut);
+    const incarnation = value.slice(cut + 1);
+    if (node === this.options.node) return incarnation !== this.incarnation;
+    const peer = this.peers.get(node);
+    return peer !== undefined && peer.incarnation !== incarnation;
+  }
+
+  /** Never rejects: keys whose mark failed are marked again by the heartbeat (until then resends of them stay busy). */
+  async markDone(keys: string[]): Promise<void> {
+    this.recent.add(keys);
+    try {
+      await Promise.all(keys.map((k) => this.client.set(this.key(k), this.doneValue, 'PX', this.options.doneTtlMs)));
+    } catch (err) {
+      this.options.events.error(err as Error);
+      this.unmarked.push(...keys);
+      if (this.unmarked.length > this.options.rebuildMaxKeys) this.unmarked.splice(0, this.unmarked.length - this.options.rebuildMaxKeys);
     }
   }
 
   async release(keys: string[]): Promise<void> {
     try {
-      await Promise.all(keys.map((k) => this.client.trbRelease(this.key(k), this.owner)));
+      await Promise.all(keys.map((k) => this.client.trbRelease(this.key(k), this.claimValue)));
     } catch (err) {
-      this.options.onError(err as Error);
+      this.options.events.error(err as Error);
+    }
+  }
+
+  private lost(seen: string | null): void {
+    if (this.rebuilding) return;
+    this.epoch = null;
+    this.options.events.stateLost(seen === null ? 'the epoch key is gone' : 'the epoch key changed');
+    this.beginRebuild(true);
+  }
+
+  private beginRebuild(afterLoss: boolean): void {
+    if (this.rebuilding || this.closed) return;
+    this.rebuilding = this.rebuild(afterLoss).finally(() => {
+      this.rebuilding = null;
+    });
+  }
+
+  /** Never rejects: failures are reported and retried with backoff until it succeeds or the store closes. */
+  private async rebuild(afterLoss: boolean): Promise<void> {
+    const started = Date.now();
+    const peers = afterLoss ? this.livePeers() : [];
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        await this.client.set(this.epochKey, randomBytes(8).toString('hex'), 'NX');
+        const epoch = await this.client.get(this.epochKey);
+        if (epoch === null) throw new Error('the epoch key vanished while it was being set');
+        const { keys, duplicates } = await this.markLogged(afterLoss);
+        await this.register();
+        await this.client.hset(this.rebuiltKey(epoch), this.options.node, '1');
+        await this.client.pexpire(this.rebuiltKey(epoch), this.options.doneTtlMs);
+        await this.readRegistry();
+        const missingPeers = afterLoss ? await this.waitForPeers(epoch, peers, started, started + this.options.rebuildWaitMs) : [];
+        if ((await this.client.get(this.epochKey)) !== epoch) throw new Error('Redis lost its memory again during the rebuild');
+        this.epoch = epoch;
+        this.startHeartbeat();
+        this.options.events.rebuilt({ afterLoss, keys, duplicates, missingPeers, ms: Date.now() - started });
+        return;
+      } catch (err) {
+        if (this.closed) return;
+        this.options.events.rebuildFailed(err as Error);
+        await sleep(Math.min(5000, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  private async markLogged(countDuplicates: boolean): Promise<{ keys: number; duplicates: number }> {
+    const keys = this.recent.snapshot();
+    let duplicates = 0;
+    for (let i = 0; i < keys.length && !this.closed; i += REBUILD_WAVE) {
+      const wave = keys.slice(i, i + REBUILD_WAVE);
+      const before = await Promise.all(wave.map((k) => this.client.trbMarkLogged(this.key(k), this.doneValue, this.options.doneTtlMs)));
+      if (countDuplicates) for (const v of before) if (v !== null && this.writtenElsewhere(v)) duplicates++;
+    }
+    return { keys: keys.length, duplicates };
+  }
+
+  /** "d:<other>": another node wrote it; "c:<other>:…": another node is writing it. */
+  private writtenElsewhere(value: string): boolean {
+    if (value.startsWith('d:')) return value !== this.doneValue;
+    if (value.startsWith('c:')) return value.slice(2, value.lastIndexOf(':')) !== this.options.node;
+    return false;
+  }
+
+  /**
+   * Waits until every expected peer reported its rebuild under `epoch`, or
+   * the deadline. Expected: the peers alive before the loss, and every node
+   * whose heartbeat appears in the registry meanwhile (after a loss the
+   * registry holds only nodes alive since; waiting one heartbeat period lets a
+   * peer this node had not met yet show up).
+   */
+  private async waitForPeers(epoch: string, known: string[], started: number, deadline: number): Promise<string[]> {
+    const expected = new Set(known);
+    const settle = started + HEARTBEAT_MS * 1.5;
+    let missing = [...expected];
+    while (!this.closed) {
+      const [reported, nodes] = await Promise.all([this.client.hgetall(this.rebuiltKey(epoch)), this.client.hgetall(this.nodesKey)]);
+      const now = Date.now();
+      for (const [node, v] of Object.entries(nodes)) {
+        if (node !== this.options.node && now - Number(v.split(' ')[1]) <= PEER_LIVE_MS) expected.add(node);
+      }
+      missing = [...expected].filter((p) => reported[p] === undefined);
+      if ((missing.length === 0 && now >= settle) || now >= deadline) break;
+      await sleep(200);
+    }
+    return missing;
+  }
+
+  private livePeers(): string[] {
+    const now = Date.now();
+    return [...this.peers].filter(([node, p]) => node !== this.options.node && now - p.seenAt <= PEER_LIVE_MS).map(([node]) => node);
+  }
+
+  private async register(): Promise<void> {
+    await this.client.hset(this.nodesKey, this.options.node, `${this.incarnation} ${Date.now()}`);
+  }
+
+  private async readRegistry(): Promise<void> {
+    try {
+      const nodes = await this.client.hgetall(this.nodesKey);
+      this.registryReadAt = Date.now();
+      for (const [node, v] of Object.entries(nodes)) {
+        const [incarnation, at] = v.split(' ');
+        this.peers.set(node, { incarnation, seenAt: Number(at) });
+      }
+    } catch (err) {
+      this.options.events.error(err as Error);
+    }
+  }
+
+  private startHeartbeat(): void {
+    if (this.heartbeat || this.closed) return;
+    this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  /** Heartbeat, peers, and the epoch check when no claim comes to make it. Never rejects. */
+  private async beat(): Promise<void> {
+    try {
+      const [epoch] = await Promise.all([this.client.get(this.epochKey), this.register()]);
+      await this.readRegistry();
+      if (this.epoch !== null && epoch !== this.epoch) this.lost(epoch);
+      if (this.unmarked.length) await this.markDone(this.unmarked.splice(0));
+    } catch (err) {
+      this.options.events.error(err as Error);
     }
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
     this.client.disconnect();
   }
 }

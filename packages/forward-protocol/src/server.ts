@@ -25,12 +25,17 @@ import { type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import { type TlsOptions, createServer as createTlsServer } from 'node:tls';
 import { encodeAck, encodeJsonAck } from './ack';
-import { type AdmissionLimits, DEFAULT_ADMISSION, admitChunk, admitEntries, asAdmissionError, checkTag } from './admission';
+import { type AdmissionLimits, DEFAULT_ADMISSION, admitChunk, admitEntries, asAdmissionError, checkTag, clip } from './admission';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from './decoder';
 import { ProtocolError, ProtocolErrorCode } from './errors';
 import { type Helo, INVALID_PING_PONG, type ServerSecurity, createHelo, encodeHelo, encodePong, parsePing, verifyPing } from './handshake';
 import { parseJsonRequest } from './json-request';
 import { DEFAULT_MAX_DECOMPRESSED_BYTES, type ForwardChunk, decodeTag, isPlainMessage, parseRequest, plainMessage } from './request';
+
+export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** A PING is a few hundred bytes; anything past this before authentication is refused. */
+export const MAX_UNAUTHENTICATED_BYTES = 64 * 1024;
 
 export interface SourceInfo {
   remoteAddress: string;
@@ -48,6 +53,10 @@ export interface ForwardServerOptions {
   maxInFlight?: number;
   /** Bytes held by pending batches (the reads they keep alive), all connections together, above which reading pauses. Default 256 MiB. */
   maxPendingBytes?: number;
+  /** Close a connection that sent nothing for this long while nothing of its was pending. Default 120 s; 0: never. */
+  idleTimeoutMs?: number;
+  /** With `security`: close a connection that did not authenticate within this long. Default 10 s. */
+  handshakeTimeoutMs?: number;
   /** What a request must satisfy to be accepted (tag, chunk id, times, depth). Default `DEFAULT_ADMISSION`. */
   admission?: AdmissionLimits;
   /** Answer UDP heartbeats (`0x00` → `0x00`) on the same port. Default true. */
@@ -203,6 +212,9 @@ class Connection {
   private readonly pending: PendingBatch[] = [];
   /** Bad input seen after earlier batches: fail once they are acked. */
   private failAfterDrain: Error | null = null;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  /** Bytes received before authentication (a PING is small; more is refused). */
+  private unauthenticatedBytes = 0;
   private stopped = false;
   /** Stopped and every ack written: what still arrives is read and dropped, never acked. */
   private discarding = false;
@@ -220,11 +232,27 @@ class Connection {
     this.authenticated = !options.security;
     socket.setNoDelay(true);
     socket.on('data', (data: Buffer) => this.onData(data));
+    const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    if (idleMs > 0) {
+      socket.setTimeout(idleMs);
+      socket.on('timeout', () => {
+        // Paused by us (a slow downstream, the budget) is not idle: wait again.
+        if (this.busy || this.budget.waiting.has(this)) socket.setTimeout(idleMs);
+        else this.fail(new ProtocolError(ProtocolErrorCode.Timeout, `The connection sent nothing for ${idleMs} ms (idle timeout).`));
+      });
+    }
     // A connection that closes without sending anything is Fluentd's transport heartbeat: normal.
     socket.on('error', () => socket.destroy());
     if (options.security) {
       this.helo = createHelo(options.security.userAuth === true);
       socket.write(encodeHelo(this.helo));
+      const ms = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+      this.handshakeTimer = setTimeout(() => {
+        if (!this.authenticated)
+          this.fail(new ProtocolError(ProtocolErrorCode.Timeout, `No valid PING within ${ms} ms (handshake timeout).`));
+      }, ms);
+      this.handshakeTimer.unref();
+      socket.once('close', () => clearTimeout(this.handshakeTimer));
     }
   }
 
@@ -251,7 +279,21 @@ class Connection {
   }
 
   private onData(data: Buffer): void {
-    if (this.failed || this.failAfterDrain || this.discarding) return; // refused: what still arrives before the close is not read
+    if (this.failed || this.failAfterDrain || this.discarding) return;
+    if (!this.authenticated) {
+      this.unauthenticatedBytes += data.length;
+      if (this.unauthenticatedBytes > MAX_UNAUTHENTICATED_BYTES) {
+        // Nothing is owed to a sender that never authenticated: drop it at once, unread bytes and all.
+        this.fail(
+          new ProtocolError(
+            ProtocolErrorCode.ConnectionBuffer,
+            `More than ${MAX_UNAUTHENTICATED_BYTES} bytes arrived before authentication; the connection was refused.`,
+          ),
+        );
+        this.socket.destroy();
+        return;
+      }
+    } // refused: what still arrives before the close is not read
     let buf: Buffer;
     let ranges: number[];
     let failure: Error | null = null;
@@ -399,9 +441,11 @@ class Connection {
     const verdict = verifyPing(ping, helo, security, this.source.remoteAddress);
     this.socket.write(encodePong(verdict, ping, helo, security.selfHostname));
     if (!verdict.ok) {
-      throw new ProtocolError(ProtocolErrorCode.Auth, `Authentication failed for ${ping.hostname.toString('utf8')}: ${verdict.reason}.`);
+      const host = clip(ping.hostname.toString('utf8', 0, Math.min(ping.hostname.length, 1024)));
+      throw new ProtocolError(ProtocolErrorCode.Auth, `Authentication failed for ${host}: ${verdict.reason}.`);
     }
     this.authenticated = true;
+    clearTimeout(this.handshakeTimer);
   }
 
   private fail(err: Error): void {

@@ -93,6 +93,18 @@ export const forwardInputSchema = {
       description:
         'Bytes of events read and waiting for the next stage, all connections together; at this total every connection that adds more is paused (memory stays bounded however many senders connect).',
     },
+    idle_timeout_ms: {
+      type: 'integer',
+      minimum: 0,
+      default: 120000,
+      description: 'Close a connection that sent nothing for this long while none of its events were waiting (0: never).',
+    },
+    handshake_timeout_ms: {
+      type: 'integer',
+      minimum: 100,
+      default: 10000,
+      description: 'With security: close a connection that did not authenticate (valid PING) within this long.',
+    },
     security: securityServer,
     tls: tlsServer,
   },
@@ -308,6 +320,8 @@ export interface ForwarderConfig {
     udp_heartbeat: boolean;
     max_pending_batches: number;
     max_pending_bytes: number;
+    idle_timeout_ms: number;
+    handshake_timeout_ms: number;
     security?: SecurityServerConfig;
     tls?: { cert_path: string; key_path: string; ca_path?: string };
   };

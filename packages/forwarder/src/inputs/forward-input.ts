@@ -51,6 +51,8 @@ export function createForwardInput(config: ForwardInputConfig, hooks: ForwardInp
     udpHeartbeat: config.udp_heartbeat,
     maxInFlight: config.max_pending_batches,
     maxPendingBytes: config.max_pending_bytes,
+    idleTimeoutMs: config.idle_timeout_ms,
+    handshakeTimeoutMs: config.handshake_timeout_ms,
     admission: hooks.chunkLimitBytes === undefined ? DEFAULT_ADMISSION : { ...DEFAULT_ADMISSION, maxEventBytes: hooks.chunkLimitBytes },
     security: config.security ? toServerSecurity(config.security) : undefined,
     tls: config.tls

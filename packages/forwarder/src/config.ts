@@ -4,6 +4,25 @@
  */
 import type { ConfigSchema } from '@tributary/core';
 
+/**
+ * Limits that must agree across hops. The buffer seals a chunk once it holds
+ * `chunk_limit_bytes`, after a hand-off of at most that many bytes per tag
+ * (inputs/pieces.ts), so entries of a sealed chunk stay below twice the
+ * limit; the PackedForward envelope (tag ≤ 255 bytes, chunk option, headers)
+ * adds far less than `CHUNK_ENVELOPE_BYTES`.
+ */
+export const CHUNK_ENVELOPE_BYTES = 64 * 1024;
+/** The aggregators' default `forward.max_frame_bytes`; a forwarder's chunks must fit it. */
+export const AGGREGATOR_DEFAULT_FRAME_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_CHUNK_LIMIT_BYTES = 1024 * 1024;
+/** Largest `buffer.chunk_limit_bytes`: its chunks fit the aggregators' default frame limit. */
+export const MAX_CHUNK_LIMIT_BYTES = 7 * 1024 * 1024;
+
+/** The largest frame (and decompressed entries) a forwarder with this chunk limit sends. */
+export function largestChunkFrameBytes(chunkLimitBytes: number): number {
+  return 2 * chunkLimitBytes + CHUNK_ENVELOPE_BYTES;
+}
+
 const securityServer = {
   type: 'object',
   description: 'Shared-key handshake required from senders (Fluentd <security>).',
@@ -152,8 +171,8 @@ export const forwarderSchema = {
         chunk_limit_bytes: {
           type: 'integer',
           minimum: 1024,
-          maximum: 7340032,
-          default: 1048576,
+          maximum: MAX_CHUNK_LIMIT_BYTES,
+          default: DEFAULT_CHUNK_LIMIT_BYTES,
           description:
             "A chunk is sealed and sent once it holds this many bytes; one event larger than this is refused. Sealed chunks stay below twice this, so the 7 MiB maximum keeps them under the aggregators' default 16 MiB frame limit.",
         },

@@ -66,6 +66,10 @@ export const LogErrorCode = {
   Append: 'TRB_LOG_APPEND',
   Closed: 'TRB_LOG_CLOSED',
   Corrupt: 'TRB_LOG_CORRUPT',
+  /** Saving a consumer group's position failed (disk full, I/O error); retried. */
+  Commit: 'TRB_LOG_COMMIT',
+  /** A consumer group's saved position cannot be read; its reader stops until an operator fixes it. */
+  CommitUnreadable: 'TRB_LOG_COMMIT_UNREADABLE',
   /** A record the log's format cannot hold (e.g. a tag over 65,535 bytes); permanent. */
   Unencodable: 'TRB_LOG_UNENCODABLE',
 } as const;

@@ -151,6 +151,8 @@ export class EmbeddedLog implements DurableLog {
   private readonly readers = new Set<EmbeddedReader>();
   private failure: string | null = null;
   private readonly committedOffsets = new Map<string, number>();
+  /** Groups whose offset file could not be read at start, and why. */
+  private readonly unreadableCommits = new Map<string, string>();
   private readonly keysAtStart: string[] = [];
 
   constructor(private readonly options: EmbeddedLogOptions) {
@@ -192,16 +194,9 @@ export class EmbeddedLog implements DurableLog {
         if (key) this.keysAtStart.push(key);
       }
     }
-    for (const name of fs.readdirSync(this.consumersDir)) {
-      if (!name.endsWith('.json')) continue;
-      try {
-        this.committedOffsets.set(name.slice(0, -5), JSON.parse(fs.readFileSync(join(this.consumersDir, name), 'utf8')).offset);
-      } catch {
-        // a torn commit file: the group replays from the start, which the sinks make harmless
-      }
-    }
     const tail = this.segments[this.segments.length - 1];
     this.nextOffset = tail ? tail.base + tail.records : 0;
+    this.loadCommits();
     this.durableOffset = this.nextOffset;
     if (!tail || tail.bytes >= this.options.segmentBytes) this.roll();
     else this.fd = fs.openSync(tail.path, 'a');
@@ -416,20 +411,67 @@ export class EmbeddedLog implements DurableLog {
     return this.committedOffsets.get(group) ?? 0;
   }
 
-  /** Durably records a group's position (temp file, fdatasync, rename) without blocking the event loop. */
+  /**
+   * Reads every group's committed offset. A file that cannot be read or does
+   * not hold an offset within the log is not taken as offset 0 (that would
+   * silently replay the whole retained log): the group's reader refuses to
+   * poll with TRB_LOG_COMMIT_UNREADABLE until an operator restores or removes
+   * the file (docs/operations.md), and retention keeps every segment meanwhile.
+   */
+  private loadCommits(): void {
+    for (const name of fs.readdirSync(this.consumersDir)) {
+      if (!name.endsWith('.json')) continue;
+      const group = name.slice(0, -5);
+      const path = join(this.consumersDir, name);
+      let offset: unknown;
+      try {
+        offset = JSON.parse(fs.readFileSync(path, 'utf8')).offset;
+      } catch (err) {
+        this.unreadableCommits.set(group, `${path} cannot be read (${(err as Error).message})`);
+      }
+      if (
+        !this.unreadableCommits.has(group) &&
+        (!Number.isSafeInteger(offset) || (offset as number) < 0 || (offset as number) > this.nextOffset)
+      ) {
+        this.unreadableCommits.set(group, `${path} holds offset ${JSON.stringify(offset)}, not one within the log (0..${this.nextOffset})`);
+      }
+      this.committedOffsets.set(group, this.unreadableCommits.has(group) ? 0 : (offset as number));
+    }
+  }
+
+  /**
+   * Durably records a group's position (temp file, fdatasync, rename) without
+   * blocking the event loop. Rejects with a RetryableError (TRB_LOG_COMMIT)
+   * when the disk refuses (ENOSPC, EIO): the position stays where it was and
+   * the caller retries with backoff.
+   */
   async saveCommit(group: string, offset: number): Promise<void> {
     const file = join(this.consumersDir, `${group}.json`);
     const tmp = `${file}.tmp`;
-    const handle = await fs.promises.open(tmp, 'w');
     try {
-      await handle.writeFile(JSON.stringify({ offset, at: new Date().toISOString() }));
-      await handle.datasync();
-    } finally {
-      await handle.close();
+      const handle = await fs.promises.open(tmp, 'w');
+      try {
+        await handle.writeFile(JSON.stringify({ offset, at: new Date().toISOString() }));
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      await fs.promises.rename(tmp, file);
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true }).catch(() => {}); // best effort: the next commit rewrites it anyway
+      throw new RetryableError(
+        LogErrorCode.Commit,
+        `Saving consumer group ${group}'s position (offset ${offset}) failed: ${(err as Error).message}.`,
+        err,
+      );
     }
-    await fs.promises.rename(tmp, file);
     this.committedOffsets.set(group, offset);
     this.applyRetention();
+  }
+
+  /** Why a group's committed offset could not be read at start; null when it was (or there was none). */
+  unreadableCommit(group: string): string | null {
+    return this.unreadableCommits.get(group) ?? null;
   }
 
   /** Deletes sealed segments every group has committed past, when over the size or age limit. */
@@ -533,6 +575,13 @@ class EmbeddedReader implements LogReader {
 
   async poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]> {
     if (this.closed) return [];
+    const unreadable = this.log.unreadableCommit(this.group);
+    if (unreadable) {
+      throw new TributaryError(
+        LogErrorCode.CommitUnreadable,
+        `Consumer group ${this.group} does not read: ${unreadable}. Restore the file with the offset to resume from, or delete it to replay the whole retained log, then restart (docs/operations.md).`,
+      );
+    }
     let records = await this.log.readFrom(this.position, maxRecords, READ_BYTES, this.scratch);
     if (records.length === 0 && maxWaitMs > 0) {
       await this.log.waitForAppend(maxWaitMs);

@@ -28,6 +28,11 @@ export class FrameDecoder {
 
   constructor(private readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
 
+  /** Bytes held for a frame not complete yet (after the last push). */
+  get bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+
   /**
    * Appends `data` and returns the complete frames it finishes. Frames are
    * views into the read buffers (no copy); the decoder never reuses them.

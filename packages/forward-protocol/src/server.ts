@@ -94,6 +94,7 @@ class PendingBudget {
   }
 
   give(n: number): void {
+    if (n === 0) return;
     this.bytes -= n;
     if (this.spent || this.waiting.size === 0) return;
     // Nothing pending: everyone may go (an idle resumed connection must not leave the rest waiting).
@@ -110,12 +111,15 @@ class PendingBudget {
 export class ForwardServer {
   private readonly server: Server;
   private readonly budget: PendingBudget;
+  /** Bytes of frames not complete yet, all connections together (the same limit, counted apart). */
+  private readonly partial: PendingBudget;
   private udp: UdpSocket | null = null;
   private readonly connections = new Set<Connection>();
   private draining = false;
 
   constructor(readonly options: ForwardServerOptions) {
     this.budget = new PendingBudget(options.maxPendingBytes ?? 256 * 1024 * 1024);
+    this.partial = new PendingBudget(options.maxPendingBytes ?? 256 * 1024 * 1024);
     const onSocket = (socket: Socket) => this.accept(socket);
     this.server = options.tls ? createTlsServer(options.tls, onSocket) : createServer(onSocket);
   }
@@ -158,16 +162,23 @@ export class ForwardServer {
     return this.budget.bytes;
   }
 
+  /** Bytes held for frames not complete yet, all connections together. */
+  get partialBytes(): number {
+    return this.partial.bytes;
+  }
+
   private accept(socket: Socket): void {
     if (this.draining) {
       socket.destroy();
       return;
     }
-    const conn = new Connection(socket, this.options, this.budget);
+    const conn = new Connection(socket, this.options, this.budget, this.partial);
     this.connections.add(conn);
     socket.once('close', () => {
       this.connections.delete(conn);
       this.budget.waiting.delete(conn);
+      this.partial.waiting.delete(conn);
+      conn.releasePartial();
     });
   }
 
@@ -213,6 +224,8 @@ class Connection {
   /** Bad input seen after earlier batches: fail once they are acked. */
   private failAfterDrain: Error | null = null;
   private handshakeTimer: NodeJS.Timeout | undefined;
+  /** This connection's share of the partial-frame budget: its decoder's buffered bytes. */
+  private partialHeld = 0;
   /** Bytes received before authentication (a PING is small; more is refused). */
   private unauthenticatedBytes = 0;
   private stopped = false;
@@ -224,6 +237,7 @@ class Connection {
     private readonly socket: Socket,
     private readonly options: ForwardServerOptions,
     private readonly budget: PendingBudget,
+    private readonly partial: PendingBudget,
   ) {
     this.decoder = new FrameDecoder(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     this.maxInFlight = options.maxInFlight ?? 8;
@@ -236,8 +250,8 @@ class Connection {
     if (idleMs > 0) {
       socket.setTimeout(idleMs);
       socket.on('timeout', () => {
-        // Paused by us (a slow downstream, the budget) is not idle: wait again.
-        if (this.busy || this.budget.waiting.has(this)) socket.setTimeout(idleMs);
+        // Paused by us (a slow downstream, a budget) is not idle: wait again.
+        if (this.busy || this.budget.waiting.has(this) || this.partial.waiting.has(this)) socket.setTimeout(idleMs);
         else this.fail(new ProtocolError(ProtocolErrorCode.Timeout, `The connection sent nothing for ${idleMs} ms (idle timeout).`));
       });
     }
@@ -305,6 +319,7 @@ class Connection {
       ranges = [];
       failure = err as Error;
     }
+    this.holdPartial(failure ? 0 : this.decoder.bufferedBytes);
     const chunks: ForwardChunk[] = [];
     // Consecutive plain Message-mode requests with one tag become one chunk: their entries are moved
     // together in place (over the request headers between them), with no object or view per message.
@@ -391,6 +406,29 @@ class Connection {
     }
   }
 
+  /**
+   * Counts the bytes of this connection's incomplete frame in the server-wide
+   * partial-frame budget. When the total is spent, a connection holding part
+   * of a frame is paused (TCP pushes back on its sender) until others
+   * complete, close or time out: stalled senders cannot grow memory, and
+   * connections sending whole frames are not held up by them.
+   */
+  private holdPartial(bytes: number): void {
+    const delta = bytes - this.partialHeld;
+    this.partialHeld = bytes;
+    if (delta > 0) this.partial.take(delta);
+    else this.partial.give(-delta);
+    if (bytes > 0 && this.partial.spent) {
+      this.socket.pause();
+      this.partial.waiting.add(this);
+    }
+  }
+
+  /** Gives this connection's partial-frame bytes back (it closed). */
+  releasePartial(): void {
+    this.holdPartial(0);
+  }
+
   /** Writes acks for the settled batches at the head, in arrival order. */
   private flushAcks(): void {
     if (this.failed || this.socket.destroyed) return;
@@ -420,6 +458,10 @@ class Connection {
     if (this.pending.length >= this.maxInFlight) return;
     if (this.budget.spent) {
       this.budget.waiting.add(this);
+      return;
+    }
+    if (this.partialHeld > 0 && this.partial.spent) {
+      this.partial.waiting.add(this);
       return;
     }
     this.socket.resume();

@@ -72,10 +72,11 @@ export function buildProgram(): Command {
     .description('Run benchmarks and print events/s, MB/s, p99 latency and peak RSS')
     .argument('[suite]', 'protocol | forwarder-packed | forwarder-message | aggregator', 'protocol')
     .option('--seconds <n>', 'measuring time per case', '3')
-    .option('--connections <n>', 'sender connections (default: forwarder-packed 2, forwarder-message 16, aggregator 16)')
-    .action(async (suite: string, opts: { seconds: string; connections?: string }) => {
+    .option('--connections <n>', 'sender connections (default: forwarder-packed 2, forwarder-message 16, aggregator 2)')
+    .option('--sink <sink>', 'aggregator: where events are delivered, file | s3 (s3rver)', 'file')
+    .action(async (suite: string, opts: { seconds: string; connections?: string; sink: string }) => {
       const { runBench } = await import('./bench/index');
-      await runBench(suite, Number(opts.seconds), opts.connections === undefined ? undefined : Number(opts.connections));
+      await runBench(suite, Number(opts.seconds), opts.connections === undefined ? undefined : Number(opts.connections), opts.sink);
     });
 
   return program;

@@ -21,6 +21,7 @@
  * Events the encoder cannot write go to the dead letters of their sinks,
  * and the window goes on: no single event can stop delivery.
  */
+import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { type Logger, backoffDelay } from '@tributary/core';
 import type { LogReader, StoredRecord } from '../log/durable-log';
@@ -70,6 +71,8 @@ export interface EgressOptions {
 
 /** Windows sealed but not yet delivered and committed; past this, polling waits. */
 const MAX_SEALED = 2;
+/** Encoding jobs in flight beyond one per encoder thread; past this, polling waits (each holds a poll's entries). */
+const EXTRA_JOBS = 1;
 const EMPTY = Buffer.alloc(0);
 
 interface Job {
@@ -103,19 +106,24 @@ export class EgressWorker {
   private abandoned = false;
   private loop: Promise<void> | null = null;
   private finalizing: Promise<void> = Promise.resolve();
-  private sealed = 0;
+  /** Settles when each sealed window is delivered and committed (or given up), oldest first. */
+  private readonly sealedWindows: Array<Promise<void>> = [];
   private readonly open = new Map<number, Window>();
   private readonly matchers: Matcher[];
   private readonly routeCache = new Map<string, Sink[]>();
   private readonly gzipLevels: number[];
   private readonly needLines: boolean;
   private failing: string | null = null;
+  /** Encoding jobs not yet settled, oldest first. */
+  private readonly encoding: Array<Promise<unknown>> = [];
+  private readonly maxEncoding: number;
 
   constructor(private readonly options: EgressOptions) {
     this.matchers = options.routes.map((r) => ({ test: compileTagPattern(r.match), sinks: r.sinks }));
     const sinks = new Set(options.routes.flatMap((r) => r.sinks));
     this.gzipLevels = [...new Set([...sinks].flatMap((s) => (s.kind === 'objects' ? [s.gzipLevel] : [])))];
     this.needLines = [...sinks].some((s) => s.kind === 'lines');
+    this.maxEncoding = Math.max(1, options.encoder.threads) + EXTRA_JOBS;
   }
 
   start(): void {
@@ -153,7 +161,8 @@ export class EgressWorker {
     const { reader, pollRecords, maxWaitMs, objects } = this.options;
     let attempt = 0;
     while (this.running) {
-      while (this.sealed >= MAX_SEALED && this.running) await this.finalizing;
+      while (this.sealedWindows.length >= MAX_SEALED && this.running) await this.sealedWindows[0];
+      while (this.encoding.length >= this.maxEncoding) await this.encoding[0];
       let records: StoredRecord[];
       try {
         records = await reader.poll(pollRecords, this.pollWait(maxWaitMs));
@@ -228,7 +237,8 @@ export class EgressWorker {
     w.segment = [];
     if (unrouted) this.options.metrics.unrouted(unrouted);
     if (routed.length === 0) return;
-    const entries = new Uint8Array(size);
+    // Shared memory: the encoder thread reads it without a copy, and it stays here for dead letters if the job fails.
+    const entries = new Uint8Array(new SharedArrayBuffer(size));
     const records: JobRecord[] = [];
     let at = 0;
     for (const r of routed) {
@@ -251,13 +261,20 @@ export class EgressWorker {
       },
       (err: Error) => err,
     );
+    const settled = job.result.then(() => {
+      this.encoding.splice(this.encoding.indexOf(settled), 1);
+    });
+    this.encoding.push(settled);
     w.jobs.push(job);
   }
 
   private seal(w: Window): void {
     this.open.delete(w.partition);
-    this.sealed++;
-    this.finalizing = this.finalizing.then(() => this.finalize(w)).finally(() => this.sealed--);
+    this.finalizing = this.finalizing.then(() => this.finalize(w));
+    const done = this.finalizing.then(() => {
+      this.sealedWindows.splice(this.sealedWindows.indexOf(done), 1);
+    });
+    this.sealedWindows.push(done);
   }
 
   /** Delivers a window to every routed sink, then commits past it. Never rejects. */
@@ -422,7 +439,20 @@ export class EgressWorker {
   }
 }
 
-/** A tag as one path segment: no slashes, no "..", no control characters. */
+/** Bytes of a tag kept in a path segment (file names stop at 255 bytes). */
+const MAX_TAG_SEGMENT = 180;
+
+/**
+ * A tag as one path segment: no slashes, no "..", no control characters, at
+ * most MAX_TAG_SEGMENT bytes (a longer tag keeps its start and gets a hash of
+ * the whole, so distinct tags stay distinct).
+ */
 export function safeTag(tag: string): string {
-  return tag.replace(/[/\\\u0000-\u001f]/g, '_').replace(/^\.+/, '_') || '_';
+  const safe = tag.replace(/[/\\\u0000-\u001f]/g, '_').replace(/^\.+/, '_') || '_';
+  if (Buffer.byteLength(safe) <= MAX_TAG_SEGMENT) return safe;
+  const head = Buffer.from(safe)
+    .subarray(0, MAX_TAG_SEGMENT - 17)
+    .toString()
+    .replace(/\uFFFD+$/, '');
+  return `${head}~${createHash('sha256').update(tag).digest('hex').slice(0, 16)}`;
 }

@@ -1,9 +1,9 @@
-import { runAggregatorBench } from './aggregator';
+import { type AggregatorBenchSink, runAggregatorBench } from './aggregator';
 import { runForwarderBench } from './forwarder';
 import { runProtocolBench } from './protocol';
 import { formatResult } from './stats';
 
-export async function runBench(suite: string, seconds: number, connections?: number): Promise<void> {
+export async function runBench(suite: string, seconds: number, connections?: number, sink = 'file'): Promise<void> {
   if (connections !== undefined && !(Number.isInteger(connections) && connections > 0)) {
     throw new Error(`--connections must be a positive integer (got ${connections}).`);
   }
@@ -18,9 +18,14 @@ export async function runBench(suite: string, seconds: number, connections?: num
     case 'forwarder-message':
       console.log(formatResult(await runForwarderBench('message', seconds, connections ?? 16)));
       return;
-    case 'aggregator':
-      console.log(formatResult(await runAggregatorBench(seconds, connections ?? 16)));
+    case 'aggregator': {
+      if (sink !== 'file' && sink !== 's3') throw new Error(`--sink must be file or s3 (got ${sink}).`);
+      const r = await runAggregatorBench(seconds, connections ?? 2, sink as AggregatorBenchSink);
+      console.log(formatResult(r.delivered));
+      console.log(formatResult(r.ingest));
+      for (const n of r.notes) console.log(n);
       return;
+    }
     default:
       throw new Error(`Unknown bench suite "${suite}" (known: protocol, forwarder-packed, forwarder-message, aggregator).`);
   }

@@ -1,0 +1,389 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { RetryableError, TributaryError, silentLogger } from '@tributary/core';
+import { EventTime, encodeEntry } from '@tributary/forward-protocol';
+import { Packr } from 'msgpackr';
+import type { LogReader, LogRecord } from '../log/durable-log';
+import { EmbeddedLog } from '../log/embedded-log';
+import { FileSink } from '../sinks/file-sink';
+import type { ObjectSink, Sink, SinkObject } from '../sinks/sink';
+import { type EgressMetrics, type EgressOptions, EgressWorker } from './egress-worker';
+import { createEncoder } from './encoder-pool';
+import { DEFAULT_FIELDS } from './transcode';
+
+const packr = new Packr({ useRecords: false });
+const dirs: string[] = [];
+const T0 = 1700000000;
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'trb-egress-'));
+  dirs.push(d);
+  return d;
+}
+
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function counting(): EgressMetrics & { counts: Record<string, number> } {
+  const counts: Record<string, number> = {};
+  const add = (k: string, n = 1) => {
+    counts[k] = (counts[k] ?? 0) + n;
+  };
+  return {
+    counts,
+    eventsOut: (s, n) => add(`out:${s}`, n),
+    sinkFailure: (s) => add(`fail:${s}`),
+    deadLetters: (s, n) => add(`dead:${s}`, n),
+    unrouted: (n) => add('unrouted', n),
+    committed: (o) => {
+      counts.committed = o;
+    },
+    loopError: (stage) => add(`error:${stage}`),
+    objectWritten: (s, n) => add(`objects:${s}`, n),
+  };
+}
+
+function chunk(tag: string, key: string, from: number, n: number, time = (i: number) => new EventTime(T0, i)): LogRecord {
+  const entries = Buffer.concat(Array.from({ length: n }, (_, i) => encodeEntry(time(from + i), { n: from + i })));
+  return { tag, key, count: n, entries };
+}
+
+async function openLog(dir: string): Promise<EmbeddedLog> {
+  const log = new EmbeddedLog({ path: join(dir, 'log'), segmentBytes: 64 * 1024 * 1024, retentionBytes: 1e12, retentionMs: 1e12 });
+  await log.start();
+  return log;
+}
+
+function egress(
+  reader: LogReader,
+  sinks: Sink[],
+  over: Partial<EgressOptions> = {},
+): EgressWorker & { metrics: ReturnType<typeof counting> } {
+  const metrics = counting();
+  const w = new EgressWorker({
+    reader,
+    routes: [{ match: '**', sinks }],
+    encoder: createEncoder(0, silentLogger),
+    fields: DEFAULT_FIELDS,
+    pollRecords: 2,
+    maxWaitMs: 20,
+    objects: { bytes: 1 << 30, ageMs: 50, maxTags: 128 },
+    backoff: { initialMs: 5, maxMs: 20 },
+    logger: silentLogger,
+    metrics,
+    ...over,
+  });
+  return Object.assign(w, { metrics });
+}
+
+/** Every object under `dir`: relative path → lines (parsed). */
+function objects(dir: string, suffix = '.json.gz'): Map<string, Array<Record<string, unknown>>> {
+  const out = new Map<string, Array<Record<string, unknown>>>();
+  const walk = (d: string) => {
+    let names: string[] = [];
+    try {
+      names = readdirSync(d);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (n.endsWith(suffix))
+        out.set(
+          relative(dir, p),
+          gunzipSync(readFileSync(p))
+            .toString()
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l)),
+        );
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+async function until(what: string, fn: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('records of many polls become one object per tag and hour, keyed by the first offset; the commit follows', async () => {
+  const dir = tempDir();
+  const log = await openLog(dir);
+  for (let c = 0; c < 20; c++) await log.append([chunk(c % 2 ? 'web' : 'db', `k${c}`, c * 10, 10)]);
+  const sink = new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 });
+  const w = egress(await log.reader('g'), [sink]);
+  w.start();
+  await until('the commit', () => log.committed('g') === 20);
+  await w.stop(1000);
+  const out = objects(join(dir, 'out'));
+  expect([...out.keys()].sort()).toEqual([
+    'db/dt=2023-11-14/hour=22/part-0-00000000000000000000.json.gz',
+    'web/dt=2023-11-14/hour=22/part-0-00000000000000000000.json.gz',
+  ]);
+  const lines = [...out.values()].flat();
+  expect(lines).toHaveLength(200);
+  expect(new Set(lines.map((l) => l._id)).size).toBe(200);
+  expect(w.metrics.counts['out:file']).toBe(200);
+  expect(w.metrics.counts['objects:file']).toBe(2);
+  await log.close();
+});
+
+test('objects are cut at a size and a tag count that depend only on the log; a replay after a crash rewrites the same keys', async () => {
+  const dir = tempDir();
+  const log = await openLog(dir);
+  const one = chunk('a', 'k', 0, 10).entries.length;
+  // 30 chunks, 5 per tag in turn (a, b, c, a, b, c): cut after 4 chunks' bytes, or before a second tag
+  for (let c = 0; c < 30; c++) await log.append([chunk(['a', 'b', 'c'][Math.floor(c / 5) % 3], `k${c}`, c * 10, 10)]);
+  const run = async (reader: LogReader, until_: () => boolean) => {
+    const w = egress(reader, [new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 })], {
+      pollRecords: 3,
+      objects: { bytes: one * 4, ageMs: 30, maxTags: 1 },
+    });
+    w.start();
+    await until('egress', until_);
+    await w.stop(1000);
+  };
+  await run(await log.reader('g'), () => log.committed('g') === 30);
+  const first = objects(join(dir, 'out'));
+  const starts = [...new Set([...first.keys()].map((k) => Number(/part-0-(\d+)/.exec(k)?.[1])))].sort((x, y) => x - y);
+  expect(starts).toEqual([0, 4, 5, 9, 10, 14, 15, 19, 20, 24, 25, 29]);
+  expect([...first.values()].flat()).toHaveLength(300);
+
+  // "Crash" after the objects of the windows from offset 15 on were written, before their commits: replay from 15,
+  // with more records arriving meanwhile (the replay reads further than the first run did).
+  writeFileSync(join(dir, 'log', 'consumers', 'g.json'), JSON.stringify({ offset: 15 }));
+  await log.close();
+  const log2 = await openLog(dir);
+  for (let c = 30; c < 33; c++) await log2.append([chunk('c', `k${c}`, c * 10, 10)]);
+  await run(await log2.reader('g'), () => log2.committed('g') === 33);
+  const second = objects(join(dir, 'out'));
+  for (const k of first.keys()) expect(second.has(k)).toBe(true);
+  const lines = [...second.values()].flat();
+  expect(lines).toHaveLength(330);
+  expect(new Set(lines.map((l) => l._id)).size).toBe(330);
+  await log2.close();
+});
+
+describe('no poison pill: the events before and after a bad one are delivered, the bad one is written or dead-lettered', () => {
+  const ev = (time: Buffer, record: Buffer) => Buffer.concat([Buffer.from([0x92]), time, record]);
+  const goodTime = encodeEntry(new EventTime(T0, 0), {}).subarray(1, 11);
+  const ext = (type: number) => Buffer.concat([Buffer.from([0x81, 0xa1, 0x78, 0xd6, type]), Buffer.from('abcd')]);
+  const cases: Array<[string, string, Buffer, 'written' | 'dead']> = [
+    ['ext type 5', 'app', ev(goodTime, ext(5)), 'written'],
+    ['ext type 0x42', 'app', ev(goodTime, ext(0x42)), 'written'],
+    ['ext type 0x70', 'app', ev(goodTime, ext(0x70)), 'written'],
+    ['non-string map keys', 'app', ev(goodTime, Buffer.from([0x82, 0x01, 0xa1, 0x61, 0xc3, 0xa1, 0x62])), 'written'],
+    [
+      'a record nested 100,000 deep',
+      'app',
+      ev(goodTime, Buffer.concat([Buffer.from([0x81, 0xa1, 0x64]), Buffer.alloc(100_000, 0x91), Buffer.from([0xc0])])),
+      'dead',
+    ],
+    ['time 2^53', 'app', ev(packr.pack(2 ** 53), packr.pack({ a: 1 })), 'written'],
+    ['time 10^13', 'app', ev(packr.pack(1e13), packr.pack({ a: 1 })), 'written'],
+    ['time NaN', 'app', ev(Buffer.from([0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0]), packr.pack({ a: 1 })), 'written'],
+    ['time +Inf', 'app', ev(Buffer.from([0xcb, 0x7f, 0xf0, 0, 0, 0, 0, 0, 0]), packr.pack({ a: 1 })), 'written'],
+    ['time -Inf', 'app', ev(Buffer.from([0xcb, 0xff, 0xf0, 0, 0, 0, 0, 0, 0]), packr.pack({ a: 1 })), 'written'],
+    ['a NUL in the tag', 'a\u0000b', ev(goodTime, packr.pack({ a: 1 })), 'written'],
+    ['a tag of 300 bytes', 't'.repeat(300), ev(goodTime, packr.pack({ a: 1 })), 'written'],
+  ];
+
+  test.each(cases)('%s', async (_name, badTag, bad, outcome) => {
+    const dir = tempDir();
+    const log = await openLog(dir);
+    await log.append([chunk('app', 'before', 0, 5)]);
+    await log.append([{ tag: badTag, key: 'bad', count: 1, entries: bad }]);
+    await log.append([chunk('app', 'after', 5, 5)]);
+    const w = egress(await log.reader('g'), [new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 })], { pollRecords: 1 });
+    w.start();
+    await until('the commit', () => log.committed('g') === 3);
+    await w.stop(1000);
+    const lines = [...objects(join(dir, 'out')).values()].flat();
+    expect(lines.filter((l) => l._tag === 'app' && typeof l.n === 'number').map((l) => l.n)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const dead = [...objects(join(dir, 'out'), '.ndjson.gz').values()].flat();
+    if (outcome === 'written') {
+      expect(lines.filter((l) => l._id === 'bad#0')).toHaveLength(1);
+      expect(dead).toHaveLength(0);
+    } else {
+      expect(lines.filter((l) => l._id === 'bad#0')).toHaveLength(0);
+      expect(dead).toHaveLength(1);
+      expect(dead[0]).toMatchObject({ _id: 'bad#0', _tag: badTag });
+      expect(Buffer.from(dead[0].msgpack_base64 as string, 'base64').equals(bad)).toBe(true);
+      expect(w.metrics.counts['dead:file']).toBe(1);
+    }
+    await log.close();
+  });
+
+  test('one frame of 5.6 M [1,{}] events is delivered whole, and the events around it too', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir);
+    const one = Buffer.from([0x92, 0x01, 0x80]);
+    const big = Buffer.alloc(one.length * 5_600_000);
+    for (let i = 0; i < 5_600_000; i++) one.copy(big, i * one.length);
+    await log.append([chunk('app', 'before', 0, 5)]);
+    await log.append([{ tag: 'flood', key: 'big', count: 5_600_000, entries: big }]);
+    await log.append([chunk('app', 'after', 5, 5)]);
+    const w = egress(await log.reader('g'), [new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 })]);
+    w.start();
+    await until('the commit', () => log.committed('g') === 3, 60_000);
+    await w.stop(1000);
+    const out = objects(join(dir, 'out'));
+    expect([...out.entries()].filter(([k]) => k.startsWith('app/')).flatMap(([, l]) => l.map((x) => x.n))).toEqual([
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
+    expect(w.metrics.counts['out:file']).toBe(5_600_010);
+    await log.close();
+  }, 90_000);
+});
+
+describe('failure paths: every loop backs off, shows its state and goes on', () => {
+  /** A reader whose poll and commit fail the first `failures` times. */
+  function flaky(inner: LogReader, failures: { poll: number; commit: number }): LogReader {
+    return {
+      poll: async (n, wait) => {
+        if (failures.poll-- > 0) throw new RetryableError('TRB_LOG_READ', 'injected: EIO on read');
+        return inner.poll(n, wait);
+      },
+      caughtUp: () => inner.caughtUp(),
+      commit: async (r) => {
+        if (failures.commit-- > 0) throw new RetryableError('TRB_LOG_COMMIT', 'injected: ENOSPC on the offset file');
+        return inner.commit(r);
+      },
+      close: () => inner.close(),
+    };
+  }
+
+  test('failed polls and commits are retried with backoff, counted and shown; nothing is lost or written twice', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir);
+    for (let c = 0; c < 6; c++) await log.append([chunk('app', `k${c}`, c * 10, 10)]);
+    const w = egress(flaky(await log.reader('g'), { poll: 3, commit: 3 }), [
+      new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 }),
+    ]);
+    const problems = new Set<string>();
+    const watch = setInterval(() => {
+      const p = w.problem();
+      if (p) problems.add(p.replace(/:.*/, ''));
+    }, 1);
+    w.start();
+    await until('the commit', () => log.committed('g') === 6);
+    clearInterval(watch);
+    expect(problems).toEqual(new Set(['egress poll failing', 'egress commit failing']));
+    expect(w.problem()).toBeNull();
+    expect(w.metrics.counts['error:poll']).toBe(3);
+    expect(w.metrics.counts['error:commit']).toBe(3);
+    await w.stop(1000);
+    const lines = [...objects(join(dir, 'out')).values()].flat();
+    expect(lines).toHaveLength(60);
+    expect(new Set(lines.map((l) => l._id)).size).toBe(60);
+    await log.close();
+  });
+
+  /** An object sink that fails as told, then records what it got. */
+  function scripted(errors: Error[]): ObjectSink & { got: SinkObject[] } {
+    const got: SinkObject[] = [];
+    return {
+      kind: 'objects',
+      name: 'scripted',
+      gzipLevel: 1,
+      got,
+      put: async (objs) => {
+        const e = errors.shift();
+        if (e) throw e;
+        got.push(...objs);
+      },
+      close: async () => {},
+    };
+  }
+
+  test('a retryable sink failure retries the same objects until they are taken; the commit waits for them', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir);
+    for (let c = 0; c < 3; c++) await log.append([chunk('app', `k${c}`, c * 10, 10)]);
+    const sink = scripted([new RetryableError('TRB_SINK_S3', 'throttled'), new RetryableError('TRB_SINK_S3', 'throttled')]);
+    const w = egress(await log.reader('g'), [sink]);
+    w.start();
+    await until('the commit', () => log.committed('g') === 3);
+    await w.stop(1000);
+    expect(w.metrics.counts['fail:scripted']).toBe(2);
+    expect(sink.got.reduce((n, o) => n + o.events, 0)).toBe(30);
+    expect(w.metrics.counts['out:scripted']).toBe(30);
+    await log.close();
+  });
+
+  test('a permanent sink failure is counted as dead letters and egress goes on to the next objects', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir);
+    await log.append([chunk('app', 'k0', 0, 10)]);
+    const sink = scripted([new TributaryError('TRB_SINK_S3', 'AccessDenied', { retriable: false })]);
+    const w = egress(await log.reader('g'), [sink]);
+    w.start();
+    await until('the first commit', () => log.committed('g') === 1);
+    await log.append([chunk('app', 'k1', 10, 10)]);
+    await until('the second commit', () => log.committed('g') === 2);
+    await w.stop(1000);
+    expect(w.metrics.counts['dead:scripted']).toBe(10);
+    expect(sink.got.flatMap((o) => o.events)).toEqual([10]);
+    await log.close();
+  });
+
+  test('stop gives up a sink that keeps failing after the grace period; the window stays uncommitted and replays', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir);
+    await log.append([chunk('app', 'k0', 0, 10)]);
+    const sink = scripted(Array.from({ length: 1000 }, () => new RetryableError('TRB_SINK_S3', 'down')));
+    const w = egress(await log.reader('g'), [sink]);
+    w.start();
+    await until('a failure', () => (w.metrics.counts['fail:scripted'] ?? 0) > 0);
+    const t = Date.now();
+    await w.stop(200);
+    expect(Date.now() - t).toBeLessThan(2000);
+    expect(log.committed('g')).toBe(0);
+    await log.close();
+  });
+});
+
+test('unrouted records are counted and committed; routed tags reach only their sinks', async () => {
+  const dir = tempDir();
+  const log = await openLog(dir);
+  await log.append([chunk('app.a', 'k0', 0, 4), chunk('other', 'k1', 4, 3), chunk('app.b', 'k2', 7, 2)]);
+  const a = new FileSink({ name: 'a', path: join(dir, 'a'), gzipLevel: 1 });
+  const b = new FileSink({ name: 'b', path: join(dir, 'b'), gzipLevel: 9 });
+  const metrics = counting();
+  const w = new EgressWorker({
+    reader: await log.reader('g'),
+    routes: [
+      { match: 'app.a', sinks: [a, b] },
+      { match: 'app.*', sinks: [b] },
+    ],
+    encoder: createEncoder(0, silentLogger),
+    fields: DEFAULT_FIELDS,
+    pollRecords: 10,
+    maxWaitMs: 20,
+    objects: { bytes: 1 << 30, ageMs: 20, maxTags: 128 },
+    backoff: { initialMs: 5, maxMs: 20 },
+    logger: silentLogger,
+    metrics,
+  });
+  w.start();
+  await until('the commit', () => log.committed('g') === 3);
+  await w.stop(1000);
+  expect([...objects(join(dir, 'a')).values()].flat().map((l) => l.n)).toEqual([0, 1, 2, 3]);
+  expect(
+    [...objects(join(dir, 'b')).values()]
+      .flat()
+      .map((l) => l.n)
+      .sort(),
+  ).toEqual([0, 1, 2, 3, 7, 8]);
+  expect(metrics.counts.unrouted).toBe(3);
+  await log.close();
+});

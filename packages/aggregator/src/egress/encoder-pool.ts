@@ -65,8 +65,9 @@ class Slot {
   }
 }
 
-export function createEncoder(threads: number, logger: Logger): Encoder {
-  const file = join(__dirname, 'encode-worker.js');
+/** `workerFile` replaces the worker script (tests inject one that fails). */
+export function createEncoder(threads: number, logger: Logger, workerFile = join(__dirname, 'encode-worker.js')): Encoder {
+  const file = workerFile;
   if (threads === 0 || __filename.endsWith('.ts')) {
     return { threads: 0, encode: async (job) => runEncodeJob(job), close: async () => {} };
   }

@@ -41,3 +41,21 @@ test('without an early signal nothing drains until one arrives; a failed drain e
   expect(exit).toHaveBeenCalledWith(1);
   dispose();
 });
+
+test.each([
+  ['unhandledRejection', 'Promise.reject(new Error("boom"))', 'TRB_UNHANDLED_REJECTION'],
+  ['uncaughtException', 'setTimeout(() => { throw new Error("boom"); }, 1)', 'TRB_UNCAUGHT_EXCEPTION'],
+])('an %s logs a coded fatal line and exits 1 (so systemd restarts the process)', (_, trigger, code) => {
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const script = `
+    const { createLogger } = require('@tributary/core');
+    require('./dist/commands/shutdown.js').exitOnUnhandled(createLogger('t', 'info'));
+    setInterval(() => {}, 1000); // a live process: only the handler ends it
+    ${trigger};`;
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: `${__dirname}/../..`, encoding: 'utf8', timeout: 10_000 });
+  expect(r.status).toBe(1);
+  const line = JSON.parse(r.stderr.trim().split('\n').pop() as string);
+  expect(line.code).toBe(code);
+  expect(line.level).toBe(60);
+  expect(line.msg).toMatch(/boom/);
+});

@@ -6,14 +6,16 @@
  *
  * SIGTERM/SIGINT stops the forwarder first (it flushes to the aggregator and
  * keeps the rest on disk), then the aggregator; a restart on the same
- * data dir picks up where it left.
+ * data dir picks up where it left. So does the death of what launched it
+ * (watchOrphaned): the README's `npx … pnpm exec tributary up` does not pass a
+ * SIGTERM on to this process, and an orphaned `up` would hold its ports.
  */
 import { join, resolve } from 'node:path';
 import { Aggregator, aggregatorConfigSpec } from '@tributary/aggregator';
 import { createLogger, validateConfig } from '@tributary/core';
 import { Forwarder, forwarderConfigSpec } from '@tributary/forwarder';
 import type { Counter } from 'prom-client';
-import { drainOnSignals } from './shutdown';
+import { drainOnSignals, exitOnUnhandled, watchOrphaned } from './shutdown';
 
 export interface UpOptions {
   dataDir: string;
@@ -32,6 +34,7 @@ export async function runUp(opts: UpOptions): Promise<void> {
   const dataDir = resolve(opts.dataDir);
   const out = join(dataDir, 'out');
   const logger = createLogger('tributary', opts.logLevel);
+  exitOnUnhandled(logger);
   const aggregator = await Aggregator.start(
     validateConfig(aggregatorConfigSpec, {
       node_id: 'local',
@@ -92,5 +95,9 @@ export async function runUp(opts: UpOptions): Promise<void> {
     await forwarder.stop();
     await aggregator.stop();
     process.stdout.write('Stopped cleanly.\n');
+  });
+  watchOrphaned((why) => {
+    logger.warn({ code: 'TRB_ORPHANED' }, `The command that started tributary up is gone (${why}); draining and stopping as on SIGTERM.`);
+    process.kill(process.pid, 'SIGTERM');
   });
 }

@@ -1,20 +1,37 @@
 /**
  * Kafka durable log through kafkajs (kept behind DurableLog so the client can
- * be swapped: kafkajs is in maintenance mode).
+ * be swapped: kafkajs is in maintenance mode). Only APIs a Kafka 2.1 broker
+ * has are used (Produce, Fetch, ListOffsets, OffsetFetch/Commit, group
+ * membership, CreateTopics).
  *
  * - Topic created at start if missing, with an explicit partition count,
  *   replication factor and min.insync.replicas (never broker defaults), so it
  *   behaves the same on Kafka 2.x and newer and on MSK.
- * - Producer: idempotent, `acks: -1` (all in-sync replicas), optional
- *   compression. One Kafka message per chunk: value = entries, headers = tag,
- *   key and count; the message key is the dedupe key (or the tag).
- * - Reader: a consumer group with auto-commit off; a fetched batch is held
- *   until egress commits it, so the group's offset only moves past records
- *   every sink confirmed.
+ * - Producer (kafka/producer.ts): idempotent, `acks: -1` (all in-sync
+ *   replicas), one request in flight; concurrent appends are grouped into one
+ *   request. One Kafka message per chunk: value = entries, headers = tag, key
+ *   and count; the message key is the dedupe key (or the tag).
+ * - Compression: `gzip` (default) or `none`, the codecs kafkajs ships. LZ4,
+ *   Snappy and ZSTD need codec packages (native builds or pure-JS ports)
+ *   whose framing against a real broker could not be checked here, and ZSTD
+ *   needs Produce v7 / Fetch v10 on the wire; none is offered. Entries are
+ *   never compressed twice: the forward decoder inflates a
+ *   CompressedPackedForward chunk at the door, so a LogRecord's entries are
+ *   always plain msgpack and Kafka's compression is the only one. (Keeping a
+ *   sender's gzip bytes as they came would need LogRecord to carry them with a
+ *   codec flag, and such records to go in their own request with
+ *   compression none, since kafkajs compresses per request.)
+ * - Reader (kafka/reader.ts): a consumer group member feeding a bounded queue;
+ *   see that file for how it follows kafkajs's fetch, resolve and commit rules.
  */
-import { RetryableError } from '@tributary/core';
-import { CompressionTypes, type Consumer, Kafka, type Producer, logLevel } from 'kafkajs';
-import { type DurableLog, LogErrorCode, type LogReader, type LogRecord, type StoredRecord } from './durable-log';
+import { type Logger, RetryableError, silentLogger } from '@tributary/core';
+import { type Admin, CompressionTypes, Kafka, type Message, Partitioners, type Producer, logLevel } from 'kafkajs';
+import { type DurableLog, LogErrorCode, type LogReader, type LogRecord } from './durable-log';
+import { GroupedSender } from './kafka/producer';
+import { KafkaReader } from './kafka/reader';
+
+/** Bytes counted per message beyond its value, key and headers (record framing, varints). */
+const MESSAGE_OVERHEAD_BYTES = 32;
 
 export interface KafkaLogOptions {
   brokers: string[];
@@ -27,16 +44,25 @@ export interface KafkaLogOptions {
   partitionBy: 'chunk' | 'tag';
   ssl: boolean;
   requestTimeoutMs: number;
+  /** Most message bytes (before compression) grouped into one produce request. */
+  maxRequestBytes: number;
+  /** Most bytes a reader holds fetched and not yet polled. */
+  readerQueueBytes: number;
+  logger?: Logger;
 }
 
 export class KafkaLog implements DurableLog {
   readonly kind = 'kafka' as const;
   private readonly kafka: Kafka;
+  private readonly logger: Logger;
   private producer: Producer | null = null;
+  private admin: Admin | null = null;
+  private sender: GroupedSender | null = null;
   private failure: string | null = 'not started';
   private readonly readers = new Set<KafkaReader>();
 
   constructor(private readonly options: KafkaLogOptions) {
+    this.logger = options.logger ?? silentLogger;
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
@@ -49,26 +75,33 @@ export class KafkaLog implements DurableLog {
   async start(): Promise<void> {
     const admin = this.kafka.admin();
     await admin.connect();
-    try {
-      const existing = await admin.listTopics();
-      if (!existing.includes(this.options.topic)) {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: [
-            {
-              topic: this.options.topic,
-              numPartitions: this.options.partitions,
-              replicationFactor: this.options.replicationFactor,
-              configEntries: [{ name: 'min.insync.replicas', value: String(this.options.minInsyncReplicas) }],
-            },
-          ],
-        });
-      }
-    } finally {
-      await admin.disconnect();
+    this.admin = admin;
+    const existing = await admin.listTopics();
+    if (!existing.includes(this.options.topic)) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [
+          {
+            topic: this.options.topic,
+            numPartitions: this.options.partitions,
+            replicationFactor: this.options.replicationFactor,
+            configEntries: [{ name: 'min.insync.replicas', value: String(this.options.minInsyncReplicas) }],
+          },
+        ],
+      });
     }
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await this.producer.connect();
+    const producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await producer.connect();
+    this.producer = producer;
+    const { topic, requestTimeoutMs } = this.options;
+    const compression = this.options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+    this.sender = new GroupedSender(async (messages) => {
+      await producer.send({ topic, acks: -1, timeout: requestTimeoutMs, compression, messages });
+    }, this.options.maxRequestBytes);
     this.failure = null;
   }
 
@@ -77,19 +110,17 @@ export class KafkaLog implements DurableLog {
   }
 
   async append(records: LogRecord[]): Promise<void> {
-    if (!this.producer) throw new RetryableError(LogErrorCode.Closed, 'The Kafka log is not started.');
+    if (!this.sender) throw new RetryableError(LogErrorCode.Closed, 'The Kafka log is not started.');
+    if (records.length === 0) return;
+    let bytes = 0;
+    const messages: Message[] = records.map((r) => {
+      const key = this.options.partitionBy === 'tag' ? r.tag : r.key;
+      const count = String(r.count);
+      bytes += r.entries.length + key.length + 2 * r.key.length + r.tag.length + count.length + MESSAGE_OVERHEAD_BYTES;
+      return { key, value: r.entries, headers: { tag: r.tag, key: r.key, count } };
+    });
     try {
-      await this.producer.send({
-        topic: this.options.topic,
-        acks: -1,
-        timeout: this.options.requestTimeoutMs,
-        compression: this.options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-        messages: records.map((r) => ({
-          key: this.options.partitionBy === 'tag' ? r.tag : r.key,
-          value: r.entries,
-          headers: { tag: r.tag, key: r.key, count: String(r.count) },
-        })),
-      });
+      await this.sender.append(messages, bytes);
       this.failure = null;
     } catch (err) {
       this.failure = `produce failed: ${(err as Error).message}`;
@@ -102,10 +133,31 @@ export class KafkaLog implements DurableLog {
   }
 
   async reader(group: string): Promise<LogReader> {
+    const admin = this.admin;
+    if (!admin) throw new RetryableError(LogErrorCode.Closed, 'The Kafka log is not started.');
+    const { topic } = this.options;
     const consumer = this.kafka.consumer({ groupId: group, allowAutoTopicCreation: false });
     await consumer.connect();
-    await consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
-    const reader = new KafkaReader(consumer, this.options.topic);
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const reader = new KafkaReader({
+      consumer,
+      topic,
+      maxQueuedBytes: this.options.readerQueueBytes,
+      logger: this.logger,
+      partitionEnds: async () => {
+        const [ends, offsets] = await Promise.all([
+          admin.fetchTopicOffsets(topic),
+          admin.fetchOffsets({ groupId: group, topics: [topic] }),
+        ]);
+        const committed = new Map((offsets.find((o) => o.topic === topic)?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+        return ends.map((e) => ({
+          partition: e.partition,
+          committed: committed.get(e.partition) ?? -1,
+          low: Number(e.low),
+          high: Number(e.high),
+        }));
+      },
+    });
     await reader.start();
     this.readers.add(reader);
     return reader;
@@ -113,96 +165,12 @@ export class KafkaLog implements DurableLog {
 
   async close(): Promise<void> {
     for (const r of this.readers) await r.close();
+    this.readers.clear();
     await this.producer?.disconnect();
+    await this.admin?.disconnect();
     this.producer = null;
+    this.admin = null;
+    this.sender = null;
     this.failure = 'closed';
-  }
-}
-
-class KafkaReader implements LogReader {
-  /** Fetched batches not yet handed to poll(). */
-  private held: StoredRecord[][] = [];
-  private waiters: Array<() => void> = [];
-  private readonly uncommitted = new Map<string, () => void>();
-
-  constructor(
-    private readonly consumer: Consumer,
-    private readonly topic: string,
-  ) {}
-
-  async start(): Promise<void> {
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, heartbeat, isRunning }) => {
-        const records: StoredRecord[] = batch.messages.map((m) => ({
-          tag: m.headers?.tag?.toString() ?? '',
-          key: m.headers?.key?.toString() ?? '',
-          count: Number(m.headers?.count?.toString() ?? '0'),
-          entries: m.value ?? Buffer.alloc(0),
-          partition: batch.partition,
-          offset: Number(m.offset),
-        }));
-        if (records.length === 0) return;
-        // Hold the batch until egress committed it: the group's offset never passes unconfirmed records.
-        await new Promise<void>((resolve) => {
-          this.held.push(records);
-          for (const w of this.waiters.splice(0)) w();
-          const beat = setInterval(() => {
-            if (!isRunning()) {
-              clearInterval(beat);
-              resolve();
-            } else heartbeat().catch(() => {});
-          }, 3000);
-          this.uncommitted.set(`${batch.partition}:${records[records.length - 1].offset}`, () => {
-            clearInterval(beat);
-            resolve();
-          });
-        });
-      },
-    });
-  }
-
-  async poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]> {
-    if (this.held.length === 0) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, maxWaitMs);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-    const out: StoredRecord[] = [];
-    while (this.held.length && out.length < maxRecords) {
-      out.push(...(this.held.shift() as StoredRecord[]));
-    }
-    return out;
-  }
-
-  caughtUp(): boolean {
-    return this.held.length === 0;
-  }
-
-  async commit(records: StoredRecord[]): Promise<void> {
-    const last = new Map<number, number>();
-    for (const r of records) last.set(r.partition, Math.max(last.get(r.partition) ?? -1, r.offset));
-    await this.consumer.commitOffsets(
-      [...last].map(([partition, offset]) => ({ topic: this.topic, partition, offset: String(offset + 1) })),
-    );
-    for (const r of records) {
-      const k = `${r.partition}:${r.offset}`;
-      const release = this.uncommitted.get(k);
-      if (release) {
-        this.uncommitted.delete(k);
-        release();
-      }
-    }
-  }
-
-  async close(): Promise<void> {
-    for (const release of this.uncommitted.values()) release();
-    this.uncommitted.clear();
-    await this.consumer.disconnect();
   }
 }

@@ -1,0 +1,211 @@
+/**
+ * A fake kafkajs consumer for the reader's unit tests. It does what kafkajs
+ * 2.2.4 does where the reader depends on it:
+ *
+ * - Fetch position: each partition is fetched from its *resolved* offset,
+ *   which only `resolveOffset` moves (offsetManager/index.js resolveOffset,
+ *   nextOffset); a new generation starts again from the group's committed
+ *   offsets (consumerGroup.js [SYNC] builds a new OffsetManager, whose
+ *   resolveOffsets reads them from the coordinator).
+ * - Batches: one partition's fetched messages per `eachBatch` call, one call at
+ *   a time (runner.js handleBatch → processEachBatch with concurrency 1); an
+ *   empty fetch calls no handler, only `heartbeat()` (runner.js fetch and
+ *   handleBatch's isEmpty branch); after each batch, `heartbeat()`. With
+ *   `eachBatchAutoResolve: false` nothing is resolved for the handler, so a
+ *   batch it did not resolve is fetched again.
+ * - Rebalance: the coordinator answers heartbeats (and commits) with
+ *   REBALANCE_IN_PROGRESS; a handler that gets that from `heartbeat()` and
+ *   throws ends the batch; the runner emits REBALANCING, rejoins and emits
+ *   GROUP_JOIN with the new assignment (runner.js scheduleFetchManager,
+ *   consumerGroup.js joinAndSync).
+ * - Commits: `commitOffsets` returns without committing when the runner is not
+ *   running (runner.js commitOffsets); a broker checks member and generation,
+ *   never partition ownership, so any partition's offset can be written.
+ * - `disconnect` stops the loop, waits for the batch in progress to end
+ *   (runner.js stop → waitForConsumer) and emits STOP.
+ */
+import type { EachBatchPayload } from 'kafkajs';
+
+export const EVENTS = {
+  GROUP_JOIN: 'consumer.group_join',
+  REBALANCING: 'consumer.rebalancing',
+  STOP: 'consumer.stop',
+  CRASH: 'consumer.crash',
+} as const;
+
+export interface FakeMessage {
+  offset: number;
+  value: Buffer;
+  headers: Record<string, Buffer>;
+}
+
+/** The broker side: partitions' messages and the group's committed offsets. */
+export class FakeCluster {
+  readonly log = new Map<number, FakeMessage[]>();
+  readonly committed = new Map<number, number>();
+
+  constructor(partitions: number) {
+    for (let p = 0; p < partitions; p++) this.log.set(p, []);
+  }
+
+  produce(partition: number, tag: string, key: string, count = 1): void {
+    const list = this.log.get(partition) as FakeMessage[];
+    list.push({
+      offset: list.length,
+      value: Buffer.from(key),
+      headers: { tag: Buffer.from(tag), key: Buffer.from(key), count: Buffer.from(String(count)) },
+    });
+  }
+
+  ends(): Array<{ partition: number; committed: number; low: number; high: number }> {
+    return [...this.log].map(([partition, list]) => ({
+      partition,
+      committed: this.committed.get(partition) ?? -1,
+      low: 0,
+      high: list.length,
+    }));
+  }
+}
+
+type Listener = (event: { payload: Record<string, unknown> }) => void;
+
+export class FakeConsumer {
+  readonly events = EVENTS;
+  /** How many times each `partition:offset` was passed to eachBatch. */
+  readonly deliveries = new Map<string, number>();
+  heartbeats = 0;
+  batches = 0;
+  private listeners = new Map<string, Listener[]>();
+  private running = false;
+  private rebalanceTo: number[] | null = null;
+  private assignment: number[];
+  private resolved = new Map<number, number>();
+  private loop: Promise<void> | null = null;
+  private readonly maxPerFetch: number;
+
+  constructor(
+    private readonly cluster: FakeCluster,
+    private readonly topic: string,
+    options: { assignment: number[]; maxPerFetch?: number },
+  ) {
+    this.assignment = options.assignment;
+    this.maxPerFetch = options.maxPerFetch ?? 100;
+  }
+
+  on(event: string, listener: Listener): () => void {
+    const list = this.listeners.get(event) ?? [];
+    list.push(listener);
+    this.listeners.set(event, list);
+    return () => list.splice(list.indexOf(listener), 1);
+  }
+
+  async run(config: { eachBatchAutoResolve?: boolean; eachBatch: (p: EachBatchPayload) => Promise<void> }): Promise<void> {
+    this.join();
+    this.running = true;
+    this.loop = this.fetchLoop(config.eachBatch, config.eachBatchAutoResolve ?? true);
+  }
+
+  /** The coordinator starts a rebalance; the member learns it at its next heartbeat or commit. */
+  rebalance(assignment: number[]): void {
+    this.rebalanceTo = assignment;
+  }
+
+  /** The consumer crashes (kafkajs emits CRASH; the runner stops). */
+  crash(): void {
+    this.running = false;
+    this.emit(EVENTS.CRASH, { error: new Error('connection lost'), groupId: 'g', restart: true });
+  }
+
+  async commitOffsets(offsets: Array<{ topic: string; partition: number; offset: string }>): Promise<void> {
+    if (!this.running) return; // runner.js commitOffsets: "consumer not running, exiting"
+    if (this.rebalanceTo) throw Object.assign(new Error('The group is rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
+    for (const o of offsets) this.cluster.committed.set(o.partition, Number(o.offset));
+  }
+
+  async disconnect(): Promise<void> {
+    const wasRunning = this.running;
+    this.running = false;
+    await this.loop;
+    if (wasRunning) this.emit(EVENTS.STOP, {});
+  }
+
+  private join(): void {
+    if (this.rebalanceTo) this.assignment = this.rebalanceTo;
+    this.rebalanceTo = null;
+    this.resolved.clear(); // a new OffsetManager: positions start again from the group's commits
+    for (const p of this.assignment) this.resolved.set(p, this.cluster.committed.get(p) ?? 0);
+    this.emit(EVENTS.GROUP_JOIN, { memberAssignment: { [this.topic]: [...this.assignment] } });
+  }
+
+  private async heartbeat(): Promise<void> {
+    this.heartbeats++;
+    if (this.rebalanceTo) throw Object.assign(new Error('The group is rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
+  }
+
+  private async fetchLoop(eachBatch: (p: EachBatchPayload) => Promise<void>, autoResolve: boolean): Promise<void> {
+    for (let round = 0; this.running && round < 100_000; round++) {
+      await new Promise((r) => setImmediate(r)); // every real fetch is network I/O: timers get their turn
+      try {
+        let fetched = 0;
+        for (const partition of this.assignment) {
+          if (!this.running) break;
+          const from = this.resolved.get(partition) ?? 0;
+          const all = this.cluster.log.get(partition) ?? [];
+          const messages = all.slice(from, from + this.maxPerFetch);
+          if (messages.length === 0) continue;
+          fetched++;
+          for (const m of messages) {
+            const k = `${partition}:${m.offset}`;
+            this.deliveries.set(k, (this.deliveries.get(k) ?? 0) + 1);
+          }
+          this.batches++;
+          const last = messages[messages.length - 1].offset;
+          await eachBatch({
+            batch: {
+              topic: this.topic,
+              partition,
+              highWatermark: String(all.length),
+              messages: messages.map((m) => ({
+                key: null,
+                value: m.value,
+                headers: m.headers,
+                timestamp: '0',
+                attributes: 0,
+                offset: String(m.offset),
+              })),
+              isEmpty: () => false,
+              firstOffset: () => String(messages[0].offset),
+              lastOffset: () => String(last),
+              offsetLag: () => String(all.length - 1 - last),
+              offsetLagLow: () => String(all.length - 1 - messages[0].offset),
+            },
+            resolveOffset: (offset: string) => {
+              this.resolved.set(partition, Number(offset) + 1);
+            },
+            heartbeat: () => this.heartbeat(),
+            pause: () => () => {},
+            commitOffsetsIfNecessary: async () => {},
+            uncommittedOffsets: () => ({ topics: [] }),
+            isRunning: () => this.running,
+            isStale: () => false,
+          });
+          if (autoResolve) this.resolved.set(partition, last + 1);
+          await this.heartbeat();
+        }
+        if (fetched === 0) {
+          await this.heartbeat();
+          await new Promise((r) => setTimeout(r, 5)); // a fetch's maxWaitTime, shortened
+        }
+      } catch (err) {
+        if ((err as { type?: string }).type !== 'REBALANCE_IN_PROGRESS') throw err;
+        this.emit(EVENTS.REBALANCING, { groupId: 'g', memberId: 'm' });
+        await new Promise((r) => setTimeout(r, 5));
+        this.join();
+      }
+    }
+  }
+
+  private emit(event: string, payload: Record<string, unknown>): void {
+    for (const l of this.listeners.get(event) ?? []) l({ payload });
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * The Kafka reader against a fake consumer that fetches, re-delivers and
+ * rebalances the way kafkajs 2.2.4 does (see __fixtures__/fake-consumer.ts for
+ * the kafkajs code each behaviour mirrors).
+ */
+import { silentLogger } from '@tributary/core';
+import type { StoredRecord } from '../durable-log';
+import { FakeCluster, FakeConsumer } from './__fixtures__/fake-consumer';
+import { HEARTBEAT_SLICE_MS, KafkaReader, type ReaderConsumer } from './reader';
+
+const TOPIC = 't';
+
+function makeReader(cluster: FakeCluster, assignment: number[], maxQueuedBytes = 1 << 20) {
+  const consumer = new FakeConsumer(cluster, TOPIC, { assignment });
+  const reader = new KafkaReader({
+    consumer: consumer as unknown as ReaderConsumer,
+    topic: TOPIC,
+    maxQueuedBytes,
+    logger: silentLogger,
+    partitionEnds: async () => cluster.ends(),
+  });
+  return { consumer, reader };
+}
+
+async function pollUntil(reader: KafkaReader, n: number, maxRecords = 100): Promise<StoredRecord[]> {
+  const got: StoredRecord[] = [];
+  for (let i = 0; i < 100 && got.length < n; i++) got.push(...(await reader.poll(maxRecords, 50)));
+  return got;
+}
+
+async function pollFor(reader: KafkaReader, ms: number): Promise<StoredRecord[]> {
+  const got: StoredRecord[] = [];
+  const end = Date.now() + ms;
+  for (let i = 0; i < 1000 && Date.now() < end; i++) got.push(...(await reader.poll(100, 50)));
+  return got;
+}
+
+const keys = (records: StoredRecord[]) => records.map((r) => r.key);
+
+test('the fake re-delivers a batch whose offsets were not resolved, as kafkajs does', async () => {
+  const cluster = new FakeCluster(1);
+  cluster.produce(0, 'a', 'k0');
+  const consumer = new FakeConsumer(cluster, TOPIC, { assignment: [0] });
+  let calls = 0;
+  await consumer.run({
+    eachBatchAutoResolve: false,
+    eachBatch: async () => {
+      calls++;
+    },
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  await consumer.disconnect();
+  expect(calls).toBeGreaterThan(5);
+  expect(consumer.deliveries.get('0:0')).toBe(calls);
+});
+
+test('each record is fetched once, handed to poll once, and after commit polling returns nothing', async () => {
+  const cluster = new FakeCluster(1);
+  for (let i = 0; i < 5; i++) cluster.produce(0, 'a', `k${i}`);
+  const { consumer, reader } = makeReader(cluster, [0]);
+  await reader.start();
+  const got = await pollUntil(reader, 5);
+  expect(keys(got)).toEqual(['k0', 'k1', 'k2', 'k3', 'k4']);
+  expect(got.map((r) => r.offset)).toEqual([0, 1, 2, 3, 4]);
+  await reader.commit(got);
+  expect(cluster.committed.get(0)).toBe(5);
+  const batchesBefore = consumer.batches;
+  expect(await pollFor(reader, 500)).toEqual([]);
+  expect(consumer.batches).toBe(batchesBefore);
+  expect([...consumer.deliveries.values()]).toEqual([1, 1, 1, 1, 1]);
+  expect(reader.caughtUp()).toBe(true);
+  await reader.close();
+});
+
+test('poll honours maxRecords, splitting a fetched batch', async () => {
+  const cluster = new FakeCluster(1);
+  for (let i = 0; i < 10; i++) cluster.produce(0, 'a', `k${i}`);
+  const { reader } = makeReader(cluster, [0]);
+  await reader.start();
+  const sizes: number[] = [];
+  const got: StoredRecord[] = [];
+  for (let i = 0; i < 50 && got.length < 10; i++) {
+    const r = await reader.poll(3, 50);
+    if (r.length) sizes.push(r.length);
+    got.push(...r);
+  }
+  expect(sizes).toEqual([3, 3, 3, 1]);
+  expect(keys(got)).toEqual(Array.from({ length: 10 }, (_, i) => `k${i}`));
+  await reader.close();
+});
+
+test('a full queue holds the batch with heartbeats; draining it delivers everything once, in order', async () => {
+  const cluster = new FakeCluster(1);
+  for (let i = 0; i < 10; i++) cluster.produce(0, 'a', `k${i}`);
+  // Room for about two records (each counts its entries, key, tag and a fixed overhead).
+  const { consumer, reader } = makeReader(cluster, [0], 300);
+  await reader.start();
+  await new Promise((r) => setTimeout(r, HEARTBEAT_SLICE_MS * 1.5));
+  expect(consumer.batches).toBe(1);
+  expect(consumer.heartbeats).toBeGreaterThanOrEqual(1);
+  expect(reader.caughtUp()).toBe(false);
+  const got = await pollUntil(reader, 10, 1);
+  expect(keys(got)).toEqual(Array.from({ length: 10 }, (_, i) => `k${i}`));
+  expect([...consumer.deliveries.values()].every((n) => n === 1)).toBe(true);
+  await reader.close();
+});
+
+test('close ends a batch waiting for room, and its timers with it', async () => {
+  const cluster = new FakeCluster(1);
+  for (let i = 0; i < 10; i++) cluster.produce(0, 'a', `k${i}`);
+  const { reader } = makeReader(cluster, [0], 300);
+  await reader.start();
+  await new Promise((r) => setTimeout(r, 50));
+  const t0 = Date.now();
+  await reader.close();
+  expect(Date.now() - t0).toBeLessThan(HEARTBEAT_SLICE_MS / 2);
+  expect(await reader.poll(10, 10)).toEqual([]);
+});
+
+test('a rebalance ends a blocked batch; a revoked partition is dropped and not committed, a kept one is not handed over twice', async () => {
+  const cluster = new FakeCluster(2);
+  for (let i = 0; i < 6; i++) {
+    cluster.produce(0, 'a', `p0-${i}`);
+    cluster.produce(1, 'a', `p1-${i}`);
+  }
+  const { consumer, reader } = makeReader(cluster, [0, 1], 600);
+  await reader.start();
+  const first = await pollUntil(reader, 4, 4);
+  expect(first.length).toBe(4);
+  await reader.commit(first.slice(0, 2));
+  consumer.rebalance([0]);
+  // While the group rebalances, a commit is refused with a retryable error rather than written.
+  const during = reader.commit(first);
+  await expect(during).rejects.toMatchObject({ retriable: true });
+  // The member learns of the rebalance at its next heartbeat (at most one wait slice while a batch waits for room).
+  await new Promise((r) => setTimeout(r, HEARTBEAT_SLICE_MS * 1.5));
+  const rest: StoredRecord[] = [];
+  for (let i = 0; i < 100; i++) {
+    rest.push(...(await reader.poll(100, 20)));
+    if (rest.filter((r) => r.partition === 0).length + first.filter((r) => r.partition === 0).length >= 6) break;
+  }
+  const all = [...first, ...rest];
+  const p0 = all.filter((r) => r.partition === 0).map((r) => r.key);
+  expect(p0).toEqual(Array.from({ length: 6 }, (_, i) => `p0-${i}`));
+  // Records of partition 1 after the rebalance never reach poll.
+  expect(rest.filter((r) => r.partition === 1)).toEqual([]);
+  // Partition 0 was fetched again from its group commit; the reader dropped what it had already handed over.
+  expect(Math.max(...[...consumer.deliveries].filter(([k]) => k.startsWith('0:')).map(([, n]) => n))).toBeGreaterThan(1);
+  const p1Before = cluster.committed.get(1);
+  await reader.commit(all);
+  expect(cluster.committed.get(0)).toBe(6);
+  expect(cluster.committed.get(1)).toBe(p1Before);
+  expect(reader.caughtUp()).toBe(true);
+  await reader.close();
+});
+
+test('a commit while the consumer is stopped is refused, not silently dropped as kafkajs would', async () => {
+  const cluster = new FakeCluster(1);
+  for (let i = 0; i < 3; i++) cluster.produce(0, 'a', `k${i}`);
+  const { consumer, reader } = makeReader(cluster, [0]);
+  await reader.start();
+  const got = await pollUntil(reader, 3);
+  consumer.crash();
+  await expect(reader.commit(got)).rejects.toMatchObject({ code: 'TRB_LOG_REBALANCING', retriable: true });
+  expect(cluster.committed.get(0)).toBeUndefined();
+  await reader.close();
+});
+
+test('a second reader of the group resumes after the first one commit; nothing committed comes back', async () => {
+  const cluster = new FakeCluster(1);
+  for (let i = 0; i < 10; i++) cluster.produce(0, 'a', `k${i}`);
+  const a = makeReader(cluster, [0]);
+  await a.reader.start();
+  const polls = [await a.reader.poll(3, 100), await a.reader.poll(3, 100), await a.reader.poll(3, 100)];
+  // Several polls, then one commit of the last poll: it covers everything polled before.
+  await a.reader.commit(polls[2]);
+  await a.reader.close();
+  const b = makeReader(cluster, [0]);
+  await b.reader.start();
+  expect(keys(await pollUntil(b.reader, 1))).toEqual(['k9']);
+  expect(await pollFor(b.reader, 200)).toEqual([]);
+  await b.reader.close();
+});
+
+test('caughtUp holds for a partition that never delivered a batch only once its end is known', async () => {
+  const cluster = new FakeCluster(2);
+  cluster.produce(0, 'a', 'k0');
+  let lookups = 0;
+  const consumer = new FakeConsumer(cluster, TOPIC, { assignment: [0, 1] });
+  const reader = new KafkaReader({
+    consumer: consumer as unknown as ReaderConsumer,
+    topic: TOPIC,
+    maxQueuedBytes: 1 << 20,
+    logger: silentLogger,
+    partitionEnds: async () => {
+      lookups++;
+      if (lookups === 1) throw new Error('broker unreachable');
+      return cluster.ends();
+    },
+  });
+  await reader.start();
+  expect(keys(await pollUntil(reader, 1))).toEqual(['k0']);
+  expect(reader.caughtUp()).toBe(false); // partition 1's end is unknown (the look-up failed)
+  for (let i = 0; i < 40 && !reader.caughtUp(); i++) await reader.poll(10, 50);
+  expect(lookups).toBe(2);
+  expect(reader.caughtUp()).toBe(true);
+  await reader.close();
+});

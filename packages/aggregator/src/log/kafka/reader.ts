@@ -1,0 +1,325 @@
+/**
+ * The Kafka log's reader: a kafkajs consumer group member whose `eachBatch`
+ * feeds a bounded in-memory queue that `poll` drains.
+ *
+ * What kafkajs does (2.2.4, src/consumer/runner.js, consumerGroup.js,
+ * offsetManager/index.js), and what follows from it here:
+ * - The next fetch of a partition starts at its *resolved* offset, an
+ *   in-memory position that only `resolveOffset` moves (with
+ *   `eachBatchAutoResolve: false`). A batch whose offsets are not resolved is
+ *   fetched again as soon as the handler returns, whatever was committed. So
+ *   `eachBatch` resolves each record as it hands it to the queue (or drops it,
+ *   below), and returns: the batch is over, its timers with it.
+ * - Batches of all partitions go through one handler at a time
+ *   (`partitionsConsumedConcurrently` 1). When the queue is full, `eachBatch`
+ *   waits for room, calling `heartbeat()` at least every HEARTBEAT_SLICE_MS
+ *   (kafkajs sends one only when its own interval has passed). It stops
+ *   waiting and returns, leaving the rest unresolved (fetched again later),
+ *   when `isRunning()` turns false, `isStale()` (a seek) turns true or the
+ *   reader closes; a heartbeat that fails (REBALANCE_IN_PROGRESS, …) is
+ *   rethrown, which is how kafkajs learns it must rejoin the group.
+ * - A rebalance makes a new OffsetManager that starts every partition again
+ *   from the group's *committed* offset. The reader keeps, per partition, the
+ *   next offset it expects (one past the last record it queued); a record
+ *   below it was already queued, handed to `poll` or committed by this
+ *   process, and is dropped (and resolved). So a record is handed to `poll`
+ *   at most once per process, and nothing is skipped: the expected offset only
+ *   moves past records that went into the queue.
+ * - Assignments arrive with the GROUP_JOIN event (emitted after the new
+ *   OffsetManager exists, before the next fetch). Partitions no longer
+ *   assigned are revoked: their queued records are dropped and their state
+ *   forgotten; the new owner reads them again from the group's last commit.
+ * - `consumer.commitOffsets` goes through the runner's retrier; it returns
+ *   WITHOUT committing when the runner is not running, and a commit during a
+ *   rebalance fails with REBALANCE_IN_PROGRESS / ILLEGAL_GENERATION (not
+ *   retried by kafkajs). Brokers (2.1 included) check only the member and
+ *   generation of an OffsetCommit, never who owns the partition. Hence
+ *   `commit` here: while the group is rebalancing or the consumer is stopped
+ *   (between CRASH/STOP and the next GROUP_JOIN), or when kafkajs fails, it
+ *   rejects with a RetryableError (egress backs off and calls it again); once
+ *   the assignment is known, partitions this member no longer owns are left
+ *   out (logged: their new owner replays them from the group's last commit,
+ *   at least once) and the others are committed. A commit never moves a
+ *   partition backwards.
+ * - `caughtUp()` holds only when the queue is empty, the member is running
+ *   with a known assignment, and every assigned partition's next offset has
+ *   reached its high watermark as last seen: from the last batch
+ *   (`batch.highWatermark`) or, for a partition that has delivered nothing
+ *   (kafkajs never calls `eachBatch` for an empty fetch), from the group's
+ *   committed offset and the partition's end, asked once with the admin
+ *   client when a poll leaves the queue empty. Unknown means false.
+ */
+import { type Logger, RetryableError } from '@tributary/core';
+import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { LogErrorCode, type LogReader, type StoredRecord } from '../durable-log';
+
+/** How often a batch waiting for queue room offers kafkajs a heartbeat (kafkajs's own heartbeatInterval defaults to 3 s). */
+export const HEARTBEAT_SLICE_MS = 1000;
+/** Bytes counted per queued record beyond its entries (fields, headers). */
+const RECORD_OVERHEAD_BYTES = 128;
+/** Least time between two admin look-ups of partitions that delivered nothing yet. */
+const WATERMARK_REFRESH_MS = 1000;
+
+/** The part of a kafkajs Consumer the reader uses (subscribed and connected by the caller). */
+export type ReaderConsumer = Pick<Consumer, 'run' | 'commitOffsets' | 'on' | 'events' | 'disconnect'>;
+
+/** Per partition: where the group's committed offset is and where the partition ends (admin look-up). */
+export type PartitionEnds = () => Promise<Array<{ partition: number; committed: number; low: number; high: number }>>;
+
+export interface KafkaReaderOptions {
+  consumer: ReaderConsumer;
+  topic: string;
+  /** Most bytes of fetched records held for `poll`; `eachBatch` waits while it is full. */
+  maxQueuedBytes: number;
+  partitionEnds: PartitionEnds;
+  logger: Logger;
+}
+
+interface PartitionState {
+  /** One past the last record queued by this process; -1 until known. */
+  next: number;
+  /** One past the last offset this process committed; -1 until it commits. */
+  committed: number;
+  /** High watermark as last seen; -1 until known. */
+  high: number;
+}
+
+export const KafkaReaderCode = {
+  Rebalancing: 'TRB_LOG_REBALANCING',
+  Commit: 'TRB_LOG_COMMIT',
+  Revoked: 'TRB_LOG_REVOKED',
+  Ends: 'TRB_LOG_ENDS',
+  Crash: 'TRB_LOG_CONSUMER_CRASH',
+} as const;
+
+export class KafkaReader implements LogReader {
+  private readonly states = new Map<number, PartitionState>();
+  private assigned: Set<number> | null = null;
+  private running = false;
+  private closed = false;
+  private queue: StoredRecord[] = [];
+  private head = 0;
+  private queuedBytes = 0;
+  private arrivals: Array<() => void> = [];
+  private rooms: Array<() => void> = [];
+  private lastEndsLookup = 0;
+
+  constructor(private readonly options: KafkaReaderOptions) {}
+
+  async start(): Promise<void> {
+    const { consumer, logger, topic } = this.options;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment[topic] ?? []));
+    consumer.on(consumer.events.REBALANCING, () => {
+      this.running = false;
+    });
+    consumer.on(consumer.events.STOP, () => {
+      this.running = false;
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.running = false;
+      logger.error(
+        { code: KafkaReaderCode.Crash, restart: e.payload.restart },
+        `The Kafka consumer of topic ${topic} crashed (${e.payload.error.message}); ${
+          e.payload.restart ? 'kafkajs restarts it' : 'kafkajs does not restart it, egress gets nothing until a restart'
+        }.`,
+      );
+    });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.onBatch(payload) });
+  }
+
+  async poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]> {
+    if (this.closed) return [];
+    if (this.queued() === 0 && maxWaitMs > 0) await this.waitFor(this.arrivals, maxWaitMs);
+    const n = Math.min(maxRecords, this.queued());
+    const out = this.queue.slice(this.head, this.head + n);
+    this.head += n;
+    for (const r of out) this.queuedBytes -= recordBytes(r);
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+      await this.lookUpSilentPartitions();
+    } else if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    wake(this.rooms);
+    return out;
+  }
+
+  caughtUp(): boolean {
+    if (this.queued() > 0 || !this.running || !this.assigned) return false;
+    for (const p of this.assigned) {
+      const s = this.states.get(p);
+      if (!s || s.next < 0 || s.high < 0 || s.next < s.high) return false;
+    }
+    return true;
+  }
+
+  async commit(records: StoredRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const { topic, consumer, logger } = this.options;
+    if (this.closed) throw new RetryableError(LogErrorCode.Closed, `The reader of Kafka topic ${topic} is closed.`);
+    if (!this.running || !this.assigned) {
+      throw new RetryableError(
+        KafkaReaderCode.Rebalancing,
+        `The consumer group of Kafka topic ${topic} is rebalancing or restarting; the commit is retried once it has its partitions.`,
+      );
+    }
+    const ends = new Map<number, number>();
+    for (const r of records) ends.set(r.partition, Math.max(ends.get(r.partition) ?? 0, r.offset + 1));
+    const offsets: Array<{ topic: string; partition: number; offset: string }> = [];
+    for (const [partition, offset] of ends) {
+      const state = this.assigned.has(partition) ? this.states.get(partition) : undefined;
+      if (!state) {
+        logger.warn(
+          { code: KafkaReaderCode.Revoked, partition, offset },
+          `Partition ${partition} of Kafka topic ${topic} was reassigned before its commit up to offset ${offset}; its new owner replays it from the group's last commit.`,
+        );
+      } else if (offset > state.committed) {
+        offsets.push({ topic, partition, offset: String(offset) });
+      }
+    }
+    if (offsets.length === 0) return;
+    try {
+      await consumer.commitOffsets(offsets);
+    } catch (err) {
+      throw new RetryableError(
+        KafkaReaderCode.Commit,
+        `Committing Kafka topic ${topic} failed (${(err as Error).message}); egress retries.`,
+        err,
+      );
+    }
+    for (const o of offsets) {
+      const state = this.states.get(o.partition);
+      if (state) state.committed = Math.max(state.committed, Number(o.offset));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    wake(this.arrivals);
+    wake(this.rooms);
+    await this.options.consumer.disconnect();
+  }
+
+  private queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  private onAssignment(partitions: number[]): void {
+    const now = new Set(partitions);
+    const revoked = [...this.states.keys()].filter((p) => !now.has(p));
+    if (revoked.length) {
+      const gone = new Set(revoked);
+      for (const p of revoked) this.states.delete(p);
+      const kept = this.queue.slice(this.head).filter((r) => !gone.has(r.partition));
+      const dropped = this.queued() - kept.length;
+      this.queue = kept;
+      this.head = 0;
+      this.queuedBytes = kept.reduce((n, r) => n + recordBytes(r), 0);
+      this.options.logger.info(
+        { code: KafkaReaderCode.Revoked, revoked, dropped },
+        `Partitions ${revoked.join(', ')} of Kafka topic ${this.options.topic} were revoked; ${dropped} queued records of theirs were dropped (their new owner reads them).`,
+      );
+    }
+    for (const p of now) if (!this.states.has(p)) this.states.set(p, { next: -1, committed: -1, high: -1 });
+    this.assigned = now;
+    this.running = true;
+    this.lastEndsLookup = 0;
+    wake(this.rooms);
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const partition = batch.partition;
+    let state = this.states.get(partition);
+    if (!state) {
+      state = { next: -1, committed: -1, high: -1 };
+      this.states.set(partition, state);
+    }
+    state.high = Number(batch.highWatermark);
+    let queuedAny = false;
+    for (const m of batch.messages) {
+      const offset = Number(m.offset);
+      if (offset < state.next) {
+        resolveOffset(m.offset); // already queued, handed to poll or committed by this process
+        continue;
+      }
+      const record = toRecord(m, partition);
+      const bytes = recordBytes(record);
+      while (this.queued() > 0 && this.queuedBytes + bytes > this.options.maxQueuedBytes) {
+        if (queuedAny) wake(this.arrivals);
+        if (this.closed || !isRunning() || isStale() || this.states.get(partition) !== state) return;
+        await this.waitFor(this.rooms, HEARTBEAT_SLICE_MS);
+        await heartbeat();
+      }
+      if (this.closed || !isRunning() || isStale() || this.states.get(partition) !== state) return;
+      this.queue.push(record);
+      this.queuedBytes += bytes;
+      state.next = offset + 1;
+      queuedAny = true;
+      resolveOffset(m.offset);
+    }
+    if (queuedAny) wake(this.arrivals);
+  }
+
+  /** Learns where partitions that delivered nothing yet stand, so `caughtUp` can hold for them. */
+  private async lookUpSilentPartitions(): Promise<void> {
+    if (!this.assigned || Date.now() - this.lastEndsLookup < WATERMARK_REFRESH_MS) return;
+    const unknown = [...this.assigned].filter((p) => {
+      const s = this.states.get(p);
+      return !s || s.next < 0 || s.high < 0;
+    });
+    if (unknown.length === 0) return;
+    this.lastEndsLookup = Date.now();
+    let ends: Awaited<ReturnType<PartitionEnds>>;
+    try {
+      ends = await this.options.partitionEnds();
+    } catch (err) {
+      this.options.logger.warn(
+        { code: KafkaReaderCode.Ends },
+        `Looking up the ends of Kafka topic ${this.options.topic} failed (${(err as Error).message}); the reader does not report itself caught up until it succeeds.`,
+      );
+      return;
+    }
+    for (const e of ends) {
+      const s = this.states.get(e.partition);
+      if (!s || !unknown.includes(e.partition) || !this.assigned.has(e.partition)) continue;
+      // A batch may have arrived during the look-up: it knows better.
+      if (s.next < 0) s.next = e.committed >= 0 ? e.committed : e.low;
+      if (s.high < 0) s.high = e.high;
+    }
+  }
+
+  private waitFor(list: Array<() => void>, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        const i = list.indexOf(done);
+        if (i >= 0) list.splice(i, 1);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      list.push(done);
+    });
+  }
+}
+
+function wake(list: Array<() => void>): void {
+  for (const w of list.splice(0)) w();
+}
+
+function recordBytes(r: StoredRecord): number {
+  return r.entries.length + r.key.length + r.tag.length + RECORD_OVERHEAD_BYTES;
+}
+
+function toRecord(m: KafkaMessage, partition: number): StoredRecord {
+  return {
+    tag: m.headers?.tag?.toString() ?? '',
+    key: m.headers?.key?.toString() ?? '',
+    count: Number(m.headers?.count?.toString() ?? '0'),
+    entries: m.value ?? Buffer.alloc(0),
+    partition,
+    offset: Number(m.offset),
+  };
+}

@@ -49,11 +49,13 @@ export interface KafkaLogOptions {
   /** Most bytes a reader holds fetched and not yet polled. */
   readerQueueBytes: number;
   logger?: Logger;
+  /** The kafkajs client (tests inject a fake); built from the options above when absent. */
+  client?: Pick<Kafka, 'admin' | 'producer' | 'consumer'>;
 }
 
 export class KafkaLog implements DurableLog {
   readonly kind = 'kafka' as const;
-  private readonly kafka: Kafka;
+  private readonly kafka: Pick<Kafka, 'admin' | 'producer' | 'consumer'>;
   private readonly logger: Logger;
   private producer: Producer | null = null;
   private admin: Admin | null = null;
@@ -63,13 +65,15 @@ export class KafkaLog implements DurableLog {
 
   constructor(private readonly options: KafkaLogOptions) {
     this.logger = options.logger ?? silentLogger;
-    this.kafka = new Kafka({
-      clientId: options.clientId,
-      brokers: options.brokers,
-      ssl: options.ssl,
-      requestTimeout: options.requestTimeoutMs,
-      logLevel: logLevel.WARN,
-    });
+    this.kafka =
+      options.client ??
+      new Kafka({
+        clientId: options.clientId,
+        brokers: options.brokers,
+        ssl: options.ssl,
+        requestTimeout: options.requestTimeoutMs,
+        logLevel: logLevel.WARN,
+      });
   }
 
   async start(): Promise<void> {

@@ -45,6 +45,8 @@ if (process.env.KAFKA_BROKERS) {
         partitionBy: 'chunk' as const,
         ssl: false,
         requestTimeoutMs: 30_000,
+        maxRequestBytes: 983_040,
+        readerQueueBytes: 1 << 20,
       };
       return { log: new KafkaLog(opts), reopen: () => new KafkaLog(opts), cleanup: () => {} };
     },
@@ -107,6 +109,76 @@ describe.each(impls)('DurableLog contract: $name', (impl) => {
     const rb = [];
     for (let i = 0; i < 20 && rb.length < 2; i++) rb.push(...(await b.poll(100, 500)));
     expect(rb.map((r) => r.key)).toEqual(['k0', 'k1']);
+    await env.log.close();
+  });
+
+  test('after commit, polling for several seconds returns nothing', async () => {
+    await env.log.start();
+    await env.log.append(Array.from({ length: 5 }, (_, i) => rec(i)));
+    const reader = await env.log.reader('quiet');
+    const got = [];
+    for (let i = 0; i < 20 && got.length < 5; i++) got.push(...(await reader.poll(100, 500)));
+    expect(got.map((r) => r.key)).toEqual(['k0', 'k1', 'k2', 'k3', 'k4']);
+    await reader.commit(got);
+    const again = [];
+    const end = Date.now() + 3000;
+    for (let i = 0; i < 100 && Date.now() < end; i++) again.push(...(await reader.poll(100, 250)));
+    expect(again).toEqual([]);
+    expect(reader.caughtUp()).toBe(true);
+    await env.log.close();
+  });
+
+  test('a second reader in the same group after close resumes after the commit', async () => {
+    await env.log.start();
+    await env.log.append(Array.from({ length: 10 }, (_, i) => rec(i)));
+    const first = await env.log.reader('handover');
+    const read = [];
+    for (let i = 0; i < 20 && read.length < 10; i++) read.push(...(await first.poll(100, 500)));
+    await first.commit(read.slice(0, 7));
+    await first.close();
+    const second = await env.log.reader('handover');
+    const rest = [];
+    for (let i = 0; i < 40 && rest.length < 3; i++) rest.push(...(await second.poll(100, 500)));
+    expect(rest.map((r) => r.key)).toEqual(['k7', 'k8', 'k9']);
+    for (let i = 0; i < 4; i++) expect(await second.poll(100, 250)).toEqual([]);
+    await env.log.close();
+  });
+
+  test('poll honours maxRecords', async () => {
+    await env.log.start();
+    await env.log.append(Array.from({ length: 10 }, (_, i) => rec(i)));
+    const reader = await env.log.reader('small');
+    const got = [];
+    for (let i = 0; i < 40 && got.length < 10; i++) {
+      const r = await reader.poll(3, 500);
+      expect(r.length).toBeLessThanOrEqual(3);
+      got.push(...r);
+    }
+    expect(got.map((r) => r.key)).toEqual(Array.from({ length: 10 }, (_, i) => `k${i}`));
+    await env.log.close();
+  });
+
+  test('several polls before one commit, then commit, then a new reader resumes after it', async () => {
+    await env.log.start();
+    await env.log.append(Array.from({ length: 10 }, (_, i) => rec(i)));
+    const reader = await env.log.reader('pipelined');
+    const polls = [];
+    let n = 0;
+    for (let i = 0; i < 40 && n < 9; i++) {
+      const r = await reader.poll(Math.min(3, 9 - n), 500);
+      if (r.length) polls.push(r);
+      n += r.length;
+    }
+    expect(polls.flat().map((r) => r.key)).toEqual(Array.from({ length: 9 }, (_, i) => `k${i}`));
+    expect(polls.length).toBeGreaterThan(1);
+    // The last poll's records: the commit covers everything polled before them too.
+    await reader.commit(polls[polls.length - 1]);
+    await reader.close();
+    const next = await env.log.reader('pipelined');
+    const rest = [];
+    for (let i = 0; i < 40 && rest.length < 1; i++) rest.push(...(await next.poll(100, 500)));
+    expect(rest.map((r) => r.key)).toEqual(['k9']);
+    expect(await next.poll(100, 500)).toEqual([]);
     await env.log.close();
   });
 

@@ -62,9 +62,10 @@ export function buildProgram(): Command {
     .description('Validate a forwarder or aggregator config file and explain every error')
     .argument('<file>', 'YAML config file')
     .option('--role <role>', 'forwarder | aggregator', 'forwarder')
-    .action(async (file: string, opts: { role: string }) => {
+    .option('--with <file>', 'a config of the other role: also checks the timeouts between the two hops')
+    .action(async (file: string, opts: { role: string; with?: string }) => {
       const { checkConfig } = await import('./commands/check-config');
-      process.exitCode = checkConfig(file, opts.role);
+      process.exitCode = checkConfig(file, opts.role, opts.with);
     });
 
   program

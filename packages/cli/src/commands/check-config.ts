@@ -46,8 +46,36 @@ export function limitWarnings(role: string, config: unknown): string[] {
   return warnings;
 }
 
-/** Prints whether a config file is valid, and every problem when not, then any cross-hop limit warnings. Returns the exit code. */
-export function checkConfig(file: string, role: string): number {
+/**
+ * The claim-wait rule: before an aggregator acks a chunk it may wait for the
+ * chunk's dedupe claim up to `claim_wait_ms` (another node holds it) plus one
+ * Redis `command_timeout_ms` (Redis hangs). A forwarder whose
+ * `output.ack_timeout_ms` is not above that resends the chunk meanwhile — to
+ * another node, which waits the same — so an outage or a slow claim turns into
+ * a storm of resends (and, with fail_open, duplicates). docs/operations.md.
+ */
+export function timeoutWarnings(aggregator: AggregatorConfig, forwarder: ForwarderConfig): string[] {
+  const d = aggregator.dedupe;
+  if (d.type === 'none') return [];
+  const commandTimeout = d.type === 'redis' ? (d.redis?.command_timeout_ms ?? 1000) : 0;
+  const worst = d.claim_wait_ms + commandTimeout;
+  const ack = forwarder.output.ack_timeout_ms;
+  if (worst < ack) return [];
+  const parts =
+    d.type === 'redis'
+      ? `dedupe.claim_wait_ms (${d.claim_wait_ms}) + dedupe.redis.command_timeout_ms (${commandTimeout})`
+      : `dedupe.claim_wait_ms (${d.claim_wait_ms})`;
+  return [
+    `the aggregator may hold a chunk for ${parts} = ${worst} ms before it acks, not less than the forwarder's output.ack_timeout_ms (${ack}): the forwarder resends chunks still waiting for their claim${d.on_unavailable === 'fail_open' ? ', and with on_unavailable fail_open a Redis outage writes them twice' : ''}. Keep the sum well below ack_timeout_ms (docs/operations.md, "Claim wait and ack timeout").`,
+  ];
+}
+
+/**
+ * Prints whether a config file is valid, and every problem when not, then any
+ * cross-hop limit warnings. With `withFile` (a config of the other role), also
+ * checks that file and the timeouts between the two. Returns the exit code.
+ */
+export function checkConfig(file: string, role: string, withFile?: string): number {
   const spec = specs[role];
   if (!spec) {
     console.error(`Unknown role "${role}" (known: ${Object.keys(specs).join(', ')}).`);
@@ -57,6 +85,13 @@ export function checkConfig(file: string, role: string): number {
     const config = loadConfigFile(spec, file);
     console.log(`${file}: valid ${role} configuration.`);
     for (const w of limitWarnings(role, config)) console.log(`warning: ${w}`);
+    if (withFile) {
+      const other = role === 'aggregator' ? 'forwarder' : 'aggregator';
+      const peer = loadConfigFile(specs[other], withFile);
+      console.log(`${withFile}: valid ${other} configuration.`);
+      const [agg, fwd] = (role === 'aggregator' ? [config, peer] : [peer, config]) as [AggregatorConfig, ForwarderConfig];
+      for (const w of timeoutWarnings(agg, fwd)) console.log(`warning: ${w}`);
+    }
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) {

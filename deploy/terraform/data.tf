@@ -32,9 +32,12 @@ resource "aws_elasticache_replication_group" "dedupe" {
   num_node_groups            = 2
   replicas_per_node_group    = 1
   automatic_failover_enabled = true
-  subnet_group_name          = aws_elasticache_subnet_group.redis.name
-  security_group_ids         = [aws_security_group.redis.id]
-  parameter_group_name       = "default.redis7.cluster.on"
+  # A replica in another AZ takes over with the marks: dedupe stays exact (docs/operations.md).
+  # The default parameter group's maxmemory-policy (volatile-lru) evicts only marks, never the epoch key.
+  multi_az_enabled     = true
+  subnet_group_name    = aws_elasticache_subnet_group.redis.name
+  security_group_ids   = [aws_security_group.redis.id]
+  parameter_group_name = "default.redis7.cluster.on"
 }
 
 resource "aws_s3_bucket" "lake" {

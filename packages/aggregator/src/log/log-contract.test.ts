@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DurableLog, LogRecord } from './durable-log';
 import { EmbeddedLog } from './embedded-log';
-import { KafkaLog } from './kafka-log';
+import { KafkaLog, type KafkaLogOptions } from './kafka-log';
+import { FakeCluster, fakeKafkaClient } from './kafka/__fixtures__/fake-consumer';
 
 interface Impl {
   name: string;
@@ -29,6 +30,31 @@ const impls: Impl[] = [
     },
   },
 ];
+// The Kafka log's own code (KafkaLog, reader, grouped producer) over a fake kafkajs client
+// that fetches, resolves, commits and rebalances as kafkajs does (see its header).
+impls.push({
+  name: 'kafka, fake kafkajs client',
+  make() {
+    const topic = 'trb-contract';
+    const cluster = new FakeCluster(1);
+    const opts = {
+      brokers: ['127.0.0.1:1'],
+      clientId: 'tributary-contract',
+      topic,
+      partitions: 1,
+      replicationFactor: 1,
+      minInsyncReplicas: 1,
+      compression: 'gzip' as const,
+      partitionBy: 'chunk' as const,
+      ssl: false,
+      requestTimeoutMs: 30_000,
+      maxRequestBytes: 983_040,
+      readerQueueBytes: 1 << 20,
+      client: fakeKafkaClient(cluster, topic) as unknown as KafkaLogOptions['client'],
+    };
+    return { log: new KafkaLog(opts), reopen: () => new KafkaLog(opts), cleanup: () => {} };
+  },
+});
 if (process.env.KAFKA_BROKERS) {
   impls.push({
     name: 'kafka',

@@ -39,32 +39,87 @@ export interface FakeMessage {
   headers: Record<string, Buffer>;
 }
 
-/** The broker side: partitions' messages and the group's committed offsets. */
+/** The broker side: one topic's partitions and each group's committed offsets. */
 export class FakeCluster {
   readonly log = new Map<number, FakeMessage[]>();
-  readonly committed = new Map<number, number>();
+  private readonly groups = new Map<string, Map<number, number>>();
 
   constructor(partitions: number) {
     for (let p = 0; p < partitions; p++) this.log.set(p, []);
   }
 
-  produce(partition: number, tag: string, key: string, count = 1): void {
-    const list = this.log.get(partition) as FakeMessage[];
-    list.push({
-      offset: list.length,
-      value: Buffer.from(key),
-      headers: { tag: Buffer.from(tag), key: Buffer.from(key), count: Buffer.from(String(count)) },
-    });
+  /** The committed offsets of a group (of group "g" when not named). */
+  committed(group = 'g'): Map<number, number> {
+    let c = this.groups.get(group);
+    if (!c) {
+      c = new Map();
+      this.groups.set(group, c);
+    }
+    return c;
   }
 
-  ends(): Array<{ partition: number; committed: number; low: number; high: number }> {
+  append(partition: number, value: Buffer, headers: Record<string, Buffer>): void {
+    const list = this.log.get(partition) as FakeMessage[];
+    list.push({ offset: list.length, value, headers });
+  }
+
+  produce(partition: number, tag: string, key: string, count = 1): void {
+    this.append(partition, Buffer.from(key), { tag: Buffer.from(tag), key: Buffer.from(key), count: Buffer.from(String(count)) });
+  }
+
+  ends(group = 'g'): Array<{ partition: number; committed: number; low: number; high: number }> {
     return [...this.log].map(([partition, list]) => ({
       partition,
-      committed: this.committed.get(partition) ?? -1,
+      committed: this.committed(group).get(partition) ?? -1,
       low: 0,
       high: list.length,
     }));
   }
+}
+
+/**
+ * A fake kafkajs client over a FakeCluster for KafkaLog: the admin calls the
+ * log makes (ListOffsets and OffsetFetch answers as kafkajs returns them:
+ * offsets as strings, -1 for a group without a commit), an idempotent
+ * producer that appends each message to partition hash(key) mod n, and a
+ * FakeConsumer per group member, assigned every partition.
+ */
+export function fakeKafkaClient(cluster: FakeCluster, topic: string) {
+  const hash = (key: string) => [...key].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7);
+  const buf = (v: unknown) => (Buffer.isBuffer(v) ? v : Buffer.from(String(v)));
+  return {
+    admin: () => ({
+      connect: async () => {},
+      disconnect: async () => {},
+      listTopics: async () => [topic],
+      createTopics: async () => true,
+      fetchTopicOffsets: async () =>
+        cluster.ends().map((e) => ({ partition: e.partition, offset: String(e.high), high: String(e.high), low: String(e.low) })),
+      fetchOffsets: async ({ groupId }: { groupId: string }) => [
+        {
+          topic,
+          partitions: cluster.ends(groupId).map((e) => ({ partition: e.partition, offset: String(e.committed), metadata: null })),
+        },
+      ],
+    }),
+    producer: () => ({
+      connect: async () => {},
+      disconnect: async () => {},
+      send: async ({ messages }: { messages: Array<{ key: string; value: Buffer; headers: Record<string, string> }> }) => {
+        await new Promise((r) => setTimeout(r, 1));
+        for (const m of messages) {
+          const headers = Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, buf(v)]));
+          cluster.append(hash(m.key) % cluster.log.size, m.value, headers);
+        }
+        return [];
+      },
+    }),
+    consumer: ({ groupId }: { groupId: string }) =>
+      Object.assign(new FakeConsumer(cluster, topic, { assignment: [...cluster.log.keys()], group: groupId }), {
+        connect: async () => {},
+        subscribe: async () => {},
+      }),
+  };
 }
 
 type Listener = (event: { payload: Record<string, unknown> }) => void;
@@ -82,13 +137,15 @@ export class FakeConsumer {
   private resolved = new Map<number, number>();
   private loop: Promise<void> | null = null;
   private readonly maxPerFetch: number;
+  private readonly group: string;
 
   constructor(
     private readonly cluster: FakeCluster,
     private readonly topic: string,
-    options: { assignment: number[]; maxPerFetch?: number },
+    options: { assignment: number[]; maxPerFetch?: number; group?: string },
   ) {
     this.assignment = options.assignment;
+    this.group = options.group ?? 'g';
     this.maxPerFetch = options.maxPerFetch ?? 100;
   }
 
@@ -119,7 +176,7 @@ export class FakeConsumer {
   async commitOffsets(offsets: Array<{ topic: string; partition: number; offset: string }>): Promise<void> {
     if (!this.running) return; // runner.js commitOffsets: "consumer not running, exiting"
     if (this.rebalanceTo) throw Object.assign(new Error('The group is rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
-    for (const o of offsets) this.cluster.committed.set(o.partition, Number(o.offset));
+    for (const o of offsets) this.cluster.committed(this.group).set(o.partition, Number(o.offset));
   }
 
   async disconnect(): Promise<void> {
@@ -133,7 +190,7 @@ export class FakeConsumer {
     if (this.rebalanceTo) this.assignment = this.rebalanceTo;
     this.rebalanceTo = null;
     this.resolved.clear(); // a new OffsetManager: positions start again from the group's commits
-    for (const p of this.assignment) this.resolved.set(p, this.cluster.committed.get(p) ?? 0);
+    for (const p of this.assignment) this.resolved.set(p, this.cluster.committed(this.group).get(p) ?? 0);
     this.emit(EVENTS.GROUP_JOIN, { memberAssignment: { [this.topic]: [...this.assignment] } });
   }
 

@@ -145,6 +145,25 @@ export const httpInputSchema = {
       default: 10000,
       description: 'Most records in one request (a JSON or msgpack array); more get 413.',
     },
+    max_pending_bytes: {
+      type: 'integer',
+      minimum: 65536,
+      default: 33554432,
+      description:
+        'Bytes of request bodies being received, all requests together; a request whose declared length does not fit gets 503 with Retry-After at once, a chunked one when it passes the limit.',
+    },
+    header_timeout_ms: {
+      type: 'integer',
+      minimum: 100,
+      default: 10000,
+      description: "A request's headers must arrive within this long, or the connection is closed (slowloris).",
+    },
+    request_timeout_ms: {
+      type: 'integer',
+      minimum: 100,
+      default: 60000,
+      description: 'A whole request (headers and body) must arrive within this long, or it gets 408 and the connection is closed.',
+    },
   },
 } as const;
 
@@ -344,7 +363,16 @@ export interface ForwarderConfig {
     security?: SecurityServerConfig;
     tls?: { cert_path: string; key_path: string; ca_path?: string };
   };
-  http: { enabled: boolean; bind: string; port: number; body_limit_bytes: number; max_records_per_request: number };
+  http: {
+    enabled: boolean;
+    bind: string;
+    port: number;
+    body_limit_bytes: number;
+    max_records_per_request: number;
+    max_pending_bytes: number;
+    header_timeout_ms: number;
+    request_timeout_ms: number;
+  };
   buffer: {
     type: 'disk' | 'memory';
     path: string;

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import { Transform } from 'node:stream';
 /**
  * The HTTP input, compatible with Fluentd's in_http:
  *
@@ -23,6 +25,7 @@ import {
   asAdmissionError,
   clip,
   encodeEntry,
+  readArrayHeader,
 } from '@tributary/forward-protocol';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Unpackr } from 'msgpackr';
@@ -35,7 +38,15 @@ export interface HttpInputConfig {
   port: number;
   body_limit_bytes: number;
   max_records_per_request: number;
+  max_pending_bytes: number;
+  header_timeout_ms: number;
+  request_timeout_ms: number;
 }
+
+/** On close, requests still running after this long have their connections cut. */
+export const HTTP_CLOSE_GRACE_MS = 5000;
+/** How often Node checks the header and request timeouts (its default, 30 s, would let them run 30 s late). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1000;
 
 export interface HttpInputHooks {
   consume(chunks: ForwardChunk[]): Promise<void>;
@@ -44,6 +55,38 @@ export interface HttpInputHooks {
   onRefused(code: string): void;
   /** The forwarder's buffer chunk limit (see `ForwardInputHooks.chunkLimitBytes`); unset at the aggregator. */
   chunkLimitBytes?: number;
+  /** On close, how long running requests may finish before their connections are cut. Default `HTTP_CLOSE_GRACE_MS`. */
+  closeGraceMs?: number;
+}
+
+/** Bytes of request bodies being received, all requests together, bounded. */
+class BodyBudget {
+  bytes = 0;
+
+  constructor(readonly max: number) {}
+
+  reserve(n: number): boolean {
+    if (this.bytes + n > this.max) return false;
+    this.bytes += n;
+    return true;
+  }
+
+  refusal(n: number): string {
+    return `Request bodies being received hold ${this.bytes} bytes; ${n} more would pass the limit of ${this.max} (max_pending_bytes); retry later.`;
+  }
+
+  /** Gives `bytes` back once the response is sent or the connection closes, whichever comes first (once). */
+  holdUntilDone(req: NodeJS.EventEmitter, res: NodeJS.EventEmitter, bytes: number | (() => number)): void {
+    let done = false;
+    const release = () => {
+      if (done) return;
+      done = true;
+      this.bytes -= typeof bytes === 'number' ? bytes : bytes();
+    };
+    res.once('finish', release);
+    res.once('close', release);
+    req.once('close', release);
+  }
 }
 
 class BadRequest extends Error {
@@ -54,6 +97,14 @@ class BadRequest extends Error {
   ) {
     super(message);
   }
+}
+
+function tooManyRecords(count: number, max: number): BadRequest {
+  return new BadRequest(
+    `the array holds ${count} records, over the limit of ${max} (max_records_per_request)`,
+    'TRB_HTTP_TOO_MANY_RECORDS',
+    413,
+  );
 }
 
 function parseTime(value: unknown, where: string): EventTime {
@@ -72,13 +123,7 @@ function toChunk(tag: string, body: unknown, timeParam: unknown, maxRecords: num
   if (!tag) throw new BadRequest('the tag (URL path) is empty');
   const entries: Buffer[] = [];
   if (Array.isArray(body)) {
-    if (body.length > maxRecords) {
-      throw new BadRequest(
-        `the array holds ${body.length} records, over the limit of ${maxRecords} (max_records_per_request)`,
-        'TRB_HTTP_TOO_MANY_RECORDS',
-        413,
-      );
-    }
+    if (body.length > maxRecords) throw tooManyRecords(body.length, maxRecords);
     body.forEach((rec, i) => {
       if (!isRecord(rec)) throw new BadRequest(`element ${i} of the array is not an object`);
       let time = EventTime.now();
@@ -101,12 +146,66 @@ function toChunk(tag: string, body: unknown, timeParam: unknown, maxRecords: num
 export async function createHttpInput(config: HttpInputConfig, hooks: HttpInputHooks, logger: Logger): Promise<FastifyInstance> {
   const admission: AdmissionLimits =
     hooks.chunkLimitBytes === undefined ? DEFAULT_ADMISSION : { ...DEFAULT_ADMISSION, maxEventBytes: hooks.chunkLimitBytes };
-  const app = Fastify({ bodyLimit: config.body_limit_bytes, logger: false });
+  // Header and whole-request deadlines (slowloris), checked every second.
+  const app = Fastify({
+    bodyLimit: config.body_limit_bytes,
+    logger: false,
+    serverFactory: (handler) =>
+      createServer(
+        {
+          headersTimeout: config.header_timeout_ms,
+          requestTimeout: config.request_timeout_ms,
+          connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+        },
+        handler,
+      ),
+  });
+  const budget = new BodyBudget(config.max_pending_bytes);
+  // Bodies being received count in one budget: a declared length is reserved up front (503 when it does not fit),
+  // a chunked body byte by byte as it arrives; given back when the response is sent or the request aborted.
+  app.addHook('onRequest', async (req, reply) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (!(declared > 0) || declared > config.body_limit_bytes) return; // none, or fastify's own 413
+    if (!budget.reserve(declared)) {
+      hooks.onRefused('TRB_HTTP_BUSY');
+      reply.header('connection', 'close');
+      return reply
+        .code(503)
+        .header('retry-after', '1')
+        .send({ error: budget.refusal(declared), code: 'TRB_HTTP_BUSY' });
+    }
+    budget.holdUntilDone(req.raw, reply.raw, declared);
+  });
+  app.addHook('preParsing', async (req, reply, payload) => {
+    if (req.headers['content-length'] !== undefined) return payload;
+    let held = 0;
+    budget.holdUntilDone(req.raw, reply.raw, () => held);
+    return payload.pipe(
+      new Transform({
+        transform(chunk: Buffer, _enc, next) {
+          if (!budget.reserve(chunk.length)) {
+            next(new BadRequest(budget.refusal(chunk.length), 'TRB_HTTP_BUSY', 503));
+            return;
+          }
+          held += chunk.length;
+          next(null, chunk);
+        },
+      }),
+    );
+  });
+  // On close, requests still running after the grace period are cut (a slow sender cannot hold SIGTERM).
+  app.addHook('preClose', async () => {
+    app.server.closeIdleConnections();
+    setTimeout(() => app.server.closeAllConnections(), hooks.closeGraceMs ?? HTTP_CLOSE_GRACE_MS).unref();
+  });
   const msgpack = (_req: unknown, body: Buffer, done: (err: Error | null, value?: unknown) => void) => {
     try {
+      // Count before decoding: a few bytes per record would otherwise become hundreds of MB of objects.
+      const array = readArrayHeader(body, 0, body.length);
+      if (array && array.count > config.max_records_per_request) throw tooManyRecords(array.count, config.max_records_per_request);
       done(null, unpackr.unpack(body));
     } catch (err) {
-      done(new BadRequest(`the msgpack body is malformed: ${(err as Error).message}`));
+      done(err instanceof BadRequest ? err : new BadRequest(`the msgpack body is malformed: ${clip((err as Error).message)}`));
     }
   };
   app.addContentTypeParser(['application/msgpack', 'application/x-msgpack'], { parseAs: 'buffer' }, msgpack);
@@ -136,7 +235,8 @@ export async function createHttpInput(config: HttpInputConfig, hooks: HttpInputH
             : 'TRB_HTTP_ERROR';
     hooks.onRefused(code);
     if (status >= 500) logger.error({ code, err: clip(err.message) }, `HTTP input failed: ${clip(err.message)}`);
-    const message = err instanceof BadRequest ? `Bad request: ${err.message}.` : clip(err.message, 1000);
+    const message = err instanceof BadRequest ? (status === 503 ? err.message : `Bad request: ${err.message}.`) : clip(err.message, 1000);
+    if (status === 503) reply.header('retry-after', '1');
     reply.code(status).send({ error: message, code });
   });
   app.get('/healthz', async () => 'ok');

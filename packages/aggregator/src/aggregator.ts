@@ -127,6 +127,7 @@ export class Aggregator {
             replicationFactor: config.log.kafka.replication_factor,
             minInsyncReplicas: config.log.kafka.min_insync_replicas,
             compression: config.log.kafka.compression,
+            gzipLevel: config.log.kafka.gzip_level,
             partitionBy: config.log.kafka.partition_by,
             ssl: config.log.kafka.ssl,
             requestTimeoutMs: config.log.kafka.request_timeout_ms,

@@ -3,7 +3,8 @@
  * KafkaLog with a fake kafkajs client whose `send` takes a few milliseconds,
  * as a broker round trip with acks=all does.
  */
-import { CompressionTypes, type Kafka, type ProducerRecord } from 'kafkajs';
+import { gzipSync } from 'node:zlib';
+import { CompressionCodecs, CompressionTypes, type Kafka, type ProducerRecord } from 'kafkajs';
 import type { LogRecord } from '../durable-log';
 import { KafkaLog, type KafkaLogOptions } from '../kafka-log';
 import { GroupedSender } from './producer';
@@ -46,6 +47,7 @@ const options = (client: KafkaLogOptions['client'], maxRequestBytes = 1 << 20): 
   replicationFactor: 1,
   minInsyncReplicas: 1,
   compression: 'gzip',
+  gzipLevel: 1,
   partitionBy: 'chunk',
   ssl: false,
   requestTimeoutMs: 1000,
@@ -116,5 +118,18 @@ test('a failed request rejects every append in it with a retryable error; the ne
   await log.append([rec(10)]);
   expect(log.unavailable()).toBeNull();
   expect(sends.map((s) => s.messages.length)).toEqual([1, 9, 1]);
+  await log.close();
+});
+
+test('the gzip codec kafkajs uses is registered at the configured level and round-trips', async () => {
+  const { client } = fakeClient(1);
+  const log = new KafkaLog({ ...options(client), gzipLevel: 9 });
+  await log.start();
+  const input = Buffer.from(Array.from({ length: 5000 }, (_, i) => `{"n":${i},"msg":"event ${i * 7919}"}`).join('\n'));
+  const codec = CompressionCodecs[CompressionTypes.GZIP]();
+  const packed: Buffer = await codec.compress({ buffer: input });
+  expect(packed.length).toBe(gzipSync(input, { level: 9 }).length);
+  expect(packed.length).toBeLessThan(gzipSync(input, { level: 1 }).length);
+  expect((await codec.decompress(packed)).equals(input)).toBe(true);
   await log.close();
 });

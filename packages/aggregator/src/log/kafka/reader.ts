@@ -46,8 +46,9 @@
  *   reached its high watermark as last seen: from the last batch
  *   (`batch.highWatermark`) or, for a partition that has delivered nothing
  *   (kafkajs never calls `eachBatch` for an empty fetch), from the group's
- *   committed offset and the partition's end, asked once with the admin
- *   client when a poll leaves the queue empty. Unknown means false.
+ *   committed offset and the partition's end, asked with the admin client
+ *   in the background (at most once a second) when a poll leaves the queue
+ *   empty. Unknown means false.
  */
 import { type Logger, RetryableError } from '@tributary/core';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
@@ -103,6 +104,7 @@ export class KafkaReader implements LogReader {
   private arrivals: Array<() => void> = [];
   private rooms: Array<() => void> = [];
   private lastEndsLookup = 0;
+  private endsLookup: Promise<void> | null = null;
 
   constructor(private readonly options: KafkaReaderOptions) {}
 
@@ -137,7 +139,7 @@ export class KafkaReader implements LogReader {
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
-      await this.lookUpSilentPartitions();
+      this.lookUpSilentPartitions();
     } else if (this.head > 4096 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
@@ -263,32 +265,43 @@ export class KafkaReader implements LogReader {
     if (queuedAny) wake(this.arrivals);
   }
 
-  /** Learns where partitions that delivered nothing yet stand, so `caughtUp` can hold for them. */
-  private async lookUpSilentPartitions(): Promise<void> {
-    if (!this.assigned || Date.now() - this.lastEndsLookup < WATERMARK_REFRESH_MS) return;
-    const unknown = [...this.assigned].filter((p) => {
+  /**
+   * Learns, in the background, where partitions that delivered nothing yet
+   * stand, so `caughtUp` can hold for them; a poll never waits for it (the
+   * admin client retries for a long time while brokers are down). The answer
+   * is used only if the assignment did not change meanwhile.
+   */
+  private lookUpSilentPartitions(): void {
+    if (this.endsLookup || this.closed || !this.assigned || Date.now() - this.lastEndsLookup < WATERMARK_REFRESH_MS) return;
+    const assigned = this.assigned;
+    const unknown = [...assigned].filter((p) => {
       const s = this.states.get(p);
       return !s || s.next < 0 || s.high < 0;
     });
     if (unknown.length === 0) return;
     this.lastEndsLookup = Date.now();
-    let ends: Awaited<ReturnType<PartitionEnds>>;
-    try {
-      ends = await this.options.partitionEnds();
-    } catch (err) {
-      this.options.logger.warn(
-        { code: KafkaReaderCode.Ends },
-        `Looking up the ends of Kafka topic ${this.options.topic} failed (${(err as Error).message}); the reader does not report itself caught up until it succeeds.`,
-      );
-      return;
-    }
-    for (const e of ends) {
-      const s = this.states.get(e.partition);
-      if (!s || !unknown.includes(e.partition) || !this.assigned.has(e.partition)) continue;
-      // A batch may have arrived during the look-up: it knows better.
-      if (s.next < 0) s.next = e.committed >= 0 ? e.committed : e.low;
-      if (s.high < 0) s.high = e.high;
-    }
+    this.endsLookup = (async () => {
+      try {
+        const ends = await this.options.partitionEnds();
+        if (this.assigned !== assigned) return;
+        for (const e of ends) {
+          const s = this.states.get(e.partition);
+          if (!s || !unknown.includes(e.partition)) continue;
+          // A batch may have arrived during the look-up: it knows better.
+          if (s.next < 0) s.next = e.committed >= 0 ? e.committed : e.low;
+          if (s.high < 0) s.high = e.high;
+        }
+      } catch (err) {
+        if (!this.closed) {
+          this.options.logger.warn(
+            { code: KafkaReaderCode.Ends },
+            `Looking up the ends of Kafka topic ${this.options.topic} failed (${(err as Error).message}); the reader does not report itself caught up until it succeeds.`,
+          );
+        }
+      } finally {
+        this.endsLookup = null;
+      }
+    })();
   }
 
   private waitFor(list: Array<() => void>, ms: number): Promise<void> {

@@ -337,10 +337,16 @@ export class RedisDedupe implements DedupeStore {
     return { keys: keys.length, duplicates };
   }
 
-  /** "d:<other>": another node wrote it; "c:<other>:…": another node is writing it. */
+  /**
+   * "d:<other>": another node wrote it. "c:<other>:…": another node, not yet
+   * trusting the marks either, is writing it — under fail_open it goes on and
+   * writes it; under fail_closed it gives the claim back without writing.
+   */
   private writtenElsewhere(value: string): boolean {
     if (value.startsWith('d:')) return value !== this.doneValue;
-    if (value.startsWith('c:')) return value.slice(2, value.lastIndexOf(':')) !== this.options.node;
+    if (value.startsWith('c:') && this.options.onUnavailable === 'fail_open') {
+      return value.slice(2, value.lastIndexOf(':')) !== this.options.node;
+    }
     return false;
   }
 

@@ -171,7 +171,7 @@ export abstract class BaseBuffer implements ChunkBuffer {
   /** Why appends are refused or failing now, or null: for /readyz. */
   problem(): string | null {
     if (this.failure) return `buffer: ${this.failure}`;
-    return this.writeProblem ? `buffer: the last write failed (${this.writeProblem})` : null;
+    return this.writeProblem ? `buffer: the last write failed (${this.writeProblem.replace(/\.$/, '')})` : null;
   }
 
   /**

@@ -84,6 +84,13 @@ test('the window is bounded by count and by age', async () => {
   const fresh = await mem.skipAcked([0, 1, 2, 3, 4].map((i) => chunk(`m${i}`, i, 1)));
   expect(fresh.map((c) => c.chunkId)).toEqual(['m0', 'm1']);
 
+  // max_entries 0 turns the memory off: nothing journaled, every resend stored again.
+  const off = await open({ ackedIds: { maxEntries: 0, ttlMs: 60_000 } });
+  await off.append([chunk('z', 0, 1)]);
+  await off.append([chunk('z', 0, 1)]);
+  expect(off.stats().events).toBe(2);
+  expect(statSync(join(dir, JOURNAL_FILE)).size).toBe(0);
+
   const ids = AckedChunkIds.inMemory({ maxEntries: 100, ttlMs: 1000 });
   ids.record(['old'], 10_000);
   expect(ids.has('old', 10_500)).toBe(true);

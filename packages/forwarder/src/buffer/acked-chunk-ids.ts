@@ -95,7 +95,7 @@ export class AckedChunkIds {
    * rewrite (the caller closes it once its syncs are done), or null.
    */
   record(ids: string[], now = Date.now()): number | null {
-    if (!ids.length) return null;
+    if (!ids.length || this.window.maxEntries === 0) return null;
     this.journal?.append(ids, now);
     this.remember(ids, now);
     if (!this.journal?.due(this.window.maxEntries)) return null;

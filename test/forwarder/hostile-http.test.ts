@@ -22,6 +22,7 @@ async function startForwarder(dir: string): Promise<{ fwd: Started; http: number
       buffer: { type: 'memory', max_bytes: 64 * MB },
       output: { servers: [{ host: '127.0.0.1', port: deadPort }] },
       metrics: { port: metricsPort },
+      shutdown_grace_ms: 1000,
       log_level: 'error',
     },
     dir,

@@ -24,6 +24,7 @@ async function startForwarder(dir: string, extra: Record<string, unknown> = {}):
       // Nowhere to deliver: acks mean "buffered", which is what this test is about.
       output: { servers: [{ host: '127.0.0.1', port: deadPort }] },
       metrics: { port: metricsPort },
+      shutdown_grace_ms: 1000,
       log_level: 'error',
     },
     dir,

@@ -22,6 +22,7 @@
  *   came before them in the same read were consumed and acked.
  */
 import { type Socket as UdpSocket, createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import { type TlsOptions, createServer as createTlsServer } from 'node:tls';
 import { encodeAck, encodeJsonAck } from './ack';
@@ -36,6 +37,22 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** A PING is a few hundred bytes; anything past this before authentication is refused. */
 export const MAX_UNAUTHENTICATED_BYTES = 64 * 1024;
+
+/** The process's open-file soft limit (Linux /proc/self/limits), or null where it cannot be read. */
+export function openFileLimit(): number | null {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** See `ForwardServerOptions.maxConnections`. */
+export function defaultMaxConnections(limit: number | null = openFileLimit()): number {
+  if (limit === null) return 0;
+  return Math.max(1, limit - Math.max(64, Math.floor(limit / 8)));
+}
 
 export interface SourceInfo {
   remoteAddress: string;
@@ -57,6 +74,13 @@ export interface ForwardServerOptions {
   idleTimeoutMs?: number;
   /** With `security`: close a connection that did not authenticate within this long. Default 10 s. */
   handshakeTimeoutMs?: number;
+  /**
+   * Most connections held at once; more are closed as they arrive (Node's
+   * `server.maxConnections`). Default: the process's open-file soft limit
+   * minus an eighth of it (at least 64) kept for files and outgoing sockets,
+   * so descriptors never run out on connections alone. 0: unbounded.
+   */
+  maxConnections?: number;
   /** What a request must satisfy to be accepted (tag, chunk id, times, depth). Default `DEFAULT_ADMISSION`. */
   admission?: AdmissionLimits;
   /** Answer UDP heartbeats (`0x00` → `0x00`) on the same port. Default true. */
@@ -122,7 +146,29 @@ export class ForwardServer {
     this.partial = new PendingBudget(options.maxPendingBytes ?? 256 * 1024 * 1024);
     const onSocket = (socket: Socket) => this.accept(socket);
     this.server = options.tls ? createTlsServer(options.tls, onSocket) : createServer(onSocket);
+    const max = options.maxConnections ?? defaultMaxConnections();
+    if (max > 0) this.server.maxConnections = max;
+    this.server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
+      const source = { remoteAddress: data?.remoteAddress ?? '', remotePort: data?.remotePort ?? 0 };
+      options.onError?.(
+        new ProtocolError(ProtocolErrorCode.TooManyConnections, `The connection limit (${max}) was reached; a new connection was closed.`),
+        source,
+      );
+    });
+    // Accept errors (EMFILE, ENFILE when descriptors run out) are not fatal: the listener keeps going
+    // (libuv accepts and closes what waits), each is reported, and the next connection is tried again.
+    this.server.on('error', (err: NodeJS.ErrnoException) => {
+      if (!this.listening) return;
+      options.onError?.(
+        new ProtocolError(ProtocolErrorCode.TooManyConnections, `Accepting a connection failed (${err.code ?? err.message}).`, {
+          cause: err,
+        }),
+        { remoteAddress: '', remotePort: 0 },
+      );
+    });
   }
+
+  private listening = false;
 
   async listen(): Promise<AddressInfo> {
     const { host = '127.0.0.1', port = 24224 } = this.options;
@@ -133,6 +179,7 @@ export class ForwardServer {
         resolve();
       });
     });
+    this.listening = true;
     const address = this.server.address() as AddressInfo;
     if (this.options.udpHeartbeat !== false) {
       const udp = createSocket(address.family === 'IPv6' ? 'udp6' : 'udp4');

@@ -118,6 +118,13 @@ export const forwardInputSchema = {
       default: 120000,
       description: 'Close a connection that sent nothing for this long while none of its events were waiting (0: never).',
     },
+    max_connections: {
+      type: ['integer', 'null'],
+      minimum: 0,
+      default: null,
+      description:
+        'Most connections held at once; more are closed as they arrive. null: the open-file soft limit minus an eighth of it (at least 64), so descriptors never run out on connections alone; 0: unbounded.',
+    },
     handshake_timeout_ms: {
       type: 'integer',
       minimum: 100,
@@ -359,6 +366,7 @@ export interface ForwarderConfig {
     max_pending_batches: number;
     max_pending_bytes: number;
     idle_timeout_ms: number;
+    max_connections: number | null;
     handshake_timeout_ms: number;
     security?: SecurityServerConfig;
     tls?: { cert_path: string; key_path: string; ca_path?: string };

@@ -42,7 +42,27 @@ export interface ForwardInputHooks {
   chunkLimitBytes?: number;
 }
 
+/** One log line per error code per interval: thousands of hostile connections must not become thousands of lines. */
+export class LogLimiter {
+  private readonly last = new Map<string, { at: number; suppressed: number }>();
+
+  constructor(private readonly intervalMs = 10_000) {}
+
+  /** null: do not log (counted); otherwise log, with how many were not logged since the last line. */
+  admit(code: string, now = Date.now()): number | null {
+    const seen = this.last.get(code);
+    if (seen && now - seen.at < this.intervalMs) {
+      seen.suppressed++;
+      return null;
+    }
+    const suppressed = seen?.suppressed ?? 0;
+    this.last.set(code, { at: now, suppressed: 0 });
+    return suppressed;
+  }
+}
+
 export function createForwardInput(config: ForwardInputConfig, hooks: ForwardInputHooks, logger: Logger): ForwardServer {
+  const logLimiter = new LogLimiter();
   return new ForwardServer({
     host: config.bind,
     port: config.port,
@@ -52,6 +72,7 @@ export function createForwardInput(config: ForwardInputConfig, hooks: ForwardInp
     maxInFlight: config.max_pending_batches,
     maxPendingBytes: config.max_pending_bytes,
     idleTimeoutMs: config.idle_timeout_ms,
+    maxConnections: config.max_connections ?? undefined,
     handshakeTimeoutMs: config.handshake_timeout_ms,
     admission: hooks.chunkLimitBytes === undefined ? DEFAULT_ADMISSION : { ...DEFAULT_ADMISSION, maxEventBytes: hooks.chunkLimitBytes },
     security: config.security ? toServerSecurity(config.security) : undefined,
@@ -70,9 +91,11 @@ export function createForwardInput(config: ForwardInputConfig, hooks: ForwardInp
     onError: (err, source) => {
       const code = (err as { code?: string }).code ?? 'TRB_FWD_ERROR';
       hooks.onRefused(code);
+      const suppressed = logLimiter.admit(code);
+      if (suppressed === null) return;
       logger.warn(
-        { code, remote: `${source.remoteAddress}:${source.remotePort}` },
-        `Closed a forward connection from ${source.remoteAddress}: ${clip(err.message, 300)}`,
+        { code, remote: `${source.remoteAddress}:${source.remotePort}`, ...(suppressed ? { suppressed } : {}) },
+        `Closed a forward connection from ${source.remoteAddress || 'an unknown source'}: ${clip(err.message, 300)}${suppressed ? ` (${suppressed} more with this code since the last line, counted in the metrics)` : ''}`,
       );
     },
   });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { realFilesystem } from '@tributary/core';
 import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
 import { AckedChunkIds, JOURNAL_FILE } from './acked-chunk-ids';
+import { resendKey } from './base-buffer';
 import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
 import { MemoryBuffer } from './memory-buffer';
 
@@ -107,8 +108,29 @@ test('the journal is rewritten to the remembered ids, so it stays bounded and a 
 
   const ids = await AckedChunkIds.open(realFilesystem, dir, window);
   expect(ids.size).toBe(50);
-  expect(ids.has('id-399')).toBe(true);
-  expect(ids.has('id-350')).toBe(true);
-  expect(ids.has('id-349')).toBe(false);
+  const key = (i: number) => resendKey(chunk(`id-${i}`, i, 1));
+  expect(ids.has(key(399))).toBe(true);
+  expect(ids.has(key(350))).toBe(true);
+  expect(ids.has(key(349))).toBe(false);
   ids.closeSync();
+});
+
+test('the same id on a different chunk (another client) is not taken for a resend', async () => {
+  const buffer = await open();
+  await buffer.append([chunk('same', 0, 10)]);
+  await buffer.append([chunk('same', 100, 12)]);
+  await buffer.append([chunk('same', 200, 10, 'other-tag')]);
+  expect(await drainEvents(buffer)).toHaveLength(32);
+});
+
+test('a chunk handed over in pieces (its id on the last) is recognised when resent whole', async () => {
+  const buffer = await open();
+  const whole = chunk('split', 0, 30);
+  const [fresh] = await buffer.skipAcked([whole]);
+  // The input splits it: two pieces without the id, the last with it.
+  const pieces = [chunk(undefined, 0, 10), chunk(undefined, 10, 10), chunk('split', 20, 10)];
+  for (const p of pieces) await buffer.append([p]);
+  expect(fresh).toBe(whole);
+  expect(await buffer.skipAcked([chunk('split', 0, 30)])).toEqual([]);
+  expect(await drainEvents(buffer)).toHaveLength(30);
 });

@@ -9,6 +9,19 @@ import { BufferErrorCode, type BufferLimits, type BufferStats, type ChunkBuffer,
 
 export type { OpenChunk };
 
+/** Chunks let through by skipAcked and not appended yet, at most (an input that gave up half-way leaves its entry). */
+const MAX_WHOLE_KEYS = 10_000;
+
+/**
+ * What recognises a resend: the client's chunk id, with the tag, event count
+ * and size of the chunk, so two clients that happen to use the same id for
+ * different chunks are not taken for each other (the aggregators' dedupe key
+ * adds a checksum; the forwarder leaves it out to keep the hot path cheap).
+ */
+export function resendKey(c: ForwardChunk): string {
+  return `${c.chunkId}\n${c.tag}\n${c.count}\n${c.entries.length}`;
+}
+
 export abstract class BaseBuffer implements ChunkBuffer {
   protected readonly open = new Map<string, OpenChunk>();
   /** Sealed chunks in creation order (insertion order of the Map). */
@@ -20,8 +33,10 @@ export abstract class BaseBuffer implements ChunkBuffer {
   private readonly readyListeners: Array<() => void> = [];
   private spaceWaiters: Array<{ need: number; resolve(): void; reject(err: Error): void }> = [];
   protected closed = false;
-  /** Appends in progress, by the client chunk ids they carry. */
+  /** Appends in progress, by the resend keys of the client chunks they carry. */
   private readonly appending = new Map<string, Promise<void>>();
+  /** Resend keys of whole chunks that `skipAcked` let through, by chunk id, until their append settles. */
+  private readonly wholeKeys = new Map<string, string>();
   private failure: string | null = null;
   private writeProblem: string | null = null;
 
@@ -52,8 +67,19 @@ export abstract class BaseBuffer implements ChunkBuffer {
   async skipAcked(chunks: ForwardChunk[]): Promise<ForwardChunk[]> {
     for (;;) {
       const { fresh, running } = this.partition(chunks);
-      if (!running.length) return fresh;
-      await Promise.all(running);
+      if (running.length) {
+        await Promise.all(running);
+        continue;
+      }
+      // An input may hand a chunk over in pieces, its id on the last one: that piece is remembered under the
+      // whole chunk's key, which a resend of the chunk will have.
+      for (const c of fresh) {
+        if (c.chunkId === undefined) continue;
+        this.wholeKeys.delete(c.chunkId);
+        this.wholeKeys.set(c.chunkId, resendKey(c));
+        if (this.wholeKeys.size > MAX_WHOLE_KEYS) this.wholeKeys.delete(this.wholeKeys.keys().next().value as string);
+      }
+      return fresh;
     }
   }
 
@@ -65,15 +91,16 @@ export abstract class BaseBuffer implements ChunkBuffer {
       ({ fresh, running } = this.partition(chunks));
     }
     if (!fresh.length) return;
-    const ids: string[] = [];
-    for (const c of fresh) if (c.chunkId !== undefined) ids.push(c.chunkId);
+    const keys: string[] = [];
+    for (const c of fresh) if (c.chunkId !== undefined) keys.push(this.wholeKeys.get(c.chunkId) ?? resendKey(c));
     // Registered in the same turn as the partition above, so a resend arriving meanwhile waits for this append.
-    const stored = this.store(fresh, ids);
-    for (const id of ids) this.appending.set(id, stored);
+    const stored = this.store(fresh, keys);
+    for (const k of keys) this.appending.set(k, stored);
     try {
       await stored;
     } finally {
-      for (const id of ids) if (this.appending.get(id) === stored) this.appending.delete(id);
+      for (const k of keys) if (this.appending.get(k) === stored) this.appending.delete(k);
+      for (const c of fresh) if (c.chunkId !== undefined) this.wholeKeys.delete(c.chunkId);
     }
   }
 
@@ -82,9 +109,14 @@ export abstract class BaseBuffer implements ChunkBuffer {
     const fresh: ForwardChunk[] = [];
     const running: Array<Promise<void>> = [];
     for (const c of chunks) {
-      const pending = c.chunkId === undefined ? undefined : this.appending.get(c.chunkId);
+      if (c.chunkId === undefined) {
+        fresh.push(c);
+        continue;
+      }
+      const key = this.wholeKeys.get(c.chunkId) ?? resendKey(c);
+      const pending = this.appending.get(key);
       if (pending) running.push(pending);
-      else if (c.chunkId === undefined || !this.ackedIds.has(c.chunkId)) fresh.push(c);
+      else if (!this.ackedIds.has(key)) fresh.push(c);
     }
     return { fresh, running };
   }
@@ -95,7 +127,7 @@ export abstract class BaseBuffer implements ChunkBuffer {
    * event that was not acked stays in a chunk and nothing half-written is
    * left for a later append to build on.
    */
-  private async store(chunks: ForwardChunk[], ids: string[]): Promise<void> {
+  private async store(chunks: ForwardChunk[], keys: string[]): Promise<void> {
     this.refuseIfUnable();
     const bytes = chunks.reduce((n, c) => n + c.entries.length, 0);
     if (bytes > this.limits.maxBytes) {
@@ -132,7 +164,7 @@ export abstract class BaseBuffer implements ChunkBuffer {
         writes.push(write);
         write.written = this.writeOpen(write.chunk, parts, write.isNew);
       }
-      this.recordIds(ids, now);
+      this.recordIds(keys, now);
     } catch (err) {
       for (const w of writes.reverse()) {
         // A chunk whose failed write could not be cut off takes no more appends: sealed as it was before.

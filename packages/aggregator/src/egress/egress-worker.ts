@@ -75,16 +75,20 @@ const MAX_SEALED = 2;
 const EXTRA_JOBS = 1;
 const EMPTY = Buffer.alloc(0);
 
-interface Job {
-  /** Kept until the job settles, so a failed job's records can be dead-lettered. */
-  input: EncodeJob | null;
-  result: Promise<EncodeResult | Error>;
-}
+/** A job's outcome: its output, or (when the encoder failed) its records as dead letters. */
+type JobOutcome = EncodeResult | { failed: Error; deadLetters: DeadLetter[] };
+
+/**
+ * Shared buffers for encoding jobs' entries are reused, and grown when a job
+ * needs more: a fresh one per job piled up outside the GC's view (hundreds of
+ * MB of RSS under load). The first ones are sized for a poll of the embedded log.
+ */
+const JOB_BUFFER_BYTES = 12 * 1024 * 1024;
 
 class Window {
   readonly openedAt = Date.now();
   readonly tags = new Set<string>();
-  readonly jobs: Job[] = [];
+  readonly jobs: Array<Promise<JobOutcome>> = [];
   /** Records of the current poll not yet sent to the encoder. */
   segment: StoredRecord[] = [];
   bytes = 0;
@@ -116,6 +120,7 @@ export class EgressWorker {
   private failing: string | null = null;
   /** Encoding jobs not yet settled, oldest first. */
   private readonly encoding: Array<Promise<unknown>> = [];
+  private readonly freeBuffers: SharedArrayBuffer[] = [];
   private readonly maxEncoding: number;
 
   constructor(private readonly options: EgressOptions) {
@@ -237,35 +242,30 @@ export class EgressWorker {
     w.segment = [];
     if (unrouted) this.options.metrics.unrouted(unrouted);
     if (routed.length === 0) return;
-    // Shared memory: the encoder thread reads it without a copy, and it stays here for dead letters if the job fails.
-    const entries = new Uint8Array(new SharedArrayBuffer(size));
+    // Shared memory: the encoder thread reads it without a copy; the buffer is reused once the job settled.
+    let shared = this.freeBuffers.pop() ?? new SharedArrayBuffer(Math.max(JOB_BUFFER_BYTES, size));
+    if (shared.byteLength < size) shared = new SharedArrayBuffer(size);
+    const entries = new Uint8Array(shared, 0, size);
     const records: JobRecord[] = [];
     let at = 0;
     for (const r of routed) {
       entries.set(r.entries, at);
-      records.push({
-        tag: r.tag,
-        idPrefix: r.key || `p${r.partition}o${r.offset}`,
-        partition: r.partition,
-        start: at,
-        end: at + r.entries.length,
-      });
+      records.push({ tag: r.tag, idPrefix: r.key || `p${r.partition}o${r.offset}`, partition: r.partition, start: at, end: at + r.entries.length });
       at += r.entries.length;
     }
     const input: EncodeJob = { entries, records, fields: this.options.fields, gzipLevels: this.gzipLevels, ndjson: this.needLines };
-    const job: Job = { input, result: Promise.resolve(new Error('not started')) };
-    job.result = this.options.encoder.encode(input).then(
-      (result) => {
-        job.input = null;
-        return result;
-      },
-      (err: Error) => err,
-    );
-    const settled = job.result.then(() => {
-      this.encoding.splice(this.encoding.indexOf(settled), 1);
-    });
-    this.encoding.push(settled);
-    w.jobs.push(job);
+    const outcome = this.options.encoder
+      .encode(input)
+      .then(
+        (result): JobOutcome => result,
+        (err: Error): JobOutcome => ({ failed: err, deadLetters: this.failedJob(input, err) }),
+      )
+      .finally(() => {
+        this.freeBuffers.push(shared);
+        this.encoding.splice(this.encoding.indexOf(outcome), 1);
+      });
+    this.encoding.push(outcome);
+    w.jobs.push(outcome);
   }
 
   private seal(w: Window): void {
@@ -280,7 +280,7 @@ export class EgressWorker {
   /** Delivers a window to every routed sink, then commits past it. Never rejects. */
   private async finalize(w: Window): Promise<void> {
     try {
-      const results = await Promise.all(w.jobs.map((j) => j.result));
+      const results = await Promise.all(w.jobs);
       const deadLetters: DeadLetter[] = [];
       const bySink = new Map<Sink, { objects: Map<string, SinkObject>; lines: LineBatch }>();
       const out = (s: Sink) => {
@@ -292,9 +292,9 @@ export class EgressWorker {
         return o;
       };
       const stamp = String(w.first).padStart(20, '0');
-      results.forEach((result, i) => {
-        if (result instanceof Error) {
-          deadLetters.push(...this.failedJob(w.jobs[i], result));
+      results.forEach((result) => {
+        if ('failed' in result) {
+          deadLetters.push(...result.deadLetters);
           return;
         }
         deadLetters.push(...result.deadLetters);
@@ -332,14 +332,12 @@ export class EgressWorker {
     }
   }
 
-  private failedJob(job: Job, err: Error): DeadLetter[] {
+  private failedJob(input: EncodeJob, err: Error): DeadLetter[] {
     this.options.metrics.loopError('encode');
     this.options.logger.error(
       { code: 'TRB_EGRESS_ENCODER', err: err.message },
       `Encoding a batch failed (${err.message}); its events go to the dead letters of their sinks.`,
     );
-    const input = job.input;
-    if (!input) return [];
     const src = Buffer.from(input.entries.buffer, input.entries.byteOffset, input.entries.byteLength);
     return input.records.map((r) => ({
       tag: r.tag,

@@ -14,8 +14,13 @@ import { gzipSync } from 'node:zlib';
 import { INCOMPLETE, skipValue } from '@tributary/forward-protocol';
 import { type FieldNames, Out, type RecordFields, Unencodable, fieldNameBytes, recordFields, writeLine } from './transcode';
 
-/** Raw NDJSON bytes per gzip member (and per Firehose packing unit). */
-export const PART_BYTES = 1024 * 1024;
+/**
+ * Raw NDJSON bytes per gzip member (and per Firehose packing unit): large
+ * enough that member boundaries cost nothing measurable in size (deflate's
+ * window is 32 KiB), small enough that a job with many tags and hours open
+ * holds little.
+ */
+export const PART_BYTES = 256 * 1024;
 
 export interface JobRecord {
   tag: string;
@@ -65,7 +70,7 @@ export interface EncodeResult {
 }
 
 class GroupWriter {
-  readonly out = new Out(256 * 1024);
+  readonly out = new Out(16 * 1024);
   readonly group: EncodedGroup;
   private ends: number[] = [];
 
@@ -87,13 +92,14 @@ class GroupWriter {
 
   cut(): void {
     if (this.out.pos === 0) return;
-    const part = this.out.take(this.out.buf.length);
+    const part = this.out.buf.subarray(0, this.out.pos);
     this.job.gzipLevels.forEach((level, i) => this.group.gzip[i].push(gzipSync(part, { level })));
     if (this.job.ndjson) {
-      this.group.ndjson.push(part);
+      // the lines are kept: the next part gets a buffer of its own
+      this.group.ndjson.push(this.out.take(this.out.buf.length));
       this.group.lineEnds.push(Uint32Array.from(this.ends));
       this.ends = [];
-    }
+    } else this.out.pos = 0; // compressed: the buffer is reused
   }
 }
 

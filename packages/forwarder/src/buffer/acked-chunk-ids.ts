@@ -111,7 +111,7 @@ export class AckedChunkIds {
   /** Observer for journal failures that do not refuse the append (a rewrite, cutting off a torn record): the owner logs and counts. */
   onError?: (err: NodeJS.ErrnoException) => void;
 
-  /** Closes the journal (its last appends synced). */
+  /** Closes the journal of an instance used on its own (the disk buffer closes it through its syncs). */
   closeSync(): void {
     this.journal?.closeSync();
   }

@@ -601,10 +601,16 @@ export class DiskBuffer extends BaseBuffer {
     // A spare still being created closes and removes itself when its open returns; wait for it (bounded).
     for (let i = 0; i < 200 && this.sparesPending > 0; i++) await new Promise((r) => setTimeout(r, 5));
     for (const spare of this.spares.splice(0)) this.discardSpare(spare);
-    try {
-      this.ackedIds.closeSync();
-    } catch (err) {
-      this.report('close', err as NodeJS.ErrnoException, 'The acked chunk id journal could not be closed.');
+    // The journal was synced above; it is closed once an interval sync still running on it is done (bounded wait).
+    const journal = this.ackedIds.fd;
+    for (let i = 0; i < 400 && journal !== null && this.syncing.has(journal); i++) await new Promise((r) => setTimeout(r, 5));
+    if (journal !== null && this.syncing.has(journal)) this.closeWhenSynced(journal);
+    else if (journal !== null) {
+      try {
+        this.fs.closeSync(journal);
+      } catch (err) {
+        this.report('close', err as NodeJS.ErrnoException, 'The acked chunk id journal could not be closed.');
+      }
     }
     this.cache.clear();
     this.cachedBytes = 0;

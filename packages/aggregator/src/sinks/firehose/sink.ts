@@ -17,6 +17,9 @@ import { type Logger, RetryableError, backoffDelay } from '@tributary/core';
 import type { LineBatch, LineSink } from '../sink';
 import { planBatches } from './request-builder';
 
+/** PutRecordBatch calls in flight at once per sink (a window is many calls). */
+const CONCURRENT_CALLS = 4;
+
 export interface FirehoseSinkOptions {
   name: string;
   client: FirehoseClient;
@@ -46,7 +49,11 @@ export class FirehoseSink implements LineSink {
       ...batch.deadLetters.map((d) => ({ line: JSON.stringify({ _id: d.id, _tag: d.tag, msgpack_base64: d.raw }), reason: d.reason })),
     ];
     if (rejected.length) await this.deadLetter(rejected);
-    for (const call of plan.calls) await this.putWithRetries(call);
+    let next = 0;
+    const worker = async () => {
+      while (next < plan.calls.length) await this.putWithRetries(plan.calls[next++]);
+    };
+    await Promise.all(Array.from({ length: Math.min(CONCURRENT_CALLS, plan.calls.length) }, worker));
   }
 
   private async putWithRetries(call: Uint8Array[]): Promise<void> {

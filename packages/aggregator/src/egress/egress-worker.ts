@@ -250,7 +250,13 @@ export class EgressWorker {
     let at = 0;
     for (const r of routed) {
       entries.set(r.entries, at);
-      records.push({ tag: r.tag, idPrefix: r.key || `p${r.partition}o${r.offset}`, partition: r.partition, start: at, end: at + r.entries.length });
+      records.push({
+        tag: r.tag,
+        idPrefix: r.key || `p${r.partition}o${r.offset}`,
+        partition: r.partition,
+        start: at,
+        end: at + r.entries.length,
+      });
       at += r.entries.length;
     }
     const input: EncodeJob = { entries, records, fields: this.options.fields, gzipLevels: this.gzipLevels, ndjson: this.needLines };

@@ -12,7 +12,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import { INCOMPLETE, skipValue } from '@tributary/forward-protocol';
-import { type FieldNames, Out, type RecordFields, Unencodable, fieldNameBytes, recordFields, writeLine } from './transcode';
+import { type FieldNames, LineWriter, Out, type RecordFields, Unencodable, fieldNameBytes, recordFields } from './transcode';
 
 /**
  * Raw NDJSON bytes per gzip member (and per Firehose packing unit): large
@@ -105,7 +105,7 @@ class GroupWriter {
 
 export function runEncodeJob(job: EncodeJob): EncodeResult {
   const src = Buffer.from(job.entries.buffer, job.entries.byteOffset, job.entries.byteLength);
-  const names = fieldNameBytes(job.fields);
+  const lines = new LineWriter(fieldNameBytes(job.fields));
   const writers = new Map<string, GroupWriter>();
   const deadLetters: DeadLetter[] = [];
   let events = 0;
@@ -120,19 +120,19 @@ export function runEncodeJob(job: EncodeJob): EncodeResult {
       const w = writer ?? writerFor(writers, r, 0, job);
       const mark = w.out.pos;
       try {
-        const line = writeLine(w.out, src, pos, r.end, index, rf, names);
-        if (line.hour !== hourOfWriter) {
-          const target = writerFor(writers, r, line.hour, job);
+        const next = lines.write(w.out, src, pos, r.end, index, rf);
+        if (lines.hour !== hourOfWriter) {
+          const target = writerFor(writers, r, lines.hour, job);
           if (target !== w) {
             target.out.bytes(w.out.buf.subarray(mark, w.out.pos));
             w.out.pos = mark;
           }
           writer = target;
-          hourOfWriter = line.hour;
+          hourOfWriter = lines.hour;
         }
         (writer as GroupWriter).lineDone();
         events++;
-        pos = line.next;
+        pos = next;
       } catch (err) {
         if (!(err instanceof Unencodable)) throw err;
         const next = endOf(src, pos, r.end);

@@ -403,6 +403,7 @@ function sameBytes(src: Buffer, start: number, len: number, name: Buffer): boole
 
 // --- time ------------------------------------------------------------------
 
+// A memo of a pure function (the date part of a day), not state: events of one day share it.
 let cachedDay = -1;
 const cachedDate = Buffer.alloc(11); // "YYYY-MM-DDT"
 
@@ -440,77 +441,13 @@ export function writeRfc3339(out: Out, seconds: number, nanoseconds: number): vo
   out.pos = p;
 }
 
-/** An entry's time: in range (seconds, nanoseconds) or the raw text to keep. */
+/** An entry's time: in range (seconds, nanoseconds) or, out of range, the raw text to keep. */
 interface EventTimeValue {
   seconds: number;
   nanoseconds: number;
   raw: string | null;
+  /** Position just past the time value. */
   next: number;
-}
-
-const time: EventTimeValue = { seconds: 0, nanoseconds: 0, raw: null, next: 0 };
-
-function setTime(seconds: number, nanoseconds: number, raw: () => string): void {
-  if (seconds >= 0 && seconds <= MAX_SECONDS && nanoseconds >= 0 && nanoseconds < 1e9) {
-    time.seconds = seconds;
-    time.nanoseconds = nanoseconds;
-    time.raw = null;
-  } else {
-    time.seconds = 0;
-    time.nanoseconds = 0;
-    time.raw = raw();
-  }
-}
-
-/** Reads the entry time at `pos` into `time`: int, float, EventTime, or [EventTime, metadata]. */
-function readTime(src: Buffer, pos: number, end: number): void {
-  const b = src[pos];
-  if ((b === 0xd7 && src[pos + 1] === 0) || (b === 0xc7 && src[pos + 1] === 8 && src[pos + 2] === 0)) {
-    const p = b === 0xd7 ? pos + 2 : pos + 3;
-    if (p + 8 > end) throw unencodable('the event time is cut short', pos);
-    const s = src.readUInt32BE(p);
-    const ns = src.readUInt32BE(p + 4);
-    setTime(s, ns, () => `${s}.${String(ns).padStart(9, '0')}`);
-    time.next = p + 8;
-    return;
-  }
-  if (b === 0xca || b === 0xcb) {
-    const f = b === 0xca ? src.readFloatBE(pos + 1) : src.readDoubleBE(pos + 1);
-    let s = Math.floor(f);
-    let ns = Math.round((f - s) * 1e9);
-    if (ns >= 1e9) {
-      s += 1;
-      ns -= 1e9;
-    }
-    setTime(s, ns, () => String(f));
-    time.next = pos + (b === 0xca ? 5 : 9);
-    return;
-  }
-  if (b === 0x92) {
-    // [EventTime, metadata]: the metadata map is not part of the line
-    readTime(src, pos + 1, end);
-    const metaEnd = skip(src, time.next, end);
-    time.next = metaEnd;
-    return;
-  }
-  // an integer of any width: write it to a scratch buffer to read its value
-  scratch.pos = 0;
-  const next = writeValue(scratch, src, pos, end, MAX_DEPTH - 1);
-  const text = (scratch.buf as Latin1Buffer).latin1Slice(0, scratch.pos);
-  const n = Number(text);
-  if (!Number.isInteger(n) || !/^-?\d+$/.test(text)) throw unencodable('the event time is not a number', pos);
-  setTime(n, 0, () => text);
-  time.next = next;
-}
-
-const scratch = new Out(256);
-
-/** Skips one value (for the metadata of an [EventTime, metadata] time). */
-function skip(src: Buffer, pos: number, end: number): number {
-  scratch.pos = 0;
-  const next = writeValue(scratch, src, pos, end, 0);
-  scratch.pos = 0;
-  return next;
 }
 
 // --- entries -----------------------------------------------------------------
@@ -550,33 +487,40 @@ export function fieldNameBytes(fields: FieldNames): FieldNameBytes {
   return { id, time, tag, first };
 }
 
-export interface EncodedLine {
-  /** Hours since the epoch the event falls in; -1 for a time kept raw. */
-  hour: number;
-  /** Position just past the entry in `src`. */
-  next: number;
-}
-
-const line: EncodedLine = { hour: 0, next: 0 };
-
 /**
- * Writes the entry `[time, record]` at `pos` as one NDJSON line (with its
- * newline) and returns where it ended and its hour. The returned object is
- * reused by the next call. On `Unencodable` nothing is left in `out`.
+ * Writes entries as NDJSON lines. One per job: it holds the state of the
+ * entry being written (its time, a scratch buffer), so nothing is shared
+ * between jobs or threads.
  */
-export function writeLine(
-  out: Out,
-  src: Buffer,
-  pos: number,
-  end: number,
-  index: number,
-  rf: RecordFields,
-  names: FieldNameBytes,
-): EncodedLine {
-  const mark = out.pos;
-  try {
+export class LineWriter {
+  /** Hours since the epoch of the last line written; -1 when its time was kept raw. */
+  hour = 0;
+  private readonly time: EventTimeValue = { seconds: 0, nanoseconds: 0, raw: null, next: 0 };
+  private readonly scratch = new Out(256);
+
+  constructor(private readonly names: FieldNameBytes) {}
+
+  /**
+   * Writes the entry `[time, record]` at `pos` as one line (with its
+   * newline); returns the position after the entry and sets `hour`. On
+   * `Unencodable` nothing is left in `out`.
+   */
+  write(out: Out, src: Buffer, pos: number, end: number, index: number, rf: RecordFields): number {
+    const mark = out.pos;
+    try {
+      return this.writeEntry(out, src, pos, end, index, rf);
+    } catch (err) {
+      out.pos = mark;
+      if (err instanceof Unencodable) throw err;
+      // RangeError (a length past the buffer) and the like: the bytes are not msgpack
+      throw new Unencodable(`the event could not be read (${(err as Error).message})`);
+    }
+  }
+
+  private writeEntry(out: Out, src: Buffer, pos: number, end: number, index: number, rf: RecordFields): number {
+    const { names, time } = this;
     if (src[pos] !== 0x92) throw unencodable('the event is not a [time, record] array', pos);
-    readTime(src, pos + 1, end);
+    this.readTime(src, pos + 1, end);
     let p = time.next;
     const b = src[p];
     let count: number;
@@ -635,14 +579,63 @@ export function writeLine(
     }
     out.byte(0x7d);
     out.byte(0x0a);
-    line.hour = time.raw === null ? Math.floor(time.seconds / 3600) : -1;
-    line.next = p;
-    return line;
-  } catch (err) {
-    out.pos = mark;
-    if (err instanceof Unencodable) throw err;
-    // RangeError (a length past the buffer) and the like: the bytes are not msgpack
-    throw new Unencodable(`the event could not be read (${(err as Error).message})`);
+    this.hour = time.raw === null ? Math.floor(time.seconds / 3600) : -1;
+    return p;
+  }
+
+  private setTime(seconds: number, nanoseconds: number, raw: () => string): void {
+    const { time } = this;
+    if (seconds >= 0 && seconds <= MAX_SECONDS && nanoseconds >= 0 && nanoseconds < 1e9) {
+      time.seconds = seconds;
+      time.nanoseconds = nanoseconds;
+      time.raw = null;
+    } else {
+      time.seconds = 0;
+      time.nanoseconds = 0;
+      time.raw = raw();
+    }
+  }
+
+  /** Reads the entry time at `pos`: int, float, EventTime, or [EventTime, metadata]. */
+  private readTime(src: Buffer, pos: number, end: number): void {
+    const { time, scratch } = this;
+    const b = src[pos];
+    if ((b === 0xd7 && src[pos + 1] === 0) || (b === 0xc7 && src[pos + 1] === 8 && src[pos + 2] === 0)) {
+      const p = b === 0xd7 ? pos + 2 : pos + 3;
+      if (p + 8 > end) throw unencodable('the event time is cut short', pos);
+      const s = src.readUInt32BE(p);
+      const ns = src.readUInt32BE(p + 4);
+      this.setTime(s, ns, () => `${s}.${String(ns).padStart(9, '0')}`);
+      time.next = p + 8;
+      return;
+    }
+    if (b === 0xca || b === 0xcb) {
+      need(src, pos, b === 0xca ? 5 : 9, end);
+      const f = b === 0xca ? src.readFloatBE(pos + 1) : src.readDoubleBE(pos + 1);
+      let s = Math.floor(f);
+      let ns = Math.round((f - s) * 1e9);
+      if (ns >= 1e9) {
+        s += 1;
+        ns -= 1e9;
+      }
+      this.setTime(s, ns, () => String(f));
+      time.next = pos + (b === 0xca ? 5 : 9);
+      return;
+    }
+    if (b === 0x92) {
+      // [EventTime, metadata]: the metadata map is not part of the line
+      this.readTime(src, pos + 1, end);
+      scratch.pos = 0;
+      time.next = writeValue(scratch, src, time.next, end, 0);
+      return;
+    }
+    // an integer of any width: its JSON text is its value
+    scratch.pos = 0;
+    const next = writeValue(scratch, src, pos, end, MAX_DEPTH - 1);
+    const text = (scratch.buf as Latin1Buffer).latin1Slice(0, scratch.pos);
+    if (!/^-?\d+$/.test(text)) throw unencodable('the event time is not a number', pos);
+    this.setTime(Number(text), 0, () => text);
+    time.next = next;
   }
 }
 

@@ -10,10 +10,12 @@
  *   journal = record*                       (framing: see records.ts)
  *   payload = JSON { "t": ms acked, "ids": [chunk id, …] }
  *
- * An append's ids are written after its events and before its ack, and synced
- * with them by the buffer's fsync policy; a crash can therefore forget an id
- * (the resend is then buffered again: at-least-once) but never remember an id
- * whose events were not written. Once the journal holds `maxEntries` more ids
+ * An append's ids are written after its events and before its ack: under
+ * `fsync: interval` with them (one sync tick covers both), under `always` only
+ * once the events are synced, then synced themselves. A crash can therefore
+ * forget an id (the resend is then buffered again: at-least-once) but never
+ * keep an id whose events it lost, beyond what the interval policy's window
+ * already allows for acked events. Once the journal holds `maxEntries` more ids
  * than it did after its last rewrite, it is rewritten to the ids still
  * remembered (temp file, fdatasync, rename): a short blocking step on the
  * event loop once per `maxEntries` acked chunks.

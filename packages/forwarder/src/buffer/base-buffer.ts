@@ -164,7 +164,7 @@ export abstract class BaseBuffer implements ChunkBuffer {
         writes.push(write);
         write.written = this.writeOpen(write.chunk, parts, write.isNew);
       }
-      this.recordIds(keys, now);
+      if (!this.idsAfterSync) this.recordIds(keys, now);
     } catch (err) {
       for (const w of writes.reverse()) {
         // A chunk whose failed write could not be cut off takes no more appends: sealed as it was before.
@@ -187,6 +187,25 @@ export abstract class BaseBuffer implements ChunkBuffer {
       if (chunk.bytes >= this.limits.chunkLimitBytes) this.seal(chunk);
     }
     await this.sync();
+    if (!this.idsAfterSync || !keys.length) return;
+    try {
+      this.recordIds(keys, Date.now());
+    } catch (err) {
+      // The events are stored and synced but not acked: the client's resend stores them again (at-least-once).
+      throw new RetryableError(BufferErrorCode.Io, `Recording the acked chunk ids failed: ${(err as Error).message}.`, err);
+    }
+    await this.sync();
+  }
+
+  /**
+   * True when ids are recorded only once the events they stand for are
+   * synced (`fsync: always`), so no id can reach the disk before its events:
+   * after a power loss a resend is then never taken for one whose events were
+   * lost. Otherwise they are written with the events (the interval policy's
+   * window covers both).
+   */
+  protected get idsAfterSync(): boolean {
+    return false;
   }
 
   /** Remembers the ids of an append being made safe (the disk buffer also journals them). */

@@ -177,3 +177,35 @@ test('a failed id journal write refuses the append and keeps none of its events'
   await buffer.append([chunk('a', 0, 10, 'j1')]);
   expect(await drainEvents(buffer)).toEqual(range(0, 10));
 });
+
+test('under fsync: always an id is written only after its events are synced, and synced before the ack', async () => {
+  const buffer = await open({ fsync: 'always' });
+  const journal = (buffer as unknown as { ackedIds: { fd: number } }).ackedIds.fd;
+  const calls: string[] = [];
+  const writev = fs.writevSync.bind(fs);
+  const fdatasync = fs.fdatasync.bind(fs);
+  jest.spyOn(fs, 'writevSync').mockImplementation((fd, b, p) => {
+    calls.push(`write ${fd === journal ? 'ids' : 'events'}`);
+    return writev(fd, b, p);
+  });
+  jest.spyOn(fs, 'fdatasync').mockImplementation(async (fd) => {
+    await fdatasync(fd);
+    calls.push(`synced ${fd === journal ? 'ids' : 'events'}`);
+  });
+  await buffer.append([chunk('a', 0, 10, 'order')]);
+  calls.push('acked');
+  jest.restoreAllMocks();
+  expect(calls).toEqual(['write events', 'synced events', 'write ids', 'synced ids', 'acked']);
+});
+
+test('under fsync: always a failed id record refuses the ack and keeps the synced events (the resend is stored again)', async () => {
+  const buffer = await open({ fsync: 'always' });
+  const syncsBefore = fs.failures.get('writev') ?? 0;
+  fs.inject({ ops: ['writev'], path: 'acked-chunk-ids', code: 'ENOSPC', times: 1 });
+  await expect(buffer.append([chunk('a', 0, 10, 'k1')])).rejects.toMatchObject({ code: 'TRB_BUF_IO' });
+  expect(fs.failures.get('writev')).toBe(syncsBefore + 1);
+  // The events were stored and synced first: the resend is stored again (at-least-once), then remembered.
+  await buffer.append([chunk('a', 0, 10, 'k1')]);
+  await buffer.append([chunk('a', 0, 10, 'k1')]);
+  expect(await drainEvents(buffer)).toEqual([...range(0, 10), ...range(0, 10)]);
+});

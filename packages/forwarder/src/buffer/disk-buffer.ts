@@ -440,6 +440,10 @@ export class DiskBuffer extends BaseBuffer {
     }
   }
 
+  protected override get idsAfterSync(): boolean {
+    return this.options.fsync === 'always';
+  }
+
   protected override recordIds(ids: string[], now: number): void {
     if (!ids.length) return;
     const replaced = this.ackedIds.record(ids, now);

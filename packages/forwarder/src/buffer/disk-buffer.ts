@@ -177,7 +177,10 @@ export class DiskBuffer extends BaseBuffer {
    */
   private syncInterval(): void {
     if (this.syncing.size) return; // the last tick's syncs are still running; this tick's files wait for the next
-    const fds = [...this.dirty];
+    // The id journal last: ids reach the disk after the events written before them.
+    const journal = this.ackedIds.fd;
+    const fds = [...this.dirty].filter((fd) => fd !== journal);
+    if (journal !== null && this.dirty.has(journal)) fds.push(journal);
     for (const [key, fd] of this.sealedFds) {
       this.sealedFds.delete(key);
       this.closeWhenSynced(fd);

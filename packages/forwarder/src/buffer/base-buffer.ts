@@ -192,6 +192,7 @@ export abstract class BaseBuffer implements ChunkBuffer {
       this.recordIds(keys, Date.now());
     } catch (err) {
       // The events are stored and synced but not acked: the client's resend stores them again (at-least-once).
+      this.writeProblem = (err as Error).message;
       throw new RetryableError(BufferErrorCode.Io, `Recording the acked chunk ids failed: ${(err as Error).message}.`, err);
     }
     await this.sync();

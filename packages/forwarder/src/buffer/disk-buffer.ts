@@ -423,8 +423,9 @@ export class DiskBuffer extends BaseBuffer {
       this.fds.delete(key);
       try {
         this.fs.ftruncateSync(fd, 0);
-      } catch {
-        // a torn chunk without events is removed at the next start all the same
+      } catch (err) {
+        // The delete below removes it anyway; failing that, the next start removes a chunk file without events.
+        this.report('truncate', err as NodeJS.ErrnoException, 'The file of a chunk whose first write failed could not be emptied.');
       }
       this.closeUnsynced(fd);
       this.fs

@@ -82,8 +82,8 @@ test('appends arriving in waves share the request that follows the one in flight
   }
   await Promise.all(all);
   expect(sends.reduce((n, s) => n + s.messages.length, 0)).toBe(200);
-  // 100 appends over ~50 ms against 30 ms requests: a handful of requests, not 100.
-  expect(sends.length).toBeLessThanOrEqual(5);
+  // Each wave lands in one tick: at most one request of its own plus one shared, however the timers run; not 100.
+  expect(sends.length).toBeLessThanOrEqual(10);
   // An append's records stay together, in order.
   for (const s of sends) {
     const keys = s.messages.map((m) => m.key as string);

@@ -7,7 +7,7 @@
 import { silentLogger } from '@tributary/core';
 import type { StoredRecord } from '../durable-log';
 import { FakeKafkaCluster, kafkajsConsumer } from './__fixtures__/fake-cluster';
-import { HEARTBEAT_SLICE_MS, KafkaReader } from './reader';
+import { KafkaReader } from './reader';
 
 const TOPIC = 'chunks';
 
@@ -28,8 +28,12 @@ async function startReader(cluster: FakeKafkaCluster, group: string, maxQueuedBy
         high: list.length,
       })),
   });
+  let joins = 0;
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    joins++;
+  });
   await reader.start();
-  return reader;
+  return Object.assign(reader, { joins: () => joins });
 }
 
 async function pollUntil(reader: KafkaReader, n: number, maxRecords = 100): Promise<StoredRecord[]> {
@@ -95,7 +99,9 @@ test('a rebalance that revokes a partition: its records stop, its commit is left
   // A peer joins: the round-robin assigner gives it partition 1.
   cluster.rebalance(['zz-peer']);
   await expect(reader.commit(first)).rejects.toMatchObject({ retriable: true });
-  await new Promise((r) => setTimeout(r, HEARTBEAT_SLICE_MS * 1.5));
+  // kafkajs learns of it at the next heartbeat (at most one wait slice while a batch waits for room) and rejoins.
+  for (let i = 0; i < 200 && reader.joins() < 2; i++) await new Promise((r) => setTimeout(r, 25));
+  expect(reader.joins()).toBe(2);
   const rest: StoredRecord[] = [];
   for (let i = 0; i < 200; i++) {
     rest.push(...(await reader.poll(100, 20)));

@@ -48,7 +48,7 @@ test('the fake re-delivers a batch whose offsets were not resolved, as kafkajs d
       calls++;
     },
   });
-  await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 200 && calls <= 5; i++) await new Promise((r) => setTimeout(r, 10));
   await consumer.disconnect();
   expect(calls).toBeGreaterThan(5);
   expect(consumer.deliveries.get('0:0')).toBe(calls);
@@ -133,7 +133,8 @@ test('a rebalance ends a blocked batch; a revoked partition is dropped and not c
   const during = reader.commit(first);
   await expect(during).rejects.toMatchObject({ retriable: true });
   // The member learns of the rebalance at its next heartbeat (at most one wait slice while a batch waits for room).
-  await new Promise((r) => setTimeout(r, HEARTBEAT_SLICE_MS * 1.5));
+  for (let i = 0; i < 200 && consumer.joins < 2; i++) await new Promise((r) => setTimeout(r, 25));
+  expect(consumer.joins).toBe(2);
   const rest: StoredRecord[] = [];
   for (let i = 0; i < 100; i++) {
     rest.push(...(await reader.poll(100, 20)));

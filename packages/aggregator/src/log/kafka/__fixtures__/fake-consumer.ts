@@ -130,6 +130,8 @@ export class FakeConsumer {
   readonly deliveries = new Map<string, number>();
   heartbeats = 0;
   batches = 0;
+  /** Generations joined (GROUP_JOIN events emitted). */
+  joins = 0;
   private listeners = new Map<string, Listener[]>();
   private running = false;
   private rebalanceTo: number[] | null = null;
@@ -191,6 +193,7 @@ export class FakeConsumer {
     this.rebalanceTo = null;
     this.resolved.clear(); // a new OffsetManager: positions start again from the group's commits
     for (const p of this.assignment) this.resolved.set(p, this.cluster.committed(this.group).get(p) ?? 0);
+    this.joins++;
     this.emit(EVENTS.GROUP_JOIN, { memberAssignment: { [this.topic]: [...this.assignment] } });
   }
 

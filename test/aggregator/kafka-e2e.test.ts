@@ -4,11 +4,17 @@
  * exactly once (by `_id`), and the sink counter stays at 10,000 for 10 s
  * afterwards (the Kafka reader used to re-deliver committed records forever).
  *
- * Needs a broker: KAFKA_BROKERS=127.0.0.1:9092 (e.g. `docker compose up kafka`;
- * also run by hand against Kafka 2.1.1).
+ * The process test needs a broker: KAFKA_BROKERS=127.0.0.1:9092 (e.g.
+ * `docker compose up kafka`; also run by hand against Kafka 2.1.1). The same
+ * check runs always in-process with kafkajs's own consumer code over a fake
+ * cluster (packages/aggregator/src/log/kafka/__fixtures__/fake-cluster.ts),
+ * so the Kafka reader meets the real egress on every run.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { Aggregator, aggregatorConfigSpec } from '@tributary/aggregator';
+import { silentLogger, validateConfig } from '@tributary/core';
+import { FakeKafkaCluster, fakeKafkajsClient } from '../../packages/aggregator/src/log/kafka/__fixtures__/fake-cluster';
 import { countIds, readOutput } from '../support/output';
 import { type Started, exited, freePort, startRole, tempDir } from '../support/processes';
 import { waitFor } from '../support/recording-server';
@@ -27,6 +33,15 @@ async function sinkEvents(metricsPort: number): Promise<number> {
     .split('\n')
     .filter((l) => l.startsWith('tributary_aggregator_sink_events_total{'))
     .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+function expectEachEventOnce(out: string): void {
+  const { lines } = readOutput(out);
+  expect(lines).toHaveLength(TOTAL);
+  expect(countIds(lines)).toEqual({ ids: TOTAL, duplicates: [] });
+  const ns = lines.map((l) => l.n as number).sort((a, b) => a - b);
+  expect(ns).toEqual(Array.from({ length: TOTAL }, (_, i) => i));
+  expect(new Set(lines.map((l) => l._tag))).toEqual(new Set(['app.web']));
 }
 
 async function sendWithFluentLogger(port: number): Promise<void> {
@@ -104,14 +119,44 @@ maybe('aggregator on the Kafka log', () => {
     }
     expect(seen).toEqual(Array(10).fill(TOTAL));
 
-    const { lines } = readOutput(out);
-    expect(lines).toHaveLength(TOTAL);
-    expect(countIds(lines)).toEqual({ ids: TOTAL, duplicates: [] });
-    const ns = lines.map((l) => l.n as number).sort((a, b) => a - b);
-    expect(ns).toEqual(Array.from({ length: TOTAL }, (_, i) => i));
-    expect(new Set(lines.map((l) => l._tag))).toEqual(new Set(['app.web']));
+    expectEachEventOnce(out);
 
     started.child.kill('SIGTERM');
     expect(await exited(started.child)).toBe(0);
   });
+});
+
+test('in-process, kafkajs consumer code over a fake cluster: 10,000 fluent-logger events written once, the sink counter stays put', async () => {
+  const dir = tempDir('kafka-fake');
+  const out = join(dir, 'out');
+  const cluster = new FakeKafkaCluster('tributary-chunks', 3);
+  const agg = await Aggregator.start(
+    validateConfig(aggregatorConfigSpec, {
+      forward: { bind: '127.0.0.1', port: 0, udp_heartbeat: false },
+      log: { type: 'kafka', kafka: { brokers: ['127.0.0.1:1'], partitions: 3, replication_factor: 1, min_insync_replicas: 1 } },
+      egress: { max_wait_ms: 100 },
+      sinks: [{ name: 'file', type: 'file', path: out }],
+      metrics: { port: 0 },
+    }),
+    silentLogger,
+    { kafka: fakeKafkajsClient(cluster) as never },
+  );
+  try {
+    await sendWithFluentLogger(agg.ports.forward);
+    expect(cluster.partitions.reduce((n, p) => n + p.length, 0)).toBeGreaterThan(0);
+    await waitFor(() => readOutput(out).lines.length >= TOTAL, 60_000, `${TOTAL} events in the file sink`);
+    const seen: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      seen.push(await sinkEvents(agg.ports.metrics));
+    }
+    expect(seen).toEqual(Array(5).fill(TOTAL));
+    expectEachEventOnce(out);
+    // Every partition's group commit reached its end.
+    const committed = cluster.committed('tributary-egress');
+    expect(cluster.partitions.map((p, i) => committed.get(i) ?? 0)).toEqual(cluster.partitions.map((p) => p.length));
+  } finally {
+    await agg.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

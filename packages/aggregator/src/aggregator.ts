@@ -24,7 +24,7 @@ import { createEncoder, encoderThreads } from './egress/encoder-pool';
 import { createIngest } from './ingest';
 import type { DurableLog } from './log/durable-log';
 import { EmbeddedLog } from './log/embedded-log';
-import { KafkaLog } from './log/kafka-log';
+import { KafkaLog, type KafkaLogOptions } from './log/kafka-log';
 import { type AggregatorMetrics, createAggregatorMetrics } from './metrics';
 import { FileSink } from './sinks/file-sink';
 import type { Sink } from './sinks/sink';
@@ -113,7 +113,11 @@ export class Aggregator {
     };
   }
 
-  static async start(config: AggregatorConfig, logger: Logger, injected: { redis?: Redis | Cluster } = {}): Promise<Aggregator> {
+  static async start(
+    config: AggregatorConfig,
+    logger: Logger,
+    injected: { redis?: Redis | Cluster; kafka?: KafkaLogOptions['client'] } = {},
+  ): Promise<Aggregator> {
     const registry = createRegistry();
     const metrics = createAggregatorMetrics(registry);
 
@@ -134,6 +138,7 @@ export class Aggregator {
             maxRequestBytes: config.log.kafka.max_request_bytes,
             readerQueueBytes: config.log.kafka.reader_queue_bytes,
             logger,
+            client: injected.kafka,
           })
         : new EmbeddedLog({
             path: config.log.path,

@@ -46,6 +46,11 @@ export class FakeKafkaCluster {
     this.partitions = Array.from({ length: partitionCount }, () => []);
   }
 
+  append(partition: number, key: Buffer | null, value: Buffer, headers: Record<string, Buffer>): void {
+    const list = this.partitions[partition];
+    list.push({ offset: String(list.length), key, value, headers });
+  }
+
   produce(partition: number, tag: string, key: string): void {
     const list = this.partitions[partition];
     list.push({
@@ -197,4 +202,46 @@ export function kafkajsConsumer(cluster: FakeKafkaCluster, groupId: string): Any
     maxWaitTimeInMs: 20,
     retry: { retries: 2, initialRetryTime: 20, maxRetryTime: 100 },
   });
+}
+
+/**
+ * A kafkajs client for KafkaLog over the fake cluster: kafkajs's real
+ * consumer, an admin answering ListOffsets/OffsetFetch as kafkajs returns
+ * them, and a producer appending each message to partition hash(key) mod n.
+ */
+export function fakeKafkajsClient(cluster: FakeKafkaCluster) {
+  const hash = (key: string) => [...key].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7);
+  return {
+    admin: () => ({
+      connect: async () => {},
+      disconnect: async () => {},
+      listTopics: async () => [cluster.topic],
+      createTopics: async () => true,
+      fetchTopicOffsets: async () =>
+        cluster.partitions.map((list, partition) => ({ partition, offset: String(list.length), high: String(list.length), low: '0' })),
+      fetchOffsets: async ({ groupId }: { groupId: string }) => [
+        {
+          topic: cluster.topic,
+          partitions: cluster.partitions.map((_, partition) => ({
+            partition,
+            offset: String(cluster.committed(groupId).get(partition) ?? -1),
+            metadata: null,
+          })),
+        },
+      ],
+    }),
+    producer: () => ({
+      connect: async () => {},
+      disconnect: async () => {},
+      send: async ({ messages }: { messages: Array<{ key: string; value: Buffer; headers: Record<string, string> }> }) => {
+        await new Promise((r) => setTimeout(r, 2));
+        for (const m of messages) {
+          const headers = Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, Buffer.from(v)]));
+          cluster.append(hash(m.key) % cluster.partitions.length, Buffer.from(m.key), m.value, headers);
+        }
+        return [];
+      },
+    }),
+    consumer: ({ groupId }: { groupId: string }) => kafkajsConsumer(cluster, groupId),
+  };
 }

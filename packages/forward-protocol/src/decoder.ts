@@ -8,10 +8,12 @@
  * is an error (TRB_FWD_FRAME_TOO_LARGE) before any more is buffered.
  */
 import { ProtocolError, ProtocolErrorCode } from './errors';
-import { findJsonEnd } from './json-request';
+import { type JsonScan, findJsonEnd } from './json-request';
 import { INCOMPLETE, scanHint, skipValue } from './msgpack-scan';
 
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+/** Smallest accumulator for an incomplete frame. */
+const MIN_ACC_BYTES = 64 * 1024;
 
 export type WireFormat = 'unknown' | 'msgpack' | 'json';
 
@@ -22,15 +24,26 @@ export class FrameDecoder {
    * are returned, the stream is dead, and every later push throws this.
    */
   error: Error | null = null;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /**
+   * The incomplete frame, from its first byte: `acc[0, accLen)`. It grows by
+   * doubling as reads arrive (each byte copied a constant number of times)
+   * and is never taken from the size a frame declares, so a sender that
+   * declares 16 MB and stalls holds only about twice what it sent.
+   */
+  private acc: Buffer | null = null;
+  private accLen = 0;
+  /** Bytes `acc` must hold before scanning again (a lower bound from the scan). */
   private need = 0;
+  /** Where the scan of the incomplete frame stopped, relative to its first byte. */
+  private resumePos = 0;
+  private resumeRemaining = 1;
+  private readonly json: JsonScan = { pos: 0, depth: 0, inString: false };
 
   constructor(private readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
 
-  /** Bytes held for a frame not complete yet (after the last push). */
+  /** Bytes received of a frame not complete yet (the buffer holding them is at most about twice that). */
   get bufferedBytes(): number {
-    return this.pendingBytes;
+    return this.accLen;
   }
 
   /**
@@ -50,6 +63,8 @@ export class FrameDecoder {
    * `push` without a view per frame: the complete frames are
    * `buf[ranges[2i], ranges[2i + 1])`. The caller owns those bytes (it may
    * rewrite them in place); the bytes after the last range are the decoder's.
+   * Linear in the bytes received however they are split: each byte is
+   * scanned once and copied a bounded number of times.
    */
   pushRanges(data: Buffer): { buf: Buffer; ranges: number[] } {
     if (this.error) throw this.error;
@@ -58,55 +73,107 @@ export class FrameDecoder {
       const first = data[0];
       this.format = first === 0x5b || first === 0x7b ? 'json' : 'msgpack';
     }
-    this.pending.push(data);
-    this.pendingBytes += data.length;
-    if (this.pendingBytes < this.need) {
-      this.checkLimit(this.need);
-      return { buf: data, ranges: [] };
+    let buf: Buffer;
+    let end: number;
+    let resuming = false;
+    if (this.acc) {
+      this.append(data);
+      if (this.accLen < this.need) {
+        this.checkLimit(this.need);
+        return { buf: data, ranges: [] };
+      }
+      buf = this.acc;
+      end = this.accLen;
+      resuming = true;
+    } else {
+      buf = data;
+      end = data.length;
     }
-    const buf = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
     const frames: number[] = [];
     let pos = 0;
-    const end = buf.length;
     while (pos < end) {
       let next: number;
       if (this.format === 'json') {
-        const c = buf[pos];
-        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
-          pos++;
-          continue;
+        if (!resuming) {
+          const c = buf[pos];
+          if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
+            pos++;
+            continue;
+          }
+          this.json.pos = pos;
+          this.json.depth = 0;
+          this.json.inString = false;
+        } else {
+          this.json.pos += pos; // the saved scan is relative to the frame's first byte, here at `pos` (0)
         }
-        next = findJsonEnd(buf, pos, end);
-        if (next < 0) scanHint.need = end + 1;
+        next = findJsonEnd(buf, pos, end, this.json);
+        if (next < 0) {
+          this.json.pos -= pos;
+          this.need = this.json.pos + 1;
+        }
       } else {
         try {
-          next = skipValue(buf, pos, end);
+          next = resuming ? skipValue(buf, pos + this.resumePos, end, this.resumeRemaining) : skipValue(buf, pos, end);
         } catch (err) {
           if (frames.length === 0) throw err;
           this.error = err as Error;
-          return { buf, ranges: frames };
+          this.release();
+          return { buf: this.handedOut(buf, end), ranges: frames };
+        }
+        if (next === INCOMPLETE) {
+          this.need = scanHint.need - pos;
+          this.resumePos = scanHint.pos - pos;
+          this.resumeRemaining = scanHint.remaining;
         }
       }
+      resuming = false;
       if (next === INCOMPLETE) {
-        this.need = scanHint.need - pos;
         this.checkLimit(this.need);
-        break;
+        this.keep(buf, pos, end, frames.length > 0);
+        this.checkLimit(this.accLen);
+        return { buf: frames.length ? this.handedOut(buf, end) : data, ranges: frames };
       }
       if (next - pos > this.maxFrameBytes) this.checkLimit(next - pos);
       if (!(next - pos === 1 && buf[pos] === 0xc0)) frames.push(pos, next);
       pos = next;
     }
-    if (pos >= end) {
-      this.pending = [];
-      this.pendingBytes = 0;
-      this.need = 0;
-    } else {
-      const rest = buf.subarray(pos);
-      this.pending = [rest];
-      this.pendingBytes = rest.length;
-      this.checkLimit(this.pendingBytes);
+    this.release();
+    return { buf: frames.length ? this.handedOut(buf, end) : data, ranges: frames };
+  }
+
+  /** What the caller gets: the accumulated bytes (not the spare capacity), or the read itself. */
+  private handedOut(buf: Buffer, end: number): Buffer {
+    return buf === this.acc || end !== buf.length ? buf.subarray(0, end) : buf;
+  }
+
+  /** Keeps `buf[pos, end)`, the start of an incomplete frame, as the accumulator. */
+  private keep(buf: Buffer, pos: number, end: number, handedOut: boolean): void {
+    if (buf === this.acc && pos === 0 && !handedOut) return; // still ours, already in place
+    const rest = buf.subarray(pos, end);
+    this.acc = Buffer.allocUnsafe(Math.max(MIN_ACC_BYTES, rest.length * 2));
+    rest.copy(this.acc);
+    this.accLen = rest.length;
+  }
+
+  /** No incomplete frame left: drop the accumulator (handed out with the frames, or empty). */
+  private release(): void {
+    this.acc = null;
+    this.accLen = 0;
+    this.need = 0;
+    this.resumePos = 0;
+    this.resumeRemaining = 1;
+  }
+
+  private append(data: Buffer): void {
+    const acc = this.acc as Buffer;
+    const len = this.accLen + data.length;
+    if (len > acc.length) {
+      const grown = Buffer.allocUnsafe(Math.max(len, acc.length * 2));
+      acc.copy(grown, 0, 0, this.accLen);
+      this.acc = grown;
     }
-    return { buf, ranges: frames };
+    data.copy(this.acc as Buffer, this.accLen);
+    this.accLen = len;
   }
 
   private checkLimit(bytes: number): void {

@@ -20,11 +20,25 @@ function jsonError(what: string): ProtocolError {
   return new ProtocolError(ProtocolErrorCode.Json, `Invalid JSON request: ${what}.`);
 }
 
-/** End of the JSON value starting at `pos` (an array or object), or -1 if incomplete. */
-export function findJsonEnd(buf: Buffer, pos: number, end: number): number {
-  let depth = 0;
-  let inString = false;
-  for (let i = pos; i < end; i++) {
+/** Where a `findJsonEnd` scan stopped, to continue it when more bytes arrive. */
+export interface JsonScan {
+  /** Next byte to look at (may be past the end when an escape was cut). */
+  pos: number;
+  depth: number;
+  inString: boolean;
+}
+
+/**
+ * End of the JSON value starting at `pos` (an array or object), or -1 if
+ * incomplete. With `scan` (fresh: `{ pos, depth: 0, inString: false }`), the
+ * scan starts where the last one stopped and leaves its state there, so a
+ * value split over many reads is scanned once.
+ */
+export function findJsonEnd(buf: Buffer, pos: number, end: number, scan: JsonScan = { pos, depth: 0, inString: false }): number {
+  let depth = scan.depth;
+  let inString = scan.inString;
+  let i = scan.pos;
+  for (; i < end; i++) {
     const c = buf[i];
     if (inString) {
       if (c === 0x5c) i++;
@@ -36,6 +50,9 @@ export function findJsonEnd(buf: Buffer, pos: number, end: number): number {
       if (depth === 0) return i + 1;
     }
   }
+  scan.pos = i;
+  scan.depth = depth;
+  scan.inString = inString;
   return -1;
 }
 

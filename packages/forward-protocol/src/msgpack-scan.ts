@@ -17,25 +17,29 @@ export const INCOMPLETE = -1;
 
 /**
  * After `skipValue` returns INCOMPLETE, `scanHint.need` holds a lower bound on
- * the end position the value needs. A framer re-scans only once that many
- * bytes are buffered, so a large value split over many reads is scanned in
- * amortised linear time.
+ * the end position the value needs, and `scanHint.pos` / `scanHint.remaining`
+ * where the scan stopped: calling `skipValue(buf, hint.pos, end, hint.remaining)`
+ * once more bytes arrived continues it. A framer scans each byte of a value
+ * split over many reads once (never again from its start) and waits for
+ * `need` before looking at all, so framing is linear in the bytes received.
  */
-export const scanHint = { need: 0 };
+export const scanHint = { need: 0, pos: 0, remaining: 1 };
 
-function incomplete(need: number): number {
+/** `itemPos` is where the value the scan could not finish starts; `remaining` counts it. */
+function incomplete(need: number, itemPos: number, remaining: number): number {
   scanHint.need = need;
+  scanHint.pos = itemPos;
+  scanHint.remaining = remaining;
   return INCOMPLETE;
 }
 
-/** Returns the position just past the value at `pos`, or INCOMPLETE. */
-export function skipValue(buf: Buffer, pos: number, end: number): number {
-  let remaining = 1;
+/**
+ * Returns the position just past the value at `pos` (or, with `remaining`
+ * > 1, just past that many values back to back), or INCOMPLETE.
+ */
+export function skipValue(buf: Buffer, pos: number, end: number, remaining = 1): number {
   while (remaining > 0) {
-    if (pos >= end) {
-      scanHint.need = pos + 1;
-      return INCOMPLETE;
-    }
+    if (pos >= end) return incomplete(pos + 1, pos, remaining);
     const b = buf[pos];
     remaining--;
     if (b <= 0x7f || b >= 0xe0) {
@@ -57,29 +61,29 @@ export function skipValue(buf: Buffer, pos: number, end: number): number {
           break;
         case 0xc4:
         case 0xd9:
-          if (pos + 2 > end) return incomplete(pos + 2);
+          if (pos + 2 > end) return incomplete(pos + 2, pos, remaining + 1);
           pos += 2 + buf[pos + 1];
           break;
         case 0xc5:
         case 0xda:
-          if (pos + 3 > end) return incomplete(pos + 3);
+          if (pos + 3 > end) return incomplete(pos + 3, pos, remaining + 1);
           pos += 3 + buf.readUInt16BE(pos + 1);
           break;
         case 0xc6:
         case 0xdb:
-          if (pos + 5 > end) return incomplete(pos + 5);
+          if (pos + 5 > end) return incomplete(pos + 5, pos, remaining + 1);
           pos += 5 + buf.readUInt32BE(pos + 1);
           break;
         case 0xc7:
-          if (pos + 2 > end) return incomplete(pos + 2);
+          if (pos + 2 > end) return incomplete(pos + 2, pos, remaining + 1);
           pos += 3 + buf[pos + 1];
           break;
         case 0xc8:
-          if (pos + 3 > end) return incomplete(pos + 3);
+          if (pos + 3 > end) return incomplete(pos + 3, pos, remaining + 1);
           pos += 4 + buf.readUInt16BE(pos + 1);
           break;
         case 0xc9:
-          if (pos + 5 > end) return incomplete(pos + 5);
+          if (pos + 5 > end) return incomplete(pos + 5, pos, remaining + 1);
           pos += 6 + buf.readUInt32BE(pos + 1);
           break;
         case 0xca:
@@ -120,22 +124,22 @@ export function skipValue(buf: Buffer, pos: number, end: number): number {
           pos += 18;
           break;
         case 0xdc:
-          if (pos + 3 > end) return incomplete(pos + 3);
+          if (pos + 3 > end) return incomplete(pos + 3, pos, remaining + 1);
           remaining += buf.readUInt16BE(pos + 1);
           pos += 3;
           break;
         case 0xdd:
-          if (pos + 5 > end) return incomplete(pos + 5);
+          if (pos + 5 > end) return incomplete(pos + 5, pos, remaining + 1);
           remaining += buf.readUInt32BE(pos + 1);
           pos += 5;
           break;
         case 0xde:
-          if (pos + 3 > end) return incomplete(pos + 3);
+          if (pos + 3 > end) return incomplete(pos + 3, pos, remaining + 1);
           remaining += buf.readUInt16BE(pos + 1) * 2;
           pos += 3;
           break;
         case 0xdf:
-          if (pos + 5 > end) return incomplete(pos + 5);
+          if (pos + 5 > end) return incomplete(pos + 5, pos, remaining + 1);
           remaining += buf.readUInt32BE(pos + 1) * 2;
           pos += 5;
           break;
@@ -144,10 +148,8 @@ export function skipValue(buf: Buffer, pos: number, end: number): number {
       }
     }
   }
-  if (pos > end) {
-    scanHint.need = pos;
-    return INCOMPLETE;
-  }
+  // The last value's payload runs past `end`: resume just after it once it is all there.
+  if (pos > end) return incomplete(pos, pos, 0);
   return pos;
 }
 

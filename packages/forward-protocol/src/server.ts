@@ -104,6 +104,12 @@ class PendingBudget {
   bytes = 0;
   /** Connections paused because the budget was spent, in the order they stopped. */
   readonly waiting = new Set<Connection>();
+  /**
+   * Partial-frame budget only: the one connection that keeps reading while
+   * the budget is spent, so some frame always completes (otherwise every
+   * holder could be paused mid-frame, waiting on the others, for good).
+   */
+  exempt: Connection | null = null;
   private averageBatch = 64 * 1024;
 
   constructor(readonly max: number) {}
@@ -458,16 +464,31 @@ class Connection {
    * partial-frame budget. When the total is spent, a connection holding part
    * of a frame is paused (TCP pushes back on its sender) until others
    * complete, close or time out: stalled senders cannot grow memory, and
-   * connections sending whole frames are not held up by them.
+   * connections sending whole frames are not held up by them. One holder
+   * (the first to find the budget spent) keeps reading, so a frame always
+   * completes: memory stays within the budget plus one frame.
    */
   private holdPartial(bytes: number): void {
     const delta = bytes - this.partialHeld;
     this.partialHeld = bytes;
+    if (bytes === 0 && this.partial.exempt === this) this.partial.exempt = null;
     if (delta > 0) this.partial.take(delta);
     else this.partial.give(-delta);
     if (bytes > 0 && this.partial.spent) {
-      this.socket.pause();
-      this.partial.waiting.add(this);
+      this.partial.exempt ??= this;
+      if (this.partial.exempt !== this) {
+        this.socket.pause();
+        this.partial.waiting.add(this);
+      }
+    }
+    if (this.partial.exempt === null && this.partial.spent) {
+      // The exempt reader finished or left while the budget is still spent: the oldest waiting one reads on.
+      const next = this.partial.waiting.values().next().value as Connection | undefined;
+      if (next) {
+        this.partial.waiting.delete(next);
+        this.partial.exempt = next;
+        next.resumeIfAllowed();
+      }
     }
   }
 
@@ -507,7 +528,7 @@ class Connection {
       this.budget.waiting.add(this);
       return;
     }
-    if (this.partialHeld > 0 && this.partial.spent) {
+    if (this.partialHeld > 0 && this.partial.spent && this.partial.exempt !== this) {
       this.partial.waiting.add(this);
       return;
     }

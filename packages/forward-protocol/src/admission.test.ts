@@ -165,3 +165,32 @@ test('clip cuts long client strings and says how long they were', () => {
   expect(cut.length).toBeLessThan(300);
   expect(cut).toContain('8388608 chars');
 });
+
+test('client-supplied strings in error messages are cut (log amplification)', () => {
+  const frame = encodePackedForward('t', encodeEntry(1700000000, { a: 1 }));
+  // Same request with a 100 KB "compressed" option value.
+  const withCodec = Buffer.concat([
+    Buffer.from([0x93]),
+    frame.subarray(1),
+    Buffer.from([0x81, 0xaa]),
+    Buffer.from('compressed'),
+    Buffer.from([0xdb, 0x00, 0x01, 0x86, 0xa0]),
+    Buffer.alloc(100_000, 0x7a),
+  ]);
+  let message = '';
+  try {
+    parseRequest(withCodec);
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  expect(message).toContain('is not supported');
+  expect(message.length).toBeLessThan(300);
+  let json = '';
+  try {
+    parseJsonRequest(`["t", 1, {"a": ${'x'.repeat(100_000)}}]`);
+  } catch (err) {
+    json = (err as Error).message;
+  }
+  expect(json).toMatch(/^Invalid JSON request/);
+  expect(json.length).toBeLessThan(400);
+});

@@ -14,6 +14,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { Packr } from 'msgpackr';
+import { clip } from './admission';
 import { strHeader } from './encoder';
 import { ProtocolError, ProtocolErrorCode, shapeError } from './errors';
 import { type RawValue, readRaw } from './msgpack-scan';
@@ -187,7 +188,7 @@ export function verifyPing(ping: Ping, helo: Helo, security: ServerSecurity, rem
       return { ok: false, reason: 'username/password mismatch' };
     }
     if (client?.users && !client.users.includes(username)) {
-      return { ok: false, reason: `user ${username} is not allowed from ${address}` };
+      return { ok: false, reason: `user ${clip(username, 100)} is not allowed from ${address}` };
     }
   }
   return { ok: true, sharedKey };
@@ -226,7 +227,7 @@ export function parsePong(frame: Buffer): Pong {
 /** Client side: checks the server's answer; throws TRB_FWD_AUTH when it must not be trusted. */
 export function verifyPong(pong: Pong, helo: Helo, salt: Buffer, creds: ClientCredentials): void {
   const fail = (why: string) => new ProtocolError(ProtocolErrorCode.Auth, `Handshake failed: ${why}.`);
-  if (!pong.ok) throw fail(`the server refused the PING (${pong.reason})`);
+  if (!pong.ok) throw fail(`the server refused the PING (${clip(pong.reason)})`);
   if (pong.hostname.toString('utf8') === creds.hostname) {
     throw fail(`the server hostname equals this client's (${creds.hostname}): invalid configuration`);
   }

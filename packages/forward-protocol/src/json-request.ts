@@ -10,14 +10,14 @@
  * re-encoded as msgpack entries, so the pipeline sees the same chunk shape as
  * for msgpack clients. Acks go back as JSON. Refused when auth is on.
  */
-import { MAX_EVENT_SECONDS, asAdmissionError } from './admission';
+import { MAX_EVENT_SECONDS, asAdmissionError, clip } from './admission';
 import { encodeEntry } from './encoder';
 import { ProtocolError, ProtocolErrorCode } from './errors';
 import { EventTime } from './event-time';
 import type { ForwardChunk } from './request';
 
 function jsonError(what: string): ProtocolError {
-  return new ProtocolError(ProtocolErrorCode.Json, `Invalid JSON request: ${what}.`);
+  return new ProtocolError(ProtocolErrorCode.Json, `Invalid JSON request: ${clip(what)}.`);
 }
 
 /** Where a `findJsonEnd` scan stopped, to continue it when more bytes arrive. */

@@ -14,7 +14,7 @@
  * acknowledgement echoes them exactly (Fluentd compares byte for byte).
  */
 import { gunzipSync } from 'node:zlib';
-import { type AdmissionLimits, admitEntries, checkChunkId, checkTag } from './admission';
+import { type AdmissionLimits, admitEntries, checkChunkId, checkTag, clip } from './admission';
 import { countEntries, skipTime } from './entries';
 import { ProtocolError, ProtocolErrorCode, shapeError } from './errors';
 import { EVENT_TIME_BYTES, writeEventTime } from './event-time';
@@ -89,7 +89,7 @@ function readOptions(buf: Buffer, pos: number, end: number): Options {
 
 function inflate(data: Buffer, codec: string, limits: RequestLimits): Buffer {
   if (codec !== 'gzip') {
-    throw new ProtocolError(ProtocolErrorCode.Compression, `Compression "${codec}" is not supported (supported: gzip, text).`);
+    throw new ProtocolError(ProtocolErrorCode.Compression, `Compression "${clip(codec, 40)}" is not supported (supported: gzip, text).`);
   }
   try {
     return gunzipSync(data, { maxOutputLength: limits.maxDecompressedBytes });

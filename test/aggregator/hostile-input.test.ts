@@ -16,12 +16,21 @@ import { readOutput } from '../support/output';
 import { tempDir } from '../support/processes';
 import { waitFor } from '../support/recording-server';
 
-/** Sends `bytes` on a fresh connection; resolves with what came back and whether the server closed it (5 s bound). */
+/**
+ * Sends `bytes` on a fresh connection; resolves with what came back and
+ * whether the server closed it: at the close, at the first ack, or after 5 s.
+ */
 function send(port: number, bytes: Buffer): Promise<{ reply: Buffer; closed: boolean }> {
   return new Promise((resolve) => {
     const s: Socket = connect(port, '127.0.0.1', () => s.write(bytes));
     const chunks: Buffer[] = [];
-    s.on('data', (d) => chunks.push(d));
+    s.on('data', (d) => {
+      chunks.push(d);
+      if (Buffer.concat(chunks).includes(Buffer.from('ack'))) {
+        resolve({ reply: Buffer.concat(chunks), closed: false });
+        s.end();
+      }
+    });
     s.on('end', () => s.end());
     s.on('error', () => {});
     s.on('close', () => resolve({ reply: Buffer.concat(chunks), closed: true }));

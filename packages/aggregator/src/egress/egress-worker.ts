@@ -179,10 +179,8 @@ export class EgressWorker {
       }
       for (const r of records) this.add(r);
       for (const w of this.open.values()) this.flushSegment(w);
-      if (reader.caughtUp()) {
-        const now = Date.now();
-        for (const w of [...this.open.values()]) if (now - w.openedAt >= objects.ageMs) this.seal(w);
-      }
+      const now = Date.now();
+      for (const w of [...this.open.values()]) if (now - w.openedAt >= objects.ageMs && reader.caughtUp(w.partition)) this.seal(w);
     }
   }
 

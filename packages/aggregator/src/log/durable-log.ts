@@ -37,12 +37,13 @@ export interface LogReader {
   poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]>;
   /**
    * True when the last poll left nothing readable behind it: it reached the
-   * end of what the log held (every assigned partition, for Kafka). Egress
+   * end of what the log held (of `partition`, or of every assigned partition
+   * when none is named; a partition no longer assigned counts as read). Egress
    * closes a partly filled object on age only when this holds, so a replay
    * after a crash (which reads at least as far) never cuts an object shorter
    * than the one it overwrites.
    */
-  caughtUp(): boolean;
+  caughtUp(partition?: number): boolean;
   /**
    * Commits the position just past every given record (per partition).
    * Egress may poll several times before it commits; commits come in poll

@@ -207,3 +207,24 @@ test('caughtUp holds for a partition that never delivered a batch only once its 
   expect(reader.caughtUp()).toBe(true);
   await reader.close();
 });
+
+test('caughtUp(partition): a partition read to its end counts as caught up while another still has records queued', async () => {
+  const cluster = new FakeCluster(2);
+  for (let i = 0; i < 5; i++) cluster.produce(0, 'a', `p0-${i}`);
+  for (let i = 0; i < 5; i++) cluster.produce(1, 'a', `p1-${i}`);
+  const { reader } = makeReader(cluster, [0, 1]);
+  await reader.start();
+  const got: StoredRecord[] = [];
+  // read until partition 0 is all out, leaving partition 1 partly queued
+  for (let i = 0; i < 100 && got.filter((r) => r.partition === 0).length < 5; i++) got.push(...(await reader.poll(1, 50)));
+  const p1Left = 5 - got.filter((r) => r.partition === 1).length;
+  expect(p1Left).toBeGreaterThan(0);
+  expect(reader.caughtUp(0)).toBe(true);
+  expect(reader.caughtUp(1)).toBe(false);
+  expect(reader.caughtUp()).toBe(false);
+  got.push(...(await pollUntil(reader, p1Left)));
+  expect(reader.caughtUp(1)).toBe(true);
+  expect(reader.caughtUp()).toBe(true);
+  expect(reader.caughtUp(7)).toBe(true); // not assigned here: nothing more comes for it
+  await reader.close();
+});

@@ -148,13 +148,18 @@ export class KafkaReader implements LogReader {
     return out;
   }
 
-  caughtUp(): boolean {
-    if (this.queued() > 0 || !this.running || !this.assigned) return false;
-    for (const p of this.assigned) {
-      const s = this.states.get(p);
-      if (!s || s.next < 0 || s.high < 0 || s.next < s.high) return false;
-    }
-    return true;
+  caughtUp(partition?: number): boolean {
+    if (!this.running || !this.assigned) return false;
+    if (partition === undefined) return this.queued() === 0 && [...this.assigned].every((p) => this.partitionAtEnd(p));
+    // A partition this member lost gets nothing more here: what egress holds of it can be written now.
+    if (!this.assigned.has(partition)) return true;
+    for (let i = this.head; i < this.queue.length; i++) if (this.queue[i].partition === partition) return false;
+    return this.partitionAtEnd(partition);
+  }
+
+  private partitionAtEnd(partition: number): boolean {
+    const s = this.states.get(partition);
+    return s !== undefined && s.next >= 0 && s.high >= 0 && s.next >= s.high;
   }
 
   async commit(records: StoredRecord[]): Promise<void> {

@@ -51,3 +51,13 @@ test('check-config prints the warnings after "valid" and exits 0', () => {
   expect(lines[0]).toMatch(/valid aggregator configuration/);
   expect(lines[1]).toMatch(/^warning: forward\.max_frame_bytes/);
 });
+
+test('an HTTP body limit above the body budget is named (such requests would get 503 forever)', () => {
+  const w = limitWarnings(
+    'forwarder',
+    validateConfig(forwarderConfigSpec, { http: { body_limit_bytes: 64 * 1024 * 1024, max_pending_bytes: 32 * 1024 * 1024 } }),
+  );
+  expect(w).toHaveLength(1);
+  expect(w[0]).toMatch(/http\.body_limit_bytes \(67108864\) is above http\.max_pending_bytes/);
+  expect(limitWarnings('aggregator', validateConfig(aggregatorConfigSpec, { http: { body_limit_bytes: 64 * 1024 * 1024 } }))).toEqual([]);
+});

@@ -19,6 +19,12 @@ const specs: Record<string, ConfigSchema<unknown>> = {
  */
 export function limitWarnings(role: string, config: unknown): string[] {
   const warnings: string[] = [];
+  const http = (config as { http?: ForwarderConfig['http'] }).http;
+  if (http?.enabled && http.body_limit_bytes > http.max_pending_bytes) {
+    warnings.push(
+      `http.body_limit_bytes (${http.body_limit_bytes}) is above http.max_pending_bytes (${http.max_pending_bytes}): a request between the two is refused with 503 on every retry. Keep body_limit_bytes at or below max_pending_bytes.`,
+    );
+  }
   if (role === 'aggregator') {
     const forward = (config as AggregatorConfig).forward;
     const limits: Array<[string, number, string]> = [

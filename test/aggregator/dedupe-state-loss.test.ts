@@ -111,7 +111,14 @@ async function scenario(onUnavailable: 'fail_open' | 'fail_closed') {
     proxy.setDropping(true);
     await new Promise((r) => setTimeout(r, 400));
     expect(await redisCommand(redisPort, 'FLUSHALL')).toBe('+OK');
-    await new Promise((r) => setTimeout(r, 2000));
+    // While the marks are rebuilt, /readyz says so (checked for 2 s).
+    const readyz = new Set<string>();
+    for (const until = Date.now() + 2000; Date.now() < until; ) {
+      const res = await fetch(`http://127.0.0.1:${nodes[0].metrics}/readyz`);
+      readyz.add(`${res.status} ${(await res.text()).trim()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect([...readyz].some((r) => /^503 not ready: dedupe marks are being rebuilt/.test(r))).toBe(true);
     proxy.setDropping(false);
 
     // Loss 2: Redis killed and restarted empty on the same port, again with resends in flight.

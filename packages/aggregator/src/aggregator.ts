@@ -297,7 +297,7 @@ export class Aggregator {
       host: config.metrics.bind,
       port: config.metrics.port,
       registry,
-      notReady: () => (self?.draining ? 'draining' : (log.unavailable() ?? egress.problem())),
+      notReady: () => (self?.draining ? 'draining' : (log.unavailable() ?? dedupe?.problem() ?? egress.problem())),
     });
     self = new Aggregator(config, log, dedupe, [...byName.values()], egress, forward, http, ops, registry, metrics, logger);
     logger.info({ ports: self.ports, log: log.kind, dedupe: dedupe?.kind ?? 'none' }, 'Aggregator started.');

@@ -28,6 +28,8 @@ export interface DedupeStore {
    * trying in the background (the failure is then counted and logged).
    */
   start(logged: readonly string[]): Promise<void>;
+  /** Why claims cannot be exact right now (for /readyz), or null. */
+  problem(): string | null;
   close(): Promise<void>;
 }
 

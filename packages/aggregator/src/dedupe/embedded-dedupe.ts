@@ -53,5 +53,9 @@ export class EmbeddedDedupe implements DedupeStore {
     for (const k of keys) this.claimed.delete(k);
   }
 
+  problem(): string | null {
+    return null;
+  }
+
   async close(): Promise<void> {}
 }

@@ -284,6 +284,10 @@ export class RedisDedupe implements DedupeStore {
     }
   }
 
+  problem(): string | null {
+    return this.rebuilding ? `dedupe marks are being rebuilt after Redis lost them (${this.options.onUnavailable})` : null;
+  }
+
   private lost(seen: string | null): void {
     if (this.rebuilding) return;
     this.epoch = null;

@@ -86,11 +86,7 @@ test('S3 objects land under Hive keys; a replay after a crash overwrites instead
       await conn.send(encodePackedForward(c % 3 ? 'web.access' : 'db.slow', entries, { chunk: `s${c}`, size: 100 }), `s${c}`);
     }
     await conn.end();
-    await waitFor(
-      () => committed() >= N / 100,
-      30_000,
-      'egress to commit everything',
-    );
+    await waitFor(() => committed() >= N / 100, 30_000, 'egress to commit everything');
     const before = await listAll();
     expect(
       before.every((o) =>
@@ -109,11 +105,7 @@ test('S3 objects land under Hive keys; a replay after a crash overwrites instead
     const replayedKeys = before.filter((o) => (o.Key as string).endsWith(`part-0-${String(lastBatchStart).padStart(20, '0')}.json.gz`));
     await new Promise((r) => setTimeout(r, 1100)); // LastModified has 1 s resolution: make a rewrite visible
     started[0] = await startRole('aggregator', config, dir, metricsPort);
-    await waitFor(
-      () => committed() >= N / 100,
-      30_000,
-      'the replay to commit',
-    );
+    await waitFor(() => committed() >= N / 100, 30_000, 'the replay to commit');
     const after = await listAll();
     expect(after.map((o) => o.Key).sort()).toEqual(before.map((o) => o.Key).sort());
     const rewritten = after.filter((o) => replayedKeys.some((r) => r.Key === o.Key && (o.LastModified as Date) > (r.LastModified as Date)));

@@ -77,7 +77,7 @@ test('60 slow 30 MB bodies and 30 slowloris headers: RSS bounded, deadlines cut 
     const part = Buffer.alloc(20 * MB, 0x20); // JSON whitespace: 20 MB of a 30 MB body, then silence
     for (let i = 0; i < 30; i++) {
       conns.push(
-        rawRequest(http, `POST /slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 30000000\r\n\r\n`, part),
+        rawRequest(http, 'POST /slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 30000000\r\n\r\n', part),
       );
     }
     const chunked = Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')]);

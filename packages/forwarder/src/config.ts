@@ -110,7 +110,7 @@ export const forwardInputSchema = {
       minimum: 65536,
       default: 33554432,
       description:
-        'Bytes of events read and waiting for the next stage, all connections together; at this total every connection that adds more is paused (memory stays bounded however many senders connect).',
+        'Bytes of events read and waiting for the next stage, all connections together; at this total every connection that adds more is paused (memory stays bounded however many senders connect). Bytes of frames not complete yet are counted apart against the same limit: a connection holding part of a frame is paused when that total is spent (one keeps reading, so frames complete).',
     },
     idle_timeout_ms: {
       type: 'integer',

@@ -80,7 +80,7 @@ test('refused before the ack, or carried: nothing stalls the output, good events
       ['time -Inf', packed('bad', float64(Number.NEGATIVE_INFINITY), map1(str('n'), Buffer.from([0x01])), 'r5'), 'TRB_FWD_BAD_TIME'],
       ['100,000 deep', packed('bad', T, deep, 'r6'), 'TRB_FWD_TOO_DEEP'],
       ['tag with NUL', packed('a\u0000b', T, map1(str('n'), Buffer.from([0x01])), 'r7'), 'TRB_FWD_BAD_TAG'],
-      ['300-byte tag', packed(`long.${'x'.repeat(295)}`, T, map1(str('v'), Buffer.from([0x01])), 'r9'), 'TRB_FWD_BAD_TAG'],
+      ['1,100-byte tag', packed(`long.${'x'.repeat(1095)}`, T, map1(str('v'), Buffer.from([0x01])), 'r9'), 'TRB_FWD_BAD_TAG'],
       ['64 KiB tag', encodeMessage('t'.repeat(65_536), 1700000000, { n: 1 }, { chunk: 'r8' }), 'TRB_FWD_BAD_TAG'],
       ['64 KiB chunk id', encodeMessage('bad', 1700000000, { n: 1 }, { chunk: 'c'.repeat(65_536) }), 'TRB_FWD_BAD_CHUNK_ID'],
     ];
@@ -89,6 +89,7 @@ test('refused before the ack, or carried: nothing stalls the output, good events
       ['ext type 0x42', packed('carried', T, map1(str('v'), Buffer.from([0xd5, 0x42, 0x01, 0x02])), 'c2')],
       ['ext type 0x70', packed('carried', T, map1(str('v'), Buffer.from([0xc7, 0x01, 0x70, 0x09])), 'c3')],
       ['non-string key', packed('carried', T, map1(Buffer.from([0x07]), str('seven')), 'c4')],
+      ['300-byte tag', packed(`carried.${'x'.repeat(292)}`, T, map1(str('v'), Buffer.from([0x01])), 'c5')],
     ];
     const good = await ForwardConnection.connect({ host: '127.0.0.1', port });
     let sent = 0;
@@ -131,7 +132,11 @@ test('refused before the ack, or carried: nothing stalls the output, good events
     await waitFor(
       () => {
         const { lines } = readOutput(join(dir, 'out'));
-        return lines.filter((l) => l._tag === 'ok').length >= sent + 1 && lines.filter((l) => l._tag === 'carried').length >= 4;
+        return (
+          lines.filter((l) => l._tag === 'ok').length >= sent + 1 &&
+          lines.filter((l) => l._tag === 'carried').length >= 4 &&
+          lines.some((l) => l._tag === `carried.${'x'.repeat(292)}`)
+        );
       },
       15_000,
       'the good and carried events',

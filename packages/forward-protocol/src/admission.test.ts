@@ -66,9 +66,9 @@ describe('tags', () => {
     expect(code(() => checkTag(tag))).toBe(expected);
   });
 
-  test('length is counted in UTF-8 bytes, up to 255', () => {
-    expect(code(() => checkTag('x'.repeat(255)))).toBeUndefined();
-    expect(code(() => checkTag('x'.repeat(256)))).toBe('TRB_FWD_BAD_TAG');
+  test('length is counted in UTF-8 bytes, up to 1024', () => {
+    expect(code(() => checkTag('x'.repeat(1024)))).toBeUndefined();
+    expect(code(() => checkTag('x'.repeat(1025)))).toBe('TRB_FWD_BAD_TAG');
     expect(code(() => checkTag('é'.repeat(128)))).toBe('TRB_FWD_BAD_TAG');
   });
 

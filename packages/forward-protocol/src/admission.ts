@@ -2,7 +2,7 @@
  * The door: what any input accepts, checked before the ack so that every
  * stage behind it (buffer, log, sinks) can carry what was acked.
  *
- *   tag      = 1..maxTagBytes (255) bytes of well-formed UTF-8, no control character
+ *   tag      = 1..maxTagBytes (1024) bytes of well-formed UTF-8, no control character
  *              (C0, DEL, C1) and no U+FFFD (what invalid bytes decode to)
  *   chunk id = at most maxChunkIdBytes bytes (the text form used as a dedupe key)
  *   time     = int | float | EventTime, in [0, 2^32) seconds; EventTime
@@ -15,8 +15,9 @@
  *
  * Reference limits: Fluent Bit truncates tags at 65,535 bytes minus its chunk
  * metadata header (`FLB_INPUT_CHUNK_TAG_MAX`, flb_input_chunk.h); Fluentd sets
- * none. The file sink's path-component limit (255 bytes) is what every stage
- * can carry, so that is the bound.
+ * none. 1,024 bytes holds Kubernetes-style tags (pod, namespace, container
+ * and id) with room; every stage carries it (the file and S3 sinks shorten a
+ * tag's path segment to a bounded prefix plus a hash).
  * Everything refused throws a `ProtocolError` with one of the admission codes.
  */
 import { ProtocolError, ProtocolErrorCode } from './errors';
@@ -33,11 +34,12 @@ export interface AdmissionLimits {
 }
 
 /**
- * A tag is one path component in the file sink (`<tag>/dt=…`, Linux NAME_MAX
- * is 255 bytes) and part of an S3 key (at most 1,024 bytes): a longer tag
- * could be acked and then never written.
+ * A tag is one path segment in the file and S3 sinks; egress cuts a segment
+ * longer than 180 bytes to a prefix plus a hash of the whole tag (Linux
+ * NAME_MAX is 255 bytes, an S3 key 1,024), so any tag up to this bound is
+ * written, and `_tag` in every line keeps it whole.
  */
-export const DEFAULT_MAX_TAG_BYTES = 255;
+export const DEFAULT_MAX_TAG_BYTES = 1024;
 export const DEFAULT_MAX_CHUNK_ID_BYTES = 128;
 export const DEFAULT_MAX_RECORD_DEPTH = 64;
 /** EventTime's seconds are an unsigned 32-bit number (Forward Protocol v1, "EventTime Ext Format"). */

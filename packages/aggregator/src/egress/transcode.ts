@@ -26,6 +26,7 @@
  * dead-letters it and goes on.
  */
 import { isUtf8 } from 'node:buffer';
+import { EventTime } from '@tributary/forward-protocol';
 
 /** Deeper than this, an event is dead-lettered (the JSON would be unreadable for Athena anyway). */
 export const MAX_DEPTH = 512;
@@ -612,13 +613,8 @@ export class LineWriter {
     if (b === 0xca || b === 0xcb) {
       need(src, pos, b === 0xca ? 5 : 9, end);
       const f = b === 0xca ? src.readFloatBE(pos + 1) : src.readDoubleBE(pos + 1);
-      let s = Math.floor(f);
-      let ns = Math.round((f - s) * 1e9);
-      if (ns >= 1e9) {
-        s += 1;
-        ns -= 1e9;
-      }
-      this.setTime(s, ns, () => String(f));
+      const t = EventTime.fromSeconds(f);
+      this.setTime(t.seconds, t.nanoseconds, () => String(f));
       time.next = pos + (b === 0xca ? 5 : 9);
       return;
     }

@@ -228,8 +228,9 @@ export const aggregatorSchema = {
             age_ms: {
               type: 'integer',
               minimum: 0,
-              default: 5000,
-              description: 'Cut a smaller object once it is this old and egress has read everything the log holds.',
+              default: 2000,
+              description:
+                "Cut a smaller object once it is this old and egress has read its partition to the end: the latency of a quiet stream. Raise it (60000-300000, like Firehose's buffering interval) to make fewer, larger S3 objects.",
             },
             max_tags: {
               type: 'integer',

@@ -41,7 +41,7 @@ export async function runUp(opts: UpOptions): Promise<void> {
       forward: { bind: '127.0.0.1', port: 0, udp_heartbeat: false },
       dedupe: { type: 'embedded' },
       log: { type: 'embedded', path: join(dataDir, 'log') },
-      // a laptop wants to see its events soon: close objects after 1 s once caught up (servers default to 5 s)
+      // a laptop wants to see its events soon: close objects after 1 s once caught up (servers default to 2 s)
       egress: { max_wait_ms: 200, objects: { age_ms: 1000 }, routes: [{ match: '**', sinks: ['file'] }] },
       sinks: [{ name: 'file', type: 'file', path: out }],
       metrics: { bind: opts.bind, port: opts.metricsPort === 0 ? 0 : opts.metricsPort + 1 },

@@ -93,6 +93,8 @@ export async function runAggregatorBench(seconds: number, connections: number, s
     process.execPath,
     [
       ...(process.env.TRB_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.TRB_BENCH_PROF] : []),
+      // node flags to try on the aggregator alone (e.g. --max-semi-space-size=16, --trace-gc)
+      ...(process.env.TRB_BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
       join(__dirname, '..', '..', 'bin', 'tributary.js'),
       'aggregator',
       '--config',

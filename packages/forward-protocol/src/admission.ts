@@ -141,26 +141,67 @@ function admitTime(buf: Buffer, pos: number, end: number, index: number, limits:
   throw entryRefusal(ProtocolErrorCode.Shape, index, 'has no valid time (int, float, EventTime or [EventTime, map])');
 }
 
-// Remaining children per open container; grown on demand, shared (the scan is synchronous).
-let stack = new Float64Array(64);
+/** Bytes of a value by its first byte, when that alone decides it (0: a container, or a length follows). */
+const FIXED_SIZE = new Uint8Array(256);
+for (let b = 0; b < 256; b++) {
+  if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3)
+    FIXED_SIZE[b] = 1; // fixint, nil, bool
+  else if (b >= 0xa0 && b <= 0xbf) FIXED_SIZE[b] = 1 + (b & 0x1f); // fixstr
+}
+for (const [b, n] of [
+  [0xcc, 2],
+  [0xd0, 2],
+  [0xcd, 3],
+  [0xd1, 3],
+  [0xce, 5],
+  [0xd2, 5],
+  [0xca, 5],
+  [0xcf, 9],
+  [0xd3, 9],
+  [0xcb, 9], // numbers
+  [0xd4, 3],
+  [0xd5, 4],
+  [0xd6, 6],
+  [0xd7, 10],
+  [0xd8, 18], // fixext
+]) {
+  FIXED_SIZE[b] = n;
+}
+
+// Remaining children of each enclosing container; grown on demand, shared (the scan is synchronous).
+let stack = new Int32Array(64);
 
 /**
  * Where the value at `pos` ends, refusing containers nested deeper than
  * `maxDepth` (a scalar is depth 0, `{}` depth 1). Linear in the bytes, no recursion.
+ * The open container's remaining count lives in a local; the stack is touched
+ * only when a container opens or closes.
  */
 export function admitValue(buf: Buffer, pos: number, end: number, index: number, maxDepth: number): number {
-  if (stack.length < maxDepth + 2) stack = new Float64Array(maxDepth + 2);
   let depth = 0;
-  stack[0] = 1;
+  let remaining = 1;
   for (;;) {
-    if (stack[depth] === 0) {
-      if (depth === 0) return pos;
-      depth--;
-      continue;
+    while (remaining === 0) {
+      if (depth === 0) {
+        // an inlined scalar may claim bytes past the end: the value is cut short
+        if (pos > end) throw entryRefusal(ProtocolErrorCode.Shape, index, 'is cut short');
+        return pos;
+      }
+      remaining = stack[--depth];
     }
-    stack[depth]--;
+    remaining--;
     if (pos >= end) throw entryRefusal(ProtocolErrorCode.Shape, index, 'is cut short');
     const b = buf[pos];
+    // Scalars of a fixed size (and fixstr) step over inline: a call per value was most of the rule's cost.
+    const size = FIXED_SIZE[b];
+    if (size !== 0) {
+      pos += size;
+      continue;
+    }
+    if (b === 0xd9 && pos + 2 <= end) {
+      pos += 2 + buf[pos + 1];
+      continue;
+    }
     let children = -1;
     let header = 1;
     if (b >= 0x80 && b <= 0x8f) children = (b & 0x0f) * 2;
@@ -182,7 +223,17 @@ export function admitValue(buf: Buffer, pos: number, end: number, index: number,
     if (depth + 1 > maxDepth) {
       throw entryRefusal(ProtocolErrorCode.TooDeep, index, `nests containers deeper than ${maxDepth} (max_record_depth)`);
     }
-    if (children > 0) stack[++depth] = children;
+    // More children than bytes left cannot all be there: cut short (and the count fits the Int32 stack).
+    if (children > end - pos) throw entryRefusal(ProtocolErrorCode.Shape, index, 'is cut short');
+    if (children > 0) {
+      if (depth >= stack.length) {
+        const grown = new Int32Array(Math.max(stack.length * 2, depth + 1));
+        grown.set(stack);
+        stack = grown;
+      }
+      stack[depth++] = remaining;
+      remaining = children;
+    }
   }
 }
 
@@ -194,10 +245,18 @@ export function admitEntries(buf: Buffer, limits: AdmissionLimits = DEFAULT_ADMI
   let pos = start;
   let count = 0;
   while (pos < end) {
-    const arr = readArrayHeader(buf, pos, end);
-    if (!arr || arr.count !== 2) throw entryRefusal(ProtocolErrorCode.Shape, count, 'is not a 2-element array [time, record]');
-    const t = admitTime(buf, arr.next, end, count, limits);
-    if (!readMapHeader(buf, t, end)) throw entryRefusal(ProtocolErrorCode.Shape, count, 'has a record that is not a map');
+    let timeAt = pos + 1;
+    if (buf[pos] !== 0x92) {
+      // fixarray(2) is what every encoder writes; array16/32 of 2 are accepted too
+      const arr = readArrayHeader(buf, pos, end);
+      if (!arr || arr.count !== 2) throw entryRefusal(ProtocolErrorCode.Shape, count, 'is not a 2-element array [time, record]');
+      timeAt = arr.next;
+    }
+    const t = admitTime(buf, timeAt, end, count, limits);
+    // fixmap inline; map16/32 through the reader (which checks their header is whole)
+    if (!(t < end && (buf[t] & 0xf0) === 0x80) && !readMapHeader(buf, t, end)) {
+      throw entryRefusal(ProtocolErrorCode.Shape, count, 'has a record that is not a map');
+    }
     const next = admitValue(buf, t, end, count, limits.maxRecordDepth);
     if (limits.maxEventBytes !== undefined && next - pos > limits.maxEventBytes) {
       throw entryRefusal(

@@ -15,7 +15,7 @@ import type { ForwardServer } from '@tributary/forward-protocol';
 import { createForwardInput, createHttpInput } from '@tributary/forwarder';
 import type { FastifyInstance } from 'fastify';
 import Redis, { Cluster } from 'ioredis';
-import type { AggregatorConfig, SinkConfig } from './config';
+import type { AggregatorConfig } from './config';
 import type { DedupeStore } from './dedupe/dedupe-store';
 import { EmbeddedDedupe } from './dedupe/embedded-dedupe';
 import { RedisDedupe } from './dedupe/redis-dedupe';
@@ -26,7 +26,7 @@ import type { DurableLog } from './log/durable-log';
 import { EmbeddedLog } from './log/embedded-log';
 import { KafkaLog, type KafkaLogOptions } from './log/kafka-log';
 import { type AggregatorMetrics, createAggregatorMetrics } from './metrics';
-import { FileSink } from './sinks/file-sink';
+import { type SinkConfig, sinkRegistry, sinkSpec } from './sinks/registry';
 import type { Sink } from './sinks/sink';
 
 /** True at most once per `ms`: for warnings that would otherwise repeat per chunk. */
@@ -40,52 +40,17 @@ function rateLimited(ms: number): () => boolean {
   };
 }
 
-function awsOptions(s: { region: string; endpoint?: string; access_key_id?: string; secret_access_key?: string }) {
-  return {
-    region: s.region,
-    endpoint: s.endpoint,
-    credentials:
-      s.access_key_id && s.secret_access_key ? { accessKeyId: s.access_key_id, secretAccessKey: s.secret_access_key } : undefined,
-  };
-}
-
-/** AWS SDK modules load only when an AWS sink is configured: a file-only node starts faster. */
+/** Makes a configured sink through its type's spec in the registry. */
 async function createSink(s: SinkConfig, config: AggregatorConfig, metrics: AggregatorMetrics, logger: Logger): Promise<Sink> {
-  switch (s.type) {
-    case 'file':
-      return new FileSink({ name: s.name, path: s.path, gzipLevel: s.gzip_level });
-    case 'aws_s3': {
-      const { S3Client } = await import('@aws-sdk/client-s3');
-      const { S3Sink } = await import('./sinks/s3-sink');
-      return new S3Sink({
-        name: s.name,
-        client: new S3Client({ ...awsOptions(s), forcePathStyle: s.force_path_style }),
-        bucket: s.bucket,
-        prefix: s.prefix,
-        gzipLevel: s.gzip_level,
-      });
-    }
-    case 'aws_firehose': {
-      const { FirehoseClient } = await import('@aws-sdk/client-firehose');
-      const { FirehoseSink } = await import('./sinks/firehose/sink');
-      return new FirehoseSink({
-        name: s.name,
-        // The sink owns retries (only failed records, with backoff): the SDK makes one attempt per call.
-        client: new FirehoseClient({ ...awsOptions(s), maxAttempts: 1 }),
-        deliveryStream: s.delivery_stream,
-        logger,
-        maxRecordBytes: s.max_record_bytes,
-        maxAttempts: s.max_attempts,
-        backoff: { initialMs: config.egress.retry_initial_ms, maxMs: config.egress.retry_max_ms },
-        deadLetterPath: s.dead_letter_path,
-        onStats: (st) => {
-          metrics.sinkCalls.inc({ sink: s.name }, st.calls);
-          metrics.failedRecords.inc({ sink: s.name }, st.failedRecords);
-          metrics.deadLetters.inc({ sink: s.name }, st.deadLetters);
-        },
-      });
-    }
-  }
+  return sinkSpec(sinkRegistry, s.type).create(s, {
+    logger,
+    backoff: { initialMs: config.egress.retry_initial_ms, maxMs: config.egress.retry_max_ms },
+    onStats: (st) => {
+      metrics.sinkCalls.inc({ sink: s.name }, st.calls);
+      metrics.failedRecords.inc({ sink: s.name }, st.failedRecords);
+      metrics.deadLetters.inc({ sink: s.name }, st.deadLetters);
+    },
+  });
 }
 
 export class Aggregator {
@@ -238,13 +203,7 @@ export class Aggregator {
 
     const byName = new Map<string, Sink>();
     for (const s of config.sinks) {
-      const sink = await createSink(s, config, metrics, logger);
-      if (sink instanceof FileSink) {
-        const removed = await sink.start();
-        if (removed)
-          logger.info({ sink: s.name, files: removed }, `Removed ${removed} temp files of writes a stop interrupted in sink ${s.name}.`);
-      }
-      byName.set(s.name, sink);
+      byName.set(s.name, await createSink(s, config, metrics, logger));
     }
     const e = config.egress;
     const egress = new EgressWorker({

@@ -1,17 +1,11 @@
 /**
  * Aggregator configuration: the one schema, defaults and descriptions in it
  * (the configuration reference is generated from it). Inputs share the
- * forwarder's schemas.
+ * forwarder's schemas; sink types come from the sink registry.
  */
 import type { ConfigSchema } from '@tributary/core';
 import { type ForwarderConfig, forwardInputSchema, httpInputSchema } from '@tributary/forwarder';
-
-const awsClient = {
-  region: { type: 'string', default: 'us-east-1', description: 'AWS region.' },
-  endpoint: { type: 'string', description: 'Endpoint override (LocalStack, MinIO, tests).' },
-  access_key_id: { type: 'string', description: 'Static credentials; omit to use the default AWS credential chain (instance role).' },
-  secret_access_key: { type: 'string', description: 'Secret for access_key_id.' },
-} as const;
+import { type SinkConfig, type SinkRegistry, sinkItemSchema, sinkRegistry } from './sinks/registry';
 
 export const aggregatorSchema = {
   type: 'object',
@@ -262,54 +256,7 @@ export const aggregatorSchema = {
       type: 'array',
       default: [{ name: 'file', type: 'file', path: './data/out' }],
       description: 'Destinations, referred to by name from egress.routes.',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name', 'type'],
-        properties: {
-          name: { type: 'string', minLength: 1, description: 'Name routes refer to.' },
-          type: { enum: ['file', 'aws_s3', 'aws_firehose'], description: 'Kind of destination.' },
-          path: { type: 'string', description: 'file: output directory.' },
-          bucket: { type: 'string', description: 'aws_s3: bucket.' },
-          prefix: { type: 'string', default: 'logs', description: 'aws_s3: key prefix.' },
-          force_path_style: { type: 'boolean', default: false, description: 'aws_s3: path-style URLs (MinIO, LocalStack, s3rver).' },
-          gzip_level: {
-            type: 'integer',
-            minimum: 1,
-            maximum: 9,
-            default: 1,
-            description: 'file, aws_s3: gzip level of the objects (1: fastest, about a third larger than 6).',
-          },
-          delivery_stream: { type: 'string', description: 'aws_firehose: delivery stream name.' },
-          max_record_bytes: {
-            type: 'integer',
-            minimum: 0,
-            maximum: 1024000,
-            default: 0,
-            description: 'aws_firehose: pack several events into one record up to this size (0: one event per record).',
-          },
-          max_attempts: {
-            type: 'integer',
-            minimum: 1,
-            default: 8,
-            description: 'aws_firehose: attempts per call before the batch is retried from the log.',
-          },
-          dead_letter_path: {
-            type: ['string', 'null'],
-            default: null,
-            description: 'aws_firehose: directory for events Firehose can never accept.',
-          },
-          ...awsClient,
-        },
-        allOf: [
-          // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable
-          { if: { properties: { type: { const: 'file' } } }, then: { required: ['path'] } },
-          // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable
-          { if: { properties: { type: { const: 'aws_s3' } } }, then: { required: ['bucket'] } },
-          // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable
-          { if: { properties: { type: { const: 'aws_firehose' } } }, then: { required: ['delivery_stream'] } },
-        ],
-      },
+      items: sinkItemSchema(sinkRegistry),
     },
     fields: {
       type: 'object',
@@ -346,25 +293,6 @@ export const aggregatorSchema = {
     },
   },
 } as const;
-
-interface AwsClientConfig {
-  region: string;
-  endpoint?: string;
-  access_key_id?: string;
-  secret_access_key?: string;
-}
-
-export type SinkConfig =
-  | { name: string; type: 'file'; path: string; gzip_level: number }
-  | ({ name: string; type: 'aws_s3'; bucket: string; prefix: string; force_path_style: boolean; gzip_level: number } & AwsClientConfig)
-  | ({
-      name: string;
-      type: 'aws_firehose';
-      delivery_stream: string;
-      max_record_bytes: number;
-      max_attempts: number;
-      dead_letter_path: string | null;
-    } & AwsClientConfig);
 
 export interface AggregatorConfig {
   node_id?: string;
@@ -444,3 +372,18 @@ export const aggregatorConfigSpec: ConfigSchema<AggregatorConfig> = {
   schema: aggregatorSchema,
   check: checkReferences,
 };
+
+/**
+ * The aggregator config with another set of sink types (a test registering
+ * its own sink). Named after its extra types, so it is compiled apart from
+ * the default one.
+ */
+export function aggregatorConfigSpecFor(sinks: SinkRegistry): ConfigSchema<AggregatorConfig> {
+  if (sinks === sinkRegistry) return aggregatorConfigSpec;
+  const extra = sinks.filter((s) => !sinkRegistry.some((r) => r.type === s.type)).map((s) => s.type);
+  const schema = {
+    ...aggregatorSchema,
+    properties: { ...aggregatorSchema.properties, sinks: { ...aggregatorSchema.properties.sinks, items: sinkItemSchema(sinks) } },
+  };
+  return { name: `aggregator+${extra.join('+')}`, schema, check: checkReferences };
+}

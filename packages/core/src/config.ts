@@ -8,7 +8,14 @@ import Ajv, { type ErrorObject, type JSONSchemaType } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from './errors';
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true });
+const ajv = new Ajv({
+  allErrors: true,
+  useDefaults: true,
+  strict: true,
+  strictRequired: false,
+  allowUnionTypes: true,
+  discriminator: true,
+});
 
 function describe(err: ErrorObject): string {
   const path = err.instancePath ? err.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
@@ -46,7 +53,9 @@ export function validateConfig<T>(spec: ConfigSchema<T>, input: unknown, source 
   const validate = ajv.getSchema(spec.name);
   if (!validate) throw new ConfigError(`Schema ${spec.name} could not be compiled.`);
   if (!validate(copy)) {
-    const problems = (validate.errors ?? []).filter((e) => e.keyword !== 'if').map(describe);
+    // A discriminated union also declares its tag as required and as an enum of the
+    // known values; those errors name the problem, the discriminator's repeat it.
+    const problems = (validate.errors ?? []).filter((e) => e.keyword !== 'if' && e.keyword !== 'discriminator').map(describe);
     throw new ConfigError(`Invalid ${spec.name} configuration in ${source}:\n  - ${problems.join('\n  - ')}`, problems);
   }
   const problems = spec.check?.(copy as T) ?? [];

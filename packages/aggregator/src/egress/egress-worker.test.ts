@@ -7,7 +7,7 @@ import { EventTime, encodeEntry } from '@tributary/forward-protocol';
 import { Packr } from 'msgpackr';
 import type { LogReader, LogRecord } from '../log/durable-log';
 import { EmbeddedLog } from '../log/embedded-log';
-import { FileSink } from '../sinks/file-sink';
+import { FileSink } from '../sinks/file/sink';
 import type { ObjectSink, Sink, SinkObject } from '../sinks/sink';
 import { type EgressMetrics, type EgressOptions, EgressWorker } from './egress-worker';
 import { createEncoder } from './encoder-pool';

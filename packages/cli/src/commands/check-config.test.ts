@@ -61,3 +61,69 @@ test('an HTTP body limit above the body budget is named (such requests would get
   expect(w[0]).toMatch(/http\.body_limit_bytes \(67108864\) is above http\.max_pending_bytes/);
   expect(limitWarnings('aggregator', validateConfig(aggregatorConfigSpec, { http: { body_limit_bytes: 64 * 1024 * 1024 } }))).toEqual([]);
 });
+
+describe('sink keys are checked against their own type', () => {
+  const run = (yaml: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'trb-check-'));
+    const file = join(dir, 'agg.yaml');
+    writeFileSync(file, yaml);
+    const out: string[] = [];
+    const err: string[] = [];
+    const log = jest.spyOn(console, 'log').mockImplementation((l: string) => {
+      out.push(l);
+    });
+    const error = jest.spyOn(console, 'error').mockImplementation((l: string) => {
+      err.push(l);
+    });
+    try {
+      return { code: checkConfig(file, 'aggregator'), out: out.join('\n'), err: err.join('\n') };
+    } finally {
+      log.mockRestore();
+      error.mockRestore();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const sinkOnly = (sink: string) => `egress:\n  routes: [{ match: '**', sinks: [a] }]\nsinks:\n  - ${sink}\n`;
+
+  test('a key of another sink type is rejected with its path, once', () => {
+    const r = run(sinkOnly('{ name: a, type: file, path: /tmp/x, bucket: x }'));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('sinks.0.bucket: unknown key');
+    expect(r.err.split('\n').filter((l) => l.startsWith('  - '))).toHaveLength(1);
+  });
+
+  test('`{type: file, bucket: x}` names both the misplaced key and the missing one', () => {
+    const r = run(sinkOnly('{ name: a, type: file, bucket: x }'));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('sinks.0.bucket: unknown key');
+    expect(r.err).toContain('sinks.0.path: required key is missing');
+  });
+
+  test('an unknown sink type lists the registered ones', () => {
+    const r = run(sinkOnly('{ name: a, type: loki, url: x }'));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('sinks.0.type: must be one of "file", "aws_s3", "aws_firehose"');
+    expect(r.err).not.toContain('url');
+  });
+
+  test('AWS defaults are filled in for AWS sinks only, and check-config lists the sinks', () => {
+    const r = run(sinkOnly('{ name: a, type: file, path: /tmp/x }'));
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('sinks: a (file); sink types: file, aws_s3, aws_firehose.');
+    const config = validateConfig(aggregatorConfigSpec, { sinks: [{ name: 'file', type: 'file', path: '/tmp/x' }] });
+    expect(config.sinks[0]).toEqual({ name: 'file', type: 'file', path: '/tmp/x', gzip_level: 1 });
+    const s3 = validateConfig(aggregatorConfigSpec, {
+      egress: { routes: [{ match: '**', sinks: ['s3'] }] },
+      sinks: [{ name: 's3', type: 'aws_s3', bucket: 'b' }],
+    });
+    expect(s3.sinks[0]).toEqual({
+      name: 's3',
+      type: 'aws_s3',
+      bucket: 'b',
+      prefix: 'logs',
+      force_path_style: false,
+      gzip_level: 1,
+      region: 'us-east-1',
+    });
+  });
+});

@@ -1,4 +1,4 @@
-import { type AggregatorConfig, aggregatorConfigSpec } from '@tributary/aggregator';
+import { type AggregatorConfig, type SinkRegistry, aggregatorConfigSpecFor, sinkRegistry } from '@tributary/aggregator';
 import { ConfigError, type ConfigSchema, loadConfigFile } from '@tributary/core';
 import {
   DEFAULT_CHUNK_LIMIT_BYTES,
@@ -8,10 +8,12 @@ import {
   largestChunkFrameBytes,
 } from '@tributary/forwarder';
 
-const specs: Record<string, ConfigSchema<unknown>> = {
-  forwarder: forwarderConfigSpec as ConfigSchema<unknown>,
-  aggregator: aggregatorConfigSpec as ConfigSchema<unknown>,
-};
+function specsFor(sinks: SinkRegistry): Record<string, ConfigSchema<unknown>> {
+  return {
+    forwarder: forwarderConfigSpec as ConfigSchema<unknown>,
+    aggregator: aggregatorConfigSpecFor(sinks) as ConfigSchema<unknown>,
+  };
+}
 
 /**
  * Limits that disagree across hops: a chunk the forwarder acked and then can
@@ -79,9 +81,11 @@ export function timeoutWarnings(aggregator: AggregatorConfig, forwarder: Forward
 /**
  * Prints whether a config file is valid, and every problem when not, then any
  * cross-hop limit warnings. With `withFile` (a config of the other role), also
- * checks that file and the timeouts between the two. Returns the exit code.
+ * checks that file and the timeouts between the two. `sinks` is the set of
+ * sink types an aggregator config may use. Returns the exit code.
  */
-export function checkConfig(file: string, role: string, withFile?: string): number {
+export function checkConfig(file: string, role: string, withFile?: string, sinks: SinkRegistry = sinkRegistry): number {
+  const specs = specsFor(sinks);
   const spec = specs[role];
   if (!spec) {
     console.error(`Unknown role "${role}" (known: ${Object.keys(specs).join(', ')}).`);
@@ -91,6 +95,10 @@ export function checkConfig(file: string, role: string, withFile?: string): numb
     const config = loadConfigFile(spec, file);
     console.log(`${file}: valid ${role} configuration.`);
     for (const w of limitWarnings(role, config)) console.log(`warning: ${w}`);
+    if (role === 'aggregator') {
+      const list = (config as AggregatorConfig).sinks.map((s) => `${s.name} (${s.type})`).join(', ');
+      console.log(`sinks: ${list || 'none'}; sink types: ${sinks.map((s) => s.type).join(', ')}.`);
+    }
     if (withFile) {
       const other = role === 'aggregator' ? 'forwarder' : 'aggregator';
       const peer = loadConfigFile(specs[other], withFile);

@@ -3,7 +3,7 @@
  * reference cannot drift: `pnpm docs:config` writes it, and a test fails when
  * the committed file differs from what the schemas say.
  */
-import { aggregatorSchema } from '@tributary/aggregator';
+import { type SinkRegistry, aggregatorConfigSpecFor, sinkRegistry } from '@tributary/aggregator';
 import { forwarderSchema } from '@tributary/forwarder';
 
 interface Schema {
@@ -21,6 +21,7 @@ interface Schema {
 }
 
 function typeOf(s: Schema): string {
+  if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
   if (s.enum) return s.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' \\| ');
   if (s.type === 'array' && s.items) return `list of ${s.items.properties ? 'objects' : typeOf(s.items)}`;
   if (Array.isArray(s.type)) return s.type.join(' \\| ');
@@ -35,8 +36,9 @@ function limits(s: Schema): string {
   return parts.join(', ');
 }
 
-function rows(schema: Schema, prefix: string, out: string[]): void {
+function rows(schema: Schema, prefix: string, out: string[], skip: readonly string[] = []): void {
   for (const [key, s] of Object.entries(schema.properties ?? {})) {
+    if (skip.includes(key)) continue;
     const path = `${prefix}${key}`;
     const required = schema.required?.includes(key) ? ' (required)' : '';
     const def = s.default === undefined ? '' : `\`${JSON.stringify(s.default)}\``;
@@ -53,7 +55,22 @@ function section(title: string, schema: Schema, intro: string): string {
   return out.join('\n');
 }
 
-export function renderConfigReference(): string {
+/** One table per sink type, from its spec: the keys it takes besides `name` and `type`. */
+function sinkSections(sinks: SinkRegistry): string {
+  const out = [
+    '## Sink types',
+    '',
+    'Every `sinks[]` item has a `name` and a `type`; its other keys are those of its type, below. A key of another type is rejected.',
+  ];
+  for (const spec of sinks) {
+    out.push('', `### \`${spec.type}\``, '', spec.schema.description, '', '| key | type | default | description |', '|---|---|---|---|');
+    rows(spec.schema as unknown as Schema, 'sinks[].', out, ['name', 'type']);
+  }
+  return out.join('\n');
+}
+
+/** The reference for a set of sink types (the registry's, unless a test registers its own). */
+export function renderConfigReference(sinks: SinkRegistry = sinkRegistry): string {
   return `${[
     '# Configuration reference',
     '',
@@ -69,8 +86,10 @@ export function renderConfigReference(): string {
     '',
     section(
       'Aggregator (`tributary aggregator --config FILE`)',
-      aggregatorSchema as unknown as Schema,
-      'The middle tier: forward input, dedupe, durable log, egress to sinks. `sinks[]` keys apply to the sink types named in their description.',
+      aggregatorConfigSpecFor(sinks).schema as unknown as Schema,
+      'The middle tier: forward input, dedupe, durable log, egress to sinks. The keys of each sink type are listed under "Sink types".',
     ),
+    '',
+    sinkSections(sinks),
   ].join('\n')}\n`;
 }

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { RetryableError } from '@tributary/core';
-import type { ObjectSink, SinkObject } from './sink';
+import type { ObjectSink, SinkObject } from '../sink';
 
 /** Objects written at once: enough to overlap fdatasyncs, few enough to bound open descriptors. */
 const CONCURRENT_OBJECTS = 8;

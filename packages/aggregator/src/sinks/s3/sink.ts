@@ -6,7 +6,7 @@
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { RetryableError } from '@tributary/core';
-import type { ObjectSink, SinkObject } from './sink';
+import type { ObjectSink, SinkObject } from '../sink';
 
 /** PutObject calls in flight at once per sink. */
 const CONCURRENT_PUTS = 8;

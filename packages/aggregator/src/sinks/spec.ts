@@ -1,0 +1,49 @@
+/**
+ * What a sink type gives the rest of the aggregator: its config schema and
+ * its factory. The registry (registry.ts) lists the specs; the config schema
+ * of `sinks[]`, the `SinkConfig` type, `createSink` and the configuration
+ * reference are all derived from that one list, so adding a sink is a folder
+ * with a spec and one registry line.
+ */
+import type { Logger } from '@tributary/core';
+import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
+import type { Sink } from './sink';
+
+/** `name`: every sink has one; routes refer to it. */
+export const sinkName = { type: 'string', minLength: 1, description: 'Name routes refer to.' } as const;
+
+/** Counts of what a sink's own API calls did, for the metrics labelled with its name. */
+export interface SinkStats {
+  calls: number;
+  records: number;
+  failedRecords: number;
+  throttled: number;
+  deadLetters: number;
+}
+
+export interface SinkContext {
+  logger: Logger;
+  /** Egress's retry backoff, for a sink that also retries within one `put`. */
+  backoff: { initialMs: number; maxMs: number };
+  onStats(stats: SinkStats): void;
+}
+
+/**
+ * One sink type. `schema` is the whole config object of the type: `type`
+ * as a `const`, `name`, the type's own keys, `additionalProperties: false`
+ * (so a key of another type is rejected with its path). `C` is derived from
+ * it with `SinkConfigOf`, never written by hand.
+ */
+export interface SinkSpec<C = unknown> {
+  readonly type: string;
+  readonly schema: JSONSchema & { readonly type: 'object'; readonly description: string };
+  /**
+   * Resolves to a sink ready to take `put`s (leftovers of a crashed write
+   * already cleaned up), or rejects when it cannot be made. Client libraries
+   * load here, so a node loads only the ones its sinks use.
+   */
+  create(config: C, ctx: SinkContext): Promise<Sink>;
+}
+
+/** The config type a sink schema describes, after defaults are filled in. */
+export type SinkConfigOf<S extends JSONSchema> = FromSchema<S>;

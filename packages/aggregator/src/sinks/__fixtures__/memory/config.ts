@@ -1,0 +1,27 @@
+/** `type: memory`, a sink that exists only for tests: what adding a sink takes, a folder with its spec. */
+import type { Sink } from '../../sink';
+import { type SinkConfigOf, type SinkSpec, sinkName } from '../../spec';
+
+export const memorySinkSchema = {
+  type: 'object',
+  description: 'Test only: objects kept in a map in this process.',
+  additionalProperties: false,
+  required: ['name', 'type', 'store'],
+  properties: {
+    name: sinkName,
+    type: { const: 'memory' },
+    store: { type: 'string', minLength: 1, description: 'Name of the in-process store the objects go to.' },
+    gzip_level: { type: 'integer', minimum: 1, maximum: 9, default: 1, description: 'Gzip level of the objects.' },
+  },
+} as const;
+
+export type MemorySinkConfig = SinkConfigOf<typeof memorySinkSchema>;
+
+export const memorySink: SinkSpec<MemorySinkConfig> = {
+  type: 'memory',
+  schema: memorySinkSchema,
+  async create(config): Promise<Sink> {
+    const { MemorySink } = await import('./sink');
+    return new MemorySink(config.name, config.store, config.gzip_level);
+  },
+};

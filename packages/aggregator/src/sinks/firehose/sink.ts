@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { type FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
 import { type Logger, RetryableError, backoffDelay } from '@tributary/core';
 import type { LineBatch, LineSink } from '../sink';
+import type { SinkStats } from '../spec';
 import { planBatches } from './request-builder';
 
 /** PutRecordBatch calls in flight at once per sink (a window is many calls). */
@@ -30,7 +31,7 @@ export interface FirehoseSinkOptions {
   maxAttempts: number;
   backoff: { initialMs: number; maxMs: number };
   deadLetterPath: string | null;
-  onStats?(s: { calls: number; records: number; failedRecords: number; throttled: number; deadLetters: number }): void;
+  onStats?(s: SinkStats): void;
 }
 
 export class FirehoseSink implements LineSink {

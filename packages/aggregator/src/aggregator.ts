@@ -137,6 +137,8 @@ export class Aggregator {
         onUnavailable: d.on_unavailable,
         rebuildWaitMs: d.rebuild_wait_ms,
         rebuildMaxKeys: d.rebuild_max_keys,
+        // on Kafka every node's chunks are in the topic: a rebuild re-marks its tail too
+        logTail: log.kind === 'kafka' ? () => log.recentKeys(d.rebuild_max_keys) : undefined,
         events: {
           error: (err) => {
             metrics.dedupeUnavailable.inc();

@@ -115,6 +115,8 @@ export interface RedisDedupeOptions {
   rebuildWaitMs: number;
   /** Most keys of the log kept to rebuild from. */
   rebuildMaxKeys: number;
+  /** The shared log's newest keys (Kafka): re-marked on a rebuild beside this node's own. */
+  logTail?: () => Promise<string[]>;
   events: RedisDedupeEvents;
 }
 
@@ -331,7 +333,17 @@ export class RedisDedupe implements DedupeStore {
   }
 
   private async markLogged(countDuplicates: boolean): Promise<{ keys: number; duplicates: number }> {
-    const keys = this.recent.snapshot();
+    let keys = this.recent.snapshot();
+    if (this.options.logTail) {
+      // A shared log (Kafka) also holds what other nodes wrote, the dead ones included.
+      try {
+        keys = [...new Set([...(await this.options.logTail()), ...keys])];
+      } catch (err) {
+        this.options.events.rebuildFailed(
+          new Error(`reading the log's tail failed, rebuilding from this node's own keys: ${(err as Error).message}`),
+        );
+      }
+    }
     let duplicates = 0;
     for (let i = 0; i < keys.length && !this.closed; i += REBUILD_WAVE) {
       const wave = keys.slice(i, i + REBUILD_WAVE);

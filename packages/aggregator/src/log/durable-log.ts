@@ -58,6 +58,14 @@ export interface DurableLog {
   start(): Promise<void>;
   append(records: LogRecord[]): Promise<void>;
   reader(group: string): Promise<LogReader>;
+  /**
+   * Dedupe keys of the newest records the log retains, oldest first, at most
+   * `max`: what dedupe re-marks as done when Redis lost its memory. The
+   * embedded log answers with the keys it held at start (its node adds its
+   * own appends since); Kafka reads the tail of every partition, so a
+   * cluster rebuilds from what every node wrote, the dead ones included.
+   */
+  recentKeys(max: number): Promise<string[]>;
   /** Null when healthy; otherwise why the log cannot take appends (for /readyz). */
   unavailable(): string | null;
   close(): Promise<void>;

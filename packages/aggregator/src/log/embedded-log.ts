@@ -528,6 +528,10 @@ export class EmbeddedLog implements DurableLog {
     return this.keysAtStart;
   }
 
+  async recentKeys(max: number): Promise<string[]> {
+    return this.keysAtStart.slice(-max);
+  }
+
   waitForAppend(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip, unzip } from 'node:zlib';
 /**
@@ -185,6 +186,67 @@ export class KafkaLog implements DurableLog {
     await reader.start();
     this.readers.add(reader);
     return reader;
+  }
+
+  /**
+   * Reads the dedupe keys (the `key` header) of the last records of every
+   * partition, `max` in all, spread evenly: a consumer of a throwaway group
+   * seeks each partition to its tail and stops at the end it saw, within
+   * `requestTimeoutMs` (then rejects: the caller falls back to what it has).
+   * The group commits nothing and is deleted after.
+   */
+  async recentKeys(max: number): Promise<string[]> {
+    const admin = this.admin;
+    if (!admin) throw new RetryableError(LogErrorCode.Closed, 'The Kafka log is not started.');
+    const { topic, requestTimeoutMs } = this.options;
+    const ends = await admin.fetchTopicOffsets(topic);
+    const per = Math.ceil(max / Math.max(1, ends.length));
+    const want = new Map(
+      ends
+        .map((e) => ({ partition: e.partition, from: Math.max(Number(e.low), Number(e.high) - per), to: Number(e.high) }))
+        .filter((w) => w.to > w.from)
+        .map((w) => [w.partition, w]),
+    );
+    if (want.size === 0) return [];
+    const keys = new Map<number, string[]>([...want.keys()].map((p) => [p, []]));
+    const groupId = `${this.options.clientId}-tail-${randomBytes(6).toString('hex')}`;
+    const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        const left = new Set(want.keys());
+        timer = setTimeout(
+          () => reject(new Error(`reading the tail of ${topic} took longer than ${requestTimeoutMs} ms`)),
+          requestTimeoutMs,
+        );
+        consumer
+          .run({
+            autoCommit: false,
+            eachBatch: async ({ batch }) => {
+              const w = want.get(batch.partition);
+              if (!w || !left.has(batch.partition)) return;
+              for (const m of batch.messages) {
+                const offset = Number(m.offset);
+                if (offset < w.from || offset >= w.to) continue;
+                const key = m.headers?.key?.toString();
+                if (key) keys.get(batch.partition)?.push(key);
+                if (offset === w.to - 1) left.delete(batch.partition);
+              }
+              if (left.size === 0) resolve();
+            },
+          })
+          .then(() => {
+            for (const w of want.values()) consumer.seek({ topic, partition: w.partition, offset: String(w.from) });
+          }, reject);
+      });
+    } finally {
+      clearTimeout(timer);
+      await consumer.disconnect().catch(() => {}); // the keys are read (or the read failed): nothing is left to lose
+      await admin.deleteGroups?.([groupId]).catch(() => {}); // a throwaway group with no commits; Kafka expires it anyway
+    }
+    return [...keys.values()].flat().slice(-max);
   }
 
   async close(): Promise<void> {

@@ -126,6 +126,17 @@ describe.each(impls)('DurableLog contract: $name', (impl) => {
     await again.close();
   });
 
+  test('recentKeys: the newest dedupe keys the log retains, at most max, across a restart', async () => {
+    await env.log.start();
+    await env.log.append(Array.from({ length: 30 }, (_, i) => rec(i)));
+    await env.log.close();
+    const again = env.reopen();
+    await again.start();
+    expect(await again.recentKeys(5)).toEqual(['k25', 'k26', 'k27', 'k28', 'k29']);
+    expect(await again.recentKeys(100)).toHaveLength(30);
+    await again.close();
+  });
+
   test('groups are independent', async () => {
     await env.log.start();
     await env.log.append([rec(0), rec(1)]);

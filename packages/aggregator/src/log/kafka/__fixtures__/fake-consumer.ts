@@ -164,6 +164,11 @@ export class FakeConsumer {
     this.loop = this.fetchLoop(config.eachBatch, config.eachBatchAutoResolve ?? true);
   }
 
+  /** kafkajs `consumer.seek`: the partition's next fetch starts at `offset` (runner.js applies seeks before fetching). */
+  seek({ partition, offset }: { topic: string; partition: number; offset: string }): void {
+    this.resolved.set(partition, Number(offset));
+  }
+
   /** The coordinator starts a rebalance; the member learns it at its next heartbeat or commit. */
   rebalance(assignment: number[]): void {
     this.rebalanceTo = assignment;

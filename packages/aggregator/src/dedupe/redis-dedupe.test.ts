@@ -1,0 +1,87 @@
+/**
+ * RedisDedupe on a real redis-server (started here on a free loopback port):
+ * when Redis loses its memory, the rebuild re-marks the shared log's tail
+ * (Kafka: every node's chunks, the dead ones' included), not only this node's.
+ */
+import Redis from 'ioredis';
+import { startRedis } from '../../../cli/src/bench/local-servers';
+import { RedisDedupe, type RedisDedupeEvents } from './redis-dedupe';
+
+const quiet: RedisDedupeEvents = {
+  error: () => {},
+  stateLost: () => {},
+  rebuilt: () => {},
+  rebuildFailed: () => {},
+  unverified: () => {},
+  staleClaims: () => {},
+};
+
+test("after Redis lost its memory, chunks in the log's tail written by another node are done again", async () => {
+  const redis = await startRedis();
+  const client = new Redis(redis.url, { maxRetriesPerRequest: 1, commandTimeout: 1000 });
+  const rebuilt: Array<{ keys: number }> = [];
+  let tailReads = 0;
+  const store = new RedisDedupe({
+    client,
+    node: 'a',
+    prefix: 'trb:test:',
+    claimTtlMs: 30_000,
+    doneTtlMs: 600_000,
+    onUnavailable: 'fail_closed',
+    rebuildWaitMs: 500,
+    rebuildMaxKeys: 1000,
+    // another node wrote k-other-1 and k-other-2 to the shared log and died
+    logTail: async () => {
+      tailReads++;
+      return ['k-other-1', 'k-other-2'];
+    },
+    events: { ...quiet, rebuilt: (e) => rebuilt.push(e) },
+  });
+  try {
+    await store.start([]);
+    await client.flushall();
+    // the next claim round trip sees the epoch gone; the rebuild runs in the background
+    for (let i = 0; i < 100 && rebuilt.length < 2; i++) {
+      await store.claim([`probe-${i}`]).catch(() => []);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(rebuilt.length).toBeGreaterThanOrEqual(2);
+    expect(tailReads).toBeGreaterThanOrEqual(1);
+    expect(await store.claim(['k-other-1', 'k-other-2', 'k-new'])).toEqual(['done', 'done', 'claimed']);
+  } finally {
+    await store.close();
+    client.disconnect();
+    await redis.stop();
+  }
+}, 30_000);
+
+test("a tail that cannot be read leaves the rebuild to this node's own keys, and says so", async () => {
+  const redis = await startRedis();
+  const client = new Redis(redis.url, { maxRetriesPerRequest: 1, commandTimeout: 1000 });
+  const failures: string[] = [];
+  let rebuilds = 0;
+  const store = new RedisDedupe({
+    client,
+    node: 'a',
+    prefix: 'trb:test:',
+    claimTtlMs: 30_000,
+    doneTtlMs: 600_000,
+    onUnavailable: 'fail_closed',
+    rebuildWaitMs: 500,
+    rebuildMaxKeys: 1000,
+    logTail: async () => {
+      throw new Error('brokers unreachable');
+    },
+    events: { ...quiet, rebuilt: () => rebuilds++, rebuildFailed: (err) => failures.push(err.message) },
+  });
+  try {
+    await store.start(['k-mine']);
+    expect(rebuilds).toBe(1);
+    expect(failures.some((m) => /reading the log's tail failed.*brokers unreachable/.test(m))).toBe(true);
+    expect(await store.claim(['k-mine'])).toEqual(['done']);
+  } finally {
+    await store.close();
+    client.disconnect();
+    await redis.stop();
+  }
+}, 30_000);

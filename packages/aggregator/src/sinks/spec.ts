@@ -12,6 +12,15 @@ import type { Sink } from './sink';
 /** `name`: every sink has one; routes refer to it. */
 export const sinkName = { type: 'string', minLength: 1, description: 'Name routes refer to.' } as const;
 
+/** The object sinks' gzip level (file, S3): egress compresses, the sink writes. */
+export const gzipLevel = {
+  type: 'integer',
+  minimum: 1,
+  maximum: 9,
+  default: 1,
+  description: 'Gzip level of the objects (1: fastest, about a third larger than 6).',
+} as const;
+
 /** Counts of what a sink's own API calls did, for the metrics labelled with its name. */
 export interface SinkStats {
   calls: number;

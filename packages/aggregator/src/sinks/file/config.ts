@@ -1,6 +1,6 @@
 /** `type: file`: gzip NDJSON objects in a local directory (the single-node default). */
 import type { Sink } from '../sink';
-import { type SinkConfigOf, type SinkSpec, sinkName } from '../spec';
+import { type SinkConfigOf, type SinkSpec, gzipLevel, sinkName } from '../spec';
 
 export const fileSinkSchema = {
   type: 'object',
@@ -11,13 +11,7 @@ export const fileSinkSchema = {
     name: sinkName,
     type: { const: 'file' },
     path: { type: 'string', description: 'Output directory.' },
-    gzip_level: {
-      type: 'integer',
-      minimum: 1,
-      maximum: 9,
-      default: 1,
-      description: 'Gzip level of the objects (1: fastest, about a third larger than 6).',
-    },
+    gzip_level: gzipLevel,
   },
 } as const;
 

@@ -1,7 +1,7 @@
 /** `type: aws_s3`: one PutObject per object; keys derive from log positions, so a replay overwrites. */
 import { awsClientOptions, awsClientProperties } from '../aws';
 import type { Sink } from '../sink';
-import { type SinkConfigOf, type SinkSpec, sinkName } from '../spec';
+import { type SinkConfigOf, type SinkSpec, gzipLevel, sinkName } from '../spec';
 
 export const s3SinkSchema = {
   type: 'object',
@@ -14,13 +14,7 @@ export const s3SinkSchema = {
     bucket: { type: 'string', description: 'Bucket.' },
     prefix: { type: 'string', default: 'logs', description: 'Key prefix.' },
     force_path_style: { type: 'boolean', default: false, description: 'Path-style URLs (MinIO, LocalStack, s3rver).' },
-    gzip_level: {
-      type: 'integer',
-      minimum: 1,
-      maximum: 9,
-      default: 1,
-      description: 'Gzip level of the objects (1: fastest, about a third larger than 6).',
-    },
+    gzip_level: gzipLevel,
     ...awsClientProperties,
   },
 } as const;

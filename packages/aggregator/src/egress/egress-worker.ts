@@ -343,12 +343,16 @@ export class EgressWorker {
       `Encoding a batch failed (${err.message}); its events go to the dead letters of their sinks.`,
     );
     const src = Buffer.from(input.entries.buffer, input.entries.byteOffset, input.entries.byteLength);
-    return input.records.map((r) => ({
-      tag: r.tag,
-      id: r.idPrefix,
-      reason: `the encoder failed on this chunk: ${err.message}`,
-      raw: src.toString('base64', r.start, r.end),
-    }));
+    return input.records.map((r) => {
+      let raw: string;
+      try {
+        raw = src.toString('base64', r.start, r.end);
+      } catch {
+        raw = ''; // a chunk too large for one string: the reason says so, the count stays right
+      }
+      const reason = `the encoder failed on this chunk: ${err.message}${raw ? '' : ' (its bytes are too large to keep here)'}`;
+      return { tag: r.tag, id: r.idPrefix, reason, raw };
+    });
   }
 
   /** Object sinks get one dead-letter object per window; line sinks keep them their own way. */

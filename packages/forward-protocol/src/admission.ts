@@ -272,6 +272,27 @@ export function admitEntries(buf: Buffer, limits: AdmissionLimits = DEFAULT_ADMI
 }
 
 /**
+ * The rule for one entry `buf[start, end)` (`0x92` time record) that the
+ * framer scanned whole, holding at most `maxRecordDepth` maps and arrays in
+ * all: they cannot nest deeper than that, and every length in it is within
+ * `end`, so the walk over the record that `admitEntries` makes would find
+ * nothing; its time, that the record is a map, and the size are checked.
+ */
+export function admitShallowEntry(buf: Buffer, limits: AdmissionLimits, start: number, end: number): void {
+  const t = admitTime(buf, start + 1, end, 0, limits);
+  if (!(t < end && (buf[t] & 0xf0) === 0x80) && !readMapHeader(buf, t, end)) {
+    throw entryRefusal(ProtocolErrorCode.Shape, 0, 'has a record that is not a map');
+  }
+  if (limits.maxEventBytes !== undefined && end - start > limits.maxEventBytes) {
+    throw entryRefusal(
+      ProtocolErrorCode.EventTooLarge,
+      0,
+      `is ${end - start} bytes, over the limit of ${limits.maxEventBytes} (the buffer's chunk_limit_bytes)`,
+    );
+  }
+}
+
+/**
  * A stack overflow while decoding or encoding a client's value (a parser
  * that recurses) becomes TRB_FWD_TOO_DEEP; any other error is returned as is.
  */

@@ -9,7 +9,7 @@
  */
 import { ProtocolError, ProtocolErrorCode } from './errors';
 import { type JsonScan, findJsonEnd } from './json-request';
-import { INCOMPLETE, scanHint, skipValue } from './msgpack-scan';
+import { INCOMPLETE, scanCount, scanHint, skipValue } from './msgpack-scan';
 
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
@@ -41,6 +41,13 @@ export class FrameDecoder {
   /** Where the scan of the incomplete frame stopped, relative to its first byte. */
   private resumePos = 0;
   private resumeRemaining = 1;
+  /** Containers in the incomplete frame's bytes scanned so far. */
+  private resumeContainers = 0;
+  /**
+   * MessagePack only: for each frame of the last `pushRanges`, how many maps
+   * and arrays it holds (an upper bound on their nesting depth).
+   */
+  readonly frameContainers: number[] = [];
   private readonly json: JsonScan = { pos: 0, depth: 0, inString: false };
 
   constructor(private readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
@@ -96,6 +103,7 @@ export class FrameDecoder {
       end = data.length;
     }
     const frames: number[] = [];
+    this.frameContainers.length = 0;
     let pos = 0;
     while (pos < end) {
       let next: number;
@@ -118,6 +126,7 @@ export class FrameDecoder {
           this.need = this.json.pos + 1;
         }
       } else {
+        const counted = scanCount.containers - (resuming ? this.resumeContainers : 0);
         try {
           next = resuming ? skipValue(buf, pos + this.resumePos, end, this.resumeRemaining) : skipValue(buf, pos, end);
         } catch (err) {
@@ -126,10 +135,15 @@ export class FrameDecoder {
           this.release();
           return { buf: this.handedOut(buf, end), ranges: frames };
         }
+        // a container header cut short is not counted (skipValue counts a header once whole), so a resumed scan counts it once
+        const containers = scanCount.containers - counted;
         if (next === INCOMPLETE) {
           this.need = scanHint.need - pos;
           this.resumePos = scanHint.pos - pos;
           this.resumeRemaining = scanHint.remaining;
+          this.resumeContainers = containers;
+        } else if (!(next - pos === 1 && buf[pos] === 0xc0)) {
+          this.frameContainers.push(containers);
         }
       }
       resuming = false;
@@ -176,6 +190,7 @@ export class FrameDecoder {
     this.need = 0;
     this.resumePos = 0;
     this.resumeRemaining = 1;
+    this.resumeContainers = 0;
   }
 
   /** Copies the queued reads and `data` behind `acc[0, accLen)`, growing it (at least doubling) when they do not fit. */

@@ -25,6 +25,14 @@ export const INCOMPLETE = -1;
  */
 export const scanHint = { need: 0, pos: 0, remaining: 1 };
 
+/**
+ * Containers (maps and arrays) whose header `skipValue` has stepped over,
+ * ever: the difference across a scan counts the containers in what it
+ * scanned, an upper bound on how deep they nest (the framer uses it so a
+ * shallow value needs no second walk for the depth rule).
+ */
+export const scanCount = { containers: 0 };
+
 /** `itemPos` is where the value the scan could not finish starts; `remaining` counts it. */
 function incomplete(need: number, itemPos: number, remaining: number): number {
   scanHint.need = need;
@@ -47,9 +55,11 @@ export function skipValue(buf: Buffer, pos: number, end: number, remaining = 1):
     } else if (b <= 0x8f) {
       remaining += (b & 0x0f) * 2;
       pos += 1;
+      scanCount.containers++;
     } else if (b <= 0x9f) {
       remaining += b & 0x0f;
       pos += 1;
+      scanCount.containers++;
     } else if (b <= 0xbf) {
       pos += 1 + (b & 0x1f);
     } else {
@@ -127,21 +137,25 @@ export function skipValue(buf: Buffer, pos: number, end: number, remaining = 1):
           if (pos + 3 > end) return incomplete(pos + 3, pos, remaining + 1);
           remaining += buf.readUInt16BE(pos + 1);
           pos += 3;
+          scanCount.containers++;
           break;
         case 0xdd:
           if (pos + 5 > end) return incomplete(pos + 5, pos, remaining + 1);
           remaining += buf.readUInt32BE(pos + 1);
           pos += 5;
+          scanCount.containers++;
           break;
         case 0xde:
           if (pos + 3 > end) return incomplete(pos + 3, pos, remaining + 1);
           remaining += buf.readUInt16BE(pos + 1) * 2;
           pos += 3;
+          scanCount.containers++;
           break;
         case 0xdf:
           if (pos + 5 > end) return incomplete(pos + 5, pos, remaining + 1);
           remaining += buf.readUInt32BE(pos + 1) * 2;
           pos += 5;
+          scanCount.containers++;
           break;
         default:
           throw malformed(`never-used type byte 0x${b.toString(16)}`, pos);

@@ -26,7 +26,16 @@ import { readFileSync } from 'node:fs';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import { type TlsOptions, createServer as createTlsServer } from 'node:tls';
 import { encodeAck, encodeJsonAck } from './ack';
-import { type AdmissionLimits, DEFAULT_ADMISSION, admitChunk, admitEntries, asAdmissionError, checkTag, clip } from './admission';
+import {
+  type AdmissionLimits,
+  DEFAULT_ADMISSION,
+  admitChunk,
+  admitEntries,
+  admitShallowEntry,
+  asAdmissionError,
+  checkTag,
+  clip,
+} from './admission';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from './decoder';
 import { ProtocolError, ProtocolErrorCode } from './errors';
 import { type Helo, INVALID_PING_PONG, type ServerSecurity, createHelo, encodeHelo, encodePong, parsePing, verifyPing } from './handshake';
@@ -402,7 +411,13 @@ class Connection {
           checkTag(tag, this.admission);
           const entryStart = plainMessage.entryStart;
           buf[entryStart] = 0x92; // the tag's last byte becomes the entry's array header
-          admitEntries(buf, this.admission, entryStart, end);
+          // [tag, time, record]: the record holds at most the frame's containers but the outer array; when that
+          // many cannot break the depth rule, the framer's scan stands for the walk over the record.
+          if (this.decoder.frameContainers[i >> 1] - 1 <= this.admission.maxRecordDepth) {
+            admitShallowEntry(buf, this.admission, entryStart, end);
+          } else {
+            admitEntries(buf, this.admission, entryStart, end);
+          }
           if (runCount > 0 && tag !== runTag) endRun();
           if (runCount === 0) {
             runTag = tag;

@@ -53,6 +53,9 @@ async function createSink(s: SinkConfig, config: AggregatorConfig, metrics: Aggr
   });
 }
 
+/** Longest a batch waits for egress to catch up before it is refused (the sender retries). */
+const BACKLOG_WAIT_MS = 30_000;
+
 export class Aggregator {
   private draining = false;
 
@@ -230,7 +233,14 @@ export class Aggregator {
     });
     egress.start();
 
-    const ingest = createIngest({ log, dedupe, claimWaitMs: d.claim_wait_ms, metrics });
+    const ingest = createIngest({
+      log,
+      dedupe,
+      claimWaitMs: d.claim_wait_ms,
+      maxBacklogBytes: config.log.type === 'embedded' ? config.log.max_backlog_bytes : 0,
+      backlogWaitMs: BACKLOG_WAIT_MS,
+      metrics,
+    });
     const forward = createForwardInput(
       config.forward,
       {

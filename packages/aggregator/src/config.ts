@@ -131,6 +131,13 @@ export const aggregatorSchema = {
           default: 259200000,
           description: 'Embedded log: consumed segments older than this are deleted.',
         },
+        max_backlog_bytes: {
+          type: 'integer',
+          minimum: 0,
+          default: 268435456,
+          description:
+            'Embedded log: while egress is this many bytes behind, ingest waits (senders are slowed by TCP) instead of the log growing without bound; a batch that waits over 30 s is refused unacked and resent. 0: no bound. Kafka: not applied (the topic is the buffer).',
+        },
         kafka: {
           type: 'object',
           description: 'Kafka (MSK) connection for log.type kafka.',
@@ -315,6 +322,7 @@ export interface AggregatorConfig {
     segment_bytes: number;
     retention_bytes: number;
     retention_ms: number;
+    max_backlog_bytes: number;
     kafka?: {
       brokers: string[];
       topic: string;

@@ -21,12 +21,41 @@ export interface IngestOptions {
   log: DurableLog;
   dedupe: DedupeStore | null;
   claimWaitMs: number;
+  /**
+   * While egress is this many bytes behind (`log.backlogBytes()`), ingest
+   * waits before it claims or appends: senders are slowed by TCP instead of
+   * the log growing without bound. 0: no bound.
+   */
+  maxBacklogBytes: number;
+  /** How long a batch waits for egress before it is refused (retryable, no ack). */
+  backlogWaitMs: number;
   metrics: AggregatorMetrics;
 }
 
 export function createIngest(options: IngestOptions): (chunks: ForwardChunk[], input: string) => Promise<void> {
   const { log, dedupe, metrics } = options;
+  const waitForEgress = async () => {
+    if (options.maxBacklogBytes <= 0) return;
+    let backlog = log.backlogBytes();
+    metrics.logBacklogBytes.set(backlog);
+    if (backlog <= options.maxBacklogBytes) return;
+    metrics.backlogWaits.inc();
+    const deadline = Date.now() + options.backlogWaitMs;
+    while (backlog > options.maxBacklogBytes) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new RetryableError(
+          'TRB_LOG_BACKLOG',
+          `Egress is ${backlog} bytes behind (log.max_backlog_bytes ${options.maxBacklogBytes}) and did not catch up within ${options.backlogWaitMs} ms; not acked, the sender retries.`,
+        );
+      }
+      await log.waitForCommit(Math.min(left, 1000));
+      backlog = log.backlogBytes();
+    }
+    metrics.logBacklogBytes.set(backlog);
+  };
   return async (chunks, input) => {
+    await waitForEgress();
     // One crc32 pass per chunk serves both the dedupe key and the log record's checksum.
     const crcs = chunks.map((c) => crc32(c.entries) >>> 0);
     const keys = chunks.map((c, i) => (c.chunkId !== undefined ? dedupeKey(c.chunkId, c.entries, crcs[i]) : null));

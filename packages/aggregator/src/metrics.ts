@@ -108,6 +108,16 @@ export function createAggregatorMetrics(registry: Registry) {
       labelNames: ['sink'],
       registers: r,
     }),
+    logBacklogBytes: new Gauge({
+      name: 'tributary_aggregator_log_backlog_bytes',
+      help: 'Bytes in the embedded log that egress has not committed yet (as ingest last saw it)',
+      registers: r,
+    }),
+    backlogWaits: new Counter({
+      name: 'tributary_aggregator_log_backlog_waits_total',
+      help: 'Ingest batches that waited because egress was log.max_backlog_bytes behind',
+      registers: r,
+    }),
     unrouted: new Counter({ name: 'tributary_aggregator_unrouted_events_total', help: 'Events no route matched', registers: r }),
     committedOffset: new Gauge({
       name: 'tributary_aggregator_egress_committed_offset',

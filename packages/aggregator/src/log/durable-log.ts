@@ -66,6 +66,14 @@ export interface DurableLog {
    * cluster rebuilds from what every node wrote, the dead ones included.
    */
   recentKeys(max: number): Promise<string[]>;
+  /**
+   * Bytes appended that some egress group has not committed yet: how far
+   * egress is behind. The embedded log counts them; Kafka answers 0 (its
+   * retention is the buffer, sized by the cluster, and lag is watched there).
+   */
+  backlogBytes(): number;
+  /** Resolves at the next commit of any group, or after `ms`. */
+  waitForCommit(ms: number): Promise<void>;
   /** Null when healthy; otherwise why the log cannot take appends (for /readyz). */
   unavailable(): string | null;
   close(): Promise<void>;

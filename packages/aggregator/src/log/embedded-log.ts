@@ -467,6 +467,7 @@ export class EmbeddedLog implements DurableLog {
     }
     this.committedOffsets.set(group, offset);
     this.applyRetention();
+    this.appended.emit('commit');
   }
 
   /** Why a group's committed offset could not be read at start; null when it was (or there was none). */
@@ -530,6 +531,30 @@ export class EmbeddedLog implements DurableLog {
 
   async recentKeys(max: number): Promise<string[]> {
     return this.keysAtStart.slice(-max);
+  }
+
+  backlogBytes(): number {
+    if (this.committedOffsets.size === 0) return 0;
+    const from = Math.min(...this.committedOffsets.values());
+    let bytes = 0;
+    for (const seg of this.segments) {
+      if (seg.base + seg.records <= from) continue;
+      const first = Math.max(0, from - seg.base);
+      bytes += seg.bytes - (first < seg.records ? seg.positions[first] : seg.bytes);
+    }
+    return bytes;
+  }
+
+  waitForCommit(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.appended.off('commit', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.appended.once('commit', done);
+    });
   }
 
   waitForAppend(ms: number): Promise<void> {

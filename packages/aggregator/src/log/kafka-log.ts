@@ -134,6 +134,15 @@ export class KafkaLog implements DurableLog {
     return this.failure;
   }
 
+  /** Not bounded here: the topic's retention is the buffer (see DurableLog). */
+  backlogBytes(): number {
+    return 0;
+  }
+
+  waitForCommit(ms: number): Promise<void> {
+    return new Promise((r) => setTimeout(r, ms).unref());
+  }
+
   async append(records: LogRecord[]): Promise<void> {
     if (!this.sender) throw new RetryableError(LogErrorCode.Closed, 'The Kafka log is not started.');
     if (records.length === 0) return;

@@ -1,0 +1,67 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRegistry } from '@tributary/core';
+import { EventTime, type ForwardChunk, encodeEntry } from '@tributary/forward-protocol';
+import { createIngest } from './ingest';
+import { EmbeddedLog } from './log/embedded-log';
+import { createAggregatorMetrics } from './metrics';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function setup(maxBacklogBytes: number, backlogWaitMs: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'trb-ingest-'));
+  dirs.push(dir);
+  const log = new EmbeddedLog({ path: dir, segmentBytes: 1 << 20, retentionBytes: 1 << 30, retentionMs: 3600_000 });
+  await log.start();
+  const reader = await log.reader('egress');
+  const metrics = createAggregatorMetrics(createRegistry());
+  const ingest = createIngest({ log, dedupe: null, claimWaitMs: 0, maxBacklogBytes, backlogWaitMs, metrics });
+  return { log, reader, metrics, ingest };
+}
+
+const chunk = (n: number): ForwardChunk => ({
+  tag: 'app',
+  entries: Buffer.concat(Array.from({ length: 20 }, (_, i) => encodeEntry(new EventTime(1700000000, i), { n, pad: 'x'.repeat(50) }))),
+  count: 20,
+  mode: 'PackedForward',
+});
+
+test('with egress log.max_backlog_bytes behind, ingest waits for a commit, then appends', async () => {
+  const { log, reader, metrics, ingest } = await setup(1024, 10_000);
+  await ingest([chunk(0)], 'forward');
+  expect(log.backlogBytes()).toBeGreaterThan(1024);
+  let appended = false;
+  const second = ingest([chunk(1)], 'forward').then(() => {
+    appended = true;
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  expect(appended).toBe(false); // waiting: egress has not committed
+  const polled = await reader.poll(10, 100);
+  await reader.commit(polled);
+  await second;
+  expect(appended).toBe(true);
+  expect((await metrics.backlogWaits.get()).values[0].value).toBe(1);
+  await log.close();
+});
+
+test('a batch that waits longer than backlogWaitMs is refused, retryable and unacked; nothing is appended', async () => {
+  const { log, ingest } = await setup(1024, 300);
+  await ingest([chunk(0)], 'forward');
+  const before = log.readableEnd();
+  const t = Date.now();
+  await expect(ingest([chunk(1)], 'forward')).rejects.toMatchObject({ code: 'TRB_LOG_BACKLOG', retriable: true });
+  expect(Date.now() - t).toBeGreaterThanOrEqual(290);
+  expect(log.readableEnd()).toBe(before);
+  await log.close();
+});
+
+test('0 means no bound', async () => {
+  const { log, ingest } = await setup(0, 300);
+  for (let i = 0; i < 5; i++) await ingest([chunk(i)], 'forward');
+  expect(log.readableEnd()).toBe(5);
+  await log.close();
+});

@@ -1,21 +1,11 @@
 /**
- * Typed, coded errors shared by every Tributary package.
- *
- * `code` is stable and greppable (`TRB_FWD_DECODE`), `retriable` tells the
- * caller whether sending the same bytes again can succeed, and the message is
- * a complete sentence saying what was wrong and where.
+ * The Forward Protocol library's errors. `TributaryError` (code, retriable,
+ * complete-sentence message) lives in @tributary/core; it is re-exported here
+ * so the protocol's callers can catch it without a second import.
  */
-export class TributaryError extends Error {
-  readonly code: string;
-  readonly retriable: boolean;
+import { TributaryError } from '@tributary/core';
 
-  constructor(code: string, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'TributaryError';
-    this.code = code;
-    this.retriable = options.retriable ?? false;
-  }
-}
+export { TributaryError };
 
 /** Error codes raised by the Forward Protocol library. */
 export const ProtocolErrorCode = {

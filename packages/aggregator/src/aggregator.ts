@@ -1,4 +1,3 @@
-import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 /**
  * The aggregator: forward (and optional HTTP) sources → dedupe → durable log
@@ -11,9 +10,7 @@ import { hostname } from 'node:os';
  * finishes its batch within `shutdown_grace_ms`, exit.
  */
 import { type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
-import type { ForwardServer } from '@tributary/forward-protocol';
-import { createForwardInput, createHttpInput } from '@tributary/forwarder';
-import type { FastifyInstance } from 'fastify';
+import { type Input, createForwardInput, createHttpInput } from '@tributary/inputs';
 import Redis, { Cluster } from 'ioredis';
 import type { AggregatorConfig } from './config';
 import type { DedupeStore } from './dedupe/dedupe-store';
@@ -65,8 +62,7 @@ export class Aggregator {
     private readonly dedupe: DedupeStore | null,
     private readonly sinks: Sink[],
     private readonly egress: EgressWorker,
-    private readonly forward: ForwardServer,
-    private readonly http: FastifyInstance | null,
+    private readonly inputs: Input[],
     private readonly ops: { port: number; close(): Promise<void> },
     readonly registry: Registry,
     readonly metrics: AggregatorMetrics,
@@ -75,10 +71,14 @@ export class Aggregator {
 
   get ports(): { forward: number; http: number | null; metrics: number } {
     return {
-      forward: this.forward.address.port,
-      http: this.http ? (this.http.server.address() as AddressInfo).port : null,
+      forward: this.port('forward') as number,
+      http: this.port('http'),
       metrics: this.ops.port,
     };
+  }
+
+  private port(name: string): number | null {
+    return this.inputs.find((i) => i.name === name)?.address.port ?? null;
   }
 
   static async start(
@@ -241,28 +241,13 @@ export class Aggregator {
       backlogWaitMs: BACKLOG_WAIT_MS,
       metrics,
     });
-    const forward = createForwardInput(
-      config.forward,
-      {
-        consume: (chunks) => ingest(chunks, 'forward'),
-        onAccepted: () => {},
-        onRefused: (code) => metrics.inputErrors.inc({ input: 'forward', code }),
-      },
-      logger,
-    );
-    await forward.listen();
-    const http = config.http.enabled
-      ? await createHttpInput(
-          config.http,
-          {
-            consume: (chunks) => ingest(chunks, 'http'),
-            isFull: () => false,
-            onAccepted: () => {},
-            onRefused: (code) => metrics.inputErrors.inc({ input: 'http', code }),
-          },
-          logger,
-        )
-      : null;
+    const inputs: Input[] = [
+      createForwardInput(config.forward, { logger, onRefused: (code) => metrics.inputErrors.inc({ input: 'forward', code }) }),
+    ];
+    if (config.http.enabled) {
+      inputs.push(createHttpInput(config.http, { logger, onRefused: (code) => metrics.inputErrors.inc({ input: 'http', code }) }));
+    }
+    for (const input of inputs) await input.start((chunks) => ingest(chunks, input.name));
     let self: Aggregator | null = null;
     const ops = await startOpsServer({
       host: config.metrics.bind,
@@ -270,7 +255,7 @@ export class Aggregator {
       registry,
       notReady: () => (self?.draining ? 'draining' : (log.unavailable() ?? dedupe?.problem() ?? egress.problem())),
     });
-    self = new Aggregator(config, log, dedupe, [...byName.values()], egress, forward, http, ops, registry, metrics, logger);
+    self = new Aggregator(config, log, dedupe, [...byName.values()], egress, inputs, ops, registry, metrics, logger);
     logger.info({ ports: self.ports, log: log.kind, dedupe: dedupe?.kind ?? 'none' }, 'Aggregator started.');
     return self;
   }
@@ -279,8 +264,7 @@ export class Aggregator {
     if (this.draining) return;
     this.draining = true;
     const grace = this.config.shutdown_grace_ms;
-    await this.forward.close(grace);
-    await this.http?.close();
+    for (const input of this.inputs) await input.stop(grace);
     await this.egress.stop(grace);
     await this.log.close();
     await this.dedupe?.close();

@@ -1,10 +1,10 @@
 /**
  * Aggregator configuration: the one schema, defaults and descriptions in it
- * (the configuration reference is generated from it). Inputs share the
- * forwarder's schemas; sink types come from the sink registry.
+ * (the configuration reference is generated from it). Inputs take their
+ * schemas from @tributary/inputs; sink types come from the sink registry.
  */
 import type { ConfigSchema } from '@tributary/core';
-import { type ForwarderConfig, forwardInputSchema, httpInputSchema } from '@tributary/forwarder';
+import { type ForwardInputConfig, type HttpInputConfig, forwardInputSchema, httpInputSchema } from '@tributary/inputs';
 import { type SinkConfig, type SinkRegistry, sinkItemSchema, sinkRegistry } from './sinks/registry';
 
 export const aggregatorSchema = {
@@ -303,8 +303,8 @@ export const aggregatorSchema = {
 
 export interface AggregatorConfig {
   node_id?: string;
-  forward: ForwarderConfig['forward'];
-  http: ForwarderConfig['http'];
+  forward: ForwardInputConfig;
+  http: HttpInputConfig & { enabled: boolean };
   dedupe: {
     type: 'embedded' | 'redis' | 'none';
     redis?: { url?: string; cluster_nodes?: string[]; key_prefix: string; command_timeout_ms: number };

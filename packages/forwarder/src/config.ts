@@ -3,11 +3,12 @@
  * description per key (the configuration reference is generated from it).
  */
 import type { ConfigSchema } from '@tributary/core';
+import { type ForwardInputConfig, type HttpInputConfig, forwardInputSchema, httpInputSchema } from '@tributary/inputs';
 
 /**
  * Limits that must agree across hops. The buffer seals a chunk once it holds
  * `chunk_limit_bytes`, after a hand-off of at most that many bytes per tag
- * (inputs/pieces.ts), so entries of a sealed chunk stay below twice the
+ * (@tributary/inputs, pieces.ts), so entries of a sealed chunk stay below twice the
  * limit; the PackedForward envelope (tag ≤ 255 bytes, chunk option, headers)
  * adds far less than `CHUNK_ENVELOPE_BYTES`.
  */
@@ -22,157 +23,6 @@ export const MAX_CHUNK_LIMIT_BYTES = 7 * 1024 * 1024;
 export function largestChunkFrameBytes(chunkLimitBytes: number): number {
   return 2 * chunkLimitBytes + CHUNK_ENVELOPE_BYTES;
 }
-
-const securityServer = {
-  type: 'object',
-  description: 'Shared-key handshake required from senders (Fluentd <security>).',
-  additionalProperties: false,
-  required: ['self_hostname', 'shared_key'],
-  properties: {
-    self_hostname: { type: 'string', minLength: 1, description: 'Hostname sent in PONG.' },
-    shared_key: { type: 'string', minLength: 1, description: 'Shared key for clients not listed in clients.' },
-    user_auth: { type: 'boolean', default: false, description: 'Require username/password from the users list.' },
-    users: {
-      type: 'array',
-      default: [],
-      description: 'Users for user_auth.',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['username', 'password'],
-        properties: {
-          username: { type: 'string', description: 'User name sent in PING.' },
-          password: { type: 'string', description: 'Its password.' },
-        },
-      },
-    },
-    allow_anonymous_source: { type: 'boolean', default: true, description: 'Accept sources not listed in clients.' },
-    clients: {
-      type: 'array',
-      default: [],
-      description: 'Per-source settings, matched by host (IP) or network (CIDR).',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          host: { type: 'string', description: 'Source IP address this entry applies to.' },
-          network: { type: 'string', pattern: '^[0-9a-fA-F.:]+/[0-9]{1,3}$', description: 'Source network (CIDR) this entry applies to.' },
-          shared_key: { type: 'string', description: "Shared key for this source, instead of the server's." },
-          users: { type: 'array', items: { type: 'string' }, description: 'Users this source may authenticate as (all when absent).' },
-        },
-      },
-    },
-  },
-} as const;
-
-const tlsServer = {
-  type: 'object',
-  description: 'Serve TLS with this certificate and key (PEM file paths).',
-  additionalProperties: false,
-  required: ['cert_path', 'key_path'],
-  properties: {
-    cert_path: { type: 'string', description: 'PEM certificate chain.' },
-    key_path: { type: 'string', description: 'PEM private key.' },
-    ca_path: { type: 'string', description: 'PEM CA bundle to verify client certificates.' },
-  },
-} as const;
-
-export const forwardInputSchema = {
-  type: 'object',
-  description: 'Forward Protocol input (Fluentd in_forward compatible).',
-  additionalProperties: false,
-  default: {},
-  properties: {
-    bind: { type: 'string', default: '127.0.0.1', description: 'Address to listen on.' },
-    port: { type: 'integer', minimum: 0, maximum: 65535, default: 24224, description: 'TCP port (and UDP heartbeat port).' },
-    max_frame_bytes: {
-      type: 'integer',
-      minimum: 1024,
-      default: 16777216,
-      description: 'Largest request accepted; larger ones close the connection, unacked.',
-    },
-    max_decompressed_bytes: {
-      type: 'integer',
-      minimum: 1024,
-      default: 67108864,
-      description: 'Largest decompressed gzip chunk accepted.',
-    },
-    udp_heartbeat: { type: 'boolean', default: true, description: 'Answer UDP heartbeats on the same port.' },
-    max_pending_batches: {
-      type: 'integer',
-      minimum: 1,
-      maximum: 64,
-      default: 2,
-      description: 'Reads per connection waiting for the next stage before the socket is paused; bounds memory per connection.',
-    },
-    max_pending_bytes: {
-      type: 'integer',
-      minimum: 65536,
-      default: 33554432,
-      description:
-        'Bytes of events read and waiting for the next stage, all connections together; at this total every connection that adds more is paused (memory stays bounded however many senders connect). Bytes of frames not complete yet are counted apart against the same limit: a connection holding part of a frame is paused when that total is spent (one keeps reading, so frames complete).',
-    },
-    idle_timeout_ms: {
-      type: 'integer',
-      minimum: 0,
-      default: 120000,
-      description: 'Close a connection that sent nothing for this long while none of its events were waiting (0: never).',
-    },
-    max_connections: {
-      type: ['integer', 'null'],
-      minimum: 0,
-      default: null,
-      description:
-        'Most connections held at once; more are closed as they arrive. null: the open-file soft limit minus an eighth of it (at least 64), so descriptors never run out on connections alone; 0: unbounded.',
-    },
-    handshake_timeout_ms: {
-      type: 'integer',
-      minimum: 100,
-      default: 10000,
-      description: 'With security: close a connection that did not authenticate (valid PING) within this long.',
-    },
-    security: securityServer,
-    tls: tlsServer,
-  },
-} as const;
-
-export const httpInputSchema = {
-  type: 'object',
-  description: 'HTTP input (Fluentd in_http compatible): POST /<tag>.',
-  additionalProperties: false,
-  default: {},
-  properties: {
-    enabled: { type: 'boolean', default: true, description: 'Serve the HTTP input.' },
-    bind: { type: 'string', default: '127.0.0.1', description: 'Address to listen on.' },
-    port: { type: 'integer', minimum: 0, maximum: 65535, default: 9880, description: 'TCP port.' },
-    body_limit_bytes: { type: 'integer', minimum: 1024, default: 33554432, description: 'Largest request body; larger ones get 413.' },
-    max_records_per_request: {
-      type: 'integer',
-      minimum: 1,
-      default: 10000,
-      description: 'Most records in one request (a JSON or msgpack array); more get 413.',
-    },
-    max_pending_bytes: {
-      type: 'integer',
-      minimum: 65536,
-      default: 33554432,
-      description:
-        'Bytes of request bodies being received, all requests together; a request whose declared length does not fit gets 503 with Retry-After at once, a chunked one when it passes the limit.',
-    },
-    header_timeout_ms: {
-      type: 'integer',
-      minimum: 100,
-      default: 10000,
-      description: "A request's headers must arrive within this long, or the connection is closed (slowloris).",
-    },
-    request_timeout_ms: {
-      type: 'integer',
-      minimum: 100,
-      default: 60000,
-      description: 'A whole request (headers and body) must arrive within this long, or it gets 408 and the connection is closed.',
-    },
-  },
-} as const;
 
 export const forwarderSchema = {
   type: 'object',
@@ -347,40 +197,9 @@ export const forwarderSchema = {
   },
 } as const;
 
-interface SecurityServerConfig {
-  self_hostname: string;
-  shared_key: string;
-  user_auth: boolean;
-  users: Array<{ username: string; password: string }>;
-  allow_anonymous_source: boolean;
-  clients: Array<{ host?: string; network?: string; shared_key?: string; users?: string[] }>;
-}
-
 export interface ForwarderConfig {
-  forward: {
-    bind: string;
-    port: number;
-    max_frame_bytes: number;
-    max_decompressed_bytes: number;
-    udp_heartbeat: boolean;
-    max_pending_batches: number;
-    max_pending_bytes: number;
-    idle_timeout_ms: number;
-    max_connections: number | null;
-    handshake_timeout_ms: number;
-    security?: SecurityServerConfig;
-    tls?: { cert_path: string; key_path: string; ca_path?: string };
-  };
-  http: {
-    enabled: boolean;
-    bind: string;
-    port: number;
-    body_limit_bytes: number;
-    max_records_per_request: number;
-    max_pending_bytes: number;
-    header_timeout_ms: number;
-    request_timeout_ms: number;
-  };
+  forward: ForwardInputConfig;
+  http: HttpInputConfig & { enabled: boolean };
   buffer: {
     type: 'disk' | 'memory';
     path: string;

@@ -7,16 +7,13 @@
  * whatever is unsent on disk for the next start.
  */
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { type Filesystem, type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
-import type { ForwardChunk, ForwardServer } from '@tributary/forward-protocol';
-import type { FastifyInstance } from 'fastify';
+import type { ForwardChunk } from '@tributary/forward-protocol';
+import { type Input, createForwardInput, createHttpInput } from '@tributary/inputs';
 import type { ChunkBuffer } from './buffer/chunk-buffer';
 import { DiskBuffer } from './buffer/disk-buffer';
 import { MemoryBuffer } from './buffer/memory-buffer';
 import type { ForwarderConfig } from './config';
-import { createForwardInput } from './inputs/forward-input';
-import { createHttpInput } from './inputs/http-input';
 import { type ForwarderMetrics, createForwarderMetrics, registerStateGauges } from './metrics';
 import { ForwardOutput } from './output/forward-output';
 
@@ -32,6 +29,9 @@ export interface ForwarderDeps {
   fs?: Filesystem;
 }
 
+/** On SIGTERM, how long requests already read may finish (and be acked) before the inputs cut their connections. */
+const INPUT_STOP_GRACE_MS = 2000;
+
 /** Repeats of one buffer I/O failure are logged at most this often (every one is counted). */
 const IO_ERROR_LOG_INTERVAL_MS = 5000;
 
@@ -43,8 +43,7 @@ export class Forwarder {
     readonly config: ForwarderConfig,
     readonly buffer: ChunkBuffer,
     readonly output: ForwardOutput,
-    private readonly forward: ForwardServer,
-    private readonly http: FastifyInstance | null,
+    private readonly inputs: Input[],
     private readonly ops: { port: number; close(): Promise<void> },
     readonly metrics: ForwarderMetrics,
     readonly registry: Registry,
@@ -56,10 +55,14 @@ export class Forwarder {
 
   get ports(): ForwarderPorts {
     return {
-      forward: (this.forward.address as AddressInfo).port,
-      http: this.http ? (this.http.server.address() as AddressInfo).port : null,
+      forward: this.port('forward') as number,
+      http: this.port('http'),
       metrics: this.ops.port,
     };
+  }
+
+  private port(name: string): number | null {
+    return this.inputs.find((i) => i.name === name)?.address.port ?? null;
   }
 
   static async start(config: ForwarderConfig, logger: Logger, deps: ForwarderDeps = {}): Promise<Forwarder> {
@@ -170,11 +173,9 @@ export class Forwarder {
       metrics.eventsIn.inc({ input }, events);
       metrics.bytesIn.inc({ input }, bytes);
     };
-    const consume = (chunks: ForwardChunk[]) => buffer.append(chunks);
-    const forward = createForwardInput(
-      config.forward,
-      {
-        consume,
+    const inputs: Input[] = [
+      createForwardInput(config.forward, {
+        logger,
         skipAcked: async (chunks) => {
           const fresh = await buffer.skipAcked(chunks);
           if (fresh.length < chunks.length) metrics.resentChunks.inc(chunks.length - fresh.length);
@@ -183,23 +184,20 @@ export class Forwarder {
         onAccepted: accepted('forward'),
         onRefused: (code) => metrics.inputErrors.inc({ input: 'forward', code }),
         chunkLimitBytes: config.buffer.chunk_limit_bytes,
-      },
-      logger,
-    );
-    await forward.listen();
-    const http = config.http.enabled
-      ? await createHttpInput(
-          config.http,
-          {
-            consume,
-            isFull: () => buffer.isFull(),
-            onAccepted: accepted('http'),
-            onRefused: (code) => metrics.inputErrors.inc({ input: 'http', code }),
-            chunkLimitBytes: config.buffer.chunk_limit_bytes,
-          },
+      }),
+    ];
+    if (config.http.enabled) {
+      inputs.push(
+        createHttpInput(config.http, {
           logger,
-        )
-      : null;
+          isFull: () => buffer.isFull(),
+          onAccepted: accepted('http'),
+          onRefused: (code) => metrics.inputErrors.inc({ input: 'http', code }),
+          chunkLimitBytes: config.buffer.chunk_limit_bytes,
+        }),
+      );
+    }
+    for (const input of inputs) await input.start((chunks) => buffer.append(chunks));
     let forwarder: Forwarder | null = null;
     const ops = await startOpsServer({
       host: config.metrics.bind,
@@ -207,7 +205,7 @@ export class Forwarder {
       registry,
       notReady: () => (forwarder?.stopping ? 'draining' : (buffer.problem() ?? output.problem())),
     });
-    forwarder = new Forwarder(config, buffer, output, forward, http, ops, metrics, registry, logger);
+    forwarder = new Forwarder(config, buffer, output, inputs, ops, metrics, registry, logger);
     logger.info({ ports: forwarder.ports }, 'Forwarder started.');
     return forwarder;
   }
@@ -217,8 +215,7 @@ export class Forwarder {
     if (this.stopping) return;
     this.stopping = true;
     clearInterval(this.sealTimer);
-    await this.forward.close(2000);
-    await this.http?.close();
+    for (const input of this.inputs) await input.stop(INPUT_STOP_GRACE_MS);
     this.buffer.sealDue(Date.now(), true);
     await this.output.stop(this.config.shutdown_grace_ms);
     await this.buffer.close();

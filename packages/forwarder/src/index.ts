@@ -3,7 +3,5 @@ export * from './buffer/disk-buffer';
 export * from './buffer/memory-buffer';
 export * from './config';
 export * from './forwarder';
-export * from './inputs/forward-input';
-export * from './inputs/http-input';
 export * from './metrics';
 export * from './output/forward-output';

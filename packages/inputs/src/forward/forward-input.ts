@@ -4,43 +4,11 @@
  * after `consume` resolved.
  */
 import { readFileSync } from 'node:fs';
-import type { Logger } from '@tributary/core';
-import { DEFAULT_ADMISSION, type ForwardChunk, ForwardServer, type ServerSecurity, clip } from '@tributary/forward-protocol';
-import type { ForwarderConfig } from '../config';
-import { consumeInPieces } from './pieces';
-
-export type ForwardInputConfig = ForwarderConfig['forward'];
-
-export function toServerSecurity(s: NonNullable<ForwardInputConfig['security']>): ServerSecurity {
-  return {
-    selfHostname: s.self_hostname,
-    sharedKey: s.shared_key,
-    userAuth: s.user_auth,
-    users: [...s.users],
-    allowAnonymousSource: s.allow_anonymous_source,
-    clients: s.clients.map((c) => ({
-      host: c.host,
-      network: c.network,
-      sharedKey: c.shared_key,
-      users: c.users ? [...c.users] : undefined,
-    })),
-  };
-}
-
-export interface ForwardInputHooks {
-  consume(chunks: ForwardChunk[]): Promise<void>;
-  /** Leaves out chunks whose id was acked before (the forwarder's memory of acked chunk ids); they are acked again. */
-  skipAcked?(chunks: ForwardChunk[]): Promise<ForwardChunk[]>;
-  onAccepted(chunks: ForwardChunk[]): void;
-  onRefused(code: string): void;
-  /**
-   * The forwarder's buffer chunk limit: one event larger than it is refused,
-   * and a batch is handed to `consume` in pieces of at most this many bytes
-   * per tag, so no chunk the buffer seals outgrows what aggregators accept.
-   * Unset at the aggregator (its log takes a batch whole).
-   */
-  chunkLimitBytes?: number;
-}
+import type { AddressInfo } from 'node:net';
+import { DEFAULT_ADMISSION, ForwardServer, clip } from '@tributary/forward-protocol';
+import { type Consume, type Input, type InputContext, notListening } from '../input';
+import { consumeInPieces } from '../pieces';
+import { type ForwardInputConfig, toServerSecurity } from './config';
 
 /** One log line per error code per interval: thousands of hostile connections must not become thousands of lines. */
 export class LogLimiter {
@@ -61,7 +29,27 @@ export class LogLimiter {
   }
 }
 
-export function createForwardInput(config: ForwardInputConfig, hooks: ForwardInputHooks, logger: Logger): ForwardServer {
+/** The forward input; it listens once started. */
+export function createForwardInput(config: ForwardInputConfig, ctx: InputContext): Input {
+  let server: ForwardServer | null = null;
+  return {
+    name: 'forward',
+    get address(): AddressInfo {
+      if (!server) throw notListening('forward');
+      return server.address;
+    },
+    async start(consume) {
+      server = createServer(config, ctx, consume);
+      await server.listen();
+    },
+    async stop(graceMs) {
+      await server?.close(graceMs);
+    },
+  };
+}
+
+function createServer(config: ForwardInputConfig, ctx: InputContext, next: Consume): ForwardServer {
+  const { logger } = ctx;
   const logLimiter = new LogLimiter();
   return new ForwardServer({
     host: config.bind,
@@ -74,7 +62,7 @@ export function createForwardInput(config: ForwardInputConfig, hooks: ForwardInp
     idleTimeoutMs: config.idle_timeout_ms,
     maxConnections: config.max_connections ?? undefined,
     handshakeTimeoutMs: config.handshake_timeout_ms,
-    admission: hooks.chunkLimitBytes === undefined ? DEFAULT_ADMISSION : { ...DEFAULT_ADMISSION, maxEventBytes: hooks.chunkLimitBytes },
+    admission: ctx.chunkLimitBytes === undefined ? DEFAULT_ADMISSION : { ...DEFAULT_ADMISSION, maxEventBytes: ctx.chunkLimitBytes },
     security: config.security ? toServerSecurity(config.security) : undefined,
     tls: config.tls
       ? {
@@ -84,13 +72,13 @@ export function createForwardInput(config: ForwardInputConfig, hooks: ForwardInp
         }
       : undefined,
     consume: async (chunks) => {
-      const fresh = hooks.skipAcked ? await hooks.skipAcked(chunks) : chunks;
-      if (fresh.length) await consumeInPieces(hooks.consume, fresh, hooks.chunkLimitBytes);
-      hooks.onAccepted(fresh);
+      const fresh = ctx.skipAcked ? await ctx.skipAcked(chunks) : chunks;
+      if (fresh.length) await consumeInPieces(next, fresh, ctx.chunkLimitBytes);
+      ctx.onAccepted?.(fresh);
     },
     onError: (err, source) => {
       const code = (err as { code?: string }).code ?? 'TRB_FWD_ERROR';
-      hooks.onRefused(code);
+      ctx.onRefused(code);
       const suppressed = logLimiter.admit(code);
       if (suppressed === null) return;
       logger.warn(

@@ -1,5 +1,3 @@
-import { createServer } from 'node:http';
-import { Transform } from 'node:stream';
 /**
  * The HTTP input, compatible with Fluentd's in_http:
  *
@@ -13,7 +11,9 @@ import { Transform } from 'node:stream';
  * the buffer; 400 with the reason for a bad body; 413 over the body limit;
  * 503 with Retry-After when the buffer is full under the block policy.
  */
-import type { Logger } from '@tributary/core';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Transform } from 'node:stream';
 import {
   type AdmissionLimits,
   DEFAULT_ADMISSION,
@@ -29,35 +29,14 @@ import {
 } from '@tributary/forward-protocol';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Unpackr } from 'msgpackr';
-import { consumeInPieces } from './pieces';
+import { type Consume, type Input, type InputContext, notListening } from '../input';
+import { consumeInPieces } from '../pieces';
+import type { HttpInputConfig } from './config';
 
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
-export interface HttpInputConfig {
-  bind: string;
-  port: number;
-  body_limit_bytes: number;
-  max_records_per_request: number;
-  max_pending_bytes: number;
-  header_timeout_ms: number;
-  request_timeout_ms: number;
-}
-
-/** On close, requests still running after this long have their connections cut. */
-export const HTTP_CLOSE_GRACE_MS = 5000;
 /** How often Node checks the header and request timeouts (its default, 30 s, would let them run 30 s late). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1000;
-
-export interface HttpInputHooks {
-  consume(chunks: ForwardChunk[]): Promise<void>;
-  isFull(): boolean;
-  onAccepted(chunks: ForwardChunk[]): void;
-  onRefused(code: string): void;
-  /** The forwarder's buffer chunk limit (see `ForwardInputHooks.chunkLimitBytes`); unset at the aggregator. */
-  chunkLimitBytes?: number;
-  /** On close, how long running requests may finish before their connections are cut. Default `HTTP_CLOSE_GRACE_MS`. */
-  closeGraceMs?: number;
-}
 
 /** Bytes of request bodies being received, all requests together, bounded. */
 class BodyBudget {
@@ -143,9 +122,31 @@ function toChunk(tag: string, body: unknown, timeParam: unknown, maxRecords: num
   return { tag, entries: Buffer.concat(entries), count: entries.length, mode: 'forward' };
 }
 
-export async function createHttpInput(config: HttpInputConfig, hooks: HttpInputHooks, logger: Logger): Promise<FastifyInstance> {
+/** The HTTP input; it listens once started. */
+export function createHttpInput(config: HttpInputConfig, ctx: InputContext): Input {
+  let app: FastifyInstance | null = null;
+  const stopping = { graceMs: 0 };
+  return {
+    name: 'http',
+    get address(): AddressInfo {
+      if (!app) throw notListening('http');
+      return app.server.address() as AddressInfo;
+    },
+    async start(consume) {
+      app = createApp(config, ctx, consume, stopping);
+      await app.listen({ host: config.bind, port: config.port });
+    },
+    async stop(graceMs) {
+      stopping.graceMs = graceMs;
+      await app?.close();
+    },
+  };
+}
+
+function createApp(config: HttpInputConfig, ctx: InputContext, next: Consume, stopping: { graceMs: number }): FastifyInstance {
+  const { logger } = ctx;
   const admission: AdmissionLimits =
-    hooks.chunkLimitBytes === undefined ? DEFAULT_ADMISSION : { ...DEFAULT_ADMISSION, maxEventBytes: hooks.chunkLimitBytes };
+    ctx.chunkLimitBytes === undefined ? DEFAULT_ADMISSION : { ...DEFAULT_ADMISSION, maxEventBytes: ctx.chunkLimitBytes };
   // Header and whole-request deadlines (slowloris), checked every second.
   const app = Fastify({
     bodyLimit: config.body_limit_bytes,
@@ -167,7 +168,7 @@ export async function createHttpInput(config: HttpInputConfig, hooks: HttpInputH
     const declared = Number(req.headers['content-length'] ?? 0);
     if (!(declared > 0) || declared > config.body_limit_bytes) return; // none, or fastify's own 413
     if (!budget.reserve(declared)) {
-      hooks.onRefused('TRB_HTTP_BUSY');
+      ctx.onRefused('TRB_HTTP_BUSY');
       reply.header('connection', 'close');
       return reply
         .code(503)
@@ -196,7 +197,7 @@ export async function createHttpInput(config: HttpInputConfig, hooks: HttpInputH
   // On close, requests still running after the grace period are cut (a slow sender cannot hold SIGTERM).
   app.addHook('preClose', async () => {
     app.server.closeIdleConnections();
-    setTimeout(() => app.server.closeAllConnections(), hooks.closeGraceMs ?? HTTP_CLOSE_GRACE_MS).unref();
+    setTimeout(() => app.server.closeAllConnections(), stopping.graceMs).unref();
   });
   const msgpack = (_req: unknown, body: Buffer, done: (err: Error | null, value?: unknown) => void) => {
     try {
@@ -233,7 +234,7 @@ export async function createHttpInput(config: HttpInputConfig, hooks: HttpInputH
           : status === 408
             ? 'TRB_HTTP_TIMEOUT'
             : 'TRB_HTTP_ERROR';
-    hooks.onRefused(code);
+    ctx.onRefused(code);
     if (status >= 500) logger.error({ code, err: clip(err.message) }, `HTTP input failed: ${clip(err.message)}`);
     const message = err instanceof BadRequest ? (status === 503 ? err.message : `Bad request: ${err.message}.`) : clip(err.message, 1000);
     if (status === 503) reply.header('retry-after', '1');
@@ -251,22 +252,21 @@ export async function createHttpInput(config: HttpInputConfig, hooks: HttpInputH
       toChunk(tag, req.body, (req.query as Record<string, unknown>).time, config.max_records_per_request),
       admission,
     );
-    if (hooks.isFull()) {
-      hooks.onRefused('TRB_BUF_FULL');
+    if (ctx.isFull?.()) {
+      ctx.onRefused('TRB_BUF_FULL');
       return reply.code(503).header('retry-after', '1').send({ error: 'The buffer is full; retry later.', code: 'TRB_BUF_FULL' });
     }
     try {
-      await consumeInPieces(hooks.consume, [chunk], hooks.chunkLimitBytes);
+      await consumeInPieces(next, [chunk], ctx.chunkLimitBytes);
     } catch (err) {
-      hooks.onRefused((err as { code?: string }).code ?? 'TRB_HTTP_ERROR');
+      ctx.onRefused((err as { code?: string }).code ?? 'TRB_HTTP_ERROR');
       return reply
         .code(503)
         .header('retry-after', '1')
         .send({ error: (err as Error).message, code: (err as { code?: string }).code });
     }
-    hooks.onAccepted([chunk]);
+    ctx.onAccepted?.([chunk]);
     return reply.code(200).send('');
   });
-  await app.listen({ host: config.bind, port: config.port });
   return app;
 }

@@ -1,0 +1,54 @@
+/**
+ * The one shape every input has. A role holds an `Input[]`: it starts each
+ * with the next stage's `consume` and stops each on SIGTERM; it never sees
+ * the server behind it.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '@tributary/core';
+import type { ForwardChunk } from '@tributary/forward-protocol';
+
+/** The next stage: resolved means durably accepted downstream; only then does an input ack. */
+export type Consume = (chunks: ForwardChunk[]) => Promise<void>;
+
+export interface Input {
+  /** The input's kind (`forward`, `http`): the `input` label of its metrics. */
+  readonly name: string;
+  /** Listens, handing every admitted batch to `consume`. Resolves once it listens; rejects if it cannot (port in use). */
+  start(consume: Consume): Promise<void>;
+  /**
+   * Stops taking new work, lets what is in flight finish (and be acked) for
+   * up to `graceMs`, then cuts the connections left. Resolves once closed.
+   */
+  stop(graceMs: number): Promise<void>;
+  /** Where it listens; only after `start` resolved. */
+  readonly address: AddressInfo;
+}
+
+/** What a role gives an input besides its config: counters, and the role's limits and checks. */
+export interface InputContext {
+  logger: Logger;
+  /** A request or connection refused, by error code. */
+  onRefused(code: string): void;
+  /** Chunks `consume` accepted (and were acked); for the role's counters. */
+  onAccepted?(chunks: ForwardChunk[]): void;
+  /**
+   * Leaves out chunks whose id was acked before (the forwarder's memory of
+   * acked chunk ids); they are acked again without `consume`. Used by inputs
+   * whose chunks carry ids (forward).
+   */
+  skipAcked?(chunks: ForwardChunk[]): Promise<ForwardChunk[]>;
+  /** True while the next stage takes nothing more: a request input answers 503 at once (http). */
+  isFull?(): boolean;
+  /**
+   * The forwarder's buffer chunk limit: one event larger than it is refused,
+   * and a batch is handed to `consume` in pieces of at most this many bytes
+   * per tag, so no chunk the buffer seals outgrows what aggregators accept.
+   * Unset at the aggregator (its log takes a batch whole).
+   */
+  chunkLimitBytes?: number;
+}
+
+/** `address` read before `start` resolved. */
+export function notListening(name: string): Error {
+  return new Error(`The ${name} input is not listening; read its address after start() resolved.`);
+}

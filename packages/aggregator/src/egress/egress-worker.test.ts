@@ -348,6 +348,26 @@ describe('failure paths: every loop backs off, shows its state and goes on', () 
     await w.stop(200);
     expect(Date.now() - t).toBeLessThan(2000);
     expect(log.committed('g')).toBe(0);
+    expect(w.metrics.counts['dead:scripted']).toBeUndefined(); // given up, not dead-lettered: it replays
+    await log.close();
+  });
+
+  test('a window that fails for a reason retrying cannot fix stops egress before any later commit (no window is skipped)', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir);
+    await log.append([chunk('app', 'k0', 0, 10)]);
+    const sink = scripted([]);
+    const w = egress(await log.reader('g'), [sink]);
+    // A bug stand-in: the sink's gzip level changes under egress, so its window cannot be assembled.
+    (sink as { gzipLevel: number }).gzipLevel = 7;
+    w.start();
+    await until('egress to stop', () => w.problem() !== null);
+    expect(w.problem()).toMatch(/egress stopped at partition 0 offset 0/);
+    await log.append([chunk('app', 'k1', 10, 10)]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(log.committed('g')).toBe(0);
+    expect(sink.got).toHaveLength(0);
+    await w.stop(200);
     await log.close();
   });
 });

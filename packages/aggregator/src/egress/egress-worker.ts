@@ -118,6 +118,8 @@ export class EgressWorker {
   private readonly gzipLevels: number[];
   private readonly needLines: boolean;
   private failing: string | null = null;
+  /** Set when a window could not be finished for a reason retrying cannot fix: egress stops before committing past it. */
+  private broken: string | null = null;
   /** Encoding jobs not yet settled, oldest first. */
   private readonly encoding: Array<Promise<unknown>> = [];
   private readonly freeBuffers: SharedArrayBuffer[] = [];
@@ -138,7 +140,7 @@ export class EgressWorker {
 
   /** Why egress is not making progress (a failing poll or commit), for /readyz; null when it is. */
   problem(): string | null {
-    return this.failing;
+    return this.broken ?? this.failing;
   }
 
   /**
@@ -165,7 +167,7 @@ export class EgressWorker {
   private async run(): Promise<void> {
     const { reader, pollRecords, maxWaitMs, objects } = this.options;
     let attempt = 0;
-    while (this.running) {
+    while (this.running && !this.broken) {
       while (this.sealedWindows.length >= MAX_SEALED && this.running) await this.sealedWindows[0];
       while (this.encoding.length >= this.maxEncoding) await this.encoding[0];
       let records: StoredRecord[];
@@ -262,7 +264,8 @@ export class EgressWorker {
       .encode(input)
       .then(
         (result): JobOutcome => result,
-        (err: Error): JobOutcome => ({ failed: err, deadLetters: this.failedJob(input, err) }),
+        // once stop gave up (abandoned), nothing is dead-lettered: the window replays on the next start
+        (err: Error): JobOutcome => ({ failed: err, deadLetters: this.abandoned ? [] : this.failedJob(input, err) }),
       )
       .finally(() => {
         this.freeBuffers.push(shared);
@@ -283,8 +286,10 @@ export class EgressWorker {
 
   /** Delivers a window to every routed sink, then commits past it. Never rejects. */
   private async finalize(w: Window): Promise<void> {
+    if (this.broken) return; // never commit past a window that was not delivered
     try {
       const results = await Promise.all(w.jobs);
+      if (this.abandoned) return; // stop's grace is over: what is not committed replays on the next start
       const deadLetters: DeadLetter[] = [];
       const bySink = new Map<Sink, { objects: Map<string, SinkObject>; lines: LineBatch }>();
       const out = (s: Sink) => {
@@ -297,11 +302,9 @@ export class EgressWorker {
       };
       const stamp = String(w.first).padStart(20, '0');
       results.forEach((result) => {
-        if ('failed' in result) {
-          deadLetters.push(...result.deadLetters);
-          return;
-        }
-        deadLetters.push(...result.deadLetters);
+        // loops, not push(...spread): a job can carry hundreds of thousands of dead letters
+        for (const d of result.deadLetters) deadLetters.push(d);
+        if ('failed' in result) return;
         for (const g of result.groups) {
           for (const s of this.sinksFor(g.tag)) {
             const o = out(s);
@@ -312,11 +315,11 @@ export class EgressWorker {
                 obj = { path, body: [], events: 0 };
                 o.objects.set(path, obj);
               }
-              obj.body.push(...g.gzip[this.gzipLevels.indexOf(s.gzipLevel)]);
+              for (const m of g.gzip[this.gzipLevels.indexOf(s.gzipLevel)]) obj.body.push(m);
               obj.events += g.events;
             } else {
-              o.lines.parts.push(...g.ndjson);
-              o.lines.lineEnds.push(...g.lineEnds);
+              for (const p of g.ndjson) o.lines.parts.push(p);
+              for (const e of g.lineEnds) o.lines.lineEnds.push(e);
               o.lines.events += g.events;
             }
           }
@@ -327,10 +330,12 @@ export class EgressWorker {
       if (!delivered.every(Boolean)) return; // abandoned on stop: replays on the next start
       await this.commit(w);
     } catch (err) {
-      // A bug, not a sink or log failure (those are handled above): say so loudly; the window replays after a restart.
+      // A bug, not a sink or log failure (those are handled above). Egress stops here, visibly, rather than
+      // commit a later window past this one: after a restart it replays from the last commit.
+      this.broken = `egress stopped at partition ${w.partition} offset ${w.first}: ${(err as Error).message}; restart the node`;
       this.options.logger.error(
         { code: 'TRB_EGRESS_BUG', err: (err as Error).stack },
-        `Egress could not finish the window of partition ${w.partition} at offset ${w.first}: ${(err as Error).message}.`,
+        `Egress could not finish the window of partition ${w.partition} at offset ${w.first} and stops before committing past it: ${(err as Error).message}.`,
       );
       this.options.metrics.loopError('encode');
     }
@@ -377,7 +382,7 @@ export class EgressWorker {
         `${list.length} events could not be encoded for sink ${s.name} and go to its dead letters; the first: ${list[0].reason.slice(0, 300)}.`,
       );
       if (s.kind === 'lines') {
-        out(s).lines.deadLetters.push(...list);
+        for (const d of list) out(s).lines.deadLetters.push(d);
         continue;
       }
       const text = list.map((d) => `${JSON.stringify({ reason: d.reason, _id: d.id, _tag: d.tag, msgpack_base64: d.raw })}\n`).join('');
@@ -390,6 +395,7 @@ export class EgressWorker {
   private async deliver(sink: Sink, objects: Map<string, SinkObject>, lines: LineBatch): Promise<boolean> {
     const events = sink.kind === 'objects' ? [...objects.values()].reduce((n, o) => n + o.events, 0) : lines.events;
     for (let attempt = 0; ; attempt++) {
+      if (this.abandoned) return false;
       try {
         if (sink.kind === 'objects') {
           if (objects.size) await (sink as ObjectSink).put([...objects.values()]);

@@ -97,6 +97,7 @@ export function createEncoder(threads: number, logger: Logger, workerFile = join
   return {
     threads,
     encode(job) {
+      if (closed) return Promise.reject(new Error('the encoder was closed'));
       const slot = slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
       const id = nextId++;
       return new Promise<EncodeResult>((resolve, reject) => {

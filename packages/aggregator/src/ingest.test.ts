@@ -65,3 +65,30 @@ test('0 means no bound', async () => {
   expect(log.readableEnd()).toBe(5);
   await log.close();
 });
+
+test('a consumer group file nobody reads any more does not hold ingest back', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trb-ingest-'));
+  dirs.push(dir);
+  const first = new EmbeddedLog({ path: dir, segmentBytes: 1 << 20, retentionBytes: 1 << 30, retentionMs: 3600_000 });
+  await first.start();
+  await first.reader('old-group'); // a group that once read, then was renamed in the config
+  await first.saveCommit('old-group', 0);
+  await first.close();
+  const log = new EmbeddedLog({ path: dir, segmentBytes: 1 << 20, retentionBytes: 1 << 30, retentionMs: 3600_000 });
+  await log.start();
+  const reader = await log.reader('egress');
+  const ingest = createIngest({
+    log,
+    dedupe: null,
+    claimWaitMs: 0,
+    maxBacklogBytes: 1024,
+    backlogWaitMs: 300,
+    metrics: createAggregatorMetrics(createRegistry()),
+  });
+  for (let i = 0; i < 3; i++) {
+    await ingest([chunk(i)], 'forward');
+    await reader.commit(await reader.poll(10, 100));
+  }
+  expect(log.readableEnd()).toBe(3);
+  await log.close();
+});

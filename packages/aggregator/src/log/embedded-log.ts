@@ -533,9 +533,10 @@ export class EmbeddedLog implements DurableLog {
     return this.keysAtStart.slice(-max);
   }
 
+  /** Counted over the groups read now: a group file nobody reads any more must not stop ingest. */
   backlogBytes(): number {
-    if (this.committedOffsets.size === 0) return 0;
-    const from = Math.min(...this.committedOffsets.values());
+    if (this.readers.size === 0) return 0;
+    const from = Math.min(...[...this.readers].map((r) => this.committed(r.group)));
     let bytes = 0;
     for (const seg of this.segments) {
       if (seg.base + seg.records <= from) continue;
@@ -596,7 +597,7 @@ class EmbeddedReader implements LogReader {
 
   constructor(
     private readonly log: EmbeddedLog,
-    private readonly group: string,
+    readonly group: string,
     committed: number,
   ) {
     this.position = committed;

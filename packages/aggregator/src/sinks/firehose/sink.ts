@@ -35,6 +35,8 @@ export interface FirehoseSinkOptions {
 }
 
 export class FirehoseSink implements LineSink {
+  /** Batches whose dead letters are written (a retried put must not append them again). */
+  private readonly deadLettered = new WeakSet<LineBatch>();
   readonly kind = 'lines' as const;
   readonly name: string;
 
@@ -49,7 +51,11 @@ export class FirehoseSink implements LineSink {
       ...plan.rejected,
       ...batch.deadLetters.map((d) => ({ line: JSON.stringify({ _id: d.id, _tag: d.tag, msgpack_base64: d.raw }), reason: d.reason })),
     ];
-    if (rejected.length) await this.deadLetter(rejected);
+    // Egress retries a failed put with the same batch: its dead letters are written once.
+    if (rejected.length && !this.deadLettered.has(batch)) {
+      await this.deadLetter(rejected, plan.rejected.length);
+      this.deadLettered.add(batch);
+    }
     let next = 0;
     const worker = async () => {
       while (next < plan.calls.length) await this.putWithRetries(plan.calls[next++]);
@@ -93,10 +99,15 @@ export class FirehoseSink implements LineSink {
     }
   }
 
-  private async deadLetter(rejected: Array<{ line: string; reason: string }>): Promise<void> {
+  /**
+   * `own` of `rejected` are this sink's own rejects (over Firehose's record
+   * limit) and are counted here; the rest egress could not encode and
+   * already counted.
+   */
+  private async deadLetter(rejected: Array<{ line: string; reason: string }>, own: number): Promise<void> {
     const o = this.options;
     if (!o.deadLetterPath) {
-      o.onStats?.({ calls: 0, records: 0, failedRecords: 0, throttled: 0, deadLetters: rejected.length });
+      o.onStats?.({ calls: 0, records: 0, failedRecords: 0, throttled: 0, deadLetters: own });
       o.logger.warn(
         { code: 'TRB_SINK_DEAD_LETTER', sink: o.name, events: rejected.length },
         `Sink ${o.name} dropped ${rejected.length} events it can never deliver (no dead_letter_path is set); the first: ${rejected[0].reason}.`,
@@ -117,7 +128,7 @@ export class FirehoseSink implements LineSink {
         err,
       );
     }
-    o.onStats?.({ calls: 0, records: 0, failedRecords: 0, throttled: 0, deadLetters: rejected.length });
+    o.onStats?.({ calls: 0, records: 0, failedRecords: 0, throttled: 0, deadLetters: own });
     o.logger.warn(
       { code: 'TRB_SINK_DEAD_LETTER', sink: o.name, events: rejected.length, path: file },
       `Sink ${o.name} wrote ${rejected.length} events it can never deliver to ${file}; the first: ${rejected[0].reason}.`,

@@ -247,7 +247,11 @@ export class KafkaLog implements DurableLog {
             },
           })
           .then(() => {
-            for (const w of want.values()) consumer.seek({ topic, partition: w.partition, offset: String(w.from) });
+            try {
+              for (const w of want.values()) consumer.seek({ topic, partition: w.partition, offset: String(w.from) });
+            } catch (err) {
+              reject(err); // the read fails; the caller rebuilds from what it has
+            }
           }, reject);
       });
     } finally {

@@ -18,7 +18,7 @@
  *   and shown in /readyz until a write succeeds).
  * - Every settled send has an owner: nothing here rejects unhandled.
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { type Logger, backoffDelay } from '@tributary/core';
@@ -347,7 +347,14 @@ export class ForwardOutput {
     await mkdir(dir, { recursive: true });
     const entries = Buffer.concat(await this.options.buffer.read(chunk));
     const file = join(dir, `${chunk.id.toString('hex')}.msgpack`);
-    await writeFile(`${file}.tmp`, encodePackedForward(chunk.tag, entries, { size: chunk.count }));
+    // synced before the rename: the buffered chunk is deleted once this resolves, so this copy must survive power loss
+    const handle = await open(`${file}.tmp`, 'w');
+    try {
+      await handle.writeFile(encodePackedForward(chunk.tag, entries, { size: chunk.count }));
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
     await rename(`${file}.tmp`, file);
   }
 }

@@ -115,7 +115,25 @@ export class Aggregator {
             retentionMs: config.log.retention_ms,
           });
     await log.start();
+    // Whatever is built after the log is undone, newest first, if a later step fails: a bad port or sink never leaves half a node running.
+    const undo: Array<() => Promise<unknown>> = [() => log.close()];
+    try {
+      return await Aggregator.assemble(config, logger, injected, registry, metrics, log, undo);
+    } catch (err) {
+      for (const step of undo.reverse()) await step().catch(() => {}); // the start's own error is the one reported
+      throw err;
+    }
+  }
 
+  private static async assemble(
+    config: AggregatorConfig,
+    logger: Logger,
+    injected: { redis?: Redis | Cluster; kafka?: KafkaLogOptions['client'] },
+    registry: Registry,
+    metrics: AggregatorMetrics,
+    log: DurableLog,
+    undo: Array<() => Promise<unknown>>,
+  ): Promise<Aggregator> {
     let dedupe: DedupeStore | null = null;
     const d = config.dedupe;
     if (d.type === 'redis') {
@@ -201,6 +219,8 @@ export class Aggregator {
       dedupe = new EmbeddedDedupe(d.done_ttl_ms, d.max_entries);
     }
     if (dedupe) {
+      const started = dedupe;
+      undo.push(() => started.close());
       const logged = log instanceof EmbeddedLog ? log.recoveredKeys() : [];
       await dedupe.start(logged);
       logger.info({ keys: logged.length, dedupe: dedupe.kind }, `Dedupe started with ${logged.length} chunk keys from the log.`);
@@ -208,7 +228,9 @@ export class Aggregator {
 
     const byName = new Map<string, Sink>();
     for (const s of config.sinks) {
-      byName.set(s.name, await createSink(s, config, metrics, logger));
+      const sink = await createSink(s, config, metrics, logger);
+      undo.push(() => sink.close());
+      byName.set(s.name, sink);
     }
     const e = config.egress;
     const egress = new EgressWorker({
@@ -232,6 +254,7 @@ export class Aggregator {
       },
     });
     egress.start();
+    undo.push(() => egress.stop(0));
 
     const ingest = createIngest({
       log,
@@ -247,7 +270,10 @@ export class Aggregator {
     if (config.http.enabled) {
       inputs.push(createHttpInput(config.http, { logger, onRefused: (code) => metrics.inputErrors.inc({ input: 'http', code }) }));
     }
-    for (const input of inputs) await input.start((chunks) => ingest(chunks, input.name));
+    for (const input of inputs) {
+      await input.start((chunks) => ingest(chunks, input.name));
+      undo.push(() => input.stop(0));
+    }
     let self: Aggregator | null = null;
     const ops = await startOpsServer({
       host: config.metrics.bind,

@@ -232,3 +232,25 @@ export class FaultyFilesystem implements Filesystem {
     this.runSync('unlink', path, () => this.inner.unlinkSync(path));
   }
 }
+
+/**
+ * Writes a whole file so that it is either all there or absent: a temp file
+ * beside it (`tmp`), written, fdatasynced and closed, then renamed over
+ * `path`. On failure the temp file is removed and the write's own error is
+ * rejected with. (Through `node:fs` promises for now; the storage components
+ * that adopt the seam will pass their Filesystem.)
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[], tmp = `${path}.tmp`): Promise<void> {
+  const handle = await fs.promises.open(tmp, 'w');
+  try {
+    if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
+    else await handle.writev(data as Uint8Array[]);
+    await handle.datasync();
+  } catch (err) {
+    await handle.close().catch(() => {}); // the write's error is the one reported
+    await fs.promises.rm(tmp, { force: true }).catch(() => {});
+    throw err;
+  }
+  await handle.close();
+  await fs.promises.rename(tmp, path);
+}

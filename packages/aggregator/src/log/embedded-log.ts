@@ -23,7 +23,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { RetryableError, TributaryError, remainingBuffers } from '@tributary/core';
+import { RetryableError, TributaryError, remainingBuffers, writeFileAtomic } from '@tributary/core';
 import { type DurableLog, LogErrorCode, type LogReader, type LogRecord, type StoredRecord } from './durable-log';
 
 export interface EmbeddedLogOptions {
@@ -449,16 +449,8 @@ export class EmbeddedLog implements DurableLog {
     const file = join(this.consumersDir, `${group}.json`);
     const tmp = `${file}.tmp`;
     try {
-      const handle = await fs.promises.open(tmp, 'w');
-      try {
-        await handle.writeFile(JSON.stringify({ offset, at: new Date().toISOString() }));
-        await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-      await fs.promises.rename(tmp, file);
+      await writeFileAtomic(file, JSON.stringify({ offset, at: new Date().toISOString() }), tmp);
     } catch (err) {
-      await fs.promises.rm(tmp, { force: true }).catch(() => {}); // best effort: the next commit rewrites it anyway
       throw new RetryableError(
         LogErrorCode.Commit,
         `Saving consumer group ${group}'s position (offset ${offset}) failed: ${(err as Error).message}.`,

@@ -18,10 +18,10 @@
  *   and shown in /readyz until a write succeeds).
  * - Every settled send has an owner: nothing here rejects unhandled.
  */
-import { mkdir, open, rename } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-import { type Logger, backoffDelay } from '@tributary/core';
+import { type Logger, backoffDelay, writeFileAtomic } from '@tributary/core';
 import {
   type ClientCredentials,
   ForwardConnection,
@@ -348,14 +348,7 @@ export class ForwardOutput {
     const entries = Buffer.concat(await this.options.buffer.read(chunk));
     const file = join(dir, `${chunk.id.toString('hex')}.msgpack`);
     // synced before the rename: the buffered chunk is deleted once this resolves, so this copy must survive power loss
-    const handle = await open(`${file}.tmp`, 'w');
-    try {
-      await handle.writeFile(encodePackedForward(chunk.tag, entries, { size: chunk.count }));
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
-    await rename(`${file}.tmp`, file);
+    await writeFileAtomic(file, encodePackedForward(chunk.tag, entries, { size: chunk.count }));
   }
 }
 

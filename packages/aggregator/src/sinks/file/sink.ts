@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
-import { RetryableError } from '@tributary/core';
+import { RetryableError, writeFileAtomic } from '@tributary/core';
 import type { ObjectSink, SinkObject } from '../sink';
 
 /** Objects written at once: enough to overlap fdatasyncs, few enough to bound open descriptors. */
@@ -74,18 +74,7 @@ export class FileSink implements ObjectSink {
   private async write(object: SinkObject): Promise<void> {
     const target = join(this.options.path, object.path);
     await fs.promises.mkdir(dirname(target), { recursive: true });
-    const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
-    const handle = await fs.promises.open(tmp, 'w');
-    try {
-      await handle.writev(object.body);
-      await handle.datasync();
-    } catch (err) {
-      await handle.close().catch(() => {}); // the write's own error is the one reported
-      await fs.promises.rm(tmp, { force: true }).catch(() => {});
-      throw err;
-    }
-    await handle.close();
-    await fs.promises.rename(tmp, target);
+    await writeFileAtomic(target, object.body, `${target}.${randomBytes(4).toString('hex')}.tmp`);
   }
 
   async close(): Promise<void> {}

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
  * finish and are acked, connections close so forwarders move on, egress
  * finishes its batch within `shutdown_grace_ms`, exit.
  */
-import { type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
+import { LogLimiter, type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
 import { type Input, createForwardInput, createHttpInput } from '@tributary/inputs';
 import Redis, { Cluster } from 'ioredis';
 import type { AggregatorConfig } from './config';
@@ -25,17 +25,6 @@ import { KafkaLog, type KafkaLogOptions } from './log/kafka-log';
 import { type AggregatorMetrics, createAggregatorMetrics } from './metrics';
 import { type SinkConfig, sinkRegistry, sinkSpec } from './sinks/registry';
 import type { Sink } from './sinks/sink';
-
-/** True at most once per `ms`: for warnings that would otherwise repeat per chunk. */
-function rateLimited(ms: number): () => boolean {
-  let last = 0;
-  return () => {
-    const now = Date.now();
-    if (now - last < ms) return false;
-    last = now;
-    return true;
-  };
-}
 
 /** Makes a configured sink through its type's spec in the registry. */
 async function createSink(s: SinkConfig, config: AggregatorConfig, metrics: AggregatorMetrics, logger: Logger): Promise<Sink> {
@@ -148,7 +137,7 @@ export class Aggregator {
             )
           : new Redis(r.url ?? 'redis://127.0.0.1:6379', opts));
       client.on('error', () => {}); // every command's own rejection is handled, counted and logged by the store
-      const warnEvery = rateLimited(10_000);
+      const warnEvery = new LogLimiter(10_000);
       dedupe = new RedisDedupe({
         client,
         node: config.node_id ?? hostname(),
@@ -202,9 +191,10 @@ export class Aggregator {
           },
           unverified: (n) => {
             metrics.dedupeUnverified.inc(n);
-            if (warnEvery()) {
+            const skipped = warnEvery.admit('TRB_DEDUPE_UNVERIFIED');
+            if (skipped !== null) {
               logger.warn(
-                { code: 'TRB_DEDUPE_UNVERIFIED' },
+                { code: 'TRB_DEDUPE_UNVERIFIED', skipped },
                 'fail_open: writing chunks while the Redis dedupe marks are being rebuilt; resent ones may be written twice (tributary_aggregator_dedupe_unverified_chunks_total).',
               );
             }

@@ -17,3 +17,22 @@ export function createLogger(
 
 /** A logger that drops everything (tests, benches). */
 export const silentLogger: Logger = pino({ level: 'silent' });
+
+/** One log line per error code per interval: thousands of hostile connections must not become thousands of lines. */
+export class LogLimiter {
+  private readonly last = new Map<string, { at: number; suppressed: number }>();
+
+  constructor(private readonly intervalMs = 10_000) {}
+
+  /** null: do not log (counted); otherwise log, with how many were not logged since the last line. */
+  admit(code: string, now = Date.now()): number | null {
+    const seen = this.last.get(code);
+    if (seen && now - seen.at < this.intervalMs) {
+      seen.suppressed++;
+      return null;
+    }
+    const suppressed = seen?.suppressed ?? 0;
+    this.last.set(code, { at: now, suppressed: 0 });
+    return suppressed;
+  }
+}

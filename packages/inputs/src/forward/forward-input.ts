@@ -5,29 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { LogLimiter } from '@tributary/core';
 import { DEFAULT_ADMISSION, ForwardServer, clip } from '@tributary/forward-protocol';
 import { type Consume, type Input, type InputContext, notListening } from '../input';
 import { consumeInPieces } from '../pieces';
 import { type ForwardInputConfig, toServerSecurity } from './config';
-
-/** One log line per error code per interval: thousands of hostile connections must not become thousands of lines. */
-export class LogLimiter {
-  private readonly last = new Map<string, { at: number; suppressed: number }>();
-
-  constructor(private readonly intervalMs = 10_000) {}
-
-  /** null: do not log (counted); otherwise log, with how many were not logged since the last line. */
-  admit(code: string, now = Date.now()): number | null {
-    const seen = this.last.get(code);
-    if (seen && now - seen.at < this.intervalMs) {
-      seen.suppressed++;
-      return null;
-    }
-    const suppressed = seen?.suppressed ?? 0;
-    this.last.set(code, { at: now, suppressed: 0 });
-    return suppressed;
-  }
-}
 
 /** The forward input; it listens once started. */
 export function createForwardInput(config: ForwardInputConfig, ctx: InputContext): Input {

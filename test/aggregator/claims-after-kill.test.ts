@@ -75,7 +75,7 @@ test('after kill -9 and restart of a node, its stale claims are released at once
       }),
       silentLogger,
     );
-    const producer = produce(forwarder.ports.forward, { perChunk: 100, maxEvents: TOTAL, pauseMs: 1 });
+    const producer = produce(forwarder.ports.forward, { perChunk: 100, maxEvents: TOTAL, pauseMs: 20 }); // about 6 s of production, so the kills below happen with traffic flowing
 
     // Claims in flight at the kill: Redis is frozen while A sends its claims, A is killed, then Redis
     // thaws and runs the claims still in its socket buffer. A holds claims on chunks it never logged.
@@ -85,7 +85,7 @@ test('after kill -9 and restart of a node, its stale claims are released at once
     for (let attempt = 0; attempt < 5 && staleAtKill === 0; attempt++) {
       await waitFor(() => producer.stats.acked.size > ((attempt + 1) * TOTAL) / 7, 60_000, 'traffic before the kill');
       process.kill(redis.pid, 'SIGSTOP');
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 600));
       started[0].child.kill('SIGKILL');
       await exited(started[0].child);
       process.kill(redis.pid, 'SIGCONT');

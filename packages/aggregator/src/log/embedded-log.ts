@@ -498,7 +498,10 @@ export class EmbeddedLog implements DurableLog {
     if (first >= visible) return [];
     const start = seg.positions[first];
     let last = first + 1;
-    while (last < visible && last - first < maxRecords && seg.positions[last] - start < maxBytes) last++;
+    // Whole records up to maxBytes (the first one whatever its size), so a poll fits the reader's scratch buffer:
+    // a range one record past it meant a fresh buffer per poll, and a full GC every few dozen milliseconds.
+    const endOf = (i: number) => (i + 1 < seg.records ? seg.positions[i + 1] : seg.bytes);
+    while (last < visible && last - first < maxRecords && endOf(last) - start <= maxBytes) last++;
     const end = last < seg.records ? seg.positions[last] : seg.bytes;
     const data = scratch && scratch.length >= end - start ? scratch.subarray(0, end - start) : Buffer.allocUnsafe(end - start);
     const handle = await fs.promises.open(seg.path, 'r');

@@ -542,26 +542,23 @@ export class EmbeddedLog implements DurableLog {
   }
 
   waitForCommit(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.appended.off('commit', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.appended.once('commit', done);
-    });
+    return this.next('commit', ms);
   }
 
   waitForAppend(ms: number): Promise<void> {
+    return this.next('append', ms);
+  }
+
+  /** Resolves at the next `event` of the log, or after `ms`, whichever comes first. */
+  private next(event: 'append' | 'commit', ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        this.appended.off('append', done);
+        this.appended.off(event, done);
         resolve();
       };
       const timer = setTimeout(done, ms);
-      this.appended.once('append', done);
+      this.appended.once(event, done);
     });
   }
 

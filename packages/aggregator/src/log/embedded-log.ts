@@ -147,7 +147,8 @@ export class EmbeddedLog implements DurableLog {
   /** Set when the log can no longer promise durability; appends are refused until restart. */
   private broken: string | null = null;
   private closed = false;
-  private readonly appended = new EventEmitter();
+  /** "append" when records become readable, "commit" when a group saved its position. */
+  private readonly events = new EventEmitter();
   private readonly readers = new Set<EmbeddedReader>();
   private failure: string | null = null;
   private readonly committedOffsets = new Map<string, number>();
@@ -156,7 +157,7 @@ export class EmbeddedLog implements DurableLog {
   private readonly keysAtStart: string[] = [];
 
   constructor(private readonly options: EmbeddedLogOptions) {
-    this.appended.setMaxListeners(0);
+    this.events.setMaxListeners(0);
   }
 
   private get segDir(): string {
@@ -369,7 +370,7 @@ export class EmbeddedLog implements DurableLog {
         this.failure = null;
         this.durableOffset = groups[groups.length - 1].end;
         for (const g of groups) for (const item of g.items) item.resolve();
-        this.appended.emit('append');
+        this.events.emit('append');
         this.sync();
       });
     }
@@ -459,7 +460,7 @@ export class EmbeddedLog implements DurableLog {
     }
     this.committedOffsets.set(group, offset);
     this.applyRetention();
-    this.appended.emit('commit');
+    this.events.emit('commit');
   }
 
   /** Why a group's committed offset could not be read at start; null when it was (or there was none). */
@@ -554,11 +555,11 @@ export class EmbeddedLog implements DurableLog {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        this.appended.off(event, done);
+        this.events.off(event, done);
         resolve();
       };
       const timer = setTimeout(done, ms);
-      this.appended.once(event, done);
+      this.events.once(event, done);
     });
   }
 

@@ -6,7 +6,7 @@
  * directory can be written the chunks land there. With no directory set, the
  * log line and metric say the chunk was dropped.
  */
-import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger, validateConfig } from '@tributary/core';
 import { FrameDecoder, decodeEntries, parseRequest } from '@tributary/forward-protocol';
@@ -66,7 +66,8 @@ test('an unwritable dead-letter directory keeps the chunks, retries, shows in /r
     // The operator fixes the directory: the chunks land there, nothing is lost, readiness returns.
     rmSync(join(dir, 'blocker'));
     const landed = () =>
-      readdirSync(dir).includes('blocker') ? readdirSync(deadDir).filter((f) => f.endsWith('.msgpack')) : ([] as string[]);
+      // mkdir -p makes blocker/ before blocker/dead/: look only once the directory itself is there
+      existsSync(deadDir) ? readdirSync(deadDir).filter((f) => f.endsWith('.msgpack')) : ([] as string[]);
     const events = () =>
       landed().flatMap((f) =>
         decodeEntries(parseRequest(new FrameDecoder().push(readFileSync(join(deadDir, f)))[0]).entries).map((e) => e.record.n as number),

@@ -103,7 +103,19 @@ test('60 slow 30 MB bodies and 30 slowloris headers: RSS bounded, deadlines cut 
     }
     expect(conns.filter((c) => c.state.closedAt === 0).length).toBe(0);
     expect(loris.filter((c) => c.state.closedAt === 0).length).toBe(0);
-    expect(conns.filter((c) => c.state.reply.startsWith('HTTP/1.1 503')).length).toBeGreaterThanOrEqual(58);
+    // A 503 written just before the server closes a socket the client is still writing 20 MB into can be
+    // lost to the TCP reset that follows (the client's error is a reset, its reply empty): under CI load
+    // 41–59 of 60 arrived. What must hold: none was accepted, each reply is a refusal, most were told why,
+    // and all were closed.
+    const replies = conns.map((c) => c.state.reply.slice(0, 12));
+    console.log(
+      `slow bodies: ${replies.filter((r) => r.startsWith('HTTP/1.1 503')).length} got 503, ${replies.filter((r) => r === '').length} were reset without a reply, of 60`,
+    );
+    expect(replies.filter((r) => r.startsWith('HTTP/1.1 2'))).toEqual([]);
+    // the one or two bodies the budget admitted are cut at the request deadline: 408
+    expect(replies.filter((r) => r !== '' && !r.startsWith('HTTP/1.1 503') && !r.startsWith('HTTP/1.1 408'))).toEqual([]);
+    expect(replies.filter((r) => r.startsWith('HTTP/1.1 408')).length).toBeLessThanOrEqual(2);
+    expect(replies.filter((r) => r.startsWith('HTTP/1.1 503')).length).toBeGreaterThanOrEqual(30);
     expect(peakRssMb(fwd.child.pid as number)).toBeLessThan(RSS_BOUND_MB);
     expect(await postOk(http, 5)).toBe(5);
   } finally {

@@ -3,26 +3,14 @@
  * with the next stage's `consume` and stops each on SIGTERM; it never sees
  * the server behind it.
  */
-import type { AddressInfo } from 'node:net';
-import type { Logger } from '@tributary/core';
+import type { Consume as CoreConsume, Input as CoreInput, Logger } from '@tributary/core';
 import type { ForwardChunk } from '@tributary/forward-protocol';
 
-/** The next stage: resolved means durably accepted downstream; only then does an input ack. */
-export type Consume = (chunks: ForwardChunk[]) => Promise<void>;
+/** The next stage, for chunks of the forward protocol (see core's `Consume`). */
+export type Consume = CoreConsume<ForwardChunk>;
 
-export interface Input {
-  /** The input's kind (`forward`, `http`): the `input` label of its metrics. */
-  readonly name: string;
-  /** Listens, handing every admitted batch to `consume`. Resolves once it listens; rejects if it cannot (port in use). */
-  start(consume: Consume): Promise<void>;
-  /**
-   * Stops taking new work, lets what is in flight finish (and be acked) for
-   * up to `graceMs`, then cuts the connections left. Resolves once closed.
-   */
-  stop(graceMs: number): Promise<void>;
-  /** Where it listens; only after `start` resolved. */
-  readonly address: AddressInfo;
-}
+/** An input of forward-protocol chunks (core's `Input`). */
+export type Input = CoreInput<ForwardChunk>;
 
 /** What a role gives an input besides its config: counters, and the role's limits and checks. */
 export interface InputContext {

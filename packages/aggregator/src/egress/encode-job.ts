@@ -11,6 +11,7 @@
  * base64, with the reason); the rest of the job goes on.
  */
 import { gzipSync } from 'node:zlib';
+import type { DeadLetter } from '@tributary/core';
 import { INCOMPLETE, skipValue } from '@tributary/forward-protocol';
 import { type FieldNames, LineWriter, Out, type RecordFields, Unencodable, fieldNameBytes, recordFields } from './transcode';
 
@@ -55,13 +56,7 @@ export interface EncodedGroup {
   lineEnds: Uint32Array[];
 }
 
-export interface DeadLetter {
-  tag: string;
-  id: string;
-  reason: string;
-  /** The event's msgpack bytes, base64. */
-  raw: string;
-}
+export type { DeadLetter } from '@tributary/core';
 
 export interface EncodeResult {
   groups: EncodedGroup[];

@@ -1,4 +1,5 @@
 export * from './backoff';
+export * from './codes';
 export * from './component';
 export * from './config';
 export * from './errors';

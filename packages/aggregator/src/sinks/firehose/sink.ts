@@ -10,10 +10,9 @@
  * that fails rejects the batch as retryable, so nothing is lost. Without a
  * dead-letter directory they are counted and logged as dropped.
  */
-import * as fs from 'node:fs';
-import { join } from 'node:path';
 import { type FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
 import { type Logger, RetryableError, backoffDelay } from '@tributary/core';
+import { DeadLetterFile } from '../dead-letters';
 import type { LineBatch, LineSink } from '../sink';
 import type { SinkStats } from '../spec';
 import { planBatches } from './request-builder';
@@ -37,6 +36,7 @@ export interface FirehoseSinkOptions {
 export class FirehoseSink implements LineSink {
   /** Batches whose dead letters are written (a retried put must not append them again). */
   private readonly deadLettered = new WeakSet<LineBatch>();
+  private deadLetters: DeadLetterFile | null = null;
   readonly kind = 'lines' as const;
   readonly name: string;
 
@@ -114,24 +114,12 @@ export class FirehoseSink implements LineSink {
       );
       return;
     }
-    const file = join(o.deadLetterPath, `${o.name}.ndjson`);
-    try {
-      await fs.promises.mkdir(o.deadLetterPath, { recursive: true });
-      await fs.promises.appendFile(
-        file,
-        rejected.map((r) => `${JSON.stringify({ reason: r.reason, at: new Date().toISOString(), line: r.line })}\n`).join(''),
-      );
-    } catch (err) {
-      throw new RetryableError(
-        'TRB_SINK_DEAD_LETTER',
-        `Sink ${o.name} could not write its dead letters to ${file}: ${(err as Error).message}.`,
-        err,
-      );
-    }
+    const file = (this.deadLetters ??= new DeadLetterFile(o.deadLetterPath, o.name));
+    await file.append(rejected);
     o.onStats?.({ calls: 0, records: 0, failedRecords: 0, throttled: 0, deadLetters: own });
     o.logger.warn(
-      { code: 'TRB_SINK_DEAD_LETTER', sink: o.name, events: rejected.length, path: file },
-      `Sink ${o.name} wrote ${rejected.length} events it can never deliver to ${file}; the first: ${rejected[0].reason}.`,
+      { code: 'TRB_SINK_DEAD_LETTER', sink: o.name, events: rejected.length, path: file.file },
+      `Sink ${o.name} wrote ${rejected.length} events it can never deliver to ${file.file}; the first: ${rejected[0].reason}.`,
     );
   }
 

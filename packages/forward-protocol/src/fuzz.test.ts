@@ -8,7 +8,7 @@ import { encodeEntry, encodeForward, encodeMessage, encodePackedForward } from '
 import { TributaryError } from './errors';
 import { EventTime } from './event-time';
 import { parseJsonRequest } from './json-request';
-import { decodeTag, isPlainMessage, parseRequest, plainMessage } from './request';
+import { type MessageParts, decodeTag, isPlainMessage, parseRequest } from './request';
 
 // Deterministic PRNG so a failure reproduces.
 function rng(seed: number) {
@@ -80,6 +80,7 @@ test('the plain-Message fast path accepts only what parseRequest accepts, with t
     encodeMessage('app.x', t, { msg: 'acked' }, { chunk: 'c1' }),
     encodeMessage('app.x', 0, { now: true }),
   ];
+  const plainMessage: MessageParts = { tagStart: 0, tagEnd: 0, entryStart: 0 };
   let fast = 0;
   for (let i = 0; i < 20000; i++) {
     const frame = Buffer.from(messages[i % messages.length]);
@@ -92,7 +93,7 @@ test('the plain-Message fast path accepts only what parseRequest accepts, with t
       continue; // not msgpack: the framer refuses it before any parsing
     }
     if (ranges.length !== 2 || ranges[0] !== 0 || ranges[1] !== frame.length) continue; // not one complete value
-    if (!isPlainMessage(frame, 0, frame.length)) continue;
+    if (!isPlainMessage(frame, 0, frame.length, plainMessage)) continue;
     fast++;
     const parsed = parseRequest(Buffer.from(frame)); // must not throw
     expect(parsed.mode).toBe('message');

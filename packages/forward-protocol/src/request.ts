@@ -125,20 +125,24 @@ export function decodeTag(buf: Buffer, start: number, end: number): string {
   return lastTag;
 }
 
-/** Where `isPlainMessage` found a request's parts (one shared object: no allocation per message). */
-export const plainMessage = { tagStart: 0, tagEnd: 0, entryStart: 0 };
+/** Where `isPlainMessage` found a request's parts; the caller owns it and reuses it (no allocation per message). */
+export interface MessageParts {
+  tagStart: number;
+  tagEnd: number;
+  entryStart: number;
+}
 
 /**
  * Recognises the commonest request on the wire, a Message-mode
  * `[tag, time, record]` with three elements (no option), a non-zero int,
  * float or EventTime time and a map record, in the complete frame
- * `buf[start, end)`; fills `plainMessage`. Its entry is then
+ * `buf[start, end)`; fills `parts`. Its entry is then
  * `buf[entryStart, end)` once `buf[entryStart]` (the tag's last byte) is set
  * to 0x92. Anything else — options, time 0, `[EventTime, metadata]`, other
  * modes, bad shapes — returns false and goes through `parseRequest`, which
  * also reports the errors.
  */
-export function isPlainMessage(buf: Buffer, start: number, end: number): boolean {
+export function isPlainMessage(buf: Buffer, start: number, end: number, parts: MessageParts): boolean {
   if (buf[start] !== 0x93) return false;
   const tagBytes = readBytes(buf, start + 1, end);
   if (!tagBytes || tagBytes.end === tagBytes.start || !isStr(buf, start + 1)) return false;
@@ -148,9 +152,9 @@ export function isPlainMessage(buf: Buffer, start: number, end: number): boolean
   if (t === 0x00 || (t & 0xf0) === 0x90 || t === 0xdc || t === 0xdd || readBytes(buf, second, end)) return false;
   const timeEnd = skipTime(buf, second, end);
   if (timeEnd < 0 || !readMapHeader(buf, timeEnd, end)) return false;
-  plainMessage.tagStart = tagBytes.start;
-  plainMessage.tagEnd = tagBytes.end;
-  plainMessage.entryStart = second - 1;
+  parts.tagStart = tagBytes.start;
+  parts.tagEnd = tagBytes.end;
+  parts.entryStart = second - 1;
   return true;
 }
 

@@ -26,21 +26,13 @@ import { readFileSync } from 'node:fs';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import { type TlsOptions, createServer as createTlsServer } from 'node:tls';
 import { encodeAck, encodeJsonAck } from './ack';
-import {
-  type AdmissionLimits,
-  DEFAULT_ADMISSION,
-  admitChunk,
-  admitEntries,
-  admitShallowEntry,
-  asAdmissionError,
-  checkTag,
-  clip,
-} from './admission';
+import { type AdmissionLimits, DEFAULT_ADMISSION, admitChunk, asAdmissionError, clip } from './admission';
+import { MessageCoalescer } from './coalescer';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from './decoder';
 import { ProtocolError, ProtocolErrorCode } from './errors';
 import { type Helo, INVALID_PING_PONG, type ServerSecurity, createHelo, encodeHelo, encodePong, parsePing, verifyPing } from './handshake';
 import { parseJsonRequest } from './json-request';
-import { DEFAULT_MAX_DECOMPRESSED_BYTES, type ForwardChunk, decodeTag, isPlainMessage, parseRequest, plainMessage } from './request';
+import { DEFAULT_MAX_DECOMPRESSED_BYTES, type ForwardChunk } from './request';
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -279,6 +271,7 @@ class Connection {
   private readonly source: SourceInfo;
   private readonly maxInFlight: number;
   private readonly admission: AdmissionLimits;
+  private readonly coalescer: MessageCoalescer;
   private helo: Helo | null = null;
   private authenticated: boolean;
   /** Batches handed to `consume`, oldest first; acks are written from the head. */
@@ -304,6 +297,7 @@ class Connection {
     this.decoder = new FrameDecoder(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     this.maxInFlight = options.maxInFlight ?? 8;
     this.admission = options.admission ?? DEFAULT_ADMISSION;
+    this.coalescer = new MessageCoalescer(this.admission, options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES);
     this.source = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 };
     this.authenticated = !options.security;
     socket.setNoDelay(true);
@@ -354,25 +348,18 @@ class Connection {
     this.socket.destroy();
   }
 
+  /**
+   * One read: frame it, turn its complete requests into chunks (handshake,
+   * coalesce, admit), hand them to `consume` as one batch (acks follow once it
+   * resolved), and fail the connection at the first refused request once the
+   * acks owed before it are written.
+   */
   private onData(data: Buffer): void {
     if (this.failed || this.failAfterDrain || this.discarding) return;
-    if (!this.authenticated) {
-      this.unauthenticatedBytes += data.length;
-      if (this.unauthenticatedBytes > MAX_UNAUTHENTICATED_BYTES) {
-        // Nothing is owed to a sender that never authenticated: drop it at once, unread bytes and all.
-        this.fail(
-          new ProtocolError(
-            ProtocolErrorCode.ConnectionBuffer,
-            `More than ${MAX_UNAUTHENTICATED_BYTES} bytes arrived before authentication; the connection was refused.`,
-          ),
-        );
-        this.socket.destroy();
-        return;
-      }
-    } // refused: what still arrives before the close is not read
+    if (!this.authenticated && this.overUnauthenticatedLimit(data.length)) return;
     let buf: Buffer;
     let ranges: number[];
-    let failure: Error | null = null;
+    let failure: Error | null;
     try {
       ({ buf, ranges } = this.decoder.pushRanges(data));
       failure = this.decoder.error;
@@ -383,95 +370,81 @@ class Connection {
     }
     this.holdPartial(failure ? 0 : this.decoder.bufferedBytes);
     const chunks: ForwardChunk[] = [];
-    // Consecutive plain Message-mode requests with one tag become one chunk: their entries are moved
-    // together in place (over the request headers between them), with no object or view per message.
-    let runTag = '';
-    let runCount = 0;
-    let runBegin = 0;
-    let runEnd = 0;
-    const endRun = () => {
-      if (runCount === 0) return;
-      chunks.push({ tag: runTag, entries: buf.subarray(runBegin, runEnd), count: runCount, mode: 'message' });
-      runCount = 0;
-    };
-    for (let i = 0; i < ranges.length; i += 2) {
-      const start = ranges[i];
-      const end = ranges[i + 1];
-      try {
-        if (!this.authenticated) {
-          this.handshake(buf.subarray(start, end));
-          continue;
-        }
-        if (this.decoder.format === 'json') {
-          chunks.push(admitChunk(parseJsonRequest(buf.toString('utf8', start, end)), this.admission));
-          continue;
-        }
-        if (isPlainMessage(buf, start, end)) {
-          const tag = decodeTag(buf, plainMessage.tagStart, plainMessage.tagEnd);
-          checkTag(tag, this.admission);
-          const entryStart = plainMessage.entryStart;
-          buf[entryStart] = 0x92; // the tag's last byte becomes the entry's array header
-          // [tag, time, record]: the record holds at most the frame's containers but the outer array; when that
-          // many cannot break the depth rule, the framer's scan stands for the walk over the record.
-          if (this.decoder.frameContainers[i >> 1] - 1 <= this.admission.maxRecordDepth) {
-            admitShallowEntry(buf, this.admission, entryStart, end);
-          } else {
-            admitEntries(buf, this.admission, entryStart, end);
-          }
-          if (runCount > 0 && tag !== runTag) endRun();
-          if (runCount === 0) {
-            runTag = tag;
-            runBegin = entryStart;
-            runEnd = entryStart;
-          }
-          if (runEnd !== entryStart) buf.copyWithin(runEnd, entryStart, end); // overlap-safe; cheaper than Buffer#copy per message
-          runEnd += end - entryStart;
-          runCount++;
-          continue;
-        }
-        endRun();
-        chunks.push(
-          parseRequest(buf.subarray(start, end), {
-            maxDecompressedBytes: this.options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES,
-            reuseFrame: true,
-            admission: this.admission,
-          }),
-        );
-      } catch (err) {
-        failure = asAdmissionError(err) as Error;
-        break;
-      }
-    }
-    endRun();
-    if (chunks.length) {
-      // What the batch keeps alive: the read it was parsed from, plus any entries of its own (inflated).
-      let bytes = buf.length;
-      for (const c of chunks) if (c.entries.buffer !== buf.buffer) bytes += c.entries.length;
-      const batch: PendingBatch = { chunks, done: false, bytes };
-      this.pending.push(batch);
-      this.budget.take(bytes);
-      if (this.pending.length >= this.maxInFlight) this.socket.pause();
-      if (this.budget.spent) {
-        this.socket.pause();
-        this.budget.waiting.add(this);
-      }
-      this.options.consume(chunks, this.source).then(
-        () => {
-          batch.done = true;
-          this.flushAcks();
-          this.budget.give(bytes);
-        },
-        (err: Error) => {
-          this.fail(err);
-          this.budget.give(bytes);
-        },
-      );
-    }
+    failure = this.toChunks(buf, ranges, chunks) ?? failure;
+    if (chunks.length) this.handOff(chunks, buf);
     if (failure) {
       this.socket.pause();
       if (this.busy) this.failAfterDrain = failure;
       else this.fail(failure);
     }
+  }
+
+  /** Counts bytes received before authentication; past the limit the connection is dropped at once (true). */
+  private overUnauthenticatedLimit(bytes: number): boolean {
+    this.unauthenticatedBytes += bytes;
+    if (this.unauthenticatedBytes <= MAX_UNAUTHENTICATED_BYTES) return false;
+    // Nothing is owed to a sender that never authenticated: drop it at once, unread bytes and all.
+    this.fail(
+      new ProtocolError(
+        ProtocolErrorCode.ConnectionBuffer,
+        `More than ${MAX_UNAUTHENTICATED_BYTES} bytes arrived before authentication; the connection was refused.`,
+      ),
+    );
+    this.socket.destroy();
+    return true;
+  }
+
+  /**
+   * Appends the chunks of the complete frames `buf[ranges]` to `out`: the
+   * handshake's frames first while not authenticated, then each JSON request
+   * as its own chunk, or the MessagePack requests through the coalescer.
+   * Returns the refusal that stopped the read (the chunks before it stand), or null.
+   */
+  private toChunks(buf: Buffer, ranges: number[], out: ForwardChunk[]): Error | null {
+    let i = 0;
+    try {
+      for (; i < ranges.length && !this.authenticated; i += 2) this.handshake(buf.subarray(ranges[i], ranges[i + 1]));
+      if (this.decoder.format === 'json') {
+        for (; i < ranges.length; i += 2) {
+          out.push(admitChunk(parseJsonRequest(buf.toString('utf8', ranges[i], ranges[i + 1])), this.admission));
+        }
+        return null;
+      }
+    } catch (err) {
+      return asAdmissionError(err) as Error;
+    }
+    return this.coalescer.coalesce(buf, ranges, i, this.decoder.frameContainers, out);
+  }
+
+  /**
+   * Hands one read's chunks to `consume` as a pending batch, counted in the
+   * server-wide budget until it settles; pauses reading at the in-flight or
+   * budget limit. Its acks are written once it resolved and every earlier
+   * batch was acked; a rejection fails the connection with nothing more acked.
+   */
+  private handOff(chunks: ForwardChunk[], buf: Buffer): void {
+    // What the batch keeps alive: the read it was parsed from, plus any entries of its own (inflated).
+    let bytes = buf.length;
+    for (const c of chunks) if (c.entries.buffer !== buf.buffer) bytes += c.entries.length;
+    const batch: PendingBatch = { chunks, done: false, bytes };
+    this.pending.push(batch);
+    this.budget.take(bytes);
+    if (this.pending.length >= this.maxInFlight) this.socket.pause();
+    if (this.budget.spent) {
+      this.socket.pause();
+      this.budget.waiting.add(this);
+    }
+    this.options.consume(chunks, this.source).then(
+      () => {
+        batch.done = true;
+        this.flushAcks();
+        this.budget.give(bytes);
+      },
+      (err: Error) => {
+        this.fail(err);
+        this.budget.give(bytes);
+      },
+    );
   }
 
   /**

@@ -36,12 +36,13 @@ export interface FirehoseSinkOptions {
 export class FirehoseSink implements LineSink {
   /** Batches whose dead letters are written (a retried put must not append them again). */
   private readonly deadLettered = new WeakSet<LineBatch>();
-  private deadLetters: DeadLetterFile | null = null;
+  private readonly deadLetters: DeadLetterFile | null;
   readonly kind = 'lines' as const;
   readonly name: string;
 
   constructor(private readonly options: FirehoseSinkOptions) {
     this.name = options.name;
+    this.deadLetters = options.deadLetterPath ? new DeadLetterFile(options.deadLetterPath, options.name) : null;
   }
 
   async put(batch: LineBatch): Promise<void> {
@@ -114,7 +115,7 @@ export class FirehoseSink implements LineSink {
       );
       return;
     }
-    const file = (this.deadLetters ??= new DeadLetterFile(o.deadLetterPath, o.name));
+    const file = this.deadLetters ?? new DeadLetterFile(o.deadLetterPath, o.name);
     await file.append(rejected);
     o.onStats?.({ calls: 0, records: 0, failedRecords: 0, throttled: 0, deadLetters: own });
     o.logger.warn(

@@ -9,9 +9,7 @@ import { join } from 'node:path';
 import { Aggregator, aggregatorConfigSpec } from '@tributary/aggregator';
 import { silentLogger, validateConfig } from '@tributary/core';
 import { EventTime, ForwardConnection, encodeEntry, encodePackedForward } from '@tributary/forward-protocol';
-import { countIds, readOutput } from '../support/output';
-import { tempDir } from '../support/processes';
-import { waitFor } from '../support/recording-server';
+import { countIds, readOutput, tempDir, waitFor } from '@tributary/test-kit';
 
 function send(port: number, bytes: Buffer): Promise<{ reply: Buffer; closed: boolean }> {
   return new Promise((resolve) => {

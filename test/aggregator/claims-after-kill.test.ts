@@ -12,11 +12,18 @@ import { join } from 'node:path';
 import { EmbeddedLog } from '@tributary/aggregator';
 import { silentLogger, validateConfig } from '@tributary/core';
 import { Forwarder, forwarderConfigSpec } from '@tributary/forwarder';
-import { countIds, readOutput } from '../support/output';
-import { type Started, exited, freePort, startRole, tempDir } from '../support/processes';
-import { produce } from '../support/producer';
-import { waitFor } from '../support/recording-server';
-import { startRedis } from '../support/redis';
+import {
+  type Started,
+  countIds,
+  exited,
+  freePort,
+  produce,
+  readOutput,
+  startRedis,
+  startRole,
+  tempDir,
+  waitFor,
+} from '@tributary/test-kit';
 
 const TOTAL = 30_000;
 const CLAIM_TTL_MS = 30_000;

@@ -15,11 +15,17 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { silentLogger, validateConfig } from '@tributary/core';
 import { Forwarder, forwarderConfigSpec } from '@tributary/forwarder';
-import { startAckDroppingProxy } from '../support/ack-dropping-proxy';
-import { countIds, readOutput } from '../support/output';
-import { type Started, freePort, startRole, tempDir } from '../support/processes';
-import { produce } from '../support/producer';
-import { waitFor } from '../support/recording-server';
+import {
+  type Started,
+  countIds,
+  freePort,
+  produce,
+  readOutput,
+  startAckDroppingProxy,
+  startRole,
+  tempDir,
+  waitFor,
+} from '@tributary/test-kit';
 
 const TOTAL = 30_000;
 

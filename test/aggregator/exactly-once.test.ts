@@ -9,12 +9,19 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger, validateConfig } from '@tributary/core';
 import { Forwarder, forwarderConfigSpec } from '@tributary/forwarder';
-import { startAckDroppingProxy } from '../support/ack-dropping-proxy';
-import { countIds, readOutput } from '../support/output';
-import { type Started, exited, freePort, startRole, tempDir } from '../support/processes';
-import { produce } from '../support/producer';
-import { waitFor } from '../support/recording-server';
-import { startRedis } from '../support/redis';
+import {
+  type Started,
+  countIds,
+  exited,
+  freePort,
+  produce,
+  readOutput,
+  startAckDroppingProxy,
+  startRedis,
+  startRole,
+  tempDir,
+  waitFor,
+} from '@tributary/test-kit';
 
 const TOTAL = 40_000;
 

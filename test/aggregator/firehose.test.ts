@@ -8,9 +8,7 @@ import { join } from 'node:path';
 import { Aggregator, aggregatorConfigSpec } from '@tributary/aggregator';
 import { silentLogger, validateConfig } from '@tributary/core';
 import { EventTime, ForwardConnection, encodeEntry, encodePackedForward } from '@tributary/forward-protocol';
-import { startFirehoseEndpoint } from '../support/firehose-endpoint';
-import { tempDir } from '../support/processes';
-import { waitFor } from '../support/recording-server';
+import { startFirehoseEndpoint, tempDir, waitFor } from '@tributary/test-kit';
 
 test('throttling and partial failures: every event delivered, only failed records resent', async () => {
   const dir = tempDir('firehose');

@@ -11,10 +11,8 @@ import { join } from 'node:path';
 import { Aggregator, aggregatorConfigSpec } from '@tributary/aggregator';
 import { silentLogger, validateConfig } from '@tributary/core';
 import { EventTime, ForwardConnection, encodeEntry, encodeMessage, encodePackedForward } from '@tributary/forward-protocol';
+import { readOutput, tempDir, waitFor } from '@tributary/test-kit';
 import { Packr } from 'msgpackr';
-import { readOutput } from '../support/output';
-import { tempDir } from '../support/processes';
-import { waitFor } from '../support/recording-server';
 
 /**
  * Sends `bytes` on a fresh connection; resolves with what came back and

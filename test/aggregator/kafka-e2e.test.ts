@@ -14,10 +14,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Aggregator, aggregatorConfigSpec } from '@tributary/aggregator';
 import { silentLogger, validateConfig } from '@tributary/core';
+import { type Started, countIds, exited, freePort, readOutput, startRole, tempDir, waitFor } from '@tributary/test-kit';
 import { FakeKafkaCluster, fakeKafkajsClient } from '../../packages/aggregator/src/log/kafka/__fixtures__/fake-cluster';
-import { countIds, readOutput } from '../support/output';
-import { type Started, exited, freePort, startRole, tempDir } from '../support/processes';
-import { waitFor } from '../support/recording-server';
 
 // biome-ignore lint/suspicious/noExplicitAny: fluent-logger ships loose typings
 const fluent: any = require('fluent-logger');

@@ -9,9 +9,7 @@ import { join } from 'node:path';
 import { Aggregator, aggregatorConfigSpec } from '@tributary/aggregator';
 import { silentLogger, validateConfig } from '@tributary/core';
 import { EventTime, ForwardConnection, encodeEntry, encodePackedForward } from '@tributary/forward-protocol';
-import { countIds, readOutput } from '../support/output';
-import { freePort, tempDir } from '../support/processes';
-import { waitFor } from '../support/recording-server';
+import { countIds, freePort, readOutput, tempDir, waitFor } from '@tributary/test-kit';
 
 test('Redis Cluster: keys on every shard, resends written once', async () => {
   const dir = tempDir('redis-cluster');

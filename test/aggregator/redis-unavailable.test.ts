@@ -8,10 +8,7 @@ import { join } from 'node:path';
 import { Aggregator, aggregatorConfigSpec } from '@tributary/aggregator';
 import { silentLogger, validateConfig } from '@tributary/core';
 import { EventTime, ForwardConnection, encodeEntry, encodePackedForward } from '@tributary/forward-protocol';
-import { readOutput } from '../support/output';
-import { tempDir } from '../support/processes';
-import { waitFor } from '../support/recording-server';
-import { startRedis } from '../support/redis';
+import { readOutput, startRedis, tempDir, waitFor } from '@tributary/test-kit';
 
 async function scenario(onUnavailable: 'fail_open' | 'fail_closed') {
   const redis = await startRedis();

@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { EventTime, ForwardConnection, encodeEntry, encodePackedForward } from '@tributary/forward-protocol';
-import { type Started, exited, freePort, startRole, tempDir } from '../support/processes';
-import { waitFor } from '../support/recording-server';
+import { type Started, exited, freePort, startRole, tempDir, waitFor } from '@tributary/test-kit';
 
 // biome-ignore lint/suspicious/noExplicitAny: s3rver has no typings
 const S3rver: any = require('s3rver');

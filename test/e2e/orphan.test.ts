@@ -11,8 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { freePort, tempDir } from '../support/processes';
-import { waitFor } from '../support/recording-server';
+import { freePort, tempDir, waitFor } from '@tributary/test-kit';
 
 const ROOT = join(__dirname, '..', '..');
 

@@ -8,9 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { countIds, readOutput } from '../support/output';
-import { CLI, exited, freePort, tempDir } from '../support/processes';
-import { waitFor } from '../support/recording-server';
+import { CLI, countIds, exited, freePort, readOutput, tempDir, waitFor } from '@tributary/test-kit';
 
 // biome-ignore lint/suspicious/noExplicitAny: fluent-logger ships loose typings
 const fluent: any = require('fluent-logger');

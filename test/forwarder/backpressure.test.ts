@@ -6,9 +6,7 @@
  * returns, everything buffered flows.
  */
 import { rmSync } from 'node:fs';
-import { type Started, exited, freePort, peakRssMb, startRole, tempDir } from '../support/processes';
-import { produce } from '../support/producer';
-import { startRecordingServer, waitFor } from '../support/recording-server';
+import { type Started, exited, freePort, peakRssMb, produce, startRecordingServer, startRole, tempDir, waitFor } from '@tributary/test-kit';
 
 const MB = 1024 * 1024;
 

@@ -12,9 +12,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { type Socket, connect } from 'node:net';
 import { join } from 'node:path';
 import { EventTime, ForwardConnection, encodeEntry, encodePackedForward } from '@tributary/forward-protocol';
+import { CLI, exited, freePort, tempDir, waitHealthy } from '@tributary/test-kit';
 import { stringify } from 'yaml';
-import { waitHealthy } from '../../packages/cli/src/bench/local-servers';
-import { CLI, exited, freePort, tempDir } from '../support/processes';
 
 async function startLimited(dir: string, forward: Record<string, unknown>) {
   const [port, metricsPort, deadPort] = [await freePort(), await freePort(), await freePort()];

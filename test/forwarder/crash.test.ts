@@ -5,9 +5,7 @@
  * delivered twice (resent after the restart) is reported.
  */
 import { rmSync } from 'node:fs';
-import { type Started, exited, freePort, startRole, tempDir } from '../support/processes';
-import { produce } from '../support/producer';
-import { startRecordingServer, waitFor } from '../support/recording-server';
+import { type Started, exited, freePort, produce, startRecordingServer, startRole, tempDir, waitFor } from '@tributary/test-kit';
 
 test('kill -9 mid-stream, restart, drain: every acked event is delivered', async () => {
   const receiver = await startRecordingServer();

@@ -14,9 +14,7 @@ import { Aggregator, aggregatorConfigSpec } from '@tributary/aggregator';
 import { silentLogger, validateConfig } from '@tributary/core';
 import { ForwardConnection, encodeEntry, encodePackedForward } from '@tributary/forward-protocol';
 import { Forwarder, forwarderConfigSpec } from '@tributary/forwarder';
-import { readOutput } from '../support/output';
-import { tempDir } from '../support/processes';
-import { waitFor } from '../support/recording-server';
+import { readOutput, tempDir, waitFor } from '@tributary/test-kit';
 
 const MB = 1024 * 1024;
 

@@ -6,9 +6,7 @@
 import { rmSync } from 'node:fs';
 import { silentLogger, validateConfig } from '@tributary/core';
 import { Forwarder, forwarderConfigSpec } from '@tributary/forwarder';
-import { tempDir } from '../support/processes';
-import { produce } from '../support/producer';
-import { startRecordingServer, waitFor } from '../support/recording-server';
+import { produce, startRecordingServer, tempDir, waitFor } from '@tributary/test-kit';
 
 test('one of two aggregators dies mid-stream: delivery continues on the other, nothing acked is lost', async () => {
   const a = await startRecordingServer();

@@ -9,9 +9,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FaultyFilesystem, silentLogger, validateConfig } from '@tributary/core';
 import { Forwarder, forwarderConfigSpec } from '@tributary/forwarder';
-import { tempDir } from '../support/processes';
-import { produce } from '../support/producer';
-import { startRecordingServer, waitFor } from '../support/recording-server';
+import { produce, startRecordingServer, tempDir, waitFor } from '@tributary/test-kit';
 
 const unhandled: unknown[] = [];
 const onUnhandled = (err: unknown) => unhandled.push(err);

@@ -11,9 +11,7 @@ import { join } from 'node:path';
 import { createLogger, validateConfig } from '@tributary/core';
 import { FrameDecoder, decodeEntries, parseRequest } from '@tributary/forward-protocol';
 import { Forwarder, forwarderConfigSpec } from '@tributary/forwarder';
-import { type Started, exited, freePort, startRole, tempDir } from '../support/processes';
-import { produce } from '../support/producer';
-import { startRecordingServer, waitFor } from '../support/recording-server';
+import { type Started, exited, freePort, produce, startRecordingServer, startRole, tempDir, waitFor } from '@tributary/test-kit';
 
 async function scrape(port: number, path: string): Promise<{ status: number; text: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);

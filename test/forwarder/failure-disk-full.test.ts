@@ -13,9 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeEntries } from '@tributary/forward-protocol';
-import { type Started, exited, freePort, startRole, tempDir } from '../support/processes';
-import { produce } from '../support/producer';
-import { startRecordingServer, waitFor } from '../support/recording-server';
+import { type Started, exited, freePort, produce, startRecordingServer, startRole, tempDir, waitFor } from '@tributary/test-kit';
 
 const dir = tempDir('diskfull');
 const mountPoint = join(dir, 'buffer');

@@ -9,9 +9,7 @@ import { type Socket, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { createLogger, validateConfig } from '@tributary/core';
 import { Forwarder, forwarderConfigSpec } from '@tributary/forwarder';
-import { tempDir } from '../support/processes';
-import { produce } from '../support/producer';
-import { startRecordingServer, waitFor } from '../support/recording-server';
+import { produce, startRecordingServer, tempDir, waitFor } from '@tributary/test-kit';
 
 /** A TCP server that applies `onSocket` to every connection. */
 async function rawServer(onSocket: (s: Socket) => void) {

@@ -6,8 +6,8 @@
  */
 import { rmSync } from 'node:fs';
 import { type Socket, connect } from 'node:net';
+import { type Started, exited, freePort, peakRssMb, startRole, tempDir } from '@tributary/test-kit';
 import { Packr } from 'msgpackr';
-import { type Started, exited, freePort, peakRssMb, startRole, tempDir } from '../support/processes';
 
 const MB = 1024 * 1024;
 const RSS_BOUND_MB = 256;

@@ -7,7 +7,7 @@
 import { rmSync } from 'node:fs';
 import { type Socket, connect } from 'node:net';
 import { EventTime, ForwardConnection, encodeEntry, encodePackedForward } from '@tributary/forward-protocol';
-import { type Started, exited, freePort, peakRssMb, startRole, tempDir } from '../support/processes';
+import { type Started, exited, freePort, peakRssMb, startRole, tempDir } from '@tributary/test-kit';
 
 const MB = 1024 * 1024;
 /** The forwarder's systemd MemoryMax (deploy/systemd). */

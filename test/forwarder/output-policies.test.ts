@@ -8,9 +8,7 @@ import { join } from 'node:path';
 import { silentLogger, validateConfig } from '@tributary/core';
 import { FrameDecoder, decodeEntries, parseRequest } from '@tributary/forward-protocol';
 import { Forwarder, forwarderConfigSpec } from '@tributary/forwarder';
-import { tempDir } from '../support/processes';
-import { produce } from '../support/producer';
-import { startRecordingServer, waitFor } from '../support/recording-server';
+import { produce, startRecordingServer, tempDir, waitFor } from '@tributary/test-kit';
 
 function forwarder(dir: string, output: Record<string, unknown>) {
   return Forwarder.start(

@@ -9,8 +9,7 @@ import { promisify } from 'node:util';
 import { createLogger, silentLogger, validateConfig } from '@tributary/core';
 import type { ForwardServer } from '@tributary/forward-protocol';
 import { Forwarder, forwarderConfigSpec } from '@tributary/forwarder';
-import { freePort, tempDir } from '../support/processes';
-import { startRecordingServer, waitFor } from '../support/recording-server';
+import { freePort, startRecordingServer, tempDir, waitFor } from '@tributary/test-kit';
 
 // biome-ignore lint/suspicious/noExplicitAny: fluent-logger ships loose typings
 const fluent: any = require('fluent-logger');

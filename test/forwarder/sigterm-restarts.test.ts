@@ -12,8 +12,7 @@
  */
 import { rmSync } from 'node:fs';
 import { EventTime, ForwardConnection, encodeEntry, encodePackedForward } from '@tributary/forward-protocol';
-import { type Started, exited, freePort, startRole, tempDir } from '../support/processes';
-import { startRecordingServer, waitFor } from '../support/recording-server';
+import { type Started, exited, freePort, startRecordingServer, startRole, tempDir, waitFor } from '@tributary/test-kit';
 
 const PER_CHUNK = 20;
 

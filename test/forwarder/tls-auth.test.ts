@@ -10,9 +10,7 @@ import { join } from 'node:path';
 import { Aggregator, aggregatorConfigSpec } from '@tributary/aggregator';
 import { silentLogger, validateConfig } from '@tributary/core';
 import { Forwarder, forwarderConfigSpec } from '@tributary/forwarder';
-import { countIds, readOutput } from '../support/output';
-import { tempDir } from '../support/processes';
-import { waitFor } from '../support/recording-server';
+import { countIds, readOutput, tempDir, waitFor } from '@tributary/test-kit';
 
 // biome-ignore lint/suspicious/noExplicitAny: fluent-logger ships loose typings
 const fluent: any = require('fluent-logger');

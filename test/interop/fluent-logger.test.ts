@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ForwardServer } from '@tributary/forward-protocol';
-import { type RecordedEvent, startRecordingServer, waitFor } from '../support/recording-server';
+import { type RecordedEvent, startRecordingServer, waitFor } from '@tributary/test-kit';
 
 // biome-ignore lint/suspicious/noExplicitAny: fluent-logger ships loose typings
 const fluent: any = require('fluent-logger');

@@ -3,8 +3,8 @@
  * when Redis loses its memory, the rebuild re-marks the shared log's tail
  * (Kafka: every node's chunks, the dead ones' included), not only this node's.
  */
+import { startRedis } from '@tributary/test-kit';
 import Redis from 'ioredis';
-import { startRedis } from '../../../cli/src/bench/local-servers';
 import { RedisDedupe, type RedisDedupeEvents } from './redis-dedupe';
 
 const quiet: RedisDedupeEvents = {

@@ -6,7 +6,7 @@
 import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { startFirehoseEndpoint } from '../../../../test/support/firehose-endpoint';
+import { startFirehoseEndpoint } from '@tributary/test-kit';
 import { type SinkHarness, sinkContract } from './__fixtures__/sink-contract';
 import { fileSink } from './file/config';
 import { firehoseSink } from './firehose/config';

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { sendPacked } from './forwarder';
-import { freePort, peakRssMb, startCpuMeter, waitHealthy } from './local-servers';
+import { freePort, peakRssMb, startCpuMeter, waitHealthy } from './loopback';
 import { type BenchResult, percentile } from './stats';
 
 export type AggregatorBenchSink = 'file' | 's3';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventTime, ForwardConnection, encodeEntry, encodeMessage, packedForwardParts } from '@tributary/forward-protocol';
 import { stringify } from 'yaml';
-import { freePort, peakRssMb, startCpuMeter, waitHealthy } from './local-servers';
+import { freePort, peakRssMb, startCpuMeter, waitHealthy } from './loopback';
 import { sampleRecord } from './protocol';
 import { type BenchResult, percentile } from './stats';
 

@@ -1,28 +1,29 @@
 /**
- * Loopback helpers shared by the benches and the test suite: a free port, a
- * private redis-server, waiting for /healthz, and a process's peak RSS.
+ * What the benches need around the processes they start: a free loopback
+ * port, waiting for /healthz, and a child's peak RSS and CPU seconds.
+ *
+ * The test suite has its own kit (@tributary/test-kit); the product never
+ * imports test code, so the few lines both need are kept once on each side.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /**
- * A port that was free a moment ago, for servers that must be told their port
- * before they start (child processes, redis-server). Chosen outside the
- * kernel's ephemeral range, from a block of its own per jest worker, so two
- * test workers (or a server on port 0) are never handed the same port.
+ * A port that was free a moment ago, for child processes that must be told
+ * their port before they start. Chosen outside the kernel's ephemeral range,
+ * so an outgoing connection cannot take it before the child binds it.
  */
 export async function freePort(): Promise<number> {
-  const worker = Number(process.env.JEST_WORKER_ID ?? 0);
-  const base = 15000 + (worker % 8) * 2000;
   for (let attempt = 0; attempt < 200; attempt++) {
-    const port = base + ((nextPort++ + attempt) % 2000);
+    const port = PORT_BLOCK_START + (nextPort++ % PORT_BLOCK_SIZE);
     if (await canBind(port)) return port;
   }
-  throw new Error(`No free port in ${base}-${base + 1999}.`);
+  throw new Error(`No free port in ${PORT_BLOCK_START}-${PORT_BLOCK_START + PORT_BLOCK_SIZE - 1}.`);
 }
 
-let nextPort = Math.floor(Math.random() * 2000);
+const PORT_BLOCK_START = 15000;
+const PORT_BLOCK_SIZE = 2000;
+let nextPort = Math.floor(Math.random() * PORT_BLOCK_SIZE);
 
 function canBind(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -77,39 +78,4 @@ export async function waitHealthy(port: number, what: string, isAlive: () => boo
     if (Date.now() > deadline) throw new Error(`${what} did not become healthy within 15 s.`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** Starts a private redis-server on a free loopback port (no persistence); `stop` ends it by PID. */
-export async function startRedis(): Promise<{ port: number; pid: number; url: string; stop(): Promise<void> }> {
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let failed: Error | null = null;
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.on('error', (err) => {
-    failed = new Error(
-      `redis-server could not start (${err.message}); install it (apt-get install redis-server, or run scripts/ensure-system-deps.js).`,
-    );
-  });
-  const deadline = Date.now() + 10_000;
-  while (!out.includes('Ready to accept connections')) {
-    if (failed) throw failed;
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return {
-    port,
-    pid: child.pid as number,
-    url: `redis://127.0.0.1:${port}`,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await new Promise((r) => child.once('exit', r));
-      }
-    },
-  };
 }

@@ -1,1 +1,0 @@
-export { startRedis } from '../../packages/cli/src/bench/local-servers';

@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 /**
  * The aggregator: forward (and optional HTTP) sources → dedupe → durable log
  * → egress → sinks.
@@ -9,19 +8,21 @@ import { hostname } from 'node:os';
  * finish and are acked, connections close so forwarders move on, egress
  * finishes its batch within `shutdown_grace_ms`, exit.
  */
-import { LogLimiter, type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
+import { hostname } from 'node:os';
+import { type Logger, type Registry, createRegistry, findSpec, startOpsServer } from '@tributary/core';
 import { type Input, createForwardInput, createHttpInput } from '@tributary/inputs';
-import Redis, { Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { AggregatorConfig } from './config';
 import type { DedupeStore } from './dedupe/dedupe-store';
-import { EmbeddedDedupe } from './dedupe/embedded-dedupe';
-import { RedisDedupe } from './dedupe/redis-dedupe';
+import { dedupeRegistry } from './dedupe/registry';
+import type { DedupeSpec } from './dedupe/spec';
 import { EgressWorker } from './egress/egress-worker';
 import { createEncoder, encoderThreads } from './egress/encoder-pool';
 import { createIngest } from './ingest';
 import type { DurableLog } from './log/durable-log';
-import { EmbeddedLog } from './log/embedded-log';
-import { KafkaLog, type KafkaLogOptions } from './log/kafka-log';
+import type { KafkaLogOptions } from './log/kafka-log';
+import { logRegistry } from './log/registry';
+import type { LogPart, LogSpec } from './log/spec';
 import { type AggregatorMetrics, createAggregatorMetrics } from './metrics';
 import { type SinkConfig, sinkRegistry, sinkSpec } from './sinks/registry';
 import type { Sink } from './sinks/sink';
@@ -77,37 +78,13 @@ export class Aggregator {
   ): Promise<Aggregator> {
     const registry = createRegistry();
     const metrics = createAggregatorMetrics(registry);
-
-    const log: DurableLog =
-      config.log.type === 'kafka' && config.log.kafka
-        ? new KafkaLog({
-            brokers: [...config.log.kafka.brokers],
-            clientId: config.log.kafka.client_id,
-            topic: config.log.kafka.topic,
-            partitions: config.log.kafka.partitions,
-            replicationFactor: config.log.kafka.replication_factor,
-            minInsyncReplicas: config.log.kafka.min_insync_replicas,
-            compression: config.log.kafka.compression,
-            gzipLevel: config.log.kafka.gzip_level,
-            partitionBy: config.log.kafka.partition_by,
-            ssl: config.log.kafka.ssl,
-            requestTimeoutMs: config.log.kafka.request_timeout_ms,
-            maxRequestBytes: config.log.kafka.max_request_bytes,
-            readerQueueBytes: config.log.kafka.reader_queue_bytes,
-            logger,
-            client: injected.kafka,
-          })
-        : new EmbeddedLog({
-            path: config.log.path,
-            segmentBytes: config.log.segment_bytes,
-            retentionBytes: config.log.retention_bytes,
-            retentionMs: config.log.retention_ms,
-          });
-    await log.start();
+    const logSpec: LogSpec = findSpec(logRegistry, config.log.type, 'log');
+    const logPart = logSpec.create(config.log, { logger, kafkaClient: injected.kafka });
+    await logPart.log.start();
     // Whatever is built after the log is undone, newest first, if a later step fails: a bad port or sink never leaves half a node running.
-    const undo: Array<() => Promise<unknown>> = [() => log.close()];
+    const undo: Array<() => Promise<unknown>> = [() => logPart.log.close()];
     try {
-      return await Aggregator.assemble(config, logger, injected, registry, metrics, log, undo);
+      return await Aggregator.assemble(config, logger, injected, registry, metrics, logPart, undo);
     } catch (err) {
       for (const step of undo.reverse()) await step().catch(() => {}); // the start's own error is the one reported
       throw err;
@@ -117,101 +94,23 @@ export class Aggregator {
   private static async assemble(
     config: AggregatorConfig,
     logger: Logger,
-    injected: { redis?: Redis | Cluster; kafka?: KafkaLogOptions['client'] },
+    injected: { redis?: Redis | Cluster },
     registry: Registry,
     metrics: AggregatorMetrics,
-    log: DurableLog,
+    { log, maxBacklogBytes }: LogPart,
     undo: Array<() => Promise<unknown>>,
   ): Promise<Aggregator> {
-    let dedupe: DedupeStore | null = null;
-    const d = config.dedupe;
-    if (d.type === 'redis') {
-      const r = d.redis ?? { key_prefix: 'trb:dd:', command_timeout_ms: 1000 };
-      const opts = { enableAutoPipelining: true, commandTimeout: r.command_timeout_ms, maxRetriesPerRequest: 1, lazyConnect: false };
-      const client =
-        injected.redis ??
-        (r.cluster_nodes?.length
-          ? new Cluster(
-              r.cluster_nodes.map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1] ?? 6379) })),
-              { enableAutoPipelining: true, redisOptions: opts },
-            )
-          : new Redis(r.url ?? 'redis://127.0.0.1:6379', opts));
-      client.on('error', () => {}); // every command's own rejection is handled, counted and logged by the store
-      const warnEvery = new LogLimiter(10_000);
-      dedupe = new RedisDedupe({
-        client,
-        node: config.node_id ?? hostname(),
-        prefix: r.key_prefix,
-        claimTtlMs: d.claim_ttl_ms,
-        doneTtlMs: d.done_ttl_ms,
-        onUnavailable: d.on_unavailable,
-        rebuildWaitMs: d.rebuild_wait_ms,
-        rebuildMaxKeys: d.rebuild_max_keys,
-        // on Kafka every node's chunks are in the topic: a rebuild re-marks its tail too
-        logTail: log.kind === 'kafka' ? () => log.recentKeys(d.rebuild_max_keys) : undefined,
-        events: {
-          error: (err) => {
-            metrics.dedupeUnavailable.inc();
-            logger.warn({ code: 'TRB_DEDUPE_UNAVAILABLE', err: err.message }, `Redis dedupe failed (${d.on_unavailable}): ${err.message}`);
-          },
-          stateLost: (reason) => {
-            metrics.dedupeStateLost.inc();
-            metrics.dedupeRebuilding.set(1);
-            logger.warn(
-              { code: 'TRB_DEDUPE_STATE_LOST', reason },
-              `Redis lost the dedupe marks (${reason}); re-marking the chunks in the logs (${d.on_unavailable === 'fail_closed' ? 'no acks until then' : 'fail_open: chunks pass unchecked until then'}).`,
-            );
-          },
-          rebuildFailed: (err) => {
-            metrics.dedupeRebuildFailures.inc();
-            logger.warn(
-              { code: 'TRB_DEDUPE_REBUILD', err: err.message },
-              `Re-marking the logged chunks in Redis failed; retrying: ${err.message}`,
-            );
-          },
-          rebuilt: (rep) => {
-            metrics.dedupeRebuilding.set(0);
-            if (rep.duplicates) metrics.dedupeDuplicates.inc(rep.duplicates);
-            if (rep.missingPeers.length) {
-              logger.warn(
-                { code: 'TRB_DEDUPE_REBUILD', peers: rep.missingPeers },
-                `Dedupe marks trusted again after ${rep.ms} ms although ${rep.missingPeers.join(', ')} did not report re-marking its log: resends of its chunks may be written twice.`,
-              );
-            }
-            if (rep.duplicates) {
-              logger.warn(
-                { code: 'TRB_DEDUPE_DUPLICATES', chunks: rep.duplicates },
-                `${rep.duplicates} chunk(s) of this node's log were written by another node too while Redis had lost its marks.`,
-              );
-            }
-            logger.info(
-              { keys: rep.keys, ms: rep.ms, afterLoss: rep.afterLoss },
-              `Marked ${rep.keys} chunks of this node's log done in Redis in ${rep.ms} ms.`,
-            );
-          },
-          unverified: (n) => {
-            metrics.dedupeUnverified.inc(n);
-            const skipped = warnEvery.admit('TRB_DEDUPE_UNVERIFIED');
-            if (skipped !== null) {
-              logger.warn(
-                { code: 'TRB_DEDUPE_UNVERIFIED', skipped },
-                'fail_open: writing chunks while the Redis dedupe marks are being rebuilt; resent ones may be written twice (tributary_aggregator_dedupe_unverified_chunks_total).',
-              );
-            }
-          },
-          staleClaims: (n) => {
-            metrics.dedupeStaleClaims.inc(n);
-            logger.info({ chunks: n }, `Took over ${n} claim(s) a restarted node held on chunks it never logged.`);
-          },
-        },
-      });
-    } else if (d.type === 'embedded') {
-      dedupe = new EmbeddedDedupe(d.done_ttl_ms, d.max_entries);
-    }
+    const dedupeSpec: DedupeSpec = findSpec(dedupeRegistry, config.dedupe.type, 'dedupe');
+    const { store: dedupe, claimWaitMs } = dedupeSpec.create(config.dedupe, {
+      logger,
+      metrics,
+      node: config.node_id ?? hostname(),
+      log,
+      redisClient: injected.redis,
+    });
     if (dedupe) {
-      const started = dedupe;
-      undo.push(() => started.close());
-      const logged = log instanceof EmbeddedLog ? log.recoveredKeys() : [];
+      undo.push(() => dedupe.close());
+      const logged = log.recoveredKeys?.() ?? [];
       await dedupe.start(logged);
       logger.info({ keys: logged.length, dedupe: dedupe.kind }, `Dedupe started with ${logged.length} chunk keys from the log.`);
     }
@@ -249,8 +148,8 @@ export class Aggregator {
     const ingest = createIngest({
       log,
       dedupe,
-      claimWaitMs: d.claim_wait_ms,
-      maxBacklogBytes: config.log.type === 'embedded' ? config.log.max_backlog_bytes : 0,
+      claimWaitMs,
+      maxBacklogBytes,
       backlogWaitMs: BACKLOG_WAIT_MS,
       metrics,
     });

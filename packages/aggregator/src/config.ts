@@ -1,10 +1,14 @@
 /**
  * Aggregator configuration: the one schema, defaults and descriptions in it
  * (the configuration reference is generated from it). Inputs take their
- * schemas from @tributary/inputs; sink types come from the sink registry.
+ * schemas from @tributary/inputs; dedupe, log and sink types come from
+ * their registries.
  */
 import type { ConfigSchema } from '@tributary/core';
-import { type ForwardInputConfig, type HttpInputConfig, forwardInputSchema, httpInputSchema } from '@tributary/inputs';
+import { forwardInputSchema, httpInputSchema } from '@tributary/inputs';
+import type { FromSchema } from 'json-schema-to-ts';
+import { type DedupeConfig, dedupeRegistry, dedupeSchema } from './dedupe/registry';
+import { type LogConfig, logRegistry, logSchema } from './log/registry';
 import { type SinkConfig, type SinkRegistry, sinkItemSchema, sinkRegistry } from './sinks/registry';
 
 export const aggregatorSchema = {
@@ -36,163 +40,8 @@ export const aggregatorSchema = {
       ...httpInputSchema,
       properties: { ...httpInputSchema.properties, enabled: { type: 'boolean', default: false, description: 'Serve the HTTP input.' } },
     },
-    dedupe: {
-      type: 'object',
-      description: 'Cross-node dedupe of resent chunks.',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        type: {
-          enum: ['embedded', 'redis', 'none'],
-          default: 'embedded',
-          description: 'embedded: single node, rebuilt from the log at start; redis: across nodes; none: off.',
-        },
-        redis: {
-          type: 'object',
-          description: 'Redis (ElastiCache) connection for dedupe.type redis.',
-          additionalProperties: false,
-          properties: {
-            url: { type: 'string', description: 'redis://host:port (standalone).' },
-            cluster_nodes: {
-              type: 'array',
-              items: { type: 'string' },
-              description: 'host:port seeds for Redis Cluster (ElastiCache cluster mode).',
-            },
-            key_prefix: { type: 'string', default: 'trb:dd:', description: 'Prefix of every dedupe key.' },
-            command_timeout_ms: {
-              type: 'integer',
-              minimum: 10,
-              default: 1000,
-              description: 'A Redis call slower than this counts as Redis unavailable.',
-            },
-          },
-        },
-        claim_ttl_ms: {
-          type: 'integer',
-          minimum: 100,
-          default: 30000,
-          description: 'How long a claim holds before another node may take the chunk.',
-        },
-        done_ttl_ms: {
-          type: 'integer',
-          minimum: 1000,
-          default: 259200000,
-          description: 'How long a written chunk is remembered (default 72 h, a forwarder retry horizon).',
-        },
-        claim_wait_ms: {
-          type: 'integer',
-          minimum: 0,
-          default: 5000,
-          description: 'How long a resend waits for another node holding the claim before it gets no ack.',
-        },
-        on_unavailable: {
-          enum: ['fail_open', 'fail_closed'],
-          default: 'fail_open',
-          description: 'Redis down: keep accepting (at-least-once) or stop acking.',
-        },
-        max_entries: { type: 'integer', minimum: 1000, default: 2000000, description: 'Embedded store: marks kept in memory.' },
-        rebuild_wait_ms: {
-          type: 'integer',
-          minimum: 0,
-          default: 10000,
-          description:
-            'Redis store: after Redis lost its memory, how long a node waits for its peers to re-mark the chunks in their logs before it trusts the marks again (fail_closed refuses acks meanwhile).',
-        },
-        rebuild_max_keys: {
-          type: 'integer',
-          minimum: 1000,
-          default: 200000,
-          description: "Redis store: most of this node's recently logged chunk keys kept in memory to re-mark after Redis lost its memory.",
-        },
-      },
-    },
-    log: {
-      type: 'object',
-      description: 'The durable log between ingest and egress.',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        type: {
-          enum: ['embedded', 'kafka'],
-          default: 'embedded',
-          description: 'embedded: disk log on this node; kafka: a Kafka cluster (MSK).',
-        },
-        path: { type: 'string', default: './data/aggregator-log', description: 'Embedded log directory.' },
-        segment_bytes: { type: 'integer', minimum: 1024, default: 67108864, description: 'Embedded log segment size.' },
-        retention_bytes: {
-          type: 'integer',
-          minimum: 1024,
-          default: 10737418240,
-          description: 'Embedded log: consumed segments beyond this size are deleted.',
-        },
-        retention_ms: {
-          type: 'integer',
-          minimum: 1000,
-          default: 259200000,
-          description: 'Embedded log: consumed segments older than this are deleted.',
-        },
-        max_backlog_bytes: {
-          type: 'integer',
-          minimum: 0,
-          default: 268435456,
-          description:
-            'Embedded log: while egress is this many bytes behind, ingest waits (senders are slowed by TCP) instead of the log growing without bound; a batch that waits over 30 s is refused unacked and resent. 0: no bound. Kafka: not applied (the topic is the buffer).',
-        },
-        kafka: {
-          type: 'object',
-          description: 'Kafka (MSK) connection for log.type kafka.',
-          additionalProperties: false,
-          required: ['brokers'],
-          properties: {
-            brokers: { type: 'array', minItems: 1, items: { type: 'string' }, description: 'host:port bootstrap brokers.' },
-            topic: { type: 'string', default: 'tributary-chunks', description: 'Topic holding one message per chunk.' },
-            partitions: { type: 'integer', minimum: 1, default: 12, description: 'Partitions when the topic is created.' },
-            replication_factor: {
-              type: 'integer',
-              minimum: 1,
-              default: 3,
-              description: 'Explicit replication factor when the topic is created.',
-            },
-            min_insync_replicas: { type: 'integer', minimum: 1, default: 2 },
-            compression: {
-              enum: ['none', 'gzip'],
-              default: 'gzip',
-              description:
-                'Compression of produce requests (the codecs kafkajs ships). Chunks are stored uncompressed in the log, so this is their only compression.',
-            },
-            gzip_level: {
-              type: 'integer',
-              minimum: 1,
-              maximum: 9,
-              default: 1,
-              description:
-                'zlib level of gzip compression. Requests are compressed one at a time, so the level bounds the append rate (measured: level 1 about 4x faster than 6, output about 30% larger).',
-            },
-            partition_by: {
-              enum: ['chunk', 'tag'],
-              default: 'chunk',
-              description: 'Message key: the chunk (spread load) or the tag (order per tag).',
-            },
-            ssl: { type: 'boolean', default: false, description: 'TLS to the brokers (MSK TLS listeners).' },
-            client_id: { type: 'string', default: 'tributary', description: 'Kafka client id.' },
-            request_timeout_ms: { type: 'integer', minimum: 100, default: 30000 },
-            max_request_bytes: {
-              type: 'integer',
-              minimum: 1024,
-              default: 983040,
-              description:
-                "Most chunk bytes (before compression) that concurrent appends group into one produce request; a bigger chunk goes alone. Keep it under the topic's max.message.bytes (broker default 1000012).",
-            },
-            reader_queue_bytes: {
-              type: 'integer',
-              minimum: 65536,
-              default: 33554432,
-              description: 'Most bytes of fetched records an egress reader holds before fetching pauses (with heartbeats).',
-            },
-          },
-        },
-      },
-    },
+    dedupe: dedupeSchema(dedupeRegistry),
+    log: logSchema(logRegistry),
     egress: {
       type: 'object',
       description: 'Workers that read the log and deliver to sinks.',
@@ -301,60 +150,20 @@ export const aggregatorSchema = {
   },
 } as const;
 
-export interface AggregatorConfig {
-  node_id?: string;
-  forward: ForwardInputConfig;
-  http: HttpInputConfig & { enabled: boolean };
-  dedupe: {
-    type: 'embedded' | 'redis' | 'none';
-    redis?: { url?: string; cluster_nodes?: string[]; key_prefix: string; command_timeout_ms: number };
-    claim_ttl_ms: number;
-    done_ttl_ms: number;
-    claim_wait_ms: number;
-    on_unavailable: 'fail_open' | 'fail_closed';
-    max_entries: number;
-    rebuild_wait_ms: number;
-    rebuild_max_keys: number;
-  };
-  log: {
-    type: 'embedded' | 'kafka';
-    path: string;
-    segment_bytes: number;
-    retention_bytes: number;
-    retention_ms: number;
-    max_backlog_bytes: number;
-    kafka?: {
-      brokers: string[];
-      topic: string;
-      partitions: number;
-      replication_factor: number;
-      min_insync_replicas: number;
-      compression: 'none' | 'gzip';
-      gzip_level: number;
-      partition_by: 'chunk' | 'tag';
-      ssl: boolean;
-      client_id: string;
-      request_timeout_ms: number;
-      max_request_bytes: number;
-      reader_queue_bytes: number;
-    };
-  };
-  egress: {
-    group: string;
-    batch_records: number;
-    max_wait_ms: number;
-    encoder_threads: number | 'auto';
-    objects: { bytes: number; age_ms: number; max_tags: number };
-    retry_initial_ms: number;
-    retry_max_ms: number;
-    routes: Array<{ match: string; sinks: string[] }>;
-  };
+/** The keys whose shape this file gives (the others are built from registries at run time, which FromSchema cannot see into). */
+type OwnKeys = Omit<(typeof aggregatorSchema)['properties'], 'dedupe' | 'log' | 'sinks'>;
+
+/**
+ * The aggregator config, as validated and defaulted: derived from the schema
+ * (json-schema-to-ts), so the two cannot drift. `dedupe`, `log` and `sinks`
+ * take their types from their registries' specs, each derived from its own
+ * schema.
+ */
+export type AggregatorConfig = FromSchema<{ type: 'object'; additionalProperties: false; properties: OwnKeys }> & {
+  dedupe: DedupeConfig;
+  log: LogConfig;
   sinks: SinkConfig[];
-  fields: { id: string; time: string; tag: string };
-  metrics: { bind: string; port: number };
-  shutdown_grace_ms: number;
-  log_level: string;
-}
+};
 
 function checkReferences(config: AggregatorConfig): string[] {
   const problems: string[] = [];
@@ -368,8 +177,7 @@ function checkReferences(config: AggregatorConfig): string[] {
       if (!names.has(n)) problems.push(`egress.routes.${i}.sinks.${j}: no sink is named "${n}"`);
     }),
   );
-  if (config.log.type === 'kafka' && !config.log.kafka) problems.push('log.kafka: required when log.type is kafka');
-  if (config.dedupe.type === 'redis' && !config.dedupe.redis?.url && !config.dedupe.redis?.cluster_nodes?.length) {
+  if (config.dedupe.type === 'redis' && !config.dedupe.redis.url && !config.dedupe.redis.cluster_nodes?.length) {
     problems.push('dedupe.redis: set url or cluster_nodes when dedupe.type is redis');
   }
   return problems;

@@ -67,6 +67,13 @@ export interface DurableLog {
    */
   recentKeys(max: number): Promise<string[]>;
   /**
+   * Dedupe keys of this node's own records the log held when it started,
+   * oldest first (valid after `start`): what the node's dedupe store marks
+   * done before its first claim. Absent on a log shared by every node
+   * (Kafka), where a node cannot tell its own records apart.
+   */
+  recoveredKeys?(): readonly string[];
+  /**
    * Bytes appended that some egress group has not committed yet: how far
    * egress is behind. The embedded log counts them; Kafka answers 0 (its
    * retention is the buffer, sized by the cluster, and lag is watched there).

@@ -65,7 +65,7 @@ export function limitWarnings(role: string, config: unknown): string[] {
 export function timeoutWarnings(aggregator: AggregatorConfig, forwarder: ForwarderConfig): string[] {
   const d = aggregator.dedupe;
   if (d.type === 'none') return [];
-  const commandTimeout = d.type === 'redis' ? (d.redis?.command_timeout_ms ?? 1000) : 0;
+  const commandTimeout = d.type === 'redis' ? d.redis.command_timeout_ms : 0;
   const worst = d.claim_wait_ms + commandTimeout;
   const ack = forwarder.output.ack_timeout_ms;
   if (worst < ack) return [];
@@ -73,8 +73,9 @@ export function timeoutWarnings(aggregator: AggregatorConfig, forwarder: Forward
     d.type === 'redis'
       ? `dedupe.claim_wait_ms (${d.claim_wait_ms}) + dedupe.redis.command_timeout_ms (${commandTimeout})`
       : `dedupe.claim_wait_ms (${d.claim_wait_ms})`;
+  const failOpen = d.type === 'redis' && d.on_unavailable === 'fail_open';
   return [
-    `the aggregator may hold a chunk for ${parts} = ${worst} ms before it acks, not less than the forwarder's output.ack_timeout_ms (${ack}): the forwarder resends chunks still waiting for their claim${d.on_unavailable === 'fail_open' ? ', and with on_unavailable fail_open a Redis outage writes them twice' : ''}. Keep the sum well below ack_timeout_ms (docs/operations.md, "Claim wait and ack timeout").`,
+    `the aggregator may hold a chunk for ${parts} = ${worst} ms before it acks, not less than the forwarder's output.ack_timeout_ms (${ack}): the forwarder resends chunks still waiting for their claim${failOpen ? ', and with on_unavailable fail_open a Redis outage writes them twice' : ''}. Keep the sum well below ack_timeout_ms (docs/operations.md, "Claim wait and ack timeout").`,
   ];
 }
 

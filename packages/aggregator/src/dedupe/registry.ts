@@ -1,0 +1,38 @@
+/**
+ * Every dedupe type the aggregator knows. The `dedupe` config schema, the
+ * `DedupeConfig` type, the store `Aggregator.start` opens and the
+ * configuration reference are derived from this list: a new dedupe type is
+ * its spec and one line here.
+ */
+import { discriminatedSchema } from '@tributary/core';
+import { embeddedDedupe } from './embedded-spec';
+import { noDedupe } from './none-spec';
+import { redisDedupe } from './redis-spec';
+import type { DedupeSpec } from './spec';
+
+export const dedupeRegistry = [embeddedDedupe, redisDedupe, noDedupe] as const;
+
+export type DedupeRegistry = readonly DedupeSpec[];
+
+/** The `dedupe` config, as validated and defaulted: a union discriminated by `type`. */
+export type DedupeConfig = (typeof dedupeRegistry)[number] extends infer S ? (S extends DedupeSpec<infer C> ? C : never) : never;
+
+/**
+ * The schema of `dedupe`: the spec of its `type`, chosen by an ajv
+ * discriminator, so a key of another type is rejected with its path. An
+ * absent `dedupe` or `dedupe.type` is the embedded store.
+ */
+export function dedupeSchema(stores: DedupeRegistry) {
+  const base = discriminatedSchema(stores, 'Dedupe of resent chunks; the keys of each type are listed under "Dedupe types".');
+  return {
+    ...base,
+    default: {},
+    properties: {
+      type: {
+        ...base.properties.type,
+        default: 'embedded',
+        description: 'embedded: single node, rebuilt from the log at start; redis: across nodes; none: off.',
+      },
+    },
+  };
+}

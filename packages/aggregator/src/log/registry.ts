@@ -1,0 +1,34 @@
+/**
+ * Every durable log type the aggregator knows. The `log` config schema, the
+ * `LogConfig` type, the log `Aggregator.start` opens and the configuration
+ * reference are derived from this list: a new log type is its spec and one
+ * line here.
+ */
+import { discriminatedSchema } from '@tributary/core';
+import { embeddedLog } from './embedded-spec';
+import { kafkaLog } from './kafka-spec';
+import type { LogSpec } from './spec';
+
+export const logRegistry = [embeddedLog, kafkaLog] as const;
+
+export type LogRegistry = readonly LogSpec[];
+
+/** The `log` config, as validated and defaulted: a union discriminated by `type`. */
+export type LogConfig = (typeof logRegistry)[number] extends infer S ? (S extends LogSpec<infer C> ? C : never) : never;
+
+/**
+ * The schema of `log`: the spec of its `type`, chosen by an ajv
+ * discriminator, so a key of another type is rejected with its path. An
+ * absent `log` or `log.type` is the embedded log (ajv fills the parent's
+ * defaults before the discriminator picks a branch).
+ */
+export function logSchema(logs: LogRegistry) {
+  const base = discriminatedSchema(logs, 'The durable log between ingest and egress; the keys of each type are listed under "Log types".');
+  return {
+    ...base,
+    default: {},
+    properties: {
+      type: { ...base.properties.type, default: 'embedded', description: 'embedded: disk log on this node; kafka: a Kafka cluster (MSK).' },
+    },
+  };
+}

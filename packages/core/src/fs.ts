@@ -14,6 +14,7 @@
  */
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
+import { remainingBuffers } from './writev';
 
 export interface Filesystem {
   open(path: string, flags: string): Promise<number>;
@@ -28,6 +29,8 @@ export interface Filesystem {
   /** Creates the directory and its parents; no error when it exists. */
   mkdir(path: string): Promise<void>;
   readdir(path: string): Promise<string[]>;
+  /** `readdir` with each entry's type (one call, no stat per entry). */
+  readdirTypes(path: string): Promise<fs.Dirent[]>;
   stat(path: string): Promise<fs.Stats>;
   readFile(path: string): Promise<Buffer>;
   writeFile(path: string, data: Buffer | string): Promise<void>;
@@ -59,6 +62,7 @@ export const realFilesystem: Filesystem = {
   unlink: (path) => fs.promises.unlink(path),
   mkdir: (path) => fs.promises.mkdir(path, { recursive: true }).then(() => undefined),
   readdir: (path) => fs.promises.readdir(path),
+  readdirTypes: (path) => fs.promises.readdir(path, { withFileTypes: true }),
   stat: (path) => fs.promises.stat(path),
   readFile: (path) => fs.promises.readFile(path),
   writeFile: (path, data) => fs.promises.writeFile(path, data),
@@ -100,7 +104,15 @@ export interface Fault {
   times?: number;
 }
 
-const ERRNO: Record<string, number> = { EIO: -5, ENOSPC: -28, EACCES: -13, EROFS: -30, EDQUOT: -122, EBADF: -9 };
+/** errno and message of the codes a fault can carry, as Node reports them on Linux. */
+const ERRNO: Record<string, [number, string]> = {
+  EIO: [-5, 'i/o error'],
+  ENOSPC: [-28, 'no space left on device'],
+  EACCES: [-13, 'permission denied'],
+  EROFS: [-30, 'read-only file system'],
+  EDQUOT: [-122, 'disk quota exceeded'],
+  EBADF: [-9, 'bad file descriptor'],
+};
 
 /**
  * A Filesystem that fails chosen calls. `inject` adds a fault (the newest
@@ -135,9 +147,10 @@ export class FaultyFilesystem implements Filesystem {
       if (f.path !== undefined && !(typeof f.path === 'string' ? path.includes(f.path) : f.path.test(path))) continue;
       f.left--;
       this.failures.set(op, (this.failures.get(op) ?? 0) + 1);
-      const err: NodeJS.ErrnoException = new Error(`${f.code}: injected fault, ${op} '${path}'`);
+      const [errno, text] = ERRNO[f.code] ?? [undefined, 'injected fault'];
+      const err: NodeJS.ErrnoException = new Error(`${f.code}: ${text}, ${op} '${path}' (injected fault)`);
       err.code = f.code;
-      err.errno = ERRNO[f.code];
+      err.errno = errno;
       err.syscall = op;
       err.path = path;
       return err;
@@ -191,6 +204,9 @@ export class FaultyFilesystem implements Filesystem {
   readdir(path: string): Promise<string[]> {
     return this.run('readdir', path, () => this.inner.readdir(path));
   }
+  readdirTypes(path: string): Promise<fs.Dirent[]> {
+    return this.run('readdir', path, () => this.inner.readdirTypes(path));
+  }
   stat(path: string): Promise<fs.Stats> {
     return this.run('stat', path, () => this.inner.stat(path));
   }
@@ -236,21 +252,40 @@ export class FaultyFilesystem implements Filesystem {
 /**
  * Writes a whole file so that it is either all there or absent: a temp file
  * beside it (`tmp`), written, fdatasynced and closed, then renamed over
- * `path`. On failure the temp file is removed and the write's own error is
- * rejected with. (Through `node:fs` promises for now; the storage components
- * that adopt the seam will pass their Filesystem.)
+ * `path`, all through `fsys`. On failure the temp file is removed and the
+ * write's own error is rejected with; `path` is then untouched.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[], tmp = `${path}.tmp`): Promise<void> {
-  const handle = await fs.promises.open(tmp, 'w');
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array | readonly Uint8Array[],
+  tmp = `${path}.tmp`,
+  fsys: Filesystem = realFilesystem,
+): Promise<void> {
+  const parts = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : (data instanceof Uint8Array ? [data] : data).map(asBuffer);
+  const fd = await fsys.open(tmp, 'w');
   try {
-    if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
-    else await handle.writev(data as Uint8Array[]);
-    await handle.datasync();
+    let left = parts.reduce((n, b) => n + b.length, 0);
+    let rest = parts;
+    while (left > 0) {
+      const written = await fsys.writev(fd, rest);
+      left -= written;
+      if (left > 0) rest = remainingBuffers(rest, written);
+    }
+    await fsys.fdatasync(fd);
   } catch (err) {
-    await handle.close().catch(() => {}); // the write's error is the one reported
-    await fs.promises.rm(tmp, { force: true }).catch(() => {});
+    await fsys.close(fd).catch(() => {}); // the write's error is the one reported
+    await fsys.unlink(tmp).catch(() => {});
     throw err;
   }
-  await handle.close();
-  await fs.promises.rename(tmp, path);
+  await fsys.close(fd);
+  try {
+    await fsys.rename(tmp, path);
+  } catch (err) {
+    await fsys.unlink(tmp).catch(() => {}); // the rename's error is the one reported
+    throw err;
+  }
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }

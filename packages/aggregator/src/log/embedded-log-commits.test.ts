@@ -4,11 +4,10 @@
  * it succeeds once space returns. An offset file that cannot be read stops the
  * group's reader with a coded error instead of replaying from offset 0.
  */
-import * as fs from 'node:fs';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RetryableError, TributaryError } from '@tributary/core';
+import { FaultyFilesystem, RetryableError, TributaryError } from '@tributary/core';
 import { LogErrorCode } from './durable-log';
 import { EmbeddedLog } from './embedded-log';
 
@@ -20,12 +19,12 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'trb-log-commits-'));
 });
 afterEach(() => {
-  jest.restoreAllMocks();
   rmSync(dir, { recursive: true, force: true });
 });
 
 test('a commit the disk refuses (ENOSPC) rejects retryably, keeps the old position, and succeeds once space returns', async () => {
-  const log = new EmbeddedLog(options(dir));
+  const fs = new FaultyFilesystem();
+  const log = new EmbeddedLog({ ...options(dir), fs });
   await log.start();
   await log.append([record(0), record(1), record(2)]);
   const reader = await log.reader('g');
@@ -33,8 +32,7 @@ test('a commit the disk refuses (ENOSPC) rejects retryably, keeps the old positi
   await reader.commit(polled.slice(0, 1));
   expect(log.committed('g')).toBe(1);
 
-  const enospc = Object.assign(new Error('ENOSPC: no space left on device, open'), { code: 'ENOSPC' });
-  const open = jest.spyOn(fs.promises, 'open').mockRejectedValue(enospc);
+  const diskFull = fs.inject({ ops: ['open'], path: 'consumers', code: 'ENOSPC' });
   const failed = await reader.commit(polled).then(
     () => null,
     (err: unknown) => err,
@@ -44,7 +42,7 @@ test('a commit the disk refuses (ENOSPC) rejects retryably, keeps the old positi
   expect((failed as Error).message).toMatch(/no space left/);
   expect(log.committed('g')).toBe(1);
 
-  open.mockRestore(); // space is back
+  diskFull(); // space is back
   await reader.commit(polled);
   expect(log.committed('g')).toBe(3);
   await log.close();

@@ -1,11 +1,13 @@
 /**
  * Queueing, space accounting and the overflow policy, shared by the disk and
- * memory buffers; the subclasses only store bytes.
+ * memory buffers, over a ChunkStorage that only keeps bytes (see
+ * chunk-storage.ts). DiskBuffer and MemoryBuffer only choose the storage.
  */
 import { RetryableError } from '@tributary/core';
 import type { ForwardChunk } from '@tributary/forward-protocol';
 import type { AckedChunkIds } from './acked-chunk-ids';
 import { BufferErrorCode, type BufferLimits, type BufferStats, type ChunkBuffer, type OpenChunk, type SealedChunk } from './chunk-buffer';
+import type { ChunkStorage, StorageEvents } from './chunk-storage';
 
 export type { OpenChunk };
 
@@ -22,17 +24,17 @@ export function resendKey(c: ForwardChunk): string {
   return `${c.chunkId}\n${c.tag}\n${c.count}\n${c.entries.length}`;
 }
 
-export abstract class BaseBuffer implements ChunkBuffer {
-  protected readonly open = new Map<string, OpenChunk>();
+export class BaseBuffer implements ChunkBuffer {
+  private readonly open = new Map<string, OpenChunk>();
   /** Sealed chunks in creation order (insertion order of the Map). */
-  protected readonly sealed = new Map<string, SealedChunk>();
+  private readonly sealed = new Map<string, SealedChunk>();
   private readonly inFlight = new Set<string>();
-  protected totalBytes = 0;
+  private totalBytes = 0;
   private droppedEvents = 0;
   private droppedChunks = 0;
   private readonly readyListeners: Array<() => void> = [];
   private spaceWaiters: Array<{ need: number; resolve(): void; reject(err: Error): void }> = [];
-  protected closed = false;
+  private closed = false;
   /** Appends in progress, by the resend keys of the client chunks they carry. */
   private readonly appending = new Map<string, Promise<void>>();
   /** Resend keys of whole chunks that `skipAcked` let through, by chunk id, until their append settles. */
@@ -40,29 +42,30 @@ export abstract class BaseBuffer implements ChunkBuffer {
   private failure: string | null = null;
   private writeProblem: string | null = null;
 
-  constructor(
-    protected readonly limits: BufferLimits,
-    protected readonly ackedIds: AckedChunkIds,
-  ) {}
+  private readonly storage: ChunkStorage;
 
   /**
-   * Writes one tag's parts of an append to its open chunk (with the chunk's
-   * header when new); returns the bytes stored. Accounting is the caller's.
+   * `createStorage` is handed the events through which the storage reports
+   * trouble; `recovered` are chunks the storage already holds (sealed, oldest
+   * first), queued for sending.
    */
-  protected abstract writeOpen(chunk: OpenChunk, parts: ForwardChunk[], isNew: boolean): number;
-  /**
-   * Cuts a chunk back to what it held before this append's write (a new
-   * chunk: gone entirely). False when that failed and the chunk must take no
-   * more writes (it then holds a torn record at its end, which readers stop at).
-   */
-  protected abstract undoWrite(chunk: OpenChunk, isNew: boolean): boolean;
-  protected abstract sync(): Promise<void>;
-  protected abstract sealStorage(chunk: OpenChunk): void;
-  protected abstract readStorage(chunk: SealedChunk): Promise<Buffer[]>;
-  protected abstract removeStorage(chunk: SealedChunk): Promise<void>;
-  protected abstract newId(): Buffer;
-  /** Drops a sealed chunk's storage synchronously (drop_oldest). */
-  protected abstract removeStorageSync(chunk: SealedChunk): void;
+  protected constructor(
+    private readonly limits: BufferLimits,
+    private readonly ackedIds: AckedChunkIds,
+    createStorage: (events: StorageEvents) => ChunkStorage,
+    recovered: SealedChunk[] = [],
+  ) {
+    this.storage = createStorage({
+      fail: (reason) => {
+        this.failure ??= reason;
+      },
+      ioError: (op, err, what) => this.onIoError?.(op, err, what),
+    });
+    for (const c of recovered) {
+      this.sealed.set(c.id.toString('hex'), c);
+      this.totalBytes += c.stored;
+    }
+  }
 
   async skipAcked(chunks: ForwardChunk[]): Promise<ForwardChunk[]> {
     for (;;) {
@@ -156,19 +159,19 @@ export abstract class BaseBuffer implements ChunkBuffer {
       for (const [tag, parts] of byTag) {
         const open = this.open.get(tag);
         const write = {
-          chunk: open ?? { id: this.newId(), tag, count: 0, bytes: 0, stored: 0, createdAt: now },
+          chunk: open ?? { id: this.storage.newId(), tag, count: 0, bytes: 0, stored: 0, createdAt: now },
           parts,
           isNew: !open,
           written: 0,
         };
         writes.push(write);
-        write.written = this.writeOpen(write.chunk, parts, write.isNew);
+        write.written = this.storage.write(write.chunk, parts, write.isNew);
       }
-      if (!this.idsAfterSync) this.recordIds(keys, now);
+      if (!this.storage.idsAfterSync) this.storage.recordIds(keys, now);
     } catch (err) {
       for (const w of writes.reverse()) {
         // A chunk whose failed write could not be cut off takes no more appends: sealed as it was before.
-        if (!this.undoWrite(w.chunk, w.isNew) && !w.isNew && w.chunk.count > 0) this.seal(w.chunk);
+        if (!this.storage.undo(w.chunk, w.isNew) && !w.isNew && w.chunk.count > 0) this.seal(w.chunk);
       }
       this.writeProblem = (err as Error).message;
       throw err instanceof RetryableError
@@ -186,32 +189,16 @@ export abstract class BaseBuffer implements ChunkBuffer {
       }
       if (chunk.bytes >= this.limits.chunkLimitBytes) this.seal(chunk);
     }
-    await this.sync();
-    if (!this.idsAfterSync || !keys.length) return;
+    await this.storage.sync();
+    if (!this.storage.idsAfterSync || !keys.length) return;
     try {
-      this.recordIds(keys, Date.now());
+      this.storage.recordIds(keys, Date.now());
     } catch (err) {
       // The events are stored and synced but not acked: the client's resend stores them again (at-least-once).
       this.writeProblem = (err as Error).message;
       throw new RetryableError(BufferErrorCode.Io, `Recording the acked chunk ids failed: ${(err as Error).message}.`, err);
     }
-    await this.sync();
-  }
-
-  /**
-   * True when ids are recorded only once the events they stand for are
-   * synced (`fsync: always`), so no id can reach the disk before its events:
-   * after a power loss a resend is then never taken for one whose events were
-   * lost. Otherwise they are written with the events (the interval policy's
-   * window covers both).
-   */
-  protected get idsAfterSync(): boolean {
-    return false;
-  }
-
-  /** Remembers the ids of an append being made safe (the disk buffer also journals them). */
-  protected recordIds(ids: string[], now: number): void {
-    this.ackedIds.record(ids, now);
+    await this.storage.sync();
   }
 
   /** Throws when appends are refused: closed, or storage that can no longer be trusted. */
@@ -224,15 +211,6 @@ export abstract class BaseBuffer implements ChunkBuffer {
   problem(): string | null {
     if (this.failure) return `buffer: ${this.failure}`;
     return this.writeProblem ? `buffer: the last write failed (${this.writeProblem.replace(/\.$/, '')})` : null;
-  }
-
-  /**
-   * Storage can no longer be trusted (a failed fdatasync: the kernel may have
-   * dropped the dirty pages, and a retried sync can falsely succeed): every
-   * later append is refused until a restart reads back what the disk holds.
-   */
-  protected fail(reason: string): void {
-    this.failure ??= reason;
   }
 
   isFull(): boolean {
@@ -250,14 +228,14 @@ export abstract class BaseBuffer implements ChunkBuffer {
   }
 
   read(chunk: SealedChunk): Promise<Buffer[]> {
-    return this.readStorage(chunk);
+    return this.storage.read(chunk);
   }
 
   async ack(chunk: SealedChunk): Promise<void> {
     const key = chunk.id.toString('hex');
     this.inFlight.delete(key);
     if (!this.sealed.delete(key)) return;
-    await this.removeStorage(chunk);
+    await this.storage.remove(chunk);
     this.freed(chunk);
   }
 
@@ -303,19 +281,14 @@ export abstract class BaseBuffer implements ChunkBuffer {
     this.closed = true;
     for (const w of this.spaceWaiters) w.reject(new RetryableError(BufferErrorCode.Closed, 'The buffer closed while waiting for space.'));
     this.spaceWaiters = [];
-    // A failed sync here was reported and has stopped appends (see `fail`); what is on disk stays for the next start.
-    await this.sync().catch(() => undefined);
+    // A failed sync here was reported and has stopped appends (StorageEvents.fail); what is on disk stays for the next start.
+    await this.storage.sync().catch(() => undefined);
+    await this.storage.close();
   }
 
-  /** Registers a chunk recovered from storage at start-up. */
-  protected adopt(chunk: SealedChunk): void {
-    this.sealed.set(chunk.id.toString('hex'), chunk);
-    this.totalBytes += chunk.stored;
-  }
-
-  protected seal(open: OpenChunk): void {
+  private seal(open: OpenChunk): void {
     this.open.delete(open.tag);
-    this.sealStorage(open);
+    this.storage.seal(open);
     this.sealed.set(open.id.toString('hex'), { ...open, attempts: 0, notBefore: 0 });
     for (const l of this.readyListeners) l();
   }
@@ -337,7 +310,7 @@ export abstract class BaseBuffer implements ChunkBuffer {
       if (this.totalBytes + need <= this.limits.maxBytes) return;
       if (this.inFlight.has(key)) continue;
       this.sealed.delete(key);
-      this.removeStorageSync(chunk);
+      this.storage.removeNow(chunk);
       this.droppedEvents += chunk.count;
       this.droppedChunks++;
       this.onDrop?.(chunk);

@@ -23,7 +23,7 @@ export type DedupeConfig = (typeof dedupeRegistry)[number] extends infer S ? (S 
  * absent `dedupe` or `dedupe.type` is the embedded store.
  */
 export function dedupeSchema(stores: DedupeRegistry) {
-  const base = discriminatedSchema(stores, 'Dedupe of resent chunks; the keys of each type are listed under "Dedupe types".');
+  const base = discriminatedSchema(stores, 'Dedupe of resent chunks; the keys of each type are listed under "Dedupe types".', []);
   return {
     ...base,
     default: {},

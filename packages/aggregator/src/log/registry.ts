@@ -20,10 +20,15 @@ export type LogConfig = (typeof logRegistry)[number] extends infer S ? (S extend
  * The schema of `log`: the spec of its `type`, chosen by an ajv
  * discriminator, so a key of another type is rejected with its path. An
  * absent `log` or `log.type` is the embedded log (ajv fills the parent's
- * defaults before the discriminator picks a branch).
+ * defaults before the discriminator picks a branch; `type` is required by
+ * every branch, which is what the discriminator needs).
  */
 export function logSchema(logs: LogRegistry) {
-  const base = discriminatedSchema(logs, 'The durable log between ingest and egress; the keys of each type are listed under "Log types".');
+  const base = discriminatedSchema(
+    logs,
+    'The durable log between ingest and egress; the keys of each type are listed under "Log types".',
+    [],
+  );
   return {
     ...base,
     default: {},

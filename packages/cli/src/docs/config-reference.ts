@@ -3,7 +3,7 @@
  * reference cannot drift: `pnpm docs:config` writes it, and a test fails when
  * the committed file differs from what the schemas say.
  */
-import { type SinkRegistry, aggregatorConfigSpecFor, sinkRegistry } from '@tributary/aggregator';
+import { type SinkRegistry, aggregatorConfigSpecFor, dedupeRegistry, logRegistry, sinkRegistry } from '@tributary/aggregator';
 import { forwarderSchema } from '@tributary/forwarder';
 
 interface Schema {
@@ -55,16 +55,21 @@ function section(title: string, schema: Schema, intro: string): string {
   return out.join('\n');
 }
 
-/** One table per sink type, from its spec: the keys it takes besides `name` and `type`. */
-function sinkSections(sinks: SinkRegistry): string {
-  const out = [
-    '## Sink types',
-    '',
-    'Every `sinks[]` item has a `name` and a `type`; its other keys are those of its type, below. A key of another type is rejected.',
-  ];
-  for (const spec of sinks) {
-    out.push('', `### \`${spec.type}\``, '', spec.schema.description, '', '| key | type | default | description |', '|---|---|---|---|');
-    rows(spec.schema as unknown as Schema, 'sinks[].', out, ['name', 'type']);
+/** One table per type of a registry, from its spec: the keys of `prefix` that type takes besides `skip`. */
+function typeSections(
+  title: string,
+  intro: string,
+  specs: ReadonlyArray<{ type: string; schema: { description: string } }>,
+  prefix: string,
+  skip: readonly string[],
+): string {
+  const out = [`## ${title}`, '', intro];
+  for (const spec of specs) {
+    const keys: string[] = [];
+    rows(spec.schema as unknown as Schema, prefix, keys, skip);
+    out.push('', `### \`${spec.type}\``, '', spec.schema.description, '');
+    if (keys.length) out.push('| key | type | default | description |', '|---|---|---|---|', ...keys);
+    else out.push('No other keys.');
   }
   return out.join('\n');
 }
@@ -87,9 +92,31 @@ export function renderConfigReference(sinks: SinkRegistry = sinkRegistry): strin
     section(
       'Aggregator (`tributary aggregator --config FILE`)',
       aggregatorConfigSpecFor(sinks).schema as unknown as Schema,
-      'The middle tier: forward input, dedupe, durable log, egress to sinks. The keys of each sink type are listed under "Sink types".',
+      'The middle tier: forward input, dedupe, durable log, egress to sinks. The keys of each log, dedupe and sink type are listed under "Log types", "Dedupe types" and "Sink types".',
     ),
     '',
-    sinkSections(sinks),
+    typeSections(
+      'Log types',
+      '`log.type` picks the durable log (default `embedded`); its other keys are those of its type, below. A key of another type is rejected.',
+      logRegistry,
+      'log.',
+      ['type'],
+    ),
+    '',
+    typeSections(
+      'Dedupe types',
+      '`dedupe.type` picks the dedupe store (default `embedded`); its other keys are those of its type, below. A key of another type is rejected.',
+      dedupeRegistry,
+      'dedupe.',
+      ['type'],
+    ),
+    '',
+    typeSections(
+      'Sink types',
+      'Every `sinks[]` item has a `name` and a `type`; its other keys are those of its type, below. A key of another type is rejected.',
+      sinks,
+      'sinks[].',
+      ['name', 'type'],
+    ),
   ].join('\n')}\n`;
 }

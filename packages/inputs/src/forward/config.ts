@@ -1,8 +1,10 @@
 /**
  * The forward input's configuration: schema (defaults and descriptions, the
- * configuration reference is generated from it) and its type.
+ * configuration reference is generated from it), the type derived from it,
+ * and the mapping to the protocol server's options.
  */
 import type { ServerSecurity } from '@tributary/forward-protocol';
+import type { FromSchema } from 'json-schema-to-ts';
 
 const securityServer = {
   type: 'object',
@@ -117,29 +119,10 @@ export const forwardInputSchema = {
   },
 } as const;
 
-export interface ForwardInputConfig {
-  bind: string;
-  port: number;
-  max_frame_bytes: number;
-  max_decompressed_bytes: number;
-  udp_heartbeat: boolean;
-  max_pending_batches: number;
-  max_pending_bytes: number;
-  idle_timeout_ms: number;
-  max_connections: number | null;
-  handshake_timeout_ms: number;
-  security?: SecurityServerConfig;
-  tls?: { cert_path: string; key_path: string; ca_path?: string };
-}
+/** The forward input's config as validated, defaults filled in: derived from the schema, never written by hand. */
+export type ForwardInputConfig = FromSchema<typeof forwardInputSchema>;
 
-interface SecurityServerConfig {
-  self_hostname: string;
-  shared_key: string;
-  user_auth: boolean;
-  users: Array<{ username: string; password: string }>;
-  allow_anonymous_source: boolean;
-  clients: Array<{ host?: string; network?: string; shared_key?: string; users?: string[] }>;
-}
+type SecurityServerConfig = NonNullable<ForwardInputConfig['security']>;
 
 export function toServerSecurity(s: SecurityServerConfig): ServerSecurity {
   return {

@@ -1,8 +1,11 @@
 /**
  * The HTTP input's configuration: schema (defaults and descriptions, the
- * configuration reference is generated from it) and its type. `enabled` is
- * the role's switch for the input; each role sets its own default.
+ * configuration reference is generated from it) and the type derived from
+ * it. `enabled` is the role's switch for the input; each role sets its own
+ * default (`inputProperties`).
  */
+import type { FromSchema } from 'json-schema-to-ts';
+
 export const httpInputSchema = {
   type: 'object',
   description: 'HTTP input (Fluentd in_http compatible): POST /<tag>.',
@@ -41,12 +44,5 @@ export const httpInputSchema = {
   },
 } as const;
 
-export interface HttpInputConfig {
-  bind: string;
-  port: number;
-  body_limit_bytes: number;
-  max_records_per_request: number;
-  max_pending_bytes: number;
-  header_timeout_ms: number;
-  request_timeout_ms: number;
-}
+/** The HTTP input's config as validated, defaults filled in: derived from the schema, never written by hand. */
+export type HttpInputConfig = FromSchema<typeof httpInputSchema>;

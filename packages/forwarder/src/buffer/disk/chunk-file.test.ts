@@ -1,0 +1,95 @@
+import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
+import { MAX_SEND_PARTS, chunkFileName, chunkIdOf, encodeAppend, parseChunkFile, sendParts } from './chunk-file';
+
+const t = new EventTime(1700000000, 0);
+const part = (from: number, n: number): ForwardChunk => ({
+  tag: 'app',
+  entries: Buffer.concat(Array.from({ length: n }, (_, i) => encodeEntry(t, { i: from + i }))),
+  count: n,
+  mode: 'packed',
+});
+const header = { tag: 'app', createdAt: 1_700_000_000_123 };
+
+/** A file as the disk storage writes it: one append per element of `appends`, the first with the header. */
+function file(appends: ForwardChunk[][]): Buffer {
+  return Buffer.concat(appends.flatMap((parts, i) => encodeAppend(header, parts, i === 0).buffers));
+}
+
+const events = (parts: Buffer[]): number[] => decodeEntries(Buffer.concat(parts)).map((e) => e.record.i as number);
+
+test('appends read back as written: header, events in order, every byte accounted for', () => {
+  const first = encodeAppend(header, [part(0, 3)], true);
+  const second = encodeAppend(header, [part(3, 2), part(5, 4)], false);
+  expect(first.bytes).toBe(Buffer.concat(first.buffers).length);
+  const data = Buffer.concat([...first.buffers, ...second.buffers]);
+  const parsed = parseChunkFile(data, true);
+  expect(parsed).toMatchObject({ tag: 'app', createdAt: header.createdAt, events: 9, goodLength: data.length });
+  expect(parsed?.problem).toBeUndefined();
+  expect(parsed?.entries).toHaveLength(2); // one record per append
+  expect(events(parsed?.entries ?? [])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  // The cache is handed the records' payloads: the same bytes the file holds.
+  expect(Buffer.concat([...first.payloads, ...second.payloads]).equals(Buffer.concat(parsed?.entries ?? []))).toBe(true);
+});
+
+test('many small parts of one append are joined into one record', () => {
+  const parts = Array.from({ length: 40 }, (_, i) => part(i, 1));
+  const append = encodeAppend(header, parts, false);
+  expect(append.payloads).toHaveLength(1);
+  expect(append.buffers).toHaveLength(2); // record header + the joined payload
+  const parsed = parseChunkFile(file([[part(100, 1)], parts]), true);
+  expect(events(parsed?.entries ?? [])).toEqual([100, ...Array.from({ length: 40 }, (_, i) => i)]);
+});
+
+test('a torn tail: parsing stops at the last complete record and says where', () => {
+  const whole = file([[part(0, 2)], [part(2, 2)], [part(4, 2)]]);
+  const lastRecordStart = file([[part(0, 2)], [part(2, 2)]]).length;
+  for (const cut of [lastRecordStart + 3, lastRecordStart + 8, whole.length - 1]) {
+    const parsed = parseChunkFile(whole.subarray(0, cut), true);
+    expect(parsed?.goodLength).toBe(lastRecordStart);
+    expect(events(parsed?.entries ?? [])).toEqual([0, 1, 2, 3]);
+    expect(parsed?.problem).toMatch(cut < lastRecordStart + 8 ? /torn record header at byte \d+/ : /torn record at byte \d+/);
+  }
+});
+
+test('a flipped byte fails the checksum when verifying; the records before it are kept', () => {
+  const data = file([[part(0, 2)], [part(2, 2)]]);
+  data[data.length - 2] ^= 0xff;
+  const parsed = parseChunkFile(data, true);
+  expect(parsed?.problem).toMatch(/checksum mismatch/);
+  expect(events(parsed?.entries ?? [])).toEqual([0, 1]);
+  // Without verifying (data verified when accepted), the record is taken as it is.
+  expect(parseChunkFile(data, false)?.entries).toHaveLength(2);
+});
+
+test('entries that are not the forward protocol stop recovery at their record', () => {
+  const bad = encodeAppend(header, [{ ...part(0, 1), entries: Buffer.from([0xc1, 0xc1, 0xc1]) }], false);
+  const data = Buffer.concat([file([[part(0, 2)]]), ...bad.buffers]);
+  const parsed = parseChunkFile(data, true);
+  expect(parsed?.problem).toMatch(/invalid entries/);
+  expect(parsed?.events).toBe(2);
+});
+
+test('an unreadable header makes the whole file unreadable', () => {
+  const data = file([[part(0, 1)]]);
+  expect(parseChunkFile(data.subarray(0, 5), true)).toBeNull(); // not even the header's record
+  expect(parseChunkFile(Buffer.from('garbage'), true)).toBeNull();
+});
+
+test('sendParts: a few records go out as they are; many are joined in place over their headers', () => {
+  const few = file(Array.from({ length: MAX_SEND_PARTS }, (_, i) => [part(i * 2, 2)]));
+  const fewParsed = parseChunkFile(few, false);
+  expect(sendParts(few, fewParsed?.entries ?? [])).toBe(fewParsed?.entries);
+  const many = file(Array.from({ length: 30 }, (_, i) => [part(i * 2, 2)]));
+  const parsed = parseChunkFile(many, false);
+  const out = sendParts(many, parsed?.entries ?? []);
+  expect(out).toHaveLength(1);
+  expect(out[0].buffer).toBe(many.buffer); // no second allocation
+  expect(events(out)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+});
+
+test('file names carry the chunk id and give it back', () => {
+  const id = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
+  expect(chunkFileName(id)).toBe('00112233445566778899aabbccddeeff.chunk');
+  expect(chunkIdOf(chunkFileName(id))?.equals(id)).toBe(true);
+  expect(chunkIdOf('acked-chunk-ids.journal')).toBeNull();
+});

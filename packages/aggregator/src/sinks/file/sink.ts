@@ -3,12 +3,13 @@
  * directory (the single-node default). Each object is written to a temp file
  * (its gzip members with one writev), fdatasynced and renamed, so an object
  * is either whole or absent and a replay replaces it. Temp files a crash
- * left behind are removed at start.
+ * left behind are removed at start. All file I/O goes through `options.fs`
+ * (the real filesystem by default), so tests inject disk faults.
  */
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
+import type { Dirent } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { RetryableError, writeFileAtomic } from '@tributary/core';
+import { type Filesystem, RetryableError, realFilesystem, writeFileAtomic } from '@tributary/core';
 import type { ObjectSink, SinkObject } from '../sink';
 
 /** Objects written at once: enough to overlap fdatasyncs, few enough to bound open descriptors. */
@@ -19,25 +20,29 @@ export interface FileSinkOptions {
   name: string;
   path: string;
   gzipLevel: number;
+  /** Where objects are written; the real filesystem when absent. */
+  fs?: Filesystem;
 }
 
 export class FileSink implements ObjectSink {
   readonly kind = 'objects' as const;
   readonly name: string;
   readonly gzipLevel: number;
+  private readonly fs: Filesystem;
 
   constructor(private readonly options: FileSinkOptions) {
     this.name = options.name;
     this.gzipLevel = options.gzipLevel;
+    this.fs = options.fs ?? realFilesystem;
   }
 
   /** Removes the temp files of writes a crash interrupted; returns how many. */
   async start(): Promise<number> {
     let removed = 0;
     const walk = async (dir: string): Promise<void> => {
-      let entries: fs.Dirent[];
+      let entries: Dirent[];
       try {
-        entries = await fs.promises.readdir(dir, { withFileTypes: true });
+        entries = await this.fs.readdirTypes(dir);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
         throw err;
@@ -46,7 +51,9 @@ export class FileSink implements ObjectSink {
         const p = join(dir, e.name);
         if (e.isDirectory()) await walk(p);
         else if (TEMP_SUFFIX.test(e.name)) {
-          await fs.promises.rm(p, { force: true });
+          await this.fs.unlink(p).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== 'ENOENT') throw err;
+          });
           removed++;
         }
       }
@@ -55,26 +62,39 @@ export class FileSink implements ObjectSink {
     return removed;
   }
 
+  /**
+   * Writes every object. Rejects with a RetryableError (TRB_SINK_FILE) when
+   * one cannot be written; the other writers stop taking objects, and the
+   * promise settles only once none is in flight. Either way no object exists
+   * partly under its final name (each is whole or absent), so the retry
+   * overwrites whatever was written.
+   */
   async put(objects: SinkObject[]): Promise<void> {
     let next = 0;
+    let failure: unknown = null;
     const worker = async () => {
-      while (next < objects.length) await this.write(objects[next++]);
+      while (failure === null && next < objects.length) {
+        try {
+          await this.write(objects[next++]);
+        } catch (err) {
+          failure ??= err;
+        }
+      }
     };
-    try {
-      await Promise.all(Array.from({ length: Math.min(CONCURRENT_OBJECTS, objects.length) }, worker));
-    } catch (err) {
+    await Promise.all(Array.from({ length: Math.min(CONCURRENT_OBJECTS, objects.length) }, worker));
+    if (failure !== null) {
       throw new RetryableError(
         'TRB_SINK_FILE',
-        `The file sink ${this.name} could not write under ${this.options.path}: ${(err as Error).message}.`,
-        err,
+        `The file sink ${this.name} could not write under ${this.options.path}: ${(failure as Error).message}.`,
+        failure,
       );
     }
   }
 
   private async write(object: SinkObject): Promise<void> {
     const target = join(this.options.path, object.path);
-    await fs.promises.mkdir(dirname(target), { recursive: true });
-    await writeFileAtomic(target, object.body, `${target}.${randomBytes(4).toString('hex')}.tmp`);
+    await this.fs.mkdir(dirname(target));
+    await writeFileAtomic(target, object.body, `${target}.${randomBytes(4).toString('hex')}.tmp`, this.fs);
   }
 
   async close(): Promise<void> {}

@@ -212,6 +212,28 @@ test('a stream of Message-mode requests arrives intact: runs of one tag become o
   s.end();
 });
 
+test('a refused event in the middle of a run: the events before it are consumed and acked, then the connection closes with its code', async () => {
+  const { port, received, errors } = await start();
+  const s = await rawConnect(port);
+  const replies = readReply(s, 1);
+  const badTime = Buffer.concat([Buffer.from([0x93]), pack('app.a'), Buffer.from([0xff]), pack({ i: 3 })]); // time -1
+  s.write(
+    Buffer.concat([
+      encodeMessage('app.a', t, { i: 0 }),
+      encodeMessage('app.a', t, { i: 1 }, { chunk: 'before' }),
+      encodeMessage('app.a', t, { i: 2 }),
+      badTime,
+      encodeMessage('app.a', t, { i: 4 }, { chunk: 'after' }),
+    ]),
+  );
+  const [ack] = await replies;
+  await new Promise((r) => s.once('close', r));
+  expect(ack.toString('latin1')).toContain('before');
+  expect(received.flatMap((c) => decodeEntries(c.entries).map((e) => e.record.i))).toEqual([0, 1, 2]);
+  expect(received.map((c) => c.count)).toEqual([1, 1, 1]);
+  expect(errors.map((e) => (e as TributaryError).code)).toEqual(['TRB_FWD_BAD_TIME']);
+});
+
 test('the server-wide pending budget pauses every connection that adds to it, and all resume once it frees', async () => {
   const held: Array<() => void> = [];
   let releasing = false;

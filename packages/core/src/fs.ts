@@ -277,11 +277,11 @@ export async function writeFileAtomic(
     await fsys.unlink(tmp).catch(() => {});
     throw err;
   }
-  await fsys.close(fd);
   try {
+    await fsys.close(fd);
     await fsys.rename(tmp, path);
   } catch (err) {
-    await fsys.unlink(tmp).catch(() => {}); // the rename's error is the one reported
+    await fsys.unlink(tmp).catch(() => {}); // the close's or rename's error is the one reported
     throw err;
   }
 }

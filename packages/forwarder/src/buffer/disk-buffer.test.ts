@@ -1,24 +1,21 @@
 import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Filesystem, realFilesystem } from '@tributary/core';
 import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
 import { JOURNAL_FILE } from './acked-chunk-ids';
 import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
 import { MemoryBuffer } from './memory-buffer';
 
-// fs with fdatasync counted, so a test can tell whether a sync completed before an append resolved.
-const mockSyncs = { completed: 0 };
-jest.mock('node:fs', () => {
-  const real = jest.requireActual('node:fs');
-  return {
-    ...real,
-    fdatasync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) =>
-      real.fdatasync(fd, (err: NodeJS.ErrnoException | null) => {
-        mockSyncs.completed++;
-        cb(err);
-      }),
-  };
-});
+// The filesystem seam with fdatasyncs counted, so a test can tell whether a sync completed before an append resolved.
+const syncs = { completed: 0 };
+const countingFs: Filesystem = {
+  ...realFilesystem,
+  fdatasync: (fd) =>
+    realFilesystem.fdatasync(fd).finally(() => {
+      syncs.completed++;
+    }),
+};
 
 const t = new EventTime(1700000000, 5);
 const chunk = (tag: string, from: number, n: number): ForwardChunk => {
@@ -58,6 +55,7 @@ const opts = (o: Partial<DiskBufferOptions> = {}): DiskBufferOptions => ({
   fsyncIntervalMs: 1000,
   memoryCacheBytes: 1024 * 1024,
   ackedIds: ACKED_IDS,
+  fs: countingFs,
   ...o,
 });
 
@@ -190,10 +188,10 @@ test('drop_oldest: the oldest sealed chunks go, counted', async () => {
 test('fsync always: the append that fills (and seals) a chunk resolves only after its fdatasync completed', async () => {
   const { buffer } = await DiskBuffer.open(opts({ fsync: 'always', chunkLimitBytes: 4096 }));
   for (let round = 0; round < 3; round++) {
-    const before = mockSyncs.completed;
+    const before = syncs.completed;
     await buffer.append([chunk('a', round * 100, 100)]); // ~7 KB: over the chunk limit, sealed in this append
     expect(buffer.stats().chunks).toBe(round + 1);
-    expect(mockSyncs.completed).toBeGreaterThan(before);
+    expect(syncs.completed).toBeGreaterThan(before);
   }
   await buffer.close();
 });

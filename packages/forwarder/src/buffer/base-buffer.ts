@@ -9,8 +9,6 @@ import type { AckedChunkIds } from './acked-chunk-ids';
 import { BufferErrorCode, type BufferLimits, type BufferStats, type ChunkBuffer, type OpenChunk, type SealedChunk } from './chunk-buffer';
 import type { ChunkStorage, StorageEvents } from './chunk-storage';
 
-export type { OpenChunk };
-
 /** Chunks let through by skipAcked and not appended yet, at most (an input that gave up half-way leaves its entry). */
 const MAX_WHOLE_KEYS = 10_000;
 
@@ -39,6 +37,11 @@ export class BaseBuffer implements ChunkBuffer {
   private readonly appending = new Map<string, Promise<void>>();
   /** Resend keys of whole chunks that `skipAcked` let through, by chunk id, until their append settles. */
   private readonly wholeKeys = new Map<string, string>();
+  /**
+   * Set when storage can no longer be trusted (a failed fdatasync: the kernel
+   * may have dropped the dirty pages, and a retried sync can falsely succeed):
+   * every later append is refused until a restart reads back what the disk holds.
+   */
   private failure: string | null = null;
   private writeProblem: string | null = null;
 

@@ -41,3 +41,24 @@ test('a start that fails on a taken port stops what it had started: the forward 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a start whose forward port is taken rejects, and a retry on a free port starts', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trb-forwarder-start-'));
+  const taken = await listen();
+  try {
+    const config = validateConfig(forwarderConfigSpec, {
+      forward: { port: portOf(taken) },
+      http: { enabled: false },
+      buffer: { path: dir },
+      metrics: { port: 0 },
+      output: { servers: [{ host: '127.0.0.1', port: 1 }] },
+    });
+    await expect(Forwarder.start(config, silentLogger)).rejects.toThrow(/EADDRINUSE/);
+    const retried = await Forwarder.start({ ...config, forward: { ...config.forward, port: 0 } }, silentLogger);
+    expect(retried.ports.http).toBeNull();
+    await retried.stop();
+  } finally {
+    await close(taken);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

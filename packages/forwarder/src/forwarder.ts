@@ -100,8 +100,8 @@ export class Forwarder {
         onRefused: (input, code) => metrics.inputErrors.inc({ input, code }),
       });
       for (const input of inputs) {
+        started.push(() => input.stop(0)); // also one whose start failed half way (TCP bound, UDP not)
         await input.start((chunks) => buffer.append(chunks));
-        started.push(() => input.stop(0));
       }
       let forwarder: Forwarder | null = null;
       const ops = await startOpsServer({

@@ -10,7 +10,7 @@
  */
 import { hostname } from 'node:os';
 import { type Logger, type Registry, createRegistry, findSpec, startOpsServer } from '@tributary/core';
-import { type Input, createForwardInput, createHttpInput } from '@tributary/inputs';
+import { type Input, createInputs } from '@tributary/inputs';
 import type { Cluster, Redis } from 'ioredis';
 import type { AggregatorConfig } from './config';
 import type { DedupeStore } from './dedupe/dedupe-store';
@@ -153,12 +153,7 @@ export class Aggregator {
       backlogWaitMs: BACKLOG_WAIT_MS,
       metrics,
     });
-    const inputs: Input[] = [
-      createForwardInput(config.forward, { logger, onRefused: (code) => metrics.inputErrors.inc({ input: 'forward', code }) }),
-    ];
-    if (config.http.enabled) {
-      inputs.push(createHttpInput(config.http, { logger, onRefused: (code) => metrics.inputErrors.inc({ input: 'http', code }) }));
-    }
+    const inputs = createInputs(config, { logger, onRefused: (input, code) => metrics.inputErrors.inc({ input, code }) });
     for (const input of inputs) {
       await input.start((chunks) => ingest(chunks, input.name));
       undo.push(() => input.stop(0));

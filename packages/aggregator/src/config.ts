@@ -1,11 +1,11 @@
 /**
  * Aggregator configuration: the one schema, defaults and descriptions in it
- * (the configuration reference is generated from it). Inputs take their
- * schemas from @tributary/inputs; dedupe, log and sink types come from
- * their registries.
+ * (the configuration reference is generated from it). Input, dedupe, log
+ * and sink types come from their registries (inputs with this role's
+ * defaults).
  */
 import type { ConfigSchema } from '@tributary/core';
-import { forwardInputSchema, httpInputSchema } from '@tributary/inputs';
+import { inputProperties } from '@tributary/inputs';
 import type { FromSchema } from 'json-schema-to-ts';
 import { type DedupeConfig, dedupeRegistry, dedupeSchema } from './dedupe/registry';
 import { type LogConfig, logRegistry, logSchema } from './log/registry';
@@ -20,26 +20,17 @@ export const aggregatorSchema = {
       minLength: 1,
       description: "Owner name recorded in dedupe claims; must stay the same across restarts (default: this machine's hostname).",
     },
-    forward: {
-      ...forwardInputSchema,
-      properties: {
-        ...forwardInputSchema.properties,
-        bind: { type: 'string', default: '0.0.0.0', description: 'Address to listen on.' },
+    ...inputProperties({
+      forward: {
+        bind: { default: '0.0.0.0' },
         max_pending_batches: {
-          ...forwardInputSchema.properties.max_pending_batches,
           default: 8,
           description: 'Reads per connection waiting for dedupe and the log before the socket is paused (deep enough to overlap fsyncs).',
         },
-        max_pending_bytes: {
-          ...forwardInputSchema.properties.max_pending_bytes,
-          default: 67108864,
-        },
+        max_pending_bytes: { default: 67108864 },
       },
-    },
-    http: {
-      ...httpInputSchema,
-      properties: { ...httpInputSchema.properties, enabled: { type: 'boolean', default: false, description: 'Serve the HTTP input.' } },
-    },
+      http: { enabled: { default: false } },
+    }),
     dedupe: dedupeSchema(dedupeRegistry),
     log: logSchema(logRegistry),
     egress: {

@@ -2,8 +2,11 @@
  * The aggregator: forward (and optional HTTP) sources → dedupe → durable log
  * → egress → sinks.
  *
- * Lifecycle: `start` opens the log (and seeds the embedded dedupe store from
- * it), the dedupe store, the sinks and egress, then the sources. `stop`
+ * `start` only wires: the log, the dedupe store, the sinks and the inputs
+ * each come from their registry's spec (which maps the config to options).
+ *
+ * Lifecycle: `start` opens the log, the dedupe store (seeded with the keys
+ * the log recovered), the sinks and egress, then the inputs. `stop`
  * (SIGTERM): /readyz turns 503, sources stop taking chunks, in-flight ones
  * finish and are acked, connections close so forwarders move on, egress
  * finishes its batch within `shutdown_grace_ms`, exit.

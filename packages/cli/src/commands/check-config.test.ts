@@ -62,27 +62,28 @@ test('an HTTP body limit above the body budget is named (such requests would get
   expect(limitWarnings('aggregator', validateConfig(aggregatorConfigSpec, { http: { body_limit_bytes: 64 * 1024 * 1024 } }))).toEqual([]);
 });
 
+/** check-config on an aggregator config file holding `yaml`: its exit code and what it printed. */
+const run = (yaml: string) => {
+  const dir = mkdtempSync(join(tmpdir(), 'trb-check-'));
+  const file = join(dir, 'agg.yaml');
+  writeFileSync(file, yaml);
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = jest.spyOn(console, 'log').mockImplementation((l: string) => {
+    out.push(l);
+  });
+  const error = jest.spyOn(console, 'error').mockImplementation((l: string) => {
+    err.push(l);
+  });
+  try {
+    return { code: checkConfig(file, 'aggregator'), out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+    rmSync(dir, { recursive: true, force: true });
+  }
+};
 describe('sink keys are checked against their own type', () => {
-  const run = (yaml: string) => {
-    const dir = mkdtempSync(join(tmpdir(), 'trb-check-'));
-    const file = join(dir, 'agg.yaml');
-    writeFileSync(file, yaml);
-    const out: string[] = [];
-    const err: string[] = [];
-    const log = jest.spyOn(console, 'log').mockImplementation((l: string) => {
-      out.push(l);
-    });
-    const error = jest.spyOn(console, 'error').mockImplementation((l: string) => {
-      err.push(l);
-    });
-    try {
-      return { code: checkConfig(file, 'aggregator'), out: out.join('\n'), err: err.join('\n') };
-    } finally {
-      log.mockRestore();
-      error.mockRestore();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
   const sinkOnly = (sink: string) => `egress:\n  routes: [{ match: '**', sinks: [a] }]\nsinks:\n  - ${sink}\n`;
 
   test('a key of another sink type is rejected with its path, once', () => {
@@ -125,5 +126,38 @@ describe('sink keys are checked against their own type', () => {
       gzip_level: 1,
       region: 'us-east-1',
     });
+  });
+});
+
+describe('log and dedupe keys are checked against their own type', () => {
+  test('a key of another log type is rejected with its path; an unknown type lists the registered ones', () => {
+    const misplaced = run('log:\n  type: embedded\n  kafka: { brokers: ["b1:9092"] }\n');
+    expect(misplaced.code).toBe(1);
+    expect(misplaced.err.split('\n').filter((l) => l.startsWith('  - '))).toEqual(['  - log.kafka: unknown key']);
+    const kafkaWithPath = run('log:\n  type: kafka\n  path: /var/lib/trb\n  kafka: { brokers: ["b1:9092"] }\n');
+    expect(kafkaWithPath.err).toContain('log.path: unknown key');
+    expect(run('log: { type: postgres }\n').err).toContain('log.type: must be one of "embedded", "kafka"');
+  });
+
+  test('a key of another dedupe type is rejected with its path; every problem is reported', () => {
+    const r = run(
+      'dedupe:\n  type: embedded\n  on_unavailable: fail_closed\n  redis: { url: "redis://r:6379" }\nlog: { kafka: { brokers: [b] } }\n',
+    );
+    expect(r.code).toBe(1);
+    expect(
+      r.err
+        .split('\n')
+        .filter((l) => l.startsWith('  - '))
+        .sort(),
+    ).toEqual(['  - dedupe.on_unavailable: unknown key', '  - dedupe.redis: unknown key', '  - log.kafka: unknown key']);
+    expect(run('dedupe: { type: memcached }\n').err).toContain('dedupe.type: must be one of "embedded", "redis", "none"');
+  });
+
+  test('the keys of the chosen types are accepted', () => {
+    const r = run(
+      'dedupe: { type: redis, redis: { url: "redis://r:6379" }, on_unavailable: fail_closed }\nlog: { type: kafka, kafka: { brokers: [b1] } }\n',
+    );
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
   });
 });

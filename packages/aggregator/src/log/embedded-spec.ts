@@ -39,12 +39,13 @@ export type EmbeddedLogConfig = FromSchema<typeof embeddedLogSchema>;
 export const embeddedLog: LogSpec<EmbeddedLogConfig> = {
   type: 'embedded',
   schema: embeddedLogSchema,
-  create(config) {
+  create(config, ctx) {
     const log = new EmbeddedLog({
       path: config.path,
       segmentBytes: config.segment_bytes,
       retentionBytes: config.retention_bytes,
       retentionMs: config.retention_ms,
+      logger: ctx.logger,
     });
     return { log, maxBacklogBytes: config.max_backlog_bytes };
   },

@@ -11,7 +11,7 @@
  * The promise resolves only after step 2, so an ack always means "in the log".
  */
 import { crc32 } from 'node:zlib';
-import { RetryableError } from '@tributary/core';
+import { Codes, RetryableError } from '@tributary/core';
 import type { ForwardChunk } from '@tributary/forward-protocol';
 import { type ClaimResult, type DedupeStore, dedupeKey } from './dedupe/dedupe-store';
 import type { DurableLog, LogRecord } from './log/durable-log';
@@ -45,7 +45,7 @@ export function createIngest(options: IngestOptions): (chunks: ForwardChunk[], i
       const left = deadline - Date.now();
       if (left <= 0) {
         throw new RetryableError(
-          'TRB_LOG_BACKLOG',
+          Codes.TRB_LOG_BACKLOG,
           `Egress is ${backlog} bytes behind (log.max_backlog_bytes ${options.maxBacklogBytes}) and did not catch up within ${options.backlogWaitMs} ms; not acked, the sender retries.`,
         );
       }
@@ -84,7 +84,7 @@ export function createIngest(options: IngestOptions): (chunks: ForwardChunk[], i
         metrics.chunksIn.inc({ outcome: 'claim_conflict' }, pending.length);
         await dedupe.release(mine());
         throw new RetryableError(
-          'TRB_DEDUPE_BUSY',
+          Codes.TRB_DEDUPE_BUSY,
           `${pending.length} chunk(s) are being written by another node; not acked, the sender will resend.`,
         );
       }

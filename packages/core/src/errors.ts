@@ -1,15 +1,17 @@
+import { Codes, type ErrorCode } from './codes';
+
 /**
  * Typed, coded errors shared by every Tributary package.
  *
- * `code` is stable and greppable (`TRB_FWD_DECODE`), `retriable` tells the
+ * `code` is stable and greppable (`TRB_FWD_BAD_TAG`), `retriable` tells the
  * caller whether sending the same bytes again can succeed, and the message is
  * a complete sentence saying what was wrong and where.
  */
 export class TributaryError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly retriable: boolean;
 
-  constructor(code: string, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TributaryError';
     this.code = code;
@@ -23,7 +25,7 @@ export class TributaryError extends Error {
  * dead-lettered with its reason, so a batch never blocks on it.
  */
 export class RetryableError extends TributaryError {
-  constructor(code: string, message: string, cause?: unknown) {
+  constructor(code: ErrorCode, message: string, cause?: unknown) {
     super(code, message, { retriable: true, cause });
     this.name = 'RetryableError';
   }
@@ -34,7 +36,7 @@ export class ConfigError extends TributaryError {
     message: string,
     readonly problems: string[] = [],
   ) {
-    super('TRB_CFG_INVALID', message);
+    super(Codes.TRB_CFG_INVALID, message);
     this.name = 'ConfigError';
   }
 }

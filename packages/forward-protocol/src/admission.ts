@@ -20,6 +20,7 @@
  * tag's path segment to a bounded prefix plus a hash).
  * Everything refused throws a `ProtocolError` with one of the admission codes.
  */
+import type { ErrorCode } from '@tributary/core';
 import { ProtocolError, ProtocolErrorCode } from './errors';
 import { EVENT_TIME_EXT } from './event-time';
 import { INCOMPLETE, readArrayHeader, readInt, readMapHeader, skipValue } from './msgpack-scan';
@@ -56,7 +57,7 @@ export function clip(text: string, max = 200): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} chars)`;
 }
 
-function refuse(code: string, what: string): ProtocolError {
+function refuse(code: ErrorCode, what: string): ProtocolError {
   return new ProtocolError(code, `Refused: ${what}.`);
 }
 
@@ -99,7 +100,7 @@ export function checkChunkId(chunkId: string | undefined, limits: AdmissionLimit
   }
 }
 
-function entryRefusal(code: string, index: number, what: string): ProtocolError {
+function entryRefusal(code: ErrorCode, index: number, what: string): ProtocolError {
   return refuse(code, `entry ${index} ${what}`);
 }
 

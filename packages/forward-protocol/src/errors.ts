@@ -3,50 +3,57 @@
  * complete-sentence message) lives in @tributary/core; it is re-exported here
  * so the protocol's callers can catch it without a second import.
  */
-import { TributaryError } from '@tributary/core';
+import { Codes, type ErrorCode, TributaryError } from '@tributary/core';
 
 export { TributaryError };
 
 /** Error codes raised by the Forward Protocol library. */
 export const ProtocolErrorCode = {
   /** The bytes are not valid msgpack (e.g. the never-used byte 0xc1). */
-  Malformed: 'TRB_FWD_MALFORMED',
+  Malformed: Codes.TRB_FWD_MALFORMED,
   /** Valid msgpack, but not a Forward Protocol request of any mode. */
-  Shape: 'TRB_FWD_SHAPE',
+  Shape: Codes.TRB_FWD_SHAPE,
   /** A single request is larger than the configured frame limit. */
-  FrameTooLarge: 'TRB_FWD_FRAME_TOO_LARGE',
+  FrameTooLarge: Codes.TRB_FWD_FRAME_TOO_LARGE,
   /** Decompressed entries exceed the configured limit. */
-  DecompressTooLarge: 'TRB_FWD_DECOMPRESS_TOO_LARGE',
+  DecompressTooLarge: Codes.TRB_FWD_DECOMPRESS_TOO_LARGE,
   /** The compressed payload could not be inflated, or uses an unsupported codec. */
-  Compression: 'TRB_FWD_COMPRESSION',
+  Compression: Codes.TRB_FWD_COMPRESSION,
   /** Shared-key or user authentication failed. */
-  Auth: 'TRB_FWD_AUTH',
+  Auth: Codes.TRB_FWD_AUTH,
   /** JSON request that is not valid JSON, or JSON while authentication is required. */
-  Json: 'TRB_FWD_JSON',
+  Json: Codes.TRB_FWD_JSON,
   /** No acknowledgement within the ack timeout, or a wrong one. */
-  AckTimeout: 'TRB_FWD_ACK_TIMEOUT',
+  AckTimeout: Codes.TRB_FWD_ACK_TIMEOUT,
   /** Refused at the door: the tag is empty, too long, not UTF-8 or holds a control character. */
-  BadTag: 'TRB_FWD_BAD_TAG',
+  BadTag: Codes.TRB_FWD_BAD_TAG,
   /** Refused at the door: the chunk id is longer than the limit. */
-  BadChunkId: 'TRB_FWD_BAD_CHUNK_ID',
+  BadChunkId: Codes.TRB_FWD_BAD_CHUNK_ID,
   /** Refused at the door: an event time outside [0, 2^32) seconds, not finite, or nanoseconds ≥ 1e9. */
-  BadTime: 'TRB_FWD_BAD_TIME',
+  BadTime: Codes.TRB_FWD_BAD_TIME,
   /** Refused at the door: a record nests containers deeper than the limit. */
-  TooDeep: 'TRB_FWD_TOO_DEEP',
+  TooDeep: Codes.TRB_FWD_TOO_DEEP,
   /** Refused at the door: one event is larger than the limit (the forwarder's chunk limit). */
-  EventTooLarge: 'TRB_FWD_EVENT_TOO_LARGE',
+  EventTooLarge: Codes.TRB_FWD_EVENT_TOO_LARGE,
   /** The connection sent nothing for the idle timeout, or did not finish the handshake in time. */
-  Timeout: 'TRB_FWD_TIMEOUT',
+  Timeout: Codes.TRB_FWD_TIMEOUT,
   /** The connection limit was reached; the new connection was closed. */
-  TooManyConnections: 'TRB_FWD_TOO_MANY_CONNECTIONS',
+  TooManyConnections: Codes.TRB_FWD_TOO_MANY_CONNECTIONS,
   /** A client's bytes held more than the per-connection limit before a frame completed. */
-  ConnectionBuffer: 'TRB_FWD_CONNECTION_BUFFER',
+  ConnectionBuffer: Codes.TRB_FWD_CONNECTION_BUFFER,
   /** The connection closed or failed while requests were in flight. */
-  Connection: 'TRB_FWD_CONNECTION',
+  Connection: Codes.TRB_FWD_CONNECTION,
 } as const;
 
+const protocolCodes: ReadonlySet<string> = new Set(Object.values(ProtocolErrorCode));
+
+/** True for the codes the Forward Protocol library raises (a connection or request problem, not a chunk's). */
+export function isProtocolErrorCode(code: string | undefined): boolean {
+  return code !== undefined && protocolCodes.has(code);
+}
+
 export class ProtocolError extends TributaryError {
-  constructor(code: string, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
     super(code, message, options);
     this.name = 'ProtocolError';
   }

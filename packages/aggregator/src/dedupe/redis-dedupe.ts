@@ -35,7 +35,7 @@
  * failover; docs/operations.md).
  */
 import { randomBytes } from 'node:crypto';
-import { RetryableError } from '@tributary/core';
+import { Codes, RetryableError } from '@tributary/core';
 import type { Cluster, Redis } from 'ioredis';
 import type { ClaimResult, DedupeStore } from './dedupe-store';
 import { RecentKeys } from './recent-keys';
@@ -121,9 +121,9 @@ export interface RedisDedupeOptions {
 }
 
 export const DedupeErrorCode = {
-  Unavailable: 'TRB_DEDUPE_UNAVAILABLE',
-  Rebuilding: 'TRB_DEDUPE_REBUILDING',
-  StateLost: 'TRB_DEDUPE_STATE_LOST',
+  Unavailable: Codes.TRB_DEDUPE_UNAVAILABLE,
+  Rebuilding: Codes.TRB_DEDUPE_REBUILDING,
+  StateLost: Codes.TRB_DEDUPE_STATE_LOST,
 } as const;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());

@@ -1,5 +1,5 @@
 /** `dedupe.type: redis`: claims and done marks in Redis (ElastiCache), shared by every aggregator. */
-import { LogLimiter } from '@tributary/core';
+import { Codes, LogLimiter } from '@tributary/core';
 import Redis, { Cluster } from 'ioredis';
 import type { FromSchema } from 'json-schema-to-ts';
 import { RedisDedupe, type RedisDedupeEvents } from './redis-dedupe';
@@ -85,20 +85,23 @@ function events(config: RedisDedupeConfig, { metrics, logger }: DedupeContext): 
   return {
     error: (err) => {
       metrics.dedupeUnavailable.inc();
-      logger.warn({ code: 'TRB_DEDUPE_UNAVAILABLE', err: err.message }, `Redis dedupe failed (${config.on_unavailable}): ${err.message}`);
+      logger.warn(
+        { code: Codes.TRB_DEDUPE_UNAVAILABLE, err: err.message },
+        `Redis dedupe failed (${config.on_unavailable}): ${err.message}`,
+      );
     },
     stateLost: (reason) => {
       metrics.dedupeStateLost.inc();
       metrics.dedupeRebuilding.set(1);
       logger.warn(
-        { code: 'TRB_DEDUPE_STATE_LOST', reason },
+        { code: Codes.TRB_DEDUPE_STATE_LOST, reason },
         `Redis lost the dedupe marks (${reason}); re-marking the chunks in the logs (${config.on_unavailable === 'fail_closed' ? 'no acks until then' : 'fail_open: chunks pass unchecked until then'}).`,
       );
     },
     rebuildFailed: (err) => {
       metrics.dedupeRebuildFailures.inc();
       logger.warn(
-        { code: 'TRB_DEDUPE_REBUILD', err: err.message },
+        { code: Codes.TRB_DEDUPE_REBUILD, err: err.message },
         `Re-marking the logged chunks in Redis failed; retrying: ${err.message}`,
       );
     },
@@ -107,13 +110,13 @@ function events(config: RedisDedupeConfig, { metrics, logger }: DedupeContext): 
       if (rep.duplicates) metrics.dedupeDuplicates.inc(rep.duplicates);
       if (rep.missingPeers.length) {
         logger.warn(
-          { code: 'TRB_DEDUPE_REBUILD', peers: rep.missingPeers },
+          { code: Codes.TRB_DEDUPE_REBUILD, peers: rep.missingPeers },
           `Dedupe marks trusted again after ${rep.ms} ms although ${rep.missingPeers.join(', ')} did not report re-marking its log: resends of its chunks may be written twice.`,
         );
       }
       if (rep.duplicates) {
         logger.warn(
-          { code: 'TRB_DEDUPE_DUPLICATES', chunks: rep.duplicates },
+          { code: Codes.TRB_DEDUPE_DUPLICATES, chunks: rep.duplicates },
           `${rep.duplicates} chunk(s) of this node's log were written by another node too while Redis had lost its marks.`,
         );
       }
@@ -124,10 +127,10 @@ function events(config: RedisDedupeConfig, { metrics, logger }: DedupeContext): 
     },
     unverified: (n) => {
       metrics.dedupeUnverified.inc(n);
-      const skipped = warnEvery.admit('TRB_DEDUPE_UNVERIFIED');
+      const skipped = warnEvery.admit(Codes.TRB_DEDUPE_UNVERIFIED);
       if (skipped !== null) {
         logger.warn(
-          { code: 'TRB_DEDUPE_UNVERIFIED', skipped },
+          { code: Codes.TRB_DEDUPE_UNVERIFIED, skipped },
           'fail_open: writing chunks while the Redis dedupe marks are being rebuilt; resent ones may be written twice (tributary_aggregator_dedupe_unverified_chunks_total).',
         );
       }

@@ -23,7 +23,7 @@
  */
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { type Logger, backoffDelay } from '@tributary/core';
+import { Codes, type Logger, backoffDelay } from '@tributary/core';
 import type { LogReader, StoredRecord } from '../log/durable-log';
 import type { LineBatch, ObjectSink, Sink, SinkObject } from '../sinks/sink';
 import type { DeadLetter, EncodeJob, EncodeResult, JobRecord } from './encode-job';
@@ -334,7 +334,7 @@ export class EgressWorker {
       // commit a later window past this one: after a restart it replays from the last commit.
       this.broken = `egress stopped at partition ${w.partition} offset ${w.first}: ${(err as Error).message}; restart the node`;
       this.options.logger.error(
-        { code: 'TRB_EGRESS_BUG', err: (err as Error).stack },
+        { code: Codes.TRB_EGRESS_BUG, err: (err as Error).stack },
         `Egress could not finish the window of partition ${w.partition} at offset ${w.first} and stops before committing past it: ${(err as Error).message}.`,
       );
       this.options.metrics.loopError('encode');
@@ -344,7 +344,7 @@ export class EgressWorker {
   private failedJob(input: EncodeJob, err: Error): DeadLetter[] {
     this.options.metrics.loopError('encode');
     this.options.logger.error(
-      { code: 'TRB_EGRESS_ENCODER', err: err.message },
+      { code: Codes.TRB_EGRESS_ENCODER, err: err.message },
       `Encoding a batch failed (${err.message}); its events go to the dead letters of their sinks.`,
     );
     const src = Buffer.from(input.entries.buffer, input.entries.byteOffset, input.entries.byteLength);
@@ -378,7 +378,7 @@ export class EgressWorker {
     for (const [s, list] of perSink) {
       this.options.metrics.deadLetters(s.name, list.length);
       this.options.logger.warn(
-        { code: 'TRB_EGRESS_DEAD_LETTER', sink: s.name, events: list.length, first: list[0].reason.slice(0, 300) },
+        { code: Codes.TRB_EGRESS_DEAD_LETTER, sink: s.name, events: list.length, first: list[0].reason.slice(0, 300) },
         `${list.length} events could not be encoded for sink ${s.name} and go to its dead letters; the first: ${list[0].reason.slice(0, 300)}.`,
       );
       if (s.kind === 'lines') {
@@ -409,13 +409,13 @@ export class EgressWorker {
         if (e.retriable === false) {
           this.options.metrics.deadLetters(sink.name, events);
           this.options.logger.error(
-            { code: e.code ?? 'TRB_SINK_ERROR', sink: sink.name, events },
+            { code: e.code ?? Codes.TRB_SINK_ERROR, sink: sink.name, events },
             `Sink ${sink.name} refused ${events} events for good (${e.message}); they are dropped and egress goes on.`,
           );
           return true;
         }
         this.options.logger.warn(
-          { code: e.code ?? 'TRB_SINK_ERROR', sink: sink.name, attempt },
+          { code: e.code ?? Codes.TRB_SINK_ERROR, sink: sink.name, attempt },
           `Sink ${sink.name} did not accept ${events} events (attempt ${attempt + 1}), retrying: ${e.message}`,
         );
         if (this.abandoned) return false;
@@ -444,7 +444,7 @@ export class EgressWorker {
     this.failing = `egress ${stage} failing: ${e.message}`;
     this.options.metrics.loopError(stage);
     this.options.logger.warn(
-      { code: e.code ?? 'TRB_EGRESS_LOG', stage, attempt },
+      { code: e.code ?? Codes.TRB_EGRESS_LOG, stage, attempt },
       `Egress ${stage} failed (attempt ${attempt + 1}), retrying: ${e.message}`,
     );
     await new Promise((r) => setTimeout(r, backoffDelay(attempt, this.options.backoff)));

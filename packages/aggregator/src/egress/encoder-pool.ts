@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '@tributary/core';
+import { Codes } from '@tributary/core';
 import { type EncodeJob, type EncodeResult, runEncodeJob } from './encode-job';
 
 export interface Encoder {
@@ -81,7 +82,7 @@ export function createEncoder(threads: number, logger: Logger, workerFile = join
       return;
     }
     logger.error(
-      { code: 'TRB_EGRESS_ENCODER', err: err.message, jobs: jobs.length },
+      { code: Codes.TRB_EGRESS_ENCODER, err: err.message, jobs: jobs.length },
       `An encoder thread failed (${err.message}); its ${jobs.length} jobs run on the main thread and the thread is replaced.`,
     );
     for (const p of jobs) {

@@ -1,3 +1,4 @@
+import { Codes } from '@tributary/core';
 /**
  * The durable log between ingest and egress. One record is one whole chunk
  * (tag, dedupe key, events), never one message per event.
@@ -87,13 +88,13 @@ export interface DurableLog {
 }
 
 export const LogErrorCode = {
-  Append: 'TRB_LOG_APPEND',
-  Closed: 'TRB_LOG_CLOSED',
-  Corrupt: 'TRB_LOG_CORRUPT',
+  Append: Codes.TRB_LOG_APPEND,
+  Closed: Codes.TRB_LOG_CLOSED,
+  Corrupt: Codes.TRB_LOG_CORRUPT,
   /** Saving a consumer group's position failed (disk full, I/O error); retried. */
-  Commit: 'TRB_LOG_COMMIT',
+  Commit: Codes.TRB_LOG_COMMIT,
   /** A consumer group's saved position cannot be read; its reader stops until an operator fixes it. */
-  CommitUnreadable: 'TRB_LOG_COMMIT_UNREADABLE',
+  CommitUnreadable: Codes.TRB_LOG_COMMIT_UNREADABLE,
   /** A record the log's format cannot hold (e.g. a tag over 65,535 bytes); permanent. */
-  Unencodable: 'TRB_LOG_UNENCODABLE',
+  Unencodable: Codes.TRB_LOG_UNENCODABLE,
 } as const;

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Logger } from '@tributary/core';
+import { Codes, type ErrorCode, type Logger } from '@tributary/core';
 
 /**
  * Clean stops on SIGTERM / SIGINT for the long-running commands.
@@ -40,7 +40,7 @@ export function drainOnSignals(logger: Logger, drain: (signal: string) => Promis
     drain(signal).then(
       () => process.exit(0),
       (err: Error) => {
-        logger.error({ code: 'TRB_STOP_FAILED', err: err.message }, `Shutdown failed: ${err.message}`);
+        logger.error({ code: Codes.TRB_STOP_FAILED, err: err.message }, `Shutdown failed: ${err.message}`);
         process.exit(1);
       },
     );
@@ -69,7 +69,7 @@ export function drainOnSignals(logger: Logger, drain: (signal: string) => Promis
  * that is known to be safe. The tests must never reach these handlers.
  */
 export function exitOnUnhandled(logger: Logger): void {
-  const die = (code: string, what: string, err: unknown) => {
+  const die = (code: ErrorCode, what: string, err: unknown) => {
     const e = err instanceof Error ? err : new Error(String(err));
     logger.fatal(
       { code, err: e.message, stack: e.stack },
@@ -79,8 +79,8 @@ export function exitOnUnhandled(logger: Logger): void {
     setTimeout(exit, 1000).unref(); // the flush must not hold the exit forever
     logger.flush(exit);
   };
-  process.on('unhandledRejection', (reason) => die('TRB_UNHANDLED_REJECTION', 'A promise rejection was not handled', reason));
-  process.on('uncaughtException', (err) => die('TRB_UNCAUGHT_EXCEPTION', 'An exception was not caught', err));
+  process.on('unhandledRejection', (reason) => die(Codes.TRB_UNHANDLED_REJECTION, 'A promise rejection was not handled', reason));
+  process.on('uncaughtException', (err) => die(Codes.TRB_UNCAUGHT_EXCEPTION, 'An exception was not caught', err));
 }
 
 /** Parent pid and process group from /proc/self/stat; null where there is no /proc (then only process.ppid is used). */

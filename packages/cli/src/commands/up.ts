@@ -12,7 +12,7 @@
  */
 import { join, resolve } from 'node:path';
 import { Aggregator, aggregatorConfigSpec } from '@tributary/aggregator';
-import { createLogger, validateConfig } from '@tributary/core';
+import { Codes, createLogger, validateConfig } from '@tributary/core';
 import { Forwarder, forwarderConfigSpec } from '@tributary/forwarder';
 import type { Counter } from 'prom-client';
 import { drainOnSignals, exitOnUnhandled, watchOrphaned } from './shutdown';
@@ -98,7 +98,10 @@ export async function runUp(opts: UpOptions): Promise<void> {
     process.stdout.write('Stopped cleanly.\n');
   });
   watchOrphaned((why) => {
-    logger.warn({ code: 'TRB_ORPHANED' }, `The command that started tributary up is gone (${why}); draining and stopping as on SIGTERM.`);
+    logger.warn(
+      { code: Codes.TRB_ORPHANED },
+      `The command that started tributary up is gone (${why}); draining and stopping as on SIGTERM.`,
+    );
     process.kill(process.pid, 'SIGTERM');
   });
 }

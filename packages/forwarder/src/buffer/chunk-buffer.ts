@@ -1,3 +1,4 @@
+import { Codes } from '@tributary/core';
 /**
  * The forwarder's buffer: events are appended per tag into an open chunk,
  * chunks are sealed by size or age, sealed chunks are sent and deleted once
@@ -88,9 +89,9 @@ export interface ChunkBuffer {
 }
 
 export const BufferErrorCode = {
-  Full: 'TRB_BUF_FULL',
-  Io: 'TRB_BUF_IO',
-  Closed: 'TRB_BUF_CLOSED',
+  Full: Codes.TRB_BUF_FULL,
+  Io: Codes.TRB_BUF_IO,
+  Closed: Codes.TRB_BUF_CLOSED,
   /** A failed fdatasync: no append is accepted until a restart. */
-  Broken: 'TRB_BUF_BROKEN',
+  Broken: Codes.TRB_BUF_BROKEN,
 } as const;

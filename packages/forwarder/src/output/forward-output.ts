@@ -21,12 +21,13 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-import { type Logger, backoffDelay, writeFileAtomic } from '@tributary/core';
+import { Codes, type Logger, backoffDelay, writeFileAtomic } from '@tributary/core';
 import {
   type ClientCredentials,
   ForwardConnection,
   ProtocolErrorCode,
   encodePackedForward,
+  isProtocolErrorCode,
   packedForwardParts,
 } from '@tributary/forward-protocol';
 import type { ChunkBuffer, SealedChunk } from '../buffer/chunk-buffer';
@@ -218,7 +219,7 @@ export class ForwardOutput {
   private socketError(node: Node, err: Error, where: string): void {
     this.options.metrics.socketErrors.inc({ node: node.name });
     this.options.logger.warn(
-      { code: 'TRB_OUT_SOCKET_ERROR', node: node.name, err: err.message },
+      { code: Codes.TRB_OUT_SOCKET_ERROR, node: node.name, err: err.message },
       `Socket error on ${where} to ${node.name}: ${err.message}`,
     );
   }
@@ -234,7 +235,7 @@ export class ForwardOutput {
     node.downUntil = Date.now() + backoffDelay(node.failures, { initialMs: this.options.retry.initialMs, maxMs: this.options.retry.maxMs });
     this.options.metrics.nodeFailures.inc({ node: node.name });
     this.options.logger.warn(
-      { code: 'TRB_OUT_NODE_DOWN', node: node.name, err: err.message },
+      { code: Codes.TRB_OUT_NODE_DOWN, node: node.name, err: err.message },
       `Aggregator ${node.name} is unavailable: ${err.message}`,
     );
     setTimeout(() => this.pump(), node.downUntil - Date.now() + 5).unref();
@@ -281,7 +282,7 @@ export class ForwardOutput {
       .catch((err: Error) => {
         // Not expected (ack and chunkFailed handle their errors): the chunk goes back to the queue.
         this.options.logger.error(
-          { code: 'TRB_OUT_INTERNAL', chunk: chunkId, err: err.message },
+          { code: Codes.TRB_OUT_INTERNAL, chunk: chunkId, err: err.message },
           `Settling chunk ${chunkId} failed unexpectedly: ${err.message}; it is retried.`,
         );
         this.options.metrics.retries.inc();
@@ -302,9 +303,9 @@ export class ForwardOutput {
     metrics.retries.inc();
     const retryLater = () => buffer.release(chunk, Date.now() + backoffDelay(chunk.attempts - 1, retry));
     // Connection failures are reported per node (nodeFailed); anything else (a chunk that cannot be read back) per chunk.
-    if (!(err as { code?: string }).code?.startsWith('TRB_FWD')) {
+    if (!isProtocolErrorCode((err as { code?: string }).code)) {
       logger.warn(
-        { code: 'TRB_OUT_CHUNK_FAILED', chunk: id, attempts: chunk.attempts, err: err.message },
+        { code: Codes.TRB_OUT_CHUNK_FAILED, chunk: id, attempts: chunk.attempts, err: err.message },
         `Sending chunk ${id} failed (attempt ${chunk.attempts}): ${err.message}`,
       );
     }
@@ -315,7 +316,7 @@ export class ForwardOutput {
     if (!retry.deadLetterPath) {
       metrics.deadLetters.inc({ outcome: 'dropped' }, chunk.count);
       logger.error(
-        { code: 'TRB_OUT_DROPPED', chunk: id, attempts: chunk.attempts, err: err.message },
+        { code: Codes.TRB_OUT_DROPPED, chunk: id, attempts: chunk.attempts, err: err.message },
         `Chunk ${id} (${chunk.count} events) failed ${chunk.attempts} times and was dropped (no dead_letter_path is set): ${err.message}`,
       );
       await buffer.ack(chunk);
@@ -327,7 +328,7 @@ export class ForwardOutput {
       this.deadLetterProblem = `the dead-letter directory ${retry.deadLetterPath} cannot be written (${(dlErr as Error).message})`;
       metrics.deadLetterFailures.inc();
       logger.error(
-        { code: 'TRB_OUT_DEAD_LETTER_FAILED', chunk: id, dir: retry.deadLetterPath, err: (dlErr as Error).message },
+        { code: Codes.TRB_OUT_DEAD_LETTER_FAILED, chunk: id, dir: retry.deadLetterPath, err: (dlErr as Error).message },
         `Chunk ${id} (${chunk.count} events) failed ${chunk.attempts} times, and writing it to the dead-letter directory ${retry.deadLetterPath} failed: ${(dlErr as Error).message}. It stays buffered and is retried.`,
       );
       retryLater();
@@ -336,7 +337,7 @@ export class ForwardOutput {
     this.deadLetterProblem = null;
     metrics.deadLetters.inc({ outcome: 'written' }, chunk.count);
     logger.error(
-      { code: 'TRB_OUT_DEAD_LETTER', chunk: id, attempts: chunk.attempts, dir: retry.deadLetterPath, err: err.message },
+      { code: Codes.TRB_OUT_DEAD_LETTER, chunk: id, attempts: chunk.attempts, dir: retry.deadLetterPath, err: err.message },
       `Chunk ${id} (${chunk.count} events) failed ${chunk.attempts} times and went to the dead-letter directory ${retry.deadLetterPath}: ${err.message}`,
     );
     await buffer.ack(chunk);

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { LogLimiter } from '@tributary/core';
+import { Codes, LogLimiter } from '@tributary/core';
 import { DEFAULT_ADMISSION, ForwardServer, clip } from '@tributary/forward-protocol';
 import { type Consume, type Input, type InputContext, notListening } from '../input';
 import { consumeInPieces } from '../pieces';
@@ -59,7 +59,7 @@ function createServer(config: ForwardInputConfig, ctx: InputContext, next: Consu
       ctx.onAccepted?.(fresh);
     },
     onError: (err, source) => {
-      const code = (err as { code?: string }).code ?? 'TRB_FWD_ERROR';
+      const code = (err as { code?: string }).code ?? Codes.TRB_FWD_ERROR;
       ctx.onRefused(code);
       const suppressed = logLimiter.admit(code);
       if (suppressed === null) return;

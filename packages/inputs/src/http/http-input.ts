@@ -14,6 +14,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Transform } from 'node:stream';
+import { Codes, type ErrorCode } from '@tributary/core';
 import {
   type AdmissionLimits,
   DEFAULT_ADMISSION,
@@ -71,7 +72,7 @@ class BodyBudget {
 class BadRequest extends Error {
   constructor(
     message: string,
-    readonly code = 'TRB_HTTP_BAD_REQUEST',
+    readonly code: ErrorCode = Codes.TRB_HTTP_BAD_REQUEST,
     readonly statusCode = 400,
   ) {
     super(message);
@@ -81,7 +82,7 @@ class BadRequest extends Error {
 function tooManyRecords(count: number, max: number): BadRequest {
   return new BadRequest(
     `the array holds ${count} records, over the limit of ${max} (max_records_per_request)`,
-    'TRB_HTTP_TOO_MANY_RECORDS',
+    Codes.TRB_HTTP_TOO_MANY_RECORDS,
     413,
   );
 }
@@ -89,7 +90,7 @@ function tooManyRecords(count: number, max: number): BadRequest {
 function parseTime(value: unknown, where: string): EventTime {
   const t = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   if (typeof t !== 'number' || !(t >= 0 && t < MAX_EVENT_SECONDS)) {
-    throw new BadRequest(`${where} is not a Unix time in seconds in [0, 2^32)`, 'TRB_FWD_BAD_TIME');
+    throw new BadRequest(`${where} is not a Unix time in seconds in [0, 2^32)`, Codes.TRB_FWD_BAD_TIME);
   }
   return EventTime.fromSeconds(t);
 }
@@ -168,12 +169,12 @@ function createApp(config: HttpInputConfig, ctx: InputContext, next: Consume, st
     const declared = Number(req.headers['content-length'] ?? 0);
     if (!(declared > 0) || declared > config.body_limit_bytes) return; // none, or fastify's own 413
     if (!budget.reserve(declared)) {
-      ctx.onRefused('TRB_HTTP_BUSY');
+      ctx.onRefused(Codes.TRB_HTTP_BUSY);
       reply.header('connection', 'close');
       return reply
         .code(503)
         .header('retry-after', '1')
-        .send({ error: budget.refusal(declared), code: 'TRB_HTTP_BUSY' });
+        .send({ error: budget.refusal(declared), code: Codes.TRB_HTTP_BUSY });
     }
     budget.holdUntilDone(req.raw, reply.raw, declared);
   });
@@ -185,7 +186,7 @@ function createApp(config: HttpInputConfig, ctx: InputContext, next: Consume, st
       new Transform({
         transform(chunk: Buffer, _enc, next) {
           if (!budget.reserve(chunk.length)) {
-            next(new BadRequest(budget.refusal(chunk.length), 'TRB_HTTP_BUSY', 503));
+            next(new BadRequest(budget.refusal(chunk.length), Codes.TRB_HTTP_BUSY, 503));
             return;
           }
           held += chunk.length;
@@ -228,12 +229,12 @@ function createApp(config: HttpInputConfig, ctx: InputContext, next: Consume, st
     const code = refused
       ? (err.code as string)
       : status === 413
-        ? 'TRB_HTTP_TOO_LARGE'
+        ? Codes.TRB_HTTP_TOO_LARGE
         : status === 400
-          ? 'TRB_HTTP_BAD_REQUEST'
+          ? Codes.TRB_HTTP_BAD_REQUEST
           : status === 408
-            ? 'TRB_HTTP_TIMEOUT'
-            : 'TRB_HTTP_ERROR';
+            ? Codes.TRB_HTTP_TIMEOUT
+            : Codes.TRB_HTTP_ERROR;
     ctx.onRefused(code);
     if (status >= 500) logger.error({ code, err: clip(err.message) }, `HTTP input failed: ${clip(err.message)}`);
     const message = err instanceof BadRequest ? (status === 503 ? err.message : `Bad request: ${err.message}.`) : clip(err.message, 1000);
@@ -246,20 +247,20 @@ function createApp(config: HttpInputConfig, ctx: InputContext, next: Consume, st
     try {
       tag = decodeURIComponent((req.params as { '*': string })['*'] ?? '').replace(/\//g, '.');
     } catch {
-      throw new BadRequest('the tag (URL path) is not valid percent-encoded UTF-8', 'TRB_FWD_BAD_TAG');
+      throw new BadRequest('the tag (URL path) is not valid percent-encoded UTF-8', Codes.TRB_FWD_BAD_TAG);
     }
     const chunk = admitChunk(
       toChunk(tag, req.body, (req.query as Record<string, unknown>).time, config.max_records_per_request),
       admission,
     );
     if (ctx.isFull?.()) {
-      ctx.onRefused('TRB_BUF_FULL');
-      return reply.code(503).header('retry-after', '1').send({ error: 'The buffer is full; retry later.', code: 'TRB_BUF_FULL' });
+      ctx.onRefused(Codes.TRB_BUF_FULL);
+      return reply.code(503).header('retry-after', '1').send({ error: 'The buffer is full; retry later.', code: Codes.TRB_BUF_FULL });
     }
     try {
       await consumeInPieces(next, [chunk], ctx.chunkLimitBytes);
     } catch (err) {
-      ctx.onRefused((err as { code?: string }).code ?? 'TRB_HTTP_ERROR');
+      ctx.onRefused((err as { code?: string }).code ?? Codes.TRB_HTTP_ERROR);
       return reply
         .code(503)
         .header('retry-after', '1')

@@ -50,7 +50,7 @@
  *   in the background (at most once a second) when a poll leaves the queue
  *   empty. Unknown means false.
  */
-import { type Logger, RetryableError } from '@tributary/core';
+import { Codes, type Logger, RetryableError } from '@tributary/core';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { LogErrorCode, type LogReader, type StoredRecord } from '../durable-log';
 
@@ -86,11 +86,11 @@ interface PartitionState {
 }
 
 export const KafkaReaderCode = {
-  Rebalancing: 'TRB_LOG_REBALANCING',
-  Commit: 'TRB_LOG_COMMIT',
-  Revoked: 'TRB_LOG_REVOKED',
-  Ends: 'TRB_LOG_ENDS',
-  Crash: 'TRB_LOG_CONSUMER_CRASH',
+  Rebalancing: Codes.TRB_LOG_REBALANCING,
+  Commit: Codes.TRB_LOG_COMMIT,
+  Revoked: Codes.TRB_LOG_REVOKED,
+  Ends: Codes.TRB_LOG_ENDS,
+  Crash: Codes.TRB_LOG_CONSUMER_CRASH,
 } as const;
 
 export class KafkaReader implements LogReader {

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type Filesystem, RetryableError, realFilesystem, writeFileAtomic } from '@tributary/core';
+import { Codes, type Filesystem, RetryableError, realFilesystem, writeFileAtomic } from '@tributary/core';
 import type { ObjectSink, SinkObject } from '../sink';
 
 /** Objects written at once: enough to overlap fdatasyncs, few enough to bound open descriptors. */
@@ -84,7 +84,7 @@ export class FileSink implements ObjectSink {
     await Promise.all(Array.from({ length: Math.min(CONCURRENT_OBJECTS, objects.length) }, worker));
     if (failure !== null) {
       throw new RetryableError(
-        'TRB_SINK_FILE',
+        Codes.TRB_SINK_FILE,
         `The file sink ${this.name} could not write under ${this.options.path}: ${(failure as Error).message}.`,
         failure,
       );

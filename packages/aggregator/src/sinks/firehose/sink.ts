@@ -11,7 +11,7 @@
  * dead-letter directory they are counted and logged as dropped.
  */
 import { type FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
-import { type Logger, RetryableError, backoffDelay } from '@tributary/core';
+import { Codes, type Logger, RetryableError, backoffDelay } from '@tributary/core';
 import { DeadLetterFile } from '../dead-letters';
 import type { LineBatch, LineSink } from '../sink';
 import type { SinkStats } from '../spec';
@@ -82,7 +82,11 @@ export class FirehoseSink implements LineSink {
         const throttling = /Throttl|ServiceUnavailable|LimitExceeded/.test(e.name);
         // A refusal that is not throttling (no such stream, no permission) will not pass by retrying records.
         if (status >= 400 && status < 500 && !throttling) {
-          throw new RetryableError('TRB_SINK_FIREHOSE', `PutRecordBatch to ${o.deliveryStream} was refused: ${e.name}: ${e.message}.`, err);
+          throw new RetryableError(
+            Codes.TRB_SINK_FIREHOSE,
+            `PutRecordBatch to ${o.deliveryStream} was refused: ${e.name}: ${e.message}.`,
+            err,
+          );
         }
         failed = pending;
         throttled = 1;
@@ -91,7 +95,7 @@ export class FirehoseSink implements LineSink {
       if (failed.length === 0) return;
       if (attempt + 1 >= o.maxAttempts) {
         throw new RetryableError(
-          'TRB_SINK_FIREHOSE',
+          Codes.TRB_SINK_FIREHOSE,
           `${failed.length} of ${call.length} Firehose records still failed after ${o.maxAttempts} attempts to ${o.deliveryStream}; the batch will be retried.`,
         );
       }
@@ -110,7 +114,7 @@ export class FirehoseSink implements LineSink {
     if (!o.deadLetterPath) {
       o.onStats?.({ calls: 0, records: 0, failedRecords: 0, throttled: 0, deadLetters: own });
       o.logger.warn(
-        { code: 'TRB_SINK_DEAD_LETTER', sink: o.name, events: rejected.length },
+        { code: Codes.TRB_SINK_DEAD_LETTER, sink: o.name, events: rejected.length },
         `Sink ${o.name} dropped ${rejected.length} events it can never deliver (no dead_letter_path is set); the first: ${rejected[0].reason}.`,
       );
       return;
@@ -119,7 +123,7 @@ export class FirehoseSink implements LineSink {
     await file.append(rejected);
     o.onStats?.({ calls: 0, records: 0, failedRecords: 0, throttled: 0, deadLetters: own });
     o.logger.warn(
-      { code: 'TRB_SINK_DEAD_LETTER', sink: o.name, events: rejected.length, path: file.file },
+      { code: Codes.TRB_SINK_DEAD_LETTER, sink: o.name, events: rejected.length, path: file.file },
       `Sink ${o.name} wrote ${rejected.length} events it can never deliver to ${file.file}; the first: ${rejected[0].reason}.`,
     );
   }

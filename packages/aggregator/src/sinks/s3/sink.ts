@@ -5,7 +5,7 @@
  * (a real S3, MinIO, LocalStack or s3rver in tests).
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { RetryableError } from '@tributary/core';
+import { Codes, RetryableError } from '@tributary/core';
 import type { ObjectSink, SinkObject } from '../sink';
 
 /** PutObject calls in flight at once per sink. */
@@ -50,7 +50,7 @@ export class S3Sink implements ObjectSink {
       await Promise.all(Array.from({ length: Math.min(CONCURRENT_PUTS, objects.length) }, worker));
     } catch (err) {
       throw new RetryableError(
-        'TRB_SINK_S3',
+        Codes.TRB_SINK_S3,
         `PutObject to s3://${this.options.bucket}/${this.prefix} failed: ${(err as Error).message}.`,
         err,
       );

@@ -2,7 +2,7 @@
  * Object sink over an in-process map: `stores` holds every store's objects by
  * path, and a store named in `failing` refuses puts as an outage would.
  */
-import { RetryableError } from '@tributary/core';
+import { Codes, RetryableError } from '@tributary/core';
 import type { ObjectSink, SinkObject } from '../../sink';
 
 export const stores = new Map<string, Map<string, Buffer>>();
@@ -18,7 +18,7 @@ export class MemorySink implements ObjectSink {
   ) {}
 
   async put(objects: SinkObject[]): Promise<void> {
-    if (failing.has(this.store)) throw new RetryableError('TRB_SINK_MEMORY', `The memory store ${this.store} is failing.`);
+    if (failing.has(this.store)) throw new RetryableError(Codes.TRB_SINK_ERROR, `The memory store ${this.store} is failing.`);
     const store = stores.get(this.store) ?? new Map<string, Buffer>();
     stores.set(this.store, store);
     for (const o of objects) store.set(o.path, Buffer.concat(o.body));

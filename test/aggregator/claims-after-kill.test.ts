@@ -9,9 +9,9 @@
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { EmbeddedLog } from '@tributary/aggregator';
 import { silentLogger, validateConfig } from '@tributary/core';
 import { Forwarder, forwarderConfigSpec } from '@tributary/forwarder';
+import { EmbeddedLog } from '@tributary/log';
 import {
   type Started,
   countIds,

@@ -8,8 +8,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedLog } from '@tributary/aggregator';
 import { encodeEntry } from '@tributary/forward-protocol';
+import { EmbeddedLog } from '@tributary/log';
 
 test('a 64 KiB tag or key rejects that append only; appends before and after are written and read back', async () => {
   const path = mkdtempSync(join(tmpdir(), 'trb-log-hostile-'));

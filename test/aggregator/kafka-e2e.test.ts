@@ -7,7 +7,7 @@
  * The process test needs a broker: KAFKA_BROKERS=127.0.0.1:9092 (e.g.
  * `docker compose up kafka`; also run by hand against Kafka 2.1.1). The same
  * check runs always in-process with kafkajs's own consumer code over a fake
- * cluster (packages/aggregator/src/log/kafka/__fixtures__/fake-cluster.ts),
+ * cluster (packages/log/src/kafka/__fixtures__/fake-cluster.ts),
  * so the Kafka reader meets the real egress on every run.
  */
 import { rmSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Aggregator, aggregatorConfigSpec } from '@tributary/aggregator';
 import { silentLogger, validateConfig } from '@tributary/core';
 import { type Started, countIds, exited, freePort, readOutput, startRole, tempDir, waitFor } from '@tributary/test-kit';
-import { FakeKafkaCluster, fakeKafkajsClient } from '../../packages/aggregator/src/log/kafka/__fixtures__/fake-cluster';
+import { FakeKafkaCluster, fakeKafkajsClient } from '../../packages/log/src/kafka/__fixtures__/fake-cluster';
 
 // biome-ignore lint/suspicious/noExplicitAny: fluent-logger ships loose typings
 const fluent: any = require('fluent-logger');

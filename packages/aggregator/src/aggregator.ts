@@ -13,22 +13,14 @@
  */
 import { hostname } from 'node:os';
 import { type Logger, type Registry, createRegistry, findSpec, startOpsServer } from '@tributary/core';
+import { type DedupeSpec, type DedupeStore, dedupeRegistry } from '@tributary/dedupe';
 import { type Input, createInputs } from '@tributary/inputs';
+import { type DurableLog, type KafkaLogOptions, type LogPart, type LogSpec, logRegistry } from '@tributary/log';
+import { EgressWorker, type Sink, type SinkConfig, egressOptions, sinkRegistry, sinkSpec } from '@tributary/sinks';
 import type { Cluster, Redis } from 'ioredis';
 import type { AggregatorConfig } from './config';
-import type { DedupeStore } from './dedupe/dedupe-store';
-import { dedupeRegistry } from './dedupe/registry';
-import type { DedupeSpec } from './dedupe/spec';
-import { EgressWorker } from './egress/egress-worker';
-import { createEncoder, encoderThreads } from './egress/encoder-pool';
 import { createIngest } from './ingest';
-import type { DurableLog } from './log/durable-log';
-import type { KafkaLogOptions } from './log/kafka-log';
-import { logRegistry } from './log/registry';
-import type { LogPart, LogSpec } from './log/spec';
 import { type AggregatorMetrics, createAggregatorMetrics } from './metrics';
-import { type SinkConfig, sinkRegistry, sinkSpec } from './sinks/registry';
-import type { Sink } from './sinks/sink';
 
 /** Makes a configured sink through its type's spec in the registry. */
 async function createSink(s: SinkConfig, config: AggregatorConfig, metrics: AggregatorMetrics, logger: Logger): Promise<Sink> {
@@ -124,27 +116,23 @@ export class Aggregator {
       undo.push(() => sink.close());
       byName.set(s.name, sink);
     }
-    const e = config.egress;
-    const egress = new EgressWorker({
-      reader: await log.reader(e.group),
-      routes: e.routes.map((r) => ({ match: r.match, sinks: r.sinks.map((n) => byName.get(n) as Sink) })),
-      encoder: createEncoder(encoderThreads(e.encoder_threads), logger),
-      fields: config.fields,
-      pollRecords: e.batch_records,
-      maxWaitMs: e.max_wait_ms,
-      objects: { bytes: e.objects.bytes, ageMs: e.objects.age_ms, maxTags: e.objects.max_tags },
-      backoff: { initialMs: e.retry_initial_ms, maxMs: e.retry_max_ms },
-      logger,
-      metrics: {
-        eventsOut: (sink, n) => metrics.eventsOut.inc({ sink }, n),
-        sinkFailure: (sink) => metrics.sinkFailures.inc({ sink }),
-        deadLetters: (sink, n) => metrics.deadLetters.inc({ sink }, n),
-        unrouted: (n) => metrics.unrouted.inc(n),
-        committed: (offset) => metrics.committedOffset.set(offset),
-        loopError: (stage) => metrics.egressErrors.inc({ stage }),
-        objectWritten: (sink, n) => metrics.objectsOut.inc({ sink }, n),
-      },
-    });
+    const egress = new EgressWorker(
+      egressOptions(config.egress, {
+        reader: await log.reader(config.egress.group),
+        sinks: byName,
+        fields: config.fields,
+        logger,
+        metrics: {
+          eventsOut: (sink, n) => metrics.eventsOut.inc({ sink }, n),
+          sinkFailure: (sink) => metrics.sinkFailures.inc({ sink }),
+          deadLetters: (sink, n) => metrics.deadLetters.inc({ sink }, n),
+          unrouted: (n) => metrics.unrouted.inc(n),
+          committed: (offset) => metrics.committedOffset.set(offset),
+          loopError: (stage) => metrics.egressErrors.inc({ stage }),
+          objectWritten: (sink, n) => metrics.objectsOut.inc({ sink }, n),
+        },
+      }),
+    );
     egress.start();
     undo.push(() => egress.stop(0));
 

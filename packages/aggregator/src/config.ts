@@ -2,14 +2,15 @@
  * Aggregator configuration: the one schema, defaults and descriptions in it
  * (the configuration reference is generated from it). Input, dedupe, log
  * and sink types come from their registries (inputs with this role's
- * defaults).
+ * defaults), `egress` from the sinks package, which maps it to the worker's
+ * options.
  */
 import type { ConfigSchema } from '@tributary/core';
+import { type DedupeConfig, checkDedupe, dedupeRegistry, dedupeSchema } from '@tributary/dedupe';
 import { inputProperties } from '@tributary/inputs';
+import { type LogConfig, logRegistry, logSchema } from '@tributary/log';
+import { type SinkConfig, type SinkRegistry, egressSchema, sinkItemSchema, sinkRegistry } from '@tributary/sinks';
 import type { FromSchema } from 'json-schema-to-ts';
-import { type DedupeConfig, dedupeRegistry, dedupeSchema } from './dedupe/registry';
-import { type LogConfig, logRegistry, logSchema } from './log/registry';
-import { type SinkConfig, type SinkRegistry, sinkItemSchema, sinkRegistry } from './sinks/registry';
 
 export const aggregatorSchema = {
   type: 'object',
@@ -33,72 +34,7 @@ export const aggregatorSchema = {
     }),
     dedupe: dedupeSchema(dedupeRegistry),
     log: logSchema(logRegistry),
-    egress: {
-      type: 'object',
-      description: 'Workers that read the log and deliver to sinks.',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        group: { type: 'string', default: 'tributary-egress', description: 'Consumer group of the egress workers.' },
-        batch_records: { type: 'integer', minimum: 1, default: 256, description: 'Most log records (chunks) one poll of the log reads.' },
-        max_wait_ms: {
-          type: 'integer',
-          minimum: 1,
-          default: 500,
-          description: 'How long a poll waits for the log when it has nothing new.',
-        },
-        encoder_threads: {
-          anyOf: [{ const: 'auto' }, { type: 'integer', minimum: 0, maximum: 16 }],
-          default: 'auto',
-          description:
-            'Worker threads that encode NDJSON and gzip (auto: one per core beyond the first, at most 4; 0: on the main thread).',
-        },
-        objects: {
-          type: 'object',
-          additionalProperties: false,
-          default: {},
-          description:
-            'How egress gathers records into objects (one per tag and hour), across polls. Cuts depend only on the log, so a replay rewrites the same keys.',
-          properties: {
-            bytes: {
-              type: 'integer',
-              minimum: 1024,
-              default: 33554432,
-              description: 'Cut after this many bytes of log entries (msgpack) per partition; the gzip object is a fraction of it.',
-            },
-            age_ms: {
-              type: 'integer',
-              minimum: 0,
-              default: 2000,
-              description:
-                "Cut a smaller object once it is this old and egress has read its partition to the end: the latency of a quiet stream. Raise it (60000-300000, like Firehose's buffering interval) to make fewer, larger S3 objects.",
-            },
-            max_tags: {
-              type: 'integer',
-              minimum: 1,
-              default: 128,
-              description: 'Most tags one cut may hold (each tag and hour is one open object).',
-            },
-          },
-        },
-        retry_initial_ms: { type: 'integer', minimum: 1, default: 200 },
-        retry_max_ms: { type: 'integer', minimum: 1, default: 30000 },
-        routes: {
-          type: 'array',
-          default: [{ match: '**', sinks: ['file'] }],
-          description: 'First matching route wins; a route may fan out to several sinks.',
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['match', 'sinks'],
-            properties: {
-              match: { type: 'string', description: 'Fluentd tag pattern (*, **, {a,b}).' },
-              sinks: { type: 'array', minItems: 1, items: { type: 'string' } },
-            },
-          },
-        },
-      },
-    },
+    egress: egressSchema,
     sinks: {
       type: 'array',
       default: [{ name: 'file', type: 'file', path: './data/out' }],
@@ -168,9 +104,7 @@ function checkReferences(config: AggregatorConfig): string[] {
       if (!names.has(n)) problems.push(`egress.routes.${i}.sinks.${j}: no sink is named "${n}"`);
     }),
   );
-  if (config.dedupe.type === 'redis' && !config.dedupe.redis.url && !config.dedupe.redis.cluster_nodes?.length) {
-    problems.push('dedupe.redis: set url or cluster_nodes when dedupe.type is redis');
-  }
+  problems.push(...checkDedupe(config.dedupe));
   return problems;
 }
 

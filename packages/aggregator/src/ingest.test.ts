@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRegistry } from '@tributary/core';
 import { EventTime, type ForwardChunk, encodeEntry } from '@tributary/forward-protocol';
+import { EmbeddedLog } from '@tributary/log';
 import { createIngest } from './ingest';
-import { EmbeddedLog } from './log/embedded-log';
 import { createAggregatorMetrics } from './metrics';
 
 const dirs: string[] = [];

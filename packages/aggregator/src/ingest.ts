@@ -12,9 +12,9 @@
  */
 import { crc32 } from 'node:zlib';
 import { Codes, RetryableError } from '@tributary/core';
+import { type ClaimResult, type DedupeStore, dedupeKey } from '@tributary/dedupe';
 import type { ForwardChunk } from '@tributary/forward-protocol';
-import { type ClaimResult, type DedupeStore, dedupeKey } from './dedupe/dedupe-store';
-import type { DurableLog, LogRecord } from './log/durable-log';
+import type { DurableLog, LogRecord } from '@tributary/log';
 import type { AggregatorMetrics } from './metrics';
 
 export interface IngestOptions {

@@ -46,6 +46,16 @@ export interface ConfigSchema<T> {
   check?(config: T): string[];
 }
 
+/**
+ * The config of one role key alone (`{log: {...}}`), validated as the role
+ * validates that key, so problems carry the same paths: how a component
+ * package and its tests check a part's config without importing a role.
+ * `key` also names the compiled schema, so one key has one schema.
+ */
+export function partConfigSpec<T>(key: string, schema: Record<string, unknown>, check?: (config: T) => string[]): ConfigSchema<T> {
+  return { name: `part:${key}`, schema: { type: 'object', additionalProperties: false, properties: { [key]: schema } }, check };
+}
+
 /** Validates `input` (a parsed document), fills defaults, freezes it. Throws ConfigError listing every problem. */
 export function validateConfig<T>(spec: ConfigSchema<T>, input: unknown, source = 'config'): Readonly<T> {
   const copy = structuredClone(input ?? {});

@@ -4,7 +4,7 @@
  * no workspace package, so they are structural (a protocol package's
  * `ForwardChunk` satisfies `EventChunk` without core knowing it).
  *
- *   Input ──consume(chunks)──▶ buffer / log ──▶ egress ──put(objects | lines)──▶ Sink
+ *   Input ──consume(chunks)──▶ buffer / log ──LogReader──▶ egress ──put(objects | lines)──▶ Sink
  */
 import type { AddressInfo } from 'node:net';
 
@@ -39,6 +39,58 @@ export interface Input<C extends EventChunk = EventChunk> {
   stop(graceMs: number): Promise<void>;
   /** Where it listens; only after `start` resolved. */
   readonly address: AddressInfo;
+}
+
+/**
+ * The durable log's side that egress reads (the log package implements it;
+ * sinks read through it without importing the log). One record is one whole
+ * chunk (tag, dedupe key, events), never one message per event.
+ *
+ * A reader of a consumer group sees every record at least once, in order per
+ * partition, starting after the group's last commit. `commit` is called only
+ * after every sink confirmed; a crash replays from the last commit.
+ */
+export interface LogRecord {
+  tag: string;
+  /** Dedupe key: the sender's chunk id plus a hash of the entries. */
+  key: string;
+  /** Number of events in `entries`. */
+  count: number;
+  /** Concatenated msgpack `[time, record]` entries. */
+  entries: Buffer;
+  /** crc32 of `entries`, when the caller already computed it (the dedupe key does). */
+  entriesCrc?: number;
+}
+
+export interface StoredRecord extends LogRecord {
+  partition: number;
+  offset: number;
+}
+
+export interface LogReader {
+  /**
+   * Up to `maxRecords` records after the last polled position; waits up to
+   * `maxWaitMs` for one. The records (their `entries` buffers included) are
+   * valid until the next `poll`: a reader may reuse its read buffer, so a sink
+   * must not keep them past its `consume`.
+   */
+  poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]>;
+  /**
+   * True when the last poll left nothing readable behind it: it reached the
+   * end of what the log held (of `partition`, or of every assigned partition
+   * when none is named; a partition no longer assigned counts as read). Egress
+   * closes a partly filled object on age only when this holds, so a replay
+   * after a crash (which reads at least as far) never cuts an object shorter
+   * than the one it overwrites.
+   */
+  caughtUp(partition?: number): boolean;
+  /**
+   * Commits the position just past every given record (per partition).
+   * Egress may poll several times before it commits; commits come in poll
+   * order, and a commit covers everything polled before the records given.
+   */
+  commit(records: StoredRecord[]): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** An event egress could not encode, kept with its reason instead of blocking the rest. */

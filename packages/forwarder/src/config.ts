@@ -1,3 +1,4 @@
+import { type BufferConfig, bufferSchema } from '@tributary/buffer';
 /**
  * Forwarder configuration: the one schema, composed of its parts' schemas
  * (the inputs', the buffer's, the output's), with every default and a
@@ -7,7 +8,6 @@
 import type { ConfigSchema } from '@tributary/core';
 import { inputProperties } from '@tributary/inputs';
 import type { FromSchema } from 'json-schema-to-ts';
-import { bufferSchema } from './buffer-registry';
 import { forwardOutputSchema } from './output/config';
 
 export const forwarderSchema = {
@@ -41,7 +41,10 @@ export const forwarderSchema = {
   },
 } as const;
 
-/** The forwarder's config as validated, defaults filled in. */
-export type ForwarderConfig = FromSchema<typeof forwarderSchema>;
+/** The keys whose shape FromSchema can see (`buffer` is built from its registry at run time). */
+type OwnKeys = Omit<(typeof forwarderSchema)['properties'], 'buffer'>;
+
+/** The forwarder's config as validated, defaults filled in; `buffer` takes its type from the buffer specs. */
+export type ForwarderConfig = FromSchema<{ type: 'object'; additionalProperties: false; properties: OwnKeys }> & { buffer: BufferConfig };
 
 export const forwarderConfigSpec: ConfigSchema<ForwarderConfig> = { name: 'forwarder', schema: forwarderSchema };

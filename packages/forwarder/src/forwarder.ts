@@ -1,3 +1,4 @@
+import { type ForwarderBuffer, createBuffer } from '@tributary/buffer';
 /**
  * The edge forwarder: forward and HTTP inputs → buffer → forward output.
  *
@@ -10,7 +11,6 @@
  */
 import { type Filesystem, type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
 import { type Input, createInputs } from '@tributary/inputs';
-import { type ForwarderBuffer, createBuffer } from './buffer-registry';
 import type { ForwarderConfig } from './config';
 import { type ForwarderMetrics, createForwarderMetrics, registerStateGauges } from './metrics';
 import { forwardOutputSpec } from './output/config';

@@ -1,7 +1,3 @@
-export * from './buffer/chunk-buffer';
-export * from './buffer/disk-buffer';
-export * from './buffer/memory-buffer';
-export * from './buffer-registry';
 export * from './config';
 export * from './forwarder';
 export * from './metrics';

@@ -1,9 +1,9 @@
+import type { ChunkBuffer } from '@tributary/buffer';
 /**
  * Every metric the forwarder exports, in one place. Names follow Prometheus
  * conventions; labels are bounded (input name, node address — never a tag).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { ChunkBuffer } from './buffer/chunk-buffer';
 
 export function createForwarderMetrics(registry: Registry) {
   const r = [registry];

@@ -1,6 +1,6 @@
 /**
  * Adding a sink is one folder and one registry line: a sink that exists only
- * for tests (packages/aggregator/src/sinks/__fixtures__/memory/) is registered
+ * for tests (packages/sinks/src/__fixtures__/memory/) is registered
  * here, in one line, and is then validated with its own keys, listed by
  * check-config, documented in the configuration reference, and passes the
  * sink contract suite like the real sinks.
@@ -8,10 +8,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type SinkRegistry, sinkRegistry } from '@tributary/aggregator';
-import { memorySink } from '../../../aggregator/src/sinks/__fixtures__/memory/config';
-import { failing, stores } from '../../../aggregator/src/sinks/__fixtures__/memory/sink';
-import { sinkContract } from '../../../aggregator/src/sinks/__fixtures__/sink-contract';
+import { type SinkRegistry, sinkRegistry } from '@tributary/sinks';
+import { memorySink } from '../../../sinks/src/__fixtures__/memory/config';
+import { failing, stores } from '../../../sinks/src/__fixtures__/memory/sink';
+import { sinkContract } from '../../../sinks/src/__fixtures__/sink-contract';
 import { renderConfigReference } from '../docs/config-reference';
 import { checkConfig } from './check-config';
 

@@ -62,8 +62,8 @@ test('an HTTP body limit above the body budget is named (such requests would get
   expect(limitWarnings('aggregator', validateConfig(aggregatorConfigSpec, { http: { body_limit_bytes: 64 * 1024 * 1024 } }))).toEqual([]);
 });
 
-/** check-config on an aggregator config file holding `yaml`: its exit code and what it printed. */
-const run = (yaml: string) => {
+/** check-config on a config file of `role` (the aggregator's unless named) holding `yaml`: its exit code and what it printed. */
+const run = (yaml: string, role: 'aggregator' | 'forwarder' = 'aggregator') => {
   const dir = mkdtempSync(join(tmpdir(), 'trb-check-'));
   const file = join(dir, 'agg.yaml');
   writeFileSync(file, yaml);
@@ -76,7 +76,7 @@ const run = (yaml: string) => {
     err.push(l);
   });
   try {
-    return { code: checkConfig(file, 'aggregator'), out: out.join('\n'), err: err.join('\n') };
+    return { code: checkConfig(file, role), out: out.join('\n'), err: err.join('\n') };
   } finally {
     log.mockRestore();
     error.mockRestore();
@@ -159,5 +159,24 @@ describe('log and dedupe keys are checked against their own type', () => {
     );
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
+  });
+});
+
+describe('buffer keys are checked against their own type', () => {
+  test('a disk-only key on a memory buffer is rejected naming buffer.path; an unknown type lists the registered ones', () => {
+    const r = run('buffer: { type: memory, path: x }\n', 'forwarder');
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n').filter((l) => l.startsWith('  - '))).toEqual(['  - buffer.path: unknown key']);
+    expect(run('buffer: { type: tape }\n', 'forwarder').err).toContain('buffer.type: must be one of "disk", "memory"');
+  });
+
+  test("the chosen type's keys are accepted, and an absent type is the disk buffer", () => {
+    const disk = run('buffer: { path: /tmp/trb-buf, fsync: always, memory_cache_bytes: 0 }\n', 'forwarder');
+    expect(disk.err).toBe('');
+    expect(disk.code).toBe(0);
+    expect(validateConfig(forwarderConfigSpec, {}).buffer.type).toBe('disk');
+    const memory = run('buffer: { type: memory, max_bytes: 2097152, overflow: drop_oldest }\n', 'forwarder');
+    expect(memory.err).toBe('');
+    expect(memory.code).toBe(0);
   });
 });

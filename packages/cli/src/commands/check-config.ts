@@ -1,12 +1,8 @@
-import { type AggregatorConfig, type SinkRegistry, aggregatorConfigSpecFor, sinkRegistry } from '@tributary/aggregator';
+import { type AggregatorConfig, aggregatorConfigSpecFor } from '@tributary/aggregator';
+import { DEFAULT_CHUNK_LIMIT_BYTES, MAX_CHUNK_LIMIT_BYTES, largestChunkFrameBytes } from '@tributary/buffer';
 import { ConfigError, type ConfigSchema, loadConfigFile } from '@tributary/core';
-import {
-  DEFAULT_CHUNK_LIMIT_BYTES,
-  type ForwarderConfig,
-  MAX_CHUNK_LIMIT_BYTES,
-  forwarderConfigSpec,
-  largestChunkFrameBytes,
-} from '@tributary/forwarder';
+import { type ForwarderConfig, forwarderConfigSpec } from '@tributary/forwarder';
+import { type SinkRegistry, sinkRegistry } from '@tributary/sinks';
 
 function specsFor(sinks: SinkRegistry): Record<string, ConfigSchema<unknown>> {
   return {

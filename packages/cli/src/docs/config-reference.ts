@@ -3,8 +3,12 @@
  * reference cannot drift: `pnpm docs:config` writes it, and a test fails when
  * the committed file differs from what the schemas say.
  */
-import { type SinkRegistry, aggregatorConfigSpecFor, dedupeRegistry, logRegistry, sinkRegistry } from '@tributary/aggregator';
+import { aggregatorConfigSpecFor } from '@tributary/aggregator';
+import { bufferRegistry } from '@tributary/buffer';
+import { dedupeRegistry } from '@tributary/dedupe';
 import { forwarderSchema } from '@tributary/forwarder';
+import { logRegistry } from '@tributary/log';
+import { type SinkRegistry, sinkRegistry } from '@tributary/sinks';
 
 interface Schema {
   type?: string | readonly string[];
@@ -55,19 +59,26 @@ function section(title: string, schema: Schema, intro: string): string {
   return out.join('\n');
 }
 
-/** One table per type of a registry, from its spec: the keys of `prefix` that type takes besides `skip`. */
+/**
+ * One table per type of a registry, from its spec: the keys of `prefix` that
+ * type takes besides `skip`. A type chosen by a key (`buffer.type`) is headed
+ * with that key, so types of the same name in two registries (a `memory`
+ * buffer, an `embedded` log and dedupe store) get headings of their own; a
+ * sink type is headed with its name alone.
+ */
 function typeSections(
   title: string,
   intro: string,
   specs: ReadonlyArray<{ type: string; schema: { description: string } }>,
   prefix: string,
   skip: readonly string[],
+  chosenBy?: string,
 ): string {
   const out = [`## ${title}`, '', intro];
   for (const spec of specs) {
     const keys: string[] = [];
     rows(spec.schema as unknown as Schema, prefix, keys, skip);
-    out.push('', `### \`${spec.type}\``, '', spec.schema.description, '');
+    out.push('', `### \`${chosenBy ? `${chosenBy}: ` : ''}${spec.type}\``, '', spec.schema.description, '');
     if (keys.length) out.push('| key | type | default | description |', '|---|---|---|---|', ...keys);
     else out.push('No other keys.');
   }
@@ -86,7 +97,16 @@ export function renderConfigReference(sinks: SinkRegistry = sinkRegistry): strin
     section(
       'Forwarder (`tributary forwarder --config FILE`)',
       forwarderSchema as unknown as Schema,
-      'The edge agent: forward and HTTP inputs, buffer, delivery to aggregators.',
+      'The edge agent: forward and HTTP inputs, buffer, delivery to aggregators. The keys of each buffer type are listed under "Buffer types".',
+    ),
+    '',
+    typeSections(
+      'Buffer types',
+      "`buffer.type` picks the forwarder's buffer (default `disk`); its other keys are those of its type, below. A key of another type is rejected.",
+      bufferRegistry,
+      'buffer.',
+      ['type'],
+      'buffer.type',
     ),
     '',
     section(
@@ -101,6 +121,7 @@ export function renderConfigReference(sinks: SinkRegistry = sinkRegistry): strin
       logRegistry,
       'log.',
       ['type'],
+      'log.type',
     ),
     '',
     typeSections(
@@ -109,6 +130,7 @@ export function renderConfigReference(sinks: SinkRegistry = sinkRegistry): strin
       dedupeRegistry,
       'dedupe.',
       ['type'],
+      'dedupe.type',
     ),
     '',
     typeSections(

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MemoryBuffer } from '@tributary/buffer';
 import { createRegistry, silentLogger, validateConfig } from '@tributary/core';
-import { MemoryBuffer } from '../buffer/memory-buffer';
 import { forwarderConfigSpec } from '../config';
 import { createForwarderMetrics } from '../metrics';
 import { forwardOutputOptions } from './config';

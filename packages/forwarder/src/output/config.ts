@@ -5,9 +5,9 @@
  * spec mapping that config to `ForwardOutput`'s options.
  */
 import { readFileSync } from 'node:fs';
+import type { ChunkBuffer } from '@tributary/buffer';
 import type { ComponentSpec, Logger } from '@tributary/core';
 import type { FromSchema } from 'json-schema-to-ts';
-import type { ChunkBuffer } from '../buffer/chunk-buffer';
 import type { ForwarderMetrics } from '../metrics';
 import { ForwardOutput, type ForwardOutputOptions } from './forward-output';
 

@@ -21,6 +21,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
+import type { ChunkBuffer, SealedChunk } from '@tributary/buffer';
 import { Codes, type Logger, backoffDelay, writeFileAtomic } from '@tributary/core';
 import {
   type ClientCredentials,
@@ -30,7 +31,6 @@ import {
   isProtocolErrorCode,
   packedForwardParts,
 } from '@tributary/forward-protocol';
-import type { ChunkBuffer, SealedChunk } from '../buffer/chunk-buffer';
 import type { ForwarderMetrics } from '../metrics';
 
 export interface ServerSpec {

@@ -1,22 +1,20 @@
-import { ConfigError, createRegistry, findSpec, silentLogger, validateConfig } from '@tributary/core';
-import { type AggregatorConfig, aggregatorConfigSpec } from '../config';
-import type { DurableLog } from '../log/durable-log';
-import { createAggregatorMetrics } from '../metrics';
+import { ConfigError, findSpec, silentLogger, validateConfig } from '@tributary/core';
+import { testDedupeMetrics } from './__fixtures__/metrics';
 import { embeddedDedupe } from './embedded-spec';
 import { noDedupe } from './none-spec';
-import { dedupeRegistry } from './registry';
+import { dedupeConfigSpec, dedupeRegistry } from './registry';
+import type { DedupeLogView } from './spec';
 
 const problems = (input: Record<string, unknown>): string[] => {
   try {
-    validateConfig(aggregatorConfigSpec, input);
+    validateConfig(dedupeConfigSpec, input);
   } catch (err) {
     if (err instanceof ConfigError) return err.problems ?? [];
     throw err;
   }
   return [];
 };
-const dedupeOf = (dedupe?: Record<string, unknown>) =>
-  (validateConfig(aggregatorConfigSpec, dedupe ? { dedupe } : {}) as AggregatorConfig).dedupe;
+const dedupeOf = (dedupe?: Record<string, unknown>) => validateConfig(dedupeConfigSpec, dedupe ? { dedupe } : {}).dedupe;
 
 test('an absent dedupe, an empty one, or one without a type is the embedded store with its defaults', () => {
   const defaults = { type: 'embedded', done_ttl_ms: 259200000, claim_wait_ms: 5000, max_entries: 2000000 };
@@ -56,9 +54,9 @@ test('an unknown dedupe type names the known ones', () => {
 
 const ctx = () => ({
   logger: silentLogger,
-  metrics: createAggregatorMetrics(createRegistry()),
+  metrics: testDedupeMetrics(),
   node: 'n1',
-  log: { kind: 'embedded' } as DurableLog,
+  log: { kind: 'embedded' } as DedupeLogView,
 });
 
 test("the embedded spec's create maps the config to the store: its claim wait and how many marks it keeps", async () => {

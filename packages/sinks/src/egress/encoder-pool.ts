@@ -8,8 +8,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Logger } from '@tributary/core';
-import { Codes } from '@tributary/core';
+import { Codes, type Logger } from '@tributary/core';
 import { type EncodeJob, type EncodeResult, runEncodeJob } from './encode-job';
 
 export interface Encoder {

@@ -1,4 +1,8 @@
-import { Codes } from '@tributary/core';
+import { Codes, type LogReader, type LogRecord } from '@tributary/core';
+
+/** The records and the reader are core's contracts (pipeline.ts), which egress reads through; every log here implements them. */
+export type { LogReader, LogRecord, StoredRecord } from '@tributary/core';
+
 /**
  * The durable log between ingest and egress. One record is one whole chunk
  * (tag, dedupe key, events), never one message per event.
@@ -7,53 +11,9 @@ import { Codes } from '@tributary/core';
  * - `append` resolves only when every record is durable (embedded: written
  *   and fdatasynced; Kafka: acknowledged by all in-sync replicas). Rejects
  *   with a retryable error otherwise; nothing is then acked upstream.
- * - A reader of a consumer group sees every record at least once, in order per
- *   partition, starting after the group's last commit. `commit` is called only
- *   after every sink confirmed; a crash replays from the last commit.
+ * - `reader(group)` gives a `LogReader` (core): every record at least once,
+ *   in order per partition, after the group's last commit.
  */
-export interface LogRecord {
-  tag: string;
-  /** Dedupe key: the sender's chunk id plus a hash of the entries. */
-  key: string;
-  /** Number of events in `entries`. */
-  count: number;
-  /** Concatenated msgpack `[time, record]` entries. */
-  entries: Buffer;
-  /** crc32 of `entries`, when the caller already computed it (the dedupe key does). */
-  entriesCrc?: number;
-}
-
-export interface StoredRecord extends LogRecord {
-  partition: number;
-  offset: number;
-}
-
-export interface LogReader {
-  /**
-   * Up to `maxRecords` records after the last polled position; waits up to
-   * `maxWaitMs` for one. The records (their `entries` buffers included) are
-   * valid until the next `poll`: a reader may reuse its read buffer, so a sink
-   * must not keep them past its `consume`.
-   */
-  poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]>;
-  /**
-   * True when the last poll left nothing readable behind it: it reached the
-   * end of what the log held (of `partition`, or of every assigned partition
-   * when none is named; a partition no longer assigned counts as read). Egress
-   * closes a partly filled object on age only when this holds, so a replay
-   * after a crash (which reads at least as far) never cuts an object shorter
-   * than the one it overwrites.
-   */
-  caughtUp(partition?: number): boolean;
-  /**
-   * Commits the position just past every given record (per partition).
-   * Egress may poll several times before it commits; commits come in poll
-   * order, and a commit covers everything polled before the records given.
-   */
-  commit(records: StoredRecord[]): Promise<void>;
-  close(): Promise<void>;
-}
-
 export interface DurableLog {
   readonly kind: 'embedded' | 'kafka';
   start(): Promise<void>;

@@ -11,14 +11,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { FaultyFilesystem, RetryableError, createLogger, createRegistry, silentLogger } from '@tributary/core';
 import { EventTime, type ForwardChunk, encodeEntry } from '@tributary/forward-protocol';
-import { EgressWorker } from '../egress/egress-worker';
-import { createEncoder } from '../egress/encoder-pool';
-import { DEFAULT_FIELDS } from '../egress/transcode';
-import { createIngest } from '../ingest';
-import { createAggregatorMetrics } from '../metrics';
-import { FileSink } from '../sinks/file/sink';
-import { LogErrorCode, type LogReader, type LogRecord } from './durable-log';
-import { EmbeddedLog, type EmbeddedLogOptions } from './embedded-log';
+import { EmbeddedLog, type EmbeddedLogOptions, LogErrorCode, type LogReader, type LogRecord } from '@tributary/log';
+import { DEFAULT_FIELDS, EgressWorker, FileSink, createEncoder } from '@tributary/sinks';
+import { createIngest } from './ingest';
+import { createAggregatorMetrics } from './metrics';
 
 const record = (n: number): LogRecord => ({
   tag: 'app',

@@ -2,20 +2,19 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, findSpec, silentLogger, validateConfig } from '@tributary/core';
-import { type AggregatorConfig, aggregatorConfigSpec } from '../config';
 import { embeddedLog } from './embedded-spec';
-import { logRegistry } from './registry';
+import { logConfigSpec, logRegistry } from './registry';
 
 const problems = (input: Record<string, unknown>): string[] => {
   try {
-    validateConfig(aggregatorConfigSpec, input);
+    validateConfig(logConfigSpec, input);
   } catch (err) {
     if (err instanceof ConfigError) return err.problems ?? [];
     throw err;
   }
   return [];
 };
-const logOf = (input: Record<string, unknown>) => (validateConfig(aggregatorConfigSpec, input) as AggregatorConfig).log;
+const logOf = (input: Record<string, unknown>) => validateConfig(logConfigSpec, input).log;
 const embeddedConfig = (log: Record<string, unknown>) => {
   const config = logOf({ log });
   if (config.type !== 'embedded') throw new Error('expected the embedded log');

@@ -4,7 +4,7 @@
  * reference are derived from this list: a new log type is its spec and one
  * line here.
  */
-import { discriminatedSchema } from '@tributary/core';
+import { type ConfigSchema, discriminatedSchema, partConfigSpec } from '@tributary/core';
 import { embeddedLog } from './embedded-spec';
 import { kafkaLog } from './kafka-spec';
 import type { LogSpec } from './spec';
@@ -37,3 +37,6 @@ export function logSchema(logs: LogRegistry) {
     },
   };
 }
+
+/** `{log: …}` alone, validated as the aggregator does its `log` key. */
+export const logConfigSpec: ConfigSchema<{ log: LogConfig }> = partConfigSpec('log', logSchema(logRegistry));

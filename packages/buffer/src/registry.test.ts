@@ -1,16 +1,36 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, realFilesystem, silentLogger, validateConfig } from '@tributary/core';
-import { createRegistry } from '@tributary/core';
+import { ConfigError, createLogger, realFilesystem, silentLogger, validateConfig } from '@tributary/core';
 import { type ForwardChunk, encodeEntry } from '@tributary/forward-protocol';
-import { ackedIdsWindow, bufferLimits, bufferRegistry, bufferSchema, createBuffer, diskBufferOptions } from './buffer-registry';
-import { DiskBuffer } from './buffer/disk-buffer';
-import { MemoryBuffer } from './buffer/memory-buffer';
-import { forwarderConfigSpec } from './config';
-import { createForwarderMetrics } from './metrics';
+import { DiskBuffer } from './disk-buffer';
+import { MemoryBuffer } from './memory-buffer';
+import {
+  type BufferMetrics,
+  type DiskBufferConfig,
+  ackedIdsWindow,
+  bufferConfigSpec,
+  bufferLimits,
+  bufferRegistry,
+  bufferSchema,
+  createBuffer,
+  diskBufferOptions,
+} from './registry';
 
-const buffer = (b: Record<string, unknown>) => validateConfig(forwarderConfigSpec, { buffer: b }).buffer;
+const buffer = (b: Record<string, unknown>) => validateConfig(bufferConfigSpec, { buffer: b }).buffer;
+const diskConfig = (b: Record<string, unknown>) => buffer(b) as DiskBufferConfig;
+/** Drops and I/O errors are not what these tests look at. */
+const ignoredMetrics = (): BufferMetrics => ({ droppedEvents: { inc: () => {} }, bufferIoErrors: { inc: () => {} } });
+
+const problems = (b: Record<string, unknown>): string[] => {
+  try {
+    buffer(b);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems ?? [];
+    throw err;
+  }
+  return [];
+};
 
 let dir: string;
 beforeEach(() => {
@@ -22,8 +42,33 @@ test("the schema's buffer types are exactly the registry's", () => {
   expect(bufferRegistry.map((s) => s.type)).toEqual([...bufferSchema.properties.type.enum]);
 });
 
+test('a key of the other buffer type is rejected with its path; each type takes its own keys', () => {
+  expect(problems({ type: 'memory', path: 'x' })).toEqual(['buffer.path: unknown key']);
+  expect(problems({ type: 'memory', fsync: 'always', memory_cache_bytes: 0 })).toEqual([
+    'buffer.fsync: unknown key',
+    'buffer.memory_cache_bytes: unknown key',
+  ]);
+  expect(problems({ type: 'disk', path: 'x', fsync: 'always' })).toEqual([]);
+  expect(problems({ type: 'memory', max_bytes: 2097152, overflow: 'drop_oldest' })).toEqual([]);
+  expect(problems({ type: 'tape' })).toEqual(['buffer.type: must be one of "disk", "memory"']);
+});
+
+test('an absent buffer, an empty one, or one without a type is the disk buffer', () => {
+  expect(validateConfig(bufferConfigSpec, {}).buffer.type).toBe('disk');
+  expect(buffer({}).type).toBe('disk');
+  expect(buffer({ max_bytes: 2097152 })).toMatchObject({ type: 'disk', max_bytes: 2097152, path: './data/forwarder-buffer' });
+  expect(buffer({ type: 'memory' })).toEqual({
+    type: 'memory',
+    max_bytes: 1073741824,
+    chunk_limit_bytes: 1048576,
+    flush_interval_ms: 1000,
+    overflow: 'block',
+    acked_chunk_ids: { max_entries: 50000, ttl_ms: 3600000 },
+  });
+});
+
 test('the disk spec maps every buffer key to its DiskBuffer option', () => {
-  const config = buffer({
+  const config = diskConfig({
     path: '/var/lib/trb',
     max_bytes: 2097152,
     chunk_limit_bytes: 4096,
@@ -47,7 +92,7 @@ test('the disk spec maps every buffer key to its DiskBuffer option', () => {
     fs: realFilesystem,
   });
   // Defaults: the schema's, mapped the same way.
-  expect(diskBufferOptions(buffer({}))).toEqual({
+  expect(diskBufferOptions(diskConfig({}))).toEqual({
     maxBytes: 1073741824,
     chunkLimitBytes: 1048576,
     flushIntervalMs: 1000,
@@ -65,7 +110,7 @@ test('the memory spec maps the limits and the acked-id window, and makes a Memor
   const config = buffer({ type: 'memory', max_bytes: 3145728, chunk_limit_bytes: 2048, flush_interval_ms: 5, overflow: 'drop_oldest' });
   expect(bufferLimits(config)).toEqual({ maxBytes: 3145728, chunkLimitBytes: 2048, flushIntervalMs: 5, overflow: 'drop_oldest' });
   expect(ackedIdsWindow(config)).toEqual({ maxEntries: 50000, ttlMs: 3600000 });
-  const made = await createBuffer(config, { logger: silentLogger, metrics: createForwarderMetrics(createRegistry()) });
+  const made = await createBuffer(config, { logger: silentLogger, metrics: ignoredMetrics() });
   expect(made).toBeInstanceOf(MemoryBuffer);
   await made.close();
 });
@@ -77,7 +122,7 @@ function chunk(tag: string, events: number): ForwardChunk {
 
 test('the disk spec opens the buffer under path and logs what it recovered from an earlier run', async () => {
   const config = buffer({ path: dir, fsync: 'always' });
-  const metrics = createForwarderMetrics(createRegistry());
+  const metrics = ignoredMetrics();
   const first = await createBuffer(config, { logger: silentLogger, metrics });
   expect(first).toBeInstanceOf(DiskBuffer);
   await first.append([chunk('a', 3), chunk('b', 4)]);

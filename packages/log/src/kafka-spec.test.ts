@@ -5,8 +5,8 @@
  */
 import { silentLogger, validateConfig } from '@tributary/core';
 import { CompressionTypes } from 'kafkajs';
-import { type AggregatorConfig, aggregatorConfigSpec } from '../config';
 import { kafkaLog } from './kafka-spec';
+import { logConfigSpec } from './registry';
 
 function fakeClient() {
   const calls = { createTopics: [] as unknown[], producer: [] as unknown[], send: [] as Array<Record<string, unknown>> };
@@ -39,22 +39,20 @@ function fakeClient() {
 }
 
 test("the kafka spec's create maps the config to the topic it creates and the produce requests it sends", async () => {
-  const config = (
-    validateConfig(aggregatorConfigSpec, {
-      log: {
-        type: 'kafka',
-        kafka: {
-          brokers: ['b1:9092'],
-          topic: 'chunks-x',
-          partitions: 7,
-          replication_factor: 2,
-          min_insync_replicas: 1,
-          partition_by: 'tag',
-          request_timeout_ms: 4321,
-        },
+  const config = validateConfig(logConfigSpec, {
+    log: {
+      type: 'kafka',
+      kafka: {
+        brokers: ['b1:9092'],
+        topic: 'chunks-x',
+        partitions: 7,
+        replication_factor: 2,
+        min_insync_replicas: 1,
+        partition_by: 'tag',
+        request_timeout_ms: 4321,
       },
-    }) as AggregatorConfig
-  ).log;
+    },
+  }).log;
   if (config.type !== 'kafka') throw new Error('expected the kafka log');
   const { client, calls } = fakeClient();
   const { log, maxBacklogBytes } = kafkaLog.create(config, { logger: silentLogger, kafkaClient: client as never });

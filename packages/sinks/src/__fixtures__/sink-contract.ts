@@ -1,8 +1,8 @@
 /**
  * The contract every sink passes (sink.ts states it), run through the same
- * path the aggregator uses: the config is validated by the aggregator schema
- * built from the registry (so defaults come from the spec), and the sink is
- * made by its spec's `create`.
+ * path the aggregator uses: the config is validated by the `sinks` schema
+ * built from the registry, as the aggregator's (so defaults come from the
+ * spec), and the sink is made by its spec's `create`.
  *
  * A harness starts the sink's destination (a directory, s3rver, the Firehose
  * test endpoint), reads back what it holds, and can make it fail.
@@ -12,8 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { RetryableError, silentLogger, validateConfig } from '@tributary/core';
-import { aggregatorConfigSpecFor } from '../../config';
-import { type SinkRegistry, sinkRegistry } from '../registry';
+import { type SinkRegistry, sinkRegistry, sinksConfigSpec } from '../registry';
 import type { LineBatch, ObjectSink, Sink, SinkObject } from '../sink';
 import type { SinkSpec, SinkStats } from '../spec';
 
@@ -70,11 +69,7 @@ export function sinkContract(harness: SinkHarness, registry: SinkRegistry = sink
     beforeEach(async () => {
       dir = mkdtempSync(join(tmpdir(), `trb-sink-${harness.spec.type}-`));
       dest = await harness.start(dir);
-      const name = String(dest.config.name);
-      const config = validateConfig(aggregatorConfigSpecFor(registry), {
-        egress: { routes: [{ match: '**', sinks: [name] }] },
-        sinks: [dest.config],
-      });
+      const config = validateConfig(sinksConfigSpec(registry), { sinks: [dest.config] });
       stats = [];
       closed = false;
       sink = await harness.spec.create(config.sinks[0], {

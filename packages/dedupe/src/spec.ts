@@ -3,20 +3,51 @@
  * factory. The registry (registry.ts) lists the specs; the `dedupe` config
  * schema, the `DedupeConfig` type, the store `Aggregator.start` opens and
  * the configuration reference all derive from that one list.
+ *
+ * The context is structural: the aggregator's metrics and its durable log
+ * satisfy `DedupeMetrics` and `DedupeLogView` without this package
+ * importing either.
  */
 import type { ComponentSpec, Logger } from '@tributary/core';
 import type { Cluster, Redis } from 'ioredis';
-import type { DurableLog } from '../log/durable-log';
-import type { AggregatorMetrics } from '../metrics';
 import type { DedupeStore } from './dedupe-store';
+
+interface Count {
+  inc(value?: number): void;
+}
+
+/** The counters and the gauge dedupe keeps current (Prometheus names are the role's: `tributary_aggregator_dedupe_*`). */
+export interface DedupeMetrics {
+  /** Redis errors (fail_open lets chunks through). */
+  dedupeUnavailable: Count;
+  /** Times Redis was seen to have lost its marks. */
+  dedupeStateLost: Count;
+  /** 1 while the marks are being rebuilt from the logs. */
+  dedupeRebuilding: { set(value: number): void };
+  dedupeRebuildFailures: Count;
+  /** fail_open: chunks written while the marks were being rebuilt. */
+  dedupeUnverified: Count;
+  /** Chunks of this node's log found written by another node too. */
+  dedupeDuplicates: Count;
+  /** Claims of a restarted node taken over without waiting for the claim TTL. */
+  dedupeStaleClaims: Count;
+}
+
+/** What dedupe reads of the node's durable log. */
+export interface DedupeLogView {
+  /** `kafka`: one log every node shares, whose tail a rebuild re-marks; `embedded`: this node's own. */
+  readonly kind: string;
+  /** Dedupe keys of the newest records the log retains, oldest first, at most `max`. */
+  recentKeys(max: number): Promise<string[]>;
+}
 
 export interface DedupeContext {
   logger: Logger;
-  metrics: AggregatorMetrics;
+  metrics: DedupeMetrics;
   /** This node's id (`node_id`, or the hostname): stable across restarts. */
   node: string;
   /** The node's durable log, already started (a shared log's tail is what a rebuild re-marks). */
-  log: DurableLog;
+  log: DedupeLogView;
   /** A Redis client to use instead of one made from the config (tests hand in their own). */
   redisClient?: Redis | Cluster;
 }

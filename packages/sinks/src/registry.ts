@@ -3,7 +3,7 @@
  * `SinkConfig` type, `createSink` and the configuration reference are
  * derived from this list: adding a sink is its folder and one line here.
  */
-import { ConfigError } from '@tributary/core';
+import { ConfigError, type ConfigSchema } from '@tributary/core';
 import { fileSink } from './file/config';
 import { firehoseSink } from './firehose/config';
 import { s3Sink } from './s3/config';
@@ -40,4 +40,22 @@ export function sinkSpec(sinks: SinkRegistry, type: string): SinkSpec {
   const spec = sinks.find((s) => s.type === type);
   if (!spec) throw new ConfigError(`No sink type "${type}" is registered (known: ${sinks.map((s) => s.type).join(', ')}).`);
   return spec;
+}
+
+/**
+ * `{sinks: [...]}` alone, validated as the aggregator does its `sinks` key
+ * (same paths in the problems) with the types of `sinks`: how the sink
+ * contract and tools check a sink config without the aggregator. Named
+ * after its types, so each registry is compiled apart.
+ */
+export function sinksConfigSpec(sinks: SinkRegistry): ConfigSchema<{ sinks: SinkConfig[] }> {
+  return {
+    name: `sinks:${sinks.map((s) => s.type).join('+')}`,
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['sinks'],
+      properties: { sinks: { type: 'array', items: sinkItemSchema(sinks) } },
+    },
+  };
 }

@@ -4,7 +4,7 @@
  * configuration reference are derived from this list: a new dedupe type is
  * its spec and one line here.
  */
-import { discriminatedSchema } from '@tributary/core';
+import { type ConfigSchema, discriminatedSchema, partConfigSpec } from '@tributary/core';
 import { embeddedDedupe } from './embedded-spec';
 import { noDedupe } from './none-spec';
 import { redisDedupe } from './redis-spec';
@@ -36,3 +36,18 @@ export function dedupeSchema(stores: DedupeRegistry) {
     },
   };
 }
+
+/** What the schema cannot say of `dedupe`, as "path: what" problems (the aggregator's config check runs it too). */
+export function checkDedupe(dedupe: DedupeConfig): string[] {
+  if (dedupe.type === 'redis' && !dedupe.redis.url && !dedupe.redis.cluster_nodes?.length) {
+    return ['dedupe.redis: set url or cluster_nodes when dedupe.type is redis'];
+  }
+  return [];
+}
+
+/** `{dedupe: …}` alone, validated and checked as the aggregator does its `dedupe` key. */
+export const dedupeConfigSpec: ConfigSchema<{ dedupe: DedupeConfig }> = partConfigSpec(
+  'dedupe',
+  dedupeSchema(dedupeRegistry),
+  (config: { dedupe: DedupeConfig }) => checkDedupe(config.dedupe),
+);

@@ -4,16 +4,16 @@
  * claim wait), a client is made from `redis.url` when none is injected, and
  * an unreachable Redis shows in the dedupe metric and a coded log line.
  */
-import { createLogger, createRegistry, validateConfig } from '@tributary/core';
+import { createLogger, validateConfig } from '@tributary/core';
 import { freePort, startRedis } from '@tributary/test-kit';
 import Redis from 'ioredis';
-import { type AggregatorConfig, aggregatorConfigSpec } from '../config';
-import type { DurableLog } from '../log/durable-log';
-import { createAggregatorMetrics } from '../metrics';
+import { testDedupeMetrics } from './__fixtures__/metrics';
 import { clusterSeeds, redisDedupe } from './redis-spec';
+import { dedupeConfigSpec } from './registry';
+import type { DedupeLogView } from './spec';
 
 const redisConfig = (dedupe: Record<string, unknown>) => {
-  const config = (validateConfig(aggregatorConfigSpec, { dedupe: { type: 'redis', ...dedupe } }) as AggregatorConfig).dedupe;
+  const config = validateConfig(dedupeConfigSpec, { dedupe: { type: 'redis', ...dedupe } }).dedupe;
   if (config.type !== 'redis') throw new Error('expected the redis store');
   return config;
 };
@@ -21,8 +21,8 @@ const redisConfig = (dedupe: Record<string, unknown>) => {
 function context(redisClient?: Redis) {
   const lines: Array<{ code?: string; msg: string }> = [];
   const logger = createLogger('test', 'info', { write: (s: string) => lines.push(JSON.parse(s)) });
-  const metrics = createAggregatorMetrics(createRegistry());
-  return { lines, metrics, ctx: { logger, metrics, node: 'node-a', log: { kind: 'embedded' } as DurableLog, redisClient } };
+  const metrics = testDedupeMetrics();
+  return { lines, metrics, ctx: { logger, metrics, node: 'node-a', log: { kind: 'embedded' } as DedupeLogView, redisClient } };
 }
 
 test("the redis spec's create maps the config to the store: prefix, claim TTL, node and claim wait; the injected client is used", async () => {

@@ -23,9 +23,8 @@
  */
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { Codes, type Logger, backoffDelay } from '@tributary/core';
-import type { LogReader, StoredRecord } from '../log/durable-log';
-import type { LineBatch, ObjectSink, Sink, SinkObject } from '../sinks/sink';
+import { Codes, type LogReader, type Logger, type StoredRecord, backoffDelay } from '@tributary/core';
+import type { LineBatch, ObjectSink, Sink, SinkObject } from '../sink';
 import type { DeadLetter, EncodeJob, EncodeResult, JobRecord } from './encode-job';
 import type { Encoder } from './encoder-pool';
 import { compileTagPattern } from './route';

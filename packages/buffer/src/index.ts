@@ -1,0 +1,4 @@
+export * from './chunk-buffer';
+export * from './disk-buffer';
+export * from './memory-buffer';
+export * from './registry';

@@ -5,7 +5,7 @@
  * reference are all derived from that one list, so adding a sink is a folder
  * with a spec and one registry line.
  */
-import type { Logger } from '@tributary/core';
+import type { ComponentSchema, ComponentSpec, Logger } from '@tributary/core';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 import type { Sink } from './sink';
 
@@ -43,9 +43,8 @@ export interface SinkContext {
  * (so a key of another type is rejected with its path). `C` is derived from
  * it with `SinkConfigOf`, never written by hand.
  */
-export interface SinkSpec<C = unknown> {
-  readonly type: string;
-  readonly schema: JSONSchema & { readonly type: 'object'; readonly description: string };
+export interface SinkSpec<C = unknown> extends ComponentSpec<C, SinkContext, Sink> {
+  readonly schema: ComponentSchema & JSONSchema;
   /**
    * Resolves to a sink ready to take `put`s (leftovers of a crashed write
    * already cleaned up), or rejects when it cannot be made. Client libraries

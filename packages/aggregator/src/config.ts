@@ -96,12 +96,12 @@ function checkReferences(config: AggregatorConfig): string[] {
   const problems: string[] = [];
   const names = new Set<string>();
   config.sinks.forEach((s, i) => {
-    if (names.has(s.name)) problems.push(`sinks.${i}.name: "${s.name}" is used by another sink`);
+    if (names.has(s.name)) problems.push(`sinks[${i}].name: "${s.name}" is used by another sink`);
     names.add(s.name);
   });
   config.egress.routes.forEach((r, i) =>
     r.sinks.forEach((n, j) => {
-      if (!names.has(n)) problems.push(`egress.routes.${i}.sinks.${j}: no sink is named "${n}"`);
+      if (!names.has(n)) problems.push(`egress.routes[${i}].sinks[${j}]: no sink is named "${n}"`);
     }),
   );
   problems.push(...checkDedupe(config.dedupe));

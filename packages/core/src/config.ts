@@ -17,8 +17,18 @@ const ajv = new Ajv({
   discriminator: true,
 });
 
+/** A JSON Pointer (`/sinks/0/bucket`) as a config key path (`sinks[0].bucket`), the way the reference names keys. */
+export function keyPath(pointer: string): string {
+  let out = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    out += /^\d+$/.test(seg) ? `[${seg}]` : out ? `.${seg}` : seg;
+  }
+  return out;
+}
+
 function describe(err: ErrorObject): string {
-  const path = err.instancePath ? err.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
+  const path = err.instancePath ? keyPath(err.instancePath) : '(top level)';
   switch (err.keyword) {
     case 'additionalProperties':
       return `${path === '(top level)' ? '' : `${path}.`}${err.params.additionalProperty}: unknown key`;

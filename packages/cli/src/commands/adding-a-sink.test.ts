@@ -49,16 +49,16 @@ test('the registered sink is valid in a config and listed by check-config', () =
 test('its unknown keys and the keys of other types are rejected with their path', () => {
   const r = check(config('{ name: mem, type: memory, store: s, bucket: b, colour: red }'), registry);
   expect(r.code).toBe(1);
-  expect(r.out).toContain('sinks.0.bucket: unknown key');
-  expect(r.out).toContain('sinks.0.colour: unknown key');
+  expect(r.out).toContain('sinks[0].bucket: unknown key');
+  expect(r.out).toContain('sinks[0].colour: unknown key');
   const missing = check(config('{ name: mem, type: memory }'), registry);
-  expect(missing.out).toContain('sinks.0.store: required key is missing');
+  expect(missing.out).toContain('sinks[0].store: required key is missing');
 });
 
 test('without its registry line the type is unknown', () => {
   const r = check(config('{ name: mem, type: memory, store: s }'), sinkRegistry);
   expect(r.code).toBe(1);
-  expect(r.out).toContain('sinks.0.type: must be one of "file", "aws_s3", "aws_firehose"');
+  expect(r.out).toContain('sinks[0].type: must be one of "file", "aws_s3", "aws_firehose"');
 });
 
 test('the configuration reference documents it from its spec', () => {

@@ -89,21 +89,30 @@ describe('sink keys are checked against their own type', () => {
   test('a key of another sink type is rejected with its path, once', () => {
     const r = run(sinkOnly('{ name: a, type: file, path: /tmp/x, bucket: x }'));
     expect(r.code).toBe(1);
-    expect(r.err).toContain('sinks.0.bucket: unknown key');
+    expect(r.err).toContain('sinks[0].bucket: unknown key');
     expect(r.err.split('\n').filter((l) => l.startsWith('  - '))).toHaveLength(1);
   });
 
   test('`{type: file, bucket: x}` names both the misplaced key and the missing one', () => {
     const r = run(sinkOnly('{ name: a, type: file, bucket: x }'));
     expect(r.code).toBe(1);
-    expect(r.err).toContain('sinks.0.bucket: unknown key');
-    expect(r.err).toContain('sinks.0.path: required key is missing');
+    expect(r.err).toContain('sinks[0].bucket: unknown key');
+    expect(r.err).toContain('sinks[0].path: required key is missing');
+  });
+
+  test('a route to a sink that does not exist, and a sink name used twice, are named with their paths', () => {
+    const r = run(
+      "egress:\n  routes: [{ match: '**', sinks: [a, nope] }]\nsinks:\n  - { name: a, type: file, path: /tmp/x }\n  - { name: a, type: file, path: /tmp/y }\n",
+    );
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('egress.routes[0].sinks[1]: no sink is named "nope"');
+    expect(r.err).toContain('sinks[1].name: "a" is used by another sink');
   });
 
   test('an unknown sink type lists the registered ones', () => {
     const r = run(sinkOnly('{ name: a, type: loki, url: x }'));
     expect(r.code).toBe(1);
-    expect(r.err).toContain('sinks.0.type: must be one of "file", "aws_s3", "aws_firehose"');
+    expect(r.err).toContain('sinks[0].type: must be one of "file", "aws_s3", "aws_firehose"');
     expect(r.err).not.toContain('url');
   });
 

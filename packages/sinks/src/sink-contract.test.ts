@@ -6,15 +6,12 @@
 import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { startFirehoseEndpoint } from '@tributary/test-kit';
+import { startFirehoseEndpoint, startS3rver } from '@tributary/test-kit';
 import { type SinkHarness, sinkContract } from './__fixtures__/sink-contract';
 import { fileSink } from './file/config';
 import { firehoseSink } from './firehose/config';
 import { sinkRegistry } from './registry';
 import { s3Sink } from './s3/config';
-
-// biome-ignore lint/suspicious/noExplicitAny: s3rver has no typings
-const S3rver: any = require('s3rver');
 
 function walk(root: string, dir = root, out = new Map<string, Buffer>()): Map<string, Buffer> {
   for (const name of readdirSync(dir)) {
@@ -46,33 +43,18 @@ const file: SinkHarness = {
 const s3: SinkHarness = {
   spec: s3Sink,
   async start(dir) {
-    const options = { address: '127.0.0.1', silent: true, directory: join(dir, 's3'), configureBuckets: [{ name: 'lake' }] };
-    let server = new S3rver({ ...options, port: 0 });
-    const { port } = await server.run();
-    const endpoint = `http://127.0.0.1:${port}`;
-    const client = new S3Client({
-      region: 'us-east-1',
-      endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    });
-    let running = true;
-    const stopServer = async () => {
-      if (!running) return;
-      running = false;
-      server.httpServer.closeAllConnections();
-      await server.close();
-    };
+    const server = await startS3rver({ directory: join(dir, 's3'), buckets: ['lake'] });
+    const client = new S3Client({ region: 'us-east-1', endpoint: server.endpoint, forcePathStyle: true, credentials: server.credentials });
     return {
       config: {
         name: 'contract',
         type: 'aws_s3',
         bucket: 'lake',
         prefix: 'tributary/',
-        endpoint,
+        endpoint: server.endpoint,
         force_path_style: true,
-        access_key_id: 'S3RVER',
-        secret_access_key: 'S3RVER',
+        access_key_id: server.credentials.accessKeyId,
+        secret_access_key: server.credentials.secretAccessKey,
       },
       async objects() {
         const out = new Map<string, Buffer>();
@@ -83,15 +65,11 @@ const s3: SinkHarness = {
         }
         return out;
       },
-      fail: stopServer, // the same port, refusing connections: S3 unreachable
-      async restore() {
-        server = new S3rver({ ...options, port });
-        await server.run();
-        running = true;
-      },
+      fail: () => server.stop(), // the same port, refusing connections: S3 unreachable
+      restore: () => server.start(),
       async stop() {
         client.destroy();
-        await stopServer();
+        await server.stop();
       },
     };
   },

@@ -4,7 +4,7 @@
  * with its key path), then deep-frozen. A bad config never starts half a node.
  */
 import { readFileSync } from 'node:fs';
-import Ajv, { type ErrorObject, type JSONSchemaType } from 'ajv';
+import Ajv, { type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from './errors';
 
@@ -49,9 +49,15 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/**
+ * A config document's schema and the checks a schema cannot express. `T` is
+ * derived from `schema` where the schema is written (json-schema-to-ts
+ * `FromSchema`), so the type and what ajv accepts cannot drift; no config
+ * type is written by hand.
+ */
 export interface ConfigSchema<T> {
   name: string;
-  schema: JSONSchemaType<T> | Record<string, unknown>;
+  schema: Readonly<Record<string, unknown>>;
   /** Checks a schema cannot express (cross-references); returns problems as "path: what". */
   check?(config: T): string[];
 }

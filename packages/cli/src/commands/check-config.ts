@@ -6,8 +6,8 @@ import { type SinkRegistry, sinkRegistry } from '@tributary/sinks';
 
 function specsFor(sinks: SinkRegistry): Record<string, ConfigSchema<unknown>> {
   return {
-    forwarder: forwarderConfigSpec as ConfigSchema<unknown>,
-    aggregator: aggregatorConfigSpecFor(sinks) as ConfigSchema<unknown>,
+    forwarder: forwarderConfigSpec,
+    aggregator: aggregatorConfigSpecFor(sinks),
   };
 }
 

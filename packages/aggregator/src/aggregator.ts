@@ -81,7 +81,10 @@ export class Aggregator {
     try {
       return await Aggregator.assemble(config, logger, injected, registry, metrics, logPart, undo);
     } catch (err) {
-      for (const step of undo.reverse()) await step().catch(() => {}); // the start's own error is the one reported
+      // The start's own error is the one reported; a step that fails to undo is logged.
+      for (const step of undo.reverse()) {
+        await step().catch((e: Error) => logger.warn({ err: e.message }, `Undoing a failed aggregator start: ${e.message}`));
+      }
       throw err;
     }
   }
@@ -146,8 +149,8 @@ export class Aggregator {
     });
     const inputs = createInputs(config, { logger, onRefused: (input, code) => metrics.inputErrors.inc({ input, code }) });
     for (const input of inputs) {
+      undo.push(() => input.stop(0)); // also one whose start failed half way
       await input.start((chunks) => ingest(chunks, input.name));
-      undo.push(() => input.stop(0));
     }
     let self: Aggregator | null = null;
     const ops = await startOpsServer({

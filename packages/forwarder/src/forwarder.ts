@@ -6,8 +6,8 @@ import { type ForwarderBuffer, createBuffer } from '@tributary/buffer';
  * then the output, then the inputs; `stop` (SIGTERM) closes the inputs,
  * seals every open chunk, flushes for up to `shutdown_grace_ms`, and leaves
  * whatever is unsent on disk for the next start. Each part's config-to-options
- * mapping lives in its spec (buffer-registry.ts, output/config.ts, the input
- * registry); `start` only wires them.
+ * mapping lives in its spec (@tributary/buffer's registry, output/config.ts,
+ * the input registry); `start` only wires them.
  */
 import { type Filesystem, type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
 import { type Input, createInputs } from '@tributary/inputs';

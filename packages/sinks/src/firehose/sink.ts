@@ -1,8 +1,8 @@
 /**
  * aws_firehose sink: NDJSON lines egress encoded → PutRecordBatch within the
- * service limits. On a partial
- * failure only the failed records are resent; throttling and failures back
- * off (full jitter) and retry up to `maxAttempts`, then the batch is rejected
+ * service limits. On a partial failure only the failed records are resent
+ * (the shared `sendWithPartialRetry`); throttling and failures back off
+ * (full jitter) and retry up to `maxAttempts`, then the batch is rejected
  * as retryable and egress tries it again (Firehose has no idempotency key:
  * at-least-once, every line carries a stable `_id`). Events that can never be
  * accepted (and events egress could not encode) go to the dead-letter
@@ -11,8 +11,9 @@
  * dead-letter directory they are counted and logged as dropped.
  */
 import { type FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
-import { Codes, type Logger, RetryableError, backoffDelay } from '@tributary/core';
+import { Codes, type Logger, RetryableError } from '@tributary/core';
 import { DeadLetterFile } from '../dead-letters';
+import { type SendOutcome, sendWithPartialRetry } from '../partial-retry';
 import type { LineBatch, LineSink } from '../sink';
 import type { SinkStats } from '../spec';
 import { planBatches } from './request-builder';
@@ -64,43 +65,41 @@ export class FirehoseSink implements LineSink {
     await Promise.all(Array.from({ length: Math.min(CONCURRENT_CALLS, plan.calls.length) }, worker));
   }
 
-  private async putWithRetries(call: Uint8Array[]): Promise<void> {
+  private putWithRetries(call: Uint8Array[]): Promise<void> {
     const o = this.options;
-    let pending = call;
-    for (let attempt = 0; ; attempt++) {
-      let failed: Uint8Array[];
-      let throttled = 0;
-      try {
-        const res = await o.client.send(
-          new PutRecordBatchCommand({ DeliveryStreamName: o.deliveryStream, Records: pending.map((Data) => ({ Data })) }),
-        );
-        failed = (res.RequestResponses ?? []).flatMap((r, i) => (r.ErrorCode ? [pending[i]] : []));
-        if ((res.FailedPutCount ?? 0) > 0 && failed.length === 0) failed = pending; // no per-record detail: resend all
-      } catch (err) {
-        const e = err as Error & { $metadata?: { httpStatusCode?: number } };
-        const status = e.$metadata?.httpStatusCode ?? 0;
-        const throttling = /Throttl|ServiceUnavailable|LimitExceeded/.test(e.name);
-        // A refusal that is not throttling (no such stream, no permission) will not pass by retrying records.
-        if (status >= 400 && status < 500 && !throttling) {
-          throw new RetryableError(
-            Codes.TRB_SINK_FIREHOSE,
-            `PutRecordBatch to ${o.deliveryStream} was refused: ${e.name}: ${e.message}.`,
-            err,
-          );
-        }
-        failed = pending;
-        throttled = 1;
-      }
-      o.onStats?.({ calls: 1, records: pending.length - failed.length, failedRecords: failed.length, throttled, deadLetters: 0 });
-      if (failed.length === 0) return;
-      if (attempt + 1 >= o.maxAttempts) {
+    return sendWithPartialRetry(call, (records) => this.putRecordBatch(records), {
+      maxAttempts: o.maxAttempts,
+      backoff: o.backoff,
+      code: Codes.TRB_SINK_FIREHOSE,
+      destination: `Firehose stream ${o.deliveryStream}`,
+      onCall: (sent, failed, throttled) =>
+        o.onStats?.({ calls: 1, records: sent - failed, failedRecords: failed, throttled: throttled ? 1 : 0, deadLetters: 0 }),
+    });
+  }
+
+  /** One PutRecordBatch: the records Firehose refused, all of them when throttled; throws on a refusal no retry passes. */
+  private async putRecordBatch(records: Uint8Array[]): Promise<SendOutcome<Uint8Array>> {
+    const o = this.options;
+    try {
+      const res = await o.client.send(
+        new PutRecordBatchCommand({ DeliveryStreamName: o.deliveryStream, Records: records.map((Data) => ({ Data })) }),
+      );
+      const failed = (res.RequestResponses ?? []).flatMap((r, i) => (r.ErrorCode ? [records[i]] : []));
+      // no per-record detail: resend all
+      return { failed: (res.FailedPutCount ?? 0) > 0 && failed.length === 0 ? records : failed };
+    } catch (err) {
+      const e = err as Error & { $metadata?: { httpStatusCode?: number } };
+      const status = e.$metadata?.httpStatusCode ?? 0;
+      const throttling = /Throttl|ServiceUnavailable|LimitExceeded/.test(e.name);
+      // A refusal that is not throttling (no such stream, no permission) will not pass by retrying records.
+      if (status >= 400 && status < 500 && !throttling) {
         throw new RetryableError(
           Codes.TRB_SINK_FIREHOSE,
-          `${failed.length} of ${call.length} Firehose records still failed after ${o.maxAttempts} attempts to ${o.deliveryStream}; the batch will be retried.`,
+          `PutRecordBatch to ${o.deliveryStream} was refused: ${e.name}: ${e.message}.`,
+          err,
         );
       }
-      pending = failed;
-      await new Promise((r) => setTimeout(r, backoffDelay(attempt, o.backoff)));
+      return { failed: records, throttled: true };
     }
   }
 

@@ -110,7 +110,8 @@ export class FirehoseSink implements LineSink {
    */
   private async deadLetter(rejected: Array<{ line: string; reason: string }>, own: number): Promise<void> {
     const o = this.options;
-    if (!o.deadLetterPath) {
+    const file = this.deadLetters;
+    if (!file) {
       o.onStats?.({ calls: 0, records: 0, failedRecords: 0, throttled: 0, deadLetters: own });
       o.logger.warn(
         { code: Codes.TRB_SINK_DEAD_LETTER, sink: o.name, events: rejected.length },
@@ -118,7 +119,6 @@ export class FirehoseSink implements LineSink {
       );
       return;
     }
-    const file = this.deadLetters ?? new DeadLetterFile(o.deadLetterPath, o.name);
     await file.append(rejected);
     o.onStats?.({ calls: 0, records: 0, failedRecords: 0, throttled: 0, deadLetters: own });
     o.logger.warn(

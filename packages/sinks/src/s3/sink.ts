@@ -31,28 +31,38 @@ export class S3Sink implements ObjectSink {
     this.prefix = options.prefix.replace(/\/+$/, '');
   }
 
+  /**
+   * Puts every object. Rejects with a RetryableError (TRB_SINK_S3) when one
+   * PutObject fails; the other workers then take no more objects, and the
+   * promise settles only once none is in flight, so nothing of a rejected
+   * put still runs (or holds its buffers) beside egress's retry.
+   */
   async put(objects: SinkObject[]): Promise<void> {
     let next = 0;
+    let failure: unknown = null;
     const worker = async () => {
-      while (next < objects.length) {
+      while (failure === null && next < objects.length) {
         const o = objects[next++];
-        await this.options.client.send(
-          new PutObjectCommand({
-            Bucket: this.options.bucket,
-            Key: this.prefix ? `${this.prefix}/${o.path}` : o.path,
-            Body: o.body.length === 1 ? o.body[0] : Buffer.concat(o.body),
-            ContentType: 'application/x-ndjson',
-          }),
-        );
+        try {
+          await this.options.client.send(
+            new PutObjectCommand({
+              Bucket: this.options.bucket,
+              Key: this.prefix ? `${this.prefix}/${o.path}` : o.path,
+              Body: o.body.length === 1 ? o.body[0] : Buffer.concat(o.body),
+              ContentType: 'application/x-ndjson',
+            }),
+          );
+        } catch (err) {
+          failure ??= err;
+        }
       }
     };
-    try {
-      await Promise.all(Array.from({ length: Math.min(CONCURRENT_PUTS, objects.length) }, worker));
-    } catch (err) {
+    await Promise.all(Array.from({ length: Math.min(CONCURRENT_PUTS, objects.length) }, worker));
+    if (failure !== null) {
       throw new RetryableError(
         Codes.TRB_SINK_S3,
-        `PutObject to s3://${this.options.bucket}/${this.prefix} failed: ${(err as Error).message}.`,
-        err,
+        `PutObject to s3://${this.options.bucket}/${this.prefix} failed: ${(failure as Error).message}.`,
+        failure,
       );
     }
   }

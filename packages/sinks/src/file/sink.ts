@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Codes, type Filesystem, RetryableError, realFilesystem, writeFileAtomic } from '@tributary/core';
+import { runConcurrently } from '../concurrent';
 import type { ObjectSink, SinkObject } from '../sink';
 
 /** Objects written at once: enough to overlap fdatasyncs, few enough to bound open descriptors. */
@@ -70,23 +71,13 @@ export class FileSink implements ObjectSink {
    * overwrites whatever was written.
    */
   async put(objects: SinkObject[]): Promise<void> {
-    let next = 0;
-    let failure: unknown = null;
-    const worker = async () => {
-      while (failure === null && next < objects.length) {
-        try {
-          await this.write(objects[next++]);
-        } catch (err) {
-          failure ??= err;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENT_OBJECTS, objects.length) }, worker));
-    if (failure !== null) {
+    try {
+      await runConcurrently(objects, CONCURRENT_OBJECTS, (o) => this.write(o));
+    } catch (err) {
       throw new RetryableError(
         Codes.TRB_SINK_FILE,
-        `The file sink ${this.name} could not write under ${this.options.path}: ${(failure as Error).message}.`,
-        failure,
+        `The file sink ${this.name} could not write under ${this.options.path}: ${(err as Error).message}.`,
+        err,
       );
     }
   }

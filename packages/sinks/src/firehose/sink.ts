@@ -12,6 +12,7 @@
  */
 import { type FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
 import { Codes, type Logger, RetryableError } from '@tributary/core';
+import { runConcurrently } from '../concurrent';
 import { DeadLetterFile } from '../dead-letters';
 import { type SendOutcome, sendWithPartialRetry } from '../partial-retry';
 import type { LineBatch, LineSink } from '../sink';
@@ -58,11 +59,8 @@ export class FirehoseSink implements LineSink {
       await this.deadLetter(rejected, plan.rejected.length);
       this.deadLettered.add(batch);
     }
-    let next = 0;
-    const worker = async () => {
-      while (next < plan.calls.length) await this.putWithRetries(plan.calls[next++]);
-    };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENT_CALLS, plan.calls.length) }, worker));
+    // A call that gives up stops the others starting, and the put settles once none runs: egress resends the batch.
+    await runConcurrently(plan.calls, CONCURRENT_CALLS, (call) => this.putWithRetries(call));
   }
 
   private putWithRetries(call: Uint8Array[]): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Codes, RetryableError } from '@tributary/core';
+import { runConcurrently } from '../concurrent';
 import type { ObjectSink, SinkObject } from '../sink';
 
 /** PutObject calls in flight at once per sink. */
@@ -33,38 +34,29 @@ export class S3Sink implements ObjectSink {
 
   /**
    * Puts every object. Rejects with a RetryableError (TRB_SINK_S3) when one
-   * PutObject fails; the other workers then take no more objects, and the
-   * promise settles only once none is in flight, so nothing of a rejected
-   * put still runs (or holds its buffers) beside egress's retry.
+   * PutObject fails, once none is in flight (runConcurrently).
    */
   async put(objects: SinkObject[]): Promise<void> {
-    let next = 0;
-    let failure: unknown = null;
-    const worker = async () => {
-      while (failure === null && next < objects.length) {
-        const o = objects[next++];
-        try {
-          await this.options.client.send(
-            new PutObjectCommand({
-              Bucket: this.options.bucket,
-              Key: this.prefix ? `${this.prefix}/${o.path}` : o.path,
-              Body: o.body.length === 1 ? o.body[0] : Buffer.concat(o.body),
-              ContentType: 'application/x-ndjson',
-            }),
-          );
-        } catch (err) {
-          failure ??= err;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENT_PUTS, objects.length) }, worker));
-    if (failure !== null) {
+    try {
+      await runConcurrently(objects, CONCURRENT_PUTS, (o) => this.putObject(o));
+    } catch (err) {
       throw new RetryableError(
         Codes.TRB_SINK_S3,
-        `PutObject to s3://${this.options.bucket}/${this.prefix} failed: ${(failure as Error).message}.`,
-        failure,
+        `PutObject to s3://${this.options.bucket}/${this.prefix} failed: ${(err as Error).message}.`,
+        err,
       );
     }
+  }
+
+  private async putObject(o: SinkObject): Promise<void> {
+    await this.options.client.send(
+      new PutObjectCommand({
+        Bucket: this.options.bucket,
+        Key: this.prefix ? `${this.prefix}/${o.path}` : o.path,
+        Body: o.body.length === 1 ? o.body[0] : Buffer.concat(o.body),
+        ContentType: 'application/x-ndjson',
+      }),
+    );
   }
 
   async close(): Promise<void> {

@@ -16,7 +16,7 @@ import { type Logger, type Registry, createRegistry, findSpec, startOpsServer } 
 import { type DedupeSpec, type DedupeStore, dedupeRegistry } from '@tributary/dedupe';
 import { type Input, createInputs } from '@tributary/inputs';
 import { type DurableLog, type KafkaLogOptions, type LogPart, type LogSpec, logRegistry } from '@tributary/log';
-import { EgressWorker, type Sink, type SinkConfig, egressOptions, sinkRegistry, sinkSpec } from '@tributary/sinks';
+import { EgressWorker, type Sink, type SinkConfig, type SinkSpec, egressOptions, sinkRegistry } from '@tributary/sinks';
 import type { Cluster, Redis } from 'ioredis';
 import type { AggregatorConfig } from './config';
 import { createIngest } from './ingest';
@@ -24,7 +24,8 @@ import { type AggregatorMetrics, createAggregatorMetrics } from './metrics';
 
 /** Makes a configured sink through its type's spec in the registry. */
 async function createSink(s: SinkConfig, config: AggregatorConfig, metrics: AggregatorMetrics, logger: Logger): Promise<Sink> {
-  return sinkSpec(sinkRegistry, s.type).create(s, {
+  const spec: SinkSpec = findSpec(sinkRegistry, s.type, 'sink');
+  return spec.create(s, {
     logger,
     backoff: { initialMs: config.egress.retry_initial_ms, maxMs: config.egress.retry_max_ms },
     onStats: (st) => {

@@ -3,7 +3,7 @@
  * `SinkConfig` type, `createSink` and the configuration reference are
  * derived from this list: adding a sink is its folder and one line here.
  */
-import { ConfigError, type ConfigSchema } from '@tributary/core';
+import type { ConfigSchema } from '@tributary/core';
 import { fileSink } from './file/config';
 import { firehoseSink } from './firehose/config';
 import { s3Sink } from './s3/config';
@@ -33,13 +33,6 @@ export function sinkItemSchema(sinks: SinkRegistry) {
     discriminator: { propertyName: 'type' },
     oneOf: sinks.map((s) => s.schema),
   };
-}
-
-/** The spec of a sink type; throws for a type the registry does not hold (a config that skipped validation). */
-export function sinkSpec(sinks: SinkRegistry, type: string): SinkSpec {
-  const spec = sinks.find((s) => s.type === type);
-  if (!spec) throw new ConfigError(`No sink type "${type}" is registered (known: ${sinks.map((s) => s.type).join(', ')}).`);
-  return spec;
 }
 
 /**

@@ -12,7 +12,7 @@
  * finishes its batch within `shutdown_grace_ms`, exit.
  */
 import { hostname } from 'node:os';
-import { type Logger, type Registry, createRegistry, findSpec, startOpsServer } from '@tributary/core';
+import { type Logger, type Registry, createPart, createRegistry, startOpsServer } from '@tributary/core';
 import { type DedupeSpec, type DedupeStore, dedupeRegistry } from '@tributary/dedupe';
 import { type Input, createInputs } from '@tributary/inputs';
 import { type DurableLog, type KafkaLogOptions, type LogPart, type LogSpec, logRegistry } from '@tributary/log';
@@ -24,16 +24,20 @@ import { type AggregatorMetrics, createAggregatorMetrics } from './metrics';
 
 /** Makes a configured sink through its type's spec in the registry. */
 async function createSink(s: SinkConfig, config: AggregatorConfig, metrics: AggregatorMetrics, logger: Logger): Promise<Sink> {
-  const spec: SinkSpec = findSpec(sinkRegistry, s.type, 'sink');
-  return spec.create(s, {
-    logger,
-    backoff: { initialMs: config.egress.retry_initial_ms, maxMs: config.egress.retry_max_ms },
-    onStats: (st) => {
-      metrics.sinkCalls.inc({ sink: s.name }, st.calls);
-      metrics.failedRecords.inc({ sink: s.name }, st.failedRecords);
-      metrics.deadLetters.inc({ sink: s.name }, st.deadLetters);
+  return createPart<SinkSpec>(
+    sinkRegistry,
+    s,
+    {
+      logger,
+      backoff: { initialMs: config.egress.retry_initial_ms, maxMs: config.egress.retry_max_ms },
+      onStats: (st) => {
+        metrics.sinkCalls.inc({ sink: s.name }, st.calls);
+        metrics.failedRecords.inc({ sink: s.name }, st.failedRecords);
+        metrics.deadLetters.inc({ sink: s.name }, st.deadLetters);
+      },
     },
-  });
+    'sink',
+  );
 }
 
 /** Longest a batch waits for egress to catch up before it is refused (the sender retries). */
@@ -74,8 +78,7 @@ export class Aggregator {
   ): Promise<Aggregator> {
     const registry = createRegistry();
     const metrics = createAggregatorMetrics(registry);
-    const logSpec: LogSpec = findSpec(logRegistry, config.log.type, 'log');
-    const logPart = logSpec.create(config.log, { logger, kafkaClient: injected.kafka });
+    const logPart = createPart<LogSpec>(logRegistry, config.log, { logger, kafkaClient: injected.kafka }, 'log');
     await logPart.log.start();
     // Whatever is built after the log is undone, newest first, if a later step fails: a bad port or sink never leaves half a node running.
     const undo: Array<() => Promise<unknown>> = [() => logPart.log.close()];
@@ -99,14 +102,12 @@ export class Aggregator {
     { log, maxBacklogBytes }: LogPart,
     undo: Array<() => Promise<unknown>>,
   ): Promise<Aggregator> {
-    const dedupeSpec: DedupeSpec = findSpec(dedupeRegistry, config.dedupe.type, 'dedupe');
-    const { store: dedupe, claimWaitMs } = dedupeSpec.create(config.dedupe, {
-      logger,
-      metrics,
-      node: config.node_id ?? hostname(),
-      log,
-      redisClient: injected.redis,
-    });
+    const { store: dedupe, claimWaitMs } = createPart<DedupeSpec>(
+      dedupeRegistry,
+      config.dedupe,
+      { logger, metrics, node: config.node_id ?? hostname(), log, redisClient: injected.redis },
+      'dedupe',
+    );
     if (dedupe) {
       undo.push(() => dedupe.close());
       const logged = log.recoveredKeys?.() ?? [];

@@ -10,8 +10,8 @@ import {
   type ConfigSchema,
   type Filesystem,
   type Logger,
+  createPart,
   discriminatedSchema,
-  findSpec,
   partConfigSpec,
 } from '@tributary/core';
 import type { FromSchema } from 'json-schema-to-ts';
@@ -247,8 +247,7 @@ export interface BufferMetrics {
  */
 export async function createBuffer(config: BufferConfig, ctx: BufferContext & { metrics: BufferMetrics }): Promise<ForwarderBuffer> {
   const { logger, metrics } = ctx;
-  const spec: BufferSpec = findSpec(bufferRegistry, config.type, 'buffer');
-  const buffer = await spec.create(config, ctx);
+  const buffer = await createPart<BufferSpec>(bufferRegistry, config, ctx, 'buffer');
   buffer.onDrop = (chunk) => {
     metrics.droppedEvents.inc(chunk.count);
     logger.warn(

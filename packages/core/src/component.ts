@@ -31,6 +31,22 @@ export function findSpec<S extends { readonly type: string }>(registry: readonly
 }
 
 /**
+ * Builds the part a config names. The spec is found by the config's own
+ * `type`, so a spec is never handed another type's config: this is the one
+ * place where the union of configs meets the list of specs, and the only
+ * cast of it (TypeScript cannot correlate a union member with its spec).
+ */
+export function createPart<S extends ComponentSpec<never, never, unknown>>(
+  registry: readonly S[],
+  config: { readonly type: string },
+  ctx: Parameters<S['create']>[1],
+  kind: string,
+): ReturnType<S['create']> {
+  const spec = findSpec(registry, config.type, kind) as unknown as ComponentSpec<unknown, unknown, unknown>;
+  return spec.create(config, ctx) as ReturnType<S['create']>;
+}
+
+/**
  * The schema of one config object whose `type` picks a spec: an ajv
  * discriminator, so a key is checked only against its own type's keys and a
  * problem is reported once, with its path.

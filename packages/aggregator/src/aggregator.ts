@@ -12,11 +12,11 @@
  * finishes its batch within `shutdown_grace_ms`, exit.
  */
 import { hostname } from 'node:os';
-import { type Logger, type Registry, createPart, createRegistry, startOpsServer } from '@tributary/core';
+import { type Logger, type Registry, type Sink, createPart, createRegistry, startOpsServer } from '@tributary/core';
 import { type DedupeSpec, type DedupeStore, dedupeRegistry } from '@tributary/dedupe';
 import { type Input, createInputs } from '@tributary/inputs';
 import { type DurableLog, type KafkaLogOptions, type LogPart, type LogSpec, logRegistry } from '@tributary/log';
-import { EgressWorker, type Sink, type SinkConfig, type SinkSpec, egressOptions, sinkRegistry } from '@tributary/sinks';
+import { EgressWorker, type SinkConfig, type SinkSpec, egressOptions, sinkRegistry } from '@tributary/sinks';
 import type { Cluster, Redis } from 'ioredis';
 import type { AggregatorConfig } from './config';
 import { createIngest } from './ingest';

@@ -12,5 +12,4 @@ export * from './firehose/sink';
 export * from './registry';
 export * from './s3/config';
 export * from './s3/sink';
-export * from './sink';
 export * from './spec';

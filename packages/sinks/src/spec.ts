@@ -5,9 +5,8 @@
  * reference are all derived from that one list, so adding a sink is a folder
  * with a spec and one registry line.
  */
-import type { ComponentSchema, ComponentSpec, Logger } from '@tributary/core';
-import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
-import type { Sink } from './sink';
+import type { ComponentSchema, ComponentSpec, Logger, Sink } from '@tributary/core';
+import type { JSONSchema } from 'json-schema-to-ts';
 
 /** `name`: every sink has one; routes refer to it. */
 export const sinkName = { type: 'string', minLength: 1, description: 'Name routes refer to.' } as const;
@@ -41,7 +40,7 @@ export interface SinkContext {
  * One sink type. `schema` is the whole config object of the type: `type`
  * as a `const`, `name`, the type's own keys, `additionalProperties: false`
  * (so a key of another type is rejected with its path). `C` is derived from
- * it with `SinkConfigOf`, never written by hand.
+ * it with json-schema-to-ts `FromSchema`, never written by hand.
  */
 export interface SinkSpec<C = unknown> extends ComponentSpec<C, SinkContext, Sink> {
   readonly schema: ComponentSchema & JSONSchema;
@@ -52,6 +51,3 @@ export interface SinkSpec<C = unknown> extends ComponentSpec<C, SinkContext, Sin
    */
   create(config: C, ctx: SinkContext): Promise<Sink>;
 }
-
-/** The config type a sink schema describes, after defaults are filled in. */
-export type SinkConfigOf<S extends JSONSchema> = FromSchema<S>;

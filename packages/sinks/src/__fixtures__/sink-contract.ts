@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { RetryableError, silentLogger, validateConfig } from '@tributary/core';
+import type { LineBatch, ObjectSink, Sink, SinkObject } from '@tributary/core';
 import { type SinkRegistry, sinkRegistry, sinksConfigSpec } from '../registry';
-import type { LineBatch, ObjectSink, Sink, SinkObject } from '../sink';
 import type { SinkSpec, SinkStats } from '../spec';
 
 export interface Destination {

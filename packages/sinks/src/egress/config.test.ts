@@ -1,5 +1,5 @@
 import { ConfigError, type LogReader, partConfigSpec, silentLogger, validateConfig } from '@tributary/core';
-import type { LineSink, ObjectSink } from '../sink';
+import type { LineSink, ObjectSink } from '@tributary/core';
 import { type EgressConfig, egressOptions, egressSchema } from './config';
 import type { EgressMetrics } from './egress-worker';
 import { DEFAULT_FIELDS } from './transcode';

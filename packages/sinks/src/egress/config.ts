@@ -5,8 +5,8 @@
  * included, comes from the config here.
  */
 import { ConfigError, type LogReader, type Logger } from '@tributary/core';
+import type { Sink } from '@tributary/core';
 import type { FromSchema } from 'json-schema-to-ts';
-import type { Sink } from '../sink';
 import type { EgressMetrics, EgressOptions } from './egress-worker';
 import { createEncoder, encoderThreads } from './encoder-pool';
 import type { FieldNames } from './transcode';

@@ -1,6 +1,7 @@
 /** `type: file`: gzip NDJSON objects in a local directory (the single-node default). */
-import type { Sink } from '../sink';
-import { type SinkConfigOf, type SinkSpec, gzipLevel, sinkName } from '../spec';
+import type { Sink } from '@tributary/core';
+import type { FromSchema } from 'json-schema-to-ts';
+import { type SinkSpec, gzipLevel, sinkName } from '../spec';
 
 export const fileSinkSchema = {
   type: 'object',
@@ -15,7 +16,7 @@ export const fileSinkSchema = {
   },
 } as const;
 
-export type FileSinkConfig = SinkConfigOf<typeof fileSinkSchema>;
+export type FileSinkConfig = FromSchema<typeof fileSinkSchema>;
 
 export const fileSink: SinkSpec<FileSinkConfig> = {
   type: 'file',

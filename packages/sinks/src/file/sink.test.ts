@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { FaultyFilesystem, type FsOp, RetryableError } from '@tributary/core';
-import type { SinkObject } from '../sink';
+import type { SinkObject } from '@tributary/core';
 import { FileSink } from './sink';
 
 let dir: string;

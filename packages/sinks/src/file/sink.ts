@@ -10,8 +10,8 @@ import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Codes, type Filesystem, RetryableError, realFilesystem, writeFileAtomic } from '@tributary/core';
+import type { ObjectSink, SinkObject } from '@tributary/core';
 import { runConcurrently } from '../concurrent';
-import type { ObjectSink, SinkObject } from '../sink';
 
 /** Objects written at once: enough to overlap fdatasyncs, few enough to bound open descriptors. */
 const CONCURRENT_OBJECTS = 8;

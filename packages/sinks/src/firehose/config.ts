@@ -1,7 +1,8 @@
+import type { Sink } from '@tributary/core';
+import type { FromSchema } from 'json-schema-to-ts';
 /** `type: aws_firehose`: NDJSON lines to a Firehose delivery stream (at-least-once, each line has a stable `_id`). */
 import { awsClientOptions, awsClientProperties } from '../aws';
-import type { Sink } from '../sink';
-import { type SinkConfigOf, type SinkSpec, sinkName } from '../spec';
+import { type SinkSpec, sinkName } from '../spec';
 import { FIREHOSE_MAX_RECORD_BYTES } from './request-builder';
 
 export const firehoseSinkSchema = {
@@ -36,7 +37,7 @@ export const firehoseSinkSchema = {
   },
 } as const;
 
-export type FirehoseSinkConfig = SinkConfigOf<typeof firehoseSinkSchema>;
+export type FirehoseSinkConfig = FromSchema<typeof firehoseSinkSchema>;
 
 export const firehoseSink: SinkSpec<FirehoseSinkConfig> = {
   type: 'aws_firehose',

@@ -3,7 +3,7 @@
  * several whole lines per record) → calls within the service limits. Lines
  * that can never be accepted come back separately with the reason.
  */
-import type { LineBatch } from '../sink';
+import type { LineBatch } from '@tributary/core';
 
 // Amazon Data Firehose quotas, PutRecordBatch:
 // https://docs.aws.amazon.com/firehose/latest/dev/limits.html

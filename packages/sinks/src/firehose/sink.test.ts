@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FirehoseClient } from '@aws-sdk/client-firehose';
 import { silentLogger } from '@tributary/core';
-import type { LineBatch } from '../sink';
+import type { LineBatch } from '@tributary/core';
 import { FirehoseSink } from './sink';
 
 test('a put retried after a failure writes its dead letters once, and counts only its own rejects', async () => {

@@ -12,10 +12,10 @@
  */
 import { type FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
 import { Codes, type Logger, RetryableError } from '@tributary/core';
+import type { LineBatch, LineSink } from '@tributary/core';
 import { runConcurrently } from '../concurrent';
 import { DeadLetterFile } from '../dead-letters';
 import { type SendOutcome, sendWithPartialRetry } from '../partial-retry';
-import type { LineBatch, LineSink } from '../sink';
 import type { SinkStats } from '../spec';
 import { planBatches } from './request-builder';
 

@@ -1,7 +1,8 @@
+import type { Sink } from '@tributary/core';
+import type { FromSchema } from 'json-schema-to-ts';
 /** `type: aws_s3`: one PutObject per object; keys derive from log positions, so a replay overwrites. */
 import { awsClientOptions, awsClientProperties } from '../aws';
-import type { Sink } from '../sink';
-import { type SinkConfigOf, type SinkSpec, gzipLevel, sinkName } from '../spec';
+import { type SinkSpec, gzipLevel, sinkName } from '../spec';
 
 export const s3SinkSchema = {
   type: 'object',
@@ -19,7 +20,7 @@ export const s3SinkSchema = {
   },
 } as const;
 
-export type S3SinkConfig = SinkConfigOf<typeof s3SinkSchema>;
+export type S3SinkConfig = FromSchema<typeof s3SinkSchema>;
 
 export const s3Sink: SinkSpec<S3SinkConfig> = {
   type: 'aws_s3',

@@ -7,7 +7,7 @@
  */
 import type { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { RetryableError } from '@tributary/core';
-import type { SinkObject } from '../sink';
+import type { SinkObject } from '@tributary/core';
 import { S3Sink } from './sink';
 
 const object = (n: number): SinkObject => ({

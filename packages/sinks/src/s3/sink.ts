@@ -6,8 +6,8 @@
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Codes, RetryableError } from '@tributary/core';
+import type { ObjectSink, SinkObject } from '@tributary/core';
 import { runConcurrently } from '../concurrent';
-import type { ObjectSink, SinkObject } from '../sink';
 
 /** PutObject calls in flight at once per sink. */
 const CONCURRENT_PUTS = 8;

@@ -1,6 +1,7 @@
 /** `type: memory`, a sink that exists only for tests: what adding a sink takes, a folder with its spec. */
-import type { Sink } from '../../sink';
-import { type SinkConfigOf, type SinkSpec, sinkName } from '../../spec';
+import type { Sink } from '@tributary/core';
+import type { FromSchema } from 'json-schema-to-ts';
+import { type SinkSpec, sinkName } from '../../spec';
 
 export const memorySinkSchema = {
   type: 'object',
@@ -15,7 +16,7 @@ export const memorySinkSchema = {
   },
 } as const;
 
-export type MemorySinkConfig = SinkConfigOf<typeof memorySinkSchema>;
+export type MemorySinkConfig = FromSchema<typeof memorySinkSchema>;
 
 export const memorySink: SinkSpec<MemorySinkConfig> = {
   type: 'memory',

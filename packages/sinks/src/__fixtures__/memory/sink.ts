@@ -3,7 +3,7 @@
  * path, and a store named in `failing` refuses puts as an outage would.
  */
 import { Codes, RetryableError } from '@tributary/core';
-import type { ObjectSink, SinkObject } from '../../sink';
+import type { ObjectSink, SinkObject } from '@tributary/core';
 
 export const stores = new Map<string, Map<string, Buffer>>();
 export const failing = new Set<string>();

@@ -61,13 +61,8 @@ function refuse(code: ErrorCode, what: string): ProtocolError {
   return new ProtocolError(code, `Refused: ${what}.`);
 }
 
-// Senders repeat a few tags: the last admitted one is not checked again.
-let lastTag = '';
-let lastTagMax = 0;
-
 /** Throws TRB_FWD_BAD_TAG unless `tag` follows the tag rule. */
 export function checkTag(tag: string, limits: AdmissionLimits = DEFAULT_ADMISSION): void {
-  if (tag === lastTag && limits.maxTagBytes >= lastTagMax) return;
   if (tag.length === 0) throw refuse(ProtocolErrorCode.BadTag, 'the tag is empty');
   const bytes = Buffer.byteLength(tag, 'utf8');
   if (bytes > limits.maxTagBytes) {
@@ -87,8 +82,6 @@ export function checkTag(tag: string, limits: AdmissionLimits = DEFAULT_ADMISSIO
     }
     if (c === 0xfffd) throw refuse(ProtocolErrorCode.BadTag, 'the tag is not valid UTF-8 (or holds U+FFFD)');
   }
-  lastTag = tag;
-  lastTagMax = bytes;
 }
 
 /** Throws TRB_FWD_BAD_CHUNK_ID when the chunk id is longer than the limit. */
@@ -110,8 +103,8 @@ function checkSeconds(s: number, index: number): void {
   }
 }
 
-/** Checks the time at `pos` against the time rule; returns where it ends. */
-function admitTime(buf: Buffer, pos: number, end: number, index: number, limits: AdmissionLimits): number {
+/** Checks the time at `pos` against the time rule; returns where it ends. `stack` as for `admitValue`. */
+function admitTime(buf: Buffer, pos: number, end: number, index: number, limits: AdmissionLimits, stack?: number[]): number {
   const b = buf[pos];
   if (b === 0xd7 && buf[pos + 1] === EVENT_TIME_EXT && pos + 10 <= end) {
     const ns = buf.readUInt32BE(pos + 6);
@@ -135,9 +128,9 @@ function admitTime(buf: Buffer, pos: number, end: number, index: number, limits:
   const arr = readArrayHeader(buf, pos, end);
   if (arr && arr.count === 2 && !readArrayHeader(buf, arr.next, end)) {
     // [EventTime, metadata]: the metadata map follows the record's depth rule.
-    const t = admitTime(buf, arr.next, end, index, limits);
+    const t = admitTime(buf, arr.next, end, index, limits, stack);
     if (!readMapHeader(buf, t, end)) throw entryRefusal(ProtocolErrorCode.Shape, index, 'has [time, metadata] whose metadata is not a map');
-    return admitValue(buf, t, end, index, limits.maxRecordDepth);
+    return admitValue(buf, t, end, index, limits.maxRecordDepth, stack);
   }
   throw entryRefusal(ProtocolErrorCode.Shape, index, 'has no valid time (int, float, EventTime or [EventTime, map])');
 }
@@ -169,16 +162,15 @@ for (const [b, n] of [
   FIXED_SIZE[b] = n;
 }
 
-// Remaining children of each enclosing container; grown on demand, shared (the scan is synchronous).
-let stack = new Int32Array(64);
-
 /**
  * Where the value at `pos` ends, refusing containers nested deeper than
  * `maxDepth` (a scalar is depth 0, `{}` depth 1). Linear in the bytes, no recursion.
- * The open container's remaining count lives in a local; the stack is touched
- * only when a container opens or closes.
+ * The open container's remaining count lives in a local; `stack` (the
+ * remaining children of each enclosing container but the outermost, scratch
+ * space the caller may reuse across calls: `admitEntries` passes one to
+ * every entry) is touched only when a nested container opens or closes.
  */
-export function admitValue(buf: Buffer, pos: number, end: number, index: number, maxDepth: number): number {
+export function admitValue(buf: Buffer, pos: number, end: number, index: number, maxDepth: number, stack: number[] = []): number {
   let depth = 0;
   let remaining = 1;
   for (;;) {
@@ -188,7 +180,7 @@ export function admitValue(buf: Buffer, pos: number, end: number, index: number,
         if (pos > end) throw entryRefusal(ProtocolErrorCode.Shape, index, 'is cut short');
         return pos;
       }
-      remaining = stack[--depth];
+      remaining = --depth === 0 ? 0 : stack[depth - 1];
     }
     remaining--;
     if (pos >= end) throw entryRefusal(ProtocolErrorCode.Shape, index, 'is cut short');
@@ -224,15 +216,12 @@ export function admitValue(buf: Buffer, pos: number, end: number, index: number,
     if (depth + 1 > maxDepth) {
       throw entryRefusal(ProtocolErrorCode.TooDeep, index, `nests containers deeper than ${maxDepth} (max_record_depth)`);
     }
-    // More children than bytes left cannot all be there: cut short (and the count fits the Int32 stack).
+    // More children than bytes left cannot all be there: cut short (and the count stays a small integer).
     if (children > end - pos) throw entryRefusal(ProtocolErrorCode.Shape, index, 'is cut short');
     if (children > 0) {
-      if (depth >= stack.length) {
-        const grown = new Int32Array(Math.max(stack.length * 2, depth + 1));
-        grown.set(stack);
-        stack = grown;
-      }
-      stack[depth++] = remaining;
+      // the top level's count (0: one value) is not kept, so a flat record never touches the stack
+      if (depth > 0) stack[depth - 1] = remaining; // depth - 1 <= stack.length: it grows by one at most
+      depth++;
       remaining = children;
     }
   }
@@ -245,6 +234,7 @@ export function admitValue(buf: Buffer, pos: number, end: number, index: number,
 export function admitEntries(buf: Buffer, limits: AdmissionLimits = DEFAULT_ADMISSION, start = 0, end = buf.length): number {
   let pos = start;
   let count = 0;
+  const stack: number[] = [];
   while (pos < end) {
     let timeAt = pos + 1;
     if (buf[pos] !== 0x92) {
@@ -253,12 +243,12 @@ export function admitEntries(buf: Buffer, limits: AdmissionLimits = DEFAULT_ADMI
       if (!arr || arr.count !== 2) throw entryRefusal(ProtocolErrorCode.Shape, count, 'is not a 2-element array [time, record]');
       timeAt = arr.next;
     }
-    const t = admitTime(buf, timeAt, end, count, limits);
+    const t = admitTime(buf, timeAt, end, count, limits, stack);
     // fixmap inline; map16/32 through the reader (which checks their header is whole)
     if (!(t < end && (buf[t] & 0xf0) === 0x80) && !readMapHeader(buf, t, end)) {
       throw entryRefusal(ProtocolErrorCode.Shape, count, 'has a record that is not a map');
     }
-    const next = admitValue(buf, t, end, count, limits.maxRecordDepth);
+    const next = admitValue(buf, t, end, count, limits.maxRecordDepth, stack);
     if (limits.maxEventBytes !== undefined && next - pos > limits.maxEventBytes) {
       throw entryRefusal(
         ProtocolErrorCode.EventTooLarge,

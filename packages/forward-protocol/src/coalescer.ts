@@ -18,26 +18,25 @@
  * joins a run. The first refusal stops the read: the chunks before it are
  * returned along with the error, and nothing after it is looked at.
  */
-import { type AdmissionLimits, admitEntries, admitShallowEntry, asAdmissionError, checkTag } from './admission';
-import { type ForwardChunk, type MessageParts, type RequestLimits, isPlainMessage, parseRequest } from './request';
+import { type AdmissionLimits, admitEntries, admitShallowEntry, asAdmissionError } from './admission';
+import { type ForwardChunk, type MessageParts, type RequestLimits, TagCache, isPlainMessage, parseRequest } from './request';
 
 /**
  * One per connection. It remembers only the last tag the connection sent
- * (its bytes and its admitted string: senders repeat a tag, which is then
- * neither decoded nor checked again) and the recogniser's out-parameters;
- * `coalesce` keeps nothing of a read once it returns.
+ * (its `TagCache`, shared with `parseRequest`: senders repeat a tag, which is
+ * then neither decoded nor checked again) and the recogniser's
+ * out-parameters; `coalesce` keeps nothing of a read once it returns.
  */
 export class MessageCoalescer {
   private readonly parts: MessageParts = { tagStart: 0, tagEnd: 0, entryStart: 0 };
   private readonly requestLimits: RequestLimits;
-  private tagBytes = Buffer.alloc(0);
-  private tag = '';
+  private readonly tags = new TagCache();
 
   constructor(
     private readonly admission: AdmissionLimits,
     maxDecompressedBytes: number,
   ) {
-    this.requestLimits = { maxDecompressedBytes, reuseFrame: true, admission };
+    this.requestLimits = { maxDecompressedBytes, reuseFrame: true, admission, tags: this.tags };
   }
 
   /**
@@ -95,19 +94,8 @@ export class MessageCoalescer {
 
   /** The tag in `buf[start, end)`, admitted (throws TRB_FWD_BAD_TAG otherwise); read before the bytes are rewritten. */
   private admittedTag(buf: Buffer, start: number, end: number): string {
-    const last = this.tagBytes;
-    const len = end - start;
-    if (len === last.length) {
-      // A byte loop: Buffer.compare's native call costs more than the compare for tag-sized inputs.
-      let i = 0;
-      while (i < len && buf[start + i] === last[i]) i++;
-      if (i === len) return this.tag;
-    }
-    const bytes = Buffer.from(buf.subarray(start, end));
-    const tag = bytes.toString('utf8');
-    checkTag(tag, this.admission);
-    this.tagBytes = bytes;
-    this.tag = tag;
+    const tag = this.tags.decode(buf, start, end);
+    this.tags.admit(tag, this.admission);
     return tag;
   }
 }

@@ -9,7 +9,7 @@
  */
 import { ProtocolError, ProtocolErrorCode } from './errors';
 import { type JsonScan, findJsonEnd } from './json-request';
-import { INCOMPLETE, scanCount, scanHint, skipValue } from './msgpack-scan';
+import { INCOMPLETE, type ScanState, newScanState, skipValue } from './msgpack-scan';
 
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
@@ -38,11 +38,12 @@ export class FrameDecoder {
   private laterLen = 0;
   /** Bytes `acc` must hold before scanning again (a lower bound from the scan). */
   private need = 0;
-  /** Where the scan of the incomplete frame stopped, relative to its first byte. */
-  private resumePos = 0;
-  private resumeRemaining = 1;
-  /** Containers in the incomplete frame's bytes scanned so far. */
-  private resumeContainers = 0;
+  /**
+   * This decoder's MessagePack scan: between reads, where the scan of the
+   * incomplete frame stopped (`pos` relative to the frame's first byte) and
+   * the containers in its bytes scanned so far.
+   */
+  private readonly scan: ScanState = newScanState();
   /**
    * MessagePack only: for each frame of the last `pushRanges`, how many maps
    * and arrays it holds (an upper bound on their nesting depth).
@@ -79,6 +80,7 @@ export class FrameDecoder {
    */
   pushRanges(data: Buffer): { buf: Buffer; ranges: number[] } {
     if (this.error) throw this.error;
+    this.frameContainers.length = 0;
     if (data.length === 0) return { buf: data, ranges: [] };
     if (this.format === 'unknown') {
       const first = data[0];
@@ -103,7 +105,6 @@ export class FrameDecoder {
       end = data.length;
     }
     const frames: number[] = [];
-    this.frameContainers.length = 0;
     let pos = 0;
     while (pos < end) {
       let next: number;
@@ -126,9 +127,14 @@ export class FrameDecoder {
           this.need = this.json.pos + 1;
         }
       } else {
-        const counted = scanCount.containers - (resuming ? this.resumeContainers : 0);
+        const scan = this.scan;
         try {
-          next = resuming ? skipValue(buf, pos + this.resumePos, end, this.resumeRemaining) : skipValue(buf, pos, end);
+          if (resuming) {
+            next = skipValue(buf, pos + scan.pos, end, scan.remaining, scan);
+          } else {
+            scan.containers = 0;
+            next = skipValue(buf, pos, end, 1, scan);
+          }
         } catch (err) {
           if (frames.length === 0) throw err;
           this.error = err as Error;
@@ -136,14 +142,11 @@ export class FrameDecoder {
           return { buf: this.handedOut(buf, end), ranges: frames };
         }
         // a container header cut short is not counted (skipValue counts a header once whole), so a resumed scan counts it once
-        const containers = scanCount.containers - counted;
         if (next === INCOMPLETE) {
-          this.need = scanHint.need - pos;
-          this.resumePos = scanHint.pos - pos;
-          this.resumeRemaining = scanHint.remaining;
-          this.resumeContainers = containers;
+          this.need = scan.need - pos;
+          scan.pos -= pos;
         } else if (!(next - pos === 1 && buf[pos] === 0xc0)) {
-          this.frameContainers.push(containers);
+          this.frameContainers.push(scan.containers);
         }
       }
       resuming = false;
@@ -188,9 +191,9 @@ export class FrameDecoder {
     this.later = [];
     this.laterLen = 0;
     this.need = 0;
-    this.resumePos = 0;
-    this.resumeRemaining = 1;
-    this.resumeContainers = 0;
+    this.scan.pos = 0;
+    this.scan.remaining = 1;
+    this.scan.containers = 0;
   }
 
   /** Copies the queued reads and `data` behind `acc[0, accLen)`, growing it (at least doubling) when they do not fit. */

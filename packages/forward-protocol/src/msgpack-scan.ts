@@ -16,38 +16,54 @@ import { malformed } from './errors';
 export const INCOMPLETE = -1;
 
 /**
- * After `skipValue` returns INCOMPLETE, `scanHint.need` holds a lower bound on
- * the end position the value needs, and `scanHint.pos` / `scanHint.remaining`
- * where the scan stopped: calling `skipValue(buf, hint.pos, end, hint.remaining)`
- * once more bytes arrived continues it. A framer scans each byte of a value
- * split over many reads once (never again from its start) and waits for
- * `need` before looking at all, so framing is linear in the bytes received.
+ * What a framer keeps of a scan between reads; the framer owns one (one per
+ * connection) and passes it to `skipValue`, which writes it only when it
+ * returns, so a call that passes none pays nothing for it.
+ *
+ * After `skipValue` returns INCOMPLETE, `need` holds a lower bound on the end
+ * position the value needs, and `pos` / `remaining` where the scan stopped:
+ * calling `skipValue(buf, state.pos, end, state.remaining, state)` once more
+ * bytes arrived continues it. A framer scans each byte of a value split over
+ * many reads once (never again from its start) and waits for `need` before
+ * looking at all, so framing is linear in the bytes received.
+ *
+ * `containers` grows by the maps and arrays whose header the scan stepped
+ * over (a header cut short is counted once whole, when the scan resumes): an
+ * upper bound on how deep they nest, so a shallow value needs no second walk
+ * for the depth rule. The caller sets it (to 0, or what it counted before).
  */
-export const scanHint = { need: 0, pos: 0, remaining: 1 };
+export interface ScanState {
+  need: number;
+  pos: number;
+  remaining: number;
+  containers: number;
+}
 
-/**
- * Containers (maps and arrays) whose header `skipValue` has stepped over,
- * ever: the difference across a scan counts the containers in what it
- * scanned, an upper bound on how deep they nest (the framer uses it so a
- * shallow value needs no second walk for the depth rule).
- */
-export const scanCount = { containers: 0 };
+/** A ScanState for a new scan. */
+export function newScanState(): ScanState {
+  return { need: 0, pos: 0, remaining: 1, containers: 0 };
+}
 
 /** `itemPos` is where the value the scan could not finish starts; `remaining` counts it. */
-function incomplete(need: number, itemPos: number, remaining: number): number {
-  scanHint.need = need;
-  scanHint.pos = itemPos;
-  scanHint.remaining = remaining;
+function incomplete(state: ScanState | undefined, need: number, itemPos: number, remaining: number, containers: number): number {
+  if (state !== undefined) {
+    state.need = need;
+    state.pos = itemPos;
+    state.remaining = remaining;
+    state.containers += containers;
+  }
   return INCOMPLETE;
 }
 
 /**
  * Returns the position just past the value at `pos` (or, with `remaining`
- * > 1, just past that many values back to back), or INCOMPLETE.
+ * > 1, just past that many values back to back), or INCOMPLETE. With `state`,
+ * it also reports where to resume and the containers stepped over (above).
  */
-export function skipValue(buf: Buffer, pos: number, end: number, remaining = 1): number {
+export function skipValue(buf: Buffer, pos: number, end: number, remaining = 1, state?: ScanState): number {
+  let containers = 0;
   while (remaining > 0) {
-    if (pos >= end) return incomplete(pos + 1, pos, remaining);
+    if (pos >= end) return incomplete(state, pos + 1, pos, remaining, containers);
     const b = buf[pos];
     remaining--;
     if (b <= 0x7f || b >= 0xe0) {
@@ -55,11 +71,11 @@ export function skipValue(buf: Buffer, pos: number, end: number, remaining = 1):
     } else if (b <= 0x8f) {
       remaining += (b & 0x0f) * 2;
       pos += 1;
-      scanCount.containers++;
+      containers++;
     } else if (b <= 0x9f) {
       remaining += b & 0x0f;
       pos += 1;
-      scanCount.containers++;
+      containers++;
     } else if (b <= 0xbf) {
       pos += 1 + (b & 0x1f);
     } else {
@@ -71,29 +87,29 @@ export function skipValue(buf: Buffer, pos: number, end: number, remaining = 1):
           break;
         case 0xc4:
         case 0xd9:
-          if (pos + 2 > end) return incomplete(pos + 2, pos, remaining + 1);
+          if (pos + 2 > end) return incomplete(state, pos + 2, pos, remaining + 1, containers);
           pos += 2 + buf[pos + 1];
           break;
         case 0xc5:
         case 0xda:
-          if (pos + 3 > end) return incomplete(pos + 3, pos, remaining + 1);
+          if (pos + 3 > end) return incomplete(state, pos + 3, pos, remaining + 1, containers);
           pos += 3 + buf.readUInt16BE(pos + 1);
           break;
         case 0xc6:
         case 0xdb:
-          if (pos + 5 > end) return incomplete(pos + 5, pos, remaining + 1);
+          if (pos + 5 > end) return incomplete(state, pos + 5, pos, remaining + 1, containers);
           pos += 5 + buf.readUInt32BE(pos + 1);
           break;
         case 0xc7:
-          if (pos + 2 > end) return incomplete(pos + 2, pos, remaining + 1);
+          if (pos + 2 > end) return incomplete(state, pos + 2, pos, remaining + 1, containers);
           pos += 3 + buf[pos + 1];
           break;
         case 0xc8:
-          if (pos + 3 > end) return incomplete(pos + 3, pos, remaining + 1);
+          if (pos + 3 > end) return incomplete(state, pos + 3, pos, remaining + 1, containers);
           pos += 4 + buf.readUInt16BE(pos + 1);
           break;
         case 0xc9:
-          if (pos + 5 > end) return incomplete(pos + 5, pos, remaining + 1);
+          if (pos + 5 > end) return incomplete(state, pos + 5, pos, remaining + 1, containers);
           pos += 6 + buf.readUInt32BE(pos + 1);
           break;
         case 0xca:
@@ -134,28 +150,28 @@ export function skipValue(buf: Buffer, pos: number, end: number, remaining = 1):
           pos += 18;
           break;
         case 0xdc:
-          if (pos + 3 > end) return incomplete(pos + 3, pos, remaining + 1);
+          if (pos + 3 > end) return incomplete(state, pos + 3, pos, remaining + 1, containers);
           remaining += buf.readUInt16BE(pos + 1);
           pos += 3;
-          scanCount.containers++;
+          containers++;
           break;
         case 0xdd:
-          if (pos + 5 > end) return incomplete(pos + 5, pos, remaining + 1);
+          if (pos + 5 > end) return incomplete(state, pos + 5, pos, remaining + 1, containers);
           remaining += buf.readUInt32BE(pos + 1);
           pos += 5;
-          scanCount.containers++;
+          containers++;
           break;
         case 0xde:
-          if (pos + 3 > end) return incomplete(pos + 3, pos, remaining + 1);
+          if (pos + 3 > end) return incomplete(state, pos + 3, pos, remaining + 1, containers);
           remaining += buf.readUInt16BE(pos + 1) * 2;
           pos += 3;
-          scanCount.containers++;
+          containers++;
           break;
         case 0xdf:
-          if (pos + 5 > end) return incomplete(pos + 5, pos, remaining + 1);
+          if (pos + 5 > end) return incomplete(state, pos + 5, pos, remaining + 1, containers);
           remaining += buf.readUInt32BE(pos + 1) * 2;
           pos += 5;
-          scanCount.containers++;
+          containers++;
           break;
         default:
           throw malformed(`never-used type byte 0x${b.toString(16)}`, pos);
@@ -163,7 +179,8 @@ export function skipValue(buf: Buffer, pos: number, end: number, remaining = 1):
     }
   }
   // The last value's payload runs past `end`: resume just after it once it is all there.
-  if (pos > end) return incomplete(pos, pos, 0);
+  if (pos > end) return incomplete(state, pos, pos, 0, containers);
+  if (state !== undefined) state.containers += containers;
   return pos;
 }
 

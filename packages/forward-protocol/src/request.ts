@@ -47,6 +47,8 @@ export interface RequestLimits {
   reuseFrame?: boolean;
   /** Refuse what breaks the admission rule (tag, chunk id, times, depth, event size) with its coded error. */
   admission?: AdmissionLimits;
+  /** The connection's tag cache, when the caller reads one connection (senders repeat a few tags). */
+  tags?: TagCache;
 }
 
 export const DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024;
@@ -108,21 +110,44 @@ function inflate(data: Buffer, codec: string, limits: RequestLimits): Buffer {
 
 const ENTRY_HEADER = Buffer.from([0x92]);
 
-// Senders repeat the same few tags: reuse the last decoded string when the bytes match.
-let lastTagBytes = Buffer.alloc(0);
-let lastTag = '';
-/** The tag string of `buf[start, end)`, the same string instance while senders repeat a tag. */
+/** The tag string of `buf[start, end)`. */
 export function decodeTag(buf: Buffer, start: number, end: number): string {
-  const len = end - start;
-  if (len === lastTagBytes.length) {
-    // A byte loop: Buffer.compare's native call costs more than the compare for tag-sized inputs.
-    let i = 0;
-    while (i < len && buf[start + i] === lastTagBytes[i]) i++;
-    if (i === len) return lastTag;
+  return buf.toString('utf8', start, end);
+}
+
+/**
+ * One connection's last tag. Senders repeat a few tags: while the bytes
+ * repeat, `decode` returns the same string without decoding, and `admit`
+ * does not check it again under the same limits. Owned by whoever reads one
+ * connection (the coalescer; a caller of `parseRequest` through `RequestLimits.tags`).
+ */
+export class TagCache {
+  private bytes = Buffer.alloc(0);
+  private tag = '';
+  private admittedUnder: AdmissionLimits | null = null;
+
+  /** The tag string of `buf[start, end)`, the same string instance while the bytes repeat. */
+  decode(buf: Buffer, start: number, end: number): string {
+    const last = this.bytes;
+    const len = end - start;
+    if (len === last.length) {
+      // A byte loop: Buffer.compare's native call costs more than the compare for tag-sized inputs.
+      let i = 0;
+      while (i < len && buf[start + i] === last[i]) i++;
+      if (i === len) return this.tag;
+    }
+    this.bytes = Buffer.from(buf.subarray(start, end));
+    this.tag = this.bytes.toString('utf8');
+    this.admittedUnder = null;
+    return this.tag;
   }
-  lastTagBytes = Buffer.from(buf.subarray(start, end));
-  lastTag = lastTagBytes.toString('utf8');
-  return lastTag;
+
+  /** `checkTag(tag, limits)`, skipped when `tag` is the last one decoded and already admitted under `limits`. */
+  admit(tag: string, limits: AdmissionLimits): void {
+    if (tag === this.tag && limits === this.admittedUnder) return;
+    checkTag(tag, limits);
+    if (tag === this.tag) this.admittedUnder = limits;
+  }
 }
 
 /** Where `isPlainMessage` found a request's parts; the caller owns it and reuses it (no allocation per message). */
@@ -173,10 +198,14 @@ export function parseRequest(
   if (arr.count < 2 || arr.count > 4) throw shapeError(`the request array has ${arr.count} elements (expected 2 to 4)`);
   const tagBytes = readBytes(frame, arr.next, end);
   if (!tagBytes || !isStr(frame, arr.next)) throw shapeError('the tag (1st element) is not a string');
-  const tag = decodeTag(frame, tagBytes.start, tagBytes.end);
+  const tags = limits.tags;
+  const tag = tags ? tags.decode(frame, tagBytes.start, tagBytes.end) : decodeTag(frame, tagBytes.start, tagBytes.end);
   if (tag.length === 0) throw shapeError('the tag is empty');
   const admission = limits.admission;
-  if (admission) checkTag(tag, admission);
+  if (admission) {
+    if (tags) tags.admit(tag, admission);
+    else checkTag(tag, admission);
+  }
   const count = (entries: Buffer) => (admission ? admitEntries(entries, admission) : countEntries(entries));
   const second = tagBytes.end;
   const secondArr = readArrayHeader(frame, second, end);

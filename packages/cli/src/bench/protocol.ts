@@ -6,6 +6,7 @@
 import {
   EventTime,
   FrameDecoder,
+  TagCache,
   countEntries,
   encodeEntry,
   encodeMessage,
@@ -51,11 +52,11 @@ export function runProtocolBench(seconds = 3): BenchResult[] {
   let rss = new RssSampler();
   let r = timeIt(seconds, () => {
     const d = new FrameDecoder();
+    const limits = { maxDecompressedBytes: 1 << 26, reuseFrame: true, tags: new TagCache() }; // one stream: one connection's tag cache
     const parts: Buffer[] = [];
     const stream = Buffer.from(messages); // a fresh "socket read" each round: the parser owns it, as the server does
     for (let off = 0; off < stream.length; off += 65536) {
-      for (const f of d.push(stream.subarray(off, off + 65536)))
-        parts.push(parseRequest(f, { maxDecompressedBytes: 1 << 26, reuseFrame: true }).entries);
+      for (const f of d.push(stream.subarray(off, off + 65536))) parts.push(parseRequest(f, limits).entries);
     }
     const batch = Buffer.concat(parts);
     return { events: parts.length, bytes: batch.length };

@@ -1,0 +1,185 @@
+/**
+ * The state a scan keeps between reads belongs to its owner: a decoder's
+ * `ScanState`, a connection's `TagCache`. Two connections read interleaved
+ * (what a module-level hint or cache could mix up) each get their own frames,
+ * container counts and tags.
+ */
+import { pack } from 'msgpackr';
+import { DEFAULT_ADMISSION, admitEntries } from './admission';
+import { MessageCoalescer } from './coalescer';
+import { FrameDecoder } from './decoder';
+import { encodeEntry, encodeForward, encodeMessage, encodePackedForward } from './encoder';
+import { ProtocolErrorCode } from './errors';
+import { EventTime } from './event-time';
+import { INCOMPLETE, type ScanState, newScanState, skipValue } from './msgpack-scan';
+import { DEFAULT_MAX_DECOMPRESSED_BYTES, type ForwardChunk, TagCache, parseRequest } from './request';
+
+const t = new EventTime(1700000001, 5);
+
+/** Frames of `stream` pushed whole: the frames' bytes and their container counts. */
+function whole(stream: Buffer): { frames: string[]; containers: number[] } {
+  const d = new FrameDecoder();
+  const { buf, ranges } = d.pushRanges(stream);
+  const frames: string[] = [];
+  for (let i = 0; i < ranges.length; i += 2) frames.push(buf.toString('hex', ranges[i], ranges[i + 1]));
+  return { frames, containers: [...d.frameContainers] };
+}
+
+describe('skipValue with a ScanState', () => {
+  const value = pack({ a: [1, 2, { b: 'x'.repeat(300) }], c: new Array(20).fill({ d: 1 }) });
+  const full = skipValue(value, 0, value.length, 1, newScanState());
+
+  test('resumed at every cut from where it stopped, it ends where a whole scan ends and counts the same containers', () => {
+    const ref = newScanState();
+    expect(skipValue(value, 0, value.length, 1, ref)).toBe(value.length);
+    expect(ref.containers).toBe(1 + 1 + 1 + 1 + 20); // top map, the array, its map, c, c's 20 maps
+    for (let cut = 0; cut < value.length; cut++) {
+      const s = newScanState();
+      expect(skipValue(value, 0, cut, 1, s)).toBe(INCOMPLETE);
+      expect(s.need).toBeGreaterThan(cut);
+      expect(s.need).toBeLessThanOrEqual(value.length);
+      expect(s.pos).toBeLessThanOrEqual(s.need); // past `cut` when a payload runs past it: resume just after it
+      expect(skipValue(value, s.pos, value.length, s.remaining, s)).toBe(full);
+      expect(s.containers).toBe(ref.containers);
+    }
+  });
+
+  test('two scans cut short at once keep their own resume points; a scan without a state touches neither', () => {
+    const other = pack(['y'.repeat(1000), { z: [1, 2, 3] }]);
+    const a = newScanState();
+    const b = newScanState();
+    expect(skipValue(value, 0, 17, 1, a)).toBe(INCOMPLETE);
+    expect(skipValue(other, 0, 600, 1, b)).toBe(INCOMPLETE);
+    const saved: ScanState[] = [{ ...a }, { ...b }];
+    // scans that need no hint (admission, egress) leave both states alone, whatever they hit
+    expect(skipValue(other, 0, 5)).toBe(INCOMPLETE);
+    expect(skipValue(value, 0, value.length)).toBe(value.length);
+    expect([a, b]).toEqual(saved);
+    expect(skipValue(other, b.pos, other.length, b.remaining, b)).toBe(other.length);
+    expect(skipValue(value, a.pos, value.length, a.remaining, a)).toBe(value.length);
+    expect(b.containers).toBe(3); // the array, the map, the inner array
+  });
+});
+
+describe('two FrameDecoders read interleaved', () => {
+  const entry = (i: number) => encodeEntry(t, { i, deep: { a: [{ b: i }] }, s: 'v'.repeat(i % 50) });
+  const entries = Buffer.concat(Array.from({ length: 40 }, (_, i) => entry(i)));
+  const streamA = Buffer.concat([
+    encodePackedForward('a.packed', entries, { chunk: 'c1' }),
+    Buffer.from([0xc0]), // keep-alive
+    ...Array.from({ length: 30 }, (_, i) => encodeMessage('a.msg', t, { i, nest: [[[i]]] })),
+    encodeForward('a.fwd', [entry(1), entry(2)]),
+  ]);
+  const streamB = Buffer.concat([
+    ...Array.from({ length: 50 }, (_, i) => encodeMessage('b.msg', t, { j: i, m: { x: 'w'.repeat(i * 7) } })),
+    encodePackedForward('b.packed', entries),
+  ]);
+
+  test.each([
+    [1, 1],
+    [7, 13],
+    [64, 5],
+    [333, 1000],
+  ])('in reads of %d and %d bytes, each gets the frames and container counts of its stream pushed whole', (stepA, stepB) => {
+    const expectA = whole(streamA);
+    const expectB = whole(streamB);
+    expect(expectA.frames.length).toBe(32);
+    expect(expectB.frames.length).toBe(51);
+    const got = [
+      { d: new FrameDecoder(), stream: streamA, step: stepA, at: 0, frames: [] as string[], containers: [] as number[] },
+      { d: new FrameDecoder(), stream: streamB, step: stepB, at: 0, frames: [] as string[], containers: [] as number[] },
+    ];
+    for (let round = 0; round < 1_000_000 && got.some((g) => g.at < g.stream.length); round++) {
+      for (const g of got) {
+        if (g.at >= g.stream.length) continue;
+        const { buf, ranges } = g.d.pushRanges(g.stream.subarray(g.at, g.at + g.step));
+        g.at += g.step;
+        for (let i = 0; i < ranges.length; i += 2) g.frames.push(buf.toString('hex', ranges[i], ranges[i + 1]));
+        g.containers.push(...g.d.frameContainers);
+      }
+    }
+    expect(got[0].frames).toEqual(expectA.frames);
+    expect(got[0].containers).toEqual(expectA.containers);
+    expect(got[1].frames).toEqual(expectB.frames);
+    expect(got[1].containers).toEqual(expectB.containers);
+    expect(got[0].d.bufferedBytes + got[1].d.bufferedBytes).toBe(0);
+  });
+});
+
+describe('TagCache', () => {
+  test('returns the same string while the bytes repeat, a new one when they change', () => {
+    const cache = new TagCache();
+    const a1 = Buffer.from('xxapp.axx');
+    const first = cache.decode(a1, 2, 7);
+    expect(first).toBe('app.a');
+    expect(cache.decode(Buffer.from('app.a'), 0, 5)).toBe(first);
+    expect(cache.decode(Buffer.from('app.b'), 0, 5)).toBe('app.b');
+    a1.write('zzzzz', 2); // the cache holds a copy, not a view of the read
+    expect(cache.decode(Buffer.from('app.a'), 0, 5)).toBe('app.a');
+  });
+
+  test('a tag admitted under one limit is checked again under another, and a refused tag is refused every time', () => {
+    const cache = new TagCache();
+    const tag = cache.decode(Buffer.from('long.tag'), 0, 8);
+    expect(() => cache.admit(tag, DEFAULT_ADMISSION)).not.toThrow();
+    const tight = { ...DEFAULT_ADMISSION, maxTagBytes: 4 };
+    for (let i = 0; i < 2; i++) expect(() => cache.admit(tag, tight)).toThrow(expect.objectContaining({ code: ProtocolErrorCode.BadTag }));
+    expect(() => cache.admit(tag, DEFAULT_ADMISSION)).not.toThrow();
+    const bad = cache.decode(Buffer.from('a\u0001b'), 0, 3);
+    for (let i = 0; i < 2; i++)
+      expect(() => cache.admit(bad, DEFAULT_ADMISSION)).toThrow(expect.objectContaining({ code: ProtocolErrorCode.BadTag }));
+  });
+
+  test('two connections with different tags, read interleaved, each get their own tags', () => {
+    const conns = ['conn.one', 'conn.two'].map((tag) => ({
+      tag,
+      decoder: new FrameDecoder(),
+      c: new MessageCoalescer(DEFAULT_ADMISSION, DEFAULT_MAX_DECOMPRESSED_BYTES),
+    }));
+    const seen: string[][] = [[], []];
+    let events = 0;
+    for (let round = 0; round < 20; round++) {
+      conns.forEach((conn, k) => {
+        // alternate plain Messages (the coalescer's cache) with acked ones (parseRequest through the same cache)
+        const frames = [encodeMessage(conn.tag, t, { round }), encodeMessage(conn.tag, t, { round }, { chunk: `r${round}` })];
+        const { buf, ranges } = conn.decoder.pushRanges(Buffer.concat(frames));
+        const out: ForwardChunk[] = [];
+        expect(conn.c.coalesce(buf, ranges, 0, conn.decoder.frameContainers, out)).toBeNull();
+        for (const chunk of out) {
+          seen[k].push(chunk.tag);
+          events += chunk.count;
+        }
+      });
+    }
+    expect(events).toBe(80);
+    expect(new Set(seen[0])).toEqual(new Set(['conn.one']));
+    expect(new Set(seen[1])).toEqual(new Set(['conn.two']));
+    expect(seen[0].length).toBe(40);
+  });
+
+  test('parseRequest with two caches, interleaved: each request keeps its own tag', () => {
+    const caches = [new TagCache(), new TagCache()];
+    const tags = ['svc.a', 'svc.b'];
+    for (let i = 0; i < 10; i++) {
+      for (const k of [0, 1]) {
+        const chunk = parseRequest(encodePackedForward(tags[k], encodeEntry(t, { i })), {
+          maxDecompressedBytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+          admission: DEFAULT_ADMISSION,
+          tags: caches[k],
+        });
+        expect(chunk.tag).toBe(tags[k]);
+        expect(chunk.count).toBe(1);
+      }
+    }
+  });
+});
+
+test('admitEntries reuses one depth stack across entries: a deep entry between shallow ones leaves no trace', () => {
+  const nested = (depth: number): unknown => (depth === 1 ? { leaf: 1 } : { n: nested(depth - 1), after: [1, { x: 2 }] });
+  const rec = (depth: number) => encodeEntry(t, nested(depth) as Record<string, unknown>);
+  // rec(d) nests d + 1 deep for d >= 2 (the last `after` holds a map)
+  const buf = Buffer.concat([rec(1), rec(63), rec(2), rec(62), rec(1)]);
+  expect(admitEntries(buf, DEFAULT_ADMISSION)).toBe(5);
+  const tooDeep = Buffer.concat([rec(63), rec(1), rec(64)]);
+  expect(() => admitEntries(tooDeep, DEFAULT_ADMISSION)).toThrow(/entry 2 nests containers deeper than 64/);
+});

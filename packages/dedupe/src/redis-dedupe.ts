@@ -104,6 +104,8 @@ export interface RedisDedupeEvents {
 
 export interface RedisDedupeOptions {
   client: Redis | Cluster;
+  /** `close` disconnects the client only when the store made it (default); an embedder's client stays theirs. */
+  ownsClient?: boolean;
   /** This node's id: stable across restarts, unique among live nodes. */
   node: string;
   prefix: string;
@@ -433,6 +435,6 @@ export class RedisDedupe implements DedupeStore {
   async close(): Promise<void> {
     this.closed = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
-    this.client.disconnect();
+    if (this.options.ownsClient ?? true) this.client.disconnect();
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The redis spec's create on a real redis-server (started here on a free
  * loopback port): the config's keys reach the store (prefix, claim TTL, node,
- * claim wait), a client is made from `redis.url` when none is injected, and
+ * claim wait), a client is made from `redis.url` when none is injected (and
+ * closed with the store, while an injected one is left to its owner), and
  * an unreachable Redis shows in the dedupe metric and a coded log line.
  */
 import { createLogger, validateConfig } from '@tributary/core';
@@ -44,8 +45,12 @@ test("the redis spec's create maps the config to the store: prefix, claim TTL, n
     expect(ttl).toBeLessThanOrEqual(4000);
     expect(await probe.get('trb:spec:fresh-1')).toMatch(/^c:node-a:/);
     expect(await probe.get('trb:spec:logged-1')).toBe('d:node-a');
+    // the injected client is the embedder's: closing the store leaves it connected
+    await store.close();
+    expect(await client.ping()).toBe('PONG');
   } finally {
     await store?.close();
+    client.disconnect();
     probe.disconnect();
     await redis.stop();
   }
@@ -61,6 +66,13 @@ test('without an injected client the store connects to redis.url', async () => {
     await store.start([]);
     expect(await store.claim(['k1'])).toEqual(['claimed']);
     expect(await probe.get('trb:url:k1')).toMatch(/^c:node-a:/);
+    // the client the store made is its own: closing the store disconnects it
+    const clients = async () => ((await probe.client('LIST')) as string).trim().split('\n').length;
+    expect(await clients()).toBe(2);
+    await store.close();
+    const deadline = Date.now() + 5000;
+    while ((await clients()) > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await clients()).toBe(1);
   } finally {
     await store?.close();
     probe.disconnect();

@@ -151,6 +151,7 @@ export const redisDedupe: DedupeSpec<RedisDedupeConfig> = {
     const { log } = ctx;
     const store = new RedisDedupe({
       client,
+      ownsClient: ctx.redisClient === undefined,
       node: ctx.node,
       prefix: config.redis.key_prefix,
       claimTtlMs: config.claim_ttl_ms,

@@ -9,30 +9,14 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { EventTime, ForwardConnection, encodeEntry, encodePackedForward } from '@tributary/forward-protocol';
-import { type Started, exited, freePort, startRole, tempDir, waitFor } from '@tributary/test-kit';
-
-// biome-ignore lint/suspicious/noExplicitAny: s3rver has no typings
-const S3rver: any = require('s3rver');
+import { type Started, exited, freePort, startRole, startS3rver, tempDir, waitFor } from '@tributary/test-kit';
 
 const N = 3000;
 
 test('S3 objects land under Hive keys; a replay after a crash overwrites instead of duplicating', async () => {
   const dir = tempDir('s3');
-  const s3Port = await freePort();
-  const s3rver = new S3rver({
-    port: s3Port,
-    address: '127.0.0.1',
-    silent: true,
-    directory: join(dir, 's3'),
-    configureBuckets: [{ name: 'logs' }],
-  });
-  await s3rver.run();
-  const s3 = new S3Client({
-    region: 'us-east-1',
-    endpoint: `http://127.0.0.1:${s3Port}`,
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
+  const s3rver = await startS3rver({ directory: join(dir, 's3'), buckets: ['logs'] });
+  const s3 = new S3Client({ region: 'us-east-1', endpoint: s3rver.endpoint, forcePathStyle: true, credentials: s3rver.credentials });
   const [forwardPort, metricsPort] = [await freePort(), await freePort()];
   const config = {
     forward: { bind: '127.0.0.1', port: forwardPort, udp_heartbeat: false },
@@ -45,7 +29,7 @@ test('S3 objects land under Hive keys; a replay after a crash overwrites instead
         type: 'aws_s3',
         bucket: 'logs',
         prefix: 'tributary',
-        endpoint: `http://127.0.0.1:${s3Port}`,
+        endpoint: s3rver.endpoint,
         force_path_style: true,
         access_key_id: 'S3RVER',
         secret_access_key: 'S3RVER',
@@ -120,7 +104,7 @@ test('S3 objects land under Hive keys; a replay after a crash overwrites instead
   } finally {
     for (const p of started) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
     s3.destroy();
-    await s3rver.close();
+    await s3rver.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }, 120_000);

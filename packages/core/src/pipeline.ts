@@ -76,6 +76,17 @@ export interface LogReader {
    */
   poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]>;
   /**
+   * The partitions revoked from this reader (a consumer group rebalance)
+   * since the poll before the last one, taken by the last poll together with
+   * its records. Whatever was polled of them and is not committed is read
+   * again from the group's last commit: by this reader if a partition comes
+   * back (its records in the last poll, if any, already start there), else
+   * by its new owner. So a caller drops what it holds of them uncommitted and
+   * writes nothing of it. Empty for a log without rebalances; valid until the
+   * next poll.
+   */
+  revoked(): readonly number[];
+  /**
    * True when the last poll left nothing readable behind it: it reached the
    * end of what the log held (of `partition`, or of every assigned partition
    * when none is named; a partition no longer assigned counts as read). Egress

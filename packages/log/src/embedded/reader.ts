@@ -15,6 +15,7 @@ import { type Segment, readRange, segmentOf } from './segments';
 
 /** About how much one poll reads. */
 export const READ_BYTES = 8 * 1024 * 1024;
+const NONE_REVOKED: readonly number[] = Object.freeze([]);
 
 /** What a reader needs of the log. */
 export interface ReaderSource {
@@ -96,6 +97,11 @@ export class EmbeddedReader implements LogReader {
 
   caughtUp(): boolean {
     return this.atEnd;
+  }
+
+  /** One reader per group owns the whole log: nothing is ever revoked. */
+  revoked(): readonly number[] {
+    return NONE_REVOKED;
   }
 
   async commit(records: StoredRecord[]): Promise<void> {

@@ -117,6 +117,38 @@ test('a rebalance that revokes a partition: its records stop, its commit is left
   await reader.close();
 });
 
+test('a partition revoked and assigned back: the poll that reports it comes before its records again, which start at the group commit', async () => {
+  const cluster = new FakeKafkaCluster(TOPIC, 2);
+  for (let i = 0; i < 6; i++) {
+    cluster.produce(0, 'a', `p0-${i}`);
+    cluster.produce(1, 'a', `p1-${i}`);
+  }
+  const reader = await startReader(cluster, 'g');
+  const first = await pollUntil(reader, 12);
+  expect(first).toHaveLength(12);
+  await reader.commit(first.filter((r) => r.partition === 1 && r.offset < 2));
+  expect(cluster.committed('g').get(1)).toBe(2);
+  // A peer joins (the round-robin assigner gives it partition 1) and leaves again before this member polls.
+  cluster.rebalance(['zz-peer']);
+  for (let i = 0; i < 200 && reader.joins() < 2; i++) await new Promise((r) => setTimeout(r, 25));
+  cluster.rebalance([]);
+  for (let i = 0; i < 200 && reader.joins() < 3; i++) await new Promise((r) => setTimeout(r, 25));
+  expect(reader.joins()).toBe(3);
+  const polls: Array<{ records: StoredRecord[]; revoked: number[] }> = [];
+  for (let i = 0; i < 200 && polls.flatMap((p) => p.records).length < 4; i++) {
+    polls.push({ records: await reader.poll(1, 50), revoked: [...reader.revoked()] });
+  }
+  const reported = polls.findIndex((p) => p.revoked.length > 0);
+  expect(reported).toBeGreaterThanOrEqual(0);
+  expect(polls[reported].revoked).toEqual([1]);
+  expect(polls.filter((p) => p.revoked.length > 0)).toHaveLength(1);
+  expect(polls.slice(0, reported).flatMap((p) => p.records)).toEqual([]);
+  // kafkajs fetches partition 1 again from the group commit; the kept partition 0 is not handed over again.
+  expect(polls.flatMap((p) => p.records).map((r) => `${r.partition}:${r.offset}`)).toEqual(['1:2', '1:3', '1:4', '1:5']);
+  expect(await pollFor(reader, 300)).toEqual([]);
+  await reader.close();
+});
+
 test('a second reader of the group, after the first closed, resumes after its commit', async () => {
   const cluster = new FakeKafkaCluster(TOPIC, 1);
   for (let i = 0; i < 10; i++) cluster.produce(0, 'a', `k${i}`);

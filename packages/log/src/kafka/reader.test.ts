@@ -228,3 +228,36 @@ test('caughtUp(partition): a partition read to its end counts as caught up while
   expect(reader.caughtUp(7)).toBe(true); // not assigned here: nothing more comes for it
   await reader.close();
 });
+
+test('a partition revoked and assigned back: the poll that reports it comes before its records again, which start at the group commit', async () => {
+  const cluster = new FakeCluster(2);
+  for (let i = 0; i < 6; i++) {
+    cluster.produce(0, 'a', `p0-${i}`);
+    cluster.produce(1, 'a', `p1-${i}`);
+  }
+  const { consumer, reader } = makeReader(cluster, [0, 1]);
+  await reader.start();
+  const first = await pollUntil(reader, 12);
+  expect(reader.revoked()).toEqual([]);
+  await reader.commit(first.filter((r) => r.partition === 0 && r.offset < 2));
+  expect(cluster.committed().get(0)).toBe(2);
+  // Revoked and assigned back between two polls (the member polls nothing meanwhile).
+  consumer.rebalance([1]);
+  for (let i = 0; i < 200 && consumer.joins < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  consumer.rebalance([0, 1]);
+  for (let i = 0; i < 200 && consumer.joins < 3; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(consumer.joins).toBe(3);
+  const polls: Array<{ records: StoredRecord[]; revoked: number[] }> = [];
+  for (let i = 0; i < 100 && polls.flatMap((p) => p.records).length < 4; i++) {
+    polls.push({ records: await reader.poll(1, 50), revoked: [...reader.revoked()] });
+  }
+  const reported = polls.findIndex((p) => p.revoked.length > 0);
+  expect(reported).toBeGreaterThanOrEqual(0);
+  expect(polls[reported].revoked).toEqual([0]);
+  // Reported once, at or before the first poll holding partition 0's records again.
+  expect(polls.filter((p) => p.revoked.length > 0)).toHaveLength(1);
+  expect(polls.slice(0, reported).flatMap((p) => p.records)).toEqual([]);
+  // Partition 0 comes again from its group commit, including records polled before; partition 1 (kept) does not.
+  expect(polls.flatMap((p) => p.records).map((r) => `${r.partition}:${r.offset}`)).toEqual(['0:2', '0:3', '0:4', '0:5']);
+  await reader.close();
+});

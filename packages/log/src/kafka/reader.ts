@@ -29,6 +29,12 @@
  *   OffsetManager exists, before the next fetch). Partitions no longer
  *   assigned are revoked: their queued records are dropped and their state
  *   forgotten; the new owner reads them again from the group's last commit.
+ *   If that owner is this member again, its records come again from that
+ *   commit, including ones already handed to `poll`: so the poll that takes
+ *   the first records after a revocation reports it (`revoked()`), and the
+ *   caller drops what it holds of the partition uncommitted before adding
+ *   them. Records queued before the revocation are dropped with it, so no
+ *   poll mixes records from before and after one.
  * - `consumer.commitOffsets` goes through the runner's retrier; it returns
  *   WITHOUT committing when the runner is not running, and a commit during a
  *   rebalance fails with REBALANCE_IN_PROGRESS / ILLEGAL_GENERATION (not
@@ -105,6 +111,10 @@ export class KafkaReader implements LogReader {
   private rooms: Array<() => void> = [];
   private lastEndsLookup = 0;
   private endsLookup: Promise<void> | null = null;
+  /** Partitions revoked since the last poll took its records. */
+  private revokedSincePoll: number[] = [];
+  /** What the last poll took of `revokedSincePoll`. */
+  private revokedAtPoll: readonly number[] = [];
 
   constructor(private readonly options: KafkaReaderOptions) {}
 
@@ -132,6 +142,9 @@ export class KafkaReader implements LogReader {
   async poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]> {
     if (this.closed) return [];
     if (this.queued() === 0 && maxWaitMs > 0) await this.waitFor(this.arrivals, maxWaitMs);
+    // Taken together with the records, after any wait: a revocation while the poll waited is reported with
+    // the records that follow it, never after them.
+    this.takeRevoked();
     const n = Math.min(maxRecords, this.queued());
     const out = this.queue.slice(this.head, this.head + n);
     this.head += n;
@@ -146,6 +159,16 @@ export class KafkaReader implements LogReader {
     }
     wake(this.rooms);
     return out;
+  }
+
+  revoked(): readonly number[] {
+    return this.revokedAtPoll;
+  }
+
+  private takeRevoked(): void {
+    if (this.revokedAtPoll.length === 0 && this.revokedSincePoll.length === 0) return;
+    this.revokedAtPoll = this.revokedSincePoll;
+    this.revokedSincePoll = [];
   }
 
   caughtUp(partition?: number): boolean {
@@ -219,7 +242,10 @@ export class KafkaReader implements LogReader {
     const revoked = [...this.states.keys()].filter((p) => !now.has(p));
     if (revoked.length) {
       const gone = new Set(revoked);
-      for (const p of revoked) this.states.delete(p);
+      for (const p of revoked) {
+        this.states.delete(p);
+        if (!this.revokedSincePoll.includes(p)) this.revokedSincePoll.push(p);
+      }
       const kept = this.queue.slice(this.head).filter((r) => !gone.has(r.partition));
       const dropped = this.queued() - kept.length;
       this.queue = kept;

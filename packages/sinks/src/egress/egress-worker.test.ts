@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { RetryableError, TributaryError, silentLogger } from '@tributary/core';
 import type { ObjectSink, Sink, SinkObject } from '@tributary/core';
 import { EventTime, encodeEntry } from '@tributary/forward-protocol';
-import { EmbeddedLog, type LogReader, type LogRecord } from '@tributary/log';
+import { EmbeddedLog, type LogReader, type LogRecord, type StoredRecord } from '@tributary/log';
 import { Packr } from 'msgpackr';
 import { FileSink } from '../file/sink';
 import { type EgressMetrics, type EgressOptions, EgressWorker } from './egress-worker';
@@ -253,6 +253,7 @@ describe('failure paths: every loop backs off, shows its state and goes on', () 
         return inner.poll(n, wait);
       },
       caughtUp: () => inner.caughtUp(),
+      revoked: () => inner.revoked(),
       commit: async (r) => {
         if (failures.commit-- > 0) throw new RetryableError('TRB_LOG_COMMIT', 'injected: ENOSPC on the offset file');
         return inner.commit(r);
@@ -405,4 +406,76 @@ test('unrouted records are counted and committed; routed tags reach only their s
   ).toEqual([0, 1, 2, 3, 7, 8]);
   expect(metrics.counts.unrouted).toBe(3);
   await log.close();
+});
+
+describe('a partition revoked and handed back (a Kafka rebalance) is read again from its commit', () => {
+  /**
+   * A reader of two partitions that behaves as the Kafka reader does when partition 0 is revoked and assigned
+   * back to the same member: partition 0 delivers offsets 0..9 and partition 1 offsets 0..4; once partition 0
+   * is committed up to 8, the next poll reports partition 0 revoked and its records start again at the commit
+   * (8..19), while partition 1 goes on (5..9). Event `n` is 100 × partition + offset.
+   */
+  function rebalancing(): LogReader & { committed: Map<number, number>; revokedAt: number } {
+    const committed = new Map<number, number>();
+    const next = [0, 0];
+    const end = [10, 5];
+    let revoked: number[] = [];
+    const reader = {
+      committed,
+      revokedAt: -1,
+      poll: async (n: number, wait: number) => {
+        revoked = [];
+        if (reader.revokedAt < 0 && next[0] === end[0] && committed.get(0) === 8) {
+          reader.revokedAt = committed.get(0) as number;
+          revoked = [0];
+          next[0] = reader.revokedAt;
+          end[0] = 20;
+          end[1] = 10;
+        }
+        const out: StoredRecord[] = [];
+        for (let p = 0; out.length < n; p = (p + 1) % 2) {
+          if (next[0] >= end[0] && next[1] >= end[1]) break;
+          if (next[p] >= end[p]) continue;
+          const offset = next[p]++;
+          out.push({ ...chunk('app', `p${p}o${offset}`, 100 * p + offset, 1), partition: p, offset });
+        }
+        if (out.length === 0) await new Promise((r) => setTimeout(r, Math.min(wait, 10)));
+        return out;
+      },
+      revoked: () => revoked,
+      caughtUp: (p?: number) => reader.revokedAt >= 0 && (p === undefined ? [0, 1] : [p]).every((q) => next[q] >= end[q]),
+      commit: async (records: StoredRecord[]) => {
+        for (const r of records) committed.set(r.partition, Math.max(committed.get(r.partition) ?? 0, r.offset + 1));
+      },
+      close: async () => {},
+    };
+    return reader;
+  }
+
+  test("the open window of the revoked partition is dropped and built again from the commit; each record is written once, the other partition's window is untouched", async () => {
+    const dir = tempDir();
+    const one = chunk('app', 'k', 0, 1).entries.length;
+    const reader = rebalancing();
+    const w = egress(reader, [new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 })], {
+      pollRecords: 3,
+      objects: { bytes: one * 8, ageMs: 30, maxTags: 128 },
+    });
+    w.start();
+    await until('both partitions committed to their ends', () => reader.committed.get(0) === 20 && reader.committed.get(1) === 10);
+    await w.stop(1000);
+    expect(reader.revokedAt).toBe(8);
+    const out = objects(join(dir, 'out'));
+    const byKey = new Map([...out].map(([k, lines]) => [/part-\d+-\d+/.exec(k)?.[0], lines.map((l) => l.n)]));
+    // Windows are cut after 8 records: partition 0's window open at the revocation (8, 9) is rebuilt from 8.
+    expect(byKey).toEqual(
+      new Map([
+        ['part-0-00000000000000000000', [0, 1, 2, 3, 4, 5, 6, 7]],
+        ['part-0-00000000000000000008', [8, 9, 10, 11, 12, 13, 14, 15]],
+        ['part-0-00000000000000000016', [16, 17, 18, 19]],
+        ['part-1-00000000000000000000', [100, 101, 102, 103, 104, 105, 106, 107]],
+        ['part-1-00000000000000000008', [108, 109]],
+      ]),
+    );
+    expect(w.metrics.counts['out:file']).toBe(30);
+  });
 });

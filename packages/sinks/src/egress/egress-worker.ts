@@ -15,6 +15,14 @@
  * Every object of a window is keyed `part-<partition>-<window's first offset>`;
  * the commit after it moves past the window's last record.
  *
+ * When the reader reports a partition revoked (a Kafka rebalance), egress
+ * drops its uncommitted windows of it, open or sealed, without writing or
+ * committing them (a put already under way is not recalled): their records
+ * come again from the group's last commit, to this member if the partition
+ * comes back, and its windows are built again from there, under the keys a
+ * replay would write. Otherwise the re-read records would join the window
+ * that already holds them.
+ *
  * Failure paths: a failed poll or commit backs off and retries, is counted
  * and shows in `problem()` (/readyz). A sink's retryable failure retries that
  * sink's part of the window with backoff; a permanent one dead-letters it.
@@ -86,6 +94,8 @@ const JOB_BUFFER_BYTES = 12 * 1024 * 1024;
 
 class Window {
   readonly openedAt = Date.now();
+  /** The partition's revocations egress had seen when this window opened; a later one makes it stale. */
+  readonly generation: number;
   readonly tags = new Set<string>();
   readonly jobs: Array<Promise<JobOutcome>> = [];
   /** Records of the current poll not yet sent to the encoder. */
@@ -96,8 +106,10 @@ class Window {
   constructor(
     readonly partition: number,
     readonly first: number,
+    generations: ReadonlyMap<number, number>,
   ) {
     this.last = first;
+    this.generation = generations.get(partition) ?? 0;
   }
 }
 
@@ -112,6 +124,8 @@ export class EgressWorker {
   /** Settles when each sealed window is delivered and committed (or given up), oldest first. */
   private readonly sealedWindows: Array<Promise<void>> = [];
   private readonly open = new Map<number, Window>();
+  /** Per partition, how many times the reader reported it revoked. */
+  private readonly generations = new Map<number, number>();
   private readonly matchers: Matcher[];
   private readonly routeCache = new Map<string, Sink[]>();
   private readonly gzipLevels: number[];
@@ -178,6 +192,8 @@ export class EgressWorker {
         await this.loopFailed('poll', err, attempt++);
         continue;
       }
+      const revoked = reader.revoked();
+      if (revoked.length) this.dropRevoked(revoked);
       for (const r of records) this.add(r);
       for (const w of this.open.values()) this.flushSegment(w);
       const now = Date.now();
@@ -193,6 +209,25 @@ export class EgressWorker {
     return wait;
   }
 
+  /** Forgets the open windows of revoked partitions and makes their sealed ones stale (not written, not committed). */
+  private dropRevoked(partitions: readonly number[]): void {
+    for (const p of partitions) {
+      this.generations.set(p, (this.generations.get(p) ?? 0) + 1);
+      const w = this.open.get(p);
+      this.open.delete(p);
+      this.options.logger.info(
+        { code: Codes.TRB_LOG_REVOKED, partition: p, from: w?.first },
+        `Partition ${p} was revoked from egress's reader; egress drops what it holds of it uncommitted${
+          w ? ` (an open window from offset ${w.first})` : ''
+        }, which is read again from the group's last commit.`,
+      );
+    }
+  }
+
+  private stale(w: Window): boolean {
+    return (this.generations.get(w.partition) ?? 0) !== w.generation;
+  }
+
   private add(r: StoredRecord): void {
     const { objects } = this.options;
     let w = this.open.get(r.partition);
@@ -202,7 +237,7 @@ export class EgressWorker {
       w = undefined;
     }
     if (!w) {
-      w = new Window(r.partition, r.offset);
+      w = new Window(r.partition, r.offset, this.generations);
       this.open.set(r.partition, w);
     }
     w.tags.add(r.tag);
@@ -289,6 +324,7 @@ export class EgressWorker {
     try {
       const results = await Promise.all(w.jobs);
       if (this.abandoned) return; // stop's grace is over: what is not committed replays on the next start
+      if (this.stale(w)) return; // revoked: read again from the group's last commit
       const deadLetters: DeadLetter[] = [];
       const bySink = new Map<Sink, { objects: Map<string, SinkObject>; lines: LineBatch }>();
       const out = (s: Sink) => {
@@ -325,8 +361,8 @@ export class EgressWorker {
         }
       });
       if (deadLetters.length) this.routeDeadLetters(w, stamp, deadLetters, out);
-      const delivered = await Promise.all([...bySink].map(([sink, o]) => this.deliver(sink, o.objects, o.lines)));
-      if (!delivered.every(Boolean)) return; // abandoned on stop: replays on the next start
+      const delivered = await Promise.all([...bySink].map(([sink, o]) => this.deliver(w, sink, o.objects, o.lines)));
+      if (!delivered.every(Boolean) || this.stale(w)) return; // abandoned on stop or revoked: read again from the last commit
       await this.commit(w);
     } catch (err) {
       // A bug, not a sink or log failure (those are handled above). Egress stops here, visibly, rather than
@@ -390,8 +426,8 @@ export class EgressWorker {
     }
   }
 
-  /** Hands a sink its part of a window until it takes it; false when abandoned on stop. */
-  private async deliver(sink: Sink, objects: Map<string, SinkObject>, lines: LineBatch): Promise<boolean> {
+  /** Hands a sink its part of a window until it takes it; false when abandoned on stop or the window went stale. */
+  private async deliver(w: Window, sink: Sink, objects: Map<string, SinkObject>, lines: LineBatch): Promise<boolean> {
     const events = sink.kind === 'objects' ? [...objects.values()].reduce((n, o) => n + o.events, 0) : lines.events;
     for (let attempt = 0; ; attempt++) {
       if (this.abandoned) return false;
@@ -419,7 +455,7 @@ export class EgressWorker {
         );
         if (this.abandoned) return false;
         await new Promise((r) => setTimeout(r, backoffDelay(attempt, this.options.backoff)));
-        if (this.abandoned) return false;
+        if (this.abandoned || this.stale(w)) return false;
       }
     }
   }

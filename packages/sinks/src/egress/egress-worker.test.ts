@@ -411,22 +411,26 @@ test('unrouted records are counted and committed; routed tags reach only their s
 describe('a partition revoked and handed back (a Kafka rebalance) is read again from its commit', () => {
   /**
    * A reader of two partitions that behaves as the Kafka reader does when partition 0 is revoked and assigned
-   * back to the same member: partition 0 delivers offsets 0..9 and partition 1 offsets 0..4; once partition 0
-   * is committed up to 8, the next poll reports partition 0 revoked and its records start again at the commit
-   * (8..19), while partition 1 goes on (5..9). Event `n` is 100 × partition + offset.
+   * back to the same member: partition 0 delivers offsets 0..9 and partition 1 offsets 0..4; once `ready()`,
+   * the next poll reports partition 0 revoked and its records start again at its commit (up to 19), while
+   * partition 1 goes on (5..9). Event `n` is 100 × partition + offset.
    */
-  function rebalancing(): LogReader & { committed: Map<number, number>; revokedAt: number } {
+  function rebalancing(
+    ready: (committed: Map<number, number>) => boolean,
+  ): LogReader & { committed: Map<number, number>; commits: string[]; revokedAt: number } {
     const committed = new Map<number, number>();
+    const commits: string[] = [];
     const next = [0, 0];
     const end = [10, 5];
     let revoked: number[] = [];
     const reader = {
       committed,
+      commits,
       revokedAt: -1,
       poll: async (n: number, wait: number) => {
         revoked = [];
-        if (reader.revokedAt < 0 && next[0] === end[0] && committed.get(0) === 8) {
-          reader.revokedAt = committed.get(0) as number;
+        if (reader.revokedAt < 0 && next[0] === end[0] && ready(committed)) {
+          reader.revokedAt = committed.get(0) ?? 0;
           revoked = [0];
           next[0] = reader.revokedAt;
           end[0] = 20;
@@ -445,7 +449,10 @@ describe('a partition revoked and handed back (a Kafka rebalance) is read again 
       revoked: () => revoked,
       caughtUp: (p?: number) => reader.revokedAt >= 0 && (p === undefined ? [0, 1] : [p]).every((q) => next[q] >= end[q]),
       commit: async (records: StoredRecord[]) => {
-        for (const r of records) committed.set(r.partition, Math.max(committed.get(r.partition) ?? 0, r.offset + 1));
+        for (const r of records) {
+          commits.push(`${r.partition}:${r.offset + 1}`);
+          committed.set(r.partition, Math.max(committed.get(r.partition) ?? 0, r.offset + 1));
+        }
       },
       close: async () => {},
     };
@@ -455,7 +462,7 @@ describe('a partition revoked and handed back (a Kafka rebalance) is read again 
   test("the open window of the revoked partition is dropped and built again from the commit; each record is written once, the other partition's window is untouched", async () => {
     const dir = tempDir();
     const one = chunk('app', 'k', 0, 1).entries.length;
-    const reader = rebalancing();
+    const reader = rebalancing((committed) => committed.get(0) === 8);
     const w = egress(reader, [new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 })], {
       pollRecords: 3,
       objects: { bytes: one * 8, ageMs: 30, maxTags: 128 },
@@ -477,5 +484,40 @@ describe('a partition revoked and handed back (a Kafka rebalance) is read again 
       ]),
     );
     expect(w.metrics.counts['out:file']).toBe(30);
+  });
+
+  test('a sealed window of the revoked partition that its sink has not taken yet is given up: not written, not committed', async () => {
+    const one = chunk('app', 'k', 0, 1).entries.length;
+    let failures = 0;
+    const puts: string[] = [];
+    const reader = rebalancing(() => failures > 0);
+    // Refuses partition 0's objects until the revocation, as a throttled bucket would.
+    const sink: ObjectSink = {
+      kind: 'objects',
+      name: 'gated',
+      gzipLevel: 1,
+      put: async (objs) => {
+        if (reader.revokedAt < 0 && objs.some((o) => o.path.includes('/part-0-'))) {
+          failures++;
+          throw new RetryableError('TRB_SINK_S3', 'throttled');
+        }
+        for (const o of objs) puts.push(/part-\d+-\d+/.exec(o.path)?.[0] ?? o.path);
+      },
+      close: async () => {},
+    };
+    const w = egress(reader, [sink], { pollRecords: 3, objects: { bytes: one * 8, ageMs: 30, maxTags: 128 } });
+    w.start();
+    await until('both partitions committed to their ends', () => reader.committed.get(0) === 20 && reader.committed.get(1) === 10);
+    await w.stop(1000);
+    // Nothing of partition 0 was committed before the revocation: it comes again from 0, and its first window,
+    // sealed and refused before, is written once, by the rebuilt window.
+    expect(reader.revokedAt).toBe(0);
+    expect(puts.filter((k) => k.startsWith('part-0-')).sort()).toEqual([
+      'part-0-00000000000000000000',
+      'part-0-00000000000000000008',
+      'part-0-00000000000000000016',
+    ]);
+    expect(reader.commits.filter((c) => c.startsWith('0:'))).toEqual(['0:8', '0:16', '0:20']);
+    expect(w.metrics.counts['out:gated']).toBe(30);
   });
 });

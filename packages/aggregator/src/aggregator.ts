@@ -13,11 +13,10 @@
  */
 import { hostname } from 'node:os';
 import { type Logger, type Registry, type Sink, createPart, createRegistry, startOpsServer } from '@tributary/core';
-import { type DedupeSpec, type DedupeStore, dedupeRegistry } from '@tributary/dedupe';
+import { type DedupeContext, type DedupeSpec, type DedupeStore, dedupeRegistry } from '@tributary/dedupe';
 import { type Input, createInputs } from '@tributary/inputs';
 import { type DurableLog, type KafkaLogOptions, type LogPart, type LogSpec, logRegistry } from '@tributary/log';
 import { EgressWorker, type SinkConfig, type SinkSpec, egressOptions, sinkRegistry } from '@tributary/sinks';
-import type { Cluster, Redis } from 'ioredis';
 import type { AggregatorConfig } from './config';
 import { createIngest } from './ingest';
 import { type AggregatorMetrics, createAggregatorMetrics } from './metrics';
@@ -74,7 +73,7 @@ export class Aggregator {
   static async start(
     config: AggregatorConfig,
     logger: Logger,
-    injected: { redis?: Redis | Cluster; kafka?: KafkaLogOptions['client'] } = {},
+    injected: { redis?: DedupeContext['redisClient']; kafka?: KafkaLogOptions['client'] } = {},
   ): Promise<Aggregator> {
     const registry = createRegistry();
     const metrics = createAggregatorMetrics(registry);
@@ -96,7 +95,7 @@ export class Aggregator {
   private static async assemble(
     config: AggregatorConfig,
     logger: Logger,
-    injected: { redis?: Redis | Cluster },
+    injected: { redis?: DedupeContext['redisClient'] },
     registry: Registry,
     metrics: AggregatorMetrics,
     { log, maxBacklogBytes }: LogPart,

@@ -157,3 +157,23 @@ test('the import check names a planted unlisted import', () => {
   expect(unlistedImports('sinks', text, sinks)).toEqual(['log']);
   expect(unlistedImports('sinks', "const x = require('@tributary/aggregator/dist/config');", sinks)).toEqual(['aggregator']);
 });
+
+/** Third-party clients that one package wraps, so they can be swapped there alone (docs/architecture.md, "Packages"). */
+const WRAPPED_CLIENTS: Record<string, string> = { kafkajs: 'log', ioredis: 'dedupe' };
+const CLIENT_IMPORT = /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)'(kafkajs|ioredis)(?:\/[^']*)?'/gm;
+
+test('kafkajs is imported only by the log package and ioredis only by the dedupe package (type-only imports too)', () => {
+  const offending: string[] = [];
+  let wrapped = 0;
+  for (const dir of manifests().keys()) {
+    if (dir === TEST_KIT) continue;
+    for (const file of productFiles(join(PACKAGES, dir, 'src'))) {
+      for (const [, client] of readFileSync(file, 'utf8').matchAll(CLIENT_IMPORT)) {
+        if (WRAPPED_CLIENTS[client] === dir) wrapped++;
+        else offending.push(`${relative(ROOT, file)} imports ${client}`);
+      }
+    }
+  }
+  expect(offending).toEqual([]);
+  expect(wrapped).toBeGreaterThanOrEqual(2); // the scan sees the wrappers' own imports
+});

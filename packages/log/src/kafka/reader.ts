@@ -140,7 +140,10 @@ export class KafkaReader implements LogReader {
   }
 
   async poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]> {
-    if (this.closed) return [];
+    if (this.closed) {
+      this.takeRevoked(); // a poll that takes nothing reports nothing it reported before
+      return [];
+    }
     if (this.queued() === 0 && maxWaitMs > 0) await this.waitFor(this.arrivals, maxWaitMs);
     // Taken together with the records, after any wait: a revocation while the poll waited is reported with
     // the records that follow it, never after them.

@@ -156,3 +156,25 @@ describe('bad input gets a clear, coded error', () => {
     expect(countEntries(entries)).toBe(1000);
   });
 });
+
+describe('a frame over the limit after complete frames in the same read', () => {
+  const t = new EventTime(1700000000, 0);
+  const small = (i: number) => encodeMessage('ok', t, { i });
+  const big = encodePackedForward('big', encodeEntry(t, { pad: 'x'.repeat(5000) }));
+
+  test('cut short: the complete frames are returned, the error is set and every later push throws it', () => {
+    const d = new FrameDecoder(1024);
+    const frames = d.push(Buffer.concat([small(1), small(2), big.subarray(0, 100)]));
+    expect(frames.map((f) => parseRequest(f).count)).toEqual([1, 1]);
+    expect(d.error).toEqual(expect.objectContaining({ code: ProtocolErrorCode.FrameTooLarge }));
+    expect(() => d.push(big.subarray(100))).toThrow(expect.objectContaining({ code: ProtocolErrorCode.FrameTooLarge }));
+    expect(d.bufferedBytes).toBe(0);
+  });
+
+  test('whole in the read: the frames before it are returned, it is not', () => {
+    const d = new FrameDecoder(1024);
+    const frames = d.push(Buffer.concat([small(1), big, small(2)]));
+    expect(frames.map((f) => parseRequest(f).tag)).toEqual(['ok']);
+    expect(d.error).toEqual(expect.objectContaining({ code: ProtocolErrorCode.FrameTooLarge }));
+  });
+});

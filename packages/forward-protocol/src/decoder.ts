@@ -136,10 +136,7 @@ export class FrameDecoder {
             next = skipValue(buf, pos, end, 1, scan);
           }
         } catch (err) {
-          if (frames.length === 0) throw err;
-          this.error = err as Error;
-          this.release();
-          return { buf: this.handedOut(buf, end), ranges: frames };
+          return this.failAfter(frames, buf, end, err as Error);
         }
         // a container header cut short is not counted (skipValue counts a header once whole), so a resumed scan counts it once
         if (next === INCOMPLETE) {
@@ -151,17 +148,34 @@ export class FrameDecoder {
       }
       resuming = false;
       if (next === INCOMPLETE) {
-        this.checkLimit(this.need);
-        this.keep(buf, pos, end, frames.length > 0);
-        this.checkLimit(this.bufferedBytes);
+        let tooLarge = this.limitError(this.need);
+        if (!tooLarge) {
+          this.keep(buf, pos, end, frames.length > 0);
+          tooLarge = this.limitError(this.bufferedBytes);
+        }
+        if (tooLarge) return this.failAfter(frames, buf, end, tooLarge);
         return { buf: frames.length ? this.handedOut(buf, end) : data, ranges: frames };
       }
-      if (next - pos > this.maxFrameBytes) this.checkLimit(next - pos);
+      if (next - pos > this.maxFrameBytes) {
+        const tooLarge = this.limitError(next - pos);
+        if (tooLarge) return this.failAfter(frames, buf, end, tooLarge);
+      }
       if (!(next - pos === 1 && buf[pos] === 0xc0)) frames.push(pos, next);
       pos = next;
     }
     this.release();
     return { buf: frames.length ? this.handedOut(buf, end) : data, ranges: frames };
+  }
+
+  /**
+   * The stream is dead at `err`: thrown when no frame came before it in this
+   * push, else those frames are returned and every later push throws it.
+   */
+  private failAfter(frames: number[], buf: Buffer, end: number, err: Error): { buf: Buffer; ranges: number[] } {
+    if (frames.length === 0) throw err;
+    this.error = err;
+    this.release();
+    return { buf: this.handedOut(buf, end), ranges: frames };
   }
 
   /** What the caller gets: the accumulated bytes (not the spare capacity), or the read itself. */
@@ -215,11 +229,15 @@ export class FrameDecoder {
   }
 
   private checkLimit(bytes: number): void {
-    if (bytes > this.maxFrameBytes) {
-      throw new ProtocolError(
-        ProtocolErrorCode.FrameTooLarge,
-        `A request of at least ${bytes} bytes exceeds the frame limit of ${this.maxFrameBytes} bytes (maxFrameBytes).`,
-      );
-    }
+    const err = this.limitError(bytes);
+    if (err) throw err;
+  }
+
+  private limitError(bytes: number): ProtocolError | null {
+    if (bytes <= this.maxFrameBytes) return null;
+    return new ProtocolError(
+      ProtocolErrorCode.FrameTooLarge,
+      `A request of at least ${bytes} bytes exceeds the frame limit of ${this.maxFrameBytes} bytes (maxFrameBytes).`,
+    );
   }
 }

@@ -45,8 +45,10 @@
  *   rejects with a RetryableError (egress backs off and calls it again); once
  *   the assignment is known, partitions this member no longer owns are left
  *   out (logged: their new owner replays them from the group's last commit,
- *   at least once) and the others are committed. A commit never moves a
- *   partition backwards.
+ *   at least once) and the others are committed. Within one ownership of a
+ *   partition a commit never moves it backwards; egress gives up a commit it
+ *   is still retrying once it learns the partition was revoked, so a commit
+ *   of an earlier ownership does not land in the next.
  * - `caughtUp()` holds only when the queue is empty, the member is running
  *   with a known assignment, and every assigned partition's next offset has
  *   reached its high watermark as last seen: from the last batch

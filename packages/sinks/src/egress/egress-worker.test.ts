@@ -520,4 +520,31 @@ describe('a partition revoked and handed back (a Kafka rebalance) is read again 
     expect(reader.commits.filter((c) => c.startsWith('0:'))).toEqual(['0:8', '0:16', '0:20']);
     expect(w.metrics.counts['out:gated']).toBe(30);
   });
+
+  test("a window whose commit is still being retried when its partition is revoked gives the commit up (the new ownership's commits are the only ones)", async () => {
+    const one = chunk('app', 'k', 0, 1).entries.length;
+    let refused = 0;
+    const reader = rebalancing(() => refused > 0);
+    const commit = reader.commit;
+    // Refuses partition 0's commits until the revocation, as a rebalancing group does.
+    reader.commit = async (records) => {
+      if (reader.revokedAt < 0 && records.some((r) => r.partition === 0)) {
+        refused++;
+        throw new RetryableError('TRB_LOG_REBALANCING', 'rebalancing');
+      }
+      await commit(records);
+    };
+    const w = egress(reader, [new FileSink({ name: 'file', path: join(tempDir(), 'out'), gzipLevel: 1 })], {
+      pollRecords: 3,
+      objects: { bytes: one * 8, ageMs: 30, maxTags: 128 },
+      backoff: { initialMs: 5, maxMs: 20 },
+    });
+    w.start();
+    await until('both partitions committed to their ends', () => reader.committed.get(0) === 20 && reader.committed.get(1) === 10);
+    await w.stop(1000);
+    expect(reader.revokedAt).toBe(0);
+    expect(refused).toBeGreaterThan(0);
+    // The stale window (0..7) was delivered but never committed; the rebuilt windows commit 8, 16, 20 once each.
+    expect(reader.commits.filter((c) => c.startsWith('0:'))).toEqual(['0:8', '0:16', '0:20']);
+  });
 });

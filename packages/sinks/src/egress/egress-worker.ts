@@ -460,9 +460,15 @@ export class EgressWorker {
     }
   }
 
+  /**
+   * Commits past `w`, retrying until it is saved, egress stops, or the
+   * partition is revoked: a commit retried past a revocation would land in
+   * the next ownership and could move the group back behind another
+   * member's commit (its records are read again from the group's commit).
+   */
   private async commit(w: Window): Promise<void> {
     const last: StoredRecord = { tag: '', key: '', count: 0, entries: EMPTY, partition: w.partition, offset: w.last };
-    for (let attempt = 0; !this.abandoned; attempt++) {
+    for (let attempt = 0; !this.abandoned && !this.stale(w); attempt++) {
       try {
         await this.options.reader.commit([last]);
         this.failing = null;

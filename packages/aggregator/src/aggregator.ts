@@ -148,7 +148,12 @@ export class Aggregator {
       backlogWaitMs: BACKLOG_WAIT_MS,
       metrics,
     });
-    const inputs = createInputs(config, { logger, onRefused: (input, code) => metrics.inputErrors.inc({ input, code }) });
+    // ingest resolves once the log has written the chunks and keeps nothing of them: inputs may reuse their buffers
+    const inputs = createInputs(config, {
+      logger,
+      onRefused: (input, code) => metrics.inputErrors.inc({ input, code }),
+      consumeReleasesBuffers: true,
+    });
     for (const input of inputs) {
       undo.push(() => input.stop(0)); // also one whose start failed half way
       await input.start((chunks) => ingest(chunks, input.name));

@@ -7,6 +7,7 @@
  * Memory is bounded by `maxFrameBytes`: an incomplete value larger than that
  * is an error (TRB_FWD_FRAME_TOO_LARGE) before any more is buffered.
  */
+import type { BufferPool } from './buffer-pool';
 import { ProtocolError, ProtocolErrorCode } from './errors';
 import { type JsonScan, findJsonEnd } from './json-request';
 import { INCOMPLETE, type ScanState, newScanState, skipValue } from './msgpack-scan';
@@ -34,6 +35,8 @@ export class FrameDecoder {
    */
   private acc: Buffer | null = null;
   private accLen = 0;
+  /** This push's accumulator, when it came from the pool (a candidate for `handedOutBuffer`). */
+  private pooledAcc: Buffer | null = null;
   private later: Buffer[] = [];
   private laterLen = 0;
   /** Bytes `acc` must hold before scanning again (a lower bound from the scan). */
@@ -50,8 +53,18 @@ export class FrameDecoder {
    */
   readonly frameContainers: number[] = [];
   private readonly json: JsonScan = { pos: 0, depth: 0, inString: false };
+  /**
+   * With a pool: the accumulator the last push handed out whole (its frames
+   * are the caller's and the decoder kept no view of it), or null. The caller
+   * may give it back to the pool once nothing refers to those frames.
+   */
+  handedOutBuffer: Buffer | null = null;
 
-  constructor(private readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
+  /** With `pool`, the buffers that assemble frames across reads come from it (see `handedOutBuffer`). */
+  constructor(
+    private readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES,
+    private readonly pool: BufferPool | null = null,
+  ) {}
 
   /** Bytes received of a frame not complete yet (the buffer holding them is at most about twice that). */
   get bufferedBytes(): number {
@@ -81,6 +94,7 @@ export class FrameDecoder {
   pushRanges(data: Buffer): { buf: Buffer; ranges: number[] } {
     if (this.error) throw this.error;
     this.frameContainers.length = 0;
+    this.handedOutBuffer = null;
     if (data.length === 0) return { buf: data, ranges: [] };
     if (this.format === 'unknown') {
       const first = data[0];
@@ -89,6 +103,7 @@ export class FrameDecoder {
     let buf: Buffer;
     let end: number;
     let resuming = false;
+    this.pooledAcc = null;
     if (this.acc || this.laterLen > 0) {
       if (this.accLen + this.laterLen + data.length < this.need) {
         this.checkLimit(this.need);
@@ -98,6 +113,7 @@ export class FrameDecoder {
       }
       this.gather(data);
       buf = this.acc as Buffer;
+      if (this.pool) this.pooledAcc = buf;
       end = this.accLen;
       resuming = true;
     } else {
@@ -178,8 +194,16 @@ export class FrameDecoder {
     return { buf: this.handedOut(buf, end), ranges: frames };
   }
 
-  /** What the caller gets: the accumulated bytes (not the spare capacity), or the read itself. */
+  /**
+   * What the caller gets: the accumulated bytes (not the spare capacity), or
+   * the read itself. A pooled accumulator the decoder keeps no view of goes
+   * to the caller whole (`handedOutBuffer`).
+   */
   private handedOut(buf: Buffer, end: number): Buffer {
+    if (this.pool && buf === this.pooledAcc && this.acc !== buf && !this.later.some((b) => b.buffer === buf.buffer)) {
+      this.handedOutBuffer = buf;
+      this.pooledAcc = null;
+    }
     return buf === this.acc || end !== buf.length ? buf.subarray(0, end) : buf;
   }
 
@@ -215,8 +239,12 @@ export class FrameDecoder {
     const len = this.accLen + this.laterLen + data.length;
     let acc = this.acc;
     if (!acc || len > acc.length) {
-      const grown = Buffer.allocUnsafe(acc ? Math.max(len, acc.length * 2) : len);
-      if (acc) acc.copy(grown, 0, 0, this.accLen);
+      const size = acc ? Math.max(len, acc.length * 2) : len;
+      const grown = this.pool ? this.pool.take(size) : Buffer.allocUnsafe(size);
+      if (acc) {
+        acc.copy(grown, 0, 0, this.accLen);
+        this.pool?.give(acc); // only the incomplete frame's start was in it, now copied: nothing else refers to it
+      }
       acc = grown;
       this.acc = grown;
     }

@@ -27,6 +27,7 @@ import { type AddressInfo, type Server, type Socket, createServer } from 'node:n
 import { type TlsOptions, createServer as createTlsServer } from 'node:tls';
 import { encodeAck, encodeJsonAck } from './ack';
 import { type AdmissionLimits, DEFAULT_ADMISSION, admitChunk, asAdmissionError, clip } from './admission';
+import { BufferPool } from './buffer-pool';
 import { MessageCoalescer } from './coalescer';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from './decoder';
 import { ProtocolError, ProtocolErrorCode } from './errors';
@@ -38,6 +39,8 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** A PING is a few hundred bytes; anything past this before authentication is refused. */
 export const MAX_UNAUTHENTICATED_BYTES = 64 * 1024;
+/** Most bytes of free buffers a server keeps for reuse (`consumeReleasesBuffers`). */
+const MAX_POOLED_BYTES = 32 * 1024 * 1024;
 
 /** The process's open-file soft limit (Linux /proc/self/limits), or null where it cannot be read. */
 export function openFileLimit(): number | null {
@@ -84,6 +87,13 @@ export interface ForwardServerOptions {
   maxConnections?: number;
   /** What a request must satisfy to be accepted (tag, chunk id, times, depth). Default `DEFAULT_ADMISSION`. */
   admission?: AdmissionLimits;
+  /**
+   * `consume` keeps no reference to a batch's chunks (nor their buffers) once
+   * its promise resolved, so the server reuses the buffers it assembled
+   * requests in across reads, after their acks are written (BufferPool).
+   * Leave unset when the consumer keeps chunks (a memory buffer). Default false.
+   */
+  consumeReleasesBuffers?: boolean;
   /** Answer UDP heartbeats (`0x00` → `0x00`) on the same port. Default true. */
   udpHeartbeat?: boolean;
   /**
@@ -147,10 +157,13 @@ export class ForwardServer {
   private udp: UdpSocket | null = null;
   private readonly connections = new Set<Connection>();
   private draining = false;
+  /** With `consumeReleasesBuffers`: the buffers requests spanning reads are assembled in, reused across connections. */
+  private readonly pool: BufferPool | null;
 
   constructor(readonly options: ForwardServerOptions) {
     this.budget = new PendingBudget(options.maxPendingBytes ?? 256 * 1024 * 1024);
     this.partial = new PendingBudget(options.maxPendingBytes ?? 256 * 1024 * 1024);
+    this.pool = options.consumeReleasesBuffers ? new BufferPool(MAX_POOLED_BYTES) : null;
     const onSocket = (socket: Socket) => this.accept(socket);
     this.server = options.tls ? createTlsServer(options.tls, onSocket) : createServer(onSocket);
     const max = options.maxConnections ?? defaultMaxConnections();
@@ -226,7 +239,7 @@ export class ForwardServer {
       socket.destroy();
       return;
     }
-    const conn = new Connection(socket, this.options, this.budget, this.partial);
+    const conn = new Connection(socket, this.options, this.budget, this.partial, this.pool);
     this.connections.add(conn);
     socket.once('close', () => {
       this.connections.delete(conn);
@@ -264,6 +277,8 @@ interface PendingBatch {
   chunks: ForwardChunk[];
   done: boolean;
   bytes: number;
+  /** The pooled buffer the batch's requests were assembled in (the decoder's `handedOutBuffer`), given back once acked. */
+  pooled: Buffer | null;
 }
 
 class Connection {
@@ -293,8 +308,9 @@ class Connection {
     private readonly options: ForwardServerOptions,
     private readonly budget: PendingBudget,
     private readonly partial: PendingBudget,
+    private readonly pool: BufferPool | null,
   ) {
-    this.decoder = new FrameDecoder(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    this.decoder = new FrameDecoder(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, pool);
     this.maxInFlight = options.maxInFlight ?? 8;
     this.admission = options.admission ?? DEFAULT_ADMISSION;
     this.coalescer = new MessageCoalescer(this.admission, options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES);
@@ -368,10 +384,11 @@ class Connection {
       ranges = [];
       failure = err as Error;
     }
+    const pooled = this.decoder.handedOutBuffer;
     this.holdPartial(failure ? 0 : this.decoder.bufferedBytes);
     const chunks: ForwardChunk[] = [];
     failure = this.toChunks(buf, ranges, chunks) ?? failure;
-    if (chunks.length) this.handOff(chunks, buf);
+    if (chunks.length) this.handOff(chunks, buf, pooled);
     if (failure) {
       this.socket.pause();
       if (this.busy) this.failAfterDrain = failure;
@@ -422,11 +439,11 @@ class Connection {
    * budget limit. Its acks are written once it resolved and every earlier
    * batch was acked; a rejection fails the connection with nothing more acked.
    */
-  private handOff(chunks: ForwardChunk[], buf: Buffer): void {
+  private handOff(chunks: ForwardChunk[], buf: Buffer, pooled: Buffer | null): void {
     // What the batch keeps alive: the read it was parsed from, plus any entries of its own (inflated).
     let bytes = buf.length;
     for (const c of chunks) if (c.entries.buffer !== buf.buffer) bytes += c.entries.length;
-    const batch: PendingBatch = { chunks, done: false, bytes };
+    const batch: PendingBatch = { chunks, done: false, bytes, pooled };
     this.pending.push(batch);
     this.budget.take(bytes);
     if (this.pending.length >= this.maxInFlight) this.socket.pause();
@@ -497,6 +514,8 @@ class Connection {
         if (json && c.chunkId !== undefined) acks.push(encodeJsonAck(c.chunkId));
         else if (c.ack) acks.push(encodeAck(c.ack));
       }
+      // consume resolved (it keeps no view of the chunks) and their acks are copied out: the memory is free
+      if (batch.pooled) this.pool?.give(batch.pooled);
     }
     if (acks.length) this.socket.write(acks.length === 1 ? acks[0] : Buffer.concat(acks));
     if (this.busy) {

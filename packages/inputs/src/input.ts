@@ -34,6 +34,11 @@ export interface InputContext {
    * Unset at the aggregator (its log takes a batch whole).
    */
   chunkLimitBytes?: number;
+  /**
+   * `consume` keeps no reference to a batch's chunks once it resolved (the
+   * aggregator: its log has written them), so an input may reuse their memory.
+   */
+  consumeReleasesBuffers?: boolean;
 }
 
 /** `address` read before `start` resolved. */

@@ -39,6 +39,7 @@ function createServer(config: ForwardInputConfig, ctx: InputContext, next: Consu
     maxFrameBytes: config.max_frame_bytes,
     maxDecompressedBytes: config.max_decompressed_bytes,
     udpHeartbeat: config.udp_heartbeat,
+    consumeReleasesBuffers: ctx.consumeReleasesBuffers === true,
     maxInFlight: config.max_pending_batches,
     maxPendingBytes: config.max_pending_bytes,
     idleTimeoutMs: config.idle_timeout_ms,

@@ -29,7 +29,7 @@ import { isUtf8 } from 'node:buffer';
 import { EventTime } from '@tributary/forward-protocol';
 
 /** Deeper than this, an event is dead-lettered (the JSON would be unreadable for Athena anyway). */
-export const MAX_DEPTH = 512;
+const MAX_DEPTH = 512;
 /** Last second of 9999-12-31: the end of the RFC 3339 range. */
 const MAX_SECONDS = 253402300799;
 
@@ -115,7 +115,7 @@ ESCAPE[BACKSLASH] = BACKSLASH;
  * JSON.stringify escapes. One pass that copies as it scans: log values are
  * short, and a native copy per run cost more than the bytes.
  */
-export function writeJsonString(out: Out, src: Buffer, start: number, end: number): void {
+function writeJsonString(out: Out, src: Buffer, start: number, end: number): void {
   out.ensure((end - start) * 6 + 2);
   const o = out.buf;
   const open = out.pos;
@@ -153,11 +153,6 @@ export function writeJsonString(out: Out, src: Buffer, start: number, end: numbe
   }
   o[p++] = QUOTE;
   out.pos = p;
-}
-
-/** Writes a JS string (field names, tags, ids) as a JSON string. */
-export function jsonStringBytes(s: string): Buffer {
-  return Buffer.from(JSON.stringify(s));
 }
 
 function writeUint(out: Out, n: number): void {
@@ -204,7 +199,7 @@ function unencodable(what: string, pos: number): Unencodable {
  * Writes the msgpack value at `pos` as JSON; returns the position after it.
  * `end` bounds the value (the entry's end).
  */
-export function writeValue(out: Out, src: Buffer, pos: number, end: number, depth: number): number {
+function writeValue(out: Out, src: Buffer, pos: number, end: number, depth: number): number {
   if (pos >= end) throw unencodable('a value is cut short', pos);
   const b = src[pos];
   if (b <= 0x7f) {
@@ -414,7 +409,7 @@ function two(o: Buffer, p: number, n: number): void {
 }
 
 /** `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`; seconds must be in range. The date part is cached per day. */
-export function writeRfc3339(out: Out, seconds: number, nanoseconds: number): void {
+function writeRfc3339(out: Out, seconds: number, nanoseconds: number): void {
   const day = Math.floor(seconds / 86400);
   if (day !== cachedDay) {
     (cachedDate as Latin1Buffer).latin1Write(new Date(day * 86400_000).toISOString().slice(0, 11), 0);

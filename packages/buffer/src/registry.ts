@@ -9,6 +9,7 @@ import {
   type ComponentSpec,
   type ConfigSchema,
   type Filesystem,
+  LogLimiter,
   type Logger,
   createPart,
   discriminatedSchema,
@@ -255,19 +256,13 @@ export async function createBuffer(config: BufferConfig, ctx: BufferContext & { 
       `The buffer is full: dropped the oldest chunk (${chunk.count} events) under the drop_oldest policy.`,
     );
   };
-  const ioLogged = new Map<string, { at: number; suppressed: number }>();
+  const ioLogs = new LogLimiter(IO_ERROR_LOG_INTERVAL_MS);
   buffer.onIoError = (op, err, what) => {
     const code = (err as NodeJS.ErrnoException).code ?? 'UNKNOWN';
     metrics.bufferIoErrors.inc({ op, code });
-    const key = `${op}:${code}`;
-    const last = ioLogged.get(key);
-    const now = Date.now();
-    if (last && now - last.at < IO_ERROR_LOG_INTERVAL_MS) {
-      last.suppressed++;
-      return;
-    }
-    ioLogged.set(key, { at: now, suppressed: 0 });
-    const repeats = last?.suppressed ? ` (${last.suppressed} more like it since the last report)` : '';
+    const suppressed = ioLogs.admit(`${op}:${code}`);
+    if (suppressed === null) return;
+    const repeats = suppressed ? ` (${suppressed} more like it since the last report)` : '';
     logger.error(
       { code: Codes.TRB_BUF_IO, op, errno: code, err: err.message },
       `Disk buffer ${op} failed: ${err.message}. ${what}${repeats}`,

@@ -4,7 +4,7 @@
  * the server behind it.
  */
 import type { Consume as CoreConsume, Input as CoreInput, Logger } from '@tributary/core';
-import type { ForwardChunk } from '@tributary/forward-protocol';
+import { type AdmissionLimits, DEFAULT_ADMISSION, type ForwardChunk } from '@tributary/forward-protocol';
 
 /** The next stage, for chunks of the forward protocol (see core's `Consume`). */
 export type Consume = CoreConsume<ForwardChunk>;
@@ -44,4 +44,9 @@ export interface InputContext {
 /** `address` read before `start` resolved. */
 export function notListening(name: string): Error {
   return new Error(`The ${name} input is not listening; read its address after start() resolved.`);
+}
+
+/** What every input admits: the protocol's defaults, and one event at most `chunkLimitBytes` when the role sets it. */
+export function admissionFor(ctx: InputContext): AdmissionLimits {
+  return ctx.chunkLimitBytes === undefined ? DEFAULT_ADMISSION : { ...DEFAULT_ADMISSION, maxEventBytes: ctx.chunkLimitBytes };
 }

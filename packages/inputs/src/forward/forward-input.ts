@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { Codes, LogLimiter } from '@tributary/core';
-import { DEFAULT_ADMISSION, ForwardServer, clip } from '@tributary/forward-protocol';
-import { type Consume, type Input, type InputContext, notListening } from '../input';
+import { ForwardServer, clip } from '@tributary/forward-protocol';
+import { type Consume, type Input, type InputContext, admissionFor, notListening } from '../input';
 import { consumeInPieces } from '../pieces';
 import { type ForwardInputConfig, toServerSecurity } from './config';
 
@@ -45,7 +45,7 @@ function createServer(config: ForwardInputConfig, ctx: InputContext, next: Consu
     idleTimeoutMs: config.idle_timeout_ms,
     maxConnections: config.max_connections ?? undefined,
     handshakeTimeoutMs: config.handshake_timeout_ms,
-    admission: ctx.chunkLimitBytes === undefined ? DEFAULT_ADMISSION : { ...DEFAULT_ADMISSION, maxEventBytes: ctx.chunkLimitBytes },
+    admission: admissionFor(ctx),
     security: config.security ? toServerSecurity(config.security) : undefined,
     tls: config.tls
       ? {

@@ -16,8 +16,6 @@ import type { AddressInfo } from 'node:net';
 import { Transform } from 'node:stream';
 import { Codes, type ErrorCode } from '@tributary/core';
 import {
-  type AdmissionLimits,
-  DEFAULT_ADMISSION,
   EventTime,
   type ForwardChunk,
   MAX_EVENT_SECONDS,
@@ -30,7 +28,7 @@ import {
 } from '@tributary/forward-protocol';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Unpackr } from 'msgpackr';
-import { type Consume, type Input, type InputContext, notListening } from '../input';
+import { type Consume, type Input, type InputContext, admissionFor, notListening } from '../input';
 import { consumeInPieces } from '../pieces';
 import type { HttpInputConfig } from './config';
 
@@ -146,8 +144,7 @@ export function createHttpInput(config: HttpInputConfig, ctx: InputContext): Inp
 
 function createApp(config: HttpInputConfig, ctx: InputContext, next: Consume, stopping: { graceMs: number }): FastifyInstance {
   const { logger } = ctx;
-  const admission: AdmissionLimits =
-    ctx.chunkLimitBytes === undefined ? DEFAULT_ADMISSION : { ...DEFAULT_ADMISSION, maxEventBytes: ctx.chunkLimitBytes };
+  const admission = admissionFor(ctx);
   // Header and whole-request deadlines (slowloris), checked every second.
   const app = Fastify({
     bodyLimit: config.body_limit_bytes,

@@ -48,11 +48,6 @@ export class GroupedSender {
     });
   }
 
-  /** Appends accepted but not yet sent (tests, diagnostics). */
-  get queued(): number {
-    return this.waiting.length;
-  }
-
   private next(): void {
     if (this.inFlight || this.waiting.length === 0) return;
     let bytes = this.waiting[0].bytes;

@@ -6,6 +6,7 @@ import { RetryableError, TributaryError, silentLogger } from '@tributary/core';
 import type { ObjectSink, Sink, SinkObject } from '@tributary/core';
 import { EventTime, encodeEntry } from '@tributary/forward-protocol';
 import { EmbeddedLog, type LogReader, type LogRecord, type StoredRecord } from '@tributary/log';
+import { waitFor } from '@tributary/test-kit';
 import { Packr } from 'msgpackr';
 import { FileSink } from '../file/sink';
 import { type EgressMetrics, type EgressOptions, EgressWorker } from './egress-worker';
@@ -106,14 +107,6 @@ function objects(dir: string, suffix = '.json.gz'): Map<string, Array<Record<str
   return out;
 }
 
-async function until(what: string, fn: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 test('records of many polls become one object per tag and hour, keyed by the first offset; the commit follows', async () => {
   const dir = tempDir();
   const log = await openLog(dir);
@@ -121,7 +114,7 @@ test('records of many polls become one object per tag and hour, keyed by the fir
   const sink = new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 });
   const w = egress(await log.reader('g'), [sink]);
   w.start();
-  await until('the commit', () => log.committed('g') === 20);
+  await waitFor(() => log.committed('g') === 20, 10_000, 'the commit');
   await w.stop(1000);
   const out = objects(join(dir, 'out'));
   expect([...out.keys()].sort()).toEqual([
@@ -142,13 +135,13 @@ test('objects are cut at a size and a tag count that depend only on the log; a r
   const one = chunk('a', 'k', 0, 10).entries.length;
   // 30 chunks, 5 per tag in turn (a, b, c, a, b, c): cut after 4 chunks' bytes, or before a second tag
   for (let c = 0; c < 30; c++) await log.append([chunk(['a', 'b', 'c'][Math.floor(c / 5) % 3], `k${c}`, c * 10, 10)]);
-  const run = async (reader: LogReader, until_: () => boolean) => {
+  const run = async (reader: LogReader, finished: () => boolean) => {
     const w = egress(reader, [new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 })], {
       pollRecords: 3,
       objects: { bytes: one * 4, ageMs: 30, maxTags: 1 },
     });
     w.start();
-    await until('egress', until_);
+    await waitFor(finished, 10_000, 'egress');
     await w.stop(1000);
   };
   await run(await log.reader('g'), () => log.committed('g') === 30);
@@ -204,7 +197,7 @@ describe('no poison pill: the events before and after a bad one are delivered, t
     await log.append([chunk('app', 'after', 5, 5)]);
     const w = egress(await log.reader('g'), [new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 })], { pollRecords: 1 });
     w.start();
-    await until('the commit', () => log.committed('g') === 3);
+    await waitFor(() => log.committed('g') === 3, 10_000, 'the commit');
     await w.stop(1000);
     const lines = [...objects(join(dir, 'out')).values()].flat();
     expect(lines.filter((l) => l._tag === 'app' && typeof l.n === 'number').map((l) => l.n)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -233,7 +226,7 @@ describe('no poison pill: the events before and after a bad one are delivered, t
     await log.append([chunk('app', 'after', 5, 5)]);
     const w = egress(await log.reader('g'), [new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 })]);
     w.start();
-    await until('the commit', () => log.committed('g') === 3, 60_000);
+    await waitFor(() => log.committed('g') === 3, 60_000, 'the commit');
     await w.stop(1000);
     const out = objects(join(dir, 'out'));
     expect([...out.entries()].filter(([k]) => k.startsWith('app/')).flatMap(([, l]) => l.map((x) => x.n))).toEqual([
@@ -275,7 +268,7 @@ describe('failure paths: every loop backs off, shows its state and goes on', () 
       if (p) problems.add(p.replace(/:.*/, ''));
     }, 1);
     w.start();
-    await until('the commit', () => log.committed('g') === 6);
+    await waitFor(() => log.committed('g') === 6, 10_000, 'the commit');
     clearInterval(watch);
     expect(problems).toEqual(new Set(['egress poll failing', 'egress commit failing']));
     expect(w.problem()).toBeNull();
@@ -312,7 +305,7 @@ describe('failure paths: every loop backs off, shows its state and goes on', () 
     const sink = scripted([new RetryableError('TRB_SINK_S3', 'throttled'), new RetryableError('TRB_SINK_S3', 'throttled')]);
     const w = egress(await log.reader('g'), [sink]);
     w.start();
-    await until('the commit', () => log.committed('g') === 3);
+    await waitFor(() => log.committed('g') === 3, 10_000, 'the commit');
     await w.stop(1000);
     expect(w.metrics.counts['fail:scripted']).toBe(2);
     expect(sink.got.reduce((n, o) => n + o.events, 0)).toBe(30);
@@ -327,9 +320,9 @@ describe('failure paths: every loop backs off, shows its state and goes on', () 
     const sink = scripted([new TributaryError('TRB_SINK_S3', 'AccessDenied', { retriable: false })]);
     const w = egress(await log.reader('g'), [sink]);
     w.start();
-    await until('the first commit', () => log.committed('g') === 1);
+    await waitFor(() => log.committed('g') === 1, 10_000, 'the first commit');
     await log.append([chunk('app', 'k1', 10, 10)]);
-    await until('the second commit', () => log.committed('g') === 2);
+    await waitFor(() => log.committed('g') === 2, 10_000, 'the second commit');
     await w.stop(1000);
     expect(w.metrics.counts['dead:scripted']).toBe(10);
     expect(sink.got.flatMap((o) => o.events)).toEqual([10]);
@@ -343,7 +336,7 @@ describe('failure paths: every loop backs off, shows its state and goes on', () 
     const sink = scripted(Array.from({ length: 1000 }, () => new RetryableError('TRB_SINK_S3', 'down')));
     const w = egress(await log.reader('g'), [sink]);
     w.start();
-    await until('a failure', () => (w.metrics.counts['fail:scripted'] ?? 0) > 0);
+    await waitFor(() => (w.metrics.counts['fail:scripted'] ?? 0) > 0, 10_000, 'a failure');
     const t = Date.now();
     await w.stop(200);
     expect(Date.now() - t).toBeLessThan(2000);
@@ -361,7 +354,7 @@ describe('failure paths: every loop backs off, shows its state and goes on', () 
     // A bug stand-in: the sink's gzip level changes under egress, so its window cannot be assembled.
     (sink as { gzipLevel: number }).gzipLevel = 7;
     w.start();
-    await until('egress to stop', () => w.problem() !== null);
+    await waitFor(() => w.problem() !== null, 10_000, 'egress to stop');
     expect(w.problem()).toMatch(/egress stopped at partition 0 offset 0/);
     await log.append([chunk('app', 'k1', 10, 10)]);
     await new Promise((r) => setTimeout(r, 300));
@@ -395,7 +388,7 @@ test('unrouted records are counted and committed; routed tags reach only their s
     metrics,
   });
   w.start();
-  await until('the commit', () => log.committed('g') === 3);
+  await waitFor(() => log.committed('g') === 3, 10_000, 'the commit');
   await w.stop(1000);
   expect([...objects(join(dir, 'a')).values()].flat().map((l) => l.n)).toEqual([0, 1, 2, 3]);
   expect(
@@ -468,7 +461,11 @@ describe('a partition revoked and handed back (a Kafka rebalance) is read again 
       objects: { bytes: one * 8, ageMs: 30, maxTags: 128 },
     });
     w.start();
-    await until('both partitions committed to their ends', () => reader.committed.get(0) === 20 && reader.committed.get(1) === 10);
+    await waitFor(
+      () => reader.committed.get(0) === 20 && reader.committed.get(1) === 10,
+      10_000,
+      'both partitions committed to their ends',
+    );
     await w.stop(1000);
     expect(reader.revokedAt).toBe(8);
     const out = objects(join(dir, 'out'));
@@ -507,7 +504,11 @@ describe('a partition revoked and handed back (a Kafka rebalance) is read again 
     };
     const w = egress(reader, [sink], { pollRecords: 3, objects: { bytes: one * 8, ageMs: 30, maxTags: 128 } });
     w.start();
-    await until('both partitions committed to their ends', () => reader.committed.get(0) === 20 && reader.committed.get(1) === 10);
+    await waitFor(
+      () => reader.committed.get(0) === 20 && reader.committed.get(1) === 10,
+      10_000,
+      'both partitions committed to their ends',
+    );
     await w.stop(1000);
     // Nothing of partition 0 was committed before the revocation: it comes again from 0, and its first window,
     // sealed and refused before, is written once, by the rebuilt window.
@@ -540,7 +541,11 @@ describe('a partition revoked and handed back (a Kafka rebalance) is read again 
       backoff: { initialMs: 5, maxMs: 20 },
     });
     w.start();
-    await until('both partitions committed to their ends', () => reader.committed.get(0) === 20 && reader.committed.get(1) === 10);
+    await waitFor(
+      () => reader.committed.get(0) === 20 && reader.committed.get(1) === 10,
+      10_000,
+      'both partitions committed to their ends',
+    );
     await w.stop(1000);
     expect(reader.revokedAt).toBe(0);
     expect(refused).toBeGreaterThan(0);

@@ -29,10 +29,8 @@ import { MemoryBuffer } from './memory-buffer';
  * adds far less than `CHUNK_ENVELOPE_BYTES`.
  */
 export const CHUNK_ENVELOPE_BYTES = 64 * 1024;
-/** The aggregators' default `forward.max_frame_bytes`; a forwarder's chunks must fit it. */
-export const AGGREGATOR_DEFAULT_FRAME_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_CHUNK_LIMIT_BYTES = 1024 * 1024;
-/** Largest `buffer.chunk_limit_bytes`: its chunks fit the aggregators' default frame limit. */
+/** Largest `buffer.chunk_limit_bytes`: its chunks fit the aggregators' default frame limit (forward-protocol's DEFAULT_MAX_FRAME_BYTES, 16 MiB). */
 export const MAX_CHUNK_LIMIT_BYTES = 7 * 1024 * 1024;
 
 /** The largest frame (and decompressed entries) a forwarder with this chunk limit sends. */

@@ -14,7 +14,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Transform } from 'node:stream';
-import { Codes, type ErrorCode } from '@tributary/core';
+import { Codes, type ErrorCode, LogLimiter } from '@tributary/core';
 import {
   EventTime,
   type ForwardChunk,
@@ -144,6 +144,16 @@ export function createHttpInput(config: HttpInputConfig, ctx: InputContext): Inp
 
 function createApp(config: HttpInputConfig, ctx: InputContext, next: Consume, stopping: { graceMs: number }): FastifyInstance {
   const { logger } = ctx;
+  // One line per code per interval: a burst of failed requests must not become a line per request.
+  const logLimiter = new LogLimiter();
+  const logFailure = (level: 'warn' | 'error', code: string, fields: Record<string, unknown>, message: string) => {
+    const suppressed = logLimiter.admit(code);
+    if (suppressed === null) return;
+    logger[level](
+      { code, ...fields, ...(suppressed ? { suppressed } : {}) },
+      `${message}${suppressed ? ` (${suppressed} more with this code since the last line, counted in the metrics)` : ''}`,
+    );
+  };
   const admission = admissionFor(ctx);
   // Header and whole-request deadlines (slowloris), checked every second.
   const app = Fastify({
@@ -257,7 +267,14 @@ function createApp(config: HttpInputConfig, ctx: InputContext, next: Consume, st
     try {
       await consumeInPieces(next, [chunk], ctx.chunkLimitBytes);
     } catch (err) {
-      ctx.onRefused((err as { code?: string }).code ?? Codes.TRB_HTTP_ERROR);
+      const code = (err as { code?: string }).code ?? Codes.TRB_HTTP_ERROR;
+      ctx.onRefused(code);
+      logFailure(
+        'warn',
+        code,
+        { tag: clip(tag, 100) },
+        `The next stage refused an HTTP request's events; answered 503: ${clip((err as Error).message)}`,
+      );
       return reply
         .code(503)
         .header('retry-after', '1')

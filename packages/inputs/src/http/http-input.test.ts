@@ -1,0 +1,49 @@
+import { request } from 'node:http';
+import { Writable } from 'node:stream';
+import { Codes, RetryableError, createLogger } from '@tributary/core';
+import { httpInputSchema } from './config';
+import { createHttpInput } from './http-input';
+
+function post(port: number, path: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.setTimeout(5000, () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('a request the next stage refuses gets 503, is counted by its code and logged once per code per interval', async () => {
+  const lines: { level: number; code?: string; msg: string }[] = [];
+  const logger = createLogger(
+    'http-input-test',
+    'info',
+    new Writable({
+      write(line: Buffer, _enc, done) {
+        lines.push(JSON.parse(line.toString('utf8')));
+        done();
+      },
+    }),
+  );
+  const refused: string[] = [];
+  const config = { ...Object.fromEntries(Object.entries(httpInputSchema.properties).map(([k, v]) => [k, v.default])), port: 0 };
+  const input = createHttpInput(config as never, { logger, onRefused: (code) => refused.push(code) });
+  await input.start(async () => {
+    throw new RetryableError(Codes.TRB_BUF_IO, 'A disk buffer write failed (EIO).');
+  });
+  try {
+    const port = input.address.port;
+    expect(await post(port, '/app.web', JSON.stringify({ a: 1 }))).toBe(503);
+    expect(await post(port, '/app.web', JSON.stringify({ a: 2 }))).toBe(503);
+  } finally {
+    await input.stop(0);
+  }
+  expect(refused).toEqual(['TRB_BUF_IO', 'TRB_BUF_IO']);
+  const warned = lines.filter((l) => l.code === 'TRB_BUF_IO');
+  expect(warned.map((l) => [l.level, l.msg])).toEqual([
+    [40, "The next stage refused an HTTP request's events; answered 503: A disk buffer write failed (EIO)."],
+  ]);
+});

@@ -35,7 +35,7 @@
  * failover; docs/operations.md).
  */
 import { randomBytes } from 'node:crypto';
-import { Codes, RetryableError } from '@tributary/core';
+import { type BackoffOptions, Codes, RetryableError, backoffDelay } from '@tributary/core';
 import type { Cluster, Redis } from 'ioredis';
 import type { ClaimResult, DedupeStore } from './dedupe-store';
 import { RecentKeys } from './recent-keys';
@@ -68,6 +68,8 @@ const PEER_LIVE_MS = 15_000;
 const REGISTRY_REFRESH_MS = 500;
 /** Keys re-marked per pipelined wave during a rebuild. */
 const REBUILD_WAVE = 1000;
+/** Between two failed rebuild attempts. */
+const REBUILD_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 5000 };
 
 type ScriptClient = (Redis | Cluster) & {
   trbClaim(key: string, value: string, ttlMs: number, takeover: string): Promise<string>;
@@ -329,7 +331,7 @@ export class RedisDedupe implements DedupeStore {
       } catch (err) {
         if (this.closed) return;
         this.options.events.rebuildFailed(err as Error);
-        await sleep(Math.min(5000, 100 * 2 ** attempt));
+        await sleep(backoffDelay(attempt, REBUILD_BACKOFF));
       }
     }
   }

@@ -205,8 +205,12 @@ export class ForwardOutput {
     node.conn = null;
     node.retiring.push(conn);
     this.options.metrics.connectionRotations.inc();
-    conn.end().finally(() => {
+    const gone = () => {
       node.retiring = node.retiring.filter((c) => c !== conn);
+    };
+    conn.end().then(gone, (err: Error) => {
+      gone();
+      this.socketError(node, err, 'a retiring connection');
     });
   }
 

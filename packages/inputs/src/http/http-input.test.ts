@@ -47,3 +47,49 @@ test('a request the next stage refuses gets 503, is counted by its code and logg
     [40, "The next stage refused an HTTP request's events; answered 503: A disk buffer write failed (EIO)."],
   ]);
 });
+
+/** A chunked POST (no content-length) of `bytes` bytes; resolves with the status, or 0 when the server cut it off. */
+function postChunked(port: number, bytes: number): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/app.web', method: 'POST', headers: { 'content-type': 'application/json' } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.setTimeout(5000, () => req.destroy(new Error('timed out')));
+    req.on('error', () => resolve(0));
+    req.write(`{"pad":"${'x'.repeat(bytes)}`);
+    req.end('"}');
+  });
+}
+
+test('requests over the body budget get 503 each, counted each, with one error line per code per interval', async () => {
+  const lines: { level: number; code?: string; msg: string }[] = [];
+  const logger = createLogger(
+    'http-input-test',
+    'info',
+    new Writable({
+      write(line: Buffer, _enc, done) {
+        lines.push(JSON.parse(line.toString('utf8')));
+        done();
+      },
+    }),
+  );
+  const refused: string[] = [];
+  const defaults = Object.fromEntries(Object.entries(httpInputSchema.properties).map(([k, v]) => [k, v.default]));
+  const input = createHttpInput({ ...defaults, port: 0, max_pending_bytes: 65536 } as never, {
+    logger,
+    onRefused: (code) => refused.push(code),
+  });
+  await input.start(async () => {});
+  try {
+    const port = input.address.port;
+    expect([await postChunked(port, 200_000), await postChunked(port, 200_000)]).toEqual([503, 503]);
+  } finally {
+    await input.stop(0);
+  }
+  expect(refused).toEqual([Codes.TRB_HTTP_BUSY, Codes.TRB_HTTP_BUSY]);
+  expect(lines.filter((l) => l.code === Codes.TRB_HTTP_BUSY).map((l) => l.level)).toEqual([50]);
+});

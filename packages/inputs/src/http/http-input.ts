@@ -243,7 +243,7 @@ function createApp(config: HttpInputConfig, ctx: InputContext, next: Consume, st
             ? Codes.TRB_HTTP_TIMEOUT
             : Codes.TRB_HTTP_ERROR;
     ctx.onRefused(code);
-    if (status >= 500) logger.error({ code, err: clip(err.message) }, `HTTP input failed: ${clip(err.message)}`);
+    if (status >= 500) logFailure('error', code, { err: clip(err.message) }, `HTTP input failed: ${clip(err.message)}`);
     const message = err instanceof BadRequest ? (status === 503 ? err.message : `Bad request: ${err.message}.`) : clip(err.message, 1000);
     if (status === 503) reply.header('retry-after', '1');
     reply.code(status).send({ error: message, code });

@@ -16,6 +16,12 @@ export type ClaimResult = 'claimed' | 'done' | 'busy';
 export interface DedupeStore {
   readonly kind: 'redis' | 'embedded';
   claim(keys: string[]): Promise<ClaimResult[]>;
+  /**
+   * `markDone` and `release` never reject: a store counts and logs its own
+   * failures (and retries a failed mark), so callers may leave them unawaited
+   * (ingest marks off the ack path); a rejection would end the process as an
+   * unhandled one.
+   */
   markDone(keys: string[]): Promise<void>;
   release(keys: string[]): Promise<void>;
   /**

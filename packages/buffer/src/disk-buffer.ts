@@ -22,18 +22,13 @@ import { type Filesystem, realFilesystem } from '@tributary/core';
 import { AckedChunkIds, type AckedIdsWindow } from './acked-chunk-ids';
 import { BaseBuffer } from './base-buffer';
 import type { BufferLimits, SealedChunk } from './chunk-buffer';
-import { DiskStorage } from './disk/disk-storage';
-import type { FsyncMode } from './disk/fsync-policy';
+import { DiskStorage, type DiskStorageOptions } from './disk/disk-storage';
 import { type RecoveryReport, recoverChunks } from './disk/recovery';
 
 export type { RecoveryReport };
 
-export interface DiskBufferOptions extends BufferLimits {
-  path: string;
-  fsync: FsyncMode;
-  fsyncIntervalMs: number;
-  /** Entries of recent chunks kept in memory for sending (bytes, all chunks together). 0: always read back. */
-  memoryCacheBytes: number;
+/** The limits, the storage's options (see DiskStorageOptions), and the acked chunk id window. */
+export interface DiskBufferOptions extends BufferLimits, Omit<DiskStorageOptions, 'fs'> {
   /** Client chunk ids acked, remembered (and journaled beside the chunks) for this window. */
   ackedIds: AckedIdsWindow;
   /** The filesystem (tests inject faults through it). */

@@ -363,6 +363,34 @@ describe('failure paths: every loop backs off, shows its state and goes on', () 
     await w.stop(200);
     await log.close();
   });
+
+  test('an error the poll loop does not expect stops egress visibly (problem, metric), not as an unhandled rejection', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir);
+    await log.append([chunk('app', 'k0', 0, 10)]);
+    const inner = await log.reader('g');
+    // A bug stand-in: the reader's caughtUp throws, outside the poll and commit that egress retries.
+    const reader: LogReader = {
+      ...inner,
+      poll: (n, wait) => inner.poll(n, wait),
+      revoked: () => inner.revoked(),
+      commit: (r) => inner.commit(r),
+      close: () => inner.close(),
+      caughtUp: () => {
+        throw new Error('injected: caughtUp failed');
+      },
+    };
+    const sink = scripted([]);
+    const w = egress(reader, [sink]);
+    w.start();
+    await waitFor(() => w.problem() !== null, 10_000, 'egress to stop');
+    expect(w.problem()).toMatch(/egress stopped in its poll loop: injected: caughtUp failed/);
+    expect(w.metrics.counts['error:encode']).toBe(1);
+    await w.stop(200);
+    expect(log.committed('g')).toBe(0);
+    expect(sink.got).toHaveLength(0);
+    await log.close();
+  });
 });
 
 test('unrouted records are counted and committed; routed tags reach only their sinks', async () => {

@@ -27,7 +27,9 @@
  * and shows in `problem()` (/readyz). A sink's retryable failure retries that
  * sink's part of the window with backoff; a permanent one dead-letters it.
  * Events the encoder cannot write go to the dead letters of their sinks,
- * and the window goes on: no single event can stop delivery.
+ * and the window goes on: no single event can stop delivery. Anything else
+ * that throws (a bug) stops egress before it commits past it, with
+ * TRB_EGRESS_BUG in the log and in `problem()`.
  */
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
@@ -148,7 +150,8 @@ export class EgressWorker {
 
   start(): void {
     this.running = true;
-    this.loop = this.run();
+    // run() retries the log's failures itself; anything else it throws is a bug, and egress stops on it as on finalize's
+    this.loop = this.run().catch((err) => this.stopOnBug('in its poll loop', err));
   }
 
   /** Why egress is not making progress (a failing poll or commit), for /readyz; null when it is. */
@@ -365,15 +368,24 @@ export class EgressWorker {
       if (!delivered.every(Boolean) || this.stale(w)) return; // abandoned on stop or revoked: read again from the last commit
       await this.commit(w);
     } catch (err) {
-      // A bug, not a sink or log failure (those are handled above). Egress stops here, visibly, rather than
-      // commit a later window past this one: after a restart it replays from the last commit.
-      this.broken = `egress stopped at partition ${w.partition} offset ${w.first}: ${(err as Error).message}; restart the node`;
-      this.options.logger.error(
-        { code: Codes.TRB_EGRESS_BUG, err: (err as Error).stack },
-        `Egress could not finish the window of partition ${w.partition} at offset ${w.first} and stops before committing past it: ${(err as Error).message}.`,
-      );
-      this.options.metrics.loopError('encode');
+      // A bug, not a sink or log failure (those are handled above): no later window may be committed past this one.
+      this.stopOnBug(`at partition ${w.partition} offset ${w.first}`, err);
     }
+  }
+
+  /**
+   * A bug, not a sink or log failure: egress stops, visibly (problem(), a
+   * coded log line, a metric), rather than commit a later window past what
+   * it could not finish; after a restart it replays from the last commit.
+   */
+  private stopOnBug(where: string, err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.broken = `egress stopped ${where}: ${e.message}; restart the node`;
+    this.options.logger.error(
+      { code: Codes.TRB_EGRESS_BUG, err: e.stack },
+      `Egress stopped ${where} and commits nothing past it until a restart: ${e.message}.`,
+    );
+    this.options.metrics.loopError('encode');
   }
 
   private failedJob(input: EncodeJob, err: Error): DeadLetter[] {

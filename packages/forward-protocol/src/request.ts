@@ -110,11 +110,6 @@ function inflate(data: Buffer, codec: string, limits: RequestLimits): Buffer {
 
 const ENTRY_HEADER = Buffer.from([0x92]);
 
-/** The tag string of `buf[start, end)`. */
-export function decodeTag(buf: Buffer, start: number, end: number): string {
-  return buf.toString('utf8', start, end);
-}
-
 /**
  * One connection's last tag. Senders repeat a few tags: while the bytes
  * repeat, `decode` returns the same string without decoding, and `admit`
@@ -199,7 +194,7 @@ export function parseRequest(
   const tagBytes = readBytes(frame, arr.next, end);
   if (!tagBytes || !isStr(frame, arr.next)) throw shapeError('the tag (1st element) is not a string');
   const tags = limits.tags;
-  const tag = tags ? tags.decode(frame, tagBytes.start, tagBytes.end) : decodeTag(frame, tagBytes.start, tagBytes.end);
+  const tag = tags ? tags.decode(frame, tagBytes.start, tagBytes.end) : frame.toString('utf8', tagBytes.start, tagBytes.end);
   if (tag.length === 0) throw shapeError('the tag is empty');
   const admission = limits.admission;
   if (admission) {

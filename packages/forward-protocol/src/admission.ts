@@ -170,7 +170,7 @@ for (const [b, n] of [
  * space the caller may reuse across calls: `admitEntries` passes one to
  * every entry) is touched only when a nested container opens or closes.
  */
-export function admitValue(buf: Buffer, pos: number, end: number, index: number, maxDepth: number, stack: number[] = []): number {
+function admitValue(buf: Buffer, pos: number, end: number, index: number, maxDepth: number, stack: number[] = []): number {
   let depth = 0;
   let remaining = 1;
   for (;;) {

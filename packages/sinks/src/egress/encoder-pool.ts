@@ -67,7 +67,6 @@ class Slot {
 
 /** `workerFile` replaces the worker script (tests inject one that fails). */
 export function createEncoder(threads: number, logger: Logger, workerFile = join(__dirname, 'encode-worker.js')): Encoder {
-  const file = workerFile;
   if (threads === 0 || __filename.endsWith('.ts')) {
     return { threads: 0, encode: async (job) => runEncodeJob(job), close: async () => {} };
   }
@@ -93,7 +92,7 @@ export function createEncoder(threads: number, logger: Logger, workerFile = join
     }
     slot.restart();
   };
-  const slots = Array.from({ length: threads }, () => new Slot(file, failOver));
+  const slots = Array.from({ length: threads }, () => new Slot(workerFile, failOver));
   return {
     threads,
     encode(job) {

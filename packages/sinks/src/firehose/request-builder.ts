@@ -4,6 +4,7 @@
  * that can never be accepted come back separately with the reason.
  */
 import type { LineBatch } from '@tributary/core';
+import type { DeadLetterLine } from '../dead-letters';
 
 // Amazon Data Firehose quotas, PutRecordBatch:
 // https://docs.aws.amazon.com/firehose/latest/dev/limits.html
@@ -11,16 +12,11 @@ export const FIREHOSE_MAX_RECORDS_PER_BATCH = 500;
 export const FIREHOSE_MAX_BATCH_BYTES = 4 * 1024 * 1024;
 export const FIREHOSE_MAX_RECORD_BYTES = 1000 * 1024;
 
-export interface Rejected {
-  line: string;
-  reason: string;
-}
-
 export interface Plan {
   /** Each inner array is one PutRecordBatch call; each Uint8Array one Firehose record. */
   calls: Uint8Array[][];
-  rejected: Rejected[];
-  events: number;
+  /** Lines over the record limit, for the dead letters. */
+  rejected: DeadLetterLine[];
 }
 
 /**
@@ -31,8 +27,7 @@ export interface Plan {
 export function planBatches(batch: Pick<LineBatch, 'parts' | 'lineEnds'>, maxRecordBytes: number): Plan {
   const limit = Math.min(maxRecordBytes, FIREHOSE_MAX_RECORD_BYTES);
   const out: Uint8Array[] = [];
-  const rejected: Rejected[] = [];
-  let events = 0;
+  const rejected: DeadLetterLine[] = [];
   batch.parts.forEach((part, i) => {
     let recordStart = 0;
     let lineStart = 0;
@@ -48,7 +43,6 @@ export function planBatches(batch: Pick<LineBatch, 'parts' | 'lineEnds'>, maxRec
         lineStart = lineEnd;
         continue;
       }
-      events++;
       if (lineEnd - recordStart > limit && lineStart > recordStart) {
         out.push(part.subarray(recordStart, lineStart));
         recordStart = lineStart;
@@ -57,7 +51,7 @@ export function planBatches(batch: Pick<LineBatch, 'parts' | 'lineEnds'>, maxRec
     }
     if (lineStart > recordStart) out.push(part.subarray(recordStart, lineStart));
   });
-  return { calls: splitCalls(out), rejected, events };
+  return { calls: splitCalls(out), rejected };
 }
 
 function splitCalls(records: Uint8Array[]): Uint8Array[][] {

@@ -14,7 +14,7 @@ import { type FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-fire
 import { Codes, type Logger, RetryableError } from '@tributary/core';
 import type { LineBatch, LineSink } from '@tributary/core';
 import { runConcurrently } from '../concurrent';
-import { DeadLetterFile } from '../dead-letters';
+import { DeadLetterFile, type DeadLetterLine } from '../dead-letters';
 import { type SendOutcome, sendWithPartialRetry } from '../partial-retry';
 import type { SinkStats } from '../spec';
 import { planBatches } from './request-builder';
@@ -106,7 +106,7 @@ export class FirehoseSink implements LineSink {
    * limit) and are counted here; the rest egress could not encode and
    * already counted.
    */
-  private async deadLetter(rejected: Array<{ line: string; reason: string }>, own: number): Promise<void> {
+  private async deadLetter(rejected: DeadLetterLine[], own: number): Promise<void> {
     const o = this.options;
     const file = this.deadLetters;
     if (!file) {

@@ -39,6 +39,8 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** A PING is a few hundred bytes; anything past this before authentication is refused. */
 export const MAX_UNAUTHENTICATED_BYTES = 64 * 1024;
+/** See `ForwardServerOptions.maxPendingBytes`; the partial-frame budget has the same limit. */
+const DEFAULT_MAX_PENDING_BYTES = 256 * 1024 * 1024;
 /** Most bytes of free buffers a server keeps for reuse (`consumeReleasesBuffers`). */
 const MAX_POOLED_BYTES = 32 * 1024 * 1024;
 
@@ -161,8 +163,9 @@ export class ForwardServer {
   private readonly pool: BufferPool | null;
 
   constructor(readonly options: ForwardServerOptions) {
-    this.budget = new PendingBudget(options.maxPendingBytes ?? 256 * 1024 * 1024);
-    this.partial = new PendingBudget(options.maxPendingBytes ?? 256 * 1024 * 1024);
+    const maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+    this.budget = new PendingBudget(maxPendingBytes);
+    this.partial = new PendingBudget(maxPendingBytes);
     this.pool = options.consumeReleasesBuffers ? new BufferPool(MAX_POOLED_BYTES) : null;
     const onSocket = (socket: Socket) => this.accept(socket);
     this.server = options.tls ? createTlsServer(options.tls, onSocket) : createServer(onSocket);

@@ -91,14 +91,12 @@ export class BaseBuffer implements ChunkBuffer {
 
   async append(chunks: ForwardChunk[]): Promise<void> {
     this.refuseIfUnable();
-    let { fresh, running } = this.partition(chunks);
+    let { fresh, keys, running } = this.partition(chunks);
     while (running.length) {
       await Promise.all(running);
-      ({ fresh, running } = this.partition(chunks));
+      ({ fresh, keys, running } = this.partition(chunks));
     }
     if (!fresh.length) return;
-    const keys: string[] = [];
-    for (const c of fresh) if (c.chunkId !== undefined) keys.push(this.wholeKeys.get(c.chunkId) ?? resendKey(c));
     // Registered in the same turn as the partition above, so a resend arriving meanwhile waits for this append.
     const stored = this.store(fresh, keys);
     for (const k of keys) this.appending.set(k, stored);
@@ -110,9 +108,14 @@ export class BaseBuffer implements ChunkBuffer {
     }
   }
 
-  /** Splits chunks into those to store and the appends in progress that carry the ids of others. */
-  private partition(chunks: ForwardChunk[]): { fresh: ForwardChunk[]; running: Array<Promise<void>> } {
+  /**
+   * Splits chunks into those to store (with the resend keys of those that
+   * carry a client chunk id) and the appends in progress that carry the ids
+   * of others.
+   */
+  private partition(chunks: ForwardChunk[]): { fresh: ForwardChunk[]; keys: string[]; running: Array<Promise<void>> } {
     const fresh: ForwardChunk[] = [];
+    const keys: string[] = [];
     const running: Array<Promise<void>> = [];
     for (const c of chunks) {
       if (c.chunkId === undefined) {
@@ -122,9 +125,12 @@ export class BaseBuffer implements ChunkBuffer {
       const key = this.wholeKeys.get(c.chunkId) ?? resendKey(c);
       const pending = this.appending.get(key);
       if (pending) running.push(pending);
-      else if (!this.ackedIds.has(key)) fresh.push(c);
+      else if (!this.ackedIds.has(key)) {
+        fresh.push(c);
+        keys.push(key);
+      }
     }
-    return { fresh, running };
+    return { fresh, keys, running };
   }
 
   /**

@@ -35,7 +35,7 @@ import { gzip, unzip } from 'node:zlib';
  * - Reader (kafka/reader.ts): a consumer group member feeding a bounded queue;
  *   see that file for how it follows kafkajs's fetch, resolve and commit rules.
  */
-import { type Logger, RetryableError, silentLogger } from '@tributary/core';
+import { Codes, type Logger, RetryableError, silentLogger } from '@tributary/core';
 import { type Admin, CompressionCodecs, CompressionTypes, Kafka, type Message, Partitioners, type Producer, logLevel } from 'kafkajs';
 import { type DurableLog, LogErrorCode, type LogReader, type LogRecord } from './durable-log';
 import { GroupedSender } from './kafka/producer';
@@ -256,10 +256,18 @@ export class KafkaLog implements DurableLog {
       });
     } finally {
       clearTimeout(timer);
-      await consumer.disconnect().catch(() => {}); // the keys are read (or the read failed): nothing is left to lose
-      await admin.deleteGroups?.([groupId]).catch(() => {}); // a throwaway group with no commits; Kafka expires it anyway
+      // The keys are read (or the read failed): a clean-up that fails loses nothing, but is said.
+      await consumer.disconnect().catch((err: Error) => this.tailCleanupFailed(`disconnecting its consumer (group ${groupId})`, err));
+      await admin.deleteGroups?.([groupId]).catch((err: Error) => this.tailCleanupFailed(`deleting its group ${groupId}`, err));
     }
     return [...keys.values()].flat().slice(-max);
+  }
+
+  private tailCleanupFailed(what: string, err: Error): void {
+    this.logger.warn(
+      { code: Codes.TRB_LOG_READ, err: err.message },
+      `Reading the tail of Kafka topic ${this.options.topic} left a throwaway consumer behind: ${what} failed (${err.message}); Kafka expires its group.`,
+    );
   }
 
   async close(): Promise<void> {

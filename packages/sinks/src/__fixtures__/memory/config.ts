@@ -1,7 +1,7 @@
 /** `type: memory`, a sink that exists only for tests: what adding a sink takes, a folder with its spec. */
 import type { Sink } from '@tributary/core';
 import type { FromSchema } from 'json-schema-to-ts';
-import { type SinkSpec, sinkName } from '../../spec';
+import { type SinkSpec, gzipLevel, sinkName } from '../../spec';
 
 export const memorySinkSchema = {
   type: 'object',
@@ -12,7 +12,7 @@ export const memorySinkSchema = {
     name: sinkName,
     type: { const: 'memory' },
     store: { type: 'string', minLength: 1, description: 'Name of the in-process store the objects go to.' },
-    gzip_level: { type: 'integer', minimum: 1, maximum: 9, default: 1, description: 'Gzip level of the objects.' },
+    gzip_level: gzipLevel,
   },
 } as const;
 

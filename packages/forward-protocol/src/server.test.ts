@@ -299,6 +299,29 @@ test('transport heartbeats (connect, close, no data) are not errors', async () =
   expect(received).toHaveLength(0);
 });
 
+test('a connection reset with a batch in flight is reported once with TRB_FWD_CONNECTION; the batch is still consumed', async () => {
+  let release: (() => void) | null = null;
+  const { port, errors, received } = await start({
+    consume: (chunks) =>
+      new Promise<void>((r) => {
+        release = () => {
+          received.push(...chunks);
+          r();
+        };
+      }),
+  });
+  const socket = await rawConnect(port);
+  socket.write(encodeMessage('a', t, { x: 1 }, { chunk: 'z' }));
+  const deadline = Date.now() + 5000;
+  while (release === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  socket.resetAndDestroy();
+  while (errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  (release as (() => void) | null)?.();
+  await new Promise((r) => setTimeout(r, 50));
+  expect(errors.map((e) => (e as TributaryError).code)).toEqual(['TRB_FWD_CONNECTION']);
+  expect(received.map((c) => c.count)).toEqual([1]);
+});
+
 test('close() waits for in-flight consumes to be acked', async () => {
   let release: () => void = () => {};
   const { server, port } = await start({

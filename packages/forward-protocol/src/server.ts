@@ -330,8 +330,20 @@ class Connection {
         else this.fail(new ProtocolError(ProtocolErrorCode.Timeout, `The connection sent nothing for ${idleMs} ms (idle timeout).`));
       });
     }
-    // A connection that closes without sending anything is Fluentd's transport heartbeat: normal.
-    socket.on('error', () => socket.destroy());
+    // A connection that closes without sending anything is Fluentd's transport heartbeat: normal. One that fails
+    // (a reset) with batches in flight loses their acks: the sender resends them, and onError reports it.
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (this.busy && !this.failed) {
+        this.fail(
+          new ProtocolError(
+            ProtocolErrorCode.Connection,
+            `The connection failed (${err.code ?? err.message}) with ${this.pending.length} batches not acked yet; the sender resends them.`,
+            { cause: err },
+          ),
+        );
+      }
+      socket.destroy();
+    });
     if (options.security) {
       this.helo = createHelo(options.security.userAuth === true);
       socket.write(encodeHelo(this.helo));

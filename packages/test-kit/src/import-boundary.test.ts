@@ -3,29 +3,18 @@
  * repository: tests take their helpers from this kit, never from the CLI's
  * bench, and no product source imports the kit or anything under test/.
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { importSpecifiers, tsFiles } from './__fixtures__/source-scan';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 const BENCH = join(ROOT, 'packages', 'cli', 'src', 'bench');
 const KIT = join(ROOT, 'packages', 'test-kit');
 const TESTS = join(ROOT, 'test');
 
-function tsFiles(dir: string, out: string[] = []): string[] {
-  for (const name of readdirSync(dir)) {
-    if (name === 'node_modules' || name === 'dist') continue;
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) tsFiles(p, out);
-    else if (name.endsWith('.ts')) out.push(p);
-  }
-  return out;
-}
-
-const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)'([^']+)'/gm;
-
 /** Every module a file imports, relative specifiers resolved to absolute paths. */
 function importsOf(file: string, text = readFileSync(file, 'utf8')): string[] {
-  return [...text.matchAll(SPECIFIER)].map(([, spec]) => (spec.startsWith('.') ? resolve(dirname(file), spec) : spec));
+  return importSpecifiers(text).map((spec) => (spec.startsWith('.') ? resolve(dirname(file), spec) : spec));
 }
 
 const within = (path: string, dir: string) => path === dir || path.startsWith(`${dir}/`);

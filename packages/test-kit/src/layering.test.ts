@@ -11,8 +11,9 @@
  * Checked on every package.json (its `dependencies`) and on every product
  * source file (what it imports from the workspace is listed there).
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { importSpecifiers, tsFiles } from './__fixtures__/source-scan';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 const PACKAGES = join(ROOT, 'packages');
@@ -86,22 +87,20 @@ function graphProblems(packages: Map<string, Manifest>): string[] {
   return problems;
 }
 
-function productFiles(dir: string, out: string[] = []): string[] {
-  for (const name of readdirSync(dir)) {
-    if (name === 'node_modules' || name === 'dist' || name === '__fixtures__') continue;
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) productFiles(p, out);
-    else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) out.push(p);
-  }
-  return out;
-}
+/** A package's product sources: no tests, no test fixtures. */
+const productFiles = (dir: string) => tsFiles(dir, ['__fixtures__']).filter((f) => !f.endsWith('.test.ts'));
 
-const IMPORT = /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)'@tributary\/([a-z-]+)(?:\/[^']*)?'/gm;
+/** The workspace packages `text` imports (`@tributary/<name>` or a path inside it), once per import. */
+const workspaceImports = (text: string) =>
+  importSpecifiers(text).flatMap((spec) => {
+    const hit = /^@tributary\/([a-z-]+)(?:\/.*)?$/.exec(spec);
+    return hit ? [hit[1]] : [];
+  });
 
 /** Workspace packages `text` imports that `own` (its package folder) does not list in `dependencies`. */
 function unlistedImports(own: string, text: string, m: Manifest): string[] {
   const listed = new Set(workspaceDeps(m));
-  return [...new Set([...text.matchAll(IMPORT)].map(([, pkg]) => pkg))].filter((pkg) => pkg !== own && !listed.has(pkg));
+  return [...new Set(workspaceImports(text))].filter((pkg) => pkg !== own && !listed.has(pkg));
 }
 
 test('every workspace dependency points to a strictly lower layer; core has none; no role depends on the other', () => {
@@ -135,20 +134,20 @@ test('no product source imports a workspace package its package.json does not li
   const packages = manifests();
   const offending: string[] = [];
   let scanned = 0;
-  let workspaceImports = 0;
+  let imported = 0;
   for (const [dir, m] of packages) {
     if (dir === TEST_KIT) continue;
     for (const file of productFiles(join(PACKAGES, dir, 'src'))) {
       const text = readFileSync(file, 'utf8');
       scanned++;
-      workspaceImports += [...text.matchAll(IMPORT)].length;
+      imported += workspaceImports(text).length;
       for (const pkg of unlistedImports(dir, text, m)) offending.push(`${relative(ROOT, file)} imports @tributary/${pkg}`);
     }
   }
   expect(offending).toEqual([]);
   // The scan is not vacuous: it sees the product sources and their workspace imports.
   expect(scanned).toBeGreaterThan(100);
-  expect(workspaceImports).toBeGreaterThan(100);
+  expect(imported).toBeGreaterThan(100);
 });
 
 test('the import check names a planted unlisted import', () => {
@@ -160,7 +159,6 @@ test('the import check names a planted unlisted import', () => {
 
 /** Third-party clients that one package wraps, so they can be swapped there alone (docs/architecture.md, "Packages"). */
 const WRAPPED_CLIENTS: Record<string, string> = { kafkajs: 'log', ioredis: 'dedupe' };
-const CLIENT_IMPORT = /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)'(kafkajs|ioredis)(?:\/[^']*)?'/gm;
 
 test('kafkajs is imported only by the log package and ioredis only by the dedupe package (type-only imports too)', () => {
   const offending: string[] = [];
@@ -168,7 +166,9 @@ test('kafkajs is imported only by the log package and ioredis only by the dedupe
   for (const dir of manifests().keys()) {
     if (dir === TEST_KIT) continue;
     for (const file of productFiles(join(PACKAGES, dir, 'src'))) {
-      for (const [, client] of readFileSync(file, 'utf8').matchAll(CLIENT_IMPORT)) {
+      for (const spec of importSpecifiers(readFileSync(file, 'utf8'))) {
+        const client = spec.split('/')[0];
+        if (!Object.hasOwn(WRAPPED_CLIENTS, client)) continue;
         if (WRAPPED_CLIENTS[client] === dir) wrapped++;
         else offending.push(`${relative(ROOT, file)} imports ${client}`);
       }

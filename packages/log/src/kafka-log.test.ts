@@ -49,7 +49,7 @@ test('recentKeys: a throwaway consumer that fails to disconnect or to delete its
   await log.start();
   try {
     expect(await log.recentKeys(3)).toEqual(['k2', 'k3', 'k4']);
-    const warned = lines.filter((l) => l.level === 40 && l.code === 'TRB_LOG_READ').map((l) => l.msg);
+    const warned = lines.filter((l) => l.level === 40 && l.code === 'TRB_LOG_CLEANUP').map((l) => l.msg);
     expect(warned).toHaveLength(2);
     expect(warned[0]).toMatch(/disconnecting its consumer .* failed \(disconnect timed out\)/);
     expect(warned[1]).toMatch(/deleting its group .* failed \(group delete refused\)/);

@@ -265,7 +265,7 @@ export class KafkaLog implements DurableLog {
 
   private tailCleanupFailed(what: string, err: Error): void {
     this.logger.warn(
-      { code: Codes.TRB_LOG_READ, err: err.message },
+      { code: Codes.TRB_LOG_CLEANUP, err: err.message },
       `Reading the tail of Kafka topic ${this.options.topic} left a throwaway consumer behind: ${what} failed (${err.message}); Kafka expires its group.`,
     );
   }

@@ -212,18 +212,11 @@ export type BufferRegistry = readonly BufferSpec[];
  * absent `buffer` or `buffer.type` is the disk buffer.
  */
 function bufferSchemaOf(buffers: BufferRegistry) {
-  const base = discriminatedSchema(
-    buffers,
-    'Where accepted events wait for delivery; the keys of each type are listed under "Buffer types".',
-    [],
-  );
-  return {
-    ...base,
-    default: {},
-    properties: {
-      type: { ...base.properties.type, default: 'disk', description: 'disk survives crashes and restarts; memory loses what it holds.' },
-    },
-  };
+  return discriminatedSchema(buffers, {
+    description: 'Where accepted events wait for delivery; the keys of each type are listed under "Buffer types".',
+    defaultType: 'disk',
+    typeDescription: 'disk survives crashes and restarts; memory loses what it holds.',
+  });
 }
 
 export const bufferSchema = bufferSchemaOf(bufferRegistry);

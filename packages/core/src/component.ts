@@ -49,14 +49,21 @@ export function createPart<S extends ComponentSpec<never, never, unknown>>(
 /**
  * The schema of one config object whose `type` picks a spec: an ajv
  * discriminator, so a key is checked only against its own type's keys and a
- * problem is reported once, with its path.
+ * problem is reported once, with its path. An absent object or `type` is
+ * `defaultType` (ajv fills the parent's defaults before the discriminator
+ * picks a branch; every branch requires `type`, which is what the
+ * discriminator needs).
  */
-export function discriminatedSchema(registry: readonly ComponentSpec[], description: string, required: string[] = ['type']) {
+export function discriminatedSchema(
+  registry: readonly ComponentSpec[],
+  o: { description: string; defaultType: string; typeDescription: string },
+) {
   return {
     type: 'object',
-    description,
-    required,
-    properties: { type: { enum: registry.map((s) => s.type), description: 'Kind; its keys are listed under its own heading.' } },
+    description: o.description,
+    required: [],
+    default: {},
+    properties: { type: { enum: registry.map((s) => s.type), default: o.defaultType, description: o.typeDescription } },
     discriminator: { propertyName: 'type' },
     oneOf: registry.map((s) => s.schema),
   } as const;

@@ -23,18 +23,11 @@ export type DedupeConfig = (typeof dedupeRegistry)[number] extends infer S ? (S 
  * absent `dedupe` or `dedupe.type` is the embedded store.
  */
 export function dedupeSchema(stores: DedupeRegistry) {
-  const base = discriminatedSchema(stores, 'Dedupe of resent chunks; the keys of each type are listed under "Dedupe types".', []);
-  return {
-    ...base,
-    default: {},
-    properties: {
-      type: {
-        ...base.properties.type,
-        default: 'embedded',
-        description: 'embedded: single node, rebuilt from the log at start; redis: across nodes; none: off.',
-      },
-    },
-  };
+  return discriminatedSchema(stores, {
+    description: 'Dedupe of resent chunks; the keys of each type are listed under "Dedupe types".',
+    defaultType: 'embedded',
+    typeDescription: 'embedded: single node, rebuilt from the log at start; redis: across nodes; none: off.',
+  });
 }
 
 /** What the schema cannot say of `dedupe`, as "path: what" problems (the aggregator's config check runs it too). */

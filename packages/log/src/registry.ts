@@ -19,23 +19,14 @@ export type LogConfig = (typeof logRegistry)[number] extends infer S ? (S extend
 /**
  * The schema of `log`: the spec of its `type`, chosen by an ajv
  * discriminator, so a key of another type is rejected with its path. An
- * absent `log` or `log.type` is the embedded log (ajv fills the parent's
- * defaults before the discriminator picks a branch; `type` is required by
- * every branch, which is what the discriminator needs).
+ * absent `log` or `log.type` is the embedded log.
  */
 export function logSchema(logs: LogRegistry) {
-  const base = discriminatedSchema(
-    logs,
-    'The durable log between ingest and egress; the keys of each type are listed under "Log types".',
-    [],
-  );
-  return {
-    ...base,
-    default: {},
-    properties: {
-      type: { ...base.properties.type, default: 'embedded', description: 'embedded: disk log on this node; kafka: a Kafka cluster (MSK).' },
-    },
-  };
+  return discriminatedSchema(logs, {
+    description: 'The durable log between ingest and egress; the keys of each type are listed under "Log types".',
+    defaultType: 'embedded',
+    typeDescription: 'embedded: disk log on this node; kafka: a Kafka cluster (MSK).',
+  });
 }
 
 /** `{log: …}` alone, validated as the aggregator does its `log` key. */

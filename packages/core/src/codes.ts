@@ -87,6 +87,8 @@ const meanings = {
   TRB_LOG_CONSUMER_CRASH:
     'Kafka: the consumer crashed; the line says whether kafkajs restarts it (if not, egress gets nothing until a restart).',
   TRB_LOG_READ: 'Reading the log failed; egress backs off and reads again.',
+  TRB_LOG_TIMESTAMP_TYPE:
+    "Kafka: the topic does not stamp records with the broker's append time (message.timestamp.type=LogAppendTime), or that could not be read; egress's cuts on age then follow producer clocks, and a replay may cut differently. Set it on the topic.",
   TRB_LOG_CLEANUP:
     "Kafka: the throwaway consumer that read the topic's tail (a dedupe rebuild) could not be disconnected or its group deleted; the keys were read, and the broker expires the group.",
 

@@ -65,6 +65,13 @@ export interface LogRecord {
 export interface StoredRecord extends LogRecord {
   partition: number;
   offset: number;
+  /**
+   * When the log appended the record (ms since the epoch, the log's clock),
+   * for a log that stores it (Kafka: the broker's LogAppendTime). Stored with
+   * the record, so every reader of the partition, a replay included, sees the
+   * same value: egress cuts objects on age from it, not from when it read them.
+   */
+  appendedAt?: number;
 }
 
 export interface LogReader {
@@ -89,12 +96,17 @@ export interface LogReader {
   /**
    * True when the last poll left nothing readable behind it: it reached the
    * end of what the log held (of `partition`, or of every assigned partition
-   * when none is named; a partition no longer assigned counts as read). Egress
-   * closes a partly filled object on age only when this holds, so a replay
-   * after a crash (which reads at least as far) never cuts an object shorter
-   * than the one it overwrites.
+   * when none is named; a partition no longer assigned is never caught up:
+   * this reader does not read it to its end). Egress closes a partly filled
+   * object on age only when this holds, so a replay after a crash (which
+   * reads at least as far) never cuts an object shorter than the one it
+   * overwrites. A `poll` waiting for records returns early when this may
+   * have changed, so a caller waiting for it polls rather than spins.
+   * With `since` (ms, this node's clock), the end must have been seen at
+   * that time or later (a reader that last saw it earlier looks again in the
+   * background, and a poll returns when it has).
    */
-  caughtUp(partition?: number): boolean;
+  caughtUp(partition?: number, since?: number): boolean;
   /**
    * Commits the position just past every given record (per partition).
    * Egress may poll several times before it commits; commits come in poll

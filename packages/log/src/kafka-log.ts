@@ -36,7 +36,17 @@ import { gzip, unzip } from 'node:zlib';
  *   see that file for how it follows kafkajs's fetch, resolve and commit rules.
  */
 import { Codes, type Logger, RetryableError, silentLogger } from '@tributary/core';
-import { type Admin, CompressionCodecs, CompressionTypes, Kafka, type Message, Partitioners, type Producer, logLevel } from 'kafkajs';
+import {
+  type Admin,
+  CompressionCodecs,
+  CompressionTypes,
+  ConfigResourceTypes,
+  Kafka,
+  type Message,
+  Partitioners,
+  type Producer,
+  logLevel,
+} from 'kafkajs';
 import { type DurableLog, LogErrorCode, type LogReader, type LogRecord } from './durable-log';
 import { GroupedSender } from './kafka/producer';
 import { KafkaReader } from './kafka/reader';
@@ -44,6 +54,8 @@ import { KafkaReader } from './kafka/reader';
 const gzipAsync = promisify(gzip);
 const unzipAsync = promisify(unzip);
 
+/** The topic setting that makes the broker stamp each record with its append time (Kafka 0.10.1+). */
+const TIMESTAMP_TYPE = 'message.timestamp.type';
 /** Bytes counted per message beyond its value, key and headers (record framing, varints). */
 const MESSAGE_OVERHEAD_BYTES = 32;
 
@@ -105,10 +117,16 @@ export class KafkaLog implements DurableLog {
             topic: this.options.topic,
             numPartitions: this.options.partitions,
             replicationFactor: this.options.replicationFactor,
-            configEntries: [{ name: 'min.insync.replicas', value: String(this.options.minInsyncReplicas) }],
+            configEntries: [
+              { name: 'min.insync.replicas', value: String(this.options.minInsyncReplicas) },
+              // Every reader of a partition then sees the same time on each record: egress cuts objects on age in it.
+              { name: TIMESTAMP_TYPE, value: 'LogAppendTime' },
+            ],
           },
         ],
       });
+    } else {
+      await this.checkTimestampType(admin);
     }
     const producer = this.kafka.producer({
       idempotent: true,
@@ -128,6 +146,26 @@ export class KafkaLog implements DurableLog {
       await producer.send({ topic, acks: -1, timeout: requestTimeoutMs, compression, messages });
     }, this.options.maxRequestBytes);
     this.failure = null;
+  }
+
+  /** Says (once, at start) when an existing topic is not stamped with the broker's append time. */
+  private async checkTimestampType(admin: Admin): Promise<void> {
+    const { topic } = this.options;
+    let value: string | undefined;
+    try {
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: [TIMESTAMP_TYPE] }],
+      });
+      value = resources[0]?.configEntries.find((e) => e.configName === TIMESTAMP_TYPE)?.configValue;
+    } catch (err) {
+      value = `unknown (${(err as Error).message})`;
+    }
+    if (value === 'LogAppendTime') return;
+    this.logger.warn(
+      { code: Codes.TRB_LOG_TIMESTAMP_TYPE, topic, value },
+      `Kafka topic ${topic} has ${TIMESTAMP_TYPE} ${value}, not LogAppendTime: egress cuts objects on age by the producers' clocks, so a replay after a crash or rebalance may cut an object differently and write some events twice. Set it with kafka-configs --alter --entity-type topics --entity-name ${topic} --add-config ${TIMESTAMP_TYPE}=LogAppendTime.`,
+    );
   }
 
   unavailable(): string | null {

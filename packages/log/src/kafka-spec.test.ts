@@ -65,7 +65,17 @@ test("the kafka spec's create maps the config to the topic it creates and the pr
   expect(calls.createTopics).toEqual([
     {
       waitForLeaders: true,
-      topics: [{ topic: 'chunks-x', numPartitions: 7, replicationFactor: 2, configEntries: [{ name: 'min.insync.replicas', value: '1' }] }],
+      topics: [
+        {
+          topic: 'chunks-x',
+          numPartitions: 7,
+          replicationFactor: 2,
+          configEntries: [
+            { name: 'min.insync.replicas', value: '1' },
+            { name: 'message.timestamp.type', value: 'LogAppendTime' },
+          ],
+        },
+      ],
     },
   ]);
   expect(calls.send).toHaveLength(1);

@@ -225,7 +225,34 @@ test('caughtUp(partition): a partition read to its end counts as caught up while
   got.push(...(await pollUntil(reader, p1Left)));
   expect(reader.caughtUp(1)).toBe(true);
   expect(reader.caughtUp()).toBe(true);
-  expect(reader.caughtUp(7)).toBe(true); // not assigned here: nothing more comes for it
+  // Not assigned here: this member does not read it to its end, so egress never cuts a window of it on age.
+  expect(reader.caughtUp(7)).toBe(false);
+  await reader.close();
+});
+
+test('caughtUp(partition, since): an end seen before `since` is looked up again, and a waiting poll returns when it is', async () => {
+  const cluster = new FakeCluster(1);
+  for (let i = 0; i < 3; i++) cluster.produce(0, 'a', `k${i}`);
+  const { reader } = makeReader(cluster, [0]);
+  await reader.start();
+  await pollUntil(reader, 3);
+  expect(reader.caughtUp(0)).toBe(true);
+  const since = Date.now() + 1;
+  await new Promise((r) => setTimeout(r, 5));
+  // The end was seen before `since`: not caught up as of then, until a look-up (at most one a second) sees it again.
+  expect(reader.caughtUp(0, since)).toBe(false);
+  const t0 = Date.now();
+  const polled = await reader.poll(10, 5000);
+  expect(polled).toEqual([]);
+  expect(Date.now() - t0).toBeLessThan(2500); // woken by the look-up, not by the 5 s wait
+  expect(reader.caughtUp(0, since)).toBe(true);
+  // A record appended meanwhile: the look-up sees the new end, so the partition is not caught up until it is read.
+  cluster.produce(0, 'a', 'k3');
+  const later = Date.now() + 1;
+  await new Promise((r) => setTimeout(r, 5));
+  expect(reader.caughtUp(0, later)).toBe(false);
+  const more = await pollUntil(reader, 1);
+  expect(keys(more)).toEqual(['k3']);
   await reader.close();
 });
 

@@ -56,7 +56,8 @@
  *   (kafkajs never calls `eachBatch` for an empty fetch), from the group's
  *   committed offset and the partition's end, asked with the admin client
  *   in the background (at most once a second) when a poll leaves the queue
- *   empty. Unknown means false.
+ *   empty. Unknown means false, and so does a partition no longer assigned
+ *   (it is not read to its end here; egress drops what it holds of it).
  */
 import { Codes, type Logger, RetryableError } from '@tributary/core';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
@@ -91,6 +92,8 @@ interface PartitionState {
   committed: number;
   /** High watermark as last seen; -1 until known. */
   high: number;
+  /** When (this node's clock) `high` was last learned; -1 until known. */
+  highAt: number;
 }
 
 export const KafkaReaderCode = {
@@ -112,7 +115,10 @@ export class KafkaReader implements LogReader {
   private arrivals: Array<() => void> = [];
   private rooms: Array<() => void> = [];
   private lastEndsLookup = 0;
+  /** `caughtUp` was asked about the partition's end as of this time (ms) or later: a look-up refreshes it. */
+  private endsWantedSince = new Map<number, number>();
   private endsLookup: Promise<void> | null = null;
+  private endsLookupTimer: NodeJS.Timeout | null = null;
   /** Partitions revoked since the last poll took its records. */
   private revokedSincePoll: number[] = [];
   /** What the last poll took of `revokedSincePoll`. */
@@ -141,6 +147,12 @@ export class KafkaReader implements LogReader {
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.onBatch(payload) });
   }
 
+  /**
+   * Waits (up to `maxWaitMs`) only while nothing is queued, and returns early
+   * when records arrive or when what `caughtUp` answers may have changed (a
+   * batch, an assignment, a look-up of partition ends): a caller that waits
+   * for `caughtUp` polls again rather than spinning.
+   */
   async poll(maxRecords: number, maxWaitMs: number): Promise<StoredRecord[]> {
     if (this.closed) {
       this.takeRevoked(); // a poll that takes nothing reports nothing it reported before
@@ -157,7 +169,7 @@ export class KafkaReader implements LogReader {
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
-      this.lookUpSilentPartitions();
+      this.lookUpEnds();
     } else if (this.head > 4096 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
@@ -176,18 +188,27 @@ export class KafkaReader implements LogReader {
     this.revokedSincePoll = [];
   }
 
-  caughtUp(partition?: number): boolean {
+  caughtUp(partition?: number, since = 0): boolean {
     if (!this.running || !this.assigned) return false;
-    if (partition === undefined) return this.queued() === 0 && [...this.assigned].every((p) => this.partitionAtEnd(p));
-    // A partition this member lost gets nothing more here: what egress holds of it can be written now.
-    if (!this.assigned.has(partition)) return true;
+    if (partition === undefined) return this.queued() === 0 && [...this.assigned].every((p) => this.partitionAtEnd(p, since));
+    // A partition this member no longer holds is not read to its end here: its new owner reads it.
+    if (!this.assigned.has(partition)) return false;
     for (let i = this.head; i < this.queue.length; i++) if (this.queue[i].partition === partition) return false;
-    return this.partitionAtEnd(partition);
+    return this.partitionAtEnd(partition, since);
   }
 
-  private partitionAtEnd(partition: number): boolean {
+  /**
+   * At the high watermark, learned at `since` or later. When it was learned
+   * earlier (kafkajs reports no empty fetch, so a quiet partition's stays
+   * old), a look-up in the background learns it again and wakes a poll.
+   */
+  private partitionAtEnd(partition: number, since: number): boolean {
     const s = this.states.get(partition);
-    return s !== undefined && s.next >= 0 && s.high >= 0 && s.next >= s.high;
+    if (s === undefined || s.next < 0 || s.high < 0 || s.next < s.high) return false;
+    if (s.highAt >= since) return true;
+    this.endsWantedSince.set(partition, Math.max(since, this.endsWantedSince.get(partition) ?? 0));
+    this.lookUpEnds();
+    return false;
   }
 
   async commit(records: StoredRecord[]): Promise<void> {
@@ -233,6 +254,7 @@ export class KafkaReader implements LogReader {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.endsLookupTimer) clearTimeout(this.endsLookupTimer);
     wake(this.arrivals);
     wake(this.rooms);
     await this.options.consumer.disconnect();
@@ -261,21 +283,24 @@ export class KafkaReader implements LogReader {
         `Partitions ${revoked.join(', ')} of Kafka topic ${this.options.topic} were revoked; ${dropped} queued records of theirs were dropped (their new owner reads them).`,
       );
     }
-    for (const p of now) if (!this.states.has(p)) this.states.set(p, { next: -1, committed: -1, high: -1 });
+    for (const p of now) if (!this.states.has(p)) this.states.set(p, { next: -1, committed: -1, high: -1, highAt: -1 });
+    for (const p of this.endsWantedSince.keys()) if (!now.has(p)) this.endsWantedSince.delete(p);
     this.assigned = now;
     this.running = true;
     this.lastEndsLookup = 0;
     wake(this.rooms);
+    wake(this.arrivals); // caughtUp may have changed: a waiting poll returns so its caller looks again
   }
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const partition = batch.partition;
     let state = this.states.get(partition);
     if (!state) {
-      state = { next: -1, committed: -1, high: -1 };
+      state = { next: -1, committed: -1, high: -1, highAt: -1 };
       this.states.set(partition, state);
     }
     state.high = Number(batch.highWatermark);
+    state.highAt = Date.now();
     let queuedAny = false;
     for (const m of batch.messages) {
       const offset = Number(m.offset);
@@ -298,35 +323,53 @@ export class KafkaReader implements LogReader {
       queuedAny = true;
       resolveOffset(m.offset);
     }
-    if (queuedAny) wake(this.arrivals);
+    // Records, or only a newer high watermark: either may make caughtUp hold, so a waiting poll returns.
+    wake(this.arrivals);
   }
 
   /**
-   * Learns, in the background, where partitions that delivered nothing yet
-   * stand, so `caughtUp` can hold for them; a poll never waits for it (the
-   * admin client retries for a long time while brokers are down). The answer
-   * is used only if the assignment did not change meanwhile.
+   * Learns, in the background, where partitions stand that delivered nothing
+   * yet, or whose high watermark `caughtUp` was asked about as of a time after
+   * it was learned; a poll never waits for it (the admin client retries for a
+   * long time while brokers are down), but returns when it is done. At most
+   * one look-up a WATERMARK_REFRESH_MS; the answer is used only if the
+   * assignment did not change meanwhile.
    */
-  private lookUpSilentPartitions(): void {
-    if (this.endsLookup || this.closed || !this.assigned || Date.now() - this.lastEndsLookup < WATERMARK_REFRESH_MS) return;
+  private lookUpEnds(): void {
+    if (this.endsLookup || this.closed || !this.assigned) return;
     const assigned = this.assigned;
-    const unknown = [...assigned].filter((p) => {
+    const stale = [...assigned].filter((p) => {
       const s = this.states.get(p);
-      return !s || s.next < 0 || s.high < 0;
+      return !s || s.next < 0 || s.high < 0 || s.highAt < (this.endsWantedSince.get(p) ?? -1);
     });
-    if (unknown.length === 0) return;
-    this.lastEndsLookup = Date.now();
+    if (stale.length === 0) return;
+    const started = Date.now();
+    if (started - this.lastEndsLookup < WATERMARK_REFRESH_MS) {
+      // Asked again too soon: look once the interval is over (a poll waiting meanwhile is woken then).
+      this.endsLookupTimer ??= setTimeout(
+        () => {
+          this.endsLookupTimer = null;
+          this.lookUpEnds();
+        },
+        this.lastEndsLookup + WATERMARK_REFRESH_MS - started,
+      ).unref();
+      return;
+    }
+    this.lastEndsLookup = started;
     this.endsLookup = (async () => {
       try {
         const ends = await this.options.partitionEnds();
         if (this.assigned !== assigned) return;
         for (const e of ends) {
           const s = this.states.get(e.partition);
-          if (!s || !unknown.includes(e.partition)) continue;
-          // A batch may have arrived during the look-up: it knows better.
+          if (!s || !stale.includes(e.partition)) continue;
+          // A batch may have arrived during the look-up: it knows better. A high watermark only grows.
           if (s.next < 0) s.next = e.committed >= 0 ? e.committed : e.low;
-          if (s.high < 0) s.high = e.high;
+          s.high = Math.max(s.high, e.high);
+          s.highAt = Math.max(s.highAt, started);
+          if (s.highAt >= (this.endsWantedSince.get(e.partition) ?? 0)) this.endsWantedSince.delete(e.partition);
         }
+        wake(this.arrivals);
       } catch (err) {
         if (!this.closed) {
           this.options.logger.warn(
@@ -363,6 +406,7 @@ function recordBytes(r: StoredRecord): number {
 }
 
 function toRecord(m: KafkaMessage, partition: number): StoredRecord {
+  const appendedAt = Number(m.timestamp);
   return {
     tag: m.headers?.tag?.toString() ?? '',
     key: m.headers?.key?.toString() ?? '',
@@ -370,5 +414,7 @@ function toRecord(m: KafkaMessage, partition: number): StoredRecord {
     entries: m.value ?? Buffer.alloc(0),
     partition,
     offset: Number(m.offset),
+    // The broker's append time on a LogAppendTime topic (KafkaLog creates it so); a record without one is cut in egress's time.
+    ...(Number.isFinite(appendedAt) && appendedAt > 0 ? { appendedAt } : {}),
   };
 }

@@ -581,3 +581,165 @@ describe('a partition revoked and handed back (a Kafka rebalance) is read again 
     expect(reader.commits.filter((c) => c.startsWith('0:'))).toEqual(['0:8', '0:16', '0:20']);
   });
 });
+
+describe('nothing starves the event loop', () => {
+  /**
+   * A reader that answers from memory, as the Kafka reader does while its
+   * fetch is in flight: one record, then nothing, and never caught up. A poll
+   * waits only when asked to (`wait` > 0); with 0 it resolves at once, with no
+   * I/O. The loop that polls it must still let timers, sockets and stop in.
+   * Polls with no turn of the event loop between them are counted; past
+   * SPIN_LIMIT the reader throws, so a spinning loop backs off (and the test
+   * fails on `spun`) instead of hanging the test process.
+   */
+  const SPIN_LIMIT = 10_000;
+  function neverCaughtUp(): LogReader & { spun: boolean; polls: number } {
+    let served = false;
+    let sameTurn = 0;
+    let turnReset: NodeJS.Immediate | null = null;
+    const reader = {
+      spun: false,
+      polls: 0,
+      poll: async (_n: number, wait: number): Promise<StoredRecord[]> => {
+        reader.polls++;
+        turnReset ??= setImmediate(() => {
+          sameTurn = 0;
+          turnReset = null;
+        });
+        if (++sameTurn > SPIN_LIMIT) {
+          reader.spun = true;
+          throw new Error(`${SPIN_LIMIT} polls without a turn of the event loop`);
+        }
+        if (!served) {
+          served = true;
+          return [{ ...chunk('app', 'k0', 0, 1), partition: 0, offset: 0 }];
+        }
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        return [];
+      },
+      revoked: () => [],
+      caughtUp: () => false,
+      commit: async () => {},
+      close: async () => {},
+    };
+    return reader;
+  }
+
+  test('a window past its age whose reader never catches up: a timer and an HTTP request are served within 100 ms, and stop ends within its grace', async () => {
+    const { createServer } = await import('node:http');
+    const reader = neverCaughtUp();
+    const w = egress(reader, [new FileSink({ name: 'file', path: join(tempDir(), 'out'), gzipLevel: 1 })], {
+      maxWaitMs: 500,
+      objects: { bytes: 1 << 30, ageMs: 20, maxTags: 128 },
+    });
+    const server = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    try {
+      w.start();
+      await new Promise((r) => setTimeout(r, 100)); // the window is past its age from here on
+      const timerAt = Date.now();
+      await new Promise((r) => setTimeout(r, 10));
+      const timerLate = Date.now() - timerAt - 10;
+      const httpAt = Date.now();
+      expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('ok');
+      const httpMs = Date.now() - httpAt;
+      const stopAt = Date.now();
+      await w.stop(500);
+      const stopMs = Date.now() - stopAt;
+      expect({ spun: reader.spun, timerLate: timerLate < 100, httpMs: httpMs < 100, stopMs: stopMs < 1000 }).toEqual({
+        spun: false,
+        timerLate: true,
+        httpMs: true,
+        stopMs: true,
+      });
+      // The loop waited instead of spinning: a few polls, not thousands.
+      expect(reader.polls).toBeLessThan(100);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('fenced object writes: a put under way when its partition is revoked cannot replace the new owner’s object', () => {
+  /** A reader of partition 0 holding `records`, caught up at their end; `revoke()` makes the next poll report it revoked. */
+  function holding(records: StoredRecord[]): LogReader & { revoke(): void; commits: number[] } {
+    let next = 0;
+    let revoked: number[] = [];
+    let revokeNext = false;
+    let gone = false;
+    const reader = {
+      commits: [] as number[],
+      revoke: () => {
+        revokeNext = true;
+      },
+      poll: async (n: number, wait: number) => {
+        revoked = [];
+        if (revokeNext) {
+          revokeNext = false;
+          gone = true;
+          revoked = [0];
+        }
+        const out = gone ? [] : records.slice(next, next + n);
+        next += out.length;
+        if (out.length === 0) await new Promise((r) => setTimeout(r, Math.min(wait, 10)));
+        return out;
+      },
+      revoked: () => revoked,
+      caughtUp: (p?: number) => !gone && (p === undefined || p === 0) && next >= records.length,
+      commit: async (rs: StoredRecord[]) => {
+        for (const r of rs) reader.commits.push(r.offset + 1);
+      },
+      close: async () => {},
+    };
+    return reader;
+  }
+
+  test('the stale put lands last: every record is still in an object once', async () => {
+    const dir = join(tempDir(), 'out'); // storage both members write to, as an S3 bucket is
+    const ageMs = 50;
+    const t0 = Date.now() - 10_000;
+    // Offsets 0..4 appended at t0; 5..9 appended after the first window's age ran out (the log's own time).
+    const all: StoredRecord[] = Array.from({ length: 10 }, (_, o) => ({
+      ...chunk('app', `k${o}`, o, 1),
+      partition: 0,
+      offset: o,
+      appendedAt: o < 5 ? t0 + o : t0 + ageMs + o,
+    }));
+    // Member A read 0..4 before 5..9 were appended; it cuts on age and starts its put, which hangs.
+    const readerA = holding(all.slice(0, 5));
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const sinkA = new FileSink({ name: 'file', path: dir, gzipLevel: 1 });
+    let putStarted = false;
+    const slowSink: ObjectSink = Object.assign(Object.create(sinkA), {
+      put: async (objs: SinkObject[]) => {
+        putStarted = true;
+        await gate;
+        await sinkA.put(objs);
+      },
+    });
+    const a = egress(readerA, [slowSink], { objects: { bytes: 1 << 30, ageMs, maxTags: 128 } });
+    a.start();
+    await waitFor(() => putStarted, 10_000, "A's put under way");
+    // The partition moves to member B, which reads from the group's commit (nothing committed: offset 0).
+    readerA.revoke();
+    const readerB = holding(all);
+    const b = egress(readerB, [new FileSink({ name: 'file', path: dir, gzipLevel: 1 })], {
+      objects: { bytes: 1 << 30, ageMs, maxTags: 128 },
+    });
+    b.start();
+    await waitFor(() => readerB.commits.includes(10), 10_000, "B's commit to the end");
+    await b.stop(1000);
+    // Now A's stale put lands, after B's objects.
+    release();
+    await a.stop(2000);
+    expect(readerA.commits).toEqual([]); // the stale window is never committed
+    expect(readerB.commits).toEqual([5, 10]); // B cut where A did: the cut is in the log's time
+    const written = objects(dir);
+    const ns = [...written.values()].flatMap((lines) => lines.map((l) => l.n as number)).sort((x, y) => x - y);
+    expect(ns).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+});

@@ -9,11 +9,23 @@
  * - after the record that brings the window to `objects.bytes` of entries;
  * - before a record whose tag would make the window hold more than
  *   `objects.max_tags` tags (a bound on open objects);
- * - on age (`objects.age_ms`) only when the reader has caught up with the
- *   log: a replay reads at least that far, so its window is never shorter
- *   than the one it overwrites.
+ * - on age (`objects.age_ms`). Where the log stores when it appended each
+ *   record (`appendedAt`: Kafka), age is counted in the log's time, so the cut
+ *   is a function of the log alone and every reader of the partition (a
+ *   replay, or the member a rebalance hands it to) cuts the same windows:
+ *   before the first record appended `age_ms` or more after the window's
+ *   first; or, when nothing follows yet, once the reader is caught up and
+ *   the window's first record is `age_ms` + APPEND_CLOCK_SKEW_MS old by this
+ *   node's clock (a record appended after that is stamped past the cut). A
+ *   log without append times (the embedded one, which no other member reads)
+ *   cuts on age only when the reader has caught up: a replay reads at least
+ *   that far, so its window is never shorter than the one it overwrites.
  * Every object of a window is keyed `part-<partition>-<window's first offset>`;
- * the commit after it moves past the window's last record.
+ * the commit after it moves past the window's last record. Since a window is
+ * the same for every reader, a put of a member that lost the partition while
+ * the put was under way (a stale writer) writes the same records under the
+ * same key as the new owner, whichever lands last: it cannot replace an
+ * object with a shorter one.
  *
  * When the reader reports a partition revoked (a Kafka rebalance), egress
  * drops its uncommitted windows of it, open or sealed, without writing or
@@ -78,6 +90,12 @@ export interface EgressOptions {
   metrics: EgressMetrics;
 }
 
+/**
+ * How far this node's clock may run ahead of the log's (the Kafka brokers')
+ * before a window cut on age when nothing follows it could differ from a
+ * replay's: NTP keeps EC2 clocks within milliseconds.
+ */
+export const APPEND_CLOCK_SKEW_MS = 1000;
 /** Windows sealed but not yet delivered and committed; past this, polling waits. */
 const MAX_SEALED = 2;
 /** Encoding jobs in flight beyond one per encoder thread; past this, polling waits (each holds a poll's entries). */
@@ -95,7 +113,12 @@ type JobOutcome = EncodeResult | { failed: Error; deadLetters: DeadLetter[] };
 const JOB_BUFFER_BYTES = 12 * 1024 * 1024;
 
 class Window {
-  readonly openedAt = Date.now();
+  readonly partition: number;
+  readonly first: number;
+  /** When the window's age runs out: from its first record's append time where the log has one, else from now. */
+  readonly ageEnds: number;
+  /** True when `ageEnds` is the log's time (cuts on age are then the same for every reader). */
+  readonly logTime: boolean;
   /** The partition's revocations egress had seen when this window opened; a later one makes it stale. */
   readonly generation: number;
   readonly tags = new Set<string>();
@@ -105,13 +128,23 @@ class Window {
   bytes = 0;
   last: number;
 
-  constructor(
-    readonly partition: number,
-    readonly first: number,
-    generations: ReadonlyMap<number, number>,
-  ) {
-    this.last = first;
-    this.generation = generations.get(partition) ?? 0;
+  constructor(first: StoredRecord, ageMs: number, generations: ReadonlyMap<number, number>) {
+    this.partition = first.partition;
+    this.first = first.offset;
+    this.last = first.offset;
+    this.logTime = first.appendedAt !== undefined;
+    this.ageEnds = (first.appendedAt ?? Date.now()) + ageMs;
+    this.generation = generations.get(first.partition) ?? 0;
+  }
+
+  /** Whether `r`, the partition's next record, is appended past this window's age (log time only). */
+  endsBefore(r: StoredRecord): boolean {
+    return this.logTime && r.appendedAt !== undefined && r.appendedAt >= this.ageEnds;
+  }
+
+  /** When, by this node's clock, the window may be cut on age once the reader is caught up. */
+  sealableAt(): number {
+    return this.logTime ? this.ageEnds + APPEND_CLOCK_SKEW_MS : this.ageEnds;
   }
 }
 
@@ -187,8 +220,9 @@ export class EgressWorker {
       while (this.sealedWindows.length >= MAX_SEALED && this.running) await this.sealedWindows[0];
       while (this.encoding.length >= this.maxEncoding) await this.encoding[0];
       let records: StoredRecord[];
+      const wait = this.pollWait(maxWaitMs);
       try {
-        records = await reader.poll(pollRecords, this.pollWait(maxWaitMs));
+        records = await reader.poll(pollRecords, wait);
         attempt = 0;
         this.failing = null;
       } catch (err) {
@@ -200,15 +234,29 @@ export class EgressWorker {
       for (const r of records) this.add(r);
       for (const w of this.open.values()) this.flushSegment(w);
       const now = Date.now();
-      for (const w of [...this.open.values()]) if (now - w.openedAt >= objects.ageMs && reader.caughtUp(w.partition)) this.seal(w);
+      for (const w of [...this.open.values()]) {
+        // In log time, the end must be seen after the cut: whatever was appended before it is then read.
+        if (now >= w.sealableAt() && reader.caughtUp(w.partition, w.logTime ? w.sealableAt() : 0)) this.seal(w);
+      }
+      // A round that neither waited nor read may have done no I/O at all (a reader answering from memory):
+      // let timers, sockets and signals in before the next, or the loop starves the process.
+      if (records.length === 0 && wait === 0) await new Promise<void>((r) => setImmediate(r));
     }
   }
 
-  /** How long a poll may wait: never past the age of the oldest open window. */
+  /**
+   * How long a poll may wait: never past the moment the next open window
+   * becomes sealable on age. A window already past it waits for its reader
+   * to catch up, which a poll reports by returning early (LogReader), so it
+   * does not shorten the wait.
+   */
   private pollWait(maxWaitMs: number): number {
     let wait = maxWaitMs;
     const now = Date.now();
-    for (const w of this.open.values()) wait = Math.min(wait, Math.max(0, w.openedAt + this.options.objects.ageMs - now));
+    for (const w of this.open.values()) {
+      const left = w.sealableAt() - now;
+      if (left > 0) wait = Math.min(wait, left);
+    }
     return wait;
   }
 
@@ -234,13 +282,13 @@ export class EgressWorker {
   private add(r: StoredRecord): void {
     const { objects } = this.options;
     let w = this.open.get(r.partition);
-    if (w && !w.tags.has(r.tag) && w.tags.size >= objects.maxTags) {
+    if (w && ((!w.tags.has(r.tag) && w.tags.size >= objects.maxTags) || w.endsBefore(r))) {
       this.flushSegment(w);
       this.seal(w);
       w = undefined;
     }
     if (!w) {
-      w = new Window(r.partition, r.offset, this.generations);
+      w = new Window(r, objects.ageMs, this.generations);
       this.open.set(r.partition, w);
     }
     w.tags.add(r.tag);

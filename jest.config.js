@@ -5,5 +5,8 @@ module.exports = {
   moduleNameMapper: { '^@tributary/([a-z-]+)$': '<rootDir>/packages/$1/src' },
   testMatch: ['<rootDir>/packages/*/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
   testTimeout: 60_000,
+  // A real Kafka broker for the Kafka legs, from ../shared/kafka when it is there (test/kafka-broker.js).
+  globalSetup: '<rootDir>/test/global-setup.js',
+  globalTeardown: '<rootDir>/test/global-teardown.js',
   maxWorkers: 2,
 };

@@ -75,9 +75,11 @@ export function buildProgram(): Command {
     .option('--seconds <n>', 'measuring time per case', '3')
     .option('--connections <n>', 'sender connections (default: forwarder-packed 2, forwarder-message 16, aggregator 2)')
     .option('--sink <sink>', 'aggregator: where events are delivered, file | s3 (s3rver)', 'file')
-    .action(async (suite: string, opts: { seconds: string; connections?: string; sink: string }) => {
+    .option('--log <log>', 'aggregator: the durable log, embedded | kafka (a new topic on KAFKA_BROKERS)', 'embedded')
+    .action(async (suite: string, opts: { seconds: string; connections?: string; sink: string; log: string }) => {
       const { runBench } = await import('./bench/index');
-      await runBench(suite, Number(opts.seconds), opts.connections === undefined ? undefined : Number(opts.connections), opts.sink);
+      const connections = opts.connections === undefined ? undefined : Number(opts.connections);
+      await runBench(suite, Number(opts.seconds), connections, opts.sink, opts.log);
     });
 
   return program;

@@ -10,6 +10,7 @@
  */
 export { startAckDroppingProxy } from './ack-dropping-proxy';
 export { type FirehoseEndpoint, startFirehoseEndpoint } from './firehose-endpoint';
+export { KAFKA_HOME, type LocalKafka, startKafka } from './kafka';
 export { countIds, readOutput } from './output';
 export { freePort } from './ports';
 export { CLI, type Started, exited, peakRssMb, startRole, tempDir, waitHealthy } from './processes';

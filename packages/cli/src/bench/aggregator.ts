@@ -24,6 +24,8 @@ import { freePort, peakRssMb, startCpuMeter, waitHealthy } from './loopback';
 import { type BenchResult, percentile } from './stats';
 
 export type AggregatorBenchSink = 'file' | 's3';
+/** The durable log between ingest and egress: the embedded disk log, or a topic on the Kafka brokers in KAFKA_BROKERS. */
+export type AggregatorBenchLog = 'embedded' | 'kafka';
 
 export interface AggregatorBenchReport {
   ingest: BenchResult;
@@ -60,7 +62,28 @@ new S3rver({ port: ${port}, address: '127.0.0.1', silent: true, directory: ${JSO
   return { port, child };
 }
 
-export async function runAggregatorBench(seconds: number, connections: number, sink: AggregatorBenchSink): Promise<AggregatorBenchReport> {
+/** The aggregator's `log:` for the bench: a fresh topic (3 partitions) per run on Kafka, so no run reads another's records. */
+function kafkaConfig(log: AggregatorBenchLog): { log: object; egress: object } | null {
+  if (log === 'embedded') return null;
+  const brokers = process.env.KAFKA_BROKERS;
+  if (!brokers) throw new Error('bench aggregator --log kafka needs KAFKA_BROKERS (host:port,…) of a running Kafka 2.1+ cluster.');
+  const run = `trb-bench-${Date.now()}`;
+  return {
+    log: {
+      type: 'kafka',
+      kafka: { brokers: brokers.split(','), topic: run, partitions: 3, replication_factor: 1, min_insync_replicas: 1 },
+    },
+    egress: { group: run },
+  };
+}
+
+export async function runAggregatorBench(
+  seconds: number,
+  connections: number,
+  sink: AggregatorBenchSink,
+  log: AggregatorBenchLog = 'embedded',
+): Promise<AggregatorBenchReport> {
+  const kafka = kafkaConfig(log);
   const dir = mkdtempSync(join(tmpdir(), 'trb-bench-agg-'));
   const [forwardPort, metricsPort] = [await freePort(), await freePort()];
   const s3 = sink === 's3' ? await startS3rver(dir) : null;
@@ -82,8 +105,8 @@ export async function runAggregatorBench(seconds: number, connections: number, s
     stringify({
       node_id: 'bench',
       forward: { bind: '127.0.0.1', port: forwardPort, udp_heartbeat: false },
-      log: { path: join(dir, 'log') },
-      egress: { routes: [{ match: '**', sinks: ['out'] }] },
+      log: kafka?.log ?? { path: join(dir, 'log') },
+      egress: { ...kafka?.egress, routes: [{ match: '**', sinks: ['out'] }] },
       sinks: [sinkConfig],
       metrics: { port: metricsPort },
       log_level: 'warn',
@@ -118,7 +141,7 @@ export async function runAggregatorBench(seconds: number, connections: number, s
     const cpu = cpuUsed();
     const rss = peakRssMb(agg.pid as number);
     const sendSeconds = (sendEnd - start) / 1000;
-    const name = `${sink} sink, gzip NDJSON, ${connections} conns`;
+    const name = `${log} log, ${sink} sink, gzip NDJSON, ${connections} conns`;
     const notes = [
       `  sent and acked ${sent.sentEvents.toLocaleString('en-US')} events in ${sendSeconds.toFixed(1)} s; the sink confirmed ${delivered.toLocaleString('en-US')}${delivered < sent.sentEvents ? ' (INCOMPLETE: drain limit reached)' : ''}`,
       `  delivered while sending: ${Math.round(deliveredAtSendEnd / sendSeconds).toLocaleString('en-US')} events/s; backlog when sending stopped: ${(sent.sentEvents - deliveredAtSendEnd).toLocaleString('en-US')} events, drained in ${((lastDelivered - sendEnd) / 1000).toFixed(1)} s`,

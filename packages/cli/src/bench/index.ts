@@ -1,9 +1,9 @@
-import { type AggregatorBenchSink, runAggregatorBench } from './aggregator';
+import { type AggregatorBenchLog, type AggregatorBenchSink, runAggregatorBench } from './aggregator';
 import { runForwarderBench } from './forwarder';
 import { runProtocolBench } from './protocol';
 import { formatResult } from './stats';
 
-export async function runBench(suite: string, seconds: number, connections?: number, sink = 'file'): Promise<void> {
+export async function runBench(suite: string, seconds: number, connections?: number, sink = 'file', log = 'embedded'): Promise<void> {
   if (connections !== undefined && !(Number.isInteger(connections) && connections > 0)) {
     throw new Error(`--connections must be a positive integer (got ${connections}).`);
   }
@@ -20,7 +20,8 @@ export async function runBench(suite: string, seconds: number, connections?: num
       return;
     case 'aggregator': {
       if (sink !== 'file' && sink !== 's3') throw new Error(`--sink must be file or s3 (got ${sink}).`);
-      const r = await runAggregatorBench(seconds, connections ?? 2, sink as AggregatorBenchSink);
+      if (log !== 'embedded' && log !== 'kafka') throw new Error(`--log must be embedded or kafka (got ${log}).`);
+      const r = await runAggregatorBench(seconds, connections ?? 2, sink as AggregatorBenchSink, log as AggregatorBenchLog);
       console.log(formatResult(r.delivered));
       console.log(formatResult(r.ingest));
       for (const n of r.notes) console.log(n);

@@ -10,6 +10,9 @@
  * - broker down for 30 s mid-load, on a broker of the test's own: acks pause,
  *   /readyz says why, nothing acked is lost, and delivery resumes without a
  *   restart.
+ * - two aggregators on one topic and group (Redis dedupe, one file sink
+ *   directory standing for a shared bucket): kill -9 one mid-load and start
+ *   it again; after the rebalance every acked event is in the sink once.
  *
  * Skipped (saying so) where there is no broker: a clone without ../shared/kafka
  * and no KAFKA_BROKERS (see the README for `docker compose up kafka`).
@@ -25,6 +28,7 @@ import {
   produce,
   readOutput,
   startKafka,
+  startRedis,
   startRole,
   tempDir,
   waitFor,
@@ -37,8 +41,9 @@ const withOwnBroker = KAFKA_HOME ? describe : describe.skip;
 
 const GRACE_MS = 10_000;
 
-function aggregatorConfig(forward: number, metrics: number, out: string, kafkaBrokers: string, run: string) {
+function aggregatorConfig(forward: number, metrics: number, out: string, kafkaBrokers: string, run: string, extra: object = {}) {
   return {
+    ...extra,
     forward: { bind: '127.0.0.1', port: forward, udp_heartbeat: false },
     log: {
       type: 'kafka',
@@ -106,13 +111,16 @@ function tally(out: string, acked: Iterable<number>) {
 
 withBroker('aggregator on a real Kafka broker under load', () => {
   let agg: Started | null = null;
-  const dir = tempDir('kafka-load');
+  let dir = '';
+  beforeAll(() => {
+    dir = tempDir('kafka-load');
+  });
   afterAll(async () => {
     if (agg && agg.child.exitCode === null) {
       agg.child.kill('SIGKILL');
       await exited(agg.child);
     }
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   test('10 s of acked PackedForward from 2 connections: every acked event in the sink once, /metrics within 1 s, SIGTERM exits 0', async () => {
@@ -147,14 +155,17 @@ withBroker('aggregator on a real Kafka broker under load', () => {
 withOwnBroker('aggregator while its Kafka broker is down for 30 s', () => {
   let agg: Started | null = null;
   let kafka: LocalKafka | null = null;
-  const dir = tempDir('kafka-down');
+  let dir = '';
+  beforeAll(() => {
+    dir = tempDir('kafka-down');
+  });
   afterAll(async () => {
     if (agg && agg.child.exitCode === null) {
       agg.child.kill('SIGKILL');
       await exited(agg.child);
     }
     await kafka?.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   test('acks pause, /readyz says why, nothing acked is lost, delivery resumes without a restart', async () => {
@@ -205,5 +216,68 @@ withOwnBroker('aggregator while its Kafka broker is down for 30 s', () => {
     expect(failures).toEqual([]);
     agg.child.kill('SIGTERM');
     expect(await exited(agg.child)).toBe(0);
+  }, 300_000);
+});
+
+withBroker('two aggregators on one Kafka topic, one killed mid-load', () => {
+  const nodes: Array<Started | null> = [null, null];
+  let redis: Awaited<ReturnType<typeof startRedis>> | null = null;
+  let dir = '';
+  beforeAll(() => {
+    dir = tempDir('kafka-kill');
+  });
+  afterAll(async () => {
+    for (const n of nodes) {
+      if (n && n.child.exitCode === null) {
+        n.child.kill('SIGKILL');
+        await exited(n.child);
+      }
+    }
+    await redis?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('kill -9 of one and a restart: after the rebalance every acked event is in the sinks once', async () => {
+    redis = await startRedis();
+    const out = join(dir, 'out'); // both write here, as both would write to one S3 bucket
+    const run = `trb-kill-${Date.now()}`;
+    const ports = [
+      [await freePort(), await freePort()],
+      [await freePort(), await freePort()],
+    ];
+    const config = (i: number) =>
+      aggregatorConfig(ports[i][0], ports[i][1], out, brokers as string, run, {
+        node_id: `node-${i}`,
+        dedupe: { type: 'redis', redis: { url: redis?.url }, claim_ttl_ms: 30_000, claim_wait_ms: 3000 },
+      });
+    const start = (i: number) => startRole('aggregator', config(i), join(dir, `node-${i}`), ports[i][1]);
+    nodes[0] = await start(0);
+    nodes[1] = await start(1);
+    const senders = [0, 1].map((i) =>
+      produce(ports[i][0], { perChunk: 500, maxEvents: 50_000_000, firstId: i * 100_000_000, pauseMs: 10, ackTimeoutMs: 5000 }),
+    );
+    await waitFor(() => senders.every((s) => s.stats.acked.size >= 20_000), 60_000, 'both nodes taking load');
+    (nodes[0] as Started).child.kill('SIGKILL');
+    await exited((nodes[0] as Started).child);
+    await new Promise((r) => setTimeout(r, 2000));
+    nodes[0] = await start(0);
+    const ackedAtRestart = senders[0].stats.acked.size;
+    await waitFor(() => senders[0].stats.acked.size >= ackedAtRestart + 20_000, 90_000, 'the restarted node taking load');
+    await Promise.all(senders.map((s) => s.stop()));
+    const acked = senders.flatMap((s) => [...s.stats.acked]);
+    let result = tally(out, acked);
+    const deadline = Date.now() + 120_000;
+    while (result.missing > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 2000));
+      result = tally(out, acked);
+    }
+    console.log(
+      `kafka kill -9: ${acked.length} events acked by 2 nodes, ${result.lines} lines in the sink, ${result.missing} missing, ${result.twice} twice`,
+    );
+    expect({ missing: result.missing, twice: result.twice }).toEqual({ missing: 0, twice: 0 });
+    for (const n of nodes) {
+      (n as Started).child.kill('SIGTERM');
+      expect(await exited((n as Started).child)).toBe(0);
+    }
   }, 300_000);
 });

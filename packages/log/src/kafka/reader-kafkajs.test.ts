@@ -153,9 +153,10 @@ test('a second reader of the group, after the first closed, resumes after its co
   const cluster = new FakeKafkaCluster(TOPIC, 1);
   for (let i = 0; i < 10; i++) cluster.produce(0, 'a', `k${i}`);
   const a = await startReader(cluster, 'g');
-  const polls = [await a.poll(3, 500), await a.poll(3, 500), await a.poll(3, 500)];
-  expect(keys(polls.flat())).toEqual(Array.from({ length: 9 }, (_, i) => `k${i}`));
-  await a.commit(polls[2]);
+  // start() does not wait for the group join (kafkajs's run() resolves only after it): polls wait for the assignment.
+  const read = await pollUntil(a, 9, 3);
+  expect(keys(read)).toEqual(Array.from({ length: 9 }, (_, i) => `k${i}`));
+  await a.commit(read);
   await a.close();
   const b = await startReader(cluster, 'g');
   expect(keys(await pollUntil(b, 1))).toEqual(['k9']);

@@ -144,7 +144,15 @@ export class KafkaReader implements LogReader {
         }.`,
       );
     });
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.onBatch(payload) });
+    // kafkajs's run() resolves once this member has joined the group, and a join waits for every member the
+    // group had to rejoin or time out: after a kill -9 of one, its session (30 s). The node starts without
+    // waiting (ingest and /metrics do not need the group); poll, caughtUp and commit wait for the assignment.
+    consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.onBatch(payload) }).catch((err: Error) => {
+      logger.error(
+        { code: KafkaReaderCode.Crash, err: err.message },
+        `The Kafka consumer of topic ${topic} could not start (${err.message}); egress gets nothing until a restart.`,
+      );
+    });
   }
 
   /**

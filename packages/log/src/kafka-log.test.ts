@@ -42,6 +42,7 @@ test('recentKeys: a throwaway consumer that fails to disconnect or to delete its
     ssl: false,
     requestTimeoutMs: 5_000,
     maxRequestBytes: 983_040,
+    producers: 2,
     readerQueueBytes: 1 << 20,
     logger: createLogger('test', 'info', sink),
     client: client as unknown as KafkaLogOptions['client'],

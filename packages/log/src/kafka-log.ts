@@ -10,9 +10,9 @@ import { gzip, unzip } from 'node:zlib';
  * - Topic created at start if missing, with an explicit partition count,
  *   replication factor and min.insync.replicas (never broker defaults), so it
  *   behaves the same on Kafka 2.x and newer and on MSK.
- * - Producer (kafka/producer.ts): idempotent, `acks: -1` (all in-sync
- *   replicas), one request in flight; concurrent appends are grouped into one
- *   request. One Kafka message per chunk: value = entries, headers = tag, key
+ * - Producers (kafka/producer.ts): `producers` idempotent ones, `acks: -1`
+ *   (all in-sync replicas), one request in flight each; appends that arrive
+ *   while all are busy are grouped into the next request. One Kafka message per chunk: value = entries, headers = tag, key
  *   and count; the message key is the dedupe key (or the tag).
  * - Compression: `gzip` (default, level 1) or `none`, the codecs kafkajs
  *   ships. kafkajs's own gzip codec uses zlib's default level 6, and since an
@@ -74,6 +74,8 @@ export interface KafkaLogOptions {
   requestTimeoutMs: number;
   /** Most message bytes (before compression) grouped into one produce request. */
   maxRequestBytes: number;
+  /** Idempotent producers, each with one request in flight: how many produce requests may be in flight at once. */
+  producers: number;
   /** Most bytes a reader holds fetched and not yet polled. */
   readerQueueBytes: number;
   logger?: Logger;
@@ -85,7 +87,7 @@ export class KafkaLog implements DurableLog {
   readonly kind = 'kafka' as const;
   private readonly kafka: Pick<Kafka, 'admin' | 'producer' | 'consumer'>;
   private readonly logger: Logger;
-  private producer: Producer | null = null;
+  private producers: Producer[] = [];
   private admin: Admin | null = null;
   private sender: GroupedSender | null = null;
   private failure: string | null = 'not started';
@@ -128,13 +130,15 @@ export class KafkaLog implements DurableLog {
     } else {
       await this.checkTimestampType(admin);
     }
-    const producer = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
-    await producer.connect();
-    this.producer = producer;
+    for (let i = 0; i < this.options.producers; i++) {
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      this.producers.push(producer);
+      await producer.connect();
+    }
     const { topic, requestTimeoutMs } = this.options;
     const level = this.options.gzipLevel;
     CompressionCodecs[CompressionTypes.GZIP] = () => ({
@@ -142,9 +146,12 @@ export class KafkaLog implements DurableLog {
       decompress: (buffer: Buffer) => unzipAsync(buffer),
     });
     const compression = this.options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
-    this.sender = new GroupedSender(async (messages) => {
-      await producer.send({ topic, acks: -1, timeout: requestTimeoutMs, compression, messages });
-    }, this.options.maxRequestBytes);
+    this.sender = new GroupedSender(
+      this.producers.map((producer) => async (messages) => {
+        await producer.send({ topic, acks: -1, timeout: requestTimeoutMs, compression, messages });
+      }),
+      this.options.maxRequestBytes,
+    );
     this.failure = null;
   }
 
@@ -311,9 +318,9 @@ export class KafkaLog implements DurableLog {
   async close(): Promise<void> {
     for (const r of this.readers) await r.close();
     this.readers.clear();
-    await this.producer?.disconnect();
+    for (const p of this.producers) await p.disconnect();
     await this.admin?.disconnect();
-    this.producer = null;
+    this.producers = [];
     this.admin = null;
     this.sender = null;
     this.failure = 'closed';

@@ -56,6 +56,14 @@ export const kafkaLogSchema = {
           description:
             "Most chunk bytes (before compression) that concurrent appends group into one produce request; a bigger chunk goes alone. Keep it under the topic's max.message.bytes (broker default 1000012).",
         },
+        producers: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 16,
+          default: 1,
+          description:
+            'Idempotent producers per node, each with one produce request in flight (the idempotence rule): how many requests an aggregator has in flight at once. Appends that arrive while all are busy go in the next request together.',
+        },
         reader_queue_bytes: {
           type: 'integer',
           minimum: 65536,
@@ -86,6 +94,7 @@ export const kafkaLog: LogSpec<KafkaLogConfig> = {
       ssl: k.ssl,
       requestTimeoutMs: k.request_timeout_ms,
       maxRequestBytes: k.max_request_bytes,
+      producers: k.producers,
       readerQueueBytes: k.reader_queue_bytes,
       logger: ctx.logger,
       client: ctx.kafkaClient,

@@ -50,6 +50,7 @@ impls.push({
       ssl: false,
       requestTimeoutMs: 30_000,
       maxRequestBytes: 983_040,
+      producers: 2,
       readerQueueBytes: 1 << 20,
       client: fakeKafkaClient(cluster, topic) as unknown as KafkaLogOptions['client'],
     };
@@ -74,6 +75,7 @@ if (process.env.KAFKA_BROKERS) {
         ssl: false,
         requestTimeoutMs: 30_000,
         maxRequestBytes: 983_040,
+        producers: 2,
         readerQueueBytes: 1 << 20,
       };
       return { log: new KafkaLog(opts), reopen: () => new KafkaLog(opts), cleanup: () => {} };

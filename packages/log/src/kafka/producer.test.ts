@@ -52,6 +52,7 @@ const options = (client: KafkaLogOptions['client'], maxRequestBytes = 1 << 20): 
   ssl: false,
   requestTimeoutMs: 1000,
   maxRequestBytes,
+  producers: 1,
   readerQueueBytes: 1 << 20,
   client,
 });
@@ -94,10 +95,15 @@ test('appends arriving in waves share the request that follows the one in flight
 
 test('a request never carries more than max_request_bytes, except one oversized append alone', async () => {
   const sizes: number[] = [];
-  const sender = new GroupedSender(async (messages) => {
-    sizes.push(messages.reduce((n, m) => n + (m.value as Buffer).length, 0));
-    await new Promise((r) => setTimeout(r, 5));
-  }, 1000);
+  const sender = new GroupedSender(
+    [
+      async (messages) => {
+        sizes.push(messages.reduce((n, m) => n + (m.value as Buffer).length, 0));
+        await new Promise((r) => setTimeout(r, 5));
+      },
+    ],
+    1000,
+  );
   const msg = (n: number) => [{ value: Buffer.alloc(n) }];
   await Promise.all([
     sender.append(msg(400), 400),
@@ -132,4 +138,29 @@ test('the gzip codec kafkajs uses is registered at the configured level and roun
   expect(packed.length).toBeLessThan(gzipSync(input, { level: 1 }).length);
   expect((await codec.decompress(packed)).equals(input)).toBe(true);
   await log.close();
+});
+
+test('several producers: as many requests in flight as producers, each producer one at a time, appends grouped while all are busy', async () => {
+  let inFlight = 0;
+  let most = 0;
+  const busy = new Set<number>();
+  const sends: number[] = [];
+  const sender = new GroupedSender(
+    [0, 1, 2].map((id) => async (messages) => {
+      expect(busy.has(id)).toBe(false); // one request at a time per producer (the idempotence rule)
+      busy.add(id);
+      most = Math.max(most, ++inFlight);
+      sends.push(messages.length);
+      await new Promise((r) => setTimeout(r, 20));
+      inFlight--;
+      busy.delete(id);
+    }),
+    1 << 20,
+  );
+  await Promise.all(Array.from({ length: 30 }, () => sender.append([{ value: Buffer.alloc(10) }], 10)));
+  expect(most).toBe(3);
+  // The first three appends went out alone, one per producer; the other 27 waited and went out grouped.
+  expect(sends.slice(0, 3)).toEqual([1, 1, 1]);
+  expect(sends.length).toBeLessThanOrEqual(6);
+  expect(sends.reduce((a, b) => a + b, 0)).toBe(30);
 });

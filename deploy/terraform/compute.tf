@@ -101,6 +101,7 @@ resource "aws_launch_template" "aggregator" {
     cat > /etc/tributary/aggregator.yaml <<'YAML'
     ${local.aggregator_config}
     YAML
+    sh /opt/tributary/deploy/systemd/install-node.sh
     cp /opt/tributary/deploy/systemd/tributary-aggregator.service /etc/systemd/system/
     systemctl daemon-reload
     systemctl enable --now tributary-aggregator
@@ -147,6 +148,7 @@ resource "aws_launch_template" "edge" {
     cat > /etc/tributary/forwarder.yaml <<'YAML'
     ${local.forwarder_config}
     YAML
+    sh /opt/tributary/deploy/systemd/install-node.sh
     cp /opt/tributary/deploy/systemd/tributary-forwarder.service /etc/systemd/system/
     systemctl daemon-reload
     systemctl enable --now tributary-forwarder

@@ -25,7 +25,7 @@ variable "app_security_group_ids" {
 
 variable "ami_id" {
   type        = string
-  description = "An AMI with Node.js 20 and /opt/tributary installed (see deploy/Dockerfile for the build)."
+  description = "An AMI with /opt/tributary installed (see deploy/Dockerfile for the build); the user data installs Node.js 24 (deploy/systemd/install-node.sh)."
 }
 
 variable "aggregator_instance_type" {

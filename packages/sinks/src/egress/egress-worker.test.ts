@@ -37,6 +37,7 @@ function counting(): EgressMetrics & { counts: Record<string, number> } {
     eventsOut: (s, n) => add(`out:${s}`, n),
     sinkFailure: (s) => add(`fail:${s}`),
     deadLetters: (s, n) => add(`dead:${s}`, n),
+    deadLetterEvents: (kind, n) => add(`deadKind:${kind}`, n),
     unrouted: (n) => add('unrouted', n),
     committed: (o) => {
       counts.committed = o;

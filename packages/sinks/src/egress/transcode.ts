@@ -32,7 +32,16 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { DeadLetterKind } from '@tributary/core';
-import { EntryFault, type EntryHead, EventTime, TimeForm, entryFaultText, newEntryHead, readEntryHead } from '@tributary/forward-protocol';
+import {
+  EntryFault,
+  type EntryHead,
+  EventTime,
+  TimeForm,
+  entryFaultText,
+  newEntryHead,
+  readEntryHead,
+  readMapHeader,
+} from '@tributary/forward-protocol';
 
 /** Deeper than this, an event is dead-lettered (the JSON would be unreadable for Athena anyway). */
 const MAX_DEPTH = 512;
@@ -603,7 +612,7 @@ export class LineWriter {
       out.bytes(rf.tagField);
     }
     // Metadata (any value, though senders write a map) unless dropped, the record has the key, or it is an empty map.
-    if (rf.metaHead !== null && head.metaStart >= 0 && !ownMeta && src[head.metaStart] !== 0x80) {
+    if (rf.metaHead !== null && head.metaStart >= 0 && !ownMeta && readMapHeader(src, head.metaStart, head.metaEnd)?.count !== 0) {
       out.byte(0x2c);
       out.bytes(rf.metaHead);
       writeValue(out, src, head.metaStart, head.metaEnd, 1);

@@ -122,7 +122,7 @@ function admitHead(
   stack?: number[],
 ): number {
   let fault = readEntryHead(buf, pos, end, head);
-  if (fault === EntryFault.None && !metadataIsMap(buf, head)) fault = EntryFault.MetadataNotMap;
+  if (fault === EntryFault.None && head.metaStart >= 0 && !metadataIsMap(buf, head)) fault = EntryFault.MetadataNotMap;
   if (fault !== EntryFault.None) throw entryRefusal(ProtocolErrorCode.Shape, index, entryFaultText(fault));
   if (head.timeForm === TimeForm.EventTime) {
     if (head.nanoseconds >= 1e9) {

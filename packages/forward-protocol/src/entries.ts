@@ -104,8 +104,20 @@ export function readTime(buf: Buffer, pos: number, end: number, head: EntryHead)
  * sender writes.
  */
 export function readEntryHead(buf: Buffer, pos: number, end: number, head: EntryHead): EntryFault {
-  let p: number;
   const b = buf[pos];
+  if (b === 0x92 && buf[pos + 1] === 0xd7 && buf[pos + 2] === EVENT_TIME_EXT && pos + 12 <= end) {
+    // [fixext8 EventTime, fixmap]: inline, with the uint32s read byte by byte (Buffer's readers check bounds per call)
+    head.timeForm = TimeForm.EventTime;
+    head.timeStart = pos + 1;
+    head.seconds = buf[pos + 3] * 0x1000000 + ((buf[pos + 4] << 16) | (buf[pos + 5] << 8) | buf[pos + 6]);
+    head.nanoseconds = buf[pos + 7] * 0x1000000 + ((buf[pos + 8] << 16) | (buf[pos + 9] << 8) | buf[pos + 10]);
+    head.metaStart = -1;
+    head.metaEnd = -1;
+    head.recordStart = pos + 11;
+    if ((buf[pos + 11] & 0xf0) === 0x80) return EntryFault.None;
+    return readMapHeader(buf, pos + 11, end) ? EntryFault.None : EntryFault.RecordNotMap;
+  }
+  let p: number;
   if (b === 0x92) p = pos + 1;
   else {
     const arr = readArrayHeader(buf, pos, end);
@@ -173,7 +185,7 @@ export function countEntries(buf: Buffer, start = 0, end = buf.length): number {
   const head = newEntryHead();
   while (pos < end) {
     let fault = readEntryHead(buf, pos, end, head);
-    if (fault === EntryFault.None && !metadataIsMap(buf, head)) fault = EntryFault.MetadataNotMap;
+    if (fault === EntryFault.None && head.metaStart >= 0 && !metadataIsMap(buf, head)) fault = EntryFault.MetadataNotMap;
     if (fault !== EntryFault.None) throw entryError(count, pos - start, entryFaultText(fault));
     const next = skipValue(buf, head.recordStart, end);
     if (next === INCOMPLETE) throw entryError(count, pos - start, 'is cut short');

@@ -12,7 +12,7 @@
  * finishes its batch within `shutdown_grace_ms`, exit.
  */
 import { hostname } from 'node:os';
-import { type Logger, type Registry, type Sink, createPart, createRegistry, startOpsServer } from '@tributary/core';
+import { DEAD_LETTER_KINDS, type Logger, type Registry, type Sink, createPart, createRegistry, startOpsServer } from '@tributary/core';
 import { type DedupeContext, type DedupeSpec, type DedupeStore, dedupeRegistry } from '@tributary/dedupe';
 import { type Input, createInputs } from '@tributary/inputs';
 import { type DurableLog, type KafkaLogOptions, type LogPart, type LogSpec, logRegistry } from '@tributary/log';
@@ -130,6 +130,7 @@ export class Aggregator {
           eventsOut: (sink, n) => metrics.eventsOut.inc({ sink }, n),
           sinkFailure: (sink) => metrics.sinkFailures.inc({ sink }),
           deadLetters: (sink, n) => metrics.deadLetters.inc({ sink }, n),
+          deadLetterEvents: (reason, n) => metrics.egressDeadLetters.inc({ reason }, n),
           unrouted: (n) => metrics.unrouted.inc(n),
           committed: (offset) => metrics.committedOffset.set(offset),
           loopError: (stage) => metrics.egressErrors.inc({ stage }),
@@ -137,6 +138,8 @@ export class Aggregator {
         },
       }),
     );
+    // every reason shows from the start (0), so a dashboard or alert needs no first dead letter to see the series
+    for (const reason of DEAD_LETTER_KINDS) metrics.egressDeadLetters.inc({ reason }, 0);
     egress.start();
     undo.push(() => egress.stop(0));
 

@@ -51,6 +51,12 @@ export const aggregatorSchema = {
         id: { type: 'string', default: '_id', description: 'Stable event id: chunk key and index (dedupe downstream of Firehose by it).' },
         time: { type: 'string', default: '_time', description: 'Event time, RFC 3339 with nanoseconds.' },
         tag: { type: 'string', default: '_tag', description: 'The event tag.' },
+        metadata: {
+          type: 'string',
+          default: '_metadata',
+          description:
+            "Where an event's Fluent Bit metadata goes (entries `[[time, metadata], record]`, sent by Fluent Bit with Retain_Metadata_In_Forward_Mode): its map as a JSON object under this key, in S3 and Firehose lines alike; an event with empty or no metadata gets no such key. Another name renames it; an empty string drops metadata. Metadata never sends an event to the dead letters.",
+        },
       },
     },
     metrics: {

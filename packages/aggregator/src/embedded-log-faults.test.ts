@@ -194,6 +194,7 @@ test('a failed offset-store write rejects the commit; egress backs off and retri
       eventsOut: () => {},
       sinkFailure: () => {},
       deadLetters: () => {},
+      deadLetterEvents: () => {},
       unrouted: () => {},
       committed: () => {},
       loopError: (stage) => errors.push(stage),

@@ -96,6 +96,12 @@ export function createAggregatorMetrics(registry: Registry) {
       labelNames: ['sink'],
       registers: r,
     }),
+    egressDeadLetters: new Counter({
+      name: 'tributary_egress_dead_letter_events_total',
+      help: 'Events egress could not encode and sent to dead letters, by reason: shape, depth, malformed, encoder (once per event, whatever the sinks)',
+      labelNames: ['reason'],
+      registers: r,
+    }),
     egressErrors: new Counter({
       name: 'tributary_aggregator_egress_errors_total',
       help: 'Egress poll, commit and encoder failures (each retried or dead-lettered)',

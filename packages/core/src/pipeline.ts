@@ -116,10 +116,23 @@ export interface LogReader {
   close(): Promise<void>;
 }
 
+/**
+ * Why egress could not encode an event, as a bounded metric label: `shape`
+ * (not a `[time, record]` entry, no valid time, the record not a map),
+ * `depth` (nested too deep to write), `malformed` (bytes that are not
+ * msgpack, or cut short), `encoder` (the encoder failed on its whole chunk).
+ */
+export type DeadLetterKind = 'shape' | 'depth' | 'malformed' | 'encoder';
+
+/** Every `DeadLetterKind`, in the order metrics list them. */
+export const DEAD_LETTER_KINDS: readonly DeadLetterKind[] = Object.freeze(['shape', 'depth', 'malformed', 'encoder']);
+
 /** An event egress could not encode, kept with its reason instead of blocking the rest. */
 export interface DeadLetter {
   tag: string;
   id: string;
+  kind: DeadLetterKind;
+  /** The sentence saying what was wrong, for the dead-letter line (free text: never a label). */
   reason: string;
   /** The event's msgpack bytes, base64. */
   raw: string;

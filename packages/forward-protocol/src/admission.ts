@@ -5,8 +5,11 @@
  *   tag      = 1..maxTagBytes (1024) bytes of well-formed UTF-8, no control character
  *              (C0, DEL, C1) and no U+FFFD (what invalid bytes decode to)
  *   chunk id = at most maxChunkIdBytes bytes (the text form used as a dedupe key)
+ *   entry    = the grammar of entries.ts, read by its `readEntryHead` (any
+ *              header width, Fluent Bit's `[[time, metadata], record]`)
  *   time     = int | float | EventTime, in [0, 2^32) seconds; EventTime
  *              nanoseconds below 1e9; floats finite
+ *   metadata = map, nested at most maxRecordDepth deep, like a record
  *   record   = map, containers nested at most maxRecordDepth deep (the record
  *              itself is depth 1); ext types and non-string keys are accepted:
  *              egress carries them
@@ -21,9 +24,9 @@
  * Everything refused throws a `ProtocolError` with one of the admission codes.
  */
 import type { ErrorCode } from '@tributary/core';
+import { EntryFault, type EntryHead, TimeForm, entryFaultText, metadataIsMap, newEntryHead, readEntryHead } from './entries';
 import { ProtocolError, ProtocolErrorCode } from './errors';
-import { EVENT_TIME_EXT } from './event-time';
-import { INCOMPLETE, readArrayHeader, readInt, readMapHeader, skipValue } from './msgpack-scan';
+import { INCOMPLETE, skipValue } from './msgpack-scan';
 import type { ForwardChunk } from './request';
 
 export interface AdmissionLimits {
@@ -103,36 +106,31 @@ function checkSeconds(s: number, index: number): void {
   }
 }
 
-/** Checks the time at `pos` against the time rule; returns where it ends. `stack` as for `admitValue`. */
-function admitTime(buf: Buffer, pos: number, end: number, index: number, limits: AdmissionLimits, stack?: number[]): number {
-  const b = buf[pos];
-  if (b === 0xd7 && buf[pos + 1] === EVENT_TIME_EXT && pos + 10 <= end) {
-    const ns = buf.readUInt32BE(pos + 6);
-    if (ns >= 1e9) throw entryRefusal(ProtocolErrorCode.BadTime, index, `has EventTime nanoseconds ${ns}, not below 1e9`);
-    return pos + 10;
-  }
-  if (b === 0xc7 && buf[pos + 1] === 8 && buf[pos + 2] === EVENT_TIME_EXT && pos + 11 <= end) {
-    const ns = buf.readUInt32BE(pos + 7);
-    if (ns >= 1e9) throw entryRefusal(ProtocolErrorCode.BadTime, index, `has EventTime nanoseconds ${ns}, not below 1e9`);
-    return pos + 11;
-  }
-  if ((b === 0xca && pos + 5 <= end) || (b === 0xcb && pos + 9 <= end)) {
-    checkSeconds(b === 0xca ? buf.readFloatBE(pos + 1) : buf.readDoubleBE(pos + 1), index);
-    return pos + (b === 0xca ? 5 : 9);
-  }
-  const int = readInt(buf, pos, end);
-  if (int) {
-    checkSeconds(int.value, index);
-    return int.next;
-  }
-  const arr = readArrayHeader(buf, pos, end);
-  if (arr && arr.count === 2 && !readArrayHeader(buf, arr.next, end)) {
-    // [EventTime, metadata]: the metadata map follows the record's depth rule.
-    const t = admitTime(buf, arr.next, end, index, limits, stack);
-    if (!readMapHeader(buf, t, end)) throw entryRefusal(ProtocolErrorCode.Shape, index, 'has [time, metadata] whose metadata is not a map');
-    return admitValue(buf, t, end, index, limits.maxRecordDepth, stack);
-  }
-  throw entryRefusal(ProtocolErrorCode.Shape, index, 'has no valid time (int, float, EventTime or [EventTime, map])');
+/**
+ * Reads the head of the entry at `pos` (the shared reader, `readEntryHead`)
+ * and checks its time against the time rule and its metadata, when it has
+ * some, against the depth rule. Returns where the record starts.
+ * `stack` as for `admitValue`.
+ */
+function admitHead(
+  buf: Buffer,
+  pos: number,
+  end: number,
+  index: number,
+  limits: AdmissionLimits,
+  head: EntryHead,
+  stack?: number[],
+): number {
+  let fault = readEntryHead(buf, pos, end, head);
+  if (fault === EntryFault.None && head.metaStart >= 0 && !metadataIsMap(buf, head)) fault = EntryFault.MetadataNotMap;
+  if (fault !== EntryFault.None) throw entryRefusal(ProtocolErrorCode.Shape, index, entryFaultText(fault));
+  if (head.timeForm === TimeForm.EventTime) {
+    if (head.nanoseconds >= 1e9) {
+      throw entryRefusal(ProtocolErrorCode.BadTime, index, `has EventTime nanoseconds ${head.nanoseconds}, not below 1e9`);
+    }
+  } else checkSeconds(head.seconds, index);
+  if (head.metaStart >= 0) admitValue(buf, head.metaStart, end, index, limits.maxRecordDepth, stack);
+  return head.recordStart;
 }
 
 /** Bytes of a value by its first byte, when that alone decides it (0: a container, or a length follows). */
@@ -235,20 +233,9 @@ export function admitEntries(buf: Buffer, limits: AdmissionLimits = DEFAULT_ADMI
   let pos = start;
   let count = 0;
   const stack: number[] = [];
+  const head = newEntryHead();
   while (pos < end) {
-    let timeAt = pos + 1;
-    if (buf[pos] !== 0x92) {
-      // fixarray(2) is what every encoder writes; array16/32 of 2 are accepted too
-      const arr = readArrayHeader(buf, pos, end);
-      if (!arr || arr.count !== 2) throw entryRefusal(ProtocolErrorCode.Shape, count, 'is not a 2-element array [time, record]');
-      timeAt = arr.next;
-    }
-    const t = admitTime(buf, timeAt, end, count, limits, stack);
-    // fixmap inline; map16/32 through the reader (which checks their header is whole)
-    if (!(t < end && (buf[t] & 0xf0) === 0x80) && !readMapHeader(buf, t, end)) {
-      throw entryRefusal(ProtocolErrorCode.Shape, count, 'has a record that is not a map');
-    }
-    const next = admitValue(buf, t, end, count, limits.maxRecordDepth, stack);
+    const next = admitValue(buf, admitHead(buf, pos, end, count, limits, head, stack), end, count, limits.maxRecordDepth, stack);
     if (limits.maxEventBytes !== undefined && next - pos > limits.maxEventBytes) {
       throw entryRefusal(
         ProtocolErrorCode.EventTooLarge,
@@ -263,17 +250,20 @@ export function admitEntries(buf: Buffer, limits: AdmissionLimits = DEFAULT_ADMI
 }
 
 /**
- * The rule for one entry `buf[start, end)` (`0x92` time record) that the
- * framer scanned whole, holding at most `maxRecordDepth` maps and arrays in
- * all: they cannot nest deeper than that, and every length in it is within
- * `end`, so the walk over the record that `admitEntries` makes would find
- * nothing; its time, that the record is a map, and the size are checked.
+ * The rule for one entry `buf[start, end)` that the framer scanned whole,
+ * holding at most `maxRecordDepth` maps and arrays in all: they cannot nest
+ * deeper than that, and every length in it is within `end`, so the walk over
+ * the record that `admitEntries` makes would find nothing; its head (time,
+ * metadata, that the record is a map) and the size are checked.
  */
-export function admitShallowEntry(buf: Buffer, limits: AdmissionLimits, start: number, end: number): void {
-  const t = admitTime(buf, start + 1, end, 0, limits);
-  if (!(t < end && (buf[t] & 0xf0) === 0x80) && !readMapHeader(buf, t, end)) {
-    throw entryRefusal(ProtocolErrorCode.Shape, 0, 'has a record that is not a map');
-  }
+export function admitShallowEntry(
+  buf: Buffer,
+  limits: AdmissionLimits,
+  start: number,
+  end: number,
+  head: EntryHead = newEntryHead(),
+): void {
+  admitHead(buf, start, end, 0, limits, head);
   if (limits.maxEventBytes !== undefined && end - start > limits.maxEventBytes) {
     throw entryRefusal(
       ProtocolErrorCode.EventTooLarge,

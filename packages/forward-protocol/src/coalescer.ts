@@ -19,6 +19,7 @@
  * returned along with the error, and nothing after it is looked at.
  */
 import { type AdmissionLimits, admitEntries, admitShallowEntry, asAdmissionError } from './admission';
+import { newEntryHead } from './entries';
 import { type ForwardChunk, type MessageParts, type RequestLimits, TagCache, isPlainMessage, parseRequest } from './request';
 
 /**
@@ -28,7 +29,7 @@ import { type ForwardChunk, type MessageParts, type RequestLimits, TagCache, isP
  * out-parameters; `coalesce` keeps nothing of a read once it returns.
  */
 export class MessageCoalescer {
-  private readonly parts: MessageParts = { tagStart: 0, tagEnd: 0, entryStart: 0 };
+  private readonly parts: MessageParts = { tagStart: 0, tagEnd: 0, entryStart: 0, head: newEntryHead() };
   private readonly requestLimits: RequestLimits;
   private readonly tags = new TagCache();
 
@@ -69,7 +70,7 @@ export class MessageCoalescer {
         buf[entryStart] = 0x92; // the tag's last byte becomes the entry's array header
         // [tag, time, record]: the record holds at most the frame's containers but the outer array; when that
         // many cannot break the depth rule, the framer's scan stands for the walk over the record.
-        if (frameContainers[i >> 1] - 1 <= admission.maxRecordDepth) admitShallowEntry(buf, admission, entryStart, end);
+        if (frameContainers[i >> 1] - 1 <= admission.maxRecordDepth) admitShallowEntry(buf, admission, entryStart, end, parts.head);
         else admitEntries(buf, admission, entryStart, end);
         if (runCount > 0 && tag !== runTag) {
           out.push(messageRun(buf, runTag, runBegin, runEnd, runCount));

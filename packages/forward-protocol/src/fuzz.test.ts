@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { FrameDecoder } from './decoder';
 import { encodeEntry, encodeForward, encodeMessage, encodePackedForward } from './encoder';
+import { newEntryHead } from './entries';
 import { TributaryError } from './errors';
 import { EventTime } from './event-time';
 import { parseJsonRequest } from './json-request';
@@ -80,7 +81,7 @@ test('the plain-Message fast path accepts only what parseRequest accepts, with t
     encodeMessage('app.x', t, { msg: 'acked' }, { chunk: 'c1' }),
     encodeMessage('app.x', 0, { now: true }),
   ];
-  const plainMessage: MessageParts = { tagStart: 0, tagEnd: 0, entryStart: 0 };
+  const plainMessage: MessageParts = { tagStart: 0, tagEnd: 0, entryStart: 0, head: newEntryHead() };
   let fast = 0;
   for (let i = 0; i < 20000; i++) {
     const frame = Buffer.from(messages[i % messages.length]);

@@ -15,7 +15,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { type AdmissionLimits, admitEntries, checkChunkId, checkTag, clip } from './admission';
-import { countEntries, skipTime } from './entries';
+import { type EntryHead, countEntries, skipTime } from './entries';
 import { ProtocolError, ProtocolErrorCode, shapeError } from './errors';
 import { EVENT_TIME_BYTES, writeEventTime } from './event-time';
 import { INCOMPLETE, isStr, readArrayHeader, readBytes, readInt, readMapHeader, skipValue } from './msgpack-scan';
@@ -150,6 +150,8 @@ export interface MessageParts {
   tagStart: number;
   tagEnd: number;
   entryStart: number;
+  /** Scratch for reading the time (and, in the coalescer, admitting the entry): no allocation per message. */
+  head: EntryHead;
 }
 
 /**
@@ -170,7 +172,7 @@ export function isPlainMessage(buf: Buffer, start: number, end: number, parts: M
   const t = buf[second];
   // 0: "now" (parseRequest stamps it); arrays: Forward mode or [EventTime, metadata]; str/bin: PackedForward.
   if (t === 0x00 || (t & 0xf0) === 0x90 || t === 0xdc || t === 0xdd || readBytes(buf, second, end)) return false;
-  const timeEnd = skipTime(buf, second, end);
+  const timeEnd = skipTime(buf, second, end, parts.head);
   if (timeEnd < 0 || !readMapHeader(buf, timeEnd, end)) return false;
   parts.tagStart = tagBytes.start;
   parts.tagEnd = tagBytes.end;

@@ -1,7 +1,9 @@
 /**
  * Forward Protocol codec benchmark (no sockets): Message-mode decode and
- * re-batch, PackedForward pass-through (frame, validate, count), and
- * PackedForward encode. Single thread, so every figure is one core.
+ * re-batch, PackedForward pass-through (frame, validate, count),
+ * PackedForward encode, and egress's transcoder (entries → NDJSON lines, no
+ * gzip) on the usual fixarray entries and on Fluent Bit's array32 ones.
+ * Single thread, so every figure is one core.
  */
 import {
   EventTime,
@@ -13,6 +15,7 @@ import {
   encodePackedForward,
   parseRequest,
 } from '@tributary/forward-protocol';
+import { DEFAULT_FIELDS, runEncodeJob } from '@tributary/sinks';
 import { type BenchResult, RssSampler } from './stats';
 
 /** A ~200-byte record, as in the issue's benchmark shape. */
@@ -98,5 +101,22 @@ export function runProtocolBench(seconds = 3): BenchResult[] {
     return { events: 1000, bytes: frame.length };
   });
   results.push({ name: 'encode PackedForward from JS records (1 core)', ...r, peakRssMb: rss.stop() });
+
+  // Egress's transcoder on one 1,000-event chunk, lines dropped (no gzip): its own cost, as an encoder thread pays it.
+  const transcode = (name: string, chunk: Buffer) => {
+    const record = { tag: 'app.web', idPrefix: 'k', partition: 0, start: 0, end: chunk.length };
+    rss = new RssSampler();
+    r = timeIt(seconds, () => {
+      const out = runEncodeJob({ entries: chunk, records: [record], fields: DEFAULT_FIELDS, gzipLevels: [], ndjson: false });
+      if (out.events !== 1000) throw new Error(`The transcoder wrote ${out.events} of 1000 events (${out.deadLetters[0]?.reason}).`);
+      return { events: out.events, bytes: chunk.length };
+    });
+    results.push({ name, ...r, peakRssMb: rss.stop() });
+  };
+  transcode('egress transcode 1000x200B to NDJSON (1 core)', entries);
+  // Fluent Bit 4.2 writes every entry header as array32 (dd 00 00 00 02).
+  const array32 = Buffer.from([0xdd, 0, 0, 0, 2]);
+  const fluentBit = Buffer.concat(Array.from({ length: 1000 }, (_, i) => [array32, encodeEntry(t, sampleRecord(i)).subarray(1)]).flat());
+  transcode('egress transcode, Fluent Bit array32 entries (1 core)', fluentBit);
   return results;
 }

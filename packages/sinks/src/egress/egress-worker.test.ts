@@ -8,6 +8,7 @@ import { EventTime, encodeEntry } from '@tributary/forward-protocol';
 import { EmbeddedLog, type LogReader, type LogRecord, type StoredRecord } from '@tributary/log';
 import { waitFor } from '@tributary/test-kit';
 import { Packr } from 'msgpackr';
+import pino from 'pino';
 import { FileSink } from '../file/sink';
 import { type EgressMetrics, type EgressOptions, EgressWorker } from './egress-worker';
 import { createEncoder } from './encoder-pool';
@@ -37,6 +38,7 @@ function counting(): EgressMetrics & { counts: Record<string, number> } {
     eventsOut: (s, n) => add(`out:${s}`, n),
     sinkFailure: (s) => add(`fail:${s}`),
     deadLetters: (s, n) => add(`dead:${s}`, n),
+    deadLetterEvents: (kind, n) => add(`deadKind:${kind}`, n),
     unrouted: (n) => add('unrouted', n),
     committed: (o) => {
       counts.committed = o;
@@ -212,6 +214,33 @@ describe('no poison pill: the events before and after a bad one are delivered, t
       expect(Buffer.from(dead[0].msgpack_base64 as string, 'base64').equals(bad)).toBe(true);
       expect(w.metrics.counts['dead:file']).toBe(1);
     }
+    await log.close();
+  });
+
+  test('dead letters are counted by reason; the first of each reason gets one warn line naming its tag', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir);
+    const notPair = Buffer.from([0x93, 0x01, 0x80, 0x80]); // [1, {}, {}]
+    const deep = ev(goodTime, Buffer.concat([Buffer.from([0x81, 0xa1, 0x64]), Buffer.alloc(1000, 0x91), Buffer.from([0xc0])]));
+    await log.append([{ tag: 'sender.a', key: 'a', count: 2, entries: Buffer.concat([notPair, notPair]) }]);
+    await log.append([{ tag: 'sender.b', key: 'b', count: 2, entries: Buffer.concat([deep, notPair]) }]);
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'warn' }, { write: (l: string) => lines.push(JSON.parse(l)) });
+    const w = egress(await log.reader('g'), [new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 })], {
+      pollRecords: 1,
+      logger,
+    });
+    w.start();
+    await waitFor(() => log.committed('g') === 2, 10_000, 'the commit');
+    await w.stop(1000);
+    expect(w.metrics.counts['deadKind:shape']).toBe(3);
+    expect(w.metrics.counts['deadKind:depth']).toBe(1);
+    const firsts = lines.filter((l) => /first of reason/.test(l.msg as string));
+    expect(firsts.map((l) => [l.reason, l.tag])).toEqual([
+      ['shape', 'sender.a'],
+      ['depth', 'sender.b'],
+    ]);
+    expect(firsts.every((l) => l.code === 'TRB_EGRESS_DEAD_LETTER' && (l.msg as string).includes(`"${l.tag}"`))).toBe(true);
     await log.close();
   });
 

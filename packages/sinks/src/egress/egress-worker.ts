@@ -45,7 +45,7 @@
  */
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { Codes, type LogReader, type Logger, type StoredRecord, backoffDelay } from '@tributary/core';
+import { Codes, type DeadLetterKind, type LogReader, type Logger, type StoredRecord, backoffDelay } from '@tributary/core';
 import type { LineBatch, ObjectSink, Sink, SinkObject } from '@tributary/core';
 import type { DeadLetter, EncodeJob, EncodeResult, JobRecord } from './encode-job';
 import type { Encoder } from './encoder-pool';
@@ -61,6 +61,8 @@ export interface EgressMetrics {
   eventsOut(sink: string, n: number): void;
   sinkFailure(sink: string): void;
   deadLetters(sink: string, n: number): void;
+  /** Events dead-lettered by egress (once per event, whatever the sinks), by kind. */
+  deadLetterEvents(kind: DeadLetterKind, n: number): void;
   unrouted(n: number): void;
   committed(offset: number): void;
   loopError(stage: 'poll' | 'commit' | 'encode'): void;
@@ -168,6 +170,8 @@ export class EgressWorker {
   private failing: string | null = null;
   /** Set when a window could not be finished for a reason retrying cannot fix: egress stops before committing past it. */
   private broken: string | null = null;
+  /** Dead-letter kinds already named in a warn line (the first of each kind since start). */
+  private readonly warnedKinds = new Set<DeadLetterKind>();
   /** Encoding jobs not yet settled, oldest first. */
   private readonly encoding: Array<Promise<unknown>> = [];
   private readonly freeBuffers: SharedArrayBuffer[] = [];
@@ -451,8 +455,27 @@ export class EgressWorker {
         raw = ''; // a chunk too large for one string: the reason says so, the count stays right
       }
       const reason = `the encoder failed on this chunk: ${err.message}${raw ? '' : ' (its bytes are too large to keep here)'}`;
-      return { tag: r.tag, id: r.idPrefix, reason, raw };
+      return { tag: r.tag, id: r.idPrefix, kind: 'encoder', reason, raw };
     });
+  }
+
+  /**
+   * Counts dead letters by kind; the first of each kind since start gets one
+   * warn line naming its tag (a sender whose encoding egress refuses shows
+   * up once in the log, then in the metric).
+   */
+  private countDeadLetters(deadLetters: DeadLetter[]): void {
+    const byKind = new Map<DeadLetterKind, number>();
+    for (const d of deadLetters) {
+      byKind.set(d.kind, (byKind.get(d.kind) ?? 0) + 1);
+      if (this.warnedKinds.has(d.kind)) continue;
+      this.warnedKinds.add(d.kind);
+      this.options.logger.warn(
+        { code: Codes.TRB_EGRESS_DEAD_LETTER, reason: d.kind, tag: d.tag, id: d.id },
+        `An event of tag ${JSON.stringify(d.tag.slice(0, 200))} went to the dead letters (reason ${d.kind}: ${d.reason.slice(0, 300)}); this is the first of reason ${d.kind} since start, later ones are only counted in tributary_egress_dead_letter_events_total{reason="${d.kind}"}.`,
+      );
+    }
+    for (const [kind, n] of byKind) this.options.metrics.deadLetterEvents(kind, n);
   }
 
   /** Object sinks get one dead-letter object per window; line sinks keep them their own way. */
@@ -462,6 +485,7 @@ export class EgressWorker {
     deadLetters: DeadLetter[],
     out: (s: Sink) => { objects: Map<string, SinkObject>; lines: LineBatch },
   ): void {
+    this.countDeadLetters(deadLetters);
     const perSink = new Map<Sink, DeadLetter[]>();
     for (const d of deadLetters) {
       for (const s of this.sinksFor(d.tag)) {

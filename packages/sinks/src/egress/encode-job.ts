@@ -135,6 +135,7 @@ export function runEncodeJob(job: EncodeJob): EncodeResult {
         deadLetters.push({
           tag: r.tag,
           id: `${r.idPrefix}#${index}`,
+          kind: err.kind,
           reason: next === INCOMPLETE ? `${err.message}; the rest of the chunk is unreadable` : err.message,
           raw: src.toString('base64', pos, end),
         });

@@ -197,7 +197,7 @@ test("a record's own _id, _time or _tag wins; the added field is left out", () =
   const entries = encodeEntry(T, { _id: 'mine', msg: 'x', _tag: 'own-tag' });
   const line = gzLines(entries)[0];
   expect(line).toBe('{"_id":"mine","msg":"x","_tag":"own-tag","_time":"2023-11-14T22:13:20.000000005Z"}');
-  const renamed = gzLines(entries, { fields: { id: 'event_id', time: 'ts', tag: 'tag' } })[0];
+  const renamed = gzLines(entries, { fields: { id: 'event_id', time: 'ts', tag: 'tag', metadata: '' } })[0];
   expect(JSON.parse(renamed)).toEqual({
     _id: 'mine',
     msg: 'x',
@@ -234,4 +234,49 @@ test('events of one chunk spread over hours go to one group per hour, lines in o
     ends.push(at);
   }
   expect([...g.lineEnds[0]]).toEqual(ends);
+});
+
+describe("Fluent Bit's entries: array32 headers and [[time, metadata], record]", () => {
+  // [[EventTime, {"meta": "m1"}], {"msg": "hello 1"}] with array32 headers, as Fluent Bit 4.2.8 writes it
+  const metaEntry = (meta: Buffer, record: Record<string, unknown> = { msg: 'hello 1' }) =>
+    Buffer.concat([Buffer.from([0xdd, 0, 0, 0, 2, 0xdd, 0, 0, 0, 2]), encodeEntry(T, {}).subarray(1, 11), meta, packr.pack(record)]);
+
+  test('metadata goes under _metadata after the added fields; an empty map adds nothing', () => {
+    const lines = gzLines(Buffer.concat([metaEntry(packr.pack({ meta: 'm1' })), metaEntry(Buffer.from([0x80]))]));
+    expect(lines).toEqual([
+      '{"msg":"hello 1","_id":"k1#0","_time":"2023-11-14T22:13:20.000000005Z","_tag":"app.web","_metadata":{"meta":"m1"}}',
+      '{"msg":"hello 1","_id":"k1#1","_time":"2023-11-14T22:13:20.000000005Z","_tag":"app.web"}',
+    ]);
+  });
+
+  test('the metadata field can be renamed or dropped, and a record that has the key keeps its own', () => {
+    const entry = metaEntry(packr.pack({ meta: 'm1' }));
+    const renamed = JSON.parse(gzLines(entry, { fields: { ...DEFAULT_FIELDS, metadata: 'fluentbit' } })[0]);
+    expect(renamed.fluentbit).toEqual({ meta: 'm1' });
+    expect(renamed._metadata).toBeUndefined();
+    const dropped = JSON.parse(gzLines(entry, { fields: { ...DEFAULT_FIELDS, metadata: '' } })[0]);
+    expect(Object.keys(dropped)).toEqual(['msg', '_id', '_time', '_tag']);
+    const own = JSON.parse(gzLines(metaEntry(packr.pack({ meta: 'm1' }), { _metadata: 'mine' }))[0]);
+    expect(own._metadata).toBe('mine');
+  });
+
+  test('metadata that is not a map is written as its JSON value, never a dead letter', () => {
+    const r = runEncodeJob(job(metaEntry(packr.pack('just text'))));
+    expect(r.deadLetters).toEqual([]);
+    expect(JSON.parse(gunzipSync(Buffer.concat(r.groups[0].gzip[0])).toString())._metadata).toBe('just text');
+  });
+
+  test('array16 entries, map32 records and ext8 EventTime are records too', () => {
+    const record = Buffer.concat([Buffer.from([0xdf, 0, 0, 0, 1, 0xd9, 1, 0x61, 0xd1, 0xff, 0xfe])]); // {"a": -2} as map32, str8, int16
+    const time = Buffer.concat([Buffer.from([0xc7, 8, 0]), encodeEntry(T, {}).subarray(3, 11)]);
+    const entry = Buffer.concat([Buffer.from([0xdc, 0, 2]), time, record]);
+    expect(gzLines(entry)).toEqual(['{"a":-2,"_id":"k1#0","_time":"2023-11-14T22:13:20.000000005Z","_tag":"app.web"}']);
+  });
+
+  test('a dead letter says its kind: shape for a 3-element entry, malformed for bytes cut short', () => {
+    const three = Buffer.from([0x93, 0x01, 0x80, 0x80]);
+    const cut = Buffer.concat([Buffer.from([0xdd, 0, 0, 0, 2]), encodeEntry(T, {}).subarray(1, 11), Buffer.from([0x81, 0xa3, 0x61])]);
+    expect(runEncodeJob(job(three)).deadLetters.map((d) => d.kind)).toEqual(['shape']);
+    expect(runEncodeJob(job(cut)).deadLetters.map((d) => d.kind)).toEqual(['malformed']);
+  });
 });

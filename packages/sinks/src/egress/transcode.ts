@@ -13,10 +13,15 @@
  *   ext -1 (timestamp)   an RFC 3339 string
  *   other ext            {"$ext": type, "data": "<base64>"}
  *
- * A line is the record's own keys in order, then `_id` (the chunk's log key
- * and the event's index), `_time` (RFC 3339, nine fraction digits) and `_tag`
- * (names from `fields`). A record that already holds one of those keys keeps
- * its own value and the added field is left out: the sender's data wins.
+ * An entry is read by the protocol's own reader (`readEntryHead`): any
+ * header width, int, float or EventTime (fixext8 or ext8) time, and Fluent
+ * Bit's `[[time, metadata], record]`. A line is the record's own keys in
+ * order, then `_id` (the chunk's log key and the event's index), `_time`
+ * (RFC 3339, nine fraction digits), `_tag` and, when the entry carries
+ * metadata with at least one key, `_metadata` holding it as a JSON value
+ * (names from `fields`; an empty metadata name leaves metadata out). A
+ * record that already holds one of those keys keeps its own value and the
+ * added field is left out: the sender's data wins.
  * An event time outside 1970-01-01..9999-12-31 (or NaN, ±Inf, nanoseconds
  * over a second) is written raw as a string in `_time`, and the event is
  * filed under hour -1 (`dt=1970-01-01/hour=00`).
@@ -26,7 +31,27 @@
  * dead-letters it and goes on.
  */
 import { isUtf8 } from 'node:buffer';
-import { EventTime } from '@tributary/forward-protocol';
+import type { DeadLetterKind } from '@tributary/core';
+import {
+  EntryFault,
+  type EntryHead,
+  EventTime,
+  TimeForm,
+  entryFaultText,
+  newEntryHead,
+  readEntryHead,
+  readMapHeader,
+} from '@tributary/forward-protocol';
+
+/**
+ * What the per-event path uses from the protocol package, bound once: read
+ * through the package's re-exports (a getter call each under CommonJS), they
+ * cost the transcoder 7% of its events per CPU-second (measured, docs/benchmarks.md).
+ */
+const readHead = readEntryHead;
+const FAULT_NONE = EntryFault.None;
+const TIME_EVENT = TimeForm.EventTime;
+const TIME_FLOAT = TimeForm.Float;
 
 /** Deeper than this, an event is dead-lettered (the JSON would be unreadable for Athena anyway). */
 const MAX_DEPTH = 512;
@@ -37,11 +62,20 @@ export interface FieldNames {
   id: string;
   time: string;
   tag: string;
+  /** Where a Fluent Bit entry's metadata goes; '' drops it. */
+  metadata: string;
 }
 
-export const DEFAULT_FIELDS: FieldNames = { id: '_id', time: '_time', tag: '_tag' };
+export const DEFAULT_FIELDS: FieldNames = { id: '_id', time: '_time', tag: '_tag', metadata: '_metadata' };
 
-export class Unencodable extends Error {}
+export class Unencodable extends Error {
+  constructor(
+    message: string,
+    readonly kind: DeadLetterKind = 'malformed',
+  ) {
+    super(message);
+  }
+}
 
 /** Node's undocumented but long-stable latin1 fast paths (no encoding-name lookup per call). */
 type Latin1Buffer = Buffer & { latin1Write(s: string, offset: number): number; latin1Slice(start: number, end: number): string };
@@ -191,8 +225,8 @@ function writeFloat(out: Out, f: number): void {
   else out.ascii('null');
 }
 
-function unencodable(what: string, pos: number): Unencodable {
-  return new Unencodable(`${what} at byte ${pos} of the event`);
+function unencodable(what: string, pos: number, kind: DeadLetterKind = 'malformed'): Unencodable {
+  return new Unencodable(`${what} at byte ${pos} of the event`, kind);
 }
 
 /**
@@ -356,7 +390,7 @@ function readTimestampExt(src: Buffer, p: number, len: number): { seconds: numbe
 }
 
 function writeArray(out: Out, src: Buffer, pos: number, end: number, count: number, depth: number): number {
-  if (depth >= MAX_DEPTH) throw unencodable(`nesting deeper than ${MAX_DEPTH}`, pos);
+  if (depth >= MAX_DEPTH) throw unencodable(`nesting deeper than ${MAX_DEPTH}`, pos, 'depth');
   out.byte(0x5b);
   for (let i = 0; i < count; i++) {
     if (i) out.byte(0x2c);
@@ -367,7 +401,7 @@ function writeArray(out: Out, src: Buffer, pos: number, end: number, count: numb
 }
 
 function writeMap(out: Out, src: Buffer, pos: number, end: number, count: number, depth: number): number {
-  if (depth >= MAX_DEPTH) throw unencodable(`nesting deeper than ${MAX_DEPTH}`, pos);
+  if (depth >= MAX_DEPTH) throw unencodable(`nesting deeper than ${MAX_DEPTH}`, pos, 'depth');
   out.byte(0x7b);
   for (let i = 0; i < count; i++) {
     if (i) out.byte(0x2c);
@@ -442,8 +476,6 @@ interface EventTimeValue {
   seconds: number;
   nanoseconds: number;
   raw: string | null;
-  /** Position just past the time value. */
-  next: number;
 }
 
 // --- entries -----------------------------------------------------------------
@@ -456,6 +488,8 @@ export interface RecordFields {
   timeHead: Buffer;
   /** `"<tag field>":"<tag>"` */
   tagField: Buffer;
+  /** `"<metadata field>":`, or null when metadata is dropped. */
+  metaHead: Buffer | null;
 }
 
 export function recordFields(fields: FieldNames, idPrefix: string, tag: string): RecordFields {
@@ -464,6 +498,7 @@ export function recordFields(fields: FieldNames, idPrefix: string, tag: string):
     idHead,
     timeHead: Buffer.from(`${JSON.stringify(fields.time)}:"`),
     tagField: Buffer.from(`${JSON.stringify(fields.tag)}:${JSON.stringify(tag)}`),
+    metaHead: fields.metadata ? Buffer.from(`${JSON.stringify(fields.metadata)}:`) : null,
   };
 }
 
@@ -472,6 +507,8 @@ export interface FieldNameBytes {
   id: Buffer;
   time: Buffer;
   tag: Buffer;
+  /** Empty when metadata is dropped (no key of a record is empty and added). */
+  metadata: Buffer;
   first: number;
 }
 
@@ -479,27 +516,30 @@ export function fieldNameBytes(fields: FieldNames): FieldNameBytes {
   const id = Buffer.from(fields.id);
   const time = Buffer.from(fields.time);
   const tag = Buffer.from(fields.tag);
-  const first = id[0] === time[0] && id[0] === tag[0] ? id[0] : -1;
-  return { id, time, tag, first };
+  const metadata = Buffer.from(fields.metadata);
+  const first = id[0] === time[0] && id[0] === tag[0] && (metadata.length === 0 || id[0] === metadata[0]) ? id[0] : -1;
+  return { id, time, tag, metadata, first };
 }
 
 /**
  * Writes entries as NDJSON lines. One per job: it holds the state of the
- * entry being written (its time, a scratch buffer), so nothing is shared
- * between jobs or threads.
+ * entry being written (its head and time, a scratch buffer), so nothing is
+ * shared between jobs or threads.
  */
 export class LineWriter {
   /** Hours since the epoch of the last line written; -1 when its time was kept raw. */
   hour = 0;
-  private readonly time: EventTimeValue = { seconds: 0, nanoseconds: 0, raw: null, next: 0 };
+  private readonly head: EntryHead = newEntryHead();
+  private readonly time: EventTimeValue = { seconds: 0, nanoseconds: 0, raw: null };
   private readonly scratch = new Out(256);
 
   constructor(private readonly names: FieldNameBytes) {}
 
   /**
-   * Writes the entry `[time, record]` at `pos` as one line (with its
-   * newline); returns the position after the entry and sets `hour`. On
-   * `Unencodable` nothing is left in `out`.
+   * Writes the entry at `pos` (`[time, record]` or `[[time, metadata],
+   * record]`, any header width) as one line (with its newline); returns the
+   * position after the entry and sets `hour`. On `Unencodable` nothing is
+   * left in `out`.
    */
   write(out: Out, src: Buffer, pos: number, end: number, index: number, rf: RecordFields): number {
     const mark = out.pos;
@@ -508,16 +548,19 @@ export class LineWriter {
     } catch (err) {
       out.pos = mark;
       if (err instanceof Unencodable) throw err;
-      // RangeError (a length past the buffer) and the like: the bytes are not msgpack
-      throw new Unencodable(`the event could not be read (${(err as Error).message})`);
+      // RangeError (a length past the buffer), a never-used type byte and the like: the bytes are not msgpack
+      throw new Unencodable(`the event could not be read (${(err as Error).message})`, 'malformed');
     }
   }
 
   private writeEntry(out: Out, src: Buffer, pos: number, end: number, index: number, rf: RecordFields): number {
-    const { names, time } = this;
-    if (src[pos] !== 0x92) throw unencodable('the event is not a [time, record] array', pos);
-    this.readTime(src, pos + 1, end);
-    let p = time.next;
+    const { names, head, time } = this;
+    const fault = readHead(src, pos, end, head);
+    if (fault !== FAULT_NONE) {
+      throw unencodable(`the event ${entryFaultText(fault)}`, pos, fault === EntryFault.CutShort ? 'malformed' : 'shape');
+    }
+    this.readTime(src, end);
+    let p = head.recordStart;
     const b = src[p];
     let count: number;
     if (b >= 0x80 && b <= 0x8f) {
@@ -526,28 +569,33 @@ export class LineWriter {
     } else if (b === 0xde) {
       count = src.readUInt16BE(p + 1);
       p += 3;
-    } else if (b === 0xdf) {
-      count = src.readUInt32BE(p + 1);
+    } else {
+      count = src.readUInt32BE(p + 1); // 0xdf: readEntryHead checked the record is a map, its header whole
       p += 5;
-    } else throw unencodable('the record is not a map', p);
+    }
     let ownId = false;
     let ownTime = false;
     let ownTag = false;
+    let ownMeta = false;
     out.byte(0x7b);
     for (let i = 0; i < count; i++) {
       if (i) out.byte(0x2c);
       const k = src[p];
-      if (k >= 0xa1 && k <= 0xbf && (names.first < 0 || src[p + 1] === names.first)) {
+      let keyStart = -1;
+      let len = 0;
+      if (k >= 0xa1 && k <= 0xbf) {
+        keyStart = p + 1;
+        len = k & 0x1f;
+      } else if (k === 0xd9) {
+        keyStart = p + 2;
+        len = src[p + 1];
+      }
+      if (keyStart >= 0 && (names.first < 0 || src[keyStart] === names.first)) {
         // a short str key starting like the added fields: is it one of them?
-        const len = k & 0x1f;
-        if (sameBytes(src, p + 1, len, names.id)) ownId = true;
-        else if (sameBytes(src, p + 1, len, names.time)) ownTime = true;
-        else if (sameBytes(src, p + 1, len, names.tag)) ownTag = true;
-      } else if (k === 0xd9 && (names.first < 0 || src[p + 2] === names.first)) {
-        const len = src[p + 1];
-        if (sameBytes(src, p + 2, len, names.id)) ownId = true;
-        else if (sameBytes(src, p + 2, len, names.time)) ownTime = true;
-        else if (sameBytes(src, p + 2, len, names.tag)) ownTag = true;
+        if (sameBytes(src, keyStart, len, names.id)) ownId = true;
+        else if (sameBytes(src, keyStart, len, names.time)) ownTime = true;
+        else if (sameBytes(src, keyStart, len, names.tag)) ownTag = true;
+        else if (sameBytes(src, keyStart, len, names.metadata)) ownMeta = true;
       }
       p = writeKey(out, src, p, end, 0);
       out.byte(0x3a);
@@ -573,6 +621,12 @@ export class LineWriter {
       if (sep) out.byte(0x2c);
       out.bytes(rf.tagField);
     }
+    // Metadata (any value, though senders write a map) unless dropped, the record has the key, or it is an empty map.
+    if (rf.metaHead !== null && head.metaStart >= 0 && !ownMeta && readMapHeader(src, head.metaStart, head.metaEnd)?.count !== 0) {
+      out.byte(0x2c);
+      out.bytes(rf.metaHead);
+      writeValue(out, src, head.metaStart, head.metaEnd, 1);
+    }
     out.byte(0x7d);
     out.byte(0x0a);
     this.hour = time.raw === null ? Math.floor(time.seconds / 3600) : -1;
@@ -592,41 +646,25 @@ export class LineWriter {
     }
   }
 
-  /** Reads the entry time at `pos`: int, float, EventTime, or [EventTime, metadata]. */
-  private readTime(src: Buffer, pos: number, end: number): void {
-    const { time, scratch } = this;
-    const b = src[pos];
-    if ((b === 0xd7 && src[pos + 1] === 0) || (b === 0xc7 && src[pos + 1] === 8 && src[pos + 2] === 0)) {
-      const p = b === 0xd7 ? pos + 2 : pos + 3;
-      if (p + 8 > end) throw unencodable('the event time is cut short', pos);
-      const s = src.readUInt32BE(p);
-      const ns = src.readUInt32BE(p + 4);
+  /** The entry's time, from the head `readEntryHead` filled: in range, or its raw text. */
+  private readTime(src: Buffer, end: number): void {
+    const { head } = this;
+    const s = head.seconds;
+    if (head.timeForm === TIME_EVENT) {
+      const ns = head.nanoseconds;
       this.setTime(s, ns, () => `${s}.${String(ns).padStart(9, '0')}`);
-      time.next = p + 8;
-      return;
+    } else if (head.timeForm === TIME_FLOAT) {
+      const t = EventTime.fromSeconds(s);
+      this.setTime(t.seconds, t.nanoseconds, () => String(s));
+    } else {
+      // an integer of any width: out of range, its exact decimal (64-bit values beyond 2^53 too)
+      this.setTime(s, 0, () => {
+        const { scratch } = this;
+        scratch.pos = 0;
+        writeValue(scratch, src, head.timeStart, end, 0);
+        return (scratch.buf as Latin1Buffer).latin1Slice(0, scratch.pos);
+      });
     }
-    if (b === 0xca || b === 0xcb) {
-      need(src, pos, b === 0xca ? 5 : 9, end);
-      const f = b === 0xca ? src.readFloatBE(pos + 1) : src.readDoubleBE(pos + 1);
-      const t = EventTime.fromSeconds(f);
-      this.setTime(t.seconds, t.nanoseconds, () => String(f));
-      time.next = pos + (b === 0xca ? 5 : 9);
-      return;
-    }
-    if (b === 0x92) {
-      // [EventTime, metadata]: the metadata map is not part of the line
-      this.readTime(src, pos + 1, end);
-      scratch.pos = 0;
-      time.next = writeValue(scratch, src, time.next, end, 0);
-      return;
-    }
-    // an integer of any width: its JSON text is its value
-    scratch.pos = 0;
-    const next = writeValue(scratch, src, pos, end, MAX_DEPTH - 1);
-    const text = (scratch.buf as Latin1Buffer).latin1Slice(0, scratch.pos);
-    if (!/^-?\d+$/.test(text)) throw unencodable('the event time is not a number', pos);
-    this.setTime(Number(text), 0, () => text);
-    time.next = next;
   }
 }
 

@@ -35,7 +35,7 @@ test('a put retried after a failure writes its dead letters once, and counts onl
     parts: [line],
     lineEnds: [Uint32Array.from([line.length])],
     events: 1,
-    deadLetters: [{ tag: 't', id: 'k#1', reason: 'nesting deeper than 512', raw: 'kg==' }],
+    deadLetters: [{ tag: 't', id: 'k#1', kind: 'depth', reason: 'nesting deeper than 512', raw: 'kg==' }],
   };
   try {
     await expect(sink.put(batch)).rejects.toMatchObject({ retriable: true });

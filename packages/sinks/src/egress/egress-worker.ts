@@ -33,11 +33,10 @@
  */
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { Codes, type LogReader, type Logger, type StoredRecord, backoffDelay } from '@tributary/core';
+import { Codes, type LogReader, type Logger, type StoredRecord, backoffDelay, compileTagPattern } from '@tributary/core';
 import type { LineBatch, ObjectSink, Sink, SinkObject } from '@tributary/core';
 import type { DeadLetter, EncodeJob, EncodeResult, JobRecord } from './encode-job';
 import type { Encoder } from './encoder-pool';
-import { compileTagPattern } from './route';
 import { type FieldNames, hourPartition } from './transcode';
 
 export interface Route {

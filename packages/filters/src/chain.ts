@@ -1,0 +1,225 @@
+/**
+ * A `filters:` list made runnable over chunks of msgpack entries, as both
+ * roles hold them (the forwarder before its buffer, egress in its encoder
+ * threads). Filters run in config order, each on the events whose tag its
+ * `match` takes.
+ *
+ * Fast path: a chunk whose tag no filter matches comes back as null and is
+ * not decoded at all. When every matching filter only keeps or drops
+ * (grep, throttle), only the top-level keys they read are decoded and a
+ * kept event's bytes are copied as they came. Otherwise the record is
+ * decoded with msgpackr and packed again after the filters (the time bytes
+ * are always copied as they came). The same input gives the same output
+ * bytes, so a replay writes what the first run wrote.
+ *
+ * An entry that cannot be read (not `[time, map]`, an unknown ext type) is
+ * passed on unchanged and counted in `unreadable`: filters never lose data
+ * that was accepted.
+ */
+import { compileTagPattern } from '@tributary/core';
+import { EventTime, INCOMPLETE, readArrayHeader, readInt, readMapHeader, skipTime, skipValue } from '@tributary/forward-protocol';
+import { Packr, Unpackr } from 'msgpackr';
+import type { Filter, FilterContext, FilterCounts, FilterEvent, FilterSpec } from './spec';
+
+/** One configured filter as the chain runs it. */
+interface Stage {
+  readonly test: (tag: string) => boolean;
+  readonly filter: Filter;
+  readonly counts: FilterCounts;
+}
+
+/** The kept events of one chunk: their entries back to back and each one's index in the original chunk. */
+export interface FilteredEntries {
+  entries: Buffer;
+  indexes: number[];
+}
+
+// 'auto': 64-bit ints beyond 2^53 stay exact (bigint) and pack back as they came; msgpackr supports it, its types omit it
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'bigint' });
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+
+/** Tags seen before are looked up, not matched again; the cache is cleared past this many tags (tags are unbounded). */
+const TAG_CACHE_MAX = 4096;
+
+export class FilterChain {
+  /** Entries passed on unchanged because they could not be read. */
+  unreadable = 0;
+  private readonly byTag = new Map<string, Stage[]>();
+
+  constructor(private readonly stages: readonly Stage[]) {}
+
+  /** Per configured filter, in config order: what it dropped and failed on so far. */
+  get counts(): readonly FilterCounts[] {
+    return this.stages.map((s) => s.counts);
+  }
+
+  get size(): number {
+    return this.stages.length;
+  }
+
+  private stagesFor(tag: string): Stage[] {
+    let s = this.byTag.get(tag);
+    if (!s) {
+      if (this.byTag.size >= TAG_CACHE_MAX) this.byTag.clear();
+      s = this.stages.filter((st) => st.test(tag));
+      this.byTag.set(tag, s);
+    }
+    return s;
+  }
+
+  /** True when some filter applies to `tag`. */
+  matches(tag: string): boolean {
+    return this.stagesFor(tag).length > 0;
+  }
+
+  /**
+   * The entries `buf[start, end)` of one chunk of `tag` through the filters,
+   * or null when no filter matches the tag (the caller passes the chunk on
+   * as it is). The result is a new buffer; `buf` is only read.
+   */
+  run(tag: string, buf: Buffer, start = 0, end = buf.length): FilteredEntries | null {
+    const stages = this.stagesFor(tag);
+    if (!stages.length) return null;
+    const changes = stages.some((s) => s.filter.changes);
+    const reads = changes ? null : readSet(stages);
+    const out: Buffer[] = [];
+    const indexes: number[] = [];
+    let pos = start;
+    let index = 0;
+    while (pos < end) {
+      const entry = locate(buf, pos, end);
+      if (!entry) {
+        // not an entry: the rest cannot be split into events, so it passes on as it is
+        this.unreadable++;
+        out.push(buf.subarray(pos, end));
+        indexes.push(index);
+        break;
+      }
+      let record: Record<string, unknown>;
+      try {
+        const body = buf.subarray(entry.recordStart, entry.end);
+        record = reads ? readKeys(body, reads) : (unpackr.unpack(body) as Record<string, unknown>);
+      } catch {
+        this.unreadable++;
+        out.push(buf.subarray(pos, entry.end));
+        indexes.push(index++);
+        pos = entry.end;
+        continue;
+      }
+      const event = newEvent(tag, buf, entry.timeStart, entry.recordStart, record);
+      let kept: Record<string, unknown> | null = record;
+      for (const s of stages) {
+        kept = s.filter.apply(event, s.counts);
+        if (!kept) break;
+        event.record = kept;
+      }
+      if (kept) {
+        if (changes) {
+          out.push(buf.subarray(pos, entry.recordStart), packr.pack(kept));
+        } else out.push(buf.subarray(pos, entry.end));
+        indexes.push(index);
+      }
+      index++;
+      pos = entry.end;
+    }
+    return { entries: Buffer.concat(out), indexes };
+  }
+
+  close(): void {
+    for (const s of this.stages) s.filter.close?.();
+  }
+}
+
+/** Builds the chain of a `filters:` list (validated) with `registry`'s specs. */
+export function createFilterChain(
+  configs: readonly { type: string; match?: string }[],
+  ctx: FilterContext,
+  registry: readonly FilterSpec[],
+): FilterChain {
+  const stages: Stage[] = [];
+  try {
+    for (const c of configs) {
+      const spec = registry.find((s) => s.type === c.type);
+      if (!spec) throw new Error(`No filter type "${c.type}" is registered.`);
+      stages.push({ test: compileTagPattern(c.match ?? '**'), filter: spec.create(c, ctx), counts: { dropped: 0, failed: 0 } });
+    }
+  } catch (err) {
+    for (const s of stages) s.filter.close?.();
+    throw err;
+  }
+  return new FilterChain(stages);
+}
+
+function readSet(stages: readonly Stage[]): Set<string> | null {
+  const keys = new Set<string>();
+  for (const s of stages) {
+    if (!s.filter.reads) return null;
+    for (const k of s.filter.reads) keys.add(k);
+  }
+  return keys;
+}
+
+interface Entry {
+  timeStart: number;
+  recordStart: number;
+  end: number;
+}
+
+/** The parts of the entry at `pos`, or null when it is not `[time, map]`. */
+function locate(buf: Buffer, pos: number, end: number): Entry | null {
+  const arr = readArrayHeader(buf, pos, end);
+  if (!arr || arr.count !== 2) return null;
+  const recordStart = skipTime(buf, arr.next, end);
+  if (recordStart < 0 || !readMapHeader(buf, recordStart, end)) return null;
+  const next = skipValue(buf, recordStart, end);
+  if (next === INCOMPLETE) return null;
+  return { timeStart: arr.next, recordStart, end: next };
+}
+
+/** Only the top-level values of `keys` (str keys), decoded; the rest are skipped unread. */
+function readKeys(body: Buffer, keys: Set<string>): Record<string, unknown> {
+  const map = readMapHeader(body, 0, body.length) as { count: number; next: number };
+  const out: Record<string, unknown> = {};
+  let p = map.next;
+  for (let i = 0; i < map.count; i++) {
+    const b = body[p];
+    let keyEnd = skipValue(body, p, body.length);
+    let name: string | null = null;
+    if (b >= 0xa0 && b <= 0xbf) name = body.toString('utf8', p + 1, keyEnd);
+    else if (b === 0xd9 || b === 0xda || b === 0xdb) name = body.toString('utf8', p + (b === 0xd9 ? 2 : b === 0xda ? 3 : 5), keyEnd);
+    const valueEnd = skipValue(body, keyEnd, body.length);
+    if (name !== null && keys.has(name)) out[name] = unpackr.unpack(body.subarray(keyEnd, valueEnd));
+    keyEnd = valueEnd;
+    p = keyEnd;
+  }
+  return out;
+}
+
+/** The event a filter sees; the time is read from its bytes only when a filter asks. */
+function newEvent(tag: string, buf: Buffer, timeStart: number, timeEnd: number, record: Record<string, unknown>): FilterEvent {
+  let time: EventTime | null = null;
+  const eventTime = () => {
+    time ??= readEventTime(buf, timeStart, timeEnd);
+    return time;
+  };
+  return {
+    tag,
+    get time() {
+      const t = eventTime();
+      return t.seconds + t.nanoseconds / 1e9;
+    },
+    timeText: () => eventTime().toRfc3339(),
+    record,
+  };
+}
+
+function readEventTime(buf: Buffer, pos: number, end: number): EventTime {
+  const arr = readArrayHeader(buf, pos, end);
+  if (arr) return readEventTime(buf, arr.next, end); // [EventTime, metadata]
+  const b = buf[pos];
+  if (b === 0xd7) return new EventTime(buf.readUInt32BE(pos + 2), buf.readUInt32BE(pos + 6));
+  if (b === 0xc7) return new EventTime(buf.readUInt32BE(pos + 3), buf.readUInt32BE(pos + 7));
+  if (b === 0xca) return EventTime.fromSeconds(buf.readFloatBE(pos + 1));
+  if (b === 0xcb) return EventTime.fromSeconds(buf.readDoubleBE(pos + 1));
+  return new EventTime(readInt(buf, pos, end)?.value ?? 0, 0);
+}

@@ -1,0 +1,4 @@
+export * from './chain';
+export * from './record-accessor';
+export * from './registry';
+export * from './spec';

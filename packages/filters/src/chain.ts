@@ -19,6 +19,7 @@
 import { compileTagPattern } from '@tributary/core';
 import { EventTime, INCOMPLETE, readArrayHeader, readInt, readMapHeader, skipTime, skipValue } from '@tributary/forward-protocol';
 import { Packr, Unpackr } from 'msgpackr';
+import type { FilterTotals } from './metrics';
 import type { Filter, FilterContext, FilterCounts, FilterEvent, FilterSpec } from './spec';
 
 /** One configured filter as the chain runs it. */
@@ -51,6 +52,15 @@ export class FilterChain {
   /** Per configured filter, in config order: what it dropped and failed on so far. */
   get counts(): readonly FilterCounts[] {
     return this.stages.map((s) => s.counts);
+  }
+
+  /** The counts so far, as the metrics take them. */
+  totals(): FilterTotals {
+    return {
+      dropped: this.stages.map((s) => s.counts.dropped),
+      failed: this.stages.map((s) => s.counts.failed),
+      unreadable: this.unreadable,
+    };
   }
 
   get size(): number {

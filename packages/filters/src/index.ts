@@ -1,4 +1,6 @@
 export * from './chain';
+export * from './chunks';
+export * from './metrics';
 export * from './record-accessor';
 export * from './registry';
 export * from './spec';

@@ -1,6 +1,5 @@
-import { type ForwarderBuffer, createBuffer } from '@tributary/buffer';
 /**
- * The edge forwarder: forward and HTTP inputs → buffer → forward output.
+ * The edge forwarder: forward and HTTP inputs → filters → buffer → forward output.
  *
  * Lifecycle: `start` opens the buffer (recovering what an earlier run left),
  * then the output, then the inputs; `stop` (SIGTERM) closes the inputs,
@@ -9,8 +8,11 @@ import { type ForwarderBuffer, createBuffer } from '@tributary/buffer';
  * mapping lives in its spec (@tributary/buffer's registry, output/config.ts,
  * the input registry); `start` only wires them.
  */
+import { hostname } from 'node:os';
+import { type ForwarderBuffer, createBuffer } from '@tributary/buffer';
 import { type Filesystem, type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
-import { type Input, createInputs } from '@tributary/inputs';
+import { createFilterChain, filterChunks, filterRegistry, registerFilterMetrics } from '@tributary/filters';
+import { type Input, consumeInPieces, createInputs } from '@tributary/inputs';
 import type { ForwarderConfig } from './config';
 import { type ForwarderMetrics, createForwarderMetrics, registerStateGauges } from './metrics';
 import { forwardOutputSpec } from './output/config';
@@ -70,9 +72,12 @@ export class Forwarder {
   static async start(config: ForwarderConfig, logger: Logger, deps: ForwarderDeps = {}): Promise<Forwarder> {
     const registry = createRegistry();
     const metrics = createForwarderMetrics(registry);
-    const buffer = await createBuffer(config.buffer, { logger, metrics, fs: deps.fs });
-    const started: Array<() => Promise<void>> = [() => buffer.close()];
+    const filters = createFilterChain(config.filters, { hostname: hostname(), env: process.env, logger }, filterRegistry);
+    registerFilterMetrics(registry, 'forwarder', config.filters, () => filters.totals());
+    const started: Array<() => Promise<void>> = [async () => filters.close()];
     try {
+      const buffer = await createBuffer(config.buffer, { logger, metrics, fs: deps.fs });
+      started.push(() => buffer.close());
       const output = forwardOutputSpec.create(config.output, { buffer, logger, metrics });
       registerStateGauges(registry, buffer, () => output.nodeHealth());
       output.start();
@@ -101,7 +106,10 @@ export class Forwarder {
       });
       for (const input of inputs) {
         started.push(() => input.stop(0)); // also one whose start failed half way (TCP bound, UDP not)
-        await input.start((chunks) => buffer.append(chunks));
+        // Filters run before the buffer, so dropped events cost no disk; a record they grew is cut again at the chunk limit.
+        await input.start((chunks) =>
+          consumeInPieces((c) => buffer.append(c), filterChunks(filters, chunks), config.buffer.chunk_limit_bytes),
+        );
       }
       let forwarder: Forwarder | null = null;
       const ops = await startOpsServer({

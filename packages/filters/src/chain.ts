@@ -16,7 +16,7 @@
  * passed on unchanged and counted in `unreadable`: filters never lose data
  * that was accepted.
  */
-import { compileTagPattern } from '@tributary/core';
+import { type EventFilter, compileTagPattern } from '@tributary/core';
 import { EventTime, INCOMPLETE, readArrayHeader, readInt, readMapHeader, skipTime, skipValue } from '@tributary/forward-protocol';
 import { Packr, Unpackr } from 'msgpackr';
 import type { FilterTotals } from './metrics';
@@ -42,7 +42,7 @@ const packr = new Packr({ useRecords: false, variableMapSize: true });
 /** Tags seen before are looked up, not matched again; the cache is cleared past this many tags (tags are unbounded). */
 const TAG_CACHE_MAX = 4096;
 
-export class FilterChain {
+export class FilterChain implements EventFilter {
   /** Entries passed on unchanged because they could not be read. */
   unreadable = 0;
   private readonly byTag = new Map<string, Stage[]>();
@@ -61,6 +61,17 @@ export class FilterChain {
       failed: this.stages.map((s) => s.counts.failed),
       unreadable: this.unreadable,
     };
+  }
+
+  /** The counts since the last call, reset (an encoder thread hands them back with each job). */
+  takeCounts(): FilterTotals {
+    const t = this.totals();
+    for (const s of this.stages) {
+      s.counts.dropped = 0;
+      s.counts.failed = 0;
+    }
+    this.unreadable = 0;
+    return t;
   }
 
   get size(): number {
@@ -90,6 +101,12 @@ export class FilterChain {
   run(tag: string, buf: Buffer, start = 0, end = buf.length): FilteredEntries | null {
     const stages = this.stagesFor(tag);
     if (!stages.length) return null;
+    if (buf.buffer instanceof SharedArrayBuffer) {
+      // egress hands shared memory, which msgpackr's native string extraction refuses ("source must be an ArrayBuffer")
+      buf = Buffer.from(buf.subarray(start, end));
+      start = 0;
+      end = buf.length;
+    }
     const changes = stages.some((s) => s.filter.changes);
     const reads = changes ? null : readSet(stages);
     const out: Buffer[] = [];

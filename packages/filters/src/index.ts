@@ -1,5 +1,6 @@
 export * from './chain';
 export * from './chunks';
+export * from './egress';
 export * from './metrics';
 export * from './record-accessor';
 export * from './registry';

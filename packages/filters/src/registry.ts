@@ -44,3 +44,18 @@ export function checkFilters(
 ): string[] {
   return filters.flatMap((f, i) => registry.find((s) => s.type === f.type)?.check?.(f, `filters[${i}]`, env) ?? []);
 }
+
+/**
+ * The aggregator's extra rule: its filters run at egress, where a replay of
+ * the log must write the same objects, so only deterministic types are
+ * allowed there (throttle and aws_metadata belong on the forwarder).
+ */
+export function checkEgressFilters(filters: readonly { type: string }[], registry: FilterRegistry = filterRegistry): string[] {
+  return filters.flatMap((f, i) =>
+    registry.find((s) => s.type === f.type)?.deterministic === false
+      ? [
+          `filters[${i}].type: ${f.type} is not deterministic, and aggregator filters run at egress, where a replay must write what the first run wrote; run it on the forwarder`,
+        ]
+      : [],
+  );
+}

@@ -62,6 +62,12 @@ export interface Filter {
  */
 export interface FilterSpec<C = unknown> extends ComponentSpec<C, FilterContext, Filter> {
   readonly schema: ComponentSchema & JSONSchema;
+  /**
+   * Whether the same events always give the same output (grep, record,
+   * parser, mask): only such filters may run at egress, where a replay must
+   * write what the first run wrote.
+   */
+  readonly deterministic: boolean;
   /** Problems a schema cannot express, as "<path>.<key>: what" (`path` is the filter's, e.g. `filters[2]`). */
   check?(config: C, path: string, env: Readonly<Record<string, string | undefined>>): string[];
   create(config: C, ctx: FilterContext): Filter;

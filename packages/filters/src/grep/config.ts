@@ -85,6 +85,7 @@ function check(config: GrepConfig, path: string): string[] {
 export const grepFilter: FilterSpec<GrepConfig> = {
   type: 'grep',
   schema: grepSchema,
+  deterministic: true,
   check,
   create(config) {
     return createGrep(config);

@@ -73,6 +73,7 @@ function check(config: MaskConfig, path: string, env: Readonly<Record<string, st
 export const maskFilter: FilterSpec<MaskConfig> = {
   type: 'mask',
   schema: maskSchema,
+  deterministic: true,
   check,
   create: (config, ctx) => createMask(config, ctx),
 };

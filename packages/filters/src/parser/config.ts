@@ -56,6 +56,7 @@ function check(config: ParserConfig, path: string): string[] {
 export const parserFilter: FilterSpec<ParserConfig> = {
   type: 'parser',
   schema: parserSchema,
+  deterministic: true,
   check,
   create: (config) => createParser(config),
 };

@@ -81,6 +81,7 @@ function check(config: RecordConfig, path: string, env: Readonly<Record<string, 
 export const recordFilter: FilterSpec<RecordConfig> = {
   type: 'record',
   schema: recordSchema,
+  deterministic: true,
   check,
   create: (config, ctx) => createRecord(config, ctx),
 };

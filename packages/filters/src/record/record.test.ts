@@ -1,4 +1,5 @@
-import { run, validFilters } from '../__fixtures__/run';
+import { decodeEntries, encodeEntry } from '@tributary/forward-protocol';
+import { TIME, chainOf, run, validFilters } from '../__fixtures__/run';
 
 test("Fluentd record_transformer's example: hostname and tag added", () => {
   const out = run([{ type: 'record', set: { hostname: '${hostname}', tag: '${tag}' } }], [{ message: 'hello world!' }], 'foo.bar');
@@ -58,4 +59,12 @@ test('check: an unknown placeholder or an unset variable names the filter and ke
   expect(() => validFilters([{ type: 'record', set: { a: '${env.MISSING_X}' } }])).toThrow(
     /filters\[0\]\.set\.a: the environment variable MISSING_X is not set/,
   );
+});
+
+test('entries in shared memory (as egress hands them) are decoded too', () => {
+  const entries = encodeEntry(TIME, { a: 'x'.repeat(100), b: { c: 'y'.repeat(100) } });
+  const shared = Buffer.from(new SharedArrayBuffer(entries.length + 8), 4, entries.length);
+  entries.copy(shared);
+  const out = chainOf([{ type: 'record', remove: ['a'] }]).run('t', Buffer.from(shared.buffer), 4, 4 + entries.length);
+  expect(decodeEntries(out?.entries as Buffer).map((e) => e.record)).toEqual([{ b: { c: 'y'.repeat(100) } }]);
 });

@@ -152,6 +152,11 @@ export class FilterChain implements EventFilter {
     return { entries: Buffer.concat(out), indexes };
   }
 
+  /** Resolves once every filter's first background read ended (metadata known, or its failure logged); never rejects. */
+  async ready(): Promise<void> {
+    await Promise.all(this.stages.map((s) => s.filter.ready?.()));
+  }
+
   close(): void {
     for (const s of this.stages) s.filter.close?.();
   }

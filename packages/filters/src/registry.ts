@@ -3,13 +3,15 @@
  * `FilterConfig` type, the checks and the configuration reference derive
  * from this list: adding a filter is its folder and one line here.
  */
+import { awsMetadataFilter } from './aws-metadata/config';
 import { grepFilter } from './grep/config';
 import { maskFilter } from './mask/config';
 import { parserFilter } from './parser/config';
 import { recordFilter } from './record/config';
 import type { FilterSpec } from './spec';
+import { throttleFilter } from './throttle/config';
 
-export const filterRegistry = [grepFilter, recordFilter, parserFilter, maskFilter] as const;
+export const filterRegistry = [grepFilter, recordFilter, parserFilter, maskFilter, throttleFilter, awsMetadataFilter] as const;
 
 export type FilterRegistry = readonly FilterSpec[];
 

@@ -51,6 +51,8 @@ export interface Filter {
   readonly changes: boolean;
   /** The record to pass on (the event's own, changed, or a new one), or null to drop the event. */
   apply(event: FilterEvent, counts: FilterCounts): Record<string, unknown> | null;
+  /** Resolves once the filter's first background read (metadata) ended, succeeded or not; never rejects. */
+  ready?(): Promise<void>;
   /** Stops background work (metadata refresh). */
   close?(): void;
 }

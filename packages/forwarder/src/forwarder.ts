@@ -11,7 +11,7 @@
 import { hostname } from 'node:os';
 import { type ForwarderBuffer, createBuffer } from '@tributary/buffer';
 import { type Filesystem, type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
-import { createFilterChain, filterChunks, filterRegistry, registerFilterMetrics } from '@tributary/filters';
+import { type FilterChain, createFilterChain, filterChunks, filterRegistry, registerFilterMetrics } from '@tributary/filters';
 import { type Input, consumeInPieces, createInputs } from '@tributary/inputs';
 import type { ForwarderConfig } from './config';
 import { type ForwarderMetrics, createForwarderMetrics, registerStateGauges } from './metrics';
@@ -42,6 +42,7 @@ export class Forwarder {
     readonly buffer: ForwarderBuffer,
     readonly output: ForwardOutput,
     private readonly inputs: Input[],
+    private readonly filters: FilterChain,
     private readonly ops: { port: number; close(): Promise<void> },
     readonly metrics: ForwarderMetrics,
     readonly registry: Registry,
@@ -76,6 +77,7 @@ export class Forwarder {
     registerFilterMetrics(registry, 'forwarder', config.filters, () => filters.totals());
     const started: Array<() => Promise<void>> = [async () => filters.close()];
     try {
+      await filters.ready(); // metadata read (or its failure logged) before the first event, bounded by its timeout
       const buffer = await createBuffer(config.buffer, { logger, metrics, fs: deps.fs });
       started.push(() => buffer.close());
       const output = forwardOutputSpec.create(config.output, { buffer, logger, metrics });
@@ -118,7 +120,7 @@ export class Forwarder {
         registry,
         notReady: () => (forwarder?.stopping ? 'draining' : (buffer.problem() ?? output.problem())),
       });
-      forwarder = new Forwarder(config, buffer, output, inputs, ops, metrics, registry, logger);
+      forwarder = new Forwarder(config, buffer, output, inputs, filters, ops, metrics, registry, logger);
       logger.info({ ports: forwarder.ports }, 'Forwarder started.');
       return forwarder;
     } catch (err) {
@@ -138,6 +140,7 @@ export class Forwarder {
     this.buffer.sealDue(Date.now(), true);
     await this.output.stop(this.config.shutdown_grace_ms);
     await this.buffer.close();
+    this.filters.close();
     await this.ops.close();
     const left = this.buffer.stats();
     this.logger.info({ events: left.events }, `Forwarder stopped; ${left.events} events stay buffered for the next start.`);

@@ -17,9 +17,14 @@
  * that was accepted.
  */
 import { type EventFilter, compileTagPattern } from '@tributary/core';
-import { EventTime, INCOMPLETE, readArrayHeader, readInt, readMapHeader, skipTime, skipValue } from '@tributary/forward-protocol';
-import { Packr, Unpackr } from 'msgpackr';
+import * as protocol from '@tributary/forward-protocol';
 import type { FilterTotals } from './metrics';
+import { Output } from './output';
+import { RawRecord, UnreadableValue, packr, unpackr } from './raw-record';
+
+// bound once: a call through the package's re-export reads a getter every time (measurable per event)
+const { EventTime, INCOMPLETE, readArrayHeader, readInt, readMapHeader, skipTime, skipValue } = protocol;
+type EventTime = protocol.EventTime;
 import type { Filter, FilterContext, FilterCounts, FilterEvent, FilterSpec } from './spec';
 
 /** One configured filter as the chain runs it. */
@@ -35,9 +40,7 @@ export interface FilteredEntries {
   indexes: number[];
 }
 
-// 'auto': 64-bit ints beyond 2^53 stay exact (bigint) and pack back as they came; msgpackr supports it, its types omit it
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'bigint' });
-const packr = new Packr({ useRecords: false, variableMapSize: true });
+const EMPTY: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
 /** Tags seen before are looked up, not matched again; the cache is cleared past this many tags (tags are unbounded). */
 const TAG_CACHE_MAX = 4096;
@@ -108,48 +111,91 @@ export class FilterChain implements EventFilter {
       end = buf.length;
     }
     const changes = stages.some((s) => s.filter.changes);
-    const reads = changes ? null : readSet(stages);
-    const out: Buffer[] = [];
+    const raw = stages.every((s) => s.filter.applyRaw);
+    const reads = changes || raw ? null : readSet(stages);
+    const out = new Output(end - start + (end - start) / 4);
     const indexes: number[] = [];
+    const event = new Event(tag, buf);
     let pos = start;
     let index = 0;
     while (pos < end) {
-      const entry = locate(buf, pos, end);
-      if (!entry) {
+      const timeStart = entryTimeStart(buf, pos, end);
+      const recordStart = timeStart < 0 ? -1 : skipEventTime(buf, timeStart, end);
+      const isEntry = recordStart >= 0 && recordStart < end && isMap(buf, recordStart, end);
+      // the raw path scans the record as it parses it; the others (and a record it cannot take) skip over it
+      const rawRecord = raw && isEntry ? RawRecord.parse(buf, recordStart, end) : null;
+      const entryEnd = rawRecord ? rawRecord.end : isEntry ? skipValue(buf, recordStart, end) : INCOMPLETE;
+      if (entryEnd === INCOMPLETE) {
         // not an entry: the rest cannot be split into events, so it passes on as it is
         this.unreadable++;
-        out.push(buf.subarray(pos, end));
+        out.copy(buf, pos, end);
         indexes.push(index);
         break;
       }
-      let record: Record<string, unknown>;
+      let kept: boolean;
       try {
-        const body = buf.subarray(entry.recordStart, entry.end);
-        record = reads ? readKeys(body, reads) : (unpackr.unpack(body) as Record<string, unknown>);
-      } catch {
+        if (rawRecord) {
+          event.reset(timeStart, recordStart, EMPTY);
+          kept = this.applyRaw(stages, event, rawRecord, changes, out, pos, recordStart, entryEnd);
+        } else {
+          const body = buf.subarray(recordStart, entryEnd);
+          event.reset(timeStart, recordStart, reads ? readKeys(body, reads) : (unpackr.unpack(body) as Record<string, unknown>));
+          kept = this.apply(stages, event, changes, out, pos, recordStart, entryEnd);
+        }
+      } catch (err) {
+        if (!(err instanceof UnreadableValue)) throw err;
+        // the record cannot be decoded (an unknown ext type): it passes on as it came
         this.unreadable++;
-        out.push(buf.subarray(pos, entry.end));
-        indexes.push(index++);
-        pos = entry.end;
-        continue;
+        out.copy(buf, pos, entryEnd);
+        kept = true;
       }
-      const event = newEvent(tag, buf, entry.timeStart, entry.recordStart, record);
-      let kept: Record<string, unknown> | null = record;
-      for (const s of stages) {
-        kept = s.filter.apply(event, s.counts);
-        if (!kept) break;
-        event.record = kept;
-      }
-      if (kept) {
-        if (changes) {
-          out.push(buf.subarray(pos, entry.recordStart), packr.pack(kept));
-        } else out.push(buf.subarray(pos, entry.end));
-        indexes.push(index);
-      }
+      if (kept) indexes.push(index);
       index++;
-      pos = entry.end;
+      pos = entryEnd;
     }
-    return { entries: Buffer.concat(out), indexes };
+    return { entries: out.take(), indexes };
+  }
+
+  /** The decoded record through the stages; appends the kept entry (`buf[pos, end)` as it came) to `out`. */
+  private apply(
+    stages: readonly Stage[],
+    event: Event,
+    changes: boolean,
+    out: Output,
+    pos: number,
+    recordStart: number,
+    end: number,
+  ): boolean {
+    for (const s of stages) {
+      const next = s.filter.apply(event, s.counts);
+      if (!next) return false;
+      event.record = next;
+    }
+    if (changes) {
+      out.copy(event.buf, pos, recordStart);
+      out.bytes(packr.pack(event.record));
+    } else out.copy(event.buf, pos, end);
+    return true;
+  }
+
+  /** The record as bytes through the stages (each has applyRaw); appends the kept entry to `out`. */
+  private applyRaw(
+    stages: readonly Stage[],
+    event: Event,
+    record: RawRecord,
+    changes: boolean,
+    out: Output,
+    pos: number,
+    recordStart: number,
+    end: number,
+  ): boolean {
+    for (const s of stages) if (!s.filter.applyRaw?.(record, event, s.counts)) return false;
+    if (!changes) out.copy(event.buf, pos, end);
+    else {
+      out.copy(event.buf, pos, recordStart);
+      record.write(out);
+    }
+    return true;
   }
 
   /** Resolves once every filter's first background read ended (metadata known, or its failure logged); never rejects. */
@@ -182,6 +228,24 @@ export function createFilterChain(
   return new FilterChain(stages);
 }
 
+/** Where the time of the entry at `pos` starts, or -1 when it is not a 2-element array (fixarray, the common case, read inline). */
+function entryTimeStart(buf: Buffer, pos: number, end: number): number {
+  if (buf[pos] === 0x92) return pos + 1;
+  const arr = readArrayHeader(buf, pos, end);
+  return arr?.count === 2 ? arr.next : -1;
+}
+
+/** skipTime with the EventTime fixext8 (what Fluentd and Tributary write) read inline. */
+function skipEventTime(buf: Buffer, pos: number, end: number): number {
+  if (buf[pos] === 0xd7 && buf[pos + 1] === 0 && pos + 10 <= end) return pos + 10;
+  return skipTime(buf, pos, end);
+}
+
+function isMap(buf: Buffer, pos: number, end: number): boolean {
+  const b = buf[pos];
+  return (b >= 0x80 && b <= 0x8f) || readMapHeader(buf, pos, end) !== null;
+}
+
 function readSet(stages: readonly Stage[]): Set<string> | null {
   const keys = new Set<string>();
   for (const s of stages) {
@@ -189,23 +253,6 @@ function readSet(stages: readonly Stage[]): Set<string> | null {
     for (const k of s.filter.reads) keys.add(k);
   }
   return keys;
-}
-
-interface Entry {
-  timeStart: number;
-  recordStart: number;
-  end: number;
-}
-
-/** The parts of the entry at `pos`, or null when it is not `[time, map]`. */
-function locate(buf: Buffer, pos: number, end: number): Entry | null {
-  const arr = readArrayHeader(buf, pos, end);
-  if (!arr || arr.count !== 2) return null;
-  const recordStart = skipTime(buf, arr.next, end);
-  if (recordStart < 0 || !readMapHeader(buf, recordStart, end)) return null;
-  const next = skipValue(buf, recordStart, end);
-  if (next === INCOMPLETE) return null;
-  return { timeStart: arr.next, recordStart, end: next };
 }
 
 /** Only the top-level values of `keys` (str keys), decoded; the rest are skipped unread. */
@@ -227,22 +274,38 @@ function readKeys(body: Buffer, keys: Set<string>): Record<string, unknown> {
   return out;
 }
 
-/** The event a filter sees; the time is read from its bytes only when a filter asks. */
-function newEvent(tag: string, buf: Buffer, timeStart: number, timeEnd: number, record: Record<string, unknown>): FilterEvent {
-  let time: EventTime | null = null;
-  const eventTime = () => {
-    time ??= readEventTime(buf, timeStart, timeEnd);
-    return time;
-  };
-  return {
-    tag,
-    get time() {
-      const t = eventTime();
-      return t.seconds + t.nanoseconds / 1e9;
-    },
-    timeText: () => eventTime().toRfc3339(),
-    record,
-  };
+/** The event a filter sees, one object reused for a chunk's events; the time is read from its bytes only when a filter asks. */
+class Event implements FilterEvent {
+  private eventTime: EventTime | null = null;
+  private timeStart = 0;
+  private timeEnd = 0;
+  record: Record<string, unknown> = EMPTY;
+
+  constructor(
+    readonly tag: string,
+    readonly buf: Buffer,
+  ) {}
+
+  reset(timeStart: number, timeEnd: number, record: Record<string, unknown>): void {
+    this.timeStart = timeStart;
+    this.timeEnd = timeEnd;
+    this.record = record;
+    this.eventTime = null;
+  }
+
+  private read(): EventTime {
+    this.eventTime ??= readEventTime(this.buf, this.timeStart, this.timeEnd);
+    return this.eventTime;
+  }
+
+  get time(): number {
+    const t = this.read();
+    return t.seconds + t.nanoseconds / 1e9;
+  }
+
+  timeText(): string {
+    return this.read().toRfc3339();
+  }
 }
 
 function readEventTime(buf: Buffer, pos: number, end: number): EventTime {

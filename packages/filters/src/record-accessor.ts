@@ -3,6 +3,7 @@
  * `$.list[0]` reach into nested maps and arrays; a key without `$` is one
  * top-level key, dots and all (`kubernetes.pod` is that key, not a path).
  */
+import type { RawRecord } from './raw-record';
 
 export type Path = readonly (string | number)[];
 
@@ -35,11 +36,23 @@ function child(value: unknown, step: string | number): unknown {
 }
 
 export function getPath(record: Record<string, unknown>, path: Path): unknown {
-  let v: unknown = record;
+  return getIn(record, path);
+}
+
+/** The value at `path` under `value`. */
+export function getIn(value: unknown, path: Path): unknown {
+  let v = value;
   for (const step of path) {
     v = child(v, step);
     if (v === undefined) return undefined;
   }
+  return v;
+}
+
+/** The value at `path` of a record kept as bytes (its top-level value decoded). */
+export function getRawPath(record: RawRecord, path: Path): unknown {
+  let v = record.get(String(path[0]));
+  for (let i = 1; i < path.length && v !== undefined; i++) v = child(v, path[i]);
   return v;
 }
 

@@ -7,6 +7,7 @@
  */
 import type { ComponentSchema, ComponentSpec, Logger } from '@tributary/core';
 import type { JSONSchema } from 'json-schema-to-ts';
+import type { RawRecord } from './raw-record';
 
 /** `match`: every filter has one, in the syntax of egress routes. */
 export const filterMatch = {
@@ -21,7 +22,7 @@ export interface FilterEvent {
   readonly tag: string;
   readonly time: number;
   /** The event time as RFC 3339 with nine fraction digits (`${time}`), computed only when asked. */
-  readonly timeText: () => string;
+  timeText(): string;
   record: Record<string, unknown>;
 }
 
@@ -51,6 +52,13 @@ export interface Filter {
   readonly changes: boolean;
   /** The record to pass on (the event's own, changed, or a new one), or null to drop the event. */
   apply(event: FilterEvent, counts: FilterCounts): Record<string, unknown> | null;
+  /**
+   * The same on the record's bytes (top-level keys only), where the filter's
+   * config allows it; returns false to drop. When every filter a tag matches
+   * has it, records are not decoded whole. Must change the record exactly as
+   * `apply` would (`event.record` is empty here).
+   */
+  applyRaw?(record: RawRecord, event: FilterEvent, counts: FilterCounts): boolean;
   /** Resolves once the filter's first background read (metadata) ended, succeeded or not; never rejects. */
   ready?(): Promise<void>;
   /** Stops background work (metadata refresh). */

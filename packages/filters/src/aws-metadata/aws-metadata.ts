@@ -72,6 +72,11 @@ export function createAwsMetadata(config: AwsMetadataConfig, ctx: FilterContext)
       for (const [k, v] of values) event.record[k] = v;
       return event.record;
     },
+    applyRaw(record, _event, counts) {
+      if (!values) counts.failed++;
+      else for (const [k, v] of values) record.set(k, v);
+      return true;
+    },
     close() {
       closed = true;
       if (timer) clearTimeout(timer);

@@ -1,5 +1,5 @@
 /** The grep filter's logic: the four condition lists of Fluentd's filter_grep, built from the config. */
-import { type Path, getPath, parseKey } from '../record-accessor';
+import { type Path, getPath, getRawPath, parseKey } from '../record-accessor';
 import { MAX_REGEX_INPUT, asText, compileRegex } from '../regex';
 import type { Filter } from '../spec';
 import type { GrepConfig } from './config';
@@ -29,20 +29,24 @@ export function createGrep(config: GrepConfig): Filter {
   }
   const all = [...regexpAnd, ...regexpOr, ...excludeAnd, ...excludeOr];
   const reads = [...new Set(all.map((e) => String(e.path[0])))];
+  const keeps = (hit: (e: Expression) => boolean) =>
+    regexpAnd.every(hit) &&
+    (regexpOr.length === 0 || regexpOr.some(hit)) &&
+    !(excludeAnd.length > 0 && excludeAnd.every(hit)) &&
+    !excludeOr.some(hit);
   return {
     reads,
     changes: false,
     apply(event, counts) {
       const r = event.record;
-      const hit = (e: Expression) => e.re.test(asText(getPath(r, e.path)).slice(0, MAX_REGEX_INPUT));
-      const keep =
-        regexpAnd.every(hit) &&
-        (regexpOr.length === 0 || regexpOr.some(hit)) &&
-        !(excludeAnd.length > 0 && excludeAnd.every(hit)) &&
-        !excludeOr.some(hit);
-      if (keep) return r;
+      if (keeps((e) => e.re.test(asText(getPath(r, e.path)).slice(0, MAX_REGEX_INPUT)))) return r;
       counts.dropped++;
       return null;
+    },
+    applyRaw(record, _event, counts) {
+      if (keeps((e) => e.re.test(asText(getRawPath(record, e.path)).slice(0, MAX_REGEX_INPUT)))) return true;
+      counts.dropped++;
+      return false;
     },
   };
 }

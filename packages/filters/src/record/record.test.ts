@@ -68,3 +68,25 @@ test('entries in shared memory (as egress hands them) are decoded too', () => {
   const out = chainOf([{ type: 'record', remove: ['a'] }]).run('t', Buffer.from(shared.buffer), 4, 4 + entries.length);
   expect(decodeEntries(out?.entries as Buffer).map((e) => e.record)).toEqual([{ b: { c: 'y'.repeat(100) } }]);
 });
+
+test.each([
+  [{ set: { a: 'x', t: '${tag}-${record["n"]}' }, remove: ['gone'] }],
+  [{ keep: ['n', 'gone', 's'], rename: { s: 'S' }, set: { n: 'over' } }],
+  [{ rename: { n: 'm', missing: 'z' }, remove: ['s'] }],
+])('the record changed as bytes equals the record decoded, changed and packed: %j', (config) => {
+  const records = [
+    { n: 1, s: 'a', gone: [1, { x: 2 }] },
+    { s: 'b', nested: { deep: 'y' }, big: 2n ** 60n },
+  ];
+  const asBytes = run([{ type: 'record', ...config }], records);
+  // a mask that matches nothing takes the decoding path
+  const decoded = run(
+    [
+      { type: 'record', ...config },
+      { type: 'mask', builtin: [], patterns: ['^never$'] },
+    ],
+    records,
+  );
+  expect(asBytes?.records).toEqual(decoded?.records);
+  expect(asBytes?.bytes.equals(decoded?.bytes as Buffer)).toBe(true);
+});

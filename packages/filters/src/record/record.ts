@@ -1,10 +1,12 @@
+import { packPair } from '../raw-record';
 /** The record filter's logic; placeholders are parsed once into parts, so an event costs only the lookups. */
 import { type Path, deletePath, getPath, parseKey, setPath } from '../record-accessor';
 import { asText } from '../regex';
 import type { Filter, FilterContext, FilterEvent } from '../spec';
 import type { RecordConfig } from './config';
 
-type Part = string | ((e: FilterEvent) => string);
+/** A piece of a `set` value: text, or what a placeholder gives for an event (`get` reads a top-level key). */
+type Part = string | ((e: FilterEvent, get: (key: string) => unknown) => string);
 
 const PLACEHOLDER = /\$\{([^}]*)\}/g;
 
@@ -42,7 +44,7 @@ function placeholder(name: string, ctx: Pick<FilterContext, 'hostname' | 'env'>)
   const field = /^record\[(?:"([^"]*)"|'([^']*)')\]$/.exec(name);
   if (field) {
     const key = field[1] ?? field[2];
-    return (e) => asText(e.record[key]);
+    return (_e, get) => asText(get(key));
   }
   throw new Error(`unknown placeholder \${${name}} (known: hostname, tag, tag_parts[N], time, record["key"], env.NAME)`);
 }
@@ -63,6 +65,12 @@ function prefixMatcher(patterns: readonly string[]): (key: string) => boolean {
   return (k) => exact.has(k) || prefixes.some((p) => k.startsWith(p));
 }
 
+const render = (parts: readonly Part[], e: FilterEvent, get: (key: string) => unknown): string => {
+  let text = '';
+  for (const p of parts) text += typeof p === 'string' ? p : p(e, get);
+  return text;
+};
+
 export function createRecord(config: RecordConfig, ctx: FilterContext): Filter {
   const keep = config.keep?.length ? config.keep : null;
   const rename: Array<[Path, Path]> = Object.entries(config.rename ?? {}).map(([from, to]) => [parseKey(from), parseKey(to)]);
@@ -70,9 +78,34 @@ export function createRecord(config: RecordConfig, ctx: FilterContext): Filter {
   const remove = (config.remove ?? []).map(parseKey);
   const nest = config.nest && { ...config.nest, matches: prefixMatcher(config.nest.keys) };
   const lift = config.lift;
+  // top-level keys only, no nest or lift: the record can be changed as bytes (a constant value packed once)
+  const topLevel = [...rename.flat(), ...set.map(([p]) => p), ...remove].every((p) => p.length === 1 && typeof p[0] === 'string');
+  const rawSet = set.map(([p, parts]) => {
+    const key = p[0] as string;
+    const constant = parts.every((x) => typeof x === 'string') ? parts.join('') : null;
+    return { key, parts, entry: constant === null ? null : { key, value: constant, packed: packPair(key, constant) } };
+  });
+  const applyRaw: Filter['applyRaw'] =
+    topLevel && !nest && !lift
+      ? (record, event) => {
+          if (keep) record.keep(keep);
+          for (const [from, to] of rename) record.rename(from[0] as string, to[0] as string);
+          for (const s of rawSet) {
+            if (s.entry) record.setEntry(s.entry);
+            else
+              record.set(
+                s.key,
+                render(s.parts, event, (k) => record.get(k)),
+              );
+          }
+          for (const [k] of remove) record.delete(k as string);
+          return true;
+        }
+      : undefined;
   return {
     reads: null,
     changes: true,
+    applyRaw,
     apply(event) {
       let r = event.record;
       if (keep) {
@@ -87,11 +120,12 @@ export function createRecord(config: RecordConfig, ctx: FilterContext): Filter {
         deletePath(r, from);
         setPath(r, to, v);
       }
-      for (const [path, parts] of set) {
-        let text = '';
-        for (const p of parts) text += typeof p === 'string' ? p : p(event);
-        setPath(r, path, text);
-      }
+      for (const [path, parts] of set)
+        setPath(
+          r,
+          path,
+          render(parts, event, (k) => r[k]),
+        );
       for (const path of remove) deletePath(r, path);
       if (nest) {
         const inner: Record<string, unknown> = {};

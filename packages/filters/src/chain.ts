@@ -191,10 +191,7 @@ export class FilterChain implements EventFilter {
   ): boolean {
     for (const s of stages) if (!s.filter.applyRaw?.(record, event, s.counts)) return false;
     if (!changes) out.copy(event.buf, pos, end);
-    else {
-      out.copy(event.buf, pos, recordStart);
-      record.write(out);
-    }
+    else record.writeEntry(out, pos, recordStart);
     return true;
   }
 

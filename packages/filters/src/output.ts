@@ -18,13 +18,23 @@ export class Output {
   copy(src: Buffer, start: number, end: number): void {
     const n = end - start;
     this.room(n);
-    if (n <= 32) {
+    if (n <= 24) {
       // a few bytes (a time, a header): a loop beats Buffer#copy's argument checks
       const b = this.buf;
       let p = this.pos;
       for (let i = start; i < end; i++) b[p++] = src[i];
       this.pos = p;
     } else this.pos += src.copy(this.buf, this.pos, start, end);
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.pos;
+  }
+
+  /** Overwrites one byte already written. */
+  patch(at: number, byte: number): void {
+    this.buf[at] = byte;
   }
 
   bytes(b: Buffer): void {

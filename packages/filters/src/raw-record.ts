@@ -66,14 +66,25 @@ export class RawRecord {
   private order: number[] | null = null;
   private replaced: Map<number, Added> | null = null;
   private readonly added: Added[] = [];
+  private body: Buffer = Buffer.alloc(0);
+  private count = 0;
+  private off: Int32Array = scratch;
+  /** Where the record's map ends. */
+  end = 0;
 
-  private constructor(
-    private readonly body: Buffer,
-    private readonly count: number,
-    private readonly off: Int32Array,
-    /** Where the record's map ends. */
-    readonly end: number,
-  ) {}
+  /** The one record every parse fills (records are filtered one at a time: no object per event). */
+  private static readonly reused = new RawRecord();
+
+  private reset(body: Buffer, count: number, off: Int32Array, end: number): this {
+    this.body = body;
+    this.count = count;
+    this.off = off;
+    this.end = end;
+    this.order = null;
+    this.replaced = null;
+    this.added.length = 0;
+    return this;
+  }
 
   /**
    * The record whose map starts at `buf[start]` (ending by `end`), or null
@@ -111,11 +122,12 @@ export class RawRecord {
       off[4 * i] = p;
       off[4 * i + 1] = name;
       off[4 * i + 2] = keyEnd;
-      p = skipValue(buf, keyEnd, end);
-      if (p === INCOMPLETE) return null;
+      p = skipScalar(buf, keyEnd);
+      if (p < 0) p = skipValue(buf, keyEnd, end);
+      if (p === INCOMPLETE || p > end) return null;
       off[4 * i + 3] = p;
     }
-    const record = new RawRecord(buf, n, off, p);
+    const record = RawRecord.reused.reset(buf, n, off, p);
     return record.hasRepeatedKey() ? null : record;
   }
 
@@ -196,8 +208,8 @@ export class RawRecord {
     const end = this.off[4 * id + 3];
     const b = body[start];
     // strings, the common case, without a call into msgpackr
-    if (b >= 0xa0 && b <= 0xbf) return body.toString('utf8', start + 1, end);
-    if (b === 0xd9) return body.toString('utf8', start + 2, end);
+    if (b >= 0xa0 && b <= 0xbf) return text(body, start + 1, end);
+    if (b === 0xd9) return text(body, start + 2, end);
     return unpackr.unpack(body.subarray(start, end));
   }
 
@@ -248,6 +260,25 @@ export class RawRecord {
     this.order = order;
   }
 
+  /**
+   * Appends the whole entry: `buf[pos, start)` (its array header and time,
+   * as they came), then the record. When the pairs kept their first order
+   * and only pairs were added after them, the entry is one copy, its fixmap
+   * header patched, then the added pairs.
+   */
+  writeEntry(out: Output, pos: number, start: number): void {
+    const n = this.size();
+    if (!this.order && !this.replaced && this.body[start] === 0x80 + this.count && n < 16) {
+      const header = out.length + (start - pos);
+      out.copy(this.body, pos, this.end);
+      out.patch(header, 0x80 | n);
+      for (const a of this.added) out.bytes(a.packed ?? packPair(a.key, a.value));
+      return;
+    }
+    out.copy(this.body, pos, start);
+    this.write(out);
+  }
+
   /** Appends the record's msgpack bytes to `out`; runs of untouched pairs in their first order are copied in one piece. */
   write(out: Output): void {
     const n = this.size();
@@ -273,6 +304,43 @@ export class RawRecord {
     }
     if (runStart >= 0) out.copy(body, runStart, runEnd);
   }
+}
+
+/** Where the scalar at `p` ends (the common types, read inline), or -1 for the others (containers, ext, long str/bin). */
+function skipScalar(buf: Buffer, p: number): number {
+  const b = buf[p];
+  if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) return p + 1;
+  if (b >= 0xa0 && b <= 0xbf) return p + 1 + (b & 0x1f);
+  if (b === 0xd9) return p + 2 + buf[p + 1];
+  if (b === 0xcb) return p + 9;
+  if (b === 0xca || b === 0xce || b === 0xd2) return p + 5;
+  if (b === 0xcc || b === 0xd0) return p + 2;
+  if (b === 0xcd || b === 0xd1) return p + 3;
+  return -1;
+}
+
+/** Short strings seen lately (a level, a status), by a hash of their bytes: a repeat makes no new string. */
+const TEXT_CACHE = 256;
+const cachedBytes: Array<Buffer | undefined> = new Array(TEXT_CACHE);
+const cachedText: string[] = new Array(TEXT_CACHE);
+
+/** UTF-8 text of `buf[start, end)`; a short one that repeats comes from TEXT_CACHE. */
+function text(buf: Buffer, start: number, end: number): string {
+  const len = end - start;
+  if (len > 24) return buf.toString('utf8', start, end);
+  let h = len;
+  for (let i = start; i < end; i++) h = (h * 31 + buf[i]) | 0;
+  const slot = h & (TEXT_CACHE - 1);
+  const known = cachedBytes[slot];
+  if (known && known.length === len) {
+    let i = 0;
+    while (i < len && known[i] === buf[start + i]) i++;
+    if (i === len) return cachedText[slot];
+  }
+  const t = buf.toString('utf8', start, end);
+  cachedBytes[slot] = Buffer.from(buf.subarray(start, end));
+  cachedText[slot] = t;
+  return t;
 }
 
 /** The msgpack bytes of one key and its value, as they appear in a map. */

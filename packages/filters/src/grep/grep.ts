@@ -1,3 +1,4 @@
+import type { RawRecord } from '../raw-record';
 /** The grep filter's logic: the four condition lists of Fluentd's filter_grep, built from the config. */
 import { type Path, getPath, getRawPath, parseKey } from '../record-accessor';
 import { MAX_REGEX_INPUT, asText, compileRegex } from '../regex';
@@ -8,6 +9,9 @@ interface Expression {
   path: Path;
   re: RegExp;
 }
+
+/** At most MAX_REGEX_INPUT characters of a value are matched. */
+const bounded = (t: string) => (t.length > MAX_REGEX_INPUT ? t.slice(0, MAX_REGEX_INPUT) : t);
 
 export function createGrep(config: GrepConfig): Filter {
   const regexpAnd: Expression[] = [];
@@ -29,6 +33,11 @@ export function createGrep(config: GrepConfig): Filter {
   }
   const all = [...regexpAnd, ...regexpOr, ...excludeAnd, ...excludeOr];
   const reads = [...new Set(all.map((e) => String(e.path[0])))];
+  // the record being tested, read by hit / hitRaw: no closure is made per event
+  let current: Record<string, unknown> = {};
+  let currentRaw: RawRecord | null = null;
+  const hit = (e: Expression) => e.re.test(bounded(asText(getPath(current, e.path))));
+  const hitRaw = (e: Expression) => e.re.test(bounded(asText(getRawPath(currentRaw as RawRecord, e.path))));
   const keeps = (hit: (e: Expression) => boolean) =>
     regexpAnd.every(hit) &&
     (regexpOr.length === 0 || regexpOr.some(hit)) &&
@@ -38,13 +47,14 @@ export function createGrep(config: GrepConfig): Filter {
     reads,
     changes: false,
     apply(event, counts) {
-      const r = event.record;
-      if (keeps((e) => e.re.test(asText(getPath(r, e.path)).slice(0, MAX_REGEX_INPUT)))) return r;
+      current = event.record;
+      if (keeps(hit)) return event.record;
       counts.dropped++;
       return null;
     },
     applyRaw(record, _event, counts) {
-      if (keeps((e) => e.re.test(asText(getRawPath(record, e.path)).slice(0, MAX_REGEX_INPUT)))) return true;
+      currentRaw = record;
+      if (keeps(hitRaw)) return true;
       counts.dropped++;
       return false;
     },

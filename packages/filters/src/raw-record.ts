@@ -82,7 +82,7 @@ export class RawRecord {
     this.end = end;
     this.order = null;
     this.replaced = null;
-    this.added.length = 0;
+    if (this.added.length) this.added.length = 0;
     return this;
   }
 

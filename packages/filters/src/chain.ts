@@ -99,7 +99,8 @@ export class FilterChain implements EventFilter {
   /**
    * The entries `buf[start, end)` of one chunk of `tag` through the filters,
    * or null when no filter matches the tag (the caller passes the chunk on
-   * as it is). The result is a new buffer; `buf` is only read.
+   * as it is). `buf` is only read; the result is a new buffer, or a view
+   * of `buf` when every event was kept unchanged.
    */
   run(tag: string, buf: Buffer, start = 0, end = buf.length): FilteredEntries | null {
     const stages = this.stagesFor(tag);
@@ -113,9 +114,20 @@ export class FilterChain implements EventFilter {
     const changes = stages.some((s) => s.filter.changes);
     const raw = stages.every((s) => s.filter.applyRaw);
     const reads = changes || raw ? null : readSet(stages);
-    const out = new Output(end - start + (end - start) / 4);
     const indexes: number[] = [];
     const event = new Event(tag, buf);
+    // Kept entries that go out as they came are copied in runs (`buf[runFrom, pos)`), when an entry is dropped or
+    // changed; when none is, the chunk's own bytes are the result, uncopied.
+    let out: Output | null = null;
+    let runFrom = -1;
+    const output = () => {
+      out ??= new Output(end - start + (end - start) / 4);
+      return out;
+    };
+    const flush = (at: number) => {
+      if (runFrom >= 0) output().copy(buf, runFrom, at);
+      runFrom = -1;
+    };
     let pos = start;
     let index = 0;
     while (pos < end) {
@@ -128,70 +140,67 @@ export class FilterChain implements EventFilter {
       if (entryEnd === INCOMPLETE) {
         // not an entry: the rest cannot be split into events, so it passes on as it is
         this.unreadable++;
-        out.copy(buf, pos, end);
+        if (runFrom < 0) runFrom = pos;
         indexes.push(index);
+        pos = end;
         break;
       }
       let kept: boolean;
+      let asCame = !changes;
       try {
+        if (changes) flush(pos);
         if (rawRecord) {
           event.reset(timeStart, recordStart, EMPTY);
-          kept = this.applyRaw(stages, event, rawRecord, changes, out, pos, recordStart, entryEnd);
+          kept = this.applyRaw(stages, event, rawRecord, changes ? output() : null, pos, recordStart);
         } else {
           const body = buf.subarray(recordStart, entryEnd);
           event.reset(timeStart, recordStart, reads ? readKeys(body, reads) : (unpackr.unpack(body) as Record<string, unknown>));
-          kept = this.apply(stages, event, changes, out, pos, recordStart, entryEnd);
+          kept = this.apply(stages, event, changes ? output() : null, pos, recordStart);
         }
       } catch (err) {
         if (!(err instanceof UnreadableValue)) throw err;
         // the record cannot be decoded (an unknown ext type): it passes on as it came
         this.unreadable++;
-        out.copy(buf, pos, entryEnd);
         kept = true;
+        asCame = true;
       }
       if (kept) indexes.push(index);
+      if (kept && asCame) {
+        if (runFrom < 0) runFrom = pos;
+      } else flush(pos);
       index++;
       pos = entryEnd;
     }
-    return { entries: out.take(), indexes };
+    if (!out && runFrom === start) return { entries: buf.subarray(start, end), indexes };
+    flush(pos);
+    return { entries: out ? (out as Output).take() : Buffer.alloc(0), indexes };
   }
 
-  /** The decoded record through the stages; appends the kept entry (`buf[pos, end)` as it came) to `out`. */
-  private apply(
-    stages: readonly Stage[],
-    event: Event,
-    changes: boolean,
-    out: Output,
-    pos: number,
-    recordStart: number,
-    end: number,
-  ): boolean {
+  /** The decoded record through the stages; with `out` (filters that change records), appends the kept entry to it. */
+  private apply(stages: readonly Stage[], event: Event, out: Output | null, pos: number, recordStart: number): boolean {
     for (const s of stages) {
       const next = s.filter.apply(event, s.counts);
       if (!next) return false;
       event.record = next;
     }
-    if (changes) {
+    if (out) {
       out.copy(event.buf, pos, recordStart);
       out.bytes(packr.pack(event.record));
-    } else out.copy(event.buf, pos, end);
+    }
     return true;
   }
 
-  /** The record as bytes through the stages (each has applyRaw); appends the kept entry to `out`. */
+  /** The record as bytes through the stages (each has applyRaw); with `out`, appends the kept entry to it. */
   private applyRaw(
     stages: readonly Stage[],
     event: Event,
     record: RawRecord,
-    changes: boolean,
-    out: Output,
+    out: Output | null,
     pos: number,
     recordStart: number,
-    end: number,
   ): boolean {
     for (const s of stages) if (!s.filter.applyRaw?.(record, event, s.counts)) return false;
-    if (!changes) out.copy(event.buf, pos, end);
-    else record.writeEntry(out, pos, recordStart);
+    if (out) record.writeEntry(out, pos, recordStart);
     return true;
   }
 

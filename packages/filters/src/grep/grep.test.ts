@@ -1,5 +1,5 @@
 import { encodeEntry } from '@tributary/forward-protocol';
-import { TIME, run, validFilters } from '../__fixtures__/run';
+import { TIME, chainOf, run, validFilters } from '../__fixtures__/run';
 
 // Fluentd's filter_grep documentation example (docs.fluentd.org/filter/grep).
 const fluentdExample = {
@@ -83,4 +83,19 @@ test('check names the filter and key of a bad or unsafe regex, and a block with 
     /filters\[0\]\.regexp\[0\]\.key: "\$\.a\[x\]" has a malformed/,
   );
   expect(() => validFilters([{ type: 'grep', regex: [] }])).toThrow(/filters\/0|filters\[0\]/);
+});
+
+test('kept events are copied in runs between drops, and not at all when none is dropped', () => {
+  const records = Array.from({ length: 6 }, (_, n) => ({ n, level: n === 2 || n === 3 ? 'debug' : 'info' }));
+  const entries = Buffer.concat(records.map((r) => encodeEntry(TIME, r)));
+  const chain = chainOf([{ type: 'grep', exclude: [{ key: 'level', pattern: 'debug' }] }]);
+  const some = chain.run('t', entries);
+  expect(some?.indexes).toEqual([0, 1, 4, 5]);
+  expect(some?.entries.equals(Buffer.concat([0, 1, 4, 5].map((n) => encodeEntry(TIME, records[n]))))).toBe(true);
+  const all = chain.run('t', Buffer.concat([records[0], records[1]].map((r) => encodeEntry(TIME, r))));
+  const none = chain.run('t', Buffer.concat([records[2], records[3]].map((r) => encodeEntry(TIME, r))));
+  expect(all?.indexes).toEqual([0, 1]);
+  expect(none).toEqual({ entries: Buffer.alloc(0), indexes: [] });
+  const whole = chain.run('t', entries.subarray(0, encodeEntry(TIME, records[0]).length));
+  expect(whole?.entries.buffer).toBe(entries.buffer); // a view of the chunk's own bytes
 });

@@ -75,7 +75,7 @@ export function buildProgram(): Command {
     .option('--seconds <n>', 'measuring time per case', '3')
     .option('--connections <n>', 'sender connections (default: forwarder-packed 2, forwarder-message 16, aggregator 2)')
     .option('--sink <sink>', 'aggregator: where events are delivered, file | s3 (s3rver)', 'file')
-    .option('--filters <set>', 'forwarder-*: filters the forwarder runs, none | grep-record | mask', 'none')
+    .option('--filters <set>', 'forwarder-*: filters the forwarder runs, none | grep | grep-record | mask', 'none')
     .action(async (suite: string, opts: { seconds: string; connections?: string; sink: string; filters: string }) => {
       const { runBench } = await import('./bench/index');
       await runBench(

@@ -45,9 +45,10 @@ const FORWARDER_NODE_FLAGS = (process.env.TRB_BENCH_NODE_FLAGS ?? '--max-semi-sp
   .split(' ')
   .filter(Boolean);
 
-/** Filter sets of the bench: none; a grep that keeps every event plus one added field; mask (every builtin) over all values. */
+/** Filter sets of the bench: none; a grep that keeps every event (alone, and plus one added field); mask (every builtin) over all values. */
 export const BENCH_FILTERS: Record<string, unknown[]> = {
   none: [],
+  grep: [{ type: 'grep', regexp: [{ key: 'level', pattern: '^(info|warn|error)$' }] }],
   'grep-record': [
     { type: 'grep', regexp: [{ key: 'level', pattern: '^(info|warn|error)$' }] },
     { type: 'record', set: { env: 'production' } },

@@ -5,12 +5,14 @@
  * `match` takes.
  *
  * Fast path: a chunk whose tag no filter matches comes back as null and is
- * not decoded at all. When every matching filter only keeps or drops
- * (grep, throttle), only the top-level keys they read are decoded and a
- * kept event's bytes are copied as they came. Otherwise the record is
- * decoded with msgpackr and packed again after the filters (the time bytes
- * are always copied as they came). The same input gives the same output
- * bytes, so a replay writes what the first run wrote.
+ * not decoded at all. When every matching filter can work on the record's
+ * bytes (grep, throttle, record's top-level changes, aws_metadata), the
+ * record stays bytes (RawRecord): only the values read are decoded, and
+ * events that only keep or drop go on as they came, copied in runs between
+ * drops (not at all when none is dropped). Otherwise the record is decoded
+ * with msgpackr and packed again after the filters. The time bytes are
+ * always copied as they came. The same input gives the same output bytes,
+ * so a replay writes what the first run wrote.
  *
  * An entry that cannot be read (not `[time, map]`, an unknown ext type) is
  * passed on unchanged and counted in `unreadable`: filters never lose data
@@ -91,11 +93,6 @@ export class FilterChain implements EventFilter {
     return s;
   }
 
-  /** True when some filter applies to `tag`. */
-  matches(tag: string): boolean {
-    return this.stagesFor(tag).length > 0;
-  }
-
   /**
    * The entries `buf[start, end)` of one chunk of `tag` through the filters,
    * or null when no filter matches the tag (the caller passes the chunk on
@@ -113,7 +110,6 @@ export class FilterChain implements EventFilter {
     }
     const changes = stages.some((s) => s.filter.changes);
     const raw = stages.every((s) => s.filter.applyRaw);
-    const reads = changes || raw ? null : readSet(stages);
     const indexes: number[] = [];
     const event = new Event(tag, buf);
     // Kept entries that go out as they came are copied in runs (`buf[runFrom, pos)`), when an entry is dropped or
@@ -154,7 +150,7 @@ export class FilterChain implements EventFilter {
           kept = this.applyRaw(stages, event, rawRecord, changes ? output() : null, pos, recordStart);
         } else {
           const body = buf.subarray(recordStart, entryEnd);
-          event.reset(timeStart, recordStart, reads ? readKeys(body, reads) : (unpackr.unpack(body) as Record<string, unknown>));
+          event.reset(timeStart, recordStart, unpackr.unpack(body) as Record<string, unknown>);
           kept = this.apply(stages, event, changes ? output() : null, pos, recordStart);
         }
       } catch (err) {
@@ -250,34 +246,6 @@ function skipEventTime(buf: Buffer, pos: number, end: number): number {
 function isMap(buf: Buffer, pos: number, end: number): boolean {
   const b = buf[pos];
   return (b >= 0x80 && b <= 0x8f) || readMapHeader(buf, pos, end) !== null;
-}
-
-function readSet(stages: readonly Stage[]): Set<string> | null {
-  const keys = new Set<string>();
-  for (const s of stages) {
-    if (!s.filter.reads) return null;
-    for (const k of s.filter.reads) keys.add(k);
-  }
-  return keys;
-}
-
-/** Only the top-level values of `keys` (str keys), decoded; the rest are skipped unread. */
-function readKeys(body: Buffer, keys: Set<string>): Record<string, unknown> {
-  const map = readMapHeader(body, 0, body.length) as { count: number; next: number };
-  const out: Record<string, unknown> = {};
-  let p = map.next;
-  for (let i = 0; i < map.count; i++) {
-    const b = body[p];
-    let keyEnd = skipValue(body, p, body.length);
-    let name: string | null = null;
-    if (b >= 0xa0 && b <= 0xbf) name = body.toString('utf8', p + 1, keyEnd);
-    else if (b === 0xd9 || b === 0xda || b === 0xdb) name = body.toString('utf8', p + (b === 0xd9 ? 2 : b === 0xda ? 3 : 5), keyEnd);
-    const valueEnd = skipValue(body, keyEnd, body.length);
-    if (name !== null && keys.has(name)) out[name] = unpackr.unpack(body.subarray(keyEnd, valueEnd));
-    keyEnd = valueEnd;
-    p = keyEnd;
-  }
-  return out;
 }
 
 /** The event a filter sees, one object reused for a chunk's events; the time is read from its bytes only when a filter asks. */

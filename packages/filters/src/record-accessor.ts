@@ -36,12 +36,7 @@ function child(value: unknown, step: string | number): unknown {
 }
 
 export function getPath(record: Record<string, unknown>, path: Path): unknown {
-  return getIn(record, path);
-}
-
-/** The value at `path` under `value`. */
-export function getIn(value: unknown, path: Path): unknown {
-  let v = value;
+  let v: unknown = record;
   for (const step of path) {
     v = child(v, step);
     if (v === undefined) return undefined;

@@ -43,11 +43,6 @@ export interface FilterContext {
 }
 
 export interface Filter {
-  /**
-   * Top-level record keys the filter reads, or null for the whole record: a
-   * chain of filters that change nothing decodes only these keys.
-   */
-  readonly reads: readonly string[] | null;
   /** False when the filter only keeps or drops events (grep, throttle): a kept event's bytes are copied as they came. */
   readonly changes: boolean;
   /** The record to pass on (the event's own, changed, or a new one), or null to drop the event. */

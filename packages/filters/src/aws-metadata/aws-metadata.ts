@@ -61,7 +61,6 @@ export function createAwsMetadata(config: AwsMetadataConfig, ctx: FilterContext)
   const first = refresh();
 
   return {
-    reads: [],
     changes: true,
     ready: () => first,
     apply(event, counts) {

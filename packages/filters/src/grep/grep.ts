@@ -31,8 +31,6 @@ export function createGrep(config: GrepConfig): Filter {
     add(regexpOr, b.regexp);
     add(excludeOr, b.exclude);
   }
-  const all = [...regexpAnd, ...regexpOr, ...excludeAnd, ...excludeOr];
-  const reads = [...new Set(all.map((e) => String(e.path[0])))];
   // the record being tested, read by hit / hitRaw: no closure is made per event
   let current: Record<string, unknown> = {};
   let currentRaw: RawRecord | null = null;
@@ -44,7 +42,6 @@ export function createGrep(config: GrepConfig): Filter {
     !(excludeAnd.length > 0 && excludeAnd.every(hit)) &&
     !excludeOr.some(hit);
   return {
-    reads,
     changes: false,
     apply(event, counts) {
       current = event.record;

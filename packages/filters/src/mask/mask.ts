@@ -81,7 +81,6 @@ export function createMask(config: MaskConfig, ctx: FilterContext): Filter {
 
   const keys: Path[] | null = config.keys?.length ? config.keys.map(parseKey) : null;
   return {
-    reads: keys ? [...new Set(keys.map((p) => String(p[0])))] : null,
     changes: true,
     apply(event) {
       const r = event.record;

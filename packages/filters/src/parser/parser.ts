@@ -10,7 +10,6 @@ export function createParser(config: ParserConfig): Filter {
   const prefix = config.inject_key_prefix ?? '';
   const under = config.hash_value_field ?? '';
   return {
-    reads: null,
     changes: true,
     apply(event, counts) {
       const r = event.record;

@@ -103,7 +103,6 @@ export function createRecord(config: RecordConfig, ctx: FilterContext): Filter {
         }
       : undefined;
   return {
-    reads: null,
     changes: true,
     applyRaw,
     apply(event) {

@@ -26,7 +26,6 @@ export function createThrottle(config: ThrottleConfig): Filter {
     return true;
   };
   return {
-    reads: keys.length ? [...new Set(keys.map((p) => String(p[0])))] : [],
     changes: false,
     apply(event, counts) {
       if (admit(event.tag, event.time, (p) => getPath(event.record, p))) return event.record;

@@ -14,6 +14,7 @@
 import { hostname } from 'node:os';
 import { DEAD_LETTER_KINDS, type Logger, type Registry, type Sink, createPart, createRegistry, startOpsServer } from '@tributary/core';
 import { type DedupeContext, type DedupeSpec, type DedupeStore, dedupeRegistry } from '@tributary/dedupe';
+import { emptyTotals, registerFilterMetrics } from '@tributary/filters';
 import { type Input, createInputs } from '@tributary/inputs';
 import { type DurableLog, type KafkaLogOptions, type LogPart, type LogSpec, logRegistry } from '@tributary/log';
 import { EgressWorker, type SinkConfig, type SinkSpec, egressOptions, sinkRegistry } from '@tributary/sinks';
@@ -120,11 +121,15 @@ export class Aggregator {
       undo.push(() => sink.close());
       byName.set(s.name, sink);
     }
+    // Filters run at egress, in the encoder threads, each loading @tributary/filters; their counts come back with each job.
+    const filterTotals = emptyTotals(config.filters);
+    registerFilterMetrics(registry, 'aggregator', config.filters, () => filterTotals);
     const egress = new EgressWorker(
       egressOptions(config.egress, {
         reader: await log.reader(config.egress.group),
         sinks: byName,
         fields: config.fields,
+        filter: config.filters.length ? { module: require.resolve('@tributary/filters'), options: { filters: config.filters } } : undefined,
         logger,
         metrics: {
           eventsOut: (sink, n) => metrics.eventsOut.inc({ sink }, n),
@@ -135,6 +140,15 @@ export class Aggregator {
           committed: (offset) => metrics.committedOffset.set(offset),
           loopError: (stage) => metrics.egressErrors.inc({ stage }),
           objectWritten: (sink, n) => metrics.objectsOut.inc({ sink }, n),
+          filtered: (c) => {
+            c.dropped.forEach((n, i) => {
+              filterTotals.dropped[i] += n;
+            });
+            c.failed.forEach((n, i) => {
+              filterTotals.failed[i] += n;
+            });
+            filterTotals.unreadable += c.unreadable;
+          },
         },
       }),
     );

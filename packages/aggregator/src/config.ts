@@ -7,6 +7,7 @@
  */
 import type { ConfigSchema } from '@tributary/core';
 import { type DedupeConfig, checkDedupe, dedupeRegistry, dedupeSchema } from '@tributary/dedupe';
+import { type FilterConfig, checkEgressFilters, checkFilters, filtersSchema } from '@tributary/filters';
 import { inputProperties } from '@tributary/inputs';
 import { type LogConfig, logRegistry, logSchema } from '@tributary/log';
 import { type SinkConfig, type SinkRegistry, egressSchema, sinkItemSchema, sinkRegistry } from '@tributary/sinks';
@@ -34,6 +35,11 @@ export const aggregatorSchema = {
     }),
     dedupe: dedupeSchema(dedupeRegistry),
     log: logSchema(logRegistry),
+    filters: {
+      ...filtersSchema(),
+      description:
+        'Filters applied at egress, in this order, to the events whose tag each one matches: the log keeps the raw chunks and a replay applies them again. Only deterministic types (grep, record, parser, mask).',
+    },
     egress: egressSchema,
     sinks: {
       type: 'array',
@@ -84,11 +90,11 @@ export const aggregatorSchema = {
 } as const;
 
 /** The keys whose shape this file gives (the others are built from registries at run time, which FromSchema cannot see into). */
-type OwnKeys = Omit<(typeof aggregatorSchema)['properties'], 'dedupe' | 'log' | 'sinks'>;
+type OwnKeys = Omit<(typeof aggregatorSchema)['properties'], 'dedupe' | 'log' | 'sinks' | 'filters'>;
 
 /**
  * The aggregator config, as validated and defaulted: derived from the schema
- * (json-schema-to-ts), so the two cannot drift. `dedupe`, `log` and `sinks`
+ * (json-schema-to-ts), so the two cannot drift. `dedupe`, `log`, `sinks` and `filters`
  * take their types from their registries' specs, each derived from its own
  * schema.
  */
@@ -96,6 +102,7 @@ export type AggregatorConfig = FromSchema<{ type: 'object'; additionalProperties
   dedupe: DedupeConfig;
   log: LogConfig;
   sinks: SinkConfig[];
+  filters: FilterConfig[];
 };
 
 function checkReferences(config: AggregatorConfig): string[] {
@@ -111,6 +118,7 @@ function checkReferences(config: AggregatorConfig): string[] {
     }),
   );
   problems.push(...checkDedupe(config.dedupe));
+  problems.push(...checkFilters(config.filters), ...checkEgressFilters(config.filters));
   return problems;
 }
 

@@ -102,6 +102,9 @@ const meanings = {
   TRB_SINK_S3: 'S3 refused or failed a PUT; retried, or dead-lettered when permanent.',
   TRB_SINK_FIREHOSE: 'Firehose refused a PutRecordBatch, or some records in it; the failed records are retried.',
   TRB_SINK_DEAD_LETTER: "A sink's rejected events were written to its dead-letter path, or dropped (counted) when it has none.",
+  // filters
+  TRB_FILTER_AWS_METADATA:
+    'The aws_metadata filter could not read the instance metadata service (IMDSv2); events flow on without its fields (counted as failed) and it retries every `retry_ms`. Logged once until a read succeeds again.',
 } as const;
 
 export type ErrorCode = keyof typeof meanings;

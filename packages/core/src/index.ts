@@ -8,3 +8,4 @@ export * from './logger';
 export * from './metrics';
 export * from './pipeline';
 export * from './writev';
+export * from './tag-pattern';

@@ -190,3 +190,37 @@ export interface LineSink {
 }
 
 export type Sink = ObjectSink | LineSink;
+
+/** What an event filter did since its counts were last taken: per configured filter, and entries it could not read. */
+export interface EventFilterCounts {
+  dropped: number[];
+  failed: number[];
+  unreadable: number;
+}
+
+/**
+ * Filters egress applies to a chunk's events before it encodes them (the
+ * filters package implements it; egress runs it without importing it).
+ * Deterministic: the same entries give the same kept events and bytes, so a
+ * replay writes what the first run wrote.
+ */
+export interface EventFilter {
+  /**
+   * The kept events of `entries[start, end)` (a chunk of `tag`), back to
+   * back, and each one's index in the chunk; null when no filter applies to
+   * `tag` (the entries are used as they are).
+   */
+  run(tag: string, entries: Buffer, start: number, end: number): { entries: Buffer; indexes: readonly number[] } | null;
+  /** The counts since the last call, reset. */
+  takeCounts(): EventFilterCounts;
+}
+
+/**
+ * How an encoder thread makes the event filter: functions cannot cross
+ * threads, so each loads `module` (an absolute path or package name) and
+ * calls its `createEventFilter(options)` export.
+ */
+export interface EventFilterModule {
+  module: string;
+  options: unknown;
+}

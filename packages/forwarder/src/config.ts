@@ -6,6 +6,7 @@ import { type BufferConfig, bufferSchema } from '@tributary/buffer';
  * `ForwarderConfig` is derived from it, so the two cannot drift.
  */
 import type { ConfigSchema } from '@tributary/core';
+import { type FilterConfig, checkFilters, filtersSchema } from '@tributary/filters';
 import { inputProperties } from '@tributary/inputs';
 import type { FromSchema } from 'json-schema-to-ts';
 import { forwardOutputSchema } from './output/config';
@@ -15,6 +16,7 @@ export const forwarderSchema = {
   additionalProperties: false,
   properties: {
     ...inputProperties(),
+    filters: filtersSchema(),
     buffer: bufferSchema,
     output: forwardOutputSchema,
     metrics: {
@@ -41,10 +43,17 @@ export const forwarderSchema = {
   },
 } as const;
 
-/** The keys whose shape FromSchema can see (`buffer` is built from its registry at run time). */
-type OwnKeys = Omit<(typeof forwarderSchema)['properties'], 'buffer'>;
+/** The keys whose shape FromSchema can see (`buffer` and `filters` are built from their registries at run time). */
+type OwnKeys = Omit<(typeof forwarderSchema)['properties'], 'buffer' | 'filters'>;
 
-/** The forwarder's config as validated, defaults filled in; `buffer` takes its type from the buffer specs. */
-export type ForwarderConfig = FromSchema<{ type: 'object'; additionalProperties: false; properties: OwnKeys }> & { buffer: BufferConfig };
+/** The forwarder's config as validated, defaults filled in; `buffer` and `filters` take their types from their specs. */
+export type ForwarderConfig = FromSchema<{ type: 'object'; additionalProperties: false; properties: OwnKeys }> & {
+  buffer: BufferConfig;
+  filters: FilterConfig[];
+};
 
-export const forwarderConfigSpec: ConfigSchema<ForwarderConfig> = { name: 'forwarder', schema: forwarderSchema };
+export const forwarderConfigSpec: ConfigSchema<ForwarderConfig> = {
+  name: 'forwarder',
+  schema: forwarderSchema,
+  check: (config) => checkFilters(config.filters),
+};

@@ -3,6 +3,8 @@ import { type Server, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger, validateConfig } from '@tributary/core';
+import { EventTime, ForwardConnection, encodeEntry, encodePackedForward } from '@tributary/forward-protocol';
+import { startRecordingServer, waitFor } from '@tributary/test-kit';
 import { forwarderConfigSpec } from './config';
 import { Forwarder } from './forwarder';
 
@@ -59,6 +61,52 @@ test('a start whose forward port is taken rejects, and a retry on a free port st
     await retried.stop();
   } finally {
     await close(taken);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('filters run before the buffer: dropped events are never buffered or sent, kept ones carry the changes, counts are exported', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trb-forwarder-filters-'));
+  const sink = await startRecordingServer();
+  const forwarder = await Forwarder.start(
+    validateConfig(forwarderConfigSpec, {
+      forward: { port: 0, udp_heartbeat: false },
+      http: { enabled: false },
+      buffer: { path: dir, flush_interval_ms: 50 },
+      metrics: { port: 0 },
+      output: { servers: [{ host: '127.0.0.1', port: sink.port }] },
+      filters: [
+        { type: 'grep', match: 'app.**', exclude: [{ key: 'level', pattern: '^debug$' }] },
+        { type: 'record', match: 'app.**', set: { host: 'h-${tag_parts[1]}' } },
+        { type: 'mask', builtin: ['email'] },
+      ],
+    }),
+    silentLogger,
+  );
+  try {
+    const conn = await ForwardConnection.connect({
+      host: '127.0.0.1',
+      port: forwarder.ports.forward,
+      ackTimeoutMs: 5000,
+      connectTimeoutMs: 1000,
+    });
+    const records = [{ level: 'debug', m: 'a@b.io' }, { level: 'info', m: 'a@b.io' }, { level: 'debug' }, { level: 'warn' }];
+    const entries = Buffer.concat(records.map((r) => encodeEntry(new EventTime(1700000000, 0), r)));
+    await conn.send(encodePackedForward('app.web', entries, { chunk: 'c1', size: 4 }), 'c1');
+    await conn.send(encodePackedForward('other', encodeEntry(1700000000, { level: 'debug', m: 'x@y.io' }), { chunk: 'c2', size: 1 }), 'c2');
+    await conn.end();
+    await waitFor(() => sink.events.length >= 3, 10_000, 'three events at the aggregator');
+    expect(sink.events.map((e) => [e.tag, e.record])).toEqual([
+      ['app.web', { level: 'info', m: '[REDACTED]', host: 'h-web' }],
+      ['app.web', { level: 'warn', host: 'h-web' }],
+      ['other', { level: 'debug', m: '[REDACTED]' }],
+    ]);
+    const metrics = await (await fetch(`http://127.0.0.1:${forwarder.ports.metrics}/metrics`)).text();
+    expect(metrics).toContain('tributary_forwarder_filter_dropped_events_total{filter="0_grep"} 2');
+    expect(metrics).toContain('tributary_forwarder_input_events_total{input="forward"} 5');
+  } finally {
+    await forwarder.stop();
+    await sink.server.close(0);
     rmSync(dir, { recursive: true, force: true });
   }
 });

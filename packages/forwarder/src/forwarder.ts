@@ -1,6 +1,5 @@
-import { type ForwarderBuffer, createBuffer } from '@tributary/buffer';
 /**
- * The edge forwarder: forward and HTTP inputs → buffer → forward output.
+ * The edge forwarder: forward and HTTP inputs → filters → buffer → forward output.
  *
  * Lifecycle: `start` opens the buffer (recovering what an earlier run left),
  * then the output, then the inputs; `stop` (SIGTERM) closes the inputs,
@@ -9,8 +8,11 @@ import { type ForwarderBuffer, createBuffer } from '@tributary/buffer';
  * mapping lives in its spec (@tributary/buffer's registry, output/config.ts,
  * the input registry); `start` only wires them.
  */
+import { hostname } from 'node:os';
+import { type ForwarderBuffer, createBuffer } from '@tributary/buffer';
 import { type Filesystem, type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
-import { type Input, createInputs } from '@tributary/inputs';
+import { type FilterChain, createFilterChain, filterChunks, filterRegistry, registerFilterMetrics } from '@tributary/filters';
+import { type Input, consumeInPieces, createInputs } from '@tributary/inputs';
 import type { ForwarderConfig } from './config';
 import { type ForwarderMetrics, createForwarderMetrics, registerStateGauges } from './metrics';
 import { forwardOutputSpec } from './output/config';
@@ -40,6 +42,7 @@ export class Forwarder {
     readonly buffer: ForwarderBuffer,
     readonly output: ForwardOutput,
     private readonly inputs: Input[],
+    private readonly filters: FilterChain,
     private readonly ops: { port: number; close(): Promise<void> },
     readonly metrics: ForwarderMetrics,
     readonly registry: Registry,
@@ -70,9 +73,13 @@ export class Forwarder {
   static async start(config: ForwarderConfig, logger: Logger, deps: ForwarderDeps = {}): Promise<Forwarder> {
     const registry = createRegistry();
     const metrics = createForwarderMetrics(registry);
-    const buffer = await createBuffer(config.buffer, { logger, metrics, fs: deps.fs });
-    const started: Array<() => Promise<void>> = [() => buffer.close()];
+    const filters = createFilterChain(config.filters, { hostname: hostname(), env: process.env, logger }, filterRegistry);
+    registerFilterMetrics(registry, 'forwarder', config.filters, () => filters.totals());
+    const started: Array<() => Promise<void>> = [async () => filters.close()];
     try {
+      await filters.ready(); // metadata read (or its failure logged) before the first event, bounded by its timeout
+      const buffer = await createBuffer(config.buffer, { logger, metrics, fs: deps.fs });
+      started.push(() => buffer.close());
       const output = forwardOutputSpec.create(config.output, { buffer, logger, metrics });
       registerStateGauges(registry, buffer, () => output.nodeHealth());
       output.start();
@@ -101,7 +108,10 @@ export class Forwarder {
       });
       for (const input of inputs) {
         started.push(() => input.stop(0)); // also one whose start failed half way (TCP bound, UDP not)
-        await input.start((chunks) => buffer.append(chunks));
+        // Filters run before the buffer, so dropped events cost no disk; a record they grew is cut again at the chunk limit.
+        await input.start((chunks) =>
+          consumeInPieces((c) => buffer.append(c), filterChunks(filters, chunks), config.buffer.chunk_limit_bytes),
+        );
       }
       let forwarder: Forwarder | null = null;
       const ops = await startOpsServer({
@@ -110,7 +120,7 @@ export class Forwarder {
         registry,
         notReady: () => (forwarder?.stopping ? 'draining' : (buffer.problem() ?? output.problem())),
       });
-      forwarder = new Forwarder(config, buffer, output, inputs, ops, metrics, registry, logger);
+      forwarder = new Forwarder(config, buffer, output, inputs, filters, ops, metrics, registry, logger);
       logger.info({ ports: forwarder.ports }, 'Forwarder started.');
       return forwarder;
     } catch (err) {
@@ -130,6 +140,7 @@ export class Forwarder {
     this.buffer.sealDue(Date.now(), true);
     await this.output.stop(this.config.shutdown_grace_ms);
     await this.buffer.close();
+    this.filters.close();
     await this.ops.close();
     const left = this.buffer.stats();
     this.logger.info({ events: left.events }, `Forwarder stopped; ${left.events} events stay buffered for the next start.`);

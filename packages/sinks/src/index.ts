@@ -2,7 +2,6 @@ export * from './egress/config';
 export * from './egress/egress-worker';
 export * from './egress/encode-job';
 export * from './egress/encoder-pool';
-export * from './egress/route';
 export * from './egress/transcode';
 export * from './file/config';
 export * from './file/sink';

@@ -9,6 +9,7 @@
  * Tests import it; no product package may (packages/test-kit/src/import-boundary.test.ts).
  */
 export { startAckDroppingProxy } from './ack-dropping-proxy';
+export { IMDS_IDENTITY, type ImdsStandIn, startImds } from './imds';
 export { type FirehoseEndpoint, startFirehoseEndpoint } from './firehose-endpoint';
 export { KAFKA_HOME, type LocalKafka, startKafka } from './kafka';
 export { countIds, readOutput } from './output';

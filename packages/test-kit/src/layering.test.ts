@@ -3,7 +3,7 @@
  *
  *   4  cli
  *   3  forwarder  aggregator                        roles: wiring only
- *   2  inputs  buffer  log  dedupe  sinks           components
+ *   2  inputs  filters  buffer  log  dedupe  sinks  components
  *   1  forward-protocol                             the wire codec
  *   0  core                                         contracts, errors, config, metrics, logging
  *      test-kit                                     tests only, outside the layers
@@ -22,6 +22,7 @@ const LAYERS: Record<string, number> = {
   core: 0,
   'forward-protocol': 1,
   inputs: 2,
+  filters: 2,
   buffer: 2,
   log: 2,
   dedupe: 2,

@@ -6,6 +6,9 @@
  *
  *   packed:  PackedForward chunks of 1,000 ~200-byte events, ack per chunk
  *   message: Message mode, 16 connections, an ack requested every 100 messages
+ *
+ * `filters` picks what the forwarder runs before its buffer (BENCH_FILTERS):
+ * the cost of filtering shows as the drop in delivered events/s.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,7 +45,18 @@ const FORWARDER_NODE_FLAGS = (process.env.TRB_BENCH_NODE_FLAGS ?? '--max-semi-sp
   .split(' ')
   .filter(Boolean);
 
-async function startForwarder(dir: string, receiverPort: number): Promise<{ child: ChildProcess; port: number }> {
+/** Filter sets of the bench: none; a grep that keeps every event (alone, and plus one added field); mask (every builtin) over all values. */
+export const BENCH_FILTERS: Record<string, unknown[]> = {
+  none: [],
+  grep: [{ type: 'grep', regexp: [{ key: 'level', pattern: '^(info|warn|error)$' }] }],
+  'grep-record': [
+    { type: 'grep', regexp: [{ key: 'level', pattern: '^(info|warn|error)$' }] },
+    { type: 'record', set: { env: 'production' } },
+  ],
+  mask: [{ type: 'mask' }],
+};
+
+async function startForwarder(dir: string, receiverPort: number, filters: unknown[]): Promise<{ child: ChildProcess; port: number }> {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const config = join(dir, 'forwarder.yaml');
   writeFileSync(
@@ -52,6 +66,7 @@ async function startForwarder(dir: string, receiverPort: number): Promise<{ chil
       http: { enabled: false },
       buffer: { path: join(dir, 'buffer'), max_bytes: 512 * 1024 * 1024, chunk_limit_bytes: 1024 * 1024, flush_interval_ms: 200 },
       output: { servers: [{ host: '127.0.0.1', port: receiverPort }] },
+      filters,
       metrics: { port: metricsPort },
       log_level: 'warn',
     }),
@@ -139,10 +154,15 @@ function sendMessages(port: number, seconds: number, connections: number): Promi
   });
 }
 
-export async function runForwarderBench(mode: 'packed' | 'message', seconds: number, connections: number): Promise<BenchResult> {
+export async function runForwarderBench(
+  mode: 'packed' | 'message',
+  seconds: number,
+  connections: number,
+  filters = 'none',
+): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'trb-bench-'));
   const receiver = await startReceiver();
-  const forwarder = await startForwarder(dir, receiver.port);
+  const forwarder = await startForwarder(dir, receiver.port, BENCH_FILTERS[filters]);
   try {
     const start = Date.now();
     const cpuUsed = startCpuMeter({ forwarder: forwarder.child.pid as number, receiver: receiver.child.pid as number });
@@ -159,8 +179,8 @@ export async function runForwarderBench(mode: 'packed' | 'message', seconds: num
     return {
       name:
         mode === 'packed'
-          ? `forwarder e2e PackedForward 1000x200B, acks, ${connections} conns`
-          : `forwarder e2e Message mode, ${connections} conns, ack/100`,
+          ? `forwarder e2e PackedForward 1000x200B, acks, ${connections} conns, filters ${filters}`
+          : `forwarder e2e Message mode, ${connections} conns, ack/100, filters ${filters}`,
       events: delivered,
       bytes: (delivered / Math.max(1, sent.sentEvents)) * sent.sentBytes,
       seconds: elapsed,

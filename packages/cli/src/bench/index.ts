@@ -1,9 +1,22 @@
 import { type AggregatorBenchLog, type AggregatorBenchSink, runAggregatorBench } from './aggregator';
-import { runForwarderBench } from './forwarder';
+import { BENCH_FILTERS, runForwarderBench } from './forwarder';
 import { runProtocolBench } from './protocol';
 import { formatResult } from './stats';
 
-export async function runBench(suite: string, seconds: number, connections?: number, sink = 'file', log = 'embedded'): Promise<void> {
+export interface BenchOptions {
+  seconds: number;
+  connections?: number;
+  /** aggregator: file | s3 */
+  sink: string;
+  /** aggregator: embedded | kafka */
+  log: string;
+  /** forwarder-*: a key of BENCH_FILTERS */
+  filters: string;
+}
+
+export async function runBench(suite: string, { seconds, connections, sink, log, filters }: BenchOptions): Promise<void> {
+  if (!Object.hasOwn(BENCH_FILTERS, filters))
+    throw new Error(`--filters must be ${Object.keys(BENCH_FILTERS).join(' | ')} (got ${filters}).`);
   if (connections !== undefined && !(Number.isInteger(connections) && connections > 0)) {
     throw new Error(`--connections must be a positive integer (got ${connections}).`);
   }
@@ -13,10 +26,10 @@ export async function runBench(suite: string, seconds: number, connections?: num
       for (const r of runProtocolBench(seconds)) console.log(formatResult(r));
       return;
     case 'forwarder-packed':
-      console.log(formatResult(await runForwarderBench('packed', seconds, connections ?? 2)));
+      console.log(formatResult(await runForwarderBench('packed', seconds, connections ?? 2, filters)));
       return;
     case 'forwarder-message':
-      console.log(formatResult(await runForwarderBench('message', seconds, connections ?? 16)));
+      console.log(formatResult(await runForwarderBench('message', seconds, connections ?? 16, filters)));
       return;
     case 'aggregator': {
       if (sink !== 'file' && sink !== 's3') throw new Error(`--sink must be file or s3 (got ${sink}).`);

@@ -189,3 +189,42 @@ describe('buffer keys are checked against their own type', () => {
     expect(memory.code).toBe(0);
   });
 });
+
+test('check-config names the filter and key of a bad, catastrophic or misplaced filter, and exits 1', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trb-check-'));
+  const fwd = join(dir, 'fwd.yaml');
+  const agg = join(dir, 'agg.yaml');
+  writeFileSync(
+    fwd,
+    [
+      'filters:',
+      '  - type: grep',
+      '    regexp: [{ key: message, pattern: "(" }]',
+      '  - type: mask',
+      '    patterns: ["ok", "(a|aa)+$"]',
+      '  - type: parser',
+      '    key_name: log',
+      '    format: regex',
+      "    pattern: '^(?<host>[^ ]*) [^ ]* (?<user>[^ ]*) \\[(?<time>[^\\]]*)\\]'",
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(agg, 'filters:\n  - type: throttle\n    limit: 10\n');
+  const errors: string[] = [];
+  const err = jest.spyOn(console, 'error').mockImplementation((l: string) => {
+    errors.push(l);
+  });
+  const log = jest.spyOn(console, 'log').mockImplementation(() => {});
+  try {
+    expect(checkConfig(fwd, 'forwarder')).toBe(1);
+    expect(checkConfig(agg, 'aggregator')).toBe(1);
+  } finally {
+    err.mockRestore();
+    log.mockRestore();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  expect(errors[0]).toMatch(/filters\[0\]\.regexp\[0\]\.pattern: the regex "\(" does not compile/);
+  expect(errors[0]).toMatch(/filters\[1\]\.patterns\[1\]: the regex "\(a\|aa\)\+\$" is prone to catastrophic backtracking, exponential/);
+  expect(errors[0]).not.toMatch(/filters\[2\]/); // Fluentd's Apache-style regex (polynomial) is allowed in a parser
+  expect(errors[1]).toMatch(/filters\[0\]\.type: throttle is not deterministic/);
+});

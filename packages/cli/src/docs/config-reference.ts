@@ -6,6 +6,7 @@
 import { aggregatorConfigSpecFor } from '@tributary/aggregator';
 import { bufferRegistry } from '@tributary/buffer';
 import { dedupeRegistry } from '@tributary/dedupe';
+import { filterRegistry } from '@tributary/filters';
 import { forwarderSchema } from '@tributary/forwarder';
 import { logRegistry } from '@tributary/log';
 import { type SinkRegistry, sinkRegistry } from '@tributary/sinks';
@@ -97,7 +98,7 @@ export function renderConfigReference(sinks: SinkRegistry = sinkRegistry): strin
     section(
       'Forwarder (`tributary forwarder --config FILE`)',
       forwarderSchema as unknown as Schema,
-      'The edge agent: forward and HTTP inputs, buffer, delivery to aggregators. The keys of each buffer type are listed under "Buffer types".',
+      'The edge agent: forward and HTTP inputs, filters, buffer, delivery to aggregators. The keys of each buffer type are listed under "Buffer types", those of each filter type under "Filter types".',
     ),
     '',
     typeSections(
@@ -107,6 +108,14 @@ export function renderConfigReference(sinks: SinkRegistry = sinkRegistry): strin
       'buffer.',
       ['type'],
       'buffer.type',
+    ),
+    '',
+    typeSections(
+      'Filter types',
+      'Every `filters[]` item (forwarder and aggregator) has a `type` and a `match` tag pattern; its other keys are those of its type, below. A key of another type is rejected. Regexes are checked for catastrophic backtracking (exponential refused everywhere, polynomial refused in `mask`). The aggregator takes only `grep`, `record`, `parser` and `mask` (deterministic, as egress replays need).',
+      filterRegistry,
+      'filters[].',
+      ['type'],
     ),
     '',
     section(

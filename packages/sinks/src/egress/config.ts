@@ -4,7 +4,7 @@
  * the sinks by name) and its metrics; everything else, the encoder threads
  * included, comes from the config here.
  */
-import { ConfigError, type LogReader, type Logger } from '@tributary/core';
+import { ConfigError, type EventFilterModule, type LogReader, type Logger } from '@tributary/core';
 import type { Sink } from '@tributary/core';
 import type { FromSchema } from 'json-schema-to-ts';
 import type { EgressMetrics, EgressOptions } from './egress-worker';
@@ -88,6 +88,8 @@ export interface EgressParts {
   fields: FieldNames;
   logger: Logger;
   metrics: EgressMetrics;
+  /** Filters applied to events before they are encoded, in every encoder thread. */
+  filter?: EventFilterModule;
 }
 
 /**
@@ -104,7 +106,7 @@ export function egressOptions(config: EgressConfig, parts: EgressParts): EgressO
   return {
     reader: parts.reader,
     routes: config.routes.map((r) => ({ match: r.match, sinks: r.sinks.map(sinkNamed) })),
-    encoder: createEncoder(encoderThreads(config.encoder_threads), parts.logger),
+    encoder: createEncoder(encoderThreads(config.encoder_threads), parts.logger, undefined, parts.filter),
     fields: parts.fields,
     pollRecords: config.batch_records,
     maxWaitMs: config.max_wait_ms,

@@ -45,11 +45,10 @@
  */
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { Codes, type DeadLetterKind, type LogReader, type Logger, type StoredRecord, backoffDelay } from '@tributary/core';
-import type { LineBatch, ObjectSink, Sink, SinkObject } from '@tributary/core';
+import { Codes, type DeadLetterKind, type LogReader, type Logger, type StoredRecord, backoffDelay, compileTagPattern } from '@tributary/core';
+import type { EventFilterCounts, LineBatch, ObjectSink, Sink, SinkObject } from '@tributary/core';
 import type { DeadLetter, EncodeJob, EncodeResult, JobRecord } from './encode-job';
 import type { Encoder } from './encoder-pool';
-import { compileTagPattern } from './route';
 import { type FieldNames, hourPartition } from './transcode';
 
 export interface Route {
@@ -67,6 +66,8 @@ export interface EgressMetrics {
   committed(offset: number): void;
   loopError(stage: 'poll' | 'commit' | 'encode'): void;
   objectWritten(sink: string, n: number): void;
+  /** What the filters did in one encoding job. */
+  filtered(counts: EventFilterCounts): void;
 }
 
 export interface ObjectPolicy {
@@ -352,7 +353,10 @@ export class EgressWorker {
     const outcome = this.options.encoder
       .encode(input)
       .then(
-        (result): JobOutcome => result,
+        (result): JobOutcome => {
+          if (result.filterCounts) this.options.metrics.filtered(result.filterCounts);
+          return result;
+        },
         // once stop gave up (abandoned), nothing is dead-lettered: the window replays on the next start
         (err: Error): JobOutcome => ({ failed: err, deadLetters: this.abandoned ? [] : this.failedJob(input, err) }),
       )

@@ -11,7 +11,7 @@
  * base64, with the reason); the rest of the job goes on.
  */
 import { gzipSync } from 'node:zlib';
-import type { DeadLetter } from '@tributary/core';
+import type { DeadLetter, EventFilter, EventFilterCounts } from '@tributary/core';
 import { INCOMPLETE, skipValue } from '@tributary/forward-protocol';
 import { type FieldNames, LineWriter, Out, type RecordFields, Unencodable, fieldNameBytes, recordFields } from './transcode';
 
@@ -62,6 +62,8 @@ export interface EncodeResult {
   groups: EncodedGroup[];
   deadLetters: DeadLetter[];
   events: number;
+  /** What the filters did in this job (with a filter). */
+  filterCounts?: EventFilterCounts;
 }
 
 class GroupWriter {
@@ -98,24 +100,33 @@ class GroupWriter {
   }
 }
 
-export function runEncodeJob(job: EncodeJob): EncodeResult {
-  const src = Buffer.from(job.entries.buffer, job.entries.byteOffset, job.entries.byteLength);
+/**
+ * With `filter`, a record's events go through it first: the kept ones are
+ * encoded, each under its index in the chunk (a dropped event leaves a gap
+ * in the `_id`s, never a shift).
+ */
+export function runEncodeJob(job: EncodeJob, filter?: EventFilter): EncodeResult {
+  const entries = Buffer.from(job.entries.buffer, job.entries.byteOffset, job.entries.byteLength);
   const lines = new LineWriter(fieldNameBytes(job.fields));
   const writers = new Map<string, GroupWriter>();
   const deadLetters: DeadLetter[] = [];
   let events = 0;
   for (const r of job.records) {
     const rf: RecordFields = recordFields(job.fields, r.idPrefix, r.tag);
+    const kept = filter?.run(r.tag, entries, r.start, r.end) ?? null;
+    const src = kept ? kept.entries : entries;
+    const end = kept ? src.length : r.end;
     let hourOfWriter = Number.NaN;
     let writer: GroupWriter | undefined;
-    let pos = r.start;
-    let index = 0;
-    while (pos < r.end) {
+    let pos = kept ? 0 : r.start;
+    let k = 0;
+    while (pos < end) {
+      const index = kept ? kept.indexes[k] : k;
       // Encode into the writer of the previous event's hour (nearly always the same); move the line if not.
       const w = writer ?? writerFor(writers, r, 0, job);
       const mark = w.out.pos;
       try {
-        const next = lines.write(w.out, src, pos, r.end, index, rf);
+        const next = lines.write(w.out, src, pos, end, index, rf);
         if (lines.hour !== hourOfWriter) {
           const target = writerFor(writers, r, lines.hour, job);
           if (target !== w) {
@@ -130,18 +141,18 @@ export function runEncodeJob(job: EncodeJob): EncodeResult {
         pos = next;
       } catch (err) {
         if (!(err instanceof Unencodable)) throw err;
-        const next = endOf(src, pos, r.end);
-        const end = next === INCOMPLETE ? r.end : next;
+        const next = endOf(src, pos, end);
+        const after = next === INCOMPLETE ? end : next;
         deadLetters.push({
           tag: r.tag,
           id: `${r.idPrefix}#${index}`,
           kind: err.kind,
           reason: next === INCOMPLETE ? `${err.message}; the rest of the chunk is unreadable` : err.message,
-          raw: src.toString('base64', pos, end),
+          raw: src.toString('base64', pos, after),
         });
-        pos = end;
+        pos = after;
       }
-      index++;
+      k++;
     }
   }
   const groups: EncodedGroup[] = [];
@@ -149,7 +160,7 @@ export function runEncodeJob(job: EncodeJob): EncodeResult {
     w.cut();
     if (w.group.events) groups.push(w.group);
   }
-  return { groups, deadLetters, events };
+  return filter ? { groups, deadLetters, events, filterCounts: filter.takeCounts() } : { groups, deadLetters, events };
 }
 
 function writerFor(writers: Map<string, GroupWriter>, r: JobRecord, hour: number, job: EncodeJob): GroupWriter {

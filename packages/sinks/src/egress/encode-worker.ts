@@ -3,8 +3,12 @@
  * thread. Outputs are copied into buffers of their own and transferred, so
  * no pooled memory crosses threads.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { EventFilterModule } from '@tributary/core';
 import { type EncodeJob, type EncodeResult, runEncodeJob } from './encode-job';
+import { loadEventFilter } from './encoder-pool';
+
+const filter = loadEventFilter((workerData as { filter?: EventFilterModule } | null)?.filter);
 
 function own(b: Uint8Array, transfer: ArrayBuffer[]): Uint8Array {
   const copy = new Uint8Array(b.length);
@@ -16,7 +20,7 @@ function own(b: Uint8Array, transfer: ArrayBuffer[]): Uint8Array {
 parentPort?.on('message', (msg: { id: number; job: EncodeJob }) => {
   let result: EncodeResult;
   try {
-    result = runEncodeJob(msg.job);
+    result = runEncodeJob(msg.job, filter);
   } catch (err) {
     parentPort?.postMessage({ id: msg.id, error: (err as Error).stack ?? String(err) });
     return;

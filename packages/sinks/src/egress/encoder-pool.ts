@@ -8,7 +8,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Codes, type Logger } from '@tributary/core';
+import { Codes, type EventFilter, type EventFilterModule, type Logger } from '@tributary/core';
 import { type EncodeJob, type EncodeResult, runEncodeJob } from './encode-job';
 
 export interface Encoder {
@@ -30,19 +30,27 @@ interface Pending {
   reject(e: Error): void;
 }
 
+/** The event filter `m` describes (loaded in the calling thread), or undefined without one. */
+export function loadEventFilter(m: EventFilterModule | undefined): EventFilter | undefined {
+  if (!m) return undefined;
+  const { createEventFilter } = require(m.module) as { createEventFilter(options: unknown): EventFilter };
+  return createEventFilter(m.options);
+}
+
 class Slot {
   worker: Worker;
   readonly pending = new Map<number, Pending>();
 
   constructor(
     private readonly file: string,
+    private readonly filter: EventFilterModule | undefined,
     private readonly onExit: (slot: Slot, err: Error) => void,
   ) {
     this.worker = this.spawn();
   }
 
   private spawn(): Worker {
-    const w = new Worker(this.file);
+    const w = new Worker(this.file, { workerData: { filter: this.filter } });
     w.unref();
     w.on('message', (m: { id: number; result?: EncodeResult; error?: string }) => {
       const p = this.pending.get(m.id);
@@ -65,10 +73,23 @@ class Slot {
   }
 }
 
-/** `workerFile` replaces the worker script (tests inject one that fails). */
-export function createEncoder(threads: number, logger: Logger, workerFile = join(__dirname, 'encode-worker.js')): Encoder {
+/**
+ * `filter` is loaded in every thread (and in this one for the inline path);
+ * `workerFile` replaces the worker script (tests inject one that fails).
+ */
+export function createEncoder(
+  threads: number,
+  logger: Logger,
+  workerFile = join(__dirname, 'encode-worker.js'),
+  filter?: EventFilterModule,
+): Encoder {
+  let inlineFilter: EventFilter | undefined;
+  const inline = (job: EncodeJob) => {
+    inlineFilter ??= loadEventFilter(filter);
+    return runEncodeJob(job, inlineFilter);
+  };
   if (threads === 0 || __filename.endsWith('.ts')) {
-    return { threads: 0, encode: async (job) => runEncodeJob(job), close: async () => {} };
+    return { threads: 0, encode: async (job) => inline(job), close: async () => {} };
   }
   let nextId = 0;
   let closed = false;
@@ -85,14 +106,14 @@ export function createEncoder(threads: number, logger: Logger, workerFile = join
     );
     for (const p of jobs) {
       try {
-        p.resolve(runEncodeJob(p.job));
+        p.resolve(inline(p.job));
       } catch (e) {
         p.reject(e as Error);
       }
     }
     slot.restart();
   };
-  const slots = Array.from({ length: threads }, () => new Slot(workerFile, failOver));
+  const slots = Array.from({ length: threads }, () => new Slot(workerFile, filter, failOver));
   return {
     threads,
     encode(job) {

@@ -1,0 +1,7 @@
+export * from './chain';
+export * from './chunks';
+export * from './egress';
+export * from './metrics';
+export * from './record-accessor';
+export * from './registry';
+export * from './spec';

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Logger, RetryableError, partConfigSpec, silentLogger, validateConfig } from '@tributary/core';
@@ -190,4 +190,199 @@ test('a batch the next stage refuses is offered again, and nothing is lost or do
   }
   expect(h.messages()).toEqual(range(0, 10));
   expect(await h.metric('tributary_tail_errors_total', { code: 'TRB_BUF_FULL' })).toBeGreaterThan(0);
+});
+
+test('rename rotation with writes racing it: the old file is finished, the new one read from its head, every line once', async () => {
+  const dir = tmp();
+  const a = join(dir, 'app.log');
+  writeFileSync(a, '');
+  const h = new Harness(dir, { path: [a], rotate_wait_ms: 300 });
+  await h.start();
+  try {
+    await sleep(100);
+    let n = 0;
+    for (let rotation = 0; rotation < 5; rotation++) {
+      for (let k = 0; k < 200; k++) appendFileSync(a, `line ${n++}\n`);
+      renameSync(a, `${a}.${rotation}`);
+      appendFileSync(`${a}.${rotation}`, `line ${n++}\n`); // a writer still holding the old file
+      writeFileSync(a, `line ${n++}\n`);
+      await sleep(120); // a file is found by a scan (refresh_interval_ms): one created and rotated away between two is never seen
+    }
+    await h.waitFor(n, 10_000);
+    await sleep(500); // past rotate_wait_ms: the old files are closed
+    expect(await h.metric('tributary_tail_files_watched')).toBe(1);
+    expect(await h.metric('tributary_tail_rotations_total', { kind: 'rename' })).toBe(5);
+    expect(h.messages().sort()).toEqual(range(0, n).sort());
+  } finally {
+    await h.stop();
+  }
+});
+
+test('a glob that matches the rotated files too (app.log*) reads each once, whatever its name becomes', async () => {
+  const dir = tmp();
+  const a = join(dir, 'app.log');
+  writeFileSync(a, lines(0, 10));
+  const h = new Harness(dir, { path: [`${a}*`], read_from_head: true });
+  await h.start();
+  try {
+    await h.waitFor(10);
+    renameSync(a, `${a}.1`);
+    writeFileSync(a, lines(10, 20));
+    await h.waitFor(20);
+    renameSync(`${a}.1`, `${a}.2`);
+    renameSync(a, `${a}.1`);
+    writeFileSync(a, lines(20, 30));
+    await h.waitFor(30);
+    await sleep(300); // several scans see the renamed files
+  } finally {
+    await h.stop();
+  }
+  expect(h.messages().sort()).toEqual(range(0, 30).sort());
+});
+
+test('copytruncate: a file shrinking below its position is read again from its start', async () => {
+  const dir = tmp();
+  const a = join(dir, 'app.log');
+  writeFileSync(a, lines(0, 50));
+  const h = new Harness(dir, { path: [a], read_from_head: true });
+  await h.start();
+  try {
+    await h.waitFor(50);
+    truncateSync(a, 0);
+    appendFileSync(a, lines(50, 55));
+    await h.waitFor(55);
+    await sleep(100);
+  } finally {
+    await h.stop();
+  }
+  expect(h.messages()).toEqual(range(0, 55));
+  expect(await h.metric('tributary_tail_rotations_total', { kind: 'truncate' })).toBe(1);
+});
+
+test('a deleted file is finished and closed, its position forgotten; a new file on the same inode is read whole', async () => {
+  const dir = tmp();
+  const a = join(dir, 'app.log');
+  writeFileSync(a, lines(0, 5, 'first'));
+  const h = new Harness(dir, { path: [join(dir, '*.log')], read_from_head: true, rotate_wait_ms: 60_000 });
+  await h.start();
+  try {
+    await h.waitFor(5);
+    unlinkSync(a);
+    const until = Date.now() + 3000;
+    while ((await h.metric('tributary_tail_files_watched')) > 0 && Date.now() < until) await sleep(10);
+    expect(await h.metric('tributary_tail_files_watched')).toBe(0); // closed without waiting rotate_wait_ms
+    writeFileSync(a, lines(0, 3, 'second')); // ext4/tmpfs commonly hand the freed inode out again
+    await h.waitFor(8);
+    await sleep(100);
+  } finally {
+    await h.stop();
+  }
+  expect(h.messages()).toEqual([...range(0, 5, 'first'), ...range(0, 3, 'second')]);
+});
+
+test('inode reuse while stopped: a saved position is not applied to another file that got the same inode', async () => {
+  const dir = tmp();
+  const a = join(dir, 'app.log');
+  writeFileSync(a, lines(0, 20, 'old'));
+  const raw = { path: [a], read_from_head: true };
+  const h1 = new Harness(dir, raw);
+  await h1.start();
+  await h1.waitFor(20);
+  await h1.stop();
+  // the same path and, on most filesystems, the same inode: different first bytes
+  unlinkSync(a);
+  writeFileSync(a, lines(0, 30, 'new'));
+  const h2 = new Harness(dir, raw);
+  await h2.start();
+  try {
+    await h2.waitFor(30);
+    await sleep(100);
+  } finally {
+    await h2.stop();
+  }
+  expect(h2.messages()).toEqual(range(0, 30, 'new'));
+});
+
+test('a file rotated while stopped is finished from its saved position, the new one read from its head', async () => {
+  const dir = tmp();
+  const a = join(dir, 'app.log');
+  writeFileSync(a, lines(0, 10));
+  const raw = { path: [a], read_from_head: false };
+  const h1 = new Harness(dir, raw);
+  await h1.start();
+  await sleep(150);
+  appendFileSync(a, lines(10, 20));
+  await h1.waitFor(10);
+  await h1.stop();
+  appendFileSync(a, lines(20, 30));
+  renameSync(a, `${a}.1`);
+  writeFileSync(a, lines(30, 40));
+  const h2 = new Harness(dir, raw);
+  await h2.start();
+  try {
+    await h2.waitFor(20);
+    await sleep(100);
+  } finally {
+    await h2.stop();
+  }
+  expect(h1.messages()).toEqual(range(10, 20));
+  expect(h2.messages().sort()).toEqual(range(20, 40).sort());
+});
+
+test('a glob gains files while running: each new file is read from its head', async () => {
+  const dir = tmp();
+  const h = new Harness(dir, { path: [join(dir, '**', '*.log')] });
+  await h.start();
+  try {
+    await sleep(150); // past the first scan: what it finds is read from its end
+    for (let i = 0; i < 20; i++) {
+      mkdirSync(join(dir, `d${i % 4}`), { recursive: true });
+      writeFileSync(join(dir, `d${i % 4}`, `f${i}.log`), `file ${i}\n`);
+    }
+    await h.waitFor(20);
+    await sleep(100);
+  } finally {
+    await h.stop();
+  }
+  expect(h.messages().sort()).toEqual(range(0, 20, 'file').sort());
+  expect(await h.metric('tributary_tail_files_watched')).toBe(20);
+});
+
+test('a crash after the buffer accepted a batch and before its position was committed: the batch is recognised, not repeated', async () => {
+  const dir = tmp();
+  const a = join(dir, 'app.log');
+  writeFileSync(a, lines(0, 10));
+  const raw = { path: [a], read_from_head: true };
+  const h1 = new Harness(dir, raw);
+  await h1.start();
+  await h1.waitFor(10);
+  await h1.stop();
+  // the journal as a kill -9 between consume resolving and the commit record leaves it: the last record an intent
+  const journal = join(dir, 'positions.journal');
+  const records = readFileSync(journal, 'utf8').trim().split('\n');
+  const intent = records.map((l) => JSON.parse(l)).find((r) => r.end > r.pos);
+  writeFileSync(journal, `${records.slice(0, records.indexOf(JSON.stringify(intent)) + 1).join('\n')}\n`);
+  appendFileSync(a, lines(10, 15));
+  const h2 = new Harness(dir, raw);
+  for (const k of h1.acked) h2.acked.add(k); // the buffer's acked-id journal survived with the events
+  await h2.start();
+  try {
+    await h2.waitFor(5);
+    await sleep(150);
+  } finally {
+    await h2.stop();
+  }
+  expect(h2.messages()).toEqual(range(10, 15));
+
+  // and when the buffer did not get it (no acked id), the range is read again
+  writeFileSync(journal, `${records.slice(0, records.indexOf(JSON.stringify(intent)) + 1).join('\n')}\n`);
+  const h3 = new Harness(dir, raw);
+  await h3.start();
+  try {
+    await h3.waitFor(15);
+    await sleep(150);
+  } finally {
+    await h3.stop();
+  }
+  expect(h3.messages()).toEqual(range(0, 15));
 });

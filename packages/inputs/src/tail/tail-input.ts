@@ -273,7 +273,6 @@ export class Tailer {
           break;
         }
       }
-      if (reused) journal.forget([reused.id]); // truncated while stopped, or the inode now holds another file: read it whole
       let position: Position;
       if (saved) {
         position = { ...saved, seenAt: now };
@@ -282,7 +281,9 @@ export class Tailer {
           position = { ...position, pos: 0, end: 0, skipping: false };
         }
       } else {
-        const from = this.firstScan && !this.config.read_from_head && !reused ? st.size : 0;
+        // at the first start, a file found at a path a saved file had is its successor (rotated while stopped): read whole
+        const successor = reused !== null || [...journal.positions()].some((p) => p.path === path);
+        const from = this.firstScan && !this.config.read_from_head && !successor ? st.size : 0;
         position = {
           id: randomBytes(8).toString('hex'),
           dev: st.dev,
@@ -296,6 +297,7 @@ export class Tailer {
         };
         journal.write([position]);
       }
+      if (reused) journal.forget([reused.id]); // truncated while stopped, or the inode now holds another file: read it whole
       const f: Followed = {
         fd,
         key,

@@ -6,7 +6,8 @@
  * that record whole). Modes:
  *
  *   regex    a record starts at a line matching `first_line`
- *   java     a record starts at a line not indented and not `Caused by:` / `... N more`
+ *   java     a record starts at a line that is not part of a stack trace (frames,
+ *            `Caused by:`, `... N more`, the exception's class line)
  *   python   a `Traceback (most recent call last):` line, its indented lines
  *            and the exception line after them join the record before them
  *   docker   each line is Docker json-file JSON; `log` parts not ending in
@@ -40,7 +41,8 @@ export interface Grouper {
 
 export type MultilineMode = 'none' | 'regex' | 'java' | 'python' | 'docker' | 'cri';
 
-const JAVA_FIRST_LINE = /^(?!\s|Caused by:|\.\.\. \d+ (?:more|common frames omitted))/;
+/** Not a stack trace's continuation: indented frames, `Caused by:`, `... N more`, nor the exception line (`java.io.IOException: …`). */
+const JAVA_FIRST_LINE = /^(?!\s|Caused by:|Suppressed:|\.\.\. \d+|[\w$]+(?:\.[\w$]+)+(?:Exception|Error|Throwable)\b)/;
 const readIso = timeReader('iso8601');
 
 /** A grouper for `mode`, or null for `none` (every line is a record). */

@@ -115,7 +115,13 @@ export function timeReader(format: string | undefined): (value: unknown) => Even
   };
   if (format === undefined || format === 'iso8601') return iso;
   if (format === 'unix') return (v) => seconds(Number(v));
-  if (format === 'unix_ms') return (v) => seconds(Number(v) / 1000);
+  if (format === 'unix_ms') {
+    return (v) => {
+      const ms = Number(v);
+      const s = Math.floor(ms / 1000);
+      return Number.isFinite(ms) && s >= 0 && s < 2 ** 32 ? new EventTime(s, Math.round((ms - s * 1000) * 1e6)) : null;
+    };
+  }
   return strptime(format);
 }
 

@@ -386,3 +386,109 @@ test('a crash after the buffer accepted a batch and before its position was comm
   }
   expect(h3.messages()).toEqual(range(0, 15));
 });
+
+test('a java stack trace split across writes is one record; the last record ends after multiline.flush_ms', async () => {
+  const dir = tmp();
+  const a = join(dir, 'app.log');
+  writeFileSync(a, '');
+  const h = new Harness(dir, { path: [a], multiline: { mode: 'java', flush_ms: 300 } });
+  await h.start();
+  try {
+    await sleep(100);
+    appendFileSync(a, '12:00:00 ERROR failed\njava.lang.IllegalStateException: boom\n\tat a.B.c(B.java:1)\n');
+    await sleep(150); // shorter than flush_ms: the record stays open
+    appendFileSync(a, '\tat a.B.d(B.java:2)\n\t... 3 more\n12:00:01 INFO ok\n');
+    await h.waitFor(1);
+    expect(h.messages()).toEqual([
+      '12:00:00 ERROR failed\njava.lang.IllegalStateException: boom\n\tat a.B.c(B.java:1)\n\tat a.B.d(B.java:2)\n\t... 3 more',
+    ]);
+    await h.waitFor(2); // after flush_ms
+  } finally {
+    await h.stop();
+  }
+  expect(h.messages()[1]).toBe('12:00:01 INFO ok');
+});
+
+test('an open multiline record is not committed: a restart reads it again whole', async () => {
+  const dir = tmp();
+  const a = join(dir, 'app.log');
+  writeFileSync(a, '[1] one\n more\n[2] two\n still two\n');
+  const raw = { path: [a], read_from_head: true, multiline: { mode: 'regex', first_line: '^\\[\\d\\]', flush_ms: 60_000 } };
+  const h1 = new Harness(dir, raw);
+  await h1.start();
+  await h1.waitFor(1);
+  await sleep(100);
+  await h1.stop();
+  appendFileSync(a, ' and more\n[3] three\n');
+  const h2 = new Harness(dir, raw);
+  await h2.start();
+  try {
+    await h2.waitFor(1);
+    await sleep(100);
+  } finally {
+    await h2.stop();
+  }
+  expect(h1.messages()).toEqual(['[1] one\n more']);
+  expect(h2.messages()).toEqual(['[2] two\n still two\n and more']);
+});
+
+test('parsers on real-looking files: nginx access log, syslog; a line that does not parse is kept and counted', async () => {
+  const dir = tmp();
+  const nginx = join(dir, 'access.log');
+  writeFileSync(
+    nginx,
+    [
+      '10.0.0.1 - - [07/Dec/2026:03:00:00 +0000] "GET /health HTTP/1.1" 200 2 "-" "kube-probe/1.29"',
+      'garbage line',
+      '10.0.0.2 - bob [07/Dec/2026:03:00:01 +0000] "POST /api HTTP/2.0" 201 512 "https://a.example/" "curl/8.5.0"',
+      '',
+    ].join('\n'),
+  );
+  const h = new Harness(dir, { path: [nginx], read_from_head: true, parser: { type: 'nginx' } });
+  await h.start();
+  try {
+    await h.waitFor(3);
+  } finally {
+    await h.stop();
+  }
+  expect(h.records.map((r) => r.record)).toEqual([
+    expect.objectContaining({ remote: '10.0.0.1', path: '/health', code: 200, agent: 'kube-probe/1.29' }),
+    { message: 'garbage line' },
+    expect.objectContaining({ remote: '10.0.0.2', user: 'bob', method: 'POST', code: 201, size: 512 }),
+  ]);
+  expect(h.records[0].time).toBe(Date.UTC(2026, 11, 7, 3) / 1000);
+  expect(await h.metric('tributary_tail_parse_errors_total')).toBe(1);
+
+  const syslog = join(dir, 'syslog');
+  writeFileSync(syslog, 'Dec  7 03:00:00 ip-10-0-0-1 sshd[812]: Accepted publickey for ec2-user\n');
+  const s = new Harness(dir, { path: [syslog], read_from_head: true, parser: { type: 'syslog_rfc3164' }, positions_path: join(dir, 'p2') });
+  await s.start();
+  try {
+    await s.waitFor(1);
+  } finally {
+    await s.stop();
+  }
+  expect(s.records[0].record).toEqual({ host: 'ip-10-0-0-1', ident: 'sshd', pid: '812', message: 'Accepted publickey for ec2-user' });
+});
+
+test('lines over max_line_bytes are cut or skipped, counted, and the lines after them read', async () => {
+  for (const action of ['cut', 'skip'] as const) {
+    const dir = tmp();
+    const a = join(dir, 'app.log');
+    const long = 'x'.repeat(5000);
+    // one over-long line whole in a read, and one longer than a read (its end comes in a later write)
+    writeFileSync(a, `before\n${long}\n${'y'.repeat(300_000)}`);
+    const h = new Harness(dir, { path: [a], read_from_head: true, max_line_bytes: 1000, long_lines: action });
+    await h.start();
+    try {
+      await sleep(200);
+      appendFileSync(a, `${'y'.repeat(1000)}\nafter\n`);
+      await h.waitFor(action === 'cut' ? 4 : 2);
+      await sleep(100);
+    } finally {
+      await h.stop();
+    }
+    expect(h.messages()).toEqual(action === 'cut' ? ['before', 'x'.repeat(1000), 'y'.repeat(1000), 'after'] : ['before', 'after']);
+    expect(await h.metric('tributary_tail_long_lines_total', { action })).toBe(2);
+  }
+});

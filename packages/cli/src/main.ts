@@ -19,23 +19,35 @@ export function buildProgram(): Command {
     .option('--metrics-port <port>', 'forwarder metrics port (the aggregator uses the next one)', '24231')
     .option('--bind <address>', 'address the inputs listen on', '127.0.0.1')
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'warn')
-    .action(async (o: { dataDir: string; forwardPort: string; httpPort: string; metricsPort: string; bind: string; logLevel: string }) => {
-      (await import('./commands/shutdown')).catchSignalsEarly();
-      const { runUp } = await import('./commands/up');
-      const port = (name: string, v: string) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--${name} must be a port number (0-65535), got "${v}".`);
-        return n;
-      };
-      await runUp({
-        dataDir: o.dataDir,
-        forwardPort: port('forward-port', o.forwardPort),
-        httpPort: port('http-port', o.httpPort),
-        metricsPort: port('metrics-port', o.metricsPort),
-        bind: o.bind,
-        logLevel: o.logLevel,
-      });
-    });
+    .option('--tail <glob...>', 'also follow the files these globs match (tag tail.<path>, read from their head)')
+    .action(
+      async (o: {
+        dataDir: string;
+        forwardPort: string;
+        httpPort: string;
+        metricsPort: string;
+        bind: string;
+        logLevel: string;
+        tail?: string[];
+      }) => {
+        (await import('./commands/shutdown')).catchSignalsEarly();
+        const { runUp } = await import('./commands/up');
+        const port = (name: string, v: string) => {
+          const n = Number(v);
+          if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--${name} must be a port number (0-65535), got "${v}".`);
+          return n;
+        };
+        await runUp({
+          dataDir: o.dataDir,
+          forwardPort: port('forward-port', o.forwardPort),
+          httpPort: port('http-port', o.httpPort),
+          metricsPort: port('metrics-port', o.metricsPort),
+          bind: o.bind,
+          logLevel: o.logLevel,
+          tail: o.tail ?? [],
+        });
+      },
+    );
 
   program
     .command('forwarder')

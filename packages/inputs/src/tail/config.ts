@@ -74,7 +74,8 @@ export const tailInputSchema = {
       minimum: 64,
       maximum: 4194304,
       default: 262144,
-      description: 'Longest line (or multiline record); longer ones are cut or skipped (`long_lines`) and counted.',
+      description:
+        "Longest line (or multiline record); longer ones are cut or skipped (`long_lines`) and counted. At most a quarter of the buffer's `chunk_limit_bytes`.",
     },
     long_lines: {
       enum: ['cut', 'skip'],

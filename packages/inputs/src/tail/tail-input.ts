@@ -137,9 +137,10 @@ export class Tailer {
     this.metrics = createTailMetrics(ctx.registry);
     this.parser = createParser(config.parser);
     const chunkLimit = ctx.chunkLimitBytes ?? Number.POSITIVE_INFINITY;
-    this.maxLine = Math.min(config.max_line_bytes, Number.isFinite(chunkLimit) ? chunkLimit - 1024 : Number.POSITIVE_INFINITY);
+    // a file's events in one round stay one chunk of at most the buffer's chunk limit (never split: its id covers it whole)
+    this.maxLine = Math.max(64, Math.min(config.max_line_bytes, Math.floor(chunkLimit / 4)));
     this.readBuf = Buffer.allocUnsafe(Math.max(READ_BYTES, this.maxLine + 1) + this.maxLine);
-    this.chunkStop = Number.isFinite(chunkLimit) ? chunkLimit - this.maxLine - 1024 : BATCH_BYTES;
+    this.chunkStop = Number.isFinite(chunkLimit) ? Math.max(1, chunkLimit - 2 * this.maxLine - 1024) : BATCH_BYTES;
     createGrouper(config.multiline.mode, config.multiline.first_line, this.maxLine); // a bad first_line fails the start
     this.fastPath = config.parser.type === 'none' && config.multiline.mode === 'none';
   }

@@ -44,8 +44,8 @@ const closeFd = promisify(close);
 const readFd = promisify(read);
 const listDir = promisify(readdir);
 
-/** Bytes read from one file per round (more when `max_line_bytes` needs it). */
-const READ_BYTES = 256 * 1024;
+/** Bytes read from one file per round, at most (at least one longest line and its newline). */
+const READ_BYTES = 1024 * 1024;
 /** Encoded event bytes gathered from all files before one `consume`. */
 const BATCH_BYTES = 4 * 1024 * 1024;
 /** How many first bytes of a file identify it, with its device and inode. */
@@ -118,6 +118,7 @@ export class Tailer {
   private readonly fastPath: boolean;
   private readonly maxLine: number;
   private readonly readBuf: Buffer;
+  private readonly readBytes: number;
   private readonly chunkStop: number;
   private readonly logLimiter = new LogLimiter();
   private journal: PositionJournal | null = null;
@@ -139,8 +140,10 @@ export class Tailer {
     const chunkLimit = ctx.chunkLimitBytes ?? Number.POSITIVE_INFINITY;
     // a file's events in one round stay one chunk of at most the buffer's chunk limit (never split: its id covers it whole)
     this.maxLine = Math.max(64, Math.min(config.max_line_bytes, Math.floor(chunkLimit / 4)));
-    this.readBuf = Buffer.allocUnsafe(Math.max(READ_BYTES, this.maxLine + 1) + this.maxLine);
-    this.chunkStop = Number.isFinite(chunkLimit) ? Math.max(1, chunkLimit - 2 * this.maxLine - 1024) : BATCH_BYTES;
+    this.chunkStop = Number.isFinite(chunkLimit) ? Math.max(1, chunkLimit - this.maxLine - 1024) : BATCH_BYTES;
+    // a round's read of a file fits one chunk once encoded (events add ~12% to ~200-byte lines), so little is read twice
+    this.readBytes = Math.max(this.maxLine + 1, Math.min(READ_BYTES, Math.floor(this.chunkStop * 0.8)));
+    this.readBuf = Buffer.allocUnsafe(this.readBytes + this.maxLine);
     createGrouper(config.multiline.mode, config.multiline.first_line, this.maxLine); // a bad first_line fails the start
     this.fastPath = config.parser.type === 'none' && config.multiline.mode === 'none';
   }
@@ -468,7 +471,7 @@ export class Tailer {
     }
     const limit = f.pendingEnd ?? st.size;
     if (limit > f.seenTo) {
-      const length = Math.min(limit - f.readPos, f.pendingEnd === null ? Math.max(READ_BYTES, this.maxLine + 1) : this.readBuf.length);
+      const length = Math.min(limit - f.readPos, f.pendingEnd === null ? this.readBytes : this.readBuf.length);
       const { bytesRead } = await readFd(f.fd, this.readBuf, 0, length, f.readPos);
       f.lastDataAt = now;
       return this.cut(f, bytesRead, time, f.pendingEnd !== null && f.readPos + bytesRead === f.pendingEnd);
@@ -512,7 +515,7 @@ export class Tailer {
    */
   private cut(f: Followed, n: number, time: EventTime, final: boolean): Part {
     const buf = this.readBuf.subarray(0, n);
-    const out = new EntryWriter(this.fastPath ? n + 64 : 4096);
+    const out = new EntryWriter(this.fastPath ? Math.ceil(n * 1.25) + 64 : 4096);
     const groups: Group[] = [];
     let p = 0;
     let skipping = f.skipping;

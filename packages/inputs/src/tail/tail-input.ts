@@ -51,6 +51,8 @@ const BATCH_BYTES = 4 * 1024 * 1024;
 /** How many first bytes of a file identify it, with its device and inode. */
 const FINGERPRINT_BYTES = 256;
 const RETRY = { initialMs: 100, maxMs: 5000 };
+/** The fingerprint of no bytes. */
+const EMPTY_HASH = createHash('sha1').digest('hex').slice(0, 16);
 
 /** A file being followed. */
 interface Followed {
@@ -397,7 +399,7 @@ export class Tailer {
     if (f.goneAt !== null) return;
     f.goneAt = now;
     f.pathNow = null;
-    this.metrics.rotations.inc({ kind: 'rename' });
+    this.metrics.rotations.inc({ kind: f.deleted ? 'delete' : 'rename' });
     this.log(
       'info',
       Codes.TRB_TAIL_ROTATED,
@@ -436,12 +438,14 @@ export class Tailer {
         this.fileError(f.position.path, err as Error);
         continue;
       }
-      const behind = f.size - f.position.pos;
-      lag += behind;
-      maxLag = Math.max(maxLag, behind);
       if (!part) continue;
       parts.push(part);
       batchBytes += part.chunk?.entries.length ?? 0;
+    }
+    for (const f of files) {
+      const behind = Math.max(0, f.size - f.position.pos); // as of each file's last fstat
+      lag += behind;
+      maxLag = Math.max(maxLag, behind);
     }
     this.metrics.lagBytes.set(lag);
     this.metrics.maxLagBytes.set(maxLag);
@@ -467,7 +471,12 @@ export class Tailer {
       f.seenTo = 0;
       f.skipping = false;
       f.grouper?.reset();
-      f.position = { ...f.position, pos: 0, end: 0, skipping: false };
+      f.position = { ...f.position, pos: 0, end: 0, skipping: false, fpLen: 0, fpHash: EMPTY_HASH };
+    }
+    if (f.position.fpLen < FINGERPRINT_BYTES && st.size > f.position.fpLen) {
+      // a file first seen short is identified by more of its bytes as it grows (kept with its next position record)
+      const fp = await this.fingerprint(f.fd, Math.min(st.size, FINGERPRINT_BYTES));
+      f.position = { ...f.position, fpLen: fp.length, fpHash: fp.hash };
     }
     const limit = f.pendingEnd ?? st.size;
     if (limit > f.seenTo) {

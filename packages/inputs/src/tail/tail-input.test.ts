@@ -492,3 +492,21 @@ test('lines over max_line_bytes are cut or skipped, counted, and the lines after
     expect(await h.metric('tributary_tail_long_lines_total', { action })).toBe(2);
   }
 });
+
+test('copytruncate with the same bytes written again: the new lines are not taken for the old ones by chunk id', async () => {
+  const dir = tmp();
+  const a = join(dir, 'app.log');
+  writeFileSync(a, lines(0, 10));
+  const h = new Harness(dir, { path: [a], read_from_head: true });
+  await h.start();
+  try {
+    await h.waitFor(10);
+    truncateSync(a, 0);
+    await sleep(100); // seen truncated before it grows back past the old position
+    appendFileSync(a, lines(0, 10));
+    await h.waitFor(20);
+  } finally {
+    await h.stop();
+  }
+  expect(h.messages()).toEqual([...range(0, 10), ...range(0, 10)]);
+});

@@ -284,14 +284,16 @@ export class Tailer {
         position = { ...saved, seenAt: now };
         if (position.pos > st.size) {
           this.metrics.rotations.inc({ kind: 'truncate' });
-          position = { ...position, pos: 0, end: 0, skipping: false };
+          journal.forget([position.id]);
+          position = { ...position, id: newFileId(), pos: 0, end: 0, skipping: false };
+          journal.write([position]);
         }
       } else {
         // at the first start, a file found at a path a saved file had is its successor (rotated while stopped): read whole
         const successor = reused !== null || [...journal.positions()].some((p) => p.path === path);
         const from = this.firstScan && !this.config.read_from_head && !successor ? st.size : 0;
         position = {
-          id: randomBytes(8).toString('hex'),
+          id: newFileId(),
           dev: st.dev,
           ino: st.ino,
           fpLen: fp.length,
@@ -471,7 +473,10 @@ export class Tailer {
       f.seenTo = 0;
       f.skipping = false;
       f.grouper?.reset();
-      f.position = { ...f.position, pos: 0, end: 0, skipping: false, fpLen: 0, fpHash: EMPTY_HASH };
+      // a new id: chunk ids of the new content must not be taken for those of the old (the same ranges recur)
+      this.requireJournal().forget([f.position.id]);
+      f.position = { ...f.position, id: newFileId(), pos: 0, end: 0, skipping: false, fpLen: 0, fpHash: EMPTY_HASH };
+      this.requireJournal().write([f.position]);
     }
     if (f.position.fpLen < FINGERPRINT_BYTES && st.size > f.position.fpLen) {
       // a file first seen short is identified by more of its bytes as it grows (kept with its next position record)
@@ -691,6 +696,11 @@ export class Tailer {
     if (f.deleted) this.requireJournal().forget([f.position.id]);
     this.log('info', Codes.TRB_TAIL_ROTATED, `The file ${f.position.path} was read to its end and closed.`);
   }
+}
+
+/** A file's id in chunk ids and the journal: random, given when it is first seen or starts over (truncated). */
+function newFileId(): string {
+  return randomBytes(8).toString('hex');
 }
 
 /** The tag for a file: the first `*` of `pattern` replaced by its path with `/` as `.` (Fluentd in_tail). */

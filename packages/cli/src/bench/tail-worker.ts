@@ -2,8 +2,8 @@
  * Tail bench worker (a child process, so its peak RSS is its own): the tail
  * input reads the files in argv[2] from their head into a disk buffer whose
  * sealed chunks are taken and acked at once (an output that never lags), and
- * reports, once every line is in the buffer, how long that took and its peak
- * RSS. argv: <dir> <parser> <lines expected>.
+ * reports, once every line is in the buffer, how long that took, the CPU
+ * seconds it used and its peak RSS. argv: <dir> <parser> <lines expected>.
  */
 import { join } from 'node:path';
 import { createBuffer } from '@tributary/buffer';
@@ -45,14 +45,16 @@ async function main(): Promise<void> {
     },
   });
   const started = process.hrtime.bigint();
+  const cpuBefore = process.cpuUsage();
   await input.start((chunks) => buffer.append(chunks));
   const deadline = Date.now() + 600_000;
   while (events < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
   const rss = /VmHWM:\s+(\d+) kB/.exec(require('node:fs').readFileSync('/proc/self/status', 'utf8'));
   await input.stop(0);
   await buffer.close();
-  process.send?.({ events, seconds, peakRssMb: rss ? Number(rss[1]) / 1024 : Number.NaN });
+  process.send?.({ events, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMb: rss ? Number(rss[1]) / 1024 : Number.NaN });
 }
 
 main().catch((err: Error) => {

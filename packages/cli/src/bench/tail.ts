@@ -10,7 +10,7 @@
  * DB) into its counter output, timed to the last line counted.
  */
 import { fork, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, peakRssMb } from './loopback';
@@ -39,14 +39,18 @@ function writeFiles(dir: string, files: number, lines: number, parser: string): 
   return bytes;
 }
 
-function runWorker(dir: string, parser: string, lines: number): Promise<{ events: number; seconds: number; peakRssMb: number }> {
+function runWorker(
+  dir: string,
+  parser: string,
+  lines: number,
+): Promise<{ events: number; seconds: number; cpuSeconds: number; peakRssMb: number }> {
   const child = fork(join(__dirname, 'tail-worker.js'), [dir, parser, String(lines)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: ['--max-semi-space-size=4', '--max-old-space-size=128'],
   });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.on('message', (m: { events: number; seconds: number; peakRssMb: number; error?: string }) => {
+    child.on('message', (m: { events: number; seconds: number; cpuSeconds: number; peakRssMb: number; error?: string }) => {
       if (m.error) reject(new Error(m.error));
       else resolve(m);
     });
@@ -59,7 +63,7 @@ function runWorker(dir: string, parser: string, lines: number): Promise<{ events
  * its monitoring API counts every line out, and its peak RSS. (The counter's
  * own lines sit in stdout's buffer when it is a pipe, so they cannot time it.)
  */
-async function runFluentBit(dir: string, lines: number): Promise<{ seconds: number; peakRssMb: number } | null> {
+async function runFluentBit(dir: string, lines: number): Promise<{ seconds: number; cpuSeconds: number; peakRssMb: number } | null> {
   if (!existsSync(FLUENT_BIT)) return null;
   const port = await freePort();
   const child = spawn(
@@ -91,14 +95,22 @@ async function runFluentBit(dir: string, lines: number): Promise<{ seconds: numb
         .then((r) => r.json() as Promise<{ output?: Record<string, { proc_records?: number }> }>)
         .catch(() => null);
       const done = Object.values(out?.output ?? {}).reduce((n, o) => n + (o.proc_records ?? 0), 0);
-      if (done >= lines)
-        return { seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: Math.max(peak, peakRssMb(child.pid ?? 0)) };
+      if (done >= lines) {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        return { seconds, cpuSeconds: cpuSecondsOf(child.pid ?? 0), peakRssMb: Math.max(peak, peakRssMb(child.pid ?? 0)) };
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
     return null;
   } finally {
     child.kill('SIGKILL');
   }
+}
+
+/** User + system CPU seconds a live process used (/proc/<pid>/stat, clock ticks of 1/100 s). */
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Runs every case, handing each result to `report` as it is measured. */
@@ -115,6 +127,7 @@ export async function runTailBench(lines: number, report: (r: BenchResult | stri
           bytes,
           seconds: r.seconds,
           peakRssMb: r.peakRssMb,
+          cpu: { tail: r.cpuSeconds },
         });
         if (parser === 'none') {
           const fb = await runFluentBit(dir, Math.floor(lines / files) * files);
@@ -125,6 +138,7 @@ export async function runTailBench(lines: number, report: (r: BenchResult | stri
               bytes,
               seconds: fb.seconds,
               peakRssMb: fb.peakRssMb,
+              cpu: { 'fluent-bit': fb.cpuSeconds },
             });
           } else report(`Fluent Bit not run (${FLUENT_BIT} missing or it exited early).`);
         }

@@ -113,7 +113,7 @@ export function createTailInput(config: TailInputConfig, ctx: InputContext): Inp
   };
 }
 
-export class Tailer {
+class Tailer {
   private readonly files = new Map<string, Followed>();
   private readonly metrics: TailMetrics;
   private readonly parser: Parser;
@@ -153,7 +153,14 @@ export class Tailer {
   /** Opens the position journal and starts the loop; rejects when the journal cannot be opened. */
   async start(): Promise<void> {
     this.journal = PositionJournal.open(resolve(this.config.positions_path));
-    this.loop = this.run();
+    // run() handles its own failures; this catches a bug, so the loop's end is never silent
+    this.loop = this.run().catch((err: Error) => {
+      this.metrics.errors.inc({ code: Codes.TRB_TAIL_READ });
+      this.ctx.logger.error(
+        { code: Codes.TRB_TAIL_READ, err: err.message },
+        `The tail input stopped on an unexpected error: ${err.message}.`,
+      );
+    });
   }
 
   /** Stops reading; a batch being handed over may finish for `graceMs`. Closes the files and the journal. */
@@ -198,10 +205,11 @@ export class Tailer {
     this.log('warn', code, `The tail input could not hand lines over (${err.message}); it retries after a backoff.`);
   }
 
-  private log(level: 'warn' | 'info', code: ErrorCode, message: string, fields: Record<string, unknown> = {}): void {
+  /** One line per code per interval, with how many were left out since the last. */
+  private log(level: 'warn' | 'info', code: ErrorCode, message: string): void {
     const suppressed = this.logLimiter.admit(code);
     if (suppressed === null) return;
-    this.ctx.logger[level]({ code, suppressed, ...fields }, message);
+    this.ctx.logger[level]({ code, suppressed }, message);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -704,7 +712,7 @@ function newFileId(): string {
 }
 
 /** The tag for a file: the first `*` of `pattern` replaced by its path with `/` as `.` (Fluentd in_tail). */
-export function tagFor(pattern: string, path: string): string {
+function tagFor(pattern: string, path: string): string {
   const at = pattern.indexOf('*');
   if (at < 0) return pattern;
   const fromPath = path.replace(/^\/+/, '').replace(/\/+/g, '.');

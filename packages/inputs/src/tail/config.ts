@@ -87,6 +87,8 @@ export const tailInputSchema = {
       additionalProperties: false,
       default: {},
       description: 'How a line becomes a record. A line that fails to parse is kept as `{message}` and counted.',
+      if: { properties: { type: { const: 'regex' } }, required: ['type'] },
+      then: { required: ['expression'] },
       properties: {
         type: {
           enum: ['none', 'json', 'regex', 'nginx', 'apache2', 'syslog_rfc3164', 'syslog_rfc5424'],
@@ -118,6 +120,8 @@ export const tailInputSchema = {
       additionalProperties: false,
       default: {},
       description: 'Joining lines into one record before parsing.',
+      if: { properties: { mode: { const: 'regex' } }, required: ['mode'] },
+      then: { required: ['first_line'] },
       properties: {
         mode: {
           enum: ['none', 'regex', 'java', 'python', 'docker', 'cri'],

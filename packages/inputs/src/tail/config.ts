@@ -88,6 +88,7 @@ export const tailInputSchema = {
       default: {},
       description: 'How a line becomes a record. A line that fails to parse is kept as `{message}` and counted.',
       if: { properties: { type: { const: 'regex' } }, required: ['type'] },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then (a regex parser needs its expression), not a thenable
       then: { required: ['expression'] },
       properties: {
         type: {
@@ -121,6 +122,7 @@ export const tailInputSchema = {
       default: {},
       description: 'Joining lines into one record before parsing.',
       if: { properties: { mode: { const: 'regex' } }, required: ['mode'] },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then (regex mode needs first_line), not a thenable
       then: { required: ['first_line'] },
       properties: {
         mode: {

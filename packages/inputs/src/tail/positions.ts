@@ -14,7 +14,11 @@
  *     and the buffer's memory of acked chunk ids (written in the same step as
  *     the events) tells whether it was already accepted: skipped if so.
  * So a line is neither lost nor repeated, whichever instruction the crash
- * stopped at. Records are written (not synced) before the buffer's write:
+ * stopped at, with one exception the buffer sets: it journals a batch's chunk
+ * ids just after its events (in the same synchronous step under `fsync:
+ * interval`, after the events' fdatasync under `always`); a crash between the
+ * two keeps events whose id it forgot, and that range is handed over again.
+ * Records are written (not synced) before the buffer's write:
  * a process crash keeps them (page cache); a power loss may lose the last
  * ones, and the lines after the surviving position are read again.
  *

@@ -510,3 +510,36 @@ test('copytruncate with the same bytes written again: the new lines are not take
   }
   expect(h.messages()).toEqual([...range(0, 10), ...range(0, 10)]);
 });
+
+test('lifecycle: stop without start, stop twice; a batch still pending at stop is not committed and is read again', async () => {
+  const dir = tmp();
+  const a = join(dir, 'app.log');
+  writeFileSync(a, lines(0, 5));
+  const config = new Harness(dir, { path: [a], read_from_head: true }).config();
+  const idle = createTailInput(config, { logger: silentLogger, onRefused: () => undefined });
+  await idle.stop(0);
+  expect(() => idle.address).toThrow('listens on no address');
+
+  const stuck = createTailInput(config, { logger: silentLogger, onRefused: () => undefined });
+  let offered = 0;
+  await stuck.start((chunks) => {
+    offered += chunks.length;
+    return new Promise(() => undefined); // the buffer never answers
+  });
+  const until = Date.now() + 3000;
+  while (offered === 0 && Date.now() < until) await sleep(10);
+  expect(offered).toBe(1);
+  const t0 = Date.now();
+  await stuck.stop(100);
+  await stuck.stop(100);
+  expect(Date.now() - t0).toBeLessThan(1000);
+
+  const h = new Harness(dir, { path: [a], read_from_head: true });
+  await h.start();
+  try {
+    await h.waitFor(5);
+  } finally {
+    await h.stop();
+  }
+  expect(h.messages()).toEqual(range(0, 5));
+});

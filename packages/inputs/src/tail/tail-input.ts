@@ -56,6 +56,12 @@ const BATCH_BYTES = 4 * 1024 * 1024;
 /** How many first bytes of a file identify it, with its device and inode. */
 const FINGERPRINT_BYTES = 256;
 const RETRY = { initialMs: 100, maxMs: 5000 };
+/**
+ * An idle file's path is stat-ed this often at most to notice a rename (a stat
+ * per file per poll would cost thousands of stats a second with thousands of
+ * idle files); the renamed file is read through its descriptor meanwhile.
+ */
+const ROTATION_CHECK_MS = 1000;
 /** The fingerprint of no bytes. */
 const EMPTY_HASH = createHash('sha1').digest('hex').slice(0, 16);
 
@@ -508,7 +514,7 @@ class Tailer {
 
   /** No new bytes: ends an open multiline record after `flush_ms`, notices rotation, closes a finished rotated file. */
   private async idle(f: Followed, now: number, time: EventTime): Promise<Part | null> {
-    if (f.pathNow !== null && now - f.checkedAt >= this.config.poll_interval_ms) {
+    if (f.pathNow !== null && now - f.checkedAt >= Math.max(this.config.poll_interval_ms, ROTATION_CHECK_MS)) {
       f.checkedAt = now;
       const st = await statPath(f.pathNow).catch(() => null);
       if (!st || `${st.dev}:${st.ino}` !== f.key) {

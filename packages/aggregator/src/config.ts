@@ -13,6 +13,19 @@ import { type LogConfig, logRegistry, logSchema } from '@tributary/log';
 import { type SinkConfig, type SinkRegistry, egressSchema, sinkItemSchema, sinkRegistry } from '@tributary/sinks';
 import type { FromSchema } from 'json-schema-to-ts';
 
+/** The inputs with this role's defaults; `tail` is the forwarder's (an edge agent reads files, an aggregator takes them over the network). */
+const { tail: _forwarderOnly, ...aggregatorInputs } = inputProperties({
+  forward: {
+    bind: { default: '0.0.0.0' },
+    max_pending_batches: {
+      default: 8,
+      description: 'Reads per connection waiting for dedupe and the log before the socket is paused (deep enough to overlap fsyncs).',
+    },
+    max_pending_bytes: { default: 67108864 },
+  },
+  http: { enabled: { default: false } },
+});
+
 export const aggregatorSchema = {
   type: 'object',
   additionalProperties: false,
@@ -22,17 +35,7 @@ export const aggregatorSchema = {
       minLength: 1,
       description: "Owner name recorded in dedupe claims; must stay the same across restarts (default: this machine's hostname).",
     },
-    ...inputProperties({
-      forward: {
-        bind: { default: '0.0.0.0' },
-        max_pending_batches: {
-          default: 8,
-          description: 'Reads per connection waiting for dedupe and the log before the socket is paused (deep enough to overlap fsyncs).',
-        },
-        max_pending_bytes: { default: 67108864 },
-      },
-      http: { enabled: { default: false } },
-    }),
+    ...aggregatorInputs,
     dedupe: dedupeSchema(dedupeRegistry),
     log: logSchema(logRegistry),
     filters: {

@@ -19,23 +19,35 @@ export function buildProgram(): Command {
     .option('--metrics-port <port>', 'forwarder metrics port (the aggregator uses the next one)', '24231')
     .option('--bind <address>', 'address the inputs listen on', '127.0.0.1')
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'warn')
-    .action(async (o: { dataDir: string; forwardPort: string; httpPort: string; metricsPort: string; bind: string; logLevel: string }) => {
-      (await import('./commands/shutdown')).catchSignalsEarly();
-      const { runUp } = await import('./commands/up');
-      const port = (name: string, v: string) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--${name} must be a port number (0-65535), got "${v}".`);
-        return n;
-      };
-      await runUp({
-        dataDir: o.dataDir,
-        forwardPort: port('forward-port', o.forwardPort),
-        httpPort: port('http-port', o.httpPort),
-        metricsPort: port('metrics-port', o.metricsPort),
-        bind: o.bind,
-        logLevel: o.logLevel,
-      });
-    });
+    .option('--tail <glob...>', 'also follow the files these globs match (tag tail.<path>, read from their head)')
+    .action(
+      async (o: {
+        dataDir: string;
+        forwardPort: string;
+        httpPort: string;
+        metricsPort: string;
+        bind: string;
+        logLevel: string;
+        tail?: string[];
+      }) => {
+        (await import('./commands/shutdown')).catchSignalsEarly();
+        const { runUp } = await import('./commands/up');
+        const port = (name: string, v: string) => {
+          const n = Number(v);
+          if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--${name} must be a port number (0-65535), got "${v}".`);
+          return n;
+        };
+        await runUp({
+          dataDir: o.dataDir,
+          forwardPort: port('forward-port', o.forwardPort),
+          httpPort: port('http-port', o.httpPort),
+          metricsPort: port('metrics-port', o.metricsPort),
+          bind: o.bind,
+          logLevel: o.logLevel,
+          tail: o.tail ?? [],
+        });
+      },
+    );
 
   program
     .command('forwarder')
@@ -71,7 +83,7 @@ export function buildProgram(): Command {
   program
     .command('bench')
     .description('Run benchmarks and print events/s, MB/s, p99 latency and peak RSS')
-    .argument('[suite]', 'protocol | forwarder-packed | forwarder-message | aggregator', 'protocol')
+    .argument('[suite]', 'protocol | forwarder-packed | forwarder-message | aggregator | tail', 'protocol')
     .option('--seconds <n>', 'measuring time per case', '3')
     .option('--connections <n>', 'sender connections (default: forwarder-packed 2, forwarder-message 16, aggregator 2)')
     .option('--sink <sink>', 'aggregator: where events are delivered, file | s3 (s3rver)', 'file')

@@ -45,6 +45,15 @@ const meanings = {
   TRB_HTTP_TIMEOUT: 'The HTTP request was not received within the header or request deadline (408).',
   TRB_HTTP_ERROR: 'An HTTP request failed for a reason without its own code (5xx); the log line carries the message.',
 
+  // tail input
+  TRB_TAIL_READ: 'A followed file could not be opened, stat-ed or read; it is tried again at the next poll.',
+  TRB_TAIL_POSITIONS: 'The tail position journal could not be written; no batch is handed over until it can (retried with backoff).',
+  TRB_TAIL_REFUSED: 'The buffer did not accept a batch of tailed lines (full, closed); the same lines are offered again after a backoff.',
+  TRB_TAIL_PARSE: 'A tailed line did not parse with `tail.parser`; it is kept as `{message}` (counted).',
+  TRB_TAIL_LONG_LINE: 'A tailed line was longer than `tail.max_line_bytes`; it was cut or skipped as `tail.long_lines` says (counted).',
+  TRB_TAIL_ROTATED:
+    'A followed file was renamed away, truncated (copytruncate) or deleted; it is finished and closed, or read again from its start.',
+
   // forwarder buffer
   TRB_BUF_FULL: 'The buffer holds `buffer.max_bytes`; with `overflow: block` the input refuses until output drains it.',
   TRB_BUF_IO: 'A disk buffer read, write or sync failed; the log line names the operation and errno.',

@@ -26,7 +26,7 @@ export interface EventChunk {
  */
 export type Consume<C extends EventChunk = EventChunk> = (chunks: C[]) => Promise<void>;
 
-/** A source of chunks (forward, HTTP; file tailing next). A role holds an `Input[]` and never sees the server behind one. */
+/** A source of chunks (forward, HTTP, tail). A role holds an `Input[]` and never sees the server behind one. */
 export interface Input<C extends EventChunk = EventChunk> {
   /** The input's kind (`forward`, `http`): the `input` label of its metrics. */
   readonly name: string;

@@ -87,6 +87,7 @@ export class Forwarder {
 
       const inputs = createInputs(config, {
         logger,
+        registry,
         chunkLimitBytes: config.buffer.chunk_limit_bytes,
         skipAcked: async (chunks) => {
           const fresh = await buffer.skipAcked(chunks);

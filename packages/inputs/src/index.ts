@@ -8,3 +8,6 @@ export * from './input';
 export * from './pieces';
 export * from './registry';
 export * from './spec';
+export * from './tail/config';
+export * from './tail/spec';
+export * from './tail/tail-input';

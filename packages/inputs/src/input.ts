@@ -3,7 +3,7 @@
  * with the next stage's `consume` and stops each on SIGTERM; it never sees
  * the server behind it.
  */
-import type { Consume as CoreConsume, Input as CoreInput, Logger } from '@tributary/core';
+import type { Consume as CoreConsume, Input as CoreInput, Logger, Registry } from '@tributary/core';
 import { type AdmissionLimits, DEFAULT_ADMISSION, type ForwardChunk } from '@tributary/forward-protocol';
 
 /** The next stage, for chunks of the forward protocol (see core's `Consume`). */
@@ -39,6 +39,8 @@ export interface InputContext {
    * aggregator: its log has written them), so an input may reuse their memory.
    */
   consumeReleasesBuffers?: boolean;
+  /** The role's metrics registry, for an input's own metrics (tail: files, lag, rotations). */
+  registry?: Registry;
 }
 
 /** `address` read before `start` resolved. */

@@ -2,9 +2,12 @@ import { request } from 'node:http';
 import { ConfigError, type ConfigSchema, silentLogger, validateConfig } from '@tributary/core';
 import type { ForwardChunk } from '@tributary/forward-protocol';
 import { forwardInputSchema } from './forward/config';
+import { forwardInput } from './forward/spec';
 import { httpInputSchema } from './http/config';
+import { httpInput } from './http/spec';
 import { createInputs, inputProperties, inputRegistry } from './registry';
 import { withDefaults } from './spec';
+import { tailInputSchema } from './tail/config';
 
 let names = 0;
 /** A config spec under a fresh name (ajv caches compiled schemas by name). */
@@ -36,18 +39,19 @@ const aggregatorLike = {
   }),
 };
 
-test('the registry lists forward and http, each under its config key with its own schema', () => {
-  expect(inputRegistry.map((s) => s.type)).toEqual(['forward', 'http']);
-  expect(Object.keys(inputProperties())).toEqual(['forward', 'http']);
+test('the registry lists forward, http and tail, each under its config key with its own schema', () => {
+  expect(inputRegistry.map((s) => s.type)).toEqual(['forward', 'http', 'tail']);
+  expect(Object.keys(inputProperties())).toEqual(['forward', 'http', 'tail']);
   expect(inputProperties().forward).toEqual(forwardInputSchema);
   expect(inputProperties().http).toEqual(httpInputSchema);
+  expect(inputProperties().tail).toEqual(tailInputSchema);
 });
 
 /** An input's schema under its config key, as a role holds it (ajv ignores a default at the root). */
 const under = (key: string, schema: object) => ({ type: 'object', additionalProperties: false, properties: { [key]: schema } });
 
 test('each spec validates its own config: defaults filled, bad values and unknown keys named by path', () => {
-  for (const s of inputRegistry) {
+  for (const s of [forwardInput, httpInput]) {
     const config = validateConfig(spec<Record<string, Record<string, unknown>>>(under(s.type, s.schema)), {});
     expect(config[s.type].port).toBe(s.type === 'forward' ? 24224 : 9880);
     expect(config[s.type].bind).toBe('127.0.0.1');
@@ -64,6 +68,14 @@ test('each spec validates its own config: defaults filled, bad values and unknow
   ]);
   expect(problems(forward, { forward: { security: { shared_key: 'k' } } })).toEqual([
     'forward.security.self_hostname: required key is missing',
+  ]);
+  // tail has no default: a role without a tail: key builds no tail input
+  const tail = under('tail', tailInputSchema);
+  expect(validateConfig(spec<Record<string, unknown>>(tail), {}).tail).toBeUndefined();
+  expect(problems(tail, { tail: {} })).toEqual(['tail.path: required key is missing']);
+  expect(problems(tail, { tail: { path: ['/var/log/*.log'], parser: { type: 'xml' }, rotate_wait: 5 } })).toEqual([
+    'tail.rotate_wait: unknown key',
+    'tail.parser.type: must be one of "none", "json", "regex", "nginx", "apache2", "syslog_rfc3164", "syslog_rfc5424"',
   ]);
 });
 

@@ -10,8 +10,9 @@ import { forwardInput } from './forward/spec';
 import { httpInput } from './http/spec';
 import type { Input, InputContext } from './input';
 import { type InputSpec, type KeyDefaults, withDefaults } from './spec';
+import { tailInput } from './tail/spec';
 
-export const inputRegistry = [forwardInput, httpInput] as const;
+export const inputRegistry = [forwardInput, httpInput, tailInput] as const;
 
 type Registered = (typeof inputRegistry)[number];
 export type InputType = Registered['type'];

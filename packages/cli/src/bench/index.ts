@@ -2,6 +2,7 @@ import { type AggregatorBenchLog, type AggregatorBenchSink, runAggregatorBench }
 import { BENCH_FILTERS, runForwarderBench } from './forwarder';
 import { runProtocolBench } from './protocol';
 import { formatResult } from './stats';
+import { runTailBench } from './tail';
 
 export interface BenchOptions {
   seconds: number;
@@ -40,7 +41,12 @@ export async function runBench(suite: string, { seconds, connections, sink, log,
       for (const n of r.notes) console.log(n);
       return;
     }
+    case 'tail': {
+      // --seconds does not apply: a fixed backlog of lines is read (2 M lines of ~200 B)
+      await runTailBench(2_000_000, (r) => console.log(typeof r === 'string' ? r : formatResult(r)));
+      return;
+    }
     default:
-      throw new Error(`Unknown bench suite "${suite}" (known: protocol, forwarder-packed, forwarder-message, aggregator).`);
+      throw new Error(`Unknown bench suite "${suite}" (known: protocol, forwarder-packed, forwarder-message, aggregator, tail).`);
   }
 }

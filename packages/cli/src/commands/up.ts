@@ -24,6 +24,8 @@ export interface UpOptions {
   metricsPort: number;
   bind: string;
   logLevel: string;
+  /** Globs of files to follow (`--tail`); none: no tail input. */
+  tail: string[];
 }
 
 async function total(counter: Counter<string>): Promise<number> {
@@ -53,6 +55,9 @@ export async function runUp(opts: UpOptions): Promise<void> {
     validateConfig(forwarderConfigSpec, {
       forward: { bind: opts.bind, port: opts.forwardPort },
       http: { bind: opts.bind, port: opts.httpPort },
+      ...(opts.tail.length
+        ? { tail: { path: opts.tail, read_from_head: true, positions_path: join(dataDir, 'tail-positions.journal') } }
+        : {}),
       buffer: { type: 'disk', path: join(dataDir, 'buffer'), flush_interval_ms: 200 },
       output: { servers: [{ host: '127.0.0.1', port: aggregator.ports.forward }] },
       metrics: { bind: opts.bind, port: opts.metricsPort },
@@ -66,6 +71,9 @@ export async function runUp(opts: UpOptions): Promise<void> {
       'Tributary is up (single node, embedded log and dedupe).',
       `  send logs:  forward  ${opts.bind}:${p.forward}   (fluent-logger, Fluentd/Fluent Bit out_forward, Docker fluentd driver)`,
       `              http     http://${opts.bind}:${p.http}/<tag>   e.g. curl -d '{"msg":"hi"}' -H 'content-type: application/json' http://${opts.bind}:${p.http}/app.test`,
+      ...(opts.tail.length
+        ? [`  tailing:    ${opts.tail.join(' ')}   (tag tail.<path>; positions in ${join(dataDir, 'tail-positions.journal')})`]
+        : []),
       `  output:     ${out}/<tag>/dt=YYYY-MM-DD/hour=HH/*.json.gz   (gzip NDJSON with _id, _time, _tag)`,
       `  metrics:    http://${opts.bind}:${p.metrics}/metrics (forwarder), http://${opts.bind}:${aggregator.ports.metrics}/metrics (aggregator)`,
       '  stop:       Ctrl-C (SIGINT) or SIGTERM; unsent events stay in the data dir for the next start',

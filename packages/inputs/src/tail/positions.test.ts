@@ -1,0 +1,36 @@
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Position, PositionJournal } from './positions';
+
+const dir = mkdtempSync(join(tmpdir(), 'positions-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function position(id: string, pos: number, end = pos): Position {
+  return { id, dev: 1, ino: 2, fpLen: 0, fpHash: 'x', path: `/var/log/${id}.log`, pos, end, seenAt: 0 };
+}
+
+test('the last record of a file wins; a torn last line (a crash mid-write) is ignored and cut off; forgotten files stay gone', () => {
+  const path = join(dir, 'a.journal');
+  const j = PositionJournal.open(path);
+  j.write([position('a', 0, 100), position('b', 5)]);
+  j.write([position('a', 100)]);
+  j.forget(['b']);
+  j.close();
+  appendFileSync(path, '{"id":"a","dev":1,"ino":2,"fpLen":0,"fpHash":"x","path":"/v","pos":1');
+  const again = PositionJournal.open(path);
+  expect([...again.positions()]).toEqual([position('a', 100)]);
+  again.close();
+  expect(readFileSync(path, 'utf8')).toBe(`${JSON.stringify(position('a', 100))}\n`);
+});
+
+test('the journal is rewritten to its live records once it grows past 1 MiB and four times their size', () => {
+  const path = join(dir, 'b.journal');
+  const j = PositionJournal.open(path);
+  for (let i = 0; i < 20_000; i++) j.write([position('a', i), position('b', i)]);
+  j.close();
+  expect(statSync(path).size).toBeLessThan(1.1 * 1024 * 1024);
+  const again = PositionJournal.open(path);
+  expect([...again.positions()].map((p) => p.pos)).toEqual([19_999, 19_999]);
+  again.close();
+});

@@ -1,0 +1,147 @@
+/**
+ * The position journal: where each followed file was read to, and which
+ * range of it is being handed to the buffer.
+ *
+ *   journal = line*        line = JSON Position (or { "id", "gone": true }), '\n'
+ *
+ * Before a batch is handed to the buffer, each file's record says `pos` (all
+ * before it is in the buffer) and `end` (the batch covers [pos, end)), and
+ * the batch's chunk for that file carries the id `tail:<id>:<pos>-<end>`.
+ * Once `consume` resolved, a record with `pos = end` follows. After a crash
+ * (kill -9) the last record of a file decides where reading resumes:
+ *   - pos = end: from pos;
+ *   - pos < end: exactly [pos, end) is read again under the same chunk id,
+ *     and the buffer's memory of acked chunk ids (written in the same step as
+ *     the events) tells whether it was already accepted: skipped if so.
+ * So a line is neither lost nor repeated, whichever instruction the crash
+ * stopped at, with one exception the buffer sets: it journals a batch's chunk
+ * ids just after its events (in the same synchronous step under `fsync:
+ * interval`, after the events' fdatasync under `always`); a crash between the
+ * two keeps events whose id it forgot, and that range is handed over again.
+ * Records are written (not synced) before the buffer's write:
+ * a process crash keeps them (page cache); a power loss may lose the last
+ * ones, and the lines after the surviving position are read again.
+ *
+ * The last line may be torn by a crash: it is ignored. Once the journal holds
+ * `COMPACT_AFTER_BYTES` and four times more than its live records, it is
+ * rewritten to the live records (temp file, fdatasync, rename).
+ */
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface Position {
+  /** Random id given when the file was first seen; part of its chunk ids. */
+  id: string;
+  dev: number;
+  ino: number;
+  /** Fingerprint: how many first bytes were hashed, and their hash. */
+  fpLen: number;
+  fpHash: string;
+  /** The path the file had when first seen (its tag and `path_key` come from it, whatever it is renamed to). */
+  path: string;
+  /** Everything before this offset is in the buffer. */
+  pos: number;
+  /** The batch being handed over covers [pos, end); equal to pos when none is. */
+  end: number;
+  /** `pos` is inside an over-long line being skipped up to its newline. */
+  skipping?: boolean;
+  /** When a glob last matched the file (ms). */
+  seenAt: number;
+}
+
+const COMPACT_AFTER_BYTES = 1 << 20;
+
+export class PositionJournal {
+  private readonly live = new Map<string, Position>();
+  private fd: number;
+  private size: number;
+
+  private constructor(
+    private readonly path: string,
+    data: Buffer,
+  ) {
+    let good = 0;
+    let start = 0;
+    for (let nl = data.indexOf(10); nl >= 0; nl = data.indexOf(10, start)) {
+      try {
+        const rec = JSON.parse(data.toString('utf8', start, nl)) as Position & { gone?: boolean };
+        if (rec.gone) this.live.delete(rec.id);
+        else this.live.set(rec.id, rec);
+        good = nl + 1;
+      } catch {
+        break; // a torn or corrupt line ends what the journal holds
+      }
+      start = nl + 1;
+    }
+    this.size = good;
+    this.fd = openSync(path, 'a');
+    if (good < data.length) this.compact();
+  }
+
+  /** Loads the journal at `path` (created if missing, with its directory). */
+  static open(path: string): PositionJournal {
+    mkdirSync(dirname(path), { recursive: true });
+    let data: Buffer;
+    try {
+      data = readFileSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      data = Buffer.alloc(0);
+    }
+    return new PositionJournal(path, data);
+  }
+
+  /** The saved positions, by file id. */
+  positions(): IterableIterator<Position> {
+    return this.live.values();
+  }
+
+  /** Appends the records (one write) and keeps them as the files' latest; throws when the write failed. */
+  write(records: readonly Position[]): void {
+    if (!records.length) return;
+    const text = Buffer.from(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    let written = 0;
+    while (written < text.length) written += writeSync(this.fd, text, written);
+    this.size += text.length;
+    for (const r of records) this.live.set(r.id, { ...r });
+    this.compactIfDue();
+  }
+
+  /** Forgets files (their positions are dropped for good). */
+  forget(ids: readonly string[]): void {
+    if (!ids.length) return;
+    const text = Buffer.from(ids.map((id) => `${JSON.stringify({ id, gone: true })}\n`).join(''));
+    let written = 0;
+    while (written < text.length) written += writeSync(this.fd, text, written);
+    this.size += text.length;
+    for (const id of ids) this.live.delete(id);
+    this.compactIfDue();
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  private compactIfDue(): void {
+    if (this.size < COMPACT_AFTER_BYTES || this.size < 4 * this.live.size * 200) return;
+    this.compact();
+  }
+
+  private compact(): void {
+    const text = Buffer.from([...this.live.values()].map((r) => `${JSON.stringify(r)}\n`).join(''));
+    const tmp = `${this.path}.tmp`;
+    const fd = openSync(tmp, 'w');
+    try {
+      let written = 0;
+      while (written < text.length) written += writeSync(fd, text, written);
+      fdatasyncSync(fd);
+      renameSync(tmp, this.path);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    closeSync(this.fd);
+    this.fd = fd;
+    this.size = text.length;
+  }
+}

@@ -5,7 +5,11 @@
  * receiver, MB/s, p99 sender→forwarder ack latency, forwarder peak RSS.
  *
  *   packed:  PackedForward chunks of 1,000 ~200-byte events, ack per chunk
- *   message: Message mode, 16 connections, an ack requested every 100 messages
+ *   message:     Message mode, 16 connections, an ack requested every 100 messages
+ *   message-ack: Message mode, 16 connections, an ack per message (fluent-logger's way)
+ *
+ * The edge is the Tributary forwarder, or any other Forward agent `Edge` starts
+ * (Fluent Bit in the side-by-side bench).
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +45,14 @@ async function startReceiver(): Promise<{ child: ChildProcess; port: number; eve
 const FORWARDER_NODE_FLAGS = (process.env.TRB_BENCH_NODE_FLAGS ?? '--max-semi-space-size=4 --max-old-space-size=128')
   .split(' ')
   .filter(Boolean);
+
+/** The agent under test between the sender and the receiver: its name in the results and how to start it. */
+export interface Edge {
+  name: string;
+  start(dir: string, receiverPort: number): Promise<{ child: ChildProcess; port: number }>;
+}
+
+export const TRIBUTARY_EDGE: Edge = { name: 'forwarder', start: startForwarder };
 
 async function startForwarder(dir: string, receiverPort: number): Promise<{ child: ChildProcess; port: number }> {
   const [port, metricsPort] = [await freePort(), await freePort()];
@@ -88,10 +100,16 @@ interface BenchRequest {
 
 /**
  * Sends requests from `next` on `connections` connections for `seconds`, each
- * connection keeping 8 unacked (the forwarder's default window), and records
+ * connection keeping `window` unacked (default 8, the forwarder's), and records
  * the ack latency of every request.
  */
-async function sendLoad(port: number, seconds: number, connections: number, next: (seq: number) => BenchRequest): Promise<Sender> {
+async function sendLoad(
+  port: number,
+  seconds: number,
+  connections: number,
+  next: (seq: number) => BenchRequest,
+  window = 8,
+): Promise<Sender> {
   const out: Sender = { sentEvents: 0, sentBytes: 0, latencies: [] };
   const until = Date.now() + seconds * 1000;
   let seq = 0;
@@ -109,7 +127,7 @@ async function sendLoad(port: number, seconds: number, connections: number, next
           inflight.delete(p);
         });
         inflight.add(p);
-        if (inflight.size >= 8) await Promise.race(inflight);
+        if (inflight.size >= window) await Promise.race(inflight);
       }
       await Promise.all(inflight);
       await conn.end();
@@ -139,15 +157,62 @@ function sendMessages(port: number, seconds: number, connections: number): Promi
   });
 }
 
-export async function runForwarderBench(mode: 'packed' | 'message', seconds: number, connections: number): Promise<BenchResult> {
+/**
+ * Message mode with an ack per message: every request is one message carrying
+ * its own chunk id. As fluent-logger does, the sender does not wait for an ack
+ * before the next message: up to 800 unacked per connection, the events the
+ * ack-every-100 load keeps in flight.
+ */
+function sendMessagesAckEach(port: number, seconds: number, connections: number): Promise<Sender> {
+  const t = new EventTime(1700000000, 1);
+  const records = Array.from({ length: 1000 }, (_, i) => sampleRecord(i));
+  return sendLoad(
+    port,
+    seconds,
+    connections,
+    (seq) => {
+      const id = `a${seq}`;
+      const frame = encodeMessage('bench.message', t, records[seq % 1000], { chunk: id });
+      return { frame, id, events: 1, bytes: frame.length };
+    },
+    800,
+  );
+}
+
+export type ForwarderBenchMode = 'packed' | 'message' | 'message-ack';
+
+const SENDERS: Record<ForwarderBenchMode, (port: number, seconds: number, connections: number) => Promise<Sender>> = {
+  packed: sendPacked,
+  message: sendMessages,
+  'message-ack': sendMessagesAckEach,
+};
+
+const MODE_NAMES: Record<ForwarderBenchMode, string> = {
+  packed: 'PackedForward 1000x200B, acks',
+  message: 'Message mode, ack/100',
+  'message-ack': 'Message mode, ack per message',
+};
+
+export async function runForwarderBench(
+  mode: ForwarderBenchMode,
+  seconds: number,
+  connections: number,
+  edge: Edge = TRIBUTARY_EDGE,
+): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'trb-bench-'));
   const receiver = await startReceiver();
-  const forwarder = await startForwarder(dir, receiver.port);
+  let forwarder: { child: ChildProcess; port: number };
+  try {
+    forwarder = await edge.start(dir, receiver.port);
+  } catch (err) {
+    receiver.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   try {
     const start = Date.now();
-    const cpuUsed = startCpuMeter({ forwarder: forwarder.child.pid as number, receiver: receiver.child.pid as number });
-    const sent =
-      mode === 'packed' ? await sendPacked(forwarder.port, seconds, connections) : await sendMessages(forwarder.port, seconds, connections);
+    const cpuUsed = startCpuMeter({ [edge.name]: forwarder.child.pid as number, receiver: receiver.child.pid as number });
+    const sent = await SENDERS[mode](forwarder.port, seconds, connections);
     // Delivered = what reached the receiver; wait (bounded) for the forwarder to drain what it acked.
     const drainUntil = Date.now() + 60_000;
     while (receiver.events() < sent.sentEvents && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 50));
@@ -157,11 +222,9 @@ export async function runForwarderBench(mode: 'packed' | 'message', seconds: num
     const cpu = cpuUsed();
     const sorted = sent.latencies.sort((a, b) => a - b);
     return {
-      name:
-        mode === 'packed'
-          ? `forwarder e2e PackedForward 1000x200B, acks, ${connections} conns`
-          : `forwarder e2e Message mode, ${connections} conns, ack/100`,
+      name: `${edge.name} e2e ${MODE_NAMES[mode]}, ${connections} conns`,
       events: delivered,
+      sentEvents: sent.sentEvents,
       bytes: (delivered / Math.max(1, sent.sentEvents)) * sent.sentBytes,
       seconds: elapsed,
       p99Ms: percentile(sorted, 99),

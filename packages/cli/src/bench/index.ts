@@ -1,6 +1,7 @@
 import { type AggregatorBenchLog, type AggregatorBenchSink, runAggregatorBench } from './aggregator';
 import { runForwarderBench } from './forwarder';
 import { runProtocolBench } from './protocol';
+import { formatRow, formatTable, runSideBySide } from './side-by-side';
 import { formatResult } from './stats';
 
 export async function runBench(suite: string, seconds: number, connections?: number, sink = 'file', log = 'embedded'): Promise<void> {
@@ -27,7 +28,17 @@ export async function runBench(suite: string, seconds: number, connections?: num
       for (const n of r.notes) console.log(n);
       return;
     }
+    case 'side-by-side': {
+      console.log(
+        process.env.FLUENT_BIT
+          ? `Each work runs through Tributary, then through Fluent Bit (${process.env.FLUENT_BIT}), for ${seconds} s of sending.`
+          : 'FLUENT_BIT is not set: each work runs through Tributary alone (set FLUENT_BIT to a Fluent Bit binary for the side-by-side).',
+      );
+      const rows = await runSideBySide(seconds, (row) => console.log(formatRow(row)));
+      console.log(`\n${formatTable(rows)}`);
+      return;
+    }
     default:
-      throw new Error(`Unknown bench suite "${suite}" (known: protocol, forwarder-packed, forwarder-message, aggregator).`);
+      throw new Error(`Unknown bench suite "${suite}" (known: protocol, forwarder-packed, forwarder-message, aggregator, side-by-side).`);
   }
 }

@@ -83,7 +83,11 @@ export function buildProgram(): Command {
   program
     .command('bench')
     .description('Run benchmarks and print events/s, MB/s, p99 latency and peak RSS')
-    .argument('[suite]', 'protocol | forwarder-packed | forwarder-message | aggregator | tail', 'protocol')
+    .argument(
+      '[suite]',
+      'protocol | forwarder-packed | forwarder-message | aggregator | tail | side-by-side (with Fluent Bit when FLUENT_BIT names its binary)',
+      'protocol',
+    )
     .option('--seconds <n>', 'measuring time per case', '3')
     .option('--connections <n>', 'sender connections (default: forwarder-packed 2, forwarder-message 16, aggregator 2)')
     .option('--sink <sink>', 'aggregator: where events are delivered, file | s3 (s3rver)', 'file')

@@ -162,6 +162,7 @@ export async function runAggregatorBench(
       delivered: {
         name: `aggregator delivered (ack -> ${sink} sink), ${name}`,
         events: delivered,
+        sentEvents: sent.sentEvents,
         bytes: sent.sentBytes * (delivered / Math.max(1, sent.sentEvents)),
         seconds: (lastDelivered - start) / 1000,
         peakRssMb: rss,

@@ -5,10 +5,12 @@
  * receiver, MB/s, p99 sender→forwarder ack latency, forwarder peak RSS.
  *
  *   packed:  PackedForward chunks of 1,000 ~200-byte events, ack per chunk
- *   message: Message mode, 16 connections, an ack requested every 100 messages
+ *   message:     Message mode, 16 connections, an ack requested every 100 messages
+ *   message-ack: Message mode, 16 connections, an ack per message (fluent-logger's way)
  *
- * `filters` picks what the forwarder runs before its buffer (BENCH_FILTERS):
- * the cost of filtering shows as the drop in delivered events/s.
+ * The edge is the Tributary forwarder (running the filters of BENCH_FILTERS:
+ * the cost of filtering shows as the drop in delivered events/s), or any other
+ * Forward agent `Edge` starts (Fluent Bit in the side-by-side bench).
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,6 +57,22 @@ export const BENCH_FILTERS: Record<string, unknown[]> = {
   ],
   mask: [{ type: 'mask' }],
 };
+
+/** The agent under test between the sender and the receiver: its name in the results and how to start it. */
+export interface Edge {
+  name: string;
+  start(dir: string, receiverPort: number): Promise<{ child: ChildProcess; port: number }>;
+}
+
+/** The Tributary forwarder on its defaults, running one of BENCH_FILTERS's sets. */
+export function tributaryEdge(filters = 'none'): Edge {
+  return {
+    name: filters === 'none' ? 'forwarder' : `forwarder (filters ${filters})`,
+    start: (dir, receiverPort) => startForwarder(dir, receiverPort, BENCH_FILTERS[filters]),
+  };
+}
+
+export const TRIBUTARY_EDGE: Edge = tributaryEdge();
 
 async function startForwarder(dir: string, receiverPort: number, filters: unknown[]): Promise<{ child: ChildProcess; port: number }> {
   const [port, metricsPort] = [await freePort(), await freePort()];
@@ -103,10 +121,16 @@ interface BenchRequest {
 
 /**
  * Sends requests from `next` on `connections` connections for `seconds`, each
- * connection keeping 8 unacked (the forwarder's default window), and records
+ * connection keeping `window` unacked (default 8, the forwarder's), and records
  * the ack latency of every request.
  */
-async function sendLoad(port: number, seconds: number, connections: number, next: (seq: number) => BenchRequest): Promise<Sender> {
+async function sendLoad(
+  port: number,
+  seconds: number,
+  connections: number,
+  next: (seq: number) => BenchRequest,
+  window = 8,
+): Promise<Sender> {
   const out: Sender = { sentEvents: 0, sentBytes: 0, latencies: [] };
   const until = Date.now() + seconds * 1000;
   let seq = 0;
@@ -124,7 +148,7 @@ async function sendLoad(port: number, seconds: number, connections: number, next
           inflight.delete(p);
         });
         inflight.add(p);
-        if (inflight.size >= 8) await Promise.race(inflight);
+        if (inflight.size >= window) await Promise.race(inflight);
       }
       await Promise.all(inflight);
       await conn.end();
@@ -154,20 +178,62 @@ function sendMessages(port: number, seconds: number, connections: number): Promi
   });
 }
 
+/**
+ * Message mode with an ack per message: every request is one message carrying
+ * its own chunk id. As fluent-logger does, the sender does not wait for an ack
+ * before the next message: up to 800 unacked per connection, the events the
+ * ack-every-100 load keeps in flight.
+ */
+function sendMessagesAckEach(port: number, seconds: number, connections: number): Promise<Sender> {
+  const t = new EventTime(1700000000, 1);
+  const records = Array.from({ length: 1000 }, (_, i) => sampleRecord(i));
+  return sendLoad(
+    port,
+    seconds,
+    connections,
+    (seq) => {
+      const id = `a${seq}`;
+      const frame = encodeMessage('bench.message', t, records[seq % 1000], { chunk: id });
+      return { frame, id, events: 1, bytes: frame.length };
+    },
+    800,
+  );
+}
+
+export type ForwarderBenchMode = 'packed' | 'message' | 'message-ack';
+
+const SENDERS: Record<ForwarderBenchMode, (port: number, seconds: number, connections: number) => Promise<Sender>> = {
+  packed: sendPacked,
+  message: sendMessages,
+  'message-ack': sendMessagesAckEach,
+};
+
+const MODE_NAMES: Record<ForwarderBenchMode, string> = {
+  packed: 'PackedForward 1000x200B, acks',
+  message: 'Message mode, ack/100',
+  'message-ack': 'Message mode, ack per message',
+};
+
 export async function runForwarderBench(
-  mode: 'packed' | 'message',
+  mode: ForwarderBenchMode,
   seconds: number,
   connections: number,
-  filters = 'none',
+  edge: Edge = TRIBUTARY_EDGE,
 ): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'trb-bench-'));
   const receiver = await startReceiver();
-  const forwarder = await startForwarder(dir, receiver.port, BENCH_FILTERS[filters]);
+  let forwarder: { child: ChildProcess; port: number };
+  try {
+    forwarder = await edge.start(dir, receiver.port);
+  } catch (err) {
+    receiver.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   try {
     const start = Date.now();
-    const cpuUsed = startCpuMeter({ forwarder: forwarder.child.pid as number, receiver: receiver.child.pid as number });
-    const sent =
-      mode === 'packed' ? await sendPacked(forwarder.port, seconds, connections) : await sendMessages(forwarder.port, seconds, connections);
+    const cpuUsed = startCpuMeter({ [edge.name]: forwarder.child.pid as number, receiver: receiver.child.pid as number });
+    const sent = await SENDERS[mode](forwarder.port, seconds, connections);
     // Delivered = what reached the receiver; wait (bounded) for the forwarder to drain what it acked.
     const drainUntil = Date.now() + 60_000;
     while (receiver.events() < sent.sentEvents && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 50));
@@ -177,11 +243,9 @@ export async function runForwarderBench(
     const cpu = cpuUsed();
     const sorted = sent.latencies.sort((a, b) => a - b);
     return {
-      name:
-        mode === 'packed'
-          ? `forwarder e2e PackedForward 1000x200B, acks, ${connections} conns, filters ${filters}`
-          : `forwarder e2e Message mode, ${connections} conns, ack/100, filters ${filters}`,
+      name: `${edge.name} e2e ${MODE_NAMES[mode]}, ${connections} conns`,
       events: delivered,
+      sentEvents: sent.sentEvents,
       bytes: (delivered / Math.max(1, sent.sentEvents)) * sent.sentBytes,
       seconds: elapsed,
       p99Ms: percentile(sorted, 99),

@@ -1,6 +1,7 @@
 import { type AggregatorBenchLog, type AggregatorBenchSink, runAggregatorBench } from './aggregator';
-import { BENCH_FILTERS, runForwarderBench } from './forwarder';
+import { BENCH_FILTERS, runForwarderBench, tributaryEdge } from './forwarder';
 import { runProtocolBench } from './protocol';
+import { formatRow, formatTable, runSideBySide } from './side-by-side';
 import { formatResult } from './stats';
 import { runTailBench } from './tail';
 
@@ -27,10 +28,10 @@ export async function runBench(suite: string, { seconds, connections, sink, log,
       for (const r of runProtocolBench(seconds)) console.log(formatResult(r));
       return;
     case 'forwarder-packed':
-      console.log(formatResult(await runForwarderBench('packed', seconds, connections ?? 2, filters)));
+      console.log(formatResult(await runForwarderBench('packed', seconds, connections ?? 2, tributaryEdge(filters))));
       return;
     case 'forwarder-message':
-      console.log(formatResult(await runForwarderBench('message', seconds, connections ?? 16, filters)));
+      console.log(formatResult(await runForwarderBench('message', seconds, connections ?? 16, tributaryEdge(filters))));
       return;
     case 'aggregator': {
       if (sink !== 'file' && sink !== 's3') throw new Error(`--sink must be file or s3 (got ${sink}).`);
@@ -46,7 +47,19 @@ export async function runBench(suite: string, { seconds, connections, sink, log,
       await runTailBench(2_000_000, (r) => console.log(typeof r === 'string' ? r : formatResult(r)));
       return;
     }
+    case 'side-by-side': {
+      console.log(
+        process.env.FLUENT_BIT
+          ? `Each work runs through Tributary, then through Fluent Bit (${process.env.FLUENT_BIT}), for ${seconds} s of sending.`
+          : 'FLUENT_BIT is not set: each work runs through Tributary alone (set FLUENT_BIT to a Fluent Bit binary for the side-by-side).',
+      );
+      const rows = await runSideBySide(seconds, (row) => console.log(formatRow(row)));
+      console.log(`\n${formatTable(rows)}`);
+      return;
+    }
     default:
-      throw new Error(`Unknown bench suite "${suite}" (known: protocol, forwarder-packed, forwarder-message, aggregator, tail).`);
+      throw new Error(
+        `Unknown bench suite "${suite}" (known: protocol, forwarder-packed, forwarder-message, aggregator, tail, side-by-side).`,
+      );
   }
 }

@@ -6,6 +6,8 @@ export interface BenchResult {
   seconds: number;
   p99Ms?: number;
   peakRssMb: number;
+  /** Events the sender had acked, when `events` counts what arrived at the far end. */
+  sentEvents?: number;
   /** CPU seconds used by each process taking part, e.g. { sender: 9.1, forwarder: 8.7 }. */
   cpu?: Record<string, number>;
 }

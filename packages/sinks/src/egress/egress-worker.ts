@@ -45,7 +45,15 @@
  */
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { Codes, type DeadLetterKind, type LogReader, type Logger, type StoredRecord, backoffDelay, compileTagPattern } from '@tributary/core';
+import {
+  Codes,
+  type DeadLetterKind,
+  type LogReader,
+  type Logger,
+  type StoredRecord,
+  backoffDelay,
+  compileTagPattern,
+} from '@tributary/core';
 import type { EventFilterCounts, LineBatch, ObjectSink, Sink, SinkObject } from '@tributary/core';
 import type { DeadLetter, EncodeJob, EncodeResult, JobRecord } from './encode-job';
 import type { Encoder } from './encoder-pool';

@@ -65,7 +65,9 @@ export class RawRecord {
    */
   private order: number[] | null = null;
   private replaced: Map<number, Added> | null = null;
+  /** `added[0, addedCount)`: the array is kept across records, so adding a pair allocates nothing. */
   private readonly added: Added[] = [];
+  private addedCount = 0;
   private body: Buffer = Buffer.alloc(0);
   private count = 0;
   private off: Int32Array = scratch;
@@ -82,7 +84,7 @@ export class RawRecord {
     this.end = end;
     this.order = null;
     this.replaced = null;
-    if (this.added.length) this.added.length = 0;
+    this.addedCount = 0;
     return this;
   }
 
@@ -155,13 +157,13 @@ export class RawRecord {
   private ids(): number[] {
     if (!this.order) {
       this.order = [];
-      for (let i = 0; i < this.count + this.added.length; i++) this.order.push(i);
+      for (let i = 0; i < this.count + this.addedCount; i++) this.order.push(i);
     }
     return this.order;
   }
 
   private size(): number {
-    return this.order ? this.order.length : this.count + this.added.length;
+    return this.order ? this.order.length : this.count + this.addedCount;
   }
 
   private idAt(at: number): number {
@@ -222,8 +224,8 @@ export class RawRecord {
   setEntry(entry: Added): void {
     const at = this.find(entry.key);
     if (at < 0) {
-      this.order?.push(this.count + this.added.length);
-      this.added.push(entry);
+      this.order?.push(this.count + this.addedCount);
+      this.added[this.addedCount++] = entry;
       return;
     }
     const id = this.idAt(at);
@@ -272,7 +274,10 @@ export class RawRecord {
       const header = out.length + (start - pos);
       out.copy(this.body, pos, this.end);
       out.patch(header, 0x80 | n);
-      for (const a of this.added) out.bytes(a.packed ?? packPair(a.key, a.value));
+      for (let i = 0; i < this.addedCount; i++) {
+        const a = this.added[i];
+        out.bytes(a.packed ?? packPair(a.key, a.value));
+      }
       return;
     }
     out.copy(this.body, pos, start);

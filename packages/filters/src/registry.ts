@@ -8,6 +8,7 @@ import { grepFilter } from './grep/config';
 import { maskFilter } from './mask/config';
 import { parserFilter } from './parser/config';
 import { recordFilter } from './record/config';
+import { RegexChecks } from './regex';
 import type { FilterSpec } from './spec';
 import { throttleFilter } from './throttle/config';
 
@@ -44,7 +45,9 @@ export function checkFilters(
   env: Readonly<Record<string, string | undefined>> = process.env,
   registry: FilterRegistry = filterRegistry,
 ): string[] {
-  return filters.flatMap((f, i) => registry.find((s) => s.type === f.type)?.check?.(f, `filters[${i}]`, env) ?? []);
+  const regexes = new RegexChecks();
+  const problems = filters.flatMap((f, i) => registry.find((s) => s.type === f.type)?.check?.(f, `filters[${i}]`, { env, regexes }) ?? []);
+  return [...problems, ...regexes.problems()];
 }
 
 /**

@@ -8,6 +8,13 @@
 import type { ComponentSchema, ComponentSpec, Logger } from '@tributary/core';
 import type { JSONSchema } from 'json-schema-to-ts';
 import type { RawRecord } from './raw-record';
+import type { RegexChecks } from './regex';
+
+/** What a filter's check is given: the environment (`${env.X}`, HMAC keys) and the regex collector. */
+export interface CheckContext {
+  env: Readonly<Record<string, string | undefined>>;
+  regexes: RegexChecks;
+}
 
 /** `match`: every filter has one, in the syntax of egress routes. */
 export const filterMatch = {
@@ -74,6 +81,6 @@ export interface FilterSpec<C = unknown> extends ComponentSpec<C, FilterContext,
    */
   readonly deterministic: boolean;
   /** Problems a schema cannot express, as "<path>.<key>: what" (`path` is the filter's, e.g. `filters[2]`). */
-  check?(config: C, path: string, env: Readonly<Record<string, string | undefined>>): string[];
+  check?(config: C, path: string, ctx: CheckContext): string[];
   create(config: C, ctx: FilterContext): Filter;
 }

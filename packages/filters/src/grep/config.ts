@@ -7,8 +7,8 @@
  */
 import type { FromSchema } from 'json-schema-to-ts';
 import { parseKey } from '../record-accessor';
-import { keyProblem, regexProblem } from '../regex';
-import { type FilterSpec, filterMatch } from '../spec';
+import { keyProblem } from '../regex';
+import { type CheckContext, type FilterSpec, filterMatch } from '../spec';
 import { createGrep } from './grep';
 
 const rule = {
@@ -61,11 +61,11 @@ export type GrepConfig = FromSchema<typeof grepSchema>;
 
 type Rule = { key: string; pattern: string };
 
-function check(config: GrepConfig, path: string): string[] {
+function check(config: GrepConfig, path: string, { regexes }: CheckContext): string[] {
   const problems: string[] = [];
   const rulesOf = (list: readonly Rule[] | undefined, where: string) =>
     (list ?? []).forEach((r, i) => {
-      const p = keyProblem(r.key, `${where}[${i}].key`, parseKey) ?? regexProblem(r.pattern, `${where}[${i}].pattern`, true);
+      const p = keyProblem(r.key, `${where}[${i}].key`, parseKey) ?? regexes.add(r.pattern, `${where}[${i}].pattern`, true);
       if (p) problems.push(p);
     });
   rulesOf(config.regexp, `${path}.regexp`);

@@ -10,8 +10,8 @@
  */
 import type { FromSchema } from 'json-schema-to-ts';
 import { parseKey } from '../record-accessor';
-import { keyProblem, regexProblem } from '../regex';
-import { type FilterSpec, filterMatch } from '../spec';
+import { keyProblem } from '../regex';
+import { type CheckContext, type FilterSpec, filterMatch } from '../spec';
 import { BUILTIN_NAMES, createMask } from './mask';
 
 export const maskSchema = {
@@ -52,14 +52,14 @@ export const maskSchema = {
 
 export type MaskConfig = FromSchema<typeof maskSchema>;
 
-function check(config: MaskConfig, path: string, env: Readonly<Record<string, string | undefined>>): string[] {
+function check(config: MaskConfig, path: string, { env, regexes }: CheckContext): string[] {
   const problems: string[] = [];
   (config.keys ?? []).forEach((k, i) => {
     const p = keyProblem(k, `${path}.keys[${i}]`, parseKey);
     if (p) problems.push(p);
   });
   (config.patterns ?? []).forEach((re, i) => {
-    const p = regexProblem(re, `${path}.patterns[${i}]`, false);
+    const p = regexes.add(re, `${path}.patterns[${i}]`, false);
     if (p) problems.push(p);
   });
   if (config.hmac_key_env !== undefined && !env[config.hmac_key_env]) {

@@ -9,8 +9,8 @@
  */
 import type { FromSchema } from 'json-schema-to-ts';
 import { parseKey } from '../record-accessor';
-import { keyProblem, regexProblem } from '../regex';
-import { type FilterSpec, filterMatch } from '../spec';
+import { keyProblem } from '../regex';
+import { type CheckContext, type FilterSpec, filterMatch } from '../spec';
 import { createParser } from './parser';
 
 export const parserSchema = {
@@ -37,14 +37,14 @@ export const parserSchema = {
 
 export type ParserConfig = FromSchema<typeof parserSchema>;
 
-function check(config: ParserConfig, path: string): string[] {
+function check(config: ParserConfig, path: string, { regexes }: CheckContext): string[] {
   const problems: string[] = [];
   const k = keyProblem(config.key_name, `${path}.key_name`, parseKey);
   if (k) problems.push(k);
   if (config.format === 'regex') {
     if (config.pattern === undefined) problems.push(`${path}.pattern: format regex needs a pattern`);
     else {
-      const p = regexProblem(config.pattern, `${path}.pattern`, true);
+      const p = regexes.add(config.pattern, `${path}.pattern`, true);
       if (p) problems.push(p);
       else if (!/\(\?<[A-Za-z_$][\w$]*>/.test(config.pattern))
         problems.push(`${path}.pattern: has no named group (?<name>...), so it would yield no field`);

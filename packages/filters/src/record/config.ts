@@ -6,7 +6,7 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { parseKey } from '../record-accessor';
 import { keyProblem } from '../regex';
-import { type FilterSpec, filterMatch } from '../spec';
+import { type CheckContext, type FilterSpec, filterMatch } from '../spec';
 import { createRecord, templateProblems } from './record';
 
 const keyList = (what: string) => ({ type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: what }) as const;
@@ -60,7 +60,7 @@ export const recordSchema = {
 
 export type RecordConfig = FromSchema<typeof recordSchema>;
 
-function check(config: RecordConfig, path: string, env: Readonly<Record<string, string | undefined>>): string[] {
+function check(config: RecordConfig, path: string, { env }: CheckContext): string[] {
   const problems: string[] = [];
   const key = (k: string, where: string) => {
     const p = keyProblem(k, where, parseKey);

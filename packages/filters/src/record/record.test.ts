@@ -26,6 +26,22 @@ test('keep, rename, set into a nested key, remove, in that order', () => {
   expect(out?.records).toEqual([{ b: 'B', x: { y: 'A', z: '1' } }]);
 });
 
+// Fluent Bit's nest documentation, "Example usage for nest" and "for lift" (docs.fluentbit.io/manual/pipeline/filters/nest).
+test.each([
+  [
+    { nest: { keys: ['Key*'], under: 'NestKey' } },
+    { Key1: 'Value1', Key2: 'Value2', OtherKey: 'Value3' },
+    { OtherKey: 'Value3', NestKey: { Key1: 'Value1', Key2: 'Value2' } },
+  ],
+  [
+    { lift: { from: 'NestKey' } },
+    { OtherKey: 'Value3', NestKey: { Key1: 'Value1', Key2: 'Value2' } },
+    { OtherKey: 'Value3', Key1: 'Value1', Key2: 'Value2' },
+  ],
+])('Fluent Bit nest docs: %j', (options, input, output) => {
+  expect(run([{ type: 'record', ...options }], [input])?.records).toEqual([output]);
+});
+
 // Fluent Bit's nest filter documentation examples (docs.fluentbit.io, filters/nest).
 test('Fluent Bit nest example: Mem.* nested under Memstats with the prefix removed', () => {
   const record = {

@@ -136,11 +136,11 @@ withBroker('aggregator on a real Kafka broker under load', () => {
     expect(acked.length).toBeGreaterThan(50_000);
     await until(async () => (await sinkEvents(metrics)) >= acked.length, 60_000, `${acked.length} acked events in the sink`);
     const result = tally(out, acked);
+    const { slowest, failures } = await watch.stop(); // before SIGTERM: /metrics closes as the process stops
     const sigterm = Date.now();
     agg.child.kill('SIGTERM');
     const code = await exited(agg.child);
     const exitMs = Date.now() - sigterm;
-    const { slowest, failures } = await watch.stop();
     console.log(
       `kafka load: ${acked.length} events acked in 10 s (${Math.round(acked.length / 10)}/s), ${result.lines} lines in the sink; slowest /metrics ${slowest} ms; SIGTERM to exit ${exitMs} ms`,
     );

@@ -11,7 +11,9 @@ import { CLI, exited, freePort, readOutput, tempDir, waitFor } from '@tributary/
 async function up(dataDir: string, glob: string, ports: number[]): Promise<ChildProcess> {
   const [forward, http, metrics] = ports.map(String);
   const args = ['up', '--data-dir', dataDir, '--forward-port', forward, '--http-port', http, '--metrics-port', metrics, '--tail', glob];
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: `up` stops when the group leader that launched it is gone (TRB_ORPHANED), and the
+  // leader of the test runner's group is whatever shell started the suite, which may exit before the suite does.
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   child.stdout?.on('data', (d) => {
     out += d;

@@ -31,7 +31,9 @@ async function up(
       '--metrics-port',
       String(ports.metrics),
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    // Its own process group: `up` stops when the group leader that launched it is gone (TRB_ORPHANED), and the
+    // leader of the test runner's group is whatever shell started the suite, which may exit before the suite does.
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let out = '';
   child.stdout?.on('data', (d) => {

@@ -1,4 +1,5 @@
 import { type AggregatorBenchLog, type AggregatorBenchSink, runAggregatorBench } from './aggregator';
+import { fluentBitBinary } from './fluent-bit';
 import { BENCH_FILTERS, runForwarderBench, tributaryEdge } from './forwarder';
 import { runProtocolBench } from './protocol';
 import { formatRow, formatTable, runSideBySide } from './side-by-side';
@@ -22,6 +23,7 @@ export async function runBench(suite: string, { seconds, connections, sink, log,
   if (connections !== undefined && !(Number.isInteger(connections) && connections > 0)) {
     throw new Error(`--connections must be a positive integer (got ${connections}).`);
   }
+  if (!(Number.isFinite(seconds) && seconds > 0)) throw new Error(`--seconds must be a positive number (got ${seconds}).`);
   console.log(`# tributary bench ${suite} — node ${process.version}, ${require('node:os').cpus().length} cores`);
   switch (suite) {
     case 'protocol':
@@ -48,9 +50,10 @@ export async function runBench(suite: string, { seconds, connections, sink, log,
       return;
     }
     case 'side-by-side': {
+      const binary = fluentBitBinary();
       console.log(
-        process.env.FLUENT_BIT
-          ? `Each work runs through Tributary, then through Fluent Bit (${process.env.FLUENT_BIT}), for ${seconds} s of sending.`
+        binary
+          ? `Each work runs through Tributary, then through Fluent Bit (${binary}), for ${seconds} s of sending.`
           : 'FLUENT_BIT is not set: each work runs through Tributary alone (set FLUENT_BIT to a Fluent Bit binary for the side-by-side).',
       );
       const rows = await runSideBySide(seconds, (row) => console.log(formatRow(row)));

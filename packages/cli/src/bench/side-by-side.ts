@@ -136,6 +136,14 @@ const fmtCpu = (r: BenchResult) =>
   Object.entries(r.cpu ?? {})
     .map(([who, s]) => `${who} ${s.toFixed(1)}`)
     .join(', ');
+/** CPU microseconds the agent (every process but the sender and the receiver) spent per delivered event: the figure a shared machine disturbs least. */
+export function agentCpuPerEvent(r: BenchResult): number {
+  const agent = Object.entries(r.cpu ?? {})
+    .filter(([who]) => who !== 'sender' && who !== 'receiver')
+    .reduce((sum, [, s]) => sum + s, 0);
+  return r.events > 0 ? (agent / r.events) * 1e6 : Number.NaN;
+}
+
 /** Says when what arrived is not what was acked: fewer (the drain limit was reached) or more (duplicates). */
 const incomplete = (r: BenchResult) => {
   if (r.sentEvents === undefined || r.events === r.sentEvents) return '';
@@ -152,7 +160,7 @@ export function ratio(row: SideBySideRow): number {
 /** One work's lines: each side's delivered rate, peak RSS, CPU seconds and what it does, then the ratio. */
 export function formatRow(row: SideBySideRow): string {
   const side = (who: string, r: BenchResult, does: string) =>
-    `  ${who.padEnd(10)} ${fmtRate(r).padStart(14)} delivered  peak RSS ${r.peakRssMb.toFixed(0)} MB  cpu s (${r.seconds.toFixed(1)} s wall): ${fmtCpu(r)}${incomplete(r)}\n             ${does}`;
+    `  ${who.padEnd(10)} ${fmtRate(r).padStart(14)} delivered  peak RSS ${r.peakRssMb.toFixed(0)} MB  ${agentCpuPerEvent(r).toFixed(2)} µs agent CPU/event  cpu s (${r.seconds.toFixed(1)} s wall): ${fmtCpu(r)}${incomplete(r)}\n             ${does}`;
   const lines = [`${row.work}`, side('Tributary', row.tributary, row.tributaryDoes)];
   if (row.fluentBit) {
     lines.push(side('Fluent Bit', row.fluentBit, row.fluentBitDoes));
@@ -163,7 +171,8 @@ export function formatRow(row: SideBySideRow): string {
 
 /** The Markdown table docs/benchmarks.md shows. */
 export function formatTable(rows: SideBySideRow[]): string {
-  const cell = (r?: BenchResult) => (r ? `${fmtRate(r)}, ${r.peakRssMb.toFixed(0)} MB${incomplete(r)}` : 'not run');
+  const cell = (r?: BenchResult) =>
+    r ? `${fmtRate(r)}, ${r.peakRssMb.toFixed(0)} MB, ${agentCpuPerEvent(r).toFixed(2)} µs CPU/ev${incomplete(r)}` : 'not run';
   return [
     '| work | Tributary | Fluent Bit | ratio |',
     '|---|---|---|---|',

@@ -304,3 +304,22 @@ test('revoked() belongs to the last poll: a poll of the closed reader takes noth
   expect(await reader.poll(10, 0)).toEqual([]);
   expect(reader.revoked()).toEqual([]); // egress would drop partition 0's windows again on every such poll
 });
+
+test('a poll hands out at most 8 MiB of entries (at least one record), whatever maxRecords allows', async () => {
+  const cluster = new FakeCluster(1);
+  const mib = (n: number, k: string) =>
+    cluster.append(0, Buffer.alloc(n * 1024 * 1024, k), { tag: Buffer.from('a'), key: Buffer.from(k), count: Buffer.from('1') });
+  for (let i = 0; i < 6; i++) mib(3, `k${i}`); // 18 MiB of 3 MiB records
+  mib(10, 'big'); // one record over the cap
+  const { reader } = makeReader(cluster, [0], 64 << 20);
+  await reader.start();
+  const polls: number[][] = [];
+  for (let i = 0; i < 100 && polls.flat().length < 7; i++) {
+    const got = await reader.poll(256, 50);
+    if (got.length) polls.push(got.map((r) => r.entries.length / (1024 * 1024)));
+  }
+  // Records come as they were fetched; no poll passes 8 MiB unless it is one record alone.
+  for (const p of polls) expect(p.length === 1 || p.reduce((a, b) => a + b, 0) <= 8).toBe(true);
+  expect(polls.flat()).toEqual([3, 3, 3, 3, 3, 3, 10]);
+  await reader.close();
+});

@@ -67,6 +67,14 @@ import { LogErrorCode, type LogReader, type StoredRecord } from '../durable-log'
 export const HEARTBEAT_SLICE_MS = 1000;
 /** Bytes counted per queued record beyond its entries (fields, headers). */
 const RECORD_OVERHEAD_BYTES = 128;
+/**
+ * Most entries bytes one poll hands out (but always at least one record).
+ * Egress copies each poll into a reusable job buffer of 12 MiB and allocates
+ * a bigger one for a bigger poll, which it then keeps: 256 records of
+ * 1,000-event chunks made 50 MiB polls and held hundreds of MB of such
+ * buffers. The embedded reader bounds its polls the same way (READ_BYTES).
+ */
+const MAX_POLL_BYTES = 8 * 1024 * 1024;
 /** Least time between two admin look-ups of partitions that delivered nothing yet. */
 const WATERMARK_REFRESH_MS = 1000;
 
@@ -170,7 +178,12 @@ export class KafkaReader implements LogReader {
     // Taken together with the records, after any wait: a revocation while the poll waited is reported with
     // the records that follow it, never after them.
     this.takeRevoked();
-    const n = Math.min(maxRecords, this.queued());
+    let n = 0;
+    let bytes = 0;
+    for (const end = Math.min(maxRecords, this.queued()); n < end; n++) {
+      bytes += this.queue[this.head + n].entries.length;
+      if (n > 0 && bytes > MAX_POLL_BYTES) break;
+    }
     const out = this.queue.slice(this.head, this.head + n);
     this.head += n;
     for (const r of out) this.queuedBytes -= recordBytes(r);

@@ -4,8 +4,8 @@
  * exactly once (by `_id`), and the sink counter stays at 10,000 for 10 s
  * afterwards (the Kafka reader used to re-deliver committed records forever).
  *
- * The process test needs a broker: KAFKA_BROKERS=127.0.0.1:9092 (e.g.
- * `docker compose up kafka`; also run by hand against Kafka 2.1.1). The same
+ * The process test needs a broker: the suite's own from ../shared/kafka
+ * (test/kafka-broker.js), or KAFKA_BROKERS (e.g. `docker compose up kafka`). The same
  * check runs always in-process with kafkajs's own consumer code over a fake
  * cluster (packages/log/src/kafka/__fixtures__/fake-cluster.ts),
  * so the Kafka reader meets the real egress on every run.
@@ -22,7 +22,8 @@ const fluent: any = require('fluent-logger');
 
 const TOTAL = 10_000;
 
-// Skipped without a broker: CI has no Kafka, and a fake would not show what this test is for (kafkajs against a real broker).
+// Skipped without a broker (a clone without ../shared/kafka and no KAFKA_BROKERS): a fake would not show what this
+// test is for, kafkajs against a real broker.
 const maybe = process.env.KAFKA_BROKERS ? describe : describe.skip;
 
 async function sinkEvents(metricsPort: number): Promise<number> {

@@ -1,7 +1,8 @@
 /**
  * One contract suite for every DurableLog: always on the embedded log, and on
- * Kafka when KAFKA_BROKERS is set (e.g. `docker compose up kafka`, then
- * KAFKA_BROKERS=127.0.0.1:9092 pnpm test).
+ * a real Kafka broker when KAFKA_BROKERS is set: by the suite's setup, which
+ * starts ../shared/kafka (test/kafka-broker.js), or by hand (e.g.
+ * `docker compose up kafka`, then KAFKA_BROKERS=127.0.0.1:9092 pnpm test).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

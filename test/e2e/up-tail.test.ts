@@ -3,27 +3,25 @@
  * appended, rotated, and appended again across a SIGTERM and restart all
  * land in <data-dir>/out once, under the tag `tail.<path>`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, exited, freePort, readOutput, tempDir, waitFor } from '@tributary/test-kit';
+import { exited, freePort, readOutput, startUp, tempDir, waitFor } from '@tributary/test-kit';
 
-async function up(dataDir: string, glob: string, ports: number[]): Promise<ChildProcess> {
+async function up(dataDir: string, glob: string, ports: number[]) {
   const [forward, http, metrics] = ports.map(String);
-  const args = ['up', '--data-dir', dataDir, '--forward-port', forward, '--http-port', http, '--metrics-port', metrics, '--tail', glob];
-  // Its own process group: `up` stops when the group leader that launched it is gone (TRB_ORPHANED), and the
-  // leader of the test runner's group is whatever shell started the suite, which may exit before the suite does.
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
-  });
-  child.stderr?.on('data', (d) => {
-    out += d;
-  });
-  await waitFor(() => out.includes('Tributary is up') || child.exitCode !== null, 20_000, 'tributary up to start');
-  if (child.exitCode !== null) throw new Error(`tributary up exited:\n${out}`);
-  expect(out).toContain(`tailing:    ${glob}`);
+  const child = await startUp([
+    '--data-dir',
+    dataDir,
+    '--forward-port',
+    forward,
+    '--http-port',
+    http,
+    '--metrics-port',
+    metrics,
+    '--tail',
+    glob,
+  ]);
+  expect(child.output()).toContain(`tailing:    ${glob}`);
   return child;
 }
 

@@ -5,46 +5,16 @@
  * `_id`. SIGTERM exits 0; a restart on the same data dir takes more events and
  * re-emits nothing.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, countIds, exited, freePort, readOutput, tempDir, waitFor } from '@tributary/test-kit';
+import { countIds, exited, freePort, readOutput, startUp, tempDir, waitFor } from '@tributary/test-kit';
 
 // biome-ignore lint/suspicious/noExplicitAny: fluent-logger ships loose typings
 const fluent: any = require('fluent-logger');
 
-async function up(
-  dataDir: string,
-  ports: { forward: number; http: number; metrics: number },
-): Promise<ChildProcess & { output: () => string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'up',
-      '--data-dir',
-      dataDir,
-      '--forward-port',
-      String(ports.forward),
-      '--http-port',
-      String(ports.http),
-      '--metrics-port',
-      String(ports.metrics),
-    ],
-    // Its own process group: `up` stops when the group leader that launched it is gone (TRB_ORPHANED), and the
-    // leader of the test runner's group is whatever shell started the suite, which may exit before the suite does.
-    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
-  });
-  child.stderr?.on('data', (d) => {
-    out += d;
-  });
-  await waitFor(() => out.includes('Tributary is up') || child.exitCode !== null, 20_000, 'tributary up to start');
-  if (child.exitCode !== null) throw new Error(`tributary up exited:\n${out}`);
-  return Object.assign(child, { output: () => out });
+function up(dataDir: string, ports: { forward: number; http: number; metrics: number }) {
+  const { forward, http, metrics } = ports;
+  return startUp(['--data-dir', dataDir, '--forward-port', `${forward}`, '--http-port', `${http}`, '--metrics-port', `${metrics}`]);
 }
 
 function emitAll(sender: { emit: (...a: unknown[]) => void }, tag: string, from: number, n: number): Promise<unknown> {

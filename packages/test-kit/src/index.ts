@@ -14,7 +14,7 @@ export { type FirehoseEndpoint, startFirehoseEndpoint } from './firehose-endpoin
 export { KAFKA_HOME, type LocalKafka, startKafka } from './kafka';
 export { countIds, readOutput } from './output';
 export { freePort } from './ports';
-export { CLI, type Started, exited, peakRssMb, startRole, tempDir, waitHealthy } from './processes';
+export { CLI, type Started, exited, peakRssMb, startRole, startUp, tempDir, waitHealthy } from './processes';
 export { type ProducerStats, produce } from './producer';
 export { type RecordedEvent, startRecordingServer, waitFor } from './recording-server';
 export { startRedis } from './redis';

@@ -68,3 +68,32 @@ export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((r) => child.once('exit', (code) => r(code)));
 }
+
+/**
+ * Starts `tributary up` with `args` and resolves once it says it is up (at
+ * most 20 s); `output()` is everything it printed so far. It leads its own
+ * process group: `up` stops (TRB_ORPHANED) when the group leader that
+ * launched it is gone, and the test runner's group leader is whatever shell
+ * started the suite, which may exit before the suite does. It still stops
+ * when its parent, the test worker, goes.
+ */
+export async function startUp(args: string[]): Promise<ChildProcess & { output: () => string }> {
+  const child = spawn(process.execPath, [CLI, 'up', ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += d;
+  });
+  child.stderr?.on('data', (d) => {
+    out += d;
+  });
+  const deadline = Date.now() + 20_000;
+  while (!out.includes('Tributary is up') && child.exitCode === null) {
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`tributary up did not start within 20 s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (child.exitCode !== null) throw new Error(`tributary up exited:\n${out}`);
+  return Object.assign(child, { output: () => out });
+}

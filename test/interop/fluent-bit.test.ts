@@ -13,9 +13,8 @@ import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { type Started, freePort, readOutput, startRole, tempDir, waitFor } from '@tributary/test-kit';
-
-// biome-ignore lint/suspicious/noExplicitAny: fluent-logger ships loose typings
-const fluent: any = require('fluent-logger');
+import { fileSinkAggregator } from './file-sink-aggregator';
+import { sendWithFluentLogger } from './fluent-logger-sender';
 
 const FLUENT_BIT = join(__dirname, '..', '..', '..', 'shared', 'fluent-bit', 'bin', 'fluent-bit');
 const N = 5000;
@@ -38,32 +37,8 @@ async function listening(port: number, isAlive: () => boolean): Promise<void> {
   }
 }
 
-async function send(port: number): Promise<void> {
-  const sender = fluent.createFluentSender('app', {
-    host: '127.0.0.1',
-    port,
-    timeout: 5,
-    internalLogger: { info() {}, error() {} },
-    requireAckResponse: true,
-    ackResponseTimeout: 10_000,
-    eventMode: 'PackedForward',
-    flushInterval: 20,
-  });
-  const errors: Error[] = [];
-  sender.on('error', (err: Error) => errors.push(err));
-  await Promise.all(
-    Array.from(
-      { length: N },
-      (_, n) =>
-        new Promise<void>((resolve, reject) =>
-          sender.emit('web', { msg: `event ${n} ü`, n }, new fluent.EventTime(1700000000 + n, n * 1000 + 7), (err?: Error) =>
-            err ? reject(err) : resolve(),
-          ),
-        ),
-    ),
-  );
-  await new Promise<void>((r) => sender.end(null, null, () => r()));
-  expect(errors).toEqual([]);
+function send(port: number): Promise<void> {
+  return sendWithFluentLogger(port, N, { ackResponseTimeout: 10_000, eventMode: 'PackedForward', flushInterval: 20 });
 }
 
 // The binary lives beside the repository (../shared); a checkout without it cannot run a real Fluent Bit.
@@ -93,22 +68,7 @@ async function startPipeline(name: string, extra: string[] = []): Promise<Pipeli
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    started.push(
-      await startRole(
-        'aggregator',
-        {
-          forward: { bind: '127.0.0.1', port: aggPort, udp_heartbeat: false },
-          dedupe: { type: 'embedded' },
-          log: { path: join(dir, 'log') },
-          egress: { max_wait_ms: 50, objects: { age_ms: 200 } },
-          sinks: [{ name: 'file', type: 'file', path: join(dir, 'out') }],
-          metrics: { port: metricsPort },
-          log_level: 'warn',
-        },
-        dir,
-        metricsPort,
-      ),
-    );
+    started.push(await startRole('aggregator', fileSinkAggregator(dir, aggPort, metricsPort), dir, metricsPort));
     fb = spawn(
       FLUENT_BIT,
       [

@@ -6,9 +6,7 @@
 import { spawn } from 'node:child_process';
 import type { ForwardServer } from '@tributary/forward-protocol';
 import { type RecordedEvent, startRecordingServer, waitFor } from '@tributary/test-kit';
-
-// biome-ignore lint/suspicious/noExplicitAny: fluent-logger ships loose typings
-const fluent: any = require('fluent-logger');
+import { sendWithFluentLogger } from './fluent-logger-sender';
 
 const servers: ForwardServer[] = [];
 afterEach(async () => {
@@ -30,38 +28,10 @@ function expectAllEvents(events: RecordedEvent[], tag: string) {
   }
 }
 
-async function sendWithFluentLogger(port: number, options: Record<string, unknown>) {
-  const quiet = { info() {}, error() {} };
-  const sender = fluent.createFluentSender('app', {
-    host: '127.0.0.1',
-    port,
-    timeout: 5,
-    internalLogger: quiet,
-    requireAckResponse: true,
-    ackResponseTimeout: 5000,
-    ...options,
-  });
-  const errors: Error[] = [];
-  sender.on('error', (err: Error) => errors.push(err));
-  await Promise.all(
-    Array.from(
-      { length: N },
-      (_, n) =>
-        new Promise<void>((resolve, reject) =>
-          sender.emit('web', { msg: `event ${n} ü`, n }, new fluent.EventTime(1700000000 + n, n * 1000 + 7), (err?: Error) =>
-            err ? reject(err) : resolve(),
-          ),
-        ),
-    ),
-  );
-  await new Promise<void>((r) => sender.end(null, null, () => r()));
-  expect(errors).toEqual([]);
-}
-
 test.each(['Message', 'PackedForward', 'CompressedPackedForward'])('fluent-logger %s mode with requireAckResponse', async (eventMode) => {
   const { server, port, events, errors } = await startRecordingServer();
   servers.push(server);
-  await sendWithFluentLogger(port, { eventMode, flushInterval: 10 });
+  await sendWithFluentLogger(port, N, { eventMode, flushInterval: 10 });
   await waitFor(() => events.length >= N, 10_000, `${N} events`);
   expectAllEvents(events, 'app.web');
   expect(new Set(events.map((e) => e.chunkId)).size).toBeGreaterThan(0);
@@ -71,7 +41,7 @@ test.each(['Message', 'PackedForward', 'CompressedPackedForward'])('fluent-logge
 test('fluent-logger with a shared key (security option)', async () => {
   const { server, port, events } = await startRecordingServer({ security: { selfHostname: 'aggregator.test', sharedKey: 'k3y' } });
   servers.push(server);
-  await sendWithFluentLogger(port, { eventMode: 'Message', security: { clientHostname: 'app.test', sharedKey: 'k3y' } });
+  await sendWithFluentLogger(port, N, { eventMode: 'Message', security: { clientHostname: 'app.test', sharedKey: 'k3y' } });
   expectAllEvents(events, 'app.web');
 });
 

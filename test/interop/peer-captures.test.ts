@@ -15,6 +15,7 @@ import { type Socket, connect } from 'node:net';
 import { join } from 'node:path';
 import { FrameDecoder, readArrayHeader, readBytes } from '@tributary/forward-protocol';
 import { type Started, freePort, readOutput, startRole, tempDir, waitFor } from '@tributary/test-kit';
+import { fileSinkAggregator } from './file-sink-aggregator';
 
 const CAPTURES = join(__dirname, '..', '..', '..', 'shared', 'fixtures', 'forward');
 
@@ -99,18 +100,6 @@ function replay(port: number, bytes: Buffer, ack: boolean): Promise<Buffer> {
   });
 }
 
-function aggregatorConfig(dir: string, forwardPort: number, metricsPort: number) {
-  return {
-    forward: { bind: '127.0.0.1', port: forwardPort, udp_heartbeat: false },
-    dedupe: { type: 'embedded' },
-    log: { path: join(dir, 'log') },
-    egress: { max_wait_ms: 50, objects: { age_ms: 200 } },
-    sinks: [{ name: 'file', type: 'file', path: join(dir, 'out') }],
-    metrics: { port: metricsPort },
-    log_level: 'warn',
-  };
-}
-
 /** Every file under `dir` whose path holds `_dead_letter`. */
 function deadLetterFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -154,7 +143,7 @@ maybe('captured Fluentd and Fluent Bit bytes reach the file sink as records', ()
     const dir = tempDir('captures-agg');
     dirs.push(dir);
     const [forwardPort, metricsPort] = [await freePort(), await freePort()];
-    started.push(await startRole('aggregator', aggregatorConfig(dir, forwardPort, metricsPort), dir, metricsPort));
+    started.push(await startRole('aggregator', fileSinkAggregator(dir, forwardPort, metricsPort), dir, metricsPort));
     await replayAll(forwardPort);
     await expectAllRecords(join(dir, 'out'), metricsPort);
   }, 90_000);
@@ -163,7 +152,7 @@ maybe('captured Fluentd and Fluent Bit bytes reach the file sink as records', ()
     const dir = tempDir('captures-fwd');
     dirs.push(dir);
     const [aggPort, aggMetrics, fwdPort, fwdMetrics] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    started.push(await startRole('aggregator', aggregatorConfig(dir, aggPort, aggMetrics), dir, aggMetrics));
+    started.push(await startRole('aggregator', fileSinkAggregator(dir, aggPort, aggMetrics), dir, aggMetrics));
     const forwarder = {
       forward: { bind: '127.0.0.1', port: fwdPort, udp_heartbeat: false },
       http: { enabled: false },

@@ -20,8 +20,21 @@ test('the last record of a file wins; a torn last line (a crash mid-write) is ig
   appendFileSync(path, '{"id":"a","dev":1,"ino":2,"fpLen":0,"fpHash":"x","path":"/v","pos":1');
   const again = PositionJournal.open(path);
   expect([...again.positions()]).toEqual([position('a', 100)]);
+  expect(again.corruptLines).toBe(0); // a torn last line is what a crash leaves: not corruption
   again.close();
   expect(readFileSync(path, 'utf8')).toBe(`${JSON.stringify(position('a', 100))}\n`);
+});
+
+test('a whole line that does not parse is counted, and it and what follows are dropped', () => {
+  const path = join(dir, 'c.journal');
+  const j = PositionJournal.open(path);
+  j.write([position('a', 10)]);
+  j.close();
+  appendFileSync(path, `garbage\n${JSON.stringify(position('a', 20))}\n`);
+  const again = PositionJournal.open(path);
+  expect(again.corruptLines).toBe(2);
+  expect([...again.positions()]).toEqual([position('a', 10)]);
+  again.close();
 });
 
 test('the journal is rewritten to its live records once it grows past 1 MiB and four times their size', () => {

@@ -52,6 +52,12 @@ export interface Position {
 const COMPACT_AFTER_BYTES = 1 << 20;
 
 export class PositionJournal {
+  /**
+   * Whole lines dropped at open: the first that did not parse and every line
+   * after it (a torn last line, from a crash mid-write, is not counted).
+   * Their files are read again from the position before.
+   */
+  readonly corruptLines: number;
   private readonly live = new Map<string, Position>();
   private fd: number;
   private size: number;
@@ -74,6 +80,9 @@ export class PositionJournal {
       start = nl + 1;
     }
     this.size = good;
+    let corrupt = 0;
+    for (let nl = data.indexOf(10, good); nl >= 0; nl = data.indexOf(10, nl + 1)) corrupt++;
+    this.corruptLines = corrupt;
     this.fd = openSync(path, 'a');
     if (good < data.length) this.compact();
   }

@@ -164,6 +164,13 @@ class Tailer {
   /** Opens the position journal and starts the loop; rejects when the journal cannot be opened. */
   async start(): Promise<void> {
     this.journal = PositionJournal.open(resolve(this.config.positions_path));
+    if (this.journal.corruptLines > 0) {
+      this.metrics.errors.inc({ code: Codes.TRB_TAIL_POSITIONS });
+      this.ctx.logger.warn(
+        { code: Codes.TRB_TAIL_POSITIONS, lines: this.journal.corruptLines },
+        `The tail position journal ${this.config.positions_path} has a line that does not parse: it and the lines after it, ${this.journal.corruptLines} in all, were dropped, so their files are read again from an earlier position (the buffer's memory of chunk ids skips what it already has).`,
+      );
+    }
     // run() handles its own failures; this catches a bug, so the loop's end is never silent
     this.loop = this.run().catch((err: Error) => {
       this.metrics.errors.inc({ code: Codes.TRB_TAIL_READ });

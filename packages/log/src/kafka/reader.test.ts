@@ -323,3 +323,19 @@ test('a poll hands out at most 8 MiB of entries (at least one record), whatever 
   expect(polls.flat()).toEqual([3, 3, 3, 3, 3, 3, 10]);
   await reader.close();
 });
+
+test('a consumer that cannot start makes every poll fail with the reason, so egress counts it and /readyz shows it', async () => {
+  const cluster = new FakeCluster(1);
+  const { consumer, reader } = makeReader(cluster, [0]);
+  consumer.run = async () => {
+    throw new Error('the group coordinator is not available');
+  };
+  await reader.start();
+  await new Promise((r) => setImmediate(r));
+  await expect(reader.poll(10, 10)).rejects.toMatchObject({
+    code: 'TRB_LOG_CONSUMER_CRASH',
+    retriable: true,
+    message: expect.stringContaining('the group coordinator is not available'),
+  });
+  await reader.close();
+});

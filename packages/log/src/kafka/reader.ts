@@ -117,6 +117,8 @@ export class KafkaReader implements LogReader {
   private assigned: Set<number> | null = null;
   private running = false;
   private closed = false;
+  /** Why the consumer is gone for good (kafkajs will not restart it); polls then fail with it. */
+  private dead: string | null = null;
   private queue: StoredRecord[] = [];
   private head = 0;
   private queuedBytes = 0;
@@ -145,6 +147,7 @@ export class KafkaReader implements LogReader {
     });
     consumer.on(consumer.events.CRASH, (e) => {
       this.running = false;
+      if (!e.payload.restart) this.dead = `its consumer crashed and kafkajs does not restart it (${e.payload.error.message})`;
       logger.error(
         { code: KafkaReaderCode.Crash, restart: e.payload.restart },
         `The Kafka consumer of topic ${topic} crashed (${e.payload.error.message}); ${
@@ -156,6 +159,7 @@ export class KafkaReader implements LogReader {
     // group had to rejoin or time out: after a kill -9 of one, its session (30 s). The node starts without
     // waiting (ingest and /metrics do not need the group); poll, caughtUp and commit wait for the assignment.
     consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.onBatch(payload) }).catch((err: Error) => {
+      this.dead = `its consumer could not start (${err.message})`;
       logger.error(
         { code: KafkaReaderCode.Crash, err: err.message },
         `The Kafka consumer of topic ${topic} could not start (${err.message}); egress gets nothing until a restart.`,
@@ -173,6 +177,13 @@ export class KafkaReader implements LogReader {
     if (this.closed) {
       this.takeRevoked(); // a poll that takes nothing reports nothing it reported before
       return [];
+    }
+    if (this.dead) {
+      // Egress counts it, logs it and shows it in /readyz, and backs off: records would never come.
+      throw new RetryableError(
+        KafkaReaderCode.Crash,
+        `The reader of Kafka topic ${this.options.topic} gets nothing: ${this.dead}; restart the node.`,
+      );
     }
     if (this.queued() === 0 && maxWaitMs > 0) await this.waitFor(this.arrivals, maxWaitMs);
     // Taken together with the records, after any wait: a revocation while the poll waited is reported with

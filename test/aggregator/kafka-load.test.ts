@@ -135,8 +135,10 @@ withBroker('aggregator on a real Kafka broker under load', () => {
     const acked = senders.flatMap((s) => [...s.stats.acked]);
     expect(acked.length).toBeGreaterThan(50_000);
     await until(async () => (await sinkEvents(metrics)) >= acked.length, 60_000, `${acked.length} acked events in the sink`);
+    // Stopped before tally, which reads the whole sink synchronously here, in the test's process (a watch request
+    // in flight meanwhile timed out on this process's own blocked loop), and before SIGTERM closes /metrics.
+    const { slowest, failures } = await watch.stop();
     const result = tally(out, acked);
-    const { slowest, failures } = await watch.stop(); // before SIGTERM: /metrics closes as the process stops
     const sigterm = Date.now();
     agg.child.kill('SIGTERM');
     const code = await exited(agg.child);

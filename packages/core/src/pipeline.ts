@@ -60,6 +60,13 @@ export interface LogRecord {
   entries: Buffer;
   /** crc32 of `entries`, when the caller already computed it (the dedupe key does). */
   entriesCrc?: number;
+  /**
+   * `entries` gzipped (one or more gzip members that inflate to exactly
+   * `entries`), when the chunk arrived so (CompressedPackedForward): a log
+   * that stores values compressed keeps these bytes instead of compressing
+   * again. Read only during `append`; never set on a `StoredRecord`.
+   */
+  gzipped?: Buffer;
 }
 
 export interface StoredRecord extends LogRecord {
@@ -72,6 +79,13 @@ export interface StoredRecord extends LogRecord {
    * same value: egress cuts objects on age from it, not from when it read them.
    */
   appendedAt?: number;
+  /**
+   * Set when the log holds the record but cannot read its entries (a stored
+   * value that does not decode): why, as a sentence. `entries` then holds the
+   * stored bytes as they are and `count` the count stored with them; egress
+   * sends the record to dead letters whole instead of reading its events.
+   */
+  unreadable?: string;
 }
 
 export interface LogReader {

@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
-import { gzip, unzip } from 'node:zlib';
 /**
  * Kafka durable log through kafkajs (kept behind DurableLog so the client can
  * be swapped: kafkajs is in maintenance mode). Only APIs a Kafka 2.1 broker
@@ -14,45 +12,28 @@ import { gzip, unzip } from 'node:zlib';
  *   (all in-sync replicas), one request in flight each; appends that arrive
  *   while all are busy are grouped into the next request. One Kafka message per chunk: value = entries, headers = tag, key
  *   and count; the message key is the dedupe key (or the tag).
- * - Compression: `gzip` (default, level 1) or `none`, the codecs kafkajs
- *   ships. kafkajs's own gzip codec uses zlib's default level 6, and since an
- *   idempotent producer compresses inside its per-broker lock, one request at
- *   a time, the level bounds the append rate: on this 2-core machine a
- *   960 KiB request of ~130-byte JSON-like events took 10.6 ms at level 6
- *   (93 MB/s, ratio 7.4) and 2.6 ms at level 1 (377 MB/s, ratio 5.6). The log
- *   therefore registers a gzip codec with the configured level in kafkajs's
- *   codec registry, which is process-wide: the last KafkaLog started sets it
- *   (one per process in practice). LZ4,
- *   Snappy and ZSTD need codec packages (native builds or pure-JS ports)
- *   whose framing against a real broker could not be checked here, and ZSTD
- *   needs Produce v7 / Fetch v10 on the wire; none is offered. Entries are
- *   never compressed twice: the forward decoder inflates a
- *   CompressedPackedForward chunk at the door, so a LogRecord's entries are
- *   always plain msgpack and Kafka's compression is the only one. (Keeping a
- *   sender's gzip bytes as they came would need LogRecord to carry them with a
- *   codec flag, and such records to go in their own request with
- *   compression none, since kafkajs compresses per request.)
+ * - Compression (kafka/value-codec.ts): `gzip` (default, level 1) or
+ *   `none`. Each message's value (a chunk's entries) is gzipped by itself on
+ *   libuv's threadpool, and requests go out with kafkajs compression none;
+ *   a `codec` header says the value is gzip. kafkajs compresses a whole
+ *   request on the main thread inside an idempotent producer's per-broker
+ *   lock, one request at a time: that bounded the append rate and took the
+ *   main thread from ingest and egress (measured in docs/benchmarks.md,
+ *   issue #16). A chunk that arrived gzipped (LogRecord.gzipped) keeps the
+ *   sender's bytes and is not compressed again. Values without the header
+ *   are plain entries, so topics written by earlier versions (kafkajs's
+ *   per-request gzip, which kafkajs inflates on fetch) still read, mixed or
+ *   not. LZ4, Snappy and ZSTD are not offered: zlib is in Node, the others
+ *   need codec packages (native builds or pure-JS ports).
  * - Reader (kafka/reader.ts): a consumer group member feeding a bounded queue;
  *   see that file for how it follows kafkajs's fetch, resolve and commit rules.
  */
 import { Codes, type Logger, RetryableError, silentLogger } from '@tributary/core';
-import {
-  type Admin,
-  CompressionCodecs,
-  CompressionTypes,
-  ConfigResourceTypes,
-  Kafka,
-  type Message,
-  Partitioners,
-  type Producer,
-  logLevel,
-} from 'kafkajs';
+import { type Admin, CompressionTypes, ConfigResourceTypes, Kafka, type Message, Partitioners, type Producer, logLevel } from 'kafkajs';
 import { type DurableLog, LogErrorCode, type LogReader, type LogRecord } from './durable-log';
 import { GroupedSender } from './kafka/producer';
 import { KafkaReader } from './kafka/reader';
-
-const gzipAsync = promisify(gzip);
-const unzipAsync = promisify(unzip);
+import { CODEC_HEADER, GZIP, gzipValue } from './kafka/value-codec';
 
 /** The topic setting that makes the broker stamp each record with its append time (Kafka 0.10.1+). */
 const TIMESTAMP_TYPE = 'message.timestamp.type';
@@ -72,7 +53,7 @@ export interface KafkaLogOptions {
   partitionBy: 'chunk' | 'tag';
   ssl: boolean;
   requestTimeoutMs: number;
-  /** Most message bytes (before compression) grouped into one produce request. */
+  /** Most message bytes (values as stored) grouped into one produce request. */
   maxRequestBytes: number;
   /** Idempotent producers, each with one request in flight: how many produce requests may be in flight at once. */
   producers: number;
@@ -140,15 +121,9 @@ export class KafkaLog implements DurableLog {
       await producer.connect();
     }
     const { topic, requestTimeoutMs } = this.options;
-    const level = this.options.gzipLevel;
-    CompressionCodecs[CompressionTypes.GZIP] = () => ({
-      compress: (encoder: { buffer: Buffer }) => gzipAsync(encoder.buffer, { level }),
-      decompress: (buffer: Buffer) => unzipAsync(buffer),
-    });
-    const compression = this.options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
     this.sender = new GroupedSender(
       this.producers.map((producer) => async (messages) => {
-        await producer.send({ topic, acks: -1, timeout: requestTimeoutMs, compression, messages });
+        await producer.send({ topic, acks: -1, timeout: requestTimeoutMs, compression: CompressionTypes.None, messages });
       }),
       this.options.maxRequestBytes,
     );
@@ -191,12 +166,29 @@ export class KafkaLog implements DurableLog {
   async append(records: LogRecord[]): Promise<void> {
     if (!this.sender) throw new RetryableError(LogErrorCode.Closed, 'The Kafka log is not started.');
     if (records.length === 0) return;
+    const { partitionBy, compression, gzipLevel } = this.options;
+    let values: Buffer[];
+    try {
+      // Each on the threadpool, all at once; the main thread only waits.
+      values =
+        compression === 'gzip'
+          ? await Promise.all(records.map((r) => gzipValue(r.entries, gzipLevel, r.gzipped)))
+          : records.map((r) => r.entries);
+    } catch (err) {
+      throw new RetryableError(
+        LogErrorCode.Append,
+        `Compressing chunks for Kafka topic ${this.options.topic} failed: ${(err as Error).message}.`,
+        err,
+      );
+    }
     let bytes = 0;
-    const messages: Message[] = records.map((r) => {
-      const key = this.options.partitionBy === 'tag' ? r.tag : r.key;
+    const messages: Message[] = records.map((r, i) => {
+      const key = partitionBy === 'tag' ? r.tag : r.key;
       const count = String(r.count);
-      bytes += r.entries.length + key.length + 2 * r.key.length + r.tag.length + count.length + MESSAGE_OVERHEAD_BYTES;
-      return { key, value: r.entries, headers: { tag: r.tag, key: r.key, count } };
+      const value = values[i];
+      bytes += value.length + key.length + 2 * r.key.length + r.tag.length + count.length + MESSAGE_OVERHEAD_BYTES;
+      const headers = compression === 'gzip' ? { tag: r.tag, key: r.key, count, [CODEC_HEADER]: GZIP } : { tag: r.tag, key: r.key, count };
+      return { key, value, headers };
     });
     try {
       await this.sender.append(messages, bytes);

@@ -31,7 +31,7 @@ export const kafkaLogSchema = {
           enum: ['none', 'gzip'],
           default: 'gzip',
           description:
-            'Compression of produce requests (the codecs kafkajs ships). Chunks are stored uncompressed in the log, so this is their only compression.',
+            "gzip: each chunk's entries are stored gzipped (compressed off the main thread; a chunk that arrived gzipped keeps the sender's bytes); none: stored as they are. Either way a topic written with the other, or by an earlier version, still reads.",
         },
         gzip_level: {
           type: 'integer',
@@ -39,7 +39,7 @@ export const kafkaLogSchema = {
           maximum: 9,
           default: 1,
           description:
-            'zlib level of gzip compression. Requests are compressed one at a time, so the level bounds the append rate (measured: level 1 about 4x faster than 6, output about 30% larger).',
+            'zlib level of the gzip the log applies to chunks that arrive uncompressed (level 1 about 4x faster than 6, output about 30% larger).',
         },
         partition_by: {
           enum: ['chunk', 'tag'],
@@ -54,7 +54,7 @@ export const kafkaLogSchema = {
           minimum: 1024,
           default: 983040,
           description:
-            "Most chunk bytes (before compression) that concurrent appends group into one produce request; a bigger chunk goes alone. Keep it under the topic's max.message.bytes (broker default 1000012).",
+            "Most message bytes (values as stored, compressed with gzip) that concurrent appends group into one produce request; a bigger chunk goes alone. Keep it under the topic's max.message.bytes (broker default 1000012).",
         },
         producers: {
           type: 'integer',

@@ -3,8 +3,8 @@
  * KafkaLog with a fake kafkajs client whose `send` takes a few milliseconds,
  * as a broker round trip with acks=all does.
  */
-import { gzipSync } from 'node:zlib';
-import { CompressionCodecs, CompressionTypes, type Kafka, type ProducerRecord } from 'kafkajs';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { CompressionTypes, type Kafka, type ProducerRecord } from 'kafkajs';
 import type { LogRecord } from '../durable-log';
 import { KafkaLog, type KafkaLogOptions } from '../kafka-log';
 import { GroupedSender } from './producer';
@@ -61,13 +61,14 @@ const rec = (i: number): LogRecord => ({ tag: 'app.web', key: `k${i}`, count: 2,
 
 test('100 concurrent appends go out in 2 produce requests (one alone, the rest grouped), idempotent and acks=all', async () => {
   const { client, sends, producerConfigs } = fakeClient(20);
-  const log = new KafkaLog(options(client));
+  const log = new KafkaLog({ ...options(client), compression: 'none' });
   await log.start();
   await Promise.all(Array.from({ length: 100 }, (_, i) => log.append([rec(i)])));
   expect(sends.map((s) => s.messages.length)).toEqual([1, 99]);
   expect(sends.flatMap((s) => s.messages.map((m) => m.key))).toEqual(Array.from({ length: 100 }, (_, i) => `k${i}`));
-  for (const s of sends) expect(s).toMatchObject({ topic: 't', acks: -1, compression: CompressionTypes.GZIP });
+  for (const s of sends) expect(s).toMatchObject({ topic: 't', acks: -1, compression: CompressionTypes.None });
   expect(sends[1].messages[5].headers).toEqual({ tag: 'app.web', key: 'k6', count: '2' });
+  expect(sends[1].messages[5].value).toEqual(rec(6).entries);
   expect(producerConfigs[0]).toMatchObject({ idempotent: true, maxInFlightRequests: 1 });
   await log.close();
 });
@@ -127,16 +128,31 @@ test('a failed request rejects every append in it with a retryable error; the ne
   await log.close();
 });
 
-test('the gzip codec kafkajs uses is registered at the configured level and round-trips', async () => {
-  const { client } = fakeClient(1);
+test('gzip: each value is its entries gzipped at the configured level, with a codec header; requests are not compressed again', async () => {
+  const { client, sends } = fakeClient(1);
   const log = new KafkaLog({ ...options(client), gzipLevel: 9 });
   await log.start();
-  const input = Buffer.from(Array.from({ length: 5000 }, (_, i) => `{"n":${i},"msg":"event ${i * 7919}"}`).join('\n'));
-  const codec = CompressionCodecs[CompressionTypes.GZIP]();
-  const packed: Buffer = await codec.compress({ buffer: input });
-  expect(packed.length).toBe(gzipSync(input, { level: 9 }).length);
-  expect(packed.length).toBeLessThan(gzipSync(input, { level: 1 }).length);
-  expect((await codec.decompress(packed)).equals(input)).toBe(true);
+  const entries = Buffer.from(Array.from({ length: 5000 }, (_, i) => `{"n":${i},"msg":"event ${i * 7919}"}`).join('\n'));
+  await log.append([{ tag: 'app.web', key: 'k1', count: 5000, entries }]);
+  const [m] = sends[0].messages;
+  expect(sends[0].compression).toBe(CompressionTypes.None);
+  expect(m.headers).toEqual({ tag: 'app.web', key: 'k1', count: '5000', codec: 'gzip' });
+  expect((m.value as Buffer).length).toBe(gzipSync(entries, { level: 9 }).length);
+  expect(gunzipSync(m.value as Buffer).equals(entries)).toBe(true);
+  await log.close();
+});
+
+test("gzip: a chunk that arrived gzipped is stored with the sender's bytes, not compressed again", async () => {
+  const { client, sends } = fakeClient(1);
+  const log = new KafkaLog(options(client));
+  await log.start();
+  const entries = Buffer.alloc(10_000, 7);
+  const gzipped = gzipSync(entries, { level: 6 });
+  await log.append([{ tag: 'app.web', key: 'k1', count: 1, entries, gzipped }, rec(2)]);
+  const [a, b] = sends[0].messages;
+  expect(a.value).toBe(gzipped);
+  expect(a.headers).toMatchObject({ codec: 'gzip' });
+  expect(gunzipSync(b.value as Buffer).equals(rec(2).entries)).toBe(true);
   await log.close();
 });
 

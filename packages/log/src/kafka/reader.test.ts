@@ -3,6 +3,7 @@
  * rebalances the way kafkajs 2.2.4 does (see __fixtures__/fake-consumer.ts for
  * the kafkajs code each behaviour mirrors).
  */
+import { gzipSync } from 'node:zlib';
 import { silentLogger } from '@tributary/core';
 import type { StoredRecord } from '../durable-log';
 import { FakeCluster, FakeConsumer } from './__fixtures__/fake-consumer';
@@ -338,4 +339,68 @@ test('a consumer that cannot start makes every poll fail with the reason, so egr
     message: expect.stringContaining('the group coordinator is not available'),
   });
   await reader.close();
+});
+
+describe('stored values (kafka/value-codec.ts)', () => {
+  const headers = (key: string, codec?: string) => ({
+    tag: Buffer.from('a'),
+    key: Buffer.from(key),
+    count: Buffer.from('2'),
+    ...(codec ? { codec: Buffer.from(codec) } : {}),
+  });
+
+  test('gzip values and plain values (the earlier format) read in one topic, in order, as their entries', async () => {
+    const cluster = new FakeCluster(1);
+    const entries = (i: number) => Buffer.from(`entries of chunk ${i} `.repeat(50));
+    cluster.append(0, gzipSync(entries(0)), headers('k0', 'gzip'));
+    cluster.append(0, entries(1), headers('k1'));
+    cluster.append(0, Buffer.concat([gzipSync(entries(2).subarray(0, 100)), gzipSync(entries(2).subarray(100))]), headers('k2', 'gzip'));
+    const { reader } = makeReader(cluster, [0]);
+    await reader.start();
+    const got = await pollUntil(reader, 3);
+    expect(keys(got)).toEqual(['k0', 'k1', 'k2']);
+    got.forEach((r, i) => {
+      expect(r.entries.equals(entries(i))).toBe(true);
+      expect(r.unreadable).toBeUndefined();
+      expect(r.count).toBe(2);
+    });
+    await reader.close();
+  });
+
+  test('a value that does not decode is handed out once as unreadable (its stored bytes, a coded error line), and reading goes on', async () => {
+    const cluster = new FakeCluster(1);
+    const cut = gzipSync(Buffer.alloc(5000, 1)).subarray(0, 30);
+    cluster.append(0, cut, headers('bad-gzip', 'gzip'));
+    cluster.append(0, Buffer.from('not gzip at all'), headers('no-magic', 'gzip'));
+    cluster.append(0, Buffer.from('x'), headers('other-codec', 'zstd'));
+    cluster.append(0, gzipSync(Buffer.from('fine')), headers('good', 'gzip'));
+    const errors: Array<{ code: string; offset: string }> = [];
+    const consumer = new FakeConsumer(cluster, TOPIC, { assignment: [0] });
+    const reader = new KafkaReader({
+      consumer: consumer as unknown as ReaderConsumer,
+      topic: TOPIC,
+      maxQueuedBytes: 1 << 20,
+      logger: { ...silentLogger, error: (o: { code: string; offset: string }) => errors.push(o) },
+      partitionEnds: async () => cluster.ends(),
+    });
+    await reader.start();
+    const got = await pollUntil(reader, 4);
+    expect(keys(got)).toEqual(['bad-gzip', 'no-magic', 'other-codec', 'good']);
+    expect(got[0].unreadable).toMatch(/offset 0 cannot be read: its gzip value does not inflate/);
+    expect(got[0].entries.equals(cut)).toBe(true);
+    expect(got[1].unreadable).toMatch(/not gzip/);
+    expect(got[2].unreadable).toMatch(/codec header is "zstd"/);
+    expect(got[3].unreadable).toBeUndefined();
+    expect(got[3].entries.toString()).toBe('fine');
+    // logged as each value fails, on the threadpool's schedule
+    expect(errors.map((e) => [e.code, String(e.offset)]).sort()).toEqual([
+      ['TRB_LOG_CORRUPT', '0'],
+      ['TRB_LOG_CORRUPT', '1'],
+      ['TRB_LOG_CORRUPT', '2'],
+    ]);
+    await reader.commit(got);
+    expect(cluster.committed().get(0)).toBe(4);
+    expect(await pollFor(reader, 300)).toEqual([]);
+    await reader.close();
+  });
 });

@@ -58,10 +58,17 @@
  *   in the background (at most once a second) when a poll leaves the queue
  *   empty. Unknown means false, and so does a partition no longer assigned
  *   (it is not read to its end here; egress drops what it holds of it).
+ * - Values (kafka/value-codec.ts) are inflated on libuv's threadpool, all of
+ *   a batch's at once, and queued in order; a queued record holds its entries
+ *   in memory of its own, never the fetch buffer, and the queue lets go of a
+ *   record as soon as a poll takes it. A value that does not decode is queued
+ *   as an `unreadable` record (its stored bytes, a coded error line): egress
+ *   dead-letters it whole and goes on, and the offset is committed past it.
  */
 import { Codes, type Logger, RetryableError } from '@tributary/core';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { LogErrorCode, type LogReader, type StoredRecord } from '../durable-log';
+import { CODEC_HEADER, readValue } from './value-codec';
 
 /** How often a batch waiting for queue room offers kafkajs a heartbeat (kafkajs's own heartbeatInterval defaults to 3 s). */
 export const HEARTBEAT_SLICE_MS = 1000;
@@ -75,6 +82,8 @@ const RECORD_OVERHEAD_BYTES = 128;
  * buffers. The embedded reader bounds its polls the same way (READ_BYTES).
  */
 const MAX_POLL_BYTES = 8 * 1024 * 1024;
+/** Most bytes one stored value may inflate to (the forward input refuses chunks over 64 MiB inflated by default): a bound on a corrupt or hostile value. */
+const MAX_ENTRIES_BYTES = 256 * 1024 * 1024;
 /** Least time between two admin look-ups of partitions that delivered nothing yet. */
 const WATERMARK_REFRESH_MS = 1000;
 
@@ -119,7 +128,8 @@ export class KafkaReader implements LogReader {
   private closed = false;
   /** Why the consumer is gone for good (kafkajs will not restart it); polls then fail with it. */
   private dead: string | null = null;
-  private queue: StoredRecord[] = [];
+  /** Records fetched and not yet polled, from `head` on; a polled slot is emptied at once (its entries are then garbage). */
+  private queue: Array<StoredRecord | undefined> = [];
   private head = 0;
   private queuedBytes = 0;
   private arrivals: Array<() => void> = [];
@@ -189,15 +199,16 @@ export class KafkaReader implements LogReader {
     // Taken together with the records, after any wait: a revocation while the poll waited is reported with
     // the records that follow it, never after them.
     this.takeRevoked();
-    let n = 0;
+    const out: StoredRecord[] = [];
     let bytes = 0;
-    for (const end = Math.min(maxRecords, this.queued()); n < end; n++) {
-      bytes += this.queue[this.head + n].entries.length;
-      if (n > 0 && bytes > MAX_POLL_BYTES) break;
+    for (const end = Math.min(maxRecords, this.queued()); out.length < end; ) {
+      const r = this.queue[this.head] as StoredRecord;
+      bytes += r.entries.length;
+      if (out.length > 0 && bytes > MAX_POLL_BYTES) break;
+      out.push(r);
+      this.queue[this.head++] = undefined;
+      this.queuedBytes -= recordBytes(r);
     }
-    const out = this.queue.slice(this.head, this.head + n);
-    this.head += n;
-    for (const r of out) this.queuedBytes -= recordBytes(r);
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
@@ -225,7 +236,7 @@ export class KafkaReader implements LogReader {
     if (partition === undefined) return this.queued() === 0 && [...this.assigned].every((p) => this.partitionAtEnd(p, since));
     // A partition this member no longer holds is not read to its end here: its new owner reads it.
     if (!this.assigned.has(partition)) return false;
-    for (let i = this.head; i < this.queue.length; i++) if (this.queue[i].partition === partition) return false;
+    for (let i = this.head; i < this.queue.length; i++) if (this.queue[i]?.partition === partition) return false;
     return this.partitionAtEnd(partition, since);
   }
 
@@ -305,7 +316,7 @@ export class KafkaReader implements LogReader {
         this.states.delete(p);
         if (!this.revokedSincePoll.includes(p)) this.revokedSincePoll.push(p);
       }
-      const kept = this.queue.slice(this.head).filter((r) => !gone.has(r.partition));
+      const kept = this.queue.slice(this.head).filter((r): r is StoredRecord => r !== undefined && !gone.has(r.partition));
       const dropped = this.queued() - kept.length;
       this.queue = kept;
       this.head = 0;
@@ -334,13 +345,19 @@ export class KafkaReader implements LogReader {
     state.high = Number(batch.highWatermark);
     state.highAt = Date.now();
     let queuedAny = false;
-    for (const m of batch.messages) {
+    // Every value of the batch inflating at once on the threadpool; each promise resolves (never rejects).
+    const from = state.next;
+    const records = batch.messages.map((m) => (Number(m.offset) < from ? null : this.toRecord(m, partition)));
+    for (let i = 0; i < batch.messages.length; i++) {
+      const m = batch.messages[i];
       const offset = Number(m.offset);
-      if (offset < state.next) {
+      const pending = records[i];
+      if (offset < state.next || pending === null) {
         resolveOffset(m.offset); // already queued, handed to poll or committed by this process
         continue;
       }
-      const record = toRecord(m, partition);
+      const record = await pending;
+      if (this.closed || !isRunning() || isStale() || this.states.get(partition) !== state) return;
       const bytes = recordBytes(record);
       while (this.queued() > 0 && this.queuedBytes + bytes > this.options.maxQueuedBytes) {
         if (queuedAny) wake(this.arrivals);
@@ -357,6 +374,32 @@ export class KafkaReader implements LogReader {
     }
     // Records, or only a newer high watermark: either may make caughtUp hold, so a waiting poll returns.
     wake(this.arrivals);
+  }
+
+  /** The record a message holds, its value decoded; a value that does not decode makes an `unreadable` record, said here. Never rejects. */
+  private async toRecord(m: KafkaMessage, partition: number): Promise<StoredRecord> {
+    const appendedAt = Number(m.timestamp);
+    const record: StoredRecord = {
+      tag: m.headers?.tag?.toString() ?? '',
+      key: m.headers?.key?.toString() ?? '',
+      count: Number(m.headers?.count?.toString() ?? '0'),
+      entries: EMPTY,
+      partition,
+      offset: Number(m.offset),
+      // The broker's append time on a LogAppendTime topic (KafkaLog creates it so); a record without one is cut in egress's time.
+      ...(Number.isFinite(appendedAt) && appendedAt > 0 ? { appendedAt } : {}),
+    };
+    try {
+      record.entries = await readValue(m.value, m.headers?.[CODEC_HEADER]?.toString(), MAX_ENTRIES_BYTES);
+    } catch (err) {
+      record.entries = m.value ? Buffer.from(m.value) : EMPTY;
+      record.unreadable = `Kafka topic ${this.options.topic} partition ${partition} offset ${m.offset} cannot be read: ${(err as Error).message}`;
+      this.options.logger.error(
+        { code: LogErrorCode.Corrupt, partition, offset: m.offset, tag: record.tag },
+        `${record.unreadable}; its ${record.count} events go to dead letters with the stored bytes.`,
+      );
+    }
+    return record;
   }
 
   /**
@@ -429,24 +472,12 @@ export class KafkaReader implements LogReader {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+
 function wake(list: Array<() => void>): void {
   for (const w of list.splice(0)) w();
 }
 
 function recordBytes(r: StoredRecord): number {
   return r.entries.length + r.key.length + r.tag.length + RECORD_OVERHEAD_BYTES;
-}
-
-function toRecord(m: KafkaMessage, partition: number): StoredRecord {
-  const appendedAt = Number(m.timestamp);
-  return {
-    tag: m.headers?.tag?.toString() ?? '',
-    key: m.headers?.key?.toString() ?? '',
-    count: Number(m.headers?.count?.toString() ?? '0'),
-    entries: m.value ?? Buffer.alloc(0),
-    partition,
-    offset: Number(m.offset),
-    // The broker's append time on a LogAppendTime topic (KafkaLog creates it so); a record without one is cut in egress's time.
-    ...(Number.isFinite(appendedAt) && appendedAt > 0 ? { appendedAt } : {}),
-  };
 }

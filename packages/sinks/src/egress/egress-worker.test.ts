@@ -217,6 +217,37 @@ describe('no poison pill: the events before and after a bad one are delivered, t
     await log.close();
   });
 
+  test('a record the log could not read (unreadable) is one dead letter with its stored bytes; the records around it are delivered', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir);
+    const stored = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x01, 0x02]);
+    await log.append([chunk('app', 'before', 0, 5)]);
+    await log.append([{ tag: 'app', key: 'bad', count: 7, entries: stored }]);
+    await log.append([chunk('app', 'after', 5, 5)]);
+    const inner = await log.reader('g');
+    // The Kafka reader marks a value that does not decode so; the embedded log stands in for it here.
+    const reader: LogReader = Object.assign(Object.create(inner), {
+      poll: async (n: number, ms: number) =>
+        (await inner.poll(n, ms)).map((r) =>
+          r.key === 'bad' ? { ...r, unreadable: 'partition 0 offset 1 cannot be read: its gzip value does not inflate' } : r,
+        ),
+    });
+    const w = egress(reader, [new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 })], { pollRecords: 1 });
+    w.start();
+    await waitFor(() => log.committed('g') === 3, 10_000, 'the commit');
+    await w.stop(1000);
+    const lines = [...objects(join(dir, 'out')).values()].flat();
+    expect(lines.map((l) => l.n)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const dead = [...objects(join(dir, 'out'), '.ndjson.gz').values()].flat();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ _id: 'bad', _tag: 'app' });
+    expect(String(dead[0].reason ?? JSON.stringify(dead[0]))).toMatch(/cannot be read.*7 events/);
+    expect(Buffer.from(dead[0].msgpack_base64 as string, 'base64').equals(stored)).toBe(true);
+    expect(w.metrics.counts['deadKind:malformed']).toBe(1);
+    expect(w.metrics.counts['dead:file']).toBe(1);
+    await log.close();
+  });
+
   test('dead letters are counted by reason; the first of each reason gets one warn line naming its tag', async () => {
     const dir = tempDir();
     const log = await openLog(dir);

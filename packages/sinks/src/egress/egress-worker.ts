@@ -329,7 +329,12 @@ export class EgressWorker {
     if (w.segment.length === 0) return;
     let unrouted = 0;
     let size = 0;
+    const unreadable: DeadLetter[] = [];
     const routed = w.segment.filter((r) => {
+      if (r.unreadable !== undefined && this.sinksFor(r.tag).length) {
+        unreadable.push(this.unreadableRecord(r));
+        return false;
+      }
       if (this.sinksFor(r.tag).length) {
         size += r.entries.length;
         return true;
@@ -339,6 +344,7 @@ export class EgressWorker {
     });
     w.segment = [];
     if (unrouted) this.options.metrics.unrouted(unrouted);
+    if (unreadable.length) w.jobs.push(Promise.resolve({ groups: [], deadLetters: unreadable, events: 0 }));
     if (routed.length === 0) return;
     // Shared memory: the encoder thread reads it without a copy; the buffer is reused once the job settled.
     let shared = this.freeBuffers.pop() ?? new SharedArrayBuffer(Math.max(JOB_BUFFER_BYTES, size));
@@ -450,6 +456,18 @@ export class EgressWorker {
       `Egress stopped ${where} and commits nothing past it until a restart: ${e.message}.`,
     );
     this.options.metrics.loopError('encode');
+  }
+
+  /** A record the log could not read (it said why, with a coded line): one dead letter with its stored bytes. */
+  private unreadableRecord(r: StoredRecord): DeadLetter {
+    let raw: string;
+    try {
+      raw = r.entries.toString('base64');
+    } catch {
+      raw = ''; // too large for one string: the reason says so
+    }
+    const reason = `${r.unreadable} (${r.count} events${raw ? '' : '; its bytes are too large to keep here'})`;
+    return { tag: r.tag, id: r.key || `p${r.partition}o${r.offset}`, kind: 'malformed', reason, raw };
   }
 
   private failedJob(input: EncodeJob, err: Error): DeadLetter[] {

@@ -92,12 +92,19 @@ export function buildProgram(): Command {
     .option('--connections <n>', 'sender connections (default: forwarder-packed 2, forwarder-message 16, aggregator 2)')
     .option('--sink <sink>', 'aggregator: where events are delivered, file | s3 (s3rver)', 'file')
     .option('--log <log>', 'aggregator: the durable log, embedded | kafka (a new topic on KAFKA_BROKERS)', 'embedded')
+    .option('--compress <codec>', 'aggregator: none | gzip (the sender sends CompressedPackedForward)', 'none')
     .option('--filters <set>', 'forwarder-*: filters the forwarder runs, none | grep | grep-record | mask', 'none')
-    .action(async (suite: string, opts: { seconds: string; connections?: string; sink: string; log: string; filters: string }) => {
-      const { runBench } = await import('./bench/index');
-      const connections = opts.connections === undefined ? undefined : Number(opts.connections);
-      await runBench(suite, { seconds: Number(opts.seconds), connections, sink: opts.sink, log: opts.log, filters: opts.filters });
-    });
+    .action(
+      async (
+        suite: string,
+        opts: { seconds: string; connections?: string; sink: string; log: string; compress: string; filters: string },
+      ) => {
+        const { runBench } = await import('./bench/index');
+        const connections = opts.connections === undefined ? undefined : Number(opts.connections);
+        const { sink, log, compress, filters } = opts;
+        await runBench(suite, { seconds: Number(opts.seconds), connections, sink, log, compress, filters });
+      },
+    );
 
   return program;
 }

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { FrameDecoder } from './decoder';
-import { encodeEntry, encodeForward, encodeMessage, encodePackedForward } from './encoder';
+import { encodeEntry, encodeForward, encodeMessage, encodePackedForward, gzippedPackedForwardParts } from './encoder';
 import { countEntries, decodeEntries } from './entries';
 import { ProtocolErrorCode } from './errors';
 import { EventTime, encodeEventTime } from './event-time';
@@ -41,6 +42,14 @@ describe('encoder', () => {
     const [first] = decodeEntries(chunk.entries);
     expect(first.time).toEqual(t);
     expect(first.record).toEqual({ a: 1 });
+  });
+
+  test('entries gzipped once by the sender round-trip as CompressedPackedForward', () => {
+    const entries = Buffer.concat([encodeEntry(t, { a: 1 }), encodeEntry(t, { b: 2 })]);
+    const gzipped = gzipSync(entries, { level: 9 });
+    const chunk = parseRequest(Buffer.concat(gzippedPackedForwardParts('app', gzipped, { chunk: 'c1', size: 2 })));
+    expect(chunk).toMatchObject({ tag: 'app', mode: 'compressed', count: 2, chunkId: 'c1' });
+    expect(chunk.entries.equals(entries)).toBe(true);
   });
 
   test('integer time and ext8 EventTime decode', () => {

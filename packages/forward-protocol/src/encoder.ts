@@ -115,6 +115,19 @@ export function encodePackedForward(tag: string, entries: Buffer, options: Encod
 export function packedForwardParts(tag: string, entries: Buffer | Buffer[], options: EncodeOptions = {}): Buffer[] {
   const parts = Buffer.isBuffer(entries) ? [entries] : entries;
   const payload = options.compressed === 'gzip' ? [gzipSync(parts.length === 1 ? parts[0] : Buffer.concat(parts), { level: 1 })] : parts;
+  return packedParts(tag, payload, options);
+}
+
+/**
+ * CompressedPackedForward of entries the caller already gzipped (`gzipped`
+ * inflates to the entries; sent untouched): a sender that sends the same
+ * entries many times, as the aggregator bench does, compresses them once.
+ */
+export function gzippedPackedForwardParts(tag: string, gzipped: Buffer, options: Omit<EncodeOptions, 'compressed'> = {}): Buffer[] {
+  return packedParts(tag, [gzipped], { ...options, compressed: 'gzip' });
+}
+
+function packedParts(tag: string, payload: Buffer[], options: EncodeOptions): Buffer[] {
   const length = payload.reduce((n, p) => n + p.length, 0);
   const opt = optionMap(options);
   const tagBytes = Buffer.from(tag, 'utf8');

@@ -1,7 +1,7 @@
 /**
  * Aggregator benchmark, end to end on loopback: this process sends
  * PackedForward chunks (1,000 ~200-byte events, ack per chunk, 8 unacked per
- * connection) to one aggregator process on its defaults (embedded log,
+ * connection; CompressedPackedForward with `--compress gzip`) to one aggregator process on its defaults (embedded log,
  * embedded dedupe) that writes every event to a sink:
  *
  *   file  gzip NDJSON objects on local disk (fdatasync + rename)
@@ -26,6 +26,8 @@ import { type BenchResult, percentile } from './stats';
 export type AggregatorBenchSink = 'file' | 's3';
 /** The durable log between ingest and egress: the embedded disk log, or a topic on the Kafka brokers in KAFKA_BROKERS. */
 export type AggregatorBenchLog = 'embedded' | 'kafka';
+/** How the sender sends its chunks: PackedForward, or CompressedPackedForward (gzip). */
+export type AggregatorBenchCompress = 'none' | 'gzip';
 
 export interface AggregatorBenchReport {
   ingest: BenchResult;
@@ -82,6 +84,7 @@ export async function runAggregatorBench(
   connections: number,
   sink: AggregatorBenchSink,
   log: AggregatorBenchLog = 'embedded',
+  compress: AggregatorBenchCompress = 'none',
 ): Promise<AggregatorBenchReport> {
   const kafka = kafkaConfig(log);
   const dir = mkdtempSync(join(tmpdir(), 'trb-bench-agg-'));
@@ -129,7 +132,7 @@ export async function runAggregatorBench(
     await waitHealthy(metricsPort, 'The aggregator', () => agg.exitCode === null);
     const start = Date.now();
     const cpuUsed = startCpuMeter({ aggregator: agg.pid as number, ...(s3 ? { s3rver: s3.child.pid as number } : {}) });
-    const sent = await sendPacked(forwardPort, seconds, connections);
+    const sent = await sendPacked(forwardPort, seconds, connections, compress);
     const sendEnd = Date.now();
     const deliveredAtSendEnd = await sinkEvents(metricsPort);
     let delivered = deliveredAtSendEnd;
@@ -141,7 +144,7 @@ export async function runAggregatorBench(
     const cpu = cpuUsed();
     const rss = peakRssMb(agg.pid as number);
     const sendSeconds = (sendEnd - start) / 1000;
-    const name = `${log} log, ${sink} sink, gzip NDJSON, ${connections} conns`;
+    const name = `${log} log, ${sink} sink, gzip NDJSON, ${connections} conns${compress === 'gzip' ? ', sent gzipped' : ''}`;
     const notes = [
       `  sent and acked ${sent.sentEvents.toLocaleString('en-US')} events in ${sendSeconds.toFixed(1)} s; the sink confirmed ${delivered.toLocaleString('en-US')}${delivered < sent.sentEvents ? ' (INCOMPLETE: drain limit reached)' : ''}`,
       `  delivered while sending: ${Math.round(deliveredAtSendEnd / sendSeconds).toLocaleString('en-US')} events/s; backlog when sending stopped: ${(sent.sentEvents - deliveredAtSendEnd).toLocaleString('en-US')} events, drained in ${((lastDelivered - sendEnd) / 1000).toFixed(1)} s`,

@@ -16,7 +16,15 @@ import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventTime, ForwardConnection, encodeEntry, encodeMessage, packedForwardParts } from '@tributary/forward-protocol';
+import { gzipSync } from 'node:zlib';
+import {
+  EventTime,
+  ForwardConnection,
+  encodeEntry,
+  encodeMessage,
+  gzippedPackedForwardParts,
+  packedForwardParts,
+} from '@tributary/forward-protocol';
 import { stringify } from 'yaml';
 import { freePort, peakRssMb, startCpuMeter, waitHealthy } from './loopback';
 import { sampleRecord } from './protocol';
@@ -178,13 +186,23 @@ async function sendLoad(
   return out;
 }
 
-/** PackedForward chunks of 1,000 ~200-byte events, an ack per chunk. */
-export function sendPacked(port: number, seconds: number, connections: number): Promise<Sender> {
+/**
+ * PackedForward chunks of 1,000 ~200-byte events, an ack per chunk; with
+ * `compress` gzip, CompressedPackedForward (the entries gzipped once at level
+ * 1, as Fluentd's `compress gzip` and the edge forwarder send them; the
+ * sender does not spend CPU compressing each chunk again). `bytes` counts the
+ * entries uncompressed either way.
+ */
+export function sendPacked(port: number, seconds: number, connections: number, compress: 'none' | 'gzip' = 'none'): Promise<Sender> {
   const t = new EventTime(1700000000, 1);
   const entries = Buffer.concat(Array.from({ length: 1000 }, (_, i) => encodeEntry(t, sampleRecord(i))));
+  const gzipped = compress === 'gzip' ? gzipSync(entries, { level: 1 }) : null;
   return sendLoad(port, seconds, connections, (seq) => {
     const id = `b${seq}`;
-    return { frame: packedForwardParts('bench.packed', entries, { chunk: id, size: 1000 }), id, events: 1000, bytes: entries.length };
+    const frame = gzipped
+      ? gzippedPackedForwardParts('bench.packed', gzipped, { chunk: id, size: 1000 })
+      : packedForwardParts('bench.packed', entries, { chunk: id, size: 1000 });
+    return { frame, id, events: 1000, bytes: entries.length };
   });
 }
 

@@ -1,4 +1,4 @@
-import { type AggregatorBenchLog, type AggregatorBenchSink, runAggregatorBench } from './aggregator';
+import { type AggregatorBenchCompress, type AggregatorBenchLog, type AggregatorBenchSink, runAggregatorBench } from './aggregator';
 import { fluentBitBinary } from './fluent-bit';
 import { BENCH_FILTERS, runForwarderBench, tributaryEdge } from './forwarder';
 import { runProtocolBench } from './protocol';
@@ -13,11 +13,16 @@ export interface BenchOptions {
   sink: string;
   /** aggregator: embedded | kafka */
   log: string;
+  /** aggregator: none | gzip (the sender sends CompressedPackedForward) */
+  compress?: string;
   /** forwarder-*: a key of BENCH_FILTERS */
   filters: string;
 }
 
-export async function runBench(suite: string, { seconds, connections, sink, log, filters }: BenchOptions): Promise<void> {
+export async function runBench(
+  suite: string,
+  { seconds, connections, sink, log, compress = 'none', filters }: BenchOptions,
+): Promise<void> {
   if (!Object.hasOwn(BENCH_FILTERS, filters))
     throw new Error(`--filters must be ${Object.keys(BENCH_FILTERS).join(' | ')} (got ${filters}).`);
   if (connections !== undefined && !(Number.isInteger(connections) && connections > 0)) {
@@ -38,7 +43,14 @@ export async function runBench(suite: string, { seconds, connections, sink, log,
     case 'aggregator': {
       if (sink !== 'file' && sink !== 's3') throw new Error(`--sink must be file or s3 (got ${sink}).`);
       if (log !== 'embedded' && log !== 'kafka') throw new Error(`--log must be embedded or kafka (got ${log}).`);
-      const r = await runAggregatorBench(seconds, connections ?? 2, sink as AggregatorBenchSink, log as AggregatorBenchLog);
+      if (compress !== 'none' && compress !== 'gzip') throw new Error(`--compress must be none or gzip (got ${compress}).`);
+      const r = await runAggregatorBench(
+        seconds,
+        connections ?? 2,
+        sink as AggregatorBenchSink,
+        log as AggregatorBenchLog,
+        compress as AggregatorBenchCompress,
+      );
       console.log(formatResult(r.delivered));
       console.log(formatResult(r.ingest));
       for (const n of r.notes) console.log(n);

@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { createRegistry } from '@tributary/core';
-import { EventTime, type ForwardChunk, encodeEntry } from '@tributary/forward-protocol';
-import { EmbeddedLog } from '@tributary/log';
+import { EventTime, type ForwardChunk, encodeEntry, encodePackedForward, parseRequest } from '@tributary/forward-protocol';
+import { type DurableLog, EmbeddedLog, type LogRecord } from '@tributary/log';
 import { createIngest } from './ingest';
 import { createAggregatorMetrics } from './metrics';
 
@@ -91,4 +92,20 @@ test('a consumer group file nobody reads any more does not hold ingest back', as
   }
   expect(log.readableEnd()).toBe(3);
   await log.close();
+});
+
+test("a chunk that arrived gzipped reaches the log with the sender's gzip bytes beside its entries; a plain one without", async () => {
+  const appended: LogRecord[][] = [];
+  const log = { backlogBytes: () => 0, append: async (records: LogRecord[]) => void appended.push(records) } as unknown as DurableLog;
+  const metrics = createAggregatorMetrics(createRegistry());
+  const ingest = createIngest({ log, dedupe: null, claimWaitMs: 0, maxBacklogBytes: 0, backlogWaitMs: 0, metrics });
+  const plain = chunk(1);
+  const frame = encodePackedForward('app', plain.entries, { chunk: 'c1', compressed: 'gzip' });
+  const gzipped = parseRequest(frame);
+  await ingest([gzipped, plain], 'forward');
+  const [a, b] = appended[0];
+  expect(a.entries.equals(plain.entries)).toBe(true);
+  expect(a.gzipped).toBe(gzipped.gzipped);
+  expect(gunzipSync(a.gzipped as Buffer).equals(plain.entries)).toBe(true);
+  expect(b.gzipped).toBeUndefined();
 });

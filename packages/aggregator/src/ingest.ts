@@ -105,6 +105,8 @@ export function createIngest(options: IngestOptions): (chunks: ForwardChunk[], i
         count: c.count,
         entries: c.entries,
         entriesCrc: crcs[i],
+        // ingest does not rewrite entries: a chunk that came gzipped goes to the log with the sender's bytes
+        ...(c.gzipped ? { gzipped: c.gzipped } : {}),
       });
     });
     if (duplicates) metrics.chunksIn.inc({ outcome: 'duplicate' }, duplicates);

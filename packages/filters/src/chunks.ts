@@ -12,7 +12,8 @@ export function filterChunks<C extends { tag: string; entries: Buffer; count: nu
   for (const c of chunks) {
     const kept = chain.run(c.tag, c.entries);
     if (!kept) out.push(c);
-    else if (kept.indexes.length) out.push({ ...c, entries: kept.entries, count: kept.indexes.length });
+    // new entries: a sender's gzip of the old ones (ForwardChunk.gzipped) no longer matches them
+    else if (kept.indexes.length) out.push({ ...c, entries: kept.entries, count: kept.indexes.length, gzipped: undefined });
   }
   return out;
 }

@@ -44,12 +44,14 @@ describe('encoder', () => {
     expect(first.record).toEqual({ a: 1 });
   });
 
-  test('entries gzipped once by the sender round-trip as CompressedPackedForward', () => {
+  test("CompressedPackedForward keeps the sender's gzip bytes beside the entries; entries gzipped once by the sender round-trip", () => {
     const entries = Buffer.concat([encodeEntry(t, { a: 1 }), encodeEntry(t, { b: 2 })]);
     const gzipped = gzipSync(entries, { level: 9 });
     const chunk = parseRequest(Buffer.concat(gzippedPackedForwardParts('app', gzipped, { chunk: 'c1', size: 2 })));
     expect(chunk).toMatchObject({ tag: 'app', mode: 'compressed', count: 2, chunkId: 'c1' });
     expect(chunk.entries.equals(entries)).toBe(true);
+    expect(chunk.gzipped?.equals(gzipped)).toBe(true);
+    expect(parseRequest(encodePackedForward('app', entries)).gzipped).toBeUndefined();
   });
 
   test('integer time and ext8 EventTime decode', () => {

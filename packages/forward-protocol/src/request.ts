@@ -26,6 +26,13 @@ export interface ForwardChunk {
   tag: string;
   /** Concatenated msgpack `[time, record]` entries, uncompressed. */
   entries: Buffer;
+  /**
+   * CompressedPackedForward: the gzip bytes as they came, which inflate to
+   * exactly `entries` (a view of the frame, like `entries` otherwise). Whoever
+   * changes `entries` drops it; a durable log may store it instead of
+   * compressing `entries` again.
+   */
+  gzipped?: Buffer;
   /** Number of events in `entries`. */
   count: number;
   mode: EventMode;
@@ -224,8 +231,9 @@ export function parseRequest(
     const options = arr.count >= 3 ? readOptions(frame, packed.end, end) : {};
     const raw = frame.subarray(packed.start, packed.end);
     const compressed = options.compressed !== undefined && options.compressed !== 'text';
-    const entries = compressed ? inflate(raw, options.compressed as string, limits) : raw;
-    return { tag, entries, count: count(entries), mode: compressed ? 'compressed' : 'packed', ...pick(options, admission) };
+    if (!compressed) return { tag, entries: raw, count: count(raw), mode: 'packed', ...pick(options, admission) };
+    const entries = inflate(raw, options.compressed as string, limits);
+    return { tag, entries, gzipped: raw, count: count(entries), mode: 'compressed', ...pick(options, admission) };
   }
 
   // Message: [tag, time, record, option?]

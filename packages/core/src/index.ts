@@ -4,6 +4,7 @@ export * from './component';
 export * from './config';
 export * from './errors';
 export * from './fs';
+export * from './gzip';
 export * from './logger';
 export * from './metrics';
 export * from './pipeline';

@@ -14,6 +14,7 @@
  * acknowledgement echoes them exactly (Fluentd compares byte for byte).
  */
 import { gunzipSync } from 'node:zlib';
+import { gunzipChunkSize } from '@tributary/core';
 import { type AdmissionLimits, admitEntries, checkChunkId, checkTag, clip } from './admission';
 import { type EntryHead, countEntries, skipTime } from './entries';
 import { ProtocolError, ProtocolErrorCode, shapeError } from './errors';
@@ -101,7 +102,7 @@ function inflate(data: Buffer, codec: string, limits: RequestLimits): Buffer {
     throw new ProtocolError(ProtocolErrorCode.Compression, `Compression "${clip(codec, 40)}" is not supported (supported: gzip, text).`);
   }
   try {
-    return gunzipSync(data, { maxOutputLength: limits.maxDecompressedBytes });
+    return gunzipSync(data, { maxOutputLength: limits.maxDecompressedBytes, chunkSize: gunzipChunkSize(data) });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new ProtocolError(

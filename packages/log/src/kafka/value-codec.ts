@@ -18,6 +18,7 @@
  */
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
+import { gunzipChunkSize, looksGzipped } from '@tributary/core';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -25,10 +26,6 @@ const gunzipAsync = promisify(gunzip);
 /** The message header naming the value's codec. */
 export const CODEC_HEADER = 'codec';
 export const GZIP = 'gzip';
-
-/** gzip's magic bytes (RFC 1952, 2.3.1): the first two of every member. */
-const GZIP_MAGIC_0 = 0x1f;
-const GZIP_MAGIC_1 = 0x8b;
 
 /** The value to store for `entries`: `gzipped` when the caller has them (the sender's own gzip of the same entries), else gzip at `level` off the main thread. */
 export function gzipValue(entries: Buffer, level: number, gzipped?: Buffer): Promise<Buffer> {
@@ -46,10 +43,10 @@ export async function readValue(value: Buffer | null, codec: string | undefined,
   if (value === null || value.length === 0) return Buffer.alloc(0);
   if (codec === undefined) return Buffer.from(value);
   if (codec !== GZIP) throw new Error(`its codec header is "${codec.slice(0, 40)}" (this version reads gzip or none)`);
-  if (value.length < 2 || value[0] !== GZIP_MAGIC_0 || value[1] !== GZIP_MAGIC_1)
-    throw new Error('its value is not gzip (no gzip magic bytes)');
+  if (!looksGzipped(value)) throw new Error('its value is not gzip (no gzip magic bytes)');
   try {
-    return await gunzipAsync(value, { maxOutputLength: maxBytes });
+    // sized from the gzip trailer: one pass on the threadpool instead of one per 16 KiB
+    return await gunzipAsync(value, { maxOutputLength: maxBytes, chunkSize: gunzipChunkSize(value) });
   } catch (err) {
     throw new Error(`its gzip value does not inflate (${(err as Error).message})`);
   }

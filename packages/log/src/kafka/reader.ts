@@ -58,8 +58,8 @@
  *   in the background (at most once a second) when a poll leaves the queue
  *   empty. Unknown means false, and so does a partition no longer assigned
  *   (it is not read to its end here; egress drops what it holds of it).
- * - Values (kafka/value-codec.ts) are inflated on libuv's threadpool, all of
- *   a batch's at once, and queued in order; a queued record holds its entries
+ * - Values (kafka/value-codec.ts) are inflated on libuv's threadpool, a few
+ *   records ahead of the one being queued, and queued in order; a queued record holds its entries
  *   in memory of its own, never the fetch buffer, and the queue lets go of a
  *   record as soon as a poll takes it. A value that does not decode is queued
  *   as an `unreadable` record (its stored bytes, a coded error line): egress
@@ -84,6 +84,8 @@ const RECORD_OVERHEAD_BYTES = 128;
 const MAX_POLL_BYTES = 8 * 1024 * 1024;
 /** Most bytes one stored value may inflate to (the forward input refuses chunks over 64 MiB inflated by default): a bound on a corrupt or hostile value. */
 const MAX_ENTRIES_BYTES = 256 * 1024 * 1024;
+/** Values of a batch inflating at once, ahead of the record being queued: libuv's threadpool has 4 threads by default. */
+const INFLATE_AHEAD = 4;
 /** Least time between two admin look-ups of partitions that delivered nothing yet. */
 const WATERMARK_REFRESH_MS = 1000;
 
@@ -345,13 +347,20 @@ export class KafkaReader implements LogReader {
     state.high = Number(batch.highWatermark);
     state.highAt = Date.now();
     let queuedAny = false;
-    // Every value of the batch inflating at once on the threadpool; each promise resolves (never rejects).
+    // Values inflate on the threadpool up to INFLATE_AHEAD records ahead of the one being queued (not the whole
+    // batch at once: inflated records waiting for queue room would be memory past maxQueuedBytes). Each promise
+    // resolves (never rejects).
+    const { messages } = batch;
     const from = state.next;
-    const records = batch.messages.map((m) => (Number(m.offset) < from ? null : this.toRecord(m, partition)));
-    for (let i = 0; i < batch.messages.length; i++) {
-      const m = batch.messages[i];
+    const records: Array<Promise<StoredRecord> | null> = [];
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
       const offset = Number(m.offset);
+      for (let j = records.length; j < Math.min(messages.length, i + INFLATE_AHEAD); j++) {
+        records.push(Number(messages[j].offset) < from ? null : this.toRecord(messages[j], partition));
+      }
       const pending = records[i];
+      records[i] = null;
       if (offset < state.next || pending === null) {
         resolveOffset(m.offset); // already queued, handed to poll or committed by this process
         continue;

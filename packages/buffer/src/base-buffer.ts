@@ -155,9 +155,11 @@ export class BaseBuffer implements ChunkBuffer {
         this.refuseIfUnable();
       }
     }
-    // Group by tag so each open chunk gets one write per batch.
+    // Group by tag so each open chunk gets one write per batch. A chunk with no entries (its events all dropped by
+    // the forwarder's filters) is not written; its client chunk id is recorded all the same.
     const byTag = new Map<string, ForwardChunk[]>();
     for (const c of chunks) {
+      if (!c.entries.length) continue;
       const list = byTag.get(c.tag);
       if (list) list.push(c);
       else byTag.set(c.tag, [c]);

@@ -55,7 +55,9 @@ export interface ChunkBuffer {
    * Appends chunks' events, all or none. Resolves once they are safe by the
    * buffer's policy (written, and fsynced under `fsync: always`), with their
    * client chunk ids remembered; a chunk whose id was acked before is not
-   * stored again (see `skipAcked`). Under `block` it waits for space. Rejects
+   * stored again (see `skipAcked`). A chunk with no entries (filters dropped
+   * all its events) stores nothing but still has its id remembered. Under
+   * `block` it waits for space. Rejects
    * (nothing stored) when a write fails, when storage can no longer be
    * trusted (`problem`), or when closing.
    */

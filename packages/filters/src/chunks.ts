@@ -7,15 +7,18 @@
  * chunk is not buffered again.
  */
 import type { FilterChain } from './chain';
+import type { Output } from './output';
 
+/** With `into` (from an OutputPool), changed chunks' entries are views of it: valid until it is released. */
 export function filterChunks<C extends { tag: string; entries: Buffer; count: number; chunkId?: string }>(
   chain: FilterChain,
   chunks: C[],
+  into?: Output,
 ): C[] {
   if (!chain.size) return chunks;
   const out: C[] = [];
   for (const c of chunks) {
-    const kept = chain.run(c.tag, c.entries);
+    const kept = chain.run(c.tag, c.entries, 0, c.entries.length, into);
     if (!kept) out.push(c);
     else if (kept.indexes.length || c.chunkId !== undefined) out.push({ ...c, entries: kept.entries, count: kept.indexes.length });
   }

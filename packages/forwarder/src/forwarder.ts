@@ -113,6 +113,8 @@ export class Forwarder {
         logger,
         registry,
         chunkLimitBytes: config.buffer.chunk_limit_bytes,
+        // with filters every append is borrowed (see filteredConsume): the forward input may reuse request memory
+        consumeReleasesBuffers: filters.size > 0,
         skipAcked: async (chunks) => {
           const fresh = await buffer.skipAcked(chunks);
           if (fresh.length < chunks.length) metrics.resentChunks.inc(chunks.length - fresh.length);

@@ -134,3 +134,21 @@ test('a chunk handed over in pieces (its id on the last) is recognised when rese
   expect(await buffer.skipAcked([chunk('split', 0, 30)])).toEqual([]);
   expect(await drainEvents(buffer)).toHaveLength(30);
 });
+
+test('a piece with no entries (its events all filtered out) stores nothing but remembers its id, under both fsync policies and after a restart', async () => {
+  for (const fsync of ['interval', 'always'] as const) {
+    const buffer = await open({ fsync });
+    const whole = chunk(`emptied-${fsync}`, 0, 20);
+    await buffer.skipAcked([whole]);
+    await buffer.append([chunk(undefined, 0, 10)]);
+    // the emptied last piece, of a tag with no open chunk: no chunk is made for it
+    await buffer.append([chunk(whole.chunkId, 10, 0, 'b')]);
+    expect(await buffer.skipAcked([whole])).toEqual([]);
+    expect(buffer.stats()).toMatchObject({ events: 10, chunks: 1 });
+    await buffer.close();
+    const reopened = await open({ fsync });
+    expect(await reopened.skipAcked([whole])).toEqual([]);
+    expect(await drainEvents(reopened)).toHaveLength(10);
+    await reopened.close();
+  }
+});

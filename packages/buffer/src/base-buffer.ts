@@ -6,7 +6,15 @@
 import { RetryableError } from '@tributary/core';
 import type { ForwardChunk } from '@tributary/forward-protocol';
 import type { AckedChunkIds } from './acked-chunk-ids';
-import { BufferErrorCode, type BufferLimits, type BufferStats, type ChunkBuffer, type OpenChunk, type SealedChunk } from './chunk-buffer';
+import {
+  type AppendOptions,
+  BufferErrorCode,
+  type BufferLimits,
+  type BufferStats,
+  type ChunkBuffer,
+  type OpenChunk,
+  type SealedChunk,
+} from './chunk-buffer';
 import type { ChunkStorage, StorageEvents } from './chunk-storage';
 
 /** Chunks let through by skipAcked and not appended yet, at most (an input that gave up half-way leaves its entry). */
@@ -89,7 +97,7 @@ export class BaseBuffer implements ChunkBuffer {
     }
   }
 
-  async append(chunks: ForwardChunk[]): Promise<void> {
+  async append(chunks: ForwardChunk[], options: AppendOptions = {}): Promise<void> {
     this.refuseIfUnable();
     let { fresh, keys, running } = this.partition(chunks);
     while (running.length) {
@@ -98,7 +106,7 @@ export class BaseBuffer implements ChunkBuffer {
     }
     if (!fresh.length) return;
     // Registered in the same turn as the partition above, so a resend arriving meanwhile waits for this append.
-    const stored = this.store(fresh, keys);
+    const stored = this.store(fresh, keys, options.borrowed === true);
     for (const k of keys) this.appending.set(k, stored);
     try {
       await stored;
@@ -139,7 +147,7 @@ export class BaseBuffer implements ChunkBuffer {
    * event that was not acked stays in a chunk and nothing half-written is
    * left for a later append to build on.
    */
-  private async store(chunks: ForwardChunk[], keys: string[]): Promise<void> {
+  private async store(chunks: ForwardChunk[], keys: string[], borrowed: boolean): Promise<void> {
     this.refuseIfUnable();
     const bytes = chunks.reduce((n, c) => n + c.entries.length, 0);
     if (bytes > this.limits.maxBytes) {
@@ -155,9 +163,11 @@ export class BaseBuffer implements ChunkBuffer {
         this.refuseIfUnable();
       }
     }
-    // Group by tag so each open chunk gets one write per batch.
+    // Group by tag so each open chunk gets one write per batch. A chunk with no entries (its events all dropped by
+    // the forwarder's filters) is not written; its client chunk id is recorded all the same.
     const byTag = new Map<string, ForwardChunk[]>();
     for (const c of chunks) {
+      if (!c.entries.length) continue;
       const list = byTag.get(c.tag);
       if (list) list.push(c);
       else byTag.set(c.tag, [c]);
@@ -174,7 +184,7 @@ export class BaseBuffer implements ChunkBuffer {
           written: 0,
         };
         writes.push(write);
-        write.written = this.storage.write(write.chunk, parts, write.isNew);
+        write.written = this.storage.write(write.chunk, parts, write.isNew, borrowed);
       }
       if (!this.storage.idsAfterSync) this.storage.recordIds(keys, now);
     } catch (err) {

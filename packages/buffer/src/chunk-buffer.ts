@@ -50,16 +50,27 @@ export interface BufferStats {
   droppedChunks: number;
 }
 
+export interface AppendOptions {
+  borrowed?: boolean;
+}
+
 export interface ChunkBuffer {
   /**
    * Appends chunks' events, all or none. Resolves once they are safe by the
    * buffer's policy (written, and fsynced under `fsync: always`), with their
    * client chunk ids remembered; a chunk whose id was acked before is not
-   * stored again (see `skipAcked`). Under `block` it waits for space. Rejects
+   * stored again (see `skipAcked`). A chunk with no entries (filters dropped
+   * all its events) stores nothing but still has its id remembered. Under
+   * `block` it waits for space. Rejects
    * (nothing stored) when a write fails, when storage can no longer be
    * trusted (`problem`), or when closing.
+   *
+   * With `borrowed`, the chunks' entries are the caller's again once the
+   * promise settled (a reused staging buffer): the buffer keeps no view of
+   * them (the disk buffer then reads such chunks back from their files to
+   * send them instead of keeping them in its write cache).
    */
-  append(chunks: ForwardChunk[]): Promise<void>;
+  append(chunks: ForwardChunk[], options?: AppendOptions): Promise<void>;
   /**
    * The chunks to store: those whose client chunk id was not acked within the
    * remembered window. A chunk whose id an append in progress carries waits

@@ -97,9 +97,11 @@ export class FilterChain implements EventFilter {
    * The entries `buf[start, end)` of one chunk of `tag` through the filters,
    * or null when no filter matches the tag (the caller passes the chunk on
    * as it is). `buf` is only read; the result is a new buffer, or a view
-   * of `buf` when every event was kept unchanged.
+   * of `buf` when every event was kept unchanged. With `into`, written
+   * entries go into that Output after what it holds, and the result is a
+   * view of it (its owner decides how long that stays valid).
    */
-  run(tag: string, buf: Buffer, start = 0, end = buf.length): FilteredEntries | null {
+  run(tag: string, buf: Buffer, start = 0, end = buf.length, into?: Output): FilteredEntries | null {
     const stages = this.stagesFor(tag);
     if (!stages.length) return null;
     if (buf.buffer instanceof SharedArrayBuffer) {
@@ -117,7 +119,12 @@ export class FilterChain implements EventFilter {
     let out: Output | null = null;
     let runFrom = -1;
     const output = () => {
-      out ??= new Output(end - start + (end - start) / 4);
+      if (!out) {
+        out = into ?? new Output(end - start + (end - start) / 4);
+        out.begin();
+        // a reused Output takes the rest of the chunk in one copy, then moves kept pieces within itself
+        if (into) out.stage(buf, runFrom >= 0 ? runFrom : pos, end);
+      }
       return out;
     };
     const flush = (at: number) => {
@@ -127,6 +134,7 @@ export class FilterChain implements EventFilter {
     let pos = start;
     let index = 0;
     while (pos < end) {
+      (out as Output | null)?.readFrom(runFrom >= 0 ? runFrom : pos);
       const timeStart = entryTimeStart(buf, pos, end);
       const recordStart = timeStart < 0 ? -1 : skipEventTime(buf, timeStart, end);
       const isEntry = recordStart >= 0 && recordStart < end && isMap(buf, recordStart, end);
@@ -169,7 +177,8 @@ export class FilterChain implements EventFilter {
     }
     if (!out && runFrom === start) return { entries: buf.subarray(start, end), indexes };
     flush(pos);
-    return { entries: out ? (out as Output).take() : Buffer.alloc(0), indexes };
+    if (!out) return { entries: Buffer.alloc(0), indexes };
+    return { entries: into ? (out as Output).view() : (out as Output).take(), indexes };
   }
 
   /** The decoded record through the stages; with `out` (filters that change records), appends the kept entry to it. */

@@ -112,3 +112,57 @@ test('filters run before the buffer: dropped events are never buffered or sent, 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a chunk whose last piece the filters drop whole is remembered as acked: its resend is not buffered again, after a restart neither', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trb-forwarder-filtered-ids-'));
+  const sink = await startRecordingServer();
+  const config = validateConfig(forwarderConfigSpec, {
+    forward: { port: 0, udp_heartbeat: false },
+    http: { enabled: false },
+    // 1 KiB pieces: the chunk below is handed to the buffer in two, its id on the second, which holds only debug events
+    buffer: { path: dir, flush_interval_ms: 50, chunk_limit_bytes: 1024 },
+    metrics: { port: 0 },
+    output: { servers: [{ host: '127.0.0.1', port: sink.port }] },
+    filters: [{ type: 'grep', exclude: [{ key: 'level', pattern: '^debug$' }] }],
+  });
+  const pad = 'x'.repeat(280);
+  const levels = ['info', 'info', 'info', 'debug', 'debug', 'debug'];
+  const entries = Buffer.concat(levels.map((level, i) => encodeEntry(new EventTime(1700000000, i), { level, i, pad })));
+  const chunk = encodePackedForward('app.web', entries, { chunk: 'c1', size: levels.length });
+  const marker = (id: string) => encodePackedForward('marker', encodeEntry(1700000000, { id }), { chunk: id, size: 1 });
+  const sendAll = async (port: number, frames: Array<[Buffer, string]>) => {
+    const conn = await ForwardConnection.connect({ host: '127.0.0.1', port, ackTimeoutMs: 5000, connectTimeoutMs: 1000 });
+    for (const [frame, id] of frames) await conn.send(frame, id);
+    await conn.end();
+  };
+  const resent = async (f: Forwarder) =>
+    (await (await fetch(`http://127.0.0.1:${f.ports.metrics}/metrics`)).text()).match(
+      /tributary_forwarder_input_resent_chunks_total (\d+)/,
+    )?.[1];
+  const appEvents = () => sink.events.filter((e) => e.tag === 'app.web').map((e) => e.record.i);
+  let forwarder = await Forwarder.start(config, silentLogger);
+  try {
+    await sendAll(forwarder.ports.forward, [[chunk, 'c1']]);
+    await sendAll(forwarder.ports.forward, [
+      [chunk, 'c1'],
+      [marker('m1'), 'm1'],
+    ]);
+    await waitFor(() => sink.events.some((e) => e.tag === 'marker'), 10_000, 'the first marker at the aggregator');
+    await waitFor(() => appEvents().length >= 3, 10_000, 'the kept events at the aggregator');
+    expect(await resent(forwarder)).toBe('1');
+    await forwarder.stop();
+
+    forwarder = await Forwarder.start(config, silentLogger);
+    await sendAll(forwarder.ports.forward, [
+      [chunk, 'c1'],
+      [marker('m2'), 'm2'],
+    ]);
+    await waitFor(() => sink.events.filter((e) => e.tag === 'marker').length >= 2, 10_000, 'the second marker at the aggregator');
+    expect(await resent(forwarder)).toBe('1');
+    expect(appEvents()).toEqual([0, 1, 2]);
+  } finally {
+    await forwarder.stop();
+    await sink.server.close(0);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -11,8 +11,8 @@
 import { hostname } from 'node:os';
 import { type ForwarderBuffer, createBuffer } from '@tributary/buffer';
 import { type Filesystem, type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
-import { type FilterChain, createFilterChain, filterChunks, filterRegistry, registerFilterMetrics } from '@tributary/filters';
-import { type Input, consumeInPieces, createInputs } from '@tributary/inputs';
+import { type FilterChain, OutputPool, createFilterChain, filterChunks, filterRegistry, registerFilterMetrics } from '@tributary/filters';
+import { type Consume, type Input, consumeInPieces, createInputs } from '@tributary/inputs';
 import type { ForwarderConfig } from './config';
 import { type ForwarderMetrics, createForwarderMetrics, registerStateGauges } from './metrics';
 import { forwardOutputSpec } from './output/config';
@@ -28,6 +28,30 @@ export interface ForwarderPorts {
 export interface ForwarderDeps {
   /** The disk buffer's filesystem (a FaultyFilesystem in fault-injection tests). */
   fs?: Filesystem;
+}
+
+/** Free staging buffers kept for filtered hand-offs, at most (about a connection window of 1 MiB hand-offs). */
+const STAGING_POOL_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The inputs' hand-off: the filters run before the buffer, so dropped events
+ * cost no disk; a record they grew is cut again at the chunk limit. The
+ * entries they write go into a staging buffer reused once the buffer stored
+ * them (appended as borrowed).
+ */
+function filteredConsume(filters: FilterChain, buffer: ForwarderBuffer, chunkLimitBytes: number): Consume {
+  if (!filters.size) return (chunks) => consumeInPieces((c) => buffer.append(c), chunks, chunkLimitBytes);
+  const staging = new OutputPool(STAGING_POOL_BYTES);
+  return async (chunks) => {
+    let bytes = 0;
+    for (const c of chunks) bytes += c.entries.length;
+    const out = staging.acquire(bytes);
+    try {
+      await consumeInPieces((c) => buffer.append(c, { borrowed: true }), filterChunks(filters, chunks, out), chunkLimitBytes);
+    } finally {
+      staging.release(out);
+    }
+  };
 }
 
 /** On SIGTERM, how long requests already read may finish (and be acked) before the inputs cut their connections. */
@@ -89,6 +113,8 @@ export class Forwarder {
         logger,
         registry,
         chunkLimitBytes: config.buffer.chunk_limit_bytes,
+        // with filters every append is borrowed (see filteredConsume): the forward input may reuse request memory
+        consumeReleasesBuffers: filters.size > 0,
         skipAcked: async (chunks) => {
           const fresh = await buffer.skipAcked(chunks);
           if (fresh.length < chunks.length) metrics.resentChunks.inc(chunks.length - fresh.length);
@@ -107,12 +133,10 @@ export class Forwarder {
         },
         onRefused: (input, code) => metrics.inputErrors.inc({ input, code }),
       });
+      const consume = filteredConsume(filters, buffer, config.buffer.chunk_limit_bytes);
       for (const input of inputs) {
         started.push(() => input.stop(0)); // also one whose start failed half way (TCP bound, UDP not)
-        // Filters run before the buffer, so dropped events cost no disk; a record they grew is cut again at the chunk limit.
-        await input.start((chunks) =>
-          consumeInPieces((c) => buffer.append(c), filterChunks(filters, chunks), config.buffer.chunk_limit_bytes),
-        );
+        await input.start(consume);
       }
       let forwarder: Forwarder | null = null;
       const ops = await startOpsServer({

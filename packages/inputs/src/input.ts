@@ -36,7 +36,8 @@ export interface InputContext {
   chunkLimitBytes?: number;
   /**
    * `consume` keeps no reference to a batch's chunks once it resolved (the
-   * aggregator: its log has written them), so an input may reuse their memory.
+   * aggregator: its log has written them; the forwarder with filters: its
+   * buffer's appends are borrowed), so an input may reuse their memory.
    */
   consumeReleasesBuffers?: boolean;
   /** The role's metrics registry, for an input's own metrics (tail: files, lag, rotations). */

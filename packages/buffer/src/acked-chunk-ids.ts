@@ -280,14 +280,15 @@ export function hashKey(key: string, out: Uint32Array): void {
   let h3 = 0x9747b28c;
   let h4 = 0x9747b28c;
   const n = key.length;
-  const words = (n + 1) >> 1;
-  const blocks = words >> 2;
-  const word = (w: number) => key.charCodeAt(2 * w) | ((2 * w + 1 < n ? key.charCodeAt(2 * w + 1) : 0) << 16);
-  for (let b = 0; b < blocks; b++) {
-    let k1 = word(b * 4);
-    let k2 = word(b * 4 + 1);
-    let k3 = word(b * 4 + 2);
-    let k4 = word(b * 4 + 3);
+  // Blocks of four 32-bit words, two code units each (a last odd code unit zero-padded; charCodeAt past the
+  // end is NaN, which the bit operations turn into 0); the tail is the last 1-3 words.
+  const blocks = (n + 1) >> 3;
+  let i = 0;
+  for (let b = 0; b < blocks; b++, i += 8) {
+    let k1 = key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16);
+    let k2 = key.charCodeAt(i + 2) | (key.charCodeAt(i + 3) << 16);
+    let k3 = key.charCodeAt(i + 4) | (key.charCodeAt(i + 5) << 16);
+    let k4 = key.charCodeAt(i + 6) | (key.charCodeAt(i + 7) << 16);
     k1 = Math.imul(k1, c1);
     k1 = (k1 << 15) | (k1 >>> 17);
     k1 = Math.imul(k1, c2);
@@ -317,23 +318,21 @@ export function hashKey(key: string, out: Uint32Array): void {
     h4 = (h4 + h1) | 0;
     h4 = (Math.imul(h4, 5) + 0x32ac3b17) | 0;
   }
-  // tail: the last 0-3 words
-  const tail = words - blocks * 4;
-  if (tail > 0) {
-    const base = blocks * 4;
-    if (tail >= 3) {
-      let k3 = Math.imul(word(base + 2), c3);
-      k3 = (k3 << 17) | (k3 >>> 15);
-      h3 ^= Math.imul(k3, c4);
-    }
-    if (tail >= 2) {
-      let k2 = Math.imul(word(base + 1), c2);
+  if (i < n) {
+    const w = (j: number) => key.charCodeAt(j) | (key.charCodeAt(j + 1) << 16);
+    let k1 = Math.imul(w(i), c1);
+    k1 = (k1 << 15) | (k1 >>> 17);
+    h1 ^= Math.imul(k1, c2);
+    if (i + 2 < n) {
+      let k2 = Math.imul(w(i + 2), c2);
       k2 = (k2 << 16) | (k2 >>> 16);
       h2 ^= Math.imul(k2, c3);
     }
-    let k1 = Math.imul(word(base), c1);
-    k1 = (k1 << 15) | (k1 >>> 17);
-    h1 ^= Math.imul(k1, c2);
+    if (i + 4 < n) {
+      let k3 = Math.imul(w(i + 4), c3);
+      k3 = (k3 << 17) | (k3 >>> 15);
+      h3 ^= Math.imul(k3, c4);
+    }
   }
   const len = n * 2;
   h1 ^= len;

@@ -208,3 +208,25 @@ test('the table agrees with a plain model under many inserts, repeats and evicti
     }
   }
 });
+
+test('ids recorded right after they were checked (hashes taken from the miss memo) are remembered as if hashed afresh', () => {
+  const ids = AckedChunkIds.inMemory({ maxEntries: 100_000, ttlMs: 1e12 }); // more than is recorded: nothing is forgotten
+  const model = new Set<string>();
+  let seed = 11;
+  const rand = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed;
+  };
+  for (let step = 0; step < 3000; step++) {
+    const checked = Array.from({ length: 1 + (rand() % 6) }, () => `k-${rand() % 700}`);
+    for (const k of checked) expect(ids.has(k, 1)).toBe(model.has(k));
+    // What the buffer records: the checked keys in order, a subset, a reordering, or keys never checked.
+    const pick = rand() % 4;
+    const recorded =
+      pick === 0 ? checked : pick === 1 ? checked.slice(1) : pick === 2 ? [...checked].reverse() : [`new-${rand() % 700}`, ...checked];
+    ids.record(recorded, 1);
+    for (const k of recorded) model.add(k);
+  }
+  const wrong = [...model].filter((k) => !ids.has(k, 1));
+  expect(wrong).toEqual([]);
+});

@@ -49,6 +49,8 @@ export const LEGACY_JOURNAL_FILE = 'acked-chunk-ids.journal';
 
 /** Bytes of one journal slot. */
 export const SLOT_BYTES = 40;
+/** Keys `has` did not find that `record` can take the hash of without hashing again. */
+const MISS_MEMO = 512;
 /** Ring slots allocated at first; the ring doubles up to `maxEntries` while it fills for the first time. */
 const INITIAL_CAPACITY = 1024;
 
@@ -77,6 +79,14 @@ export class AckedChunkIds {
   /** Scratch for a key's hash, and for a record's hashes and times. */
   private readonly h = new Uint32Array(4);
   private scratchHashes = new Uint32Array(0);
+  /**
+   * The last MISS_MEMO keys `has` did not find, with their hashes (miss
+   * number `k` in entry `k % MISS_MEMO`): `record` takes a key's hash from
+   * here rather than hashing it again.
+   */
+  private readonly missKeys: Array<string | undefined> = new Array(MISS_MEMO);
+  private readonly missHashes = new Uint32Array(MISS_MEMO * 4);
+  private misses = 0;
   private scratchAts = new Float64Array(0);
 
   constructor(
@@ -143,7 +153,25 @@ export class AckedChunkIds {
     const h = this.h;
     hashKey(id, h);
     const pos = this.find(h[0], h[1], h[2], h[3]);
-    return pos >= 0 && this.ats[this.table[pos] - 1] + this.window.ttlMs > now;
+    if (pos >= 0 && this.ats[this.table[pos] - 1] + this.window.ttlMs > now) return true;
+    const m = this.misses++ % MISS_MEMO;
+    this.missKeys[m] = id;
+    this.missHashes[m * 4] = h[0];
+    this.missHashes[m * 4 + 1] = h[1];
+    this.missHashes[m * 4 + 2] = h[2];
+    this.missHashes[m * 4 + 3] = h[3];
+    return false;
+  }
+
+  /**
+   * Where the miss memo holds `first` (a miss number), or -1: the buffer
+   * records the keys it has just checked, in the order it checked them.
+   */
+  private memoOf(first: string): number {
+    for (let back = 1; back <= Math.min(MISS_MEMO, this.misses); back++) {
+      if (this.missKeys[(this.misses - back) % MISS_MEMO] === first) return this.misses - back;
+    }
+    return -1;
   }
 
   /**
@@ -161,12 +189,18 @@ export class AckedChunkIds {
     }
     const hs = this.scratchHashes;
     const h = this.h;
+    const memo = this.memoOf(ids[0]);
     for (let i = 0; i < n; i++) {
-      hashKey(ids[i], h);
-      hs[i * 4] = h[0];
-      hs[i * 4 + 1] = h[1];
-      hs[i * 4 + 2] = h[2];
-      hs[i * 4 + 3] = h[3];
+      const m = (memo + i) % MISS_MEMO;
+      if (memo >= 0 && memo + i < this.misses && this.missKeys[m] === ids[i]) {
+        for (let w = 0; w < 4; w++) hs[i * 4 + w] = this.missHashes[m * 4 + w];
+      } else {
+        hashKey(ids[i], h);
+        hs[i * 4] = h[0];
+        hs[i * 4 + 1] = h[1];
+        hs[i * 4 + 2] = h[2];
+        hs[i * 4 + 3] = h[3];
+      }
       this.scratchAts[i] = now;
     }
     this.journal?.write(hs, this.scratchAts, n);

@@ -78,3 +78,36 @@ test(
   },
   BENCH_LIMIT_MS + 10_000,
 );
+
+test('--works runs only the works it names, and refuses a name it does not know', async () => {
+  const dir = tempDir('side-by-side-works');
+  const env = { ...process.env, TMPDIR: dir, FLUENT_BIT: '' };
+  const run = async (works: string) => {
+    const child = spawn(process.execPath, [CLI, 'bench', 'side-by-side', '--seconds', '1', '--works', works], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout?.on('data', (d) => {
+      out += d;
+    });
+    child.stderr?.on('data', (d) => {
+      out += d;
+    });
+    return { code: await exited(child), out };
+  };
+  try {
+    const one = await run('message-ack');
+    expect(one.code).toBe(0);
+    const rows = one.out.split('\n').filter((l) => /^\| (edge|aggregator)/.test(l));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toContain('ack per message');
+    expect(rows[0]).not.toContain('INCOMPLETE');
+    expect(rows[0]).not.toContain('DUPLICATES');
+    const bad = await run('packed,nope');
+    expect(bad.code).not.toBe(0);
+    expect(bad.out).toContain('--works takes packed, message, message-ack, aggregator (got nope)');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 120_000);

@@ -1,12 +1,13 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { realFilesystem } from '@tributary/core';
 import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
-import { AckedChunkIds, JOURNAL_FILE } from './acked-chunk-ids';
+import { AckedChunkIds, JOURNAL_FILE, LEGACY_JOURNAL_FILE, SLOT_BYTES } from './acked-chunk-ids';
 import { resendKey } from './base-buffer';
 import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
 import { MemoryBuffer } from './memory-buffer';
+import { frame } from './records';
 
 const t = new EventTime(1700000000, 0);
 const chunk = (id: string | undefined, from: number, n: number, tag = 'a'): ForwardChunk => ({
@@ -98,13 +99,13 @@ test('the window is bounded by count and by age', async () => {
   expect(ids.has('old', 11_001)).toBe(false);
 });
 
-test('the journal is rewritten to the remembered ids, so it stays bounded and a restart still knows them', async () => {
+test('the journal is a ring of maxEntries slots, so it stays bounded and a restart still knows the latest ids', async () => {
   const window = { maxEntries: 50, ttlMs: 60_000 };
   const first = await open({ ackedIds: window });
   for (let i = 0; i < 400; i++) await first.append([chunk(`id-${i}`, i, 1)]);
   await first.close();
-  // 400 records written; at most 2 × maxEntries ids stay in the journal (each record here is ~40 bytes).
-  expect(statSync(join(dir, JOURNAL_FILE)).size).toBeLessThan(2 * 50 * 60);
+  // 400 records written, in 50 slots.
+  expect(statSync(join(dir, JOURNAL_FILE)).size).toBe(50 * SLOT_BYTES);
 
   const ids = await AckedChunkIds.open(realFilesystem, dir, window);
   expect(ids.size).toBe(50);
@@ -151,4 +152,99 @@ test('a piece with no entries (its events all filtered out) stores nothing but r
     expect(await drainEvents(reopened)).toHaveLength(10);
     await reopened.close();
   }
+});
+
+test('the ring forgets the oldest first, also for batches that wrap its end, and a restart keeps its order', async () => {
+  const window = { maxEntries: 7, ttlMs: 60_000 };
+  const first = await AckedChunkIds.open(realFilesystem, dir, window, 1000);
+  // Batches of 3 over 7 slots: every third batch wraps the end of the ring.
+  for (let b = 0; b < 10; b++)
+    first.record(
+      [0, 1, 2].map((i) => `k${b * 3 + i}`),
+      1000,
+    );
+  first.closeSync();
+  expect(statSync(join(dir, JOURNAL_FILE)).size).toBe(7 * SLOT_BYTES);
+  const known = (ids: AckedChunkIds, from: number, to: number) =>
+    Array.from({ length: to - from }, (_, i) => from + i).filter((i) => ids.has(`k${i}`, 1000));
+  const second = await AckedChunkIds.open(realFilesystem, dir, window, 1000);
+  expect(known(second, 0, 30)).toEqual([23, 24, 25, 26, 27, 28, 29]);
+  // After the restart the oldest (k23) is still the first to go.
+  second.record(['n0', 'n1'], 1000);
+  expect(known(second, 0, 30)).toEqual([25, 26, 27, 28, 29]);
+  expect(second.has('n1', 1000)).toBe(true);
+  second.closeSync();
+});
+
+test('a torn or blank slot is skipped at open; the rest are remembered', async () => {
+  const window = { maxEntries: 10, ttlMs: 60_000 };
+  const first = await AckedChunkIds.open(realFilesystem, dir, window, 1000);
+  first.record(['a', 'b', 'c'], 1000);
+  first.closeSync();
+  const path = join(dir, JOURNAL_FILE);
+  const bytes = readFileSync(path);
+  bytes[SLOT_BYTES + 5] ^= 0xff; // b's hash
+  writeFileSync(path, Buffer.concat([bytes, Buffer.alloc(SLOT_BYTES), Buffer.alloc(7)])); // a blank slot and a torn tail
+  const second = await AckedChunkIds.open(realFilesystem, dir, window, 1000);
+  expect(['a', 'b', 'c'].map((id) => second.has(id, 1000))).toEqual([true, false, true]);
+  expect(second.size).toBe(2);
+  second.closeSync();
+});
+
+test("an earlier version's JSON journal is read once into the ring, then removed", async () => {
+  const legacy = join(dir, LEGACY_JOURNAL_FILE);
+  const rec = (t: number, ids: string[]) => frame([Buffer.from(JSON.stringify({ t, ids }))]);
+  writeFileSync(legacy, Buffer.concat([...rec(100, ['old']), ...rec(1000, ['x', 'y'])]));
+  const ids = await AckedChunkIds.open(realFilesystem, dir, { maxEntries: 10, ttlMs: 1000 }, 1200);
+  expect(['old', 'x', 'y'].map((id) => ids.has(id, 1200))).toEqual([false, true, true]); // 'old' aged out
+  expect(existsSync(legacy)).toBe(false);
+  ids.closeSync();
+  const again = await AckedChunkIds.open(realFilesystem, dir, { maxEntries: 10, ttlMs: 1000 }, 1200);
+  expect(['x', 'y'].map((id) => again.has(id, 1200))).toEqual([true, true]);
+  again.closeSync();
+});
+
+test('the table agrees with a plain model under many inserts, repeats and evictions', () => {
+  const max = 300;
+  const ids = AckedChunkIds.inMemory({ maxEntries: max, ttlMs: 1e12 });
+  const ring: string[] = [];
+  let seed = 7;
+  const rand = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed;
+  };
+  for (let step = 0; step < 20_000; step++) {
+    const batch = Array.from({ length: 1 + (rand() % 5) }, () => `id-${rand() % 900}`);
+    ids.record(batch, 1);
+    ring.push(...batch);
+    if (ring.length > max) ring.splice(0, ring.length - max);
+    if (step % 97 === 0) {
+      const live = new Set(ring);
+      const wrong = Array.from({ length: 900 }, (_, k) => `id-${k}`).filter((id) => ids.has(id, 1) !== live.has(id));
+      expect(wrong).toEqual([]);
+      expect(ids.size).toBe(live.size);
+    }
+  }
+});
+
+test('ids recorded right after they were checked (hashes taken from the miss memo) are remembered as if hashed afresh', () => {
+  const ids = AckedChunkIds.inMemory({ maxEntries: 100_000, ttlMs: 1e12 }); // more than is recorded: nothing is forgotten
+  const model = new Set<string>();
+  let seed = 11;
+  const rand = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed;
+  };
+  for (let step = 0; step < 3000; step++) {
+    const checked = Array.from({ length: 1 + (rand() % 6) }, () => `k-${rand() % 700}`);
+    for (const k of checked) expect(ids.has(k, 1)).toBe(model.has(k));
+    // What the buffer records: the checked keys in order, a subset, a reordering, or keys never checked.
+    const pick = rand() % 4;
+    const recorded =
+      pick === 0 ? checked : pick === 1 ? checked.slice(1) : pick === 2 ? [...checked].reverse() : [`new-${rand() % 700}`, ...checked];
+    ids.record(recorded, 1);
+    for (const k of recorded) model.add(k);
+  }
+  const wrong = [...model].filter((k) => !ids.has(k, 1));
+  expect(wrong).toEqual([]);
 });

@@ -4,25 +4,37 @@
  * sends it again) is acked again without being buffered twice: the
  * aggregators' done marks, one hop earlier.
  *
- * With the disk buffer the ids are kept in a journal beside the chunk files,
- * so a restart remembers them:
+ * An id is kept as a 128-bit hash of its resend key (MurmurHash3 x86_128 of
+ * the key's UTF-16 code units), in typed arrays: a ring of the last
+ * `maxEntries` records (oldest overwritten first) and an open-addressing
+ * table over it. Nothing per id is allocated, so a window of 50,000 ids costs
+ * 2 MB and no garbage, whatever the rate.
  *
- *   journal = record*                       (framing: see records.ts)
- *   payload = JSON { "t": ms acked, "ids": [chunk id, …] }
+ * With the disk buffer the ring is mirrored in a journal beside the chunk
+ * files, so a restart remembers them. Record `seq` lives in slot
+ * `seq % maxEntries`: the file never grows past `maxEntries` slots and is
+ * never rewritten while running.
+ *
+ *   journal = slot*
+ *   slot    = hash: 4 × u32 LE | acked at: f64 LE (ms) | seq: f64 LE | check: 2 × u32 LE   (40 bytes)
+ *
+ * `check` mixes the other eight words: a slot never written (zeros) or torn
+ * fails it and is skipped. At open the intact slots still in the window are
+ * read back in `seq` order (a journal of the earlier JSON format,
+ * `acked-chunk-ids.journal`, too, which is then removed) and written to a
+ * fresh journal (temp file, fdatasync, rename), numbered from 0. Byte order:
+ * the platform's (little-endian on every platform Node supports here).
  *
  * An append's ids are written after its events and before its ack: under
  * `fsync: interval` with them (one sync tick covers both), under `always` only
  * once the events are synced, then synced themselves. A crash can therefore
- * forget an id (the resend is then buffered again: at-least-once) but never
- * keep an id whose events it lost, beyond what the interval policy's window
- * already allows for acked events. Once the journal holds `maxEntries` more ids
- * than it did after its last rewrite, it is rewritten to the ids still
- * remembered (temp file, fdatasync, rename): a short blocking step on the
- * event loop once per `maxEntries` acked chunks.
+ * forget an id (a torn slot; the resend is then buffered again:
+ * at-least-once) but never keep an id whose events it lost, beyond what the
+ * interval policy's window already allows for acked events.
  */
 import { join } from 'node:path';
 import { type Filesystem, remainingBuffers } from '@tributary/core';
-import { frame, readRecords } from './records';
+import { readRecords } from './records';
 
 export interface AckedIdsWindow {
   /** Ids remembered at most; the oldest is forgotten first. */
@@ -31,67 +43,103 @@ export interface AckedIdsWindow {
   ttlMs: number;
 }
 
-export const JOURNAL_FILE = 'acked-chunk-ids.journal';
+export const JOURNAL_FILE = 'acked-chunk-ids.ring';
+/** The journal of earlier versions (framed JSON records `{ t, ids }`): read once at open, then removed. */
+export const LEGACY_JOURNAL_FILE = 'acked-chunk-ids.journal';
 
-/** Evicted queue slots kept before the queue is compacted (and at most half of it). */
-const COMPACT_AFTER = 4096;
+/** Bytes of one journal slot. */
+export const SLOT_BYTES = 40;
+/** Keys `has` did not find that `record` can take the hash of without hashing again. */
+const MISS_MEMO = 512;
+/** Ring slots allocated at first; the ring doubles up to `maxEntries` while it fills for the first time. */
+const INITIAL_CAPACITY = 1024;
+
+/** One remembered id, as the journal holds it. */
+interface Slot {
+  /** The hash, as four u32. */
+  h0: number;
+  h1: number;
+  h2: number;
+  h3: number;
+  at: number;
+  seq: number;
+}
 
 export class AckedChunkIds {
+  /** Ring of records, oldest overwritten first: record `seq` in slot `seq % capacity`. */
+  private hashes: Uint32Array;
+  private ats: Float64Array;
+  private capacity: number;
+  /** Records made so far (the next record's sequence number). */
+  private seq = 0;
+  /** Open-addressing table (linear probing): ring slot + 1 of the latest record of a hash, 0 = empty. */
+  private table: Int32Array;
+  private mask: number;
+  private live = 0;
+  /** Scratch for a key's hash, and for a record's hashes and times. */
+  private readonly h = new Uint32Array(4);
+  private scratchHashes = new Uint32Array(0);
   /**
-   * Id → sequence number of its latest record. The records, oldest first,
-   * are the queue `ids`/`ats` from `head` on (slot = sequence − `base`); a slot
-   * whose id was recorded again later is stale and skipped. Forgetting the
-   * oldest is then a step along the queue: evicting through a Map's own order
-   * rescans the holes its deletions leave at the front (9.6 µs per record at
-   * 50,000 ids).
+   * The last MISS_MEMO keys `has` did not find, with their hashes (miss
+   * number `k` in entry `k % MISS_MEMO`): `record` takes a key's hash from
+   * here rather than hashing it again.
    */
-  private readonly acked = new Map<string, number>();
-  private ids: string[] = [];
-  private ats: number[] = [];
-  /** Sequence number of slot 0. */
-  private base = 0;
-  private head = 0;
+  private readonly missKeys: Array<string | undefined> = new Array(MISS_MEMO);
+  private readonly missHashes = new Uint32Array(MISS_MEMO * 4);
+  private misses = 0;
+  private scratchAts = new Float64Array(0);
 
   constructor(
     private readonly window: AckedIdsWindow,
     private readonly journal: IdJournal | null = null,
-  ) {}
+  ) {
+    this.capacity = Math.min(window.maxEntries, INITIAL_CAPACITY);
+    this.hashes = new Uint32Array(this.capacity * 4);
+    this.ats = new Float64Array(this.capacity);
+    this.table = new Int32Array(tableSizeFor(this.capacity));
+    this.mask = this.table.length - 1;
+  }
 
   /** Memory only (the memory buffer: a restart loses the events anyway). */
   static inMemory(window: AckedIdsWindow): AckedChunkIds {
     return new AckedChunkIds(window);
   }
 
-  /** Loads the journal in `dir` (keeping the ids still in the window) and opens it for appends. */
+  /**
+   * Loads the journal in `dir` (and an earlier version's, which is then
+   * removed), keeping the ids still in the window, and writes them to a fresh
+   * journal that takes the appends from then on.
+   */
   static async open(fs: Filesystem, dir: string, window: AckedIdsWindow, now = Date.now()): Promise<AckedChunkIds> {
     const path = join(dir, JOURNAL_FILE);
-    let data: Buffer;
-    try {
-      data = await fs.readFile(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      data = Buffer.alloc(0);
-    }
-    const { payloads, goodLength } = readRecords(data);
-    if (goodLength < data.length) await fs.truncate(path, goodLength);
-    const journal = new IdJournal(fs, path, await fs.open(path, 'a'), goodLength, (e) => ids.onError?.(e));
+    const legacyPath = join(dir, LEGACY_JOURNAL_FILE);
+    const slots = [...readLegacyJournal(await readIfThere(fs, legacyPath)), ...readSlots(await readIfThere(fs, path))];
+    slots.sort((a, b) => a.seq - b.seq);
+    const live = slots.filter((s) => s.at + window.ttlMs > now);
+    const kept = live.slice(Math.max(0, live.length - window.maxEntries));
+    const hashes = new Uint32Array(kept.length * 4);
+    const ats = new Float64Array(kept.length);
+    kept.forEach((s, i) => {
+      hashes.set([s.h0, s.h1, s.h2, s.h3], i * 4);
+      ats[i] = s.at;
+    });
+    const journal = IdJournal.create(fs, path, window.maxEntries, hashes, ats, (e) => ids.onError?.(e));
     const ids: AckedChunkIds = new AckedChunkIds(window, journal);
-    for (const p of payloads) {
-      let rec: { t: number; ids: string[] };
-      try {
-        rec = JSON.parse(p.toString('utf8'));
-      } catch {
-        continue;
+    for (let i = 0; i < kept.length; i++) ids.insert(hashes[i * 4], hashes[i * 4 + 1], hashes[i * 4 + 2], hashes[i * 4 + 3], ats[i]);
+    try {
+      await fs.unlink(legacyPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        ids.closeSync();
+        throw err;
       }
-      if (!Array.isArray(rec.ids)) continue;
-      journal.appended += rec.ids.length;
-      if (typeof rec.t === 'number' && rec.t + window.ttlMs > now) ids.remember(rec.ids, rec.t);
     }
     return ids;
   }
 
+  /** Ids remembered (within the count; some may have aged out). */
   get size(): number {
-    return this.acked.size;
+    return this.live;
   }
 
   /** The journal's descriptor, for the buffer's syncs (null in memory). */
@@ -101,39 +149,65 @@ export class AckedChunkIds {
 
   /** True when `id` was acked within the window. */
   has(id: string, now = Date.now()): boolean {
-    const seq = this.acked.get(id);
-    return seq !== undefined && this.ats[seq - this.base] + this.window.ttlMs > now;
+    if (this.live === 0) return false;
+    const h = this.h;
+    hashKey(id, h);
+    const pos = this.find(h[0], h[1], h[2], h[3]);
+    if (pos >= 0 && this.ats[this.table[pos] - 1] + this.window.ttlMs > now) return true;
+    const m = this.misses++ % MISS_MEMO;
+    this.missKeys[m] = id;
+    this.missHashes[m * 4] = h[0];
+    this.missHashes[m * 4 + 1] = h[1];
+    this.missHashes[m * 4 + 2] = h[2];
+    this.missHashes[m * 4 + 3] = h[3];
+    return false;
   }
 
-  /** The remembered ids with when each was acked, oldest first. */
-  *entries(): IterableIterator<[string, number]> {
-    for (let i = this.head; i < this.ids.length; i++) {
-      const id = this.ids[i];
-      if (this.acked.get(id) === this.base + i) yield [id, this.ats[i]];
+  /**
+   * Where the miss memo holds `first` (a miss number), or -1: the buffer
+   * records the keys it has just checked, in the order it checked them.
+   */
+  private memoOf(first: string): number {
+    for (let back = 1; back <= Math.min(MISS_MEMO, this.misses); back++) {
+      if (this.missKeys[(this.misses - back) % MISS_MEMO] === first) return this.misses - back;
     }
+    return -1;
   }
 
   /**
    * Records ids about to be acked: written to the journal (page cache), then
-   * remembered. Throws, remembering nothing and leaving no partial record,
-   * when the write fails. Returns the journal descriptor it replaced by a
-   * rewrite (the caller closes it once its syncs are done), or null.
+   * remembered. Throws, remembering nothing, when the write fails (a slot it
+   * tore fails its check at the next open: that id, or the older one it
+   * overwrote, is forgotten).
    */
-  record(ids: string[], now = Date.now()): number | null {
-    if (!ids.length || this.window.maxEntries === 0) return null;
-    this.journal?.append(ids, now);
-    this.remember(ids, now);
-    if (!this.journal?.due(this.window.maxEntries)) return null;
-    try {
-      return this.journal.rewrite(this.entries(), this.window.ttlMs, now);
-    } catch (err) {
-      // The old journal still holds every id; the next record tries again.
-      this.onError?.(err as NodeJS.ErrnoException);
-      return null;
+  record(ids: string[], now = Date.now()): void {
+    const n = ids.length;
+    if (!n || this.window.maxEntries === 0) return;
+    if (this.scratchHashes.length < n * 4) {
+      this.scratchHashes = new Uint32Array(n * 8);
+      this.scratchAts = new Float64Array(n * 2);
     }
+    const hs = this.scratchHashes;
+    const h = this.h;
+    const memo = this.memoOf(ids[0]);
+    for (let i = 0; i < n; i++) {
+      const m = (memo + i) % MISS_MEMO;
+      if (memo >= 0 && memo + i < this.misses && this.missKeys[m] === ids[i]) {
+        for (let w = 0; w < 4; w++) hs[i * 4 + w] = this.missHashes[m * 4 + w];
+      } else {
+        hashKey(ids[i], h);
+        hs[i * 4] = h[0];
+        hs[i * 4 + 1] = h[1];
+        hs[i * 4 + 2] = h[2];
+        hs[i * 4 + 3] = h[3];
+      }
+      this.scratchAts[i] = now;
+    }
+    this.journal?.write(hs, this.scratchAts, n);
+    for (let i = 0; i < n; i++) this.insert(hs[i * 4], hs[i * 4 + 1], hs[i * 4 + 2], hs[i * 4 + 3], now);
   }
 
-  /** Observer for journal failures that do not refuse the append (a rewrite, cutting off a torn record): the owner logs and counts. */
+  /** Observer for journal failures that do not refuse the append (blanking the slots of a failed write): the owner logs and counts. */
   onError?: (err: NodeJS.ErrnoException) => void;
 
   /** Closes the journal of an instance used on its own (the disk buffer closes it through its syncs). */
@@ -141,101 +215,343 @@ export class AckedChunkIds {
     this.journal?.closeSync();
   }
 
-  private remember(ids: string[], at: number): void {
-    for (const id of ids) {
-      this.acked.set(id, this.base + this.ids.length);
-      this.ids.push(id);
-      this.ats.push(at);
+  /** Adds the next record, forgetting the oldest when the ring is full. */
+  private insert(h0: number, h1: number, h2: number, h3: number, at: number): void {
+    if (this.seq >= this.capacity && this.capacity < this.window.maxEntries) this.grow();
+    const slot = this.seq % this.capacity;
+    if (this.seq >= this.capacity) this.forget(slot);
+    const hs = this.hashes;
+    hs[slot * 4] = h0;
+    hs[slot * 4 + 1] = h1;
+    hs[slot * 4 + 2] = h2;
+    hs[slot * 4 + 3] = h3;
+    this.ats[slot] = at;
+    this.seq++;
+    const pos = this.find(h0, h1, h2, h3);
+    if (pos >= 0) {
+      this.table[pos] = slot + 1; // the same key again: its latest record stands
+      return;
     }
-    const cutoff = at - this.window.ttlMs;
-    while (this.head < this.ids.length) {
-      const id = this.ids[this.head];
-      if (this.acked.get(id) === this.base + this.head) {
-        if (this.acked.size <= this.window.maxEntries && this.ats[this.head] > cutoff) break;
-        this.acked.delete(id);
+    let p = h0 & this.mask;
+    while (this.table[p] !== 0) p = (p + 1) & this.mask;
+    this.table[p] = slot + 1;
+    this.live++;
+  }
+
+  /** The table position holding the hash, or -1. */
+  private find(h0: number, h1: number, h2: number, h3: number): number {
+    const { table, hashes, mask } = this;
+    for (let p = h0 & mask; ; p = (p + 1) & mask) {
+      const v = table[p];
+      if (v === 0) return -1;
+      const s = (v - 1) * 4;
+      if (hashes[s] === h0 && hashes[s + 1] === h1 && hashes[s + 2] === h2 && hashes[s + 3] === h3) return p;
+    }
+  }
+
+  /** Removes ring slot `slot`'s table entry, when it is still its hash's latest record (backward-shift deletion). */
+  private forget(slot: number): void {
+    const { table, hashes, mask } = this;
+    const pos = this.find(hashes[slot * 4], hashes[slot * 4 + 1], hashes[slot * 4 + 2], hashes[slot * 4 + 3]);
+    if (pos < 0 || table[pos] !== slot + 1) return;
+    this.live--;
+    let hole = pos;
+    for (let p = (hole + 1) & mask; table[p] !== 0; p = (p + 1) & mask) {
+      const home = hashes[(table[p] - 1) * 4] & mask;
+      // The entry at p may move back into the hole unless its home lies in (hole, p] (cyclically).
+      if (hole <= p ? home <= hole || home > p : home <= hole && home > p) {
+        table[hole] = table[p];
+        hole = p;
       }
-      this.head++;
     }
-    if (this.head > COMPACT_AFTER && this.head * 2 > this.ids.length) {
-      this.ids = this.ids.slice(this.head);
-      this.ats = this.ats.slice(this.head);
-      this.base += this.head;
-      this.head = 0;
+    table[hole] = 0;
+  }
+
+  /** Doubles the ring (up to maxEntries) before it wraps for the first time, and rebuilds the table. */
+  private grow(): void {
+    const capacity = Math.min(this.capacity * 2, this.window.maxEntries);
+    const hashes = new Uint32Array(capacity * 4);
+    hashes.set(this.hashes);
+    const ats = new Float64Array(capacity);
+    ats.set(this.ats);
+    this.hashes = hashes;
+    this.ats = ats;
+    this.capacity = capacity;
+    this.table = new Int32Array(tableSizeFor(capacity));
+    this.mask = this.table.length - 1;
+    this.live = 0;
+    // Slots 0..seq-1 are filled (no wrap yet): re-add each hash's latest record.
+    for (let slot = 0; slot < this.seq; slot++) {
+      const s = slot * 4;
+      const pos = this.find(hashes[s], hashes[s + 1], hashes[s + 2], hashes[s + 3]);
+      if (pos >= 0) {
+        this.table[pos] = slot + 1;
+        continue;
+      }
+      let p = hashes[s] & this.mask;
+      while (this.table[p] !== 0) p = (p + 1) & this.mask;
+      this.table[p] = slot + 1;
+      this.live++;
     }
   }
 }
 
-class IdJournal {
-  /** Ids in the journal file, remembered or not (a rewrite keeps only the remembered ones). */
-  appended = 0;
+/** A power of two at least twice `capacity` (load factor ≤ 0.5). */
+function tableSizeFor(capacity: number): number {
+  let n = 2;
+  while (n < capacity * 2) n *= 2;
+  return n;
+}
 
-  constructor(
+/** MurmurHash3 x86_128 of `key`'s UTF-16 code units (two per 32-bit word) into `out`. */
+export function hashKey(key: string, out: Uint32Array): void {
+  const c1 = 0x239b961b;
+  const c2 = 0xab0e9789;
+  const c3 = 0x38b34ae5;
+  const c4 = 0xa1e38b93;
+  let h1 = 0x9747b28c;
+  let h2 = 0x9747b28c;
+  let h3 = 0x9747b28c;
+  let h4 = 0x9747b28c;
+  const n = key.length;
+  // Blocks of four 32-bit words, two code units each (a last odd code unit zero-padded; charCodeAt past the
+  // end is NaN, which the bit operations turn into 0); the tail is the last 1-3 words.
+  const blocks = (n + 1) >> 3;
+  let i = 0;
+  for (let b = 0; b < blocks; b++, i += 8) {
+    let k1 = key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16);
+    let k2 = key.charCodeAt(i + 2) | (key.charCodeAt(i + 3) << 16);
+    let k3 = key.charCodeAt(i + 4) | (key.charCodeAt(i + 5) << 16);
+    let k4 = key.charCodeAt(i + 6) | (key.charCodeAt(i + 7) << 16);
+    k1 = Math.imul(k1, c1);
+    k1 = (k1 << 15) | (k1 >>> 17);
+    k1 = Math.imul(k1, c2);
+    h1 ^= k1;
+    h1 = (h1 << 19) | (h1 >>> 13);
+    h1 = (h1 + h2) | 0;
+    h1 = (Math.imul(h1, 5) + 0x561ccd1b) | 0;
+    k2 = Math.imul(k2, c2);
+    k2 = (k2 << 16) | (k2 >>> 16);
+    k2 = Math.imul(k2, c3);
+    h2 ^= k2;
+    h2 = (h2 << 17) | (h2 >>> 15);
+    h2 = (h2 + h3) | 0;
+    h2 = (Math.imul(h2, 5) + 0x0bcaa747) | 0;
+    k3 = Math.imul(k3, c3);
+    k3 = (k3 << 17) | (k3 >>> 15);
+    k3 = Math.imul(k3, c4);
+    h3 ^= k3;
+    h3 = (h3 << 15) | (h3 >>> 17);
+    h3 = (h3 + h4) | 0;
+    h3 = (Math.imul(h3, 5) + 0x96cd1c35) | 0;
+    k4 = Math.imul(k4, c4);
+    k4 = (k4 << 18) | (k4 >>> 14);
+    k4 = Math.imul(k4, c1);
+    h4 ^= k4;
+    h4 = (h4 << 13) | (h4 >>> 19);
+    h4 = (h4 + h1) | 0;
+    h4 = (Math.imul(h4, 5) + 0x32ac3b17) | 0;
+  }
+  if (i < n) {
+    const w = (j: number) => key.charCodeAt(j) | (key.charCodeAt(j + 1) << 16);
+    let k1 = Math.imul(w(i), c1);
+    k1 = (k1 << 15) | (k1 >>> 17);
+    h1 ^= Math.imul(k1, c2);
+    if (i + 2 < n) {
+      let k2 = Math.imul(w(i + 2), c2);
+      k2 = (k2 << 16) | (k2 >>> 16);
+      h2 ^= Math.imul(k2, c3);
+    }
+    if (i + 4 < n) {
+      let k3 = Math.imul(w(i + 4), c3);
+      k3 = (k3 << 17) | (k3 >>> 15);
+      h3 ^= Math.imul(k3, c4);
+    }
+  }
+  const len = n * 2;
+  h1 ^= len;
+  h2 ^= len;
+  h3 ^= len;
+  h4 ^= len;
+  h1 = (h1 + h2 + h3 + h4) | 0;
+  h2 = (h2 + h1) | 0;
+  h3 = (h3 + h1) | 0;
+  h4 = (h4 + h1) | 0;
+  h1 = fmix32(h1);
+  h2 = fmix32(h2);
+  h3 = fmix32(h3);
+  h4 = fmix32(h4);
+  h1 = (h1 + h2 + h3 + h4) | 0;
+  h2 = (h2 + h1) | 0;
+  h3 = (h3 + h1) | 0;
+  h4 = (h4 + h1) | 0;
+  out[0] = h1;
+  out[1] = h2;
+  out[2] = h3;
+  out[3] = h4;
+}
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h;
+}
+
+/** The check of a slot's first eight words (`u32` at `off` in `words`). */
+function slotCheck(words: Uint32Array, off: number, out: Uint32Array): void {
+  let a = 0x6a09e667;
+  let b = 0xbb67ae85;
+  for (let i = 0; i < 8; i++) {
+    a = fmix32((a ^ words[off + i]) + i);
+    b = fmix32(Math.imul(b ^ words[off + i], 0x9e3779b1) + a);
+  }
+  out[0] = a;
+  out[1] = b;
+}
+
+async function readIfThere(fs: Filesystem, path: string): Promise<Buffer> {
+  try {
+    return await fs.readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return Buffer.alloc(0);
+  }
+}
+
+/** The intact slots of a journal. */
+function readSlots(data: Buffer): Slot[] {
+  const n = Math.floor(data.length / SLOT_BYTES);
+  if (n === 0) return [];
+  const copy = new ArrayBuffer(n * SLOT_BYTES); // aligned, as typed views need
+  data.copy(new Uint8Array(copy), 0, 0, n * SLOT_BYTES);
+  const words = new Uint32Array(copy);
+  const doubles = new Float64Array(copy);
+  const check = new Uint32Array(2);
+  const out: Slot[] = [];
+  for (let i = 0; i < n; i++) {
+    const w = i * (SLOT_BYTES / 4);
+    slotCheck(words, w, check);
+    if (check[0] !== words[w + 8] || check[1] !== words[w + 9]) continue;
+    const d = i * (SLOT_BYTES / 8);
+    out.push({ h0: words[w], h1: words[w + 1], h2: words[w + 2], h3: words[w + 3], at: doubles[d + 2], seq: doubles[d + 3] });
+  }
+  return out;
+}
+
+/** The ids of an earlier version's journal (framed JSON records `{ t, ids }`), numbered before any slot. */
+function readLegacyJournal(data: Buffer): Slot[] {
+  const out: Slot[] = [];
+  const h = new Uint32Array(4);
+  for (const p of readRecords(data).payloads) {
+    let rec: { t: number; ids: string[] };
+    try {
+      rec = JSON.parse(p.toString('utf8'));
+    } catch {
+      continue;
+    }
+    if (!Array.isArray(rec.ids) || typeof rec.t !== 'number') continue;
+    for (const id of rec.ids) {
+      if (typeof id !== 'string') continue;
+      hashKey(id, h);
+      out.push({ h0: h[0], h1: h[1], h2: h[2], h3: h[3], at: rec.t, seq: out.length - Number.MAX_SAFE_INTEGER });
+    }
+  }
+  return out;
+}
+
+class IdJournal {
+  private constructor(
     private readonly fs: Filesystem,
-    private readonly path: string,
     public fd: number,
-    /** Bytes in the journal: where a failed append is cut back to. */
-    private size: number,
+    /** Slots in the ring (maxEntries). */
+    private readonly slots: number,
+    /** The next record's sequence number. */
+    private seq: number,
     private readonly report: (err: NodeJS.ErrnoException) => void,
   ) {}
 
-  append(ids: string[], now: number): void {
-    const buffers = frame([Buffer.from(JSON.stringify({ t: now, ids }))]);
-    const total = buffers.reduce((n, b) => n + b.length, 0);
-    let written = 0;
+  /** A fresh journal at `path` holding the records `hashes`/`ats` (numbered from 0): temp file, fdatasync, rename. */
+  static create(
+    fs: Filesystem,
+    path: string,
+    slots: number,
+    hashes: Uint32Array,
+    ats: Float64Array,
+    report: (err: NodeJS.ErrnoException) => void,
+  ): IdJournal {
+    const tmp = `${path}.tmp`;
+    const fd = fs.openSync(tmp, 'w');
+    const journal = new IdJournal(fs, fd, slots, 0, report);
     try {
-      while (written < total) written += this.fs.writevSync(this.fd, written === 0 ? buffers : remainingBuffers(buffers, written));
-    } catch (err) {
-      // A torn record would hide every later one from the next start: cut it off. Should even that fail,
-      // the next start stops reading there: ids after it are forgotten, so their resends are buffered again.
-      if (written > 0) {
-        try {
-          this.fs.ftruncateSync(this.fd, this.size);
-        } catch (cutErr) {
-          this.report(cutErr as NodeJS.ErrnoException);
-        }
-      }
-      throw err;
-    }
-    this.size += total;
-    this.appended += ids.length;
-  }
-
-  due(maxEntries: number): boolean {
-    return this.appended > maxEntries;
-  }
-
-  /** Replaces the journal by the ids still in the window; returns the old descriptor. */
-  rewrite(acked: Iterable<[string, number]>, ttlMs: number, now: number): number {
-    const byTime = new Map<number, string[]>();
-    for (const [id, t] of acked) {
-      if (t + ttlMs <= now) continue;
-      const list = byTime.get(t);
-      if (list) list.push(id);
-      else byTime.set(t, [id]);
-    }
-    const buffers: Buffer[] = [];
-    for (const [t, ids] of byTime) buffers.push(...frame([Buffer.from(JSON.stringify({ t, ids }))]));
-    const tmp = `${this.path}.tmp`;
-    const fd = this.fs.openSync(tmp, 'w');
-    try {
-      const total = buffers.reduce((n, b) => n + b.length, 0);
-      let written = 0;
-      while (written < total) written += this.fs.writevSync(fd, written === 0 ? buffers : remainingBuffers(buffers, written));
-      this.fs.fdatasyncSync(fd);
-      this.fs.renameSync(tmp, this.path);
+      journal.write(hashes, ats, ats.length);
+      fs.fdatasyncSync(fd);
+      fs.renameSync(tmp, path);
     } catch (err) {
       try {
-        this.fs.closeSync(fd);
-      } catch {
-        // the rewrite's own error is the one reported
+        fs.closeSync(fd);
+      } catch (closeErr) {
+        report(closeErr as NodeJS.ErrnoException);
       }
       throw err;
     }
-    const old = this.fd;
-    this.fd = fd;
-    this.size = buffers.reduce((n, b) => n + b.length, 0);
-    this.appended = 0;
-    return old;
+    return journal;
+  }
+
+  /**
+   * Writes `count` records (hash `hashes[4i…4i+3]`, acked at `ats[i]`) as
+   * records `seq …` into their slots: one positional write, two where the
+   * ring wraps. Records a longer batch would overwrite itself are not written.
+   */
+  write(hashes: Uint32Array, ats: Float64Array, count: number): void {
+    if (this.slots === 0 || count === 0) return;
+    const skip = Math.max(0, count - this.slots);
+    const n = count - skip;
+    const start = this.seq + skip;
+    const bytes = new ArrayBuffer(n * SLOT_BYTES);
+    const words = new Uint32Array(bytes);
+    const doubles = new Float64Array(bytes);
+    const check = new Uint32Array(2);
+    for (let i = 0; i < n; i++) {
+      const w = i * (SLOT_BYTES / 4);
+      const r = (skip + i) * 4;
+      words[w] = hashes[r];
+      words[w + 1] = hashes[r + 1];
+      words[w + 2] = hashes[r + 2];
+      words[w + 3] = hashes[r + 3];
+      doubles[i * (SLOT_BYTES / 8) + 2] = ats[skip + i];
+      doubles[i * (SLOT_BYTES / 8) + 3] = start + i;
+      slotCheck(words, w, check);
+      words[w + 8] = check[0];
+      words[w + 9] = check[1];
+    }
+    const buf = Buffer.from(bytes);
+    const first = start % this.slots;
+    const head = Math.min(n, this.slots - first);
+    try {
+      this.writeAt(buf.subarray(0, head * SLOT_BYTES), first * SLOT_BYTES);
+      if (head < n) this.writeAt(buf.subarray(head * SLOT_BYTES), 0);
+    } catch (err) {
+      // Slots written whole before the failure hold ids that will not be acked: blank them, so a restart
+      // cannot take them for acked (the next record writes the same slots again anyway).
+      try {
+        this.writeAt(Buffer.alloc(head * SLOT_BYTES), first * SLOT_BYTES);
+        if (head < n) this.writeAt(Buffer.alloc((n - head) * SLOT_BYTES), 0);
+      } catch (blankErr) {
+        this.report(blankErr as NodeJS.ErrnoException);
+      }
+      throw err;
+    }
+    this.seq += count;
+  }
+
+  private writeAt(data: Buffer, position: number): void {
+    let written = 0;
+    while (written < data.length) {
+      written += this.fs.writevSync(this.fd, [data.subarray(written)], position + written);
+    }
   }
 
   closeSync(): void {

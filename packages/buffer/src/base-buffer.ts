@@ -80,17 +80,18 @@ export class BaseBuffer implements ChunkBuffer {
 
   async skipAcked(chunks: ForwardChunk[]): Promise<ForwardChunk[]> {
     for (;;) {
-      const { fresh, running } = this.partition(chunks);
+      const { fresh, keys, running } = this.partition(chunks);
       if (running.length) {
         await Promise.all(running);
         continue;
       }
       // An input may hand a chunk over in pieces, its id on the last one: that piece is remembered under the
       // whole chunk's key, which a resend of the chunk will have.
+      let k = 0;
       for (const c of fresh) {
         if (c.chunkId === undefined) continue;
         this.wholeKeys.delete(c.chunkId);
-        this.wholeKeys.set(c.chunkId, resendKey(c));
+        this.wholeKeys.set(c.chunkId, keys[k++]);
         if (this.wholeKeys.size > MAX_WHOLE_KEYS) this.wholeKeys.delete(this.wholeKeys.keys().next().value as string);
       }
       return fresh;

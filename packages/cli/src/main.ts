@@ -85,24 +85,34 @@ export function buildProgram(): Command {
     .description('Run benchmarks and print events/s, MB/s, p99 latency and peak RSS')
     .argument(
       '[suite]',
-      'protocol | forwarder-packed | forwarder-message | aggregator | tail | side-by-side (with Fluent Bit when FLUENT_BIT names its binary)',
+      'protocol | forwarder-packed | forwarder-message | forwarder-message-ack | aggregator | tail | side-by-side (with Fluent Bit when FLUENT_BIT names its binary)',
       'protocol',
     )
     .option('--seconds <n>', 'measuring time per case', '3')
-    .option('--connections <n>', 'sender connections (default: forwarder-packed 2, forwarder-message 16, aggregator 2)')
+    .option('--connections <n>', 'sender connections (default: forwarder-packed 2, forwarder-message(-ack) 16, aggregator 2)')
     .option('--sink <sink>', 'aggregator: where events are delivered, file | s3 (s3rver)', 'file')
     .option('--log <log>', 'aggregator: the durable log, embedded | kafka (a new topic on KAFKA_BROKERS)', 'embedded')
     .option('--compress <codec>', 'aggregator: none | gzip (the sender sends CompressedPackedForward)', 'none')
     .option('--filters <set>', 'forwarder-*: filters the forwarder runs, none | grep | grep-record | mask', 'none')
+    .option('--works <list>', 'side-by-side: comma-separated works to run, of packed, message, message-ack, aggregator (default: all)')
     .action(
       async (
         suite: string,
-        opts: { seconds: string; connections?: string; sink: string; log: string; compress: string; filters: string },
+        opts: {
+          seconds: string;
+          connections?: string;
+          sink: string;
+          log: string;
+          compress: string;
+          filters: string;
+          works?: string;
+        },
       ) => {
         const { runBench } = await import('./bench/index');
         const connections = opts.connections === undefined ? undefined : Number(opts.connections);
+        const works = opts.works?.split(',').map((w) => w.trim());
         const { sink, log, compress, filters } = opts;
-        await runBench(suite, { seconds: Number(opts.seconds), connections, sink, log, compress, filters });
+        await runBench(suite, { seconds: Number(opts.seconds), connections, sink, log, compress, filters, works });
       },
     );
 

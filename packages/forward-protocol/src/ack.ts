@@ -5,7 +5,7 @@
  *
  *   ack = fixmap(1) { fixstr "ack" : chunk-value }   ; 81 a3 61 63 6b <chunk>
  */
-const ACK_PREFIX = Buffer.from([0x81, 0xa3, 0x61, 0x63, 0x6b]);
+export const ACK_PREFIX = Buffer.from([0x81, 0xa3, 0x61, 0x63, 0x6b]);
 
 /** `chunkValue` is the raw msgpack value from `ForwardChunk.ack`. */
 export function encodeAck(chunkValue: Buffer): Buffer {

@@ -11,9 +11,10 @@ import { encodeEntry, encodeMessage, encodePackedForward } from './encoder';
 import { decodeEntries } from './entries';
 import { ProtocolErrorCode } from './errors';
 import { EventTime } from './event-time';
-import { DEFAULT_MAX_DECOMPRESSED_BYTES, type ForwardChunk } from './request';
+import { DEFAULT_MAX_DECOMPRESSED_BYTES, type ForwardChunk, parseRequest } from './request';
 
 const t = new EventTime(1700000001, 123456789);
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
 function coalescer(admission = DEFAULT_ADMISSION): MessageCoalescer {
   return new MessageCoalescer(admission, DEFAULT_MAX_DECOMPRESSED_BYTES);
@@ -234,4 +235,46 @@ test('frames before `from` (the handshake) are left alone', () => {
   expect(coalescer().coalesce(buf, ranges, 2, decoder.frameContainers, out)).toBeNull();
   expect(summary(out)).toEqual(['app.a:message:2']);
   expect(buf.subarray(ranges[0], ranges[1]).equals(before)).toBe(true);
+});
+
+test("fluent-logger's acked messages, many in one read, each become their own chunk, in order, with their id and ack bytes", () => {
+  const frames = [
+    encodeMessage('app.a', t, { i: 0 }),
+    ...Array.from({ length: 50 }, (_, i) => encodeMessage('app.a', t, { i: i + 1, deep: { a: [1] } }, { chunk: `id-${i}` })),
+    encodeMessage('app.a', t, { i: 51 }),
+    encodeMessage('app.b', t, { i: 52 }, { chunk: Buffer.from('binary-id') as unknown as string }),
+  ];
+  const { chunks, error } = coalesceOne(frames);
+  expect(error).toBeNull();
+  expect(summary(chunks)).toEqual([
+    'app.a:message:1',
+    ...Array.from({ length: 50 }, (_, i) => `app.a:message:1:id-${i}`),
+    'app.a:message:1',
+    `app.b:message:1:${Buffer.from('binary-id').toString('base64')}`,
+  ]);
+  // Each is what parseRequest makes of the same frame: entry bytes, id and the ack's raw bytes.
+  frames.forEach((frame, i) => {
+    const parsed = parseRequest(Buffer.from(frame));
+    expect(chunks[i].entries.equals(parsed.entries)).toBe(true);
+    expect(chunks[i].chunkId).toBe(parsed.chunkId);
+    expect(chunks[i].ack?.equals(parsed.ack ?? Buffer.alloc(0)) ?? parsed.ack === undefined).toBe(true);
+  });
+  expect(decodeEntries(Buffer.concat(chunks.map((c) => c.entries))).map((e) => e.record.i)).toEqual(range(0, 53));
+});
+
+test('an acked message breaking the admission rule stops the read after the chunks before it', () => {
+  const tooLong = 'x'.repeat(DEFAULT_ADMISSION.maxChunkIdBytes + 1);
+  const { chunks, error } = coalesceOne([
+    encodeMessage('app.a', t, { i: 0 }, { chunk: 'ok' }),
+    encodeMessage('app.a', t, { i: 1 }, { chunk: tooLong }),
+    encodeMessage('app.a', t, { i: 2 }, { chunk: 'never' }),
+  ]);
+  expect(summary(chunks)).toEqual(['app.a:message:1:ok']);
+  expect(codeOf(error)).toBe(ProtocolErrorCode.BadChunkId);
+  const deep = coalesceOne(
+    [encodeMessage('app.a', t, { a: { b: { c: 1 } } }, { chunk: 'd' })],
+    coalescer({ ...DEFAULT_ADMISSION, maxRecordDepth: 2 }),
+  );
+  expect(deep.chunks).toEqual([]);
+  expect(codeOf(deep.error)).toBe(ProtocolErrorCode.TooDeep);
 });

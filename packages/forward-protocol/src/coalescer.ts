@@ -18,9 +18,18 @@
  * joins a run. The first refusal stops the read: the chunks before it are
  * returned along with the error, and nothing after it is looked at.
  */
-import { type AdmissionLimits, admitEntries, admitShallowEntry, asAdmissionError } from './admission';
+import { type AdmissionLimits, admitEntries, admitShallowEntry, asAdmissionError, checkChunkId } from './admission';
 import { newEntryHead } from './entries';
-import { type ForwardChunk, type MessageParts, type RequestLimits, TagCache, isPlainMessage, parseRequest } from './request';
+import {
+  type ForwardChunk,
+  type MessageParts,
+  type RequestLimits,
+  TagCache,
+  chunkIdText,
+  isAckedMessage,
+  isPlainMessage,
+  parseRequest,
+} from './request';
 
 /**
  * One per connection. It remembers only the last tag the connection sent
@@ -29,7 +38,7 @@ import { type ForwardChunk, type MessageParts, type RequestLimits, TagCache, isP
  * out-parameters; `coalesce` keeps nothing of a read once it returns.
  */
 export class MessageCoalescer {
-  private readonly parts: MessageParts = { tagStart: 0, tagEnd: 0, entryStart: 0, head: newEntryHead() };
+  private readonly parts: MessageParts = { tagStart: 0, tagEnd: 0, entryStart: 0, recordEnd: 0, ackStart: 0, head: newEntryHead() };
   private readonly requestLimits: RequestLimits;
   private readonly tags = new TagCache();
 
@@ -62,7 +71,11 @@ export class MessageCoalescer {
         if (!isPlainMessage(buf, start, end, parts)) {
           if (runCount > 0) out.push(messageRun(buf, runTag, runBegin, runEnd, runCount));
           runCount = 0;
-          out.push(parseRequest(buf.subarray(start, end), this.requestLimits));
+          out.push(
+            isAckedMessage(buf, start, end, parts)
+              ? this.ackedMessage(buf, end, frameContainers[i >> 1])
+              : parseRequest(buf.subarray(start, end), this.requestLimits),
+          );
           continue;
         }
         const tag = this.admittedTag(buf, parts.tagStart, parts.tagEnd);
@@ -91,6 +104,32 @@ export class MessageCoalescer {
     }
     if (runCount > 0) out.push(messageRun(buf, runTag, runBegin, runEnd, runCount));
     return failure;
+  }
+
+  /**
+   * fluent-logger's `[tag, time, record, {"chunk": id}]` (`isAckedMessage`
+   * filled `parts`) as its own chunk, admitted, its entry made in place: what
+   * `parseRequest` returns for it, without its general option reader or a
+   * second walk over the record. `containers` as in `coalesce`.
+   */
+  private ackedMessage(buf: Buffer, end: number, containers: number): ForwardChunk {
+    const { admission, parts } = this;
+    const tag = this.admittedTag(buf, parts.tagStart, parts.tagEnd);
+    const chunkId = chunkIdText(buf, parts.ackStart, end);
+    checkChunkId(chunkId, admission);
+    const entryStart = parts.entryStart;
+    buf[entryStart] = 0x92; // the tag's last byte becomes the entry's array header
+    // The frame's containers less the outer array and the option map bound the record's depth, as for a plain message.
+    if (containers - 2 <= admission.maxRecordDepth) admitShallowEntry(buf, admission, entryStart, parts.recordEnd, parts.head);
+    else admitEntries(buf, admission, entryStart, parts.recordEnd);
+    return {
+      tag,
+      entries: buf.subarray(entryStart, parts.recordEnd),
+      count: 1,
+      mode: 'message',
+      ack: buf.subarray(parts.ackStart, end),
+      chunkId,
+    };
   }
 
   /** The tag in `buf[start, end)`, admitted (throws TRB_FWD_BAD_TAG otherwise); read before the bytes are rewritten. */

@@ -9,7 +9,7 @@ import { newEntryHead } from './entries';
 import { TributaryError } from './errors';
 import { EventTime } from './event-time';
 import { parseJsonRequest } from './json-request';
-import { type MessageParts, isPlainMessage, parseRequest } from './request';
+import { type MessageParts, chunkIdText, isAckedMessage, isPlainMessage, parseRequest } from './request';
 
 // Deterministic PRNG so a failure reproduces.
 function rng(seed: number) {
@@ -81,7 +81,7 @@ test('the plain-Message fast path accepts only what parseRequest accepts, with t
     encodeMessage('app.x', t, { msg: 'acked' }, { chunk: 'c1' }),
     encodeMessage('app.x', 0, { now: true }),
   ];
-  const plainMessage: MessageParts = { tagStart: 0, tagEnd: 0, entryStart: 0, head: newEntryHead() };
+  const plainMessage: MessageParts = { tagStart: 0, tagEnd: 0, entryStart: 0, recordEnd: 0, ackStart: 0, head: newEntryHead() };
   let fast = 0;
   for (let i = 0; i < 20000; i++) {
     const frame = Buffer.from(messages[i % messages.length]);
@@ -102,6 +102,43 @@ test('the plain-Message fast path accepts only what parseRequest accepts, with t
     expect(parsed.ack).toBeUndefined();
     expect(parsed.tag).toBe(frame.toString('utf8', plainMessage.tagStart, plainMessage.tagEnd));
     const entry = Buffer.from(frame.subarray(plainMessage.entryStart));
+    entry[0] = 0x92;
+    expect(parsed.entries.equals(entry)).toBe(true);
+  }
+  expect(fast).toBeGreaterThan(5000);
+});
+
+test("fluent-logger's acked-message fast path accepts only what parseRequest accepts, with the same tag, entry, id and ack bytes", () => {
+  const random = rng(4);
+  const messages = [
+    encodeMessage('app.x', t, { msg: 'hello', n: 1 }, { chunk: 'c1' }),
+    encodeMessage('app.x', 1700000005, { a: [1, 2], b: null }, { chunk: 'YWJjZGVmZ2hpamtsbW5vcA==' }),
+    encodeMessage('a', new EventTime(1, 999_999_999), {}, { chunk: 'x'.repeat(40) }),
+    encodeMessage('app.x', t, { msg: 'plain' }),
+    encodeMessage('app.x', t, { msg: 'sized' }, { chunk: 'c2', size: 1 }),
+  ];
+  const parts: MessageParts = { tagStart: 0, tagEnd: 0, entryStart: 0, recordEnd: 0, ackStart: 0, head: newEntryHead() };
+  let fast = 0;
+  for (let i = 0; i < 20000; i++) {
+    const frame = Buffer.from(messages[i % messages.length]);
+    const flips = Math.floor(random() * 3); // 0 flips: the valid request itself
+    for (let f = 0; f < flips; f++) frame[Math.floor(random() * frame.length)] = Math.floor(random() * 256);
+    let ranges: number[];
+    try {
+      ranges = new FrameDecoder().pushRanges(frame).ranges;
+    } catch {
+      continue;
+    }
+    if (ranges.length !== 2 || ranges[0] !== 0 || ranges[1] !== frame.length) continue;
+    if (!isAckedMessage(frame, 0, frame.length, parts)) continue;
+    fast++;
+    const parsed = parseRequest(Buffer.from(frame)); // must not throw
+    expect(parsed.mode).toBe('message');
+    expect(parsed.count).toBe(1);
+    expect(parsed.tag).toBe(frame.toString('utf8', parts.tagStart, parts.tagEnd));
+    expect(parsed.ack?.equals(frame.subarray(parts.ackStart))).toBe(true);
+    expect(parsed.chunkId).toBe(chunkIdText(frame, parts.ackStart, frame.length));
+    const entry = Buffer.from(frame.subarray(parts.entryStart, parts.recordEnd));
     entry[0] = 0x92;
     expect(parsed.entries.equals(entry)).toBe(true);
   }

@@ -81,10 +81,8 @@ function readOptions(buf: Buffer, pos: number, end: number): Options {
     if (valueEnd === INCOMPLETE) throw shapeError('the option map is cut short');
     const name = key ? buf.toString('latin1', key.start, key.end) : '';
     if (name === 'chunk') {
-      const bytes = readBytes(buf, valueStart, end);
-      if (!bytes) throw shapeError('option "chunk" is neither str nor bin');
+      out.chunkId = chunkIdText(buf, valueStart, end);
       out.ack = buf.subarray(valueStart, valueEnd);
-      out.chunkId = buf.toString(isStr(buf, valueStart) ? 'utf8' : 'base64', bytes.start, bytes.end);
     } else if (name === 'compressed') {
       const bytes = readBytes(buf, valueStart, end);
       if (!bytes) throw shapeError('option "compressed" is not a string');
@@ -153,11 +151,14 @@ export class TagCache {
   }
 }
 
-/** Where `isPlainMessage` found a request's parts; the caller owns it and reuses it (no allocation per message). */
+/** Where `isPlainMessage` (or `isAckedMessage`) found a request's parts; the caller owns it and reuses it (no allocation per message). */
 export interface MessageParts {
   tagStart: number;
   tagEnd: number;
   entryStart: number;
+  /** `isAckedMessage` only: where the record ends and the `chunk` value (header included) starts; it ends the frame. */
+  recordEnd: number;
+  ackStart: number;
   /** Scratch for reading the time (and, in the coalescer, admitting the entry): no allocation per message. */
   head: EntryHead;
 }
@@ -173,19 +174,55 @@ export interface MessageParts {
  * also reports the errors.
  */
 export function isPlainMessage(buf: Buffer, start: number, end: number, parts: MessageParts): boolean {
-  if (buf[start] !== 0x93) return false;
+  return buf[start] === 0x93 && messageHead(buf, start, end, parts) >= 0;
+}
+
+/** `fixmap(1) { fixstr "chunk" : … }`: an option map holding only the chunk id, as fluent-logger sends it. */
+const CHUNK_ONLY_OPTION = Buffer.from([0x81, 0xa5, 0x63, 0x68, 0x75, 0x6e, 0x6b]);
+
+/**
+ * Recognises fluent-logger's request, a Message-mode
+ * `[tag, time, record, {"chunk": id}]`: `isPlainMessage`'s shape plus a 4th
+ * element, an option map holding only `chunk` (str or bin), which ends the
+ * frame; fills `parts` (`recordEnd` and `ackStart` too). Its entry is made
+ * as `isPlainMessage`'s, its ack is `buf[ackStart, end)`. Anything else
+ * returns false and goes through `parseRequest`.
+ */
+export function isAckedMessage(buf: Buffer, start: number, end: number, parts: MessageParts): boolean {
+  if (buf[start] !== 0x94) return false;
+  const recordStart = messageHead(buf, start, end, parts);
+  if (recordStart < 0) return false;
+  const recordEnd = skipValue(buf, recordStart, end);
+  if (recordEnd === INCOMPLETE || recordEnd + CHUNK_ONLY_OPTION.length >= end) return false;
+  for (let i = 0; i < CHUNK_ONLY_OPTION.length; i++) if (buf[recordEnd + i] !== CHUNK_ONLY_OPTION[i]) return false;
+  const ackStart = recordEnd + CHUNK_ONLY_OPTION.length;
+  if (skipValue(buf, ackStart, end) !== end || !readBytes(buf, ackStart, end)) return false;
+  parts.recordEnd = recordEnd;
+  parts.ackStart = ackStart;
+  return true;
+}
+
+/** The checks `isPlainMessage` and `isAckedMessage` share, from the tag on: fills `parts` and returns where the record starts, or -1. */
+function messageHead(buf: Buffer, start: number, end: number, parts: MessageParts): number {
   const tagBytes = readBytes(buf, start + 1, end);
-  if (!tagBytes || tagBytes.end === tagBytes.start || !isStr(buf, start + 1)) return false;
+  if (!tagBytes || tagBytes.end === tagBytes.start || !isStr(buf, start + 1)) return -1;
   const second = tagBytes.end;
   const t = buf[second];
   // 0: "now" (parseRequest stamps it); arrays: Forward mode or [EventTime, metadata]; str/bin: PackedForward.
-  if (t === 0x00 || (t & 0xf0) === 0x90 || t === 0xdc || t === 0xdd || readBytes(buf, second, end)) return false;
+  if (t === 0x00 || (t & 0xf0) === 0x90 || t === 0xdc || t === 0xdd || readBytes(buf, second, end)) return -1;
   const timeEnd = skipTime(buf, second, end, parts.head);
-  if (timeEnd < 0 || !readMapHeader(buf, timeEnd, end)) return false;
+  if (timeEnd < 0 || !readMapHeader(buf, timeEnd, end)) return -1;
   parts.tagStart = tagBytes.start;
   parts.tagEnd = tagBytes.end;
   parts.entryStart = second - 1;
-  return true;
+  return timeEnd;
+}
+
+/** The `chunk` option at `buf[pos, end)` (a str or bin value) as text: `ForwardChunk.chunkId`. */
+export function chunkIdText(buf: Buffer, pos: number, end: number): string {
+  const bytes = readBytes(buf, pos, end);
+  if (!bytes) throw shapeError('option "chunk" is neither str nor bin');
+  return buf.toString(isStr(buf, pos) ? 'utf8' : 'base64', bytes.start, bytes.end);
 }
 
 /**

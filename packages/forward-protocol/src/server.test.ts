@@ -344,3 +344,39 @@ test('salt sent by our client hashes as raw bytes', () => {
   const ping = encodePing(helo, { hostname: 'h', sharedKey: 'k' }, Buffer.from([0xff, 0xfe, 0x00]));
   expect(ping.includes(Buffer.from([0xa3, 0xff, 0xfe, 0x00]))).toBe(true);
 });
+
+test("fluent-logger's acked messages, many per read and over several reads settling out of order, are acked once each, in order", async () => {
+  // The first batch resolves last: its acks and every later batch's leave together, in arrival order.
+  const gates: Array<() => void> = [];
+  const { port, received } = await start({
+    consumeReleasesBuffers: true,
+    consume: (chunks) =>
+      new Promise<void>((resolve) => {
+        received.push(...chunks);
+        gates.push(resolve);
+      }),
+  });
+  const socket = await rawConnect(port);
+  const writes: Buffer[] = [];
+  const acks = readReply(socket, 300);
+  socket.on('data', (d) => writes.push(d));
+  const id = (i: number) => `fl-${i.toString().padStart(4, '0')}`;
+  for (let r = 0; r < 3; r++) {
+    socket.write(
+      Buffer.concat(Array.from({ length: 100 }, (_, i) => encodeMessage('app.fl', t, { i: r * 100 + i }, { chunk: id(r * 100 + i) }))),
+    );
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  while (received.length < 300) await new Promise((res) => setTimeout(res, 10));
+  for (const open of gates.slice(1)) open();
+  await new Promise((res) => setTimeout(res, 50));
+  expect(writes).toEqual([]); // nothing before the first batch's acks
+  gates[0]();
+  const frames = await acks;
+  expect(frames.map((f) => f.toString('latin1'))).toEqual(Array.from({ length: 300 }, (_, i) => `\x81\xa3ack\xa7${id(i)}`));
+  expect(received.map((c) => c.chunkId)).toEqual(Array.from({ length: 300 }, (_, i) => id(i)));
+  expect(decodeEntries(Buffer.concat(received.map((c) => c.entries))).map((e) => e.record.i)).toEqual(
+    Array.from({ length: 300 }, (_, i) => i),
+  );
+  socket.destroy();
+});

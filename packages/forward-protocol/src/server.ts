@@ -25,7 +25,7 @@ import { type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import { type TlsOptions, createServer as createTlsServer } from 'node:tls';
-import { encodeAck, encodeJsonAck } from './ack';
+import { ACK_PREFIX, encodeJsonAck } from './ack';
 import { type AdmissionLimits, DEFAULT_ADMISSION, admitChunk, asAdmissionError, clip } from './admission';
 import { BufferPool } from './buffer-pool';
 import { MessageCoalescer } from './coalescer';
@@ -284,6 +284,31 @@ interface PendingBatch {
   pooled: Buffer | null;
 }
 
+/** The msgpack acks of the batches' chunks that carry a chunk id, in order, in one buffer (null when none do). */
+function encodeAcks(batches: PendingBatch[]): Buffer | null {
+  let total = 0;
+  for (const b of batches) for (const c of b.chunks) if (c.ack) total += ACK_PREFIX.length + c.ack.length;
+  if (total === 0) return null;
+  const out = Buffer.allocUnsafe(total);
+  let pos = 0;
+  for (const b of batches) {
+    for (const c of b.chunks) {
+      if (!c.ack) continue;
+      out.set(ACK_PREFIX, pos);
+      out.set(c.ack, pos + ACK_PREFIX.length);
+      pos += ACK_PREFIX.length + c.ack.length;
+    }
+  }
+  return out;
+}
+
+/** The JSON acks of the batches' chunks that carry a chunk id, in order, in one buffer (null when none do). */
+function encodeJsonAcks(batches: PendingBatch[]): Buffer | null {
+  const acks: Buffer[] = [];
+  for (const b of batches) for (const c of b.chunks) if (c.chunkId !== undefined) acks.push(encodeJsonAck(c.chunkId));
+  return acks.length ? Buffer.concat(acks) : null;
+}
+
 class Connection {
   private readonly decoder: FrameDecoder;
   private readonly source: SourceInfo;
@@ -520,19 +545,14 @@ class Connection {
   /** Writes acks for the settled batches at the head, in arrival order. */
   private flushAcks(): void {
     if (this.failed || this.socket.destroyed) return;
-    const json = this.decoder.format === 'json';
-    // Every ack that is due goes out in one write.
-    const acks: Buffer[] = [];
-    while (this.pending.length && this.pending[0].done) {
-      const batch = this.pending.shift() as PendingBatch;
-      for (const c of batch.chunks) {
-        if (json && c.chunkId !== undefined) acks.push(encodeJsonAck(c.chunkId));
-        else if (c.ack) acks.push(encodeAck(c.ack));
-      }
-      // consume resolved (it keeps no view of the chunks) and their acks are copied out: the memory is free
-      if (batch.pooled) this.pool?.give(batch.pooled);
-    }
-    if (acks.length) this.socket.write(acks.length === 1 ? acks[0] : Buffer.concat(acks));
+    // Every ack that is due goes out in one write, encoded into one buffer.
+    let due = 0;
+    while (due < this.pending.length && this.pending[due].done) due++;
+    const flushed = this.pending.splice(0, due);
+    const acks = this.decoder.format === 'json' ? encodeJsonAcks(flushed) : encodeAcks(flushed);
+    // consume resolved (it keeps no view of the chunks) and their acks are copied out: the memory is free
+    for (const batch of flushed) if (batch.pooled) this.pool?.give(batch.pooled);
+    if (acks) this.socket.write(acks);
     if (this.busy) {
       this.resumeIfAllowed();
       return;

@@ -1,9 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { type Server, createServer } from 'node:net';
+import { type Server, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger, validateConfig } from '@tributary/core';
-import { EventTime, ForwardConnection, encodeEntry, encodePackedForward } from '@tributary/forward-protocol';
+import {
+  EventTime,
+  ForwardConnection,
+  FrameDecoder,
+  encodeEntry,
+  encodeMessage,
+  encodePackedForward,
+  readRaw,
+} from '@tributary/forward-protocol';
 import { startRecordingServer, waitFor } from '@tributary/test-kit';
 import { forwarderConfigSpec } from './config';
 import { Forwarder } from './forwarder';
@@ -166,3 +174,59 @@ test('a chunk whose last piece the filters drop whole is remembered as acked: it
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("fluent-logger's acked messages, many per write, resent before and after a restart, are buffered and delivered once each", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trb-forwarder-resend-'));
+  const sink = await startRecordingServer();
+  const config = (outputPort: number) =>
+    validateConfig(forwarderConfigSpec, {
+      forward: { port: 0, udp_heartbeat: false },
+      http: { enabled: false },
+      buffer: { path: dir, flush_interval_ms: 50 },
+      metrics: { port: 0 },
+      output: { servers: [{ host: '127.0.0.1', port: outputPort }] },
+    });
+  const id = (i: number) => `fl-${i}`;
+  const frames = Buffer.concat(
+    Array.from({ length: 200 }, (_, i) => encodeMessage('app.fl', new EventTime(1700000000, i), { i }, { chunk: id(i) })),
+  );
+  /** Writes the 200 messages in one write and resolves with the ids of the acks, in the order they came. */
+  const sendAll = async (port: number): Promise<string[]> => {
+    const socket = connect(port, '127.0.0.1');
+    const decoder = new FrameDecoder();
+    const acked: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      socket.on('error', reject);
+      socket.on('data', (d) => {
+        for (const f of decoder.push(d)) acked.push((readRaw(f, 0, f.length).value as Map<string, Buffer>).get('ack')?.toString() ?? '?');
+        if (acked.length >= 200) resolve();
+      });
+      socket.write(frames);
+    });
+    socket.destroy();
+    return acked;
+  };
+  const all = Array.from({ length: 200 }, (_, i) => id(i));
+  try {
+    const first = await Forwarder.start(config(1), silentLogger); // nothing is delivered yet: every event stays buffered
+    expect(await sendAll(first.ports.forward as number)).toEqual(all);
+    expect(await sendAll(first.ports.forward as number)).toEqual(all); // acks lost: the app resends, same ids
+    await first.stop();
+    const second = await Forwarder.start(config(sink.port), silentLogger);
+    try {
+      expect(await sendAll(second.ports.forward as number)).toEqual(all); // and again after the restart
+      await waitFor(() => sink.events.length >= 200, 10_000, '200 events at the aggregator');
+      await new Promise((r) => setTimeout(r, 300)); // time for any duplicate to arrive
+      expect(sink.events.map((e) => e.record.i).sort((a, b) => (a as number) - (b as number))).toEqual(
+        Array.from({ length: 200 }, (_, i) => i),
+      );
+      const metrics = await (await fetch(`http://127.0.0.1:${second.ports.metrics}/metrics`)).text();
+      expect(metrics).toMatch(/tributary_forwarder_input_resent_chunks_total\S* 200/);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    await sink.server.close(0);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);

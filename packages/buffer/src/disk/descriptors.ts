@@ -33,7 +33,7 @@ export class Descriptors {
   constructor(
     private readonly fs: Filesystem,
     private readonly policy: FsyncPolicy,
-    /** The acked chunk id journal's descriptor (it changes when the journal is rewritten). */
+    /** The acked chunk id journal's descriptor. */
     private readonly journalFd: () => number | null,
     private readonly events: StorageEvents,
   ) {

@@ -61,7 +61,11 @@ export class DiskStorage implements ChunkStorage {
     this.cache = new WriteCache(options.memoryCacheBytes, options.chunkLimitBytes);
     this.reads = new ReadPool(this.fs, options.chunkLimitBytes);
     ackedIds.onError = (err) =>
-      events.ioError('journal', err, 'The acked chunk id journal could not be rewritten or cut back; it is retried.');
+      events.ioError(
+        'journal',
+        err,
+        'The slots of a failed acked chunk id journal write could not be blanked; a restart before the next write may remember ids that were not acked.',
+      );
     this.spares.refill();
   }
 
@@ -137,10 +141,9 @@ export class DiskStorage implements ChunkStorage {
 
   recordIds(ids: string[], now: number): void {
     if (!ids.length) return;
-    const replaced = this.ackedIds.record(ids, now);
+    this.ackedIds.record(ids, now);
     const fd = this.ackedIds.fd;
     if (fd !== null) this.descriptors.written(fd);
-    if (replaced !== null) this.descriptors.closeUnsynced(replaced);
   }
 
   sync(): Promise<void> {

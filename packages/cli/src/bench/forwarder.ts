@@ -14,6 +14,7 @@
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -217,26 +218,114 @@ function sendMessages(port: number, seconds: number, connections: number): Promi
   });
 }
 
+/** Characters of a chunk id in the ack-per-message load: fluent-logger's are 24 (base64 of 16 random bytes). */
+const ACK_ID_CHARS = 24;
+/** Most messages one write of the ack-per-message sender carries. */
+const ACK_EACH_MAX_PER_WRITE = 100;
+
+/** The id of message `seq` on connection `conn`: unique in the run, ACK_ID_CHARS ASCII characters. */
+function ackEachId(conn: number, seq: number): string {
+  return `a${conn.toString(36).padStart(3, '0')}${seq.toString(36).padStart(ACK_ID_CHARS - 4, '0')}`;
+}
+
 /**
- * Message mode with an ack per message: every request is one message carrying
- * its own chunk id. As fluent-logger does, the sender does not wait for an ack
- * before the next message: up to 800 unacked per connection, the events the
- * ack-every-100 load keeps in flight.
+ * Message mode with an ack per message: every message carries its own chunk
+ * id and is acked on its own, as fluent-logger sends them. As fluent-logger
+ * does, the sender does not wait for an ack before the next message, up to 800
+ * unacked per connection (the events the ack-every-100 load keeps in flight),
+ * and it checks every ack against the id it waits for (the server acks in
+ * order). So that the sender costs less than the agent it measures, the
+ * messages are encoded once with a placeholder id that each send overwrites,
+ * the messages that fit the window go out in one write (at most 100), and acks
+ * are read in place.
  */
-function sendMessagesAckEach(port: number, seconds: number, connections: number): Promise<Sender> {
+async function sendMessagesAckEach(port: number, seconds: number, connections: number): Promise<Sender> {
   const t = new EventTime(1700000000, 1);
-  const records = Array.from({ length: 1000 }, (_, i) => sampleRecord(i));
-  return sendLoad(
-    port,
-    seconds,
-    connections,
-    (seq) => {
-      const id = `a${seq}`;
-      const frame = encodeMessage('bench.message', t, records[seq % 1000], { chunk: id });
-      return { frame, id, events: 1, bytes: frame.length };
-    },
-    800,
-  );
+  const placeholder = 'x'.repeat(ACK_ID_CHARS);
+  const templates = Array.from({ length: 1000 }, (_, i) => {
+    const frame = encodeMessage('bench.message', t, sampleRecord(i), { chunk: placeholder });
+    if (frame.toString('latin1', frame.length - ACK_ID_CHARS) !== placeholder)
+      throw new Error('The chunk id is not the end of the message.');
+    return frame;
+  });
+  const out: Sender = { sentEvents: 0, sentBytes: 0, latencies: [] };
+  const until = Date.now() + seconds * 1000;
+  await Promise.all(Array.from({ length: connections }, (_, conn) => sendAckEachOn(port, conn, until, 800, templates, out)));
+  return out;
+}
+
+/** One connection of `sendMessagesAckEach`: resolves once sending stopped and every message was acked. */
+function sendAckEachOn(port: number, conn: number, until: number, window: number, templates: Buffer[], out: Sender): Promise<void> {
+  // ack = fixmap(1) "ack" fixstr(24) id: fixed size, as every id is ACK_ID_CHARS characters
+  const ackPrefix = Buffer.from([0x81, 0xa3, 0x61, 0x63, 0x6b, 0xa0 | ACK_ID_CHARS]);
+  const ackBytes = ackPrefix.length + ACK_ID_CHARS;
+  const sentAt = new Float64Array(window);
+  let sent = 0;
+  let acked = 0;
+  let rest: Buffer = Buffer.alloc(0);
+  return new Promise<void>((resolve, reject) => {
+    const socket = netConnect({ host: '127.0.0.1', port });
+    const fail = (err: Error) => {
+      socket.destroy();
+      reject(err);
+    };
+    const timer = setInterval(() => {
+      if (acked < sent && performance.now() - sentAt[acked % window] > 60_000)
+        fail(new Error(`No ack for ${ackEachId(conn, acked)} within 60 s.`));
+    }, 1000);
+    const fill = () => {
+      const n = Math.min(window - (sent - acked), ACK_EACH_MAX_PER_WRITE);
+      if (n <= 0 || Date.now() >= until) return;
+      let size = 0;
+      for (let i = 0; i < n; i++) size += templates[(sent + i) % templates.length].length;
+      const buf = Buffer.allocUnsafe(size);
+      const now = performance.now();
+      let pos = 0;
+      for (let i = 0; i < n; i++, sent++) {
+        const tpl = templates[sent % templates.length];
+        tpl.copy(buf, pos);
+        pos += tpl.length;
+        buf.write(ackEachId(conn, sent), pos - ACK_ID_CHARS, 'latin1');
+        sentAt[sent % window] = now;
+      }
+      socket.write(buf);
+    };
+    socket.setNoDelay(true);
+    socket.on('connect', () => {
+      while (sent < window && Date.now() < until) fill();
+    });
+    socket.on('error', (err) => {
+      clearInterval(timer);
+      fail(err);
+    });
+    socket.on('data', (data: Buffer) => {
+      const buf = rest.length ? Buffer.concat([rest, data]) : data;
+      let off = 0;
+      const now = performance.now();
+      for (; off + ackBytes <= buf.length; off += ackBytes) {
+        if (acked >= sent || buf.compare(ackPrefix, 0, ackPrefix.length, off, off + ackPrefix.length) !== 0) {
+          clearInterval(timer);
+          return fail(new Error(`An unexpected answer on connection ${conn}: ${buf.toString('hex', off, off + ackBytes)}.`));
+        }
+        const id = buf.toString('latin1', off + ackPrefix.length, off + ackBytes);
+        if (id !== ackEachId(conn, acked)) {
+          clearInterval(timer);
+          return fail(new Error(`Ack for ${id} where ${ackEachId(conn, acked)} was due (acks come in order).`));
+        }
+        out.latencies.push(now - sentAt[acked % window]);
+        out.sentEvents++;
+        out.sentBytes += templates[acked % templates.length].length;
+        acked++;
+      }
+      rest = off < buf.length ? Buffer.from(buf.subarray(off)) : Buffer.alloc(0);
+      fill();
+      if (acked === sent && Date.now() >= until) {
+        clearInterval(timer);
+        socket.end();
+        resolve();
+      }
+    });
+  });
 }
 
 export type ForwarderBenchMode = 'packed' | 'message' | 'message-ack';

@@ -2,7 +2,7 @@ import { type AggregatorBenchCompress, type AggregatorBenchLog, type AggregatorB
 import { fluentBitBinary } from './fluent-bit';
 import { BENCH_FILTERS, runForwarderBench, tributaryEdge } from './forwarder';
 import { runProtocolBench } from './protocol';
-import { formatRow, formatTable, runSideBySide } from './side-by-side';
+import { WORK_KEYS, formatRow, formatTable, runSideBySide } from './side-by-side';
 import { formatResult } from './stats';
 import { runTailBench } from './tail';
 
@@ -17,11 +17,13 @@ export interface BenchOptions {
   compress?: string;
   /** forwarder-*: a key of BENCH_FILTERS */
   filters: string;
+  /** side-by-side: the works to run (keys of WORK_KEYS); all when absent */
+  works?: string[];
 }
 
 export async function runBench(
   suite: string,
-  { seconds, connections, sink, log, compress = 'none', filters }: BenchOptions,
+  { seconds, connections, sink, log, compress = 'none', filters, works }: BenchOptions,
 ): Promise<void> {
   if (!Object.hasOwn(BENCH_FILTERS, filters))
     throw new Error(`--filters must be ${Object.keys(BENCH_FILTERS).join(' | ')} (got ${filters}).`);
@@ -39,6 +41,9 @@ export async function runBench(
       return;
     case 'forwarder-message':
       console.log(formatResult(await runForwarderBench('message', seconds, connections ?? 16, tributaryEdge(filters))));
+      return;
+    case 'forwarder-message-ack':
+      console.log(formatResult(await runForwarderBench('message-ack', seconds, connections ?? 16, tributaryEdge(filters))));
       return;
     case 'aggregator': {
       if (sink !== 'file' && sink !== 's3') throw new Error(`--sink must be file or s3 (got ${sink}).`);
@@ -62,19 +67,21 @@ export async function runBench(
       return;
     }
     case 'side-by-side': {
+      const unknown = (works ?? []).filter((w) => !WORK_KEYS.includes(w));
+      if (unknown.length) throw new Error(`--works takes ${WORK_KEYS.join(', ')} (got ${unknown.join(', ')}).`);
       const binary = fluentBitBinary();
       console.log(
         binary
           ? `Each work runs through Tributary, then through Fluent Bit (${binary}), for ${seconds} s of sending.`
           : 'FLUENT_BIT is not set: each work runs through Tributary alone (set FLUENT_BIT to a Fluent Bit binary for the side-by-side).',
       );
-      const rows = await runSideBySide(seconds, (row) => console.log(formatRow(row)));
+      const rows = await runSideBySide(seconds, (row) => console.log(formatRow(row)), works);
       console.log(`\n${formatTable(rows)}`);
       return;
     }
     default:
       throw new Error(
-        `Unknown bench suite "${suite}" (known: protocol, forwarder-packed, forwarder-message, aggregator, tail, side-by-side).`,
+        `Unknown bench suite "${suite}" (known: protocol, forwarder-packed, forwarder-message, forwarder-message-ack, aggregator, tail, side-by-side).`,
       );
   }
 }

@@ -40,6 +40,8 @@ export interface SideBySideRow {
 }
 
 interface Work {
+  /** The name `--works` selects it by. */
+  key: string;
   work: string;
   tributaryDoes: string;
   fluentBitDoes: string;
@@ -49,6 +51,7 @@ interface Work {
 
 function edgeWork(work: string, mode: ForwarderBenchMode, connections: number): Work {
   return {
+    key: mode,
     work,
     tributaryDoes: 'forwarder, disk buffer (fdatasync before ack)',
     fluentBitDoes: FLUENT_BIT_EDGE,
@@ -65,6 +68,7 @@ const WORKS: Work[] = [
   edgeWork('edge, Message mode, ack every 100 messages (16 connections)', 'message', 16),
   edgeWork('edge, Message mode, ack per message (16 connections)', 'message-ack', 16),
   {
+    key: 'aggregator',
     work: 'aggregator: acked in -> files (2 connections)',
     tributaryDoes: 'aggregator, embedded log and dedupe, file sink: gzip NDJSON, fdatasync',
     fluentBitDoes: FLUENT_BIT_FILES,
@@ -112,11 +116,21 @@ async function runFluentBitFilesBench(binary: string, seconds: number): Promise<
   }
 }
 
-/** Runs every work through Tributary, then (when a binary is given) through Fluent Bit, and reports each pair as it finishes. */
-export async function runSideBySide(seconds: number, onRow: (row: SideBySideRow) => void = () => {}): Promise<SideBySideRow[]> {
+/** The works `--works` can name, in the order they run. */
+export const WORK_KEYS: readonly string[] = WORKS.map((w) => w.key);
+
+/**
+ * Runs every work (or those `only` names, by key) through Tributary, then
+ * (when a binary is given) through Fluent Bit, and reports each pair as it finishes.
+ */
+export async function runSideBySide(
+  seconds: number,
+  onRow: (row: SideBySideRow) => void = () => {},
+  only: readonly string[] = WORK_KEYS,
+): Promise<SideBySideRow[]> {
   const binary = fluentBitBinary();
   const rows: SideBySideRow[] = [];
-  for (const w of WORKS) {
+  for (const w of WORKS.filter((x) => only.includes(x.key))) {
     const row: SideBySideRow = {
       work: w.work,
       tributaryDoes: w.tributaryDoes,

@@ -93,11 +93,24 @@ export function buildProgram(): Command {
     .option('--sink <sink>', 'aggregator: where events are delivered, file | s3 (s3rver)', 'file')
     .option('--log <log>', 'aggregator: the durable log, embedded | kafka (a new topic on KAFKA_BROKERS)', 'embedded')
     .option('--filters <set>', 'forwarder-*: filters the forwarder runs, none | grep | grep-record | mask', 'none')
-    .action(async (suite: string, opts: { seconds: string; connections?: string; sink: string; log: string; filters: string }) => {
-      const { runBench } = await import('./bench/index');
-      const connections = opts.connections === undefined ? undefined : Number(opts.connections);
-      await runBench(suite, { seconds: Number(opts.seconds), connections, sink: opts.sink, log: opts.log, filters: opts.filters });
-    });
+    .option('--works <list>', 'side-by-side: the works to run, comma-separated, of packed, message, message-ack, aggregator (default: all)')
+    .action(
+      async (
+        suite: string,
+        opts: { seconds: string; connections?: string; sink: string; log: string; filters: string; works?: string },
+      ) => {
+        const { runBench } = await import('./bench/index');
+        const connections = opts.connections === undefined ? undefined : Number(opts.connections);
+        await runBench(suite, {
+          seconds: Number(opts.seconds),
+          connections,
+          sink: opts.sink,
+          log: opts.log,
+          filters: opts.filters,
+          works: opts.works,
+        });
+      },
+    );
 
   return program;
 }

@@ -2,7 +2,7 @@ import { type AggregatorBenchLog, type AggregatorBenchSink, runAggregatorBench }
 import { fluentBitBinary } from './fluent-bit';
 import { BENCH_FILTERS, runForwarderBench, tributaryEdge } from './forwarder';
 import { runProtocolBench } from './protocol';
-import { formatRow, formatTable, runSideBySide } from './side-by-side';
+import { SIDE_BY_SIDE_WORKS, type SideBySideWork, formatRow, formatTable, runSideBySide } from './side-by-side';
 import { formatResult } from './stats';
 import { runTailBench } from './tail';
 
@@ -15,9 +15,11 @@ export interface BenchOptions {
   log: string;
   /** forwarder-*: a key of BENCH_FILTERS */
   filters: string;
+  /** side-by-side: the works to run, comma-separated (all when absent) */
+  works?: string;
 }
 
-export async function runBench(suite: string, { seconds, connections, sink, log, filters }: BenchOptions): Promise<void> {
+export async function runBench(suite: string, { seconds, connections, sink, log, filters, works }: BenchOptions): Promise<void> {
   if (!Object.hasOwn(BENCH_FILTERS, filters))
     throw new Error(`--filters must be ${Object.keys(BENCH_FILTERS).join(' | ')} (got ${filters}).`);
   if (connections !== undefined && !(Number.isInteger(connections) && connections > 0)) {
@@ -50,13 +52,18 @@ export async function runBench(suite: string, { seconds, connections, sink, log,
       return;
     }
     case 'side-by-side': {
+      const chosen = works === undefined ? SIDE_BY_SIDE_WORKS : works.split(',').map((w) => w.trim());
+      const unknown = chosen.filter((w) => !(SIDE_BY_SIDE_WORKS as readonly string[]).includes(w));
+      if (unknown.length || chosen.length === 0) {
+        throw new Error(`--works must list some of ${SIDE_BY_SIDE_WORKS.join(', ')} (got ${works}).`);
+      }
       const binary = fluentBitBinary();
       console.log(
         binary
           ? `Each work runs through Tributary, then through Fluent Bit (${binary}), for ${seconds} s of sending.`
           : 'FLUENT_BIT is not set: each work runs through Tributary alone (set FLUENT_BIT to a Fluent Bit binary for the side-by-side).',
       );
-      const rows = await runSideBySide(seconds, (row) => console.log(formatRow(row)));
+      const rows = await runSideBySide(seconds, (row) => console.log(formatRow(row)), chosen as SideBySideWork[]);
       console.log(`\n${formatTable(rows)}`);
       return;
     }

@@ -40,6 +40,8 @@ export interface SideBySideRow {
 }
 
 interface Work {
+  /** The name `--works` selects it by. */
+  key: SideBySideWork;
   work: string;
   tributaryDoes: string;
   fluentBitDoes: string;
@@ -49,6 +51,7 @@ interface Work {
 
 function edgeWork(work: string, mode: ForwarderBenchMode, connections: number): Work {
   return {
+    key: mode,
     work,
     tributaryDoes: 'forwarder, disk buffer (fdatasync before ack)',
     fluentBitDoes: FLUENT_BIT_EDGE,
@@ -60,11 +63,16 @@ function edgeWork(work: string, mode: ForwarderBenchMode, connections: number): 
   };
 }
 
+/** The works of the bench, by the name `--works` selects them with. */
+export const SIDE_BY_SIDE_WORKS = ['packed', 'message', 'message-ack', 'aggregator'] as const;
+export type SideBySideWork = (typeof SIDE_BY_SIDE_WORKS)[number];
+
 const WORKS: Work[] = [
   edgeWork('edge, PackedForward with acks (2 connections)', 'packed', 2),
   edgeWork('edge, Message mode, ack every 100 messages (16 connections)', 'message', 16),
   edgeWork('edge, Message mode, ack per message (16 connections)', 'message-ack', 16),
   {
+    key: 'aggregator',
     work: 'aggregator: acked in -> files (2 connections)',
     tributaryDoes: 'aggregator, embedded log and dedupe, file sink: gzip NDJSON, fdatasync',
     fluentBitDoes: FLUENT_BIT_FILES,
@@ -112,11 +120,15 @@ async function runFluentBitFilesBench(binary: string, seconds: number): Promise<
   }
 }
 
-/** Runs every work through Tributary, then (when a binary is given) through Fluent Bit, and reports each pair as it finishes. */
-export async function runSideBySide(seconds: number, onRow: (row: SideBySideRow) => void = () => {}): Promise<SideBySideRow[]> {
+/** Runs each work of `works` through Tributary, then (when a binary is given) through Fluent Bit, and reports each pair as it finishes. */
+export async function runSideBySide(
+  seconds: number,
+  onRow: (row: SideBySideRow) => void = () => {},
+  works: readonly SideBySideWork[] = SIDE_BY_SIDE_WORKS,
+): Promise<SideBySideRow[]> {
   const binary = fluentBitBinary();
   const rows: SideBySideRow[] = [];
-  for (const w of WORKS) {
+  for (const w of WORKS.filter((x) => works.includes(x.key))) {
     const row: SideBySideRow = {
       work: w.work,
       tributaryDoes: w.tributaryDoes,

@@ -48,7 +48,7 @@ export const egressSchema = {
           minimum: 0,
           default: 2000,
           description:
-            "Cut a smaller object once it is this old and egress has read its partition to the end: the latency of a quiet stream. Raise it (60000-300000, like Firehose's buffering interval) to make fewer, larger S3 objects.",
+            "Cut a smaller object once it is this old and egress has read its partition to the end: the latency of a quiet stream (on the embedded log, the end of a burst, an object after one cut on bytes or of 1 MiB or more, is cut once nothing new came for max_wait_ms). Raise it (60000-300000, like Firehose's buffering interval) to make fewer, larger S3 objects.",
         },
         max_tags: {
           type: 'integer',

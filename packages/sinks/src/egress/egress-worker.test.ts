@@ -10,7 +10,7 @@ import { waitFor } from '@tributary/test-kit';
 import { Packr } from 'msgpackr';
 import pino from 'pino';
 import { FileSink } from '../file/sink';
-import { type EgressMetrics, type EgressOptions, EgressWorker } from './egress-worker';
+import { type EgressMetrics, type EgressOptions, EgressWorker, QUIET_CUT_BYTES } from './egress-worker';
 import { createEncoder } from './encoder-pool';
 import { DEFAULT_FIELDS } from './transcode';
 
@@ -165,6 +165,49 @@ test('objects are cut at a size and a tag count that depend only on the log; a r
   expect(lines).toHaveLength(330);
   expect(new Set(lines.map((l) => l._id)).size).toBe(330);
   await log2.close();
+});
+
+test('a window of QUIET_CUT_BYTES or more is cut once its stream went quiet, before its age; a smaller one waits for its age', async () => {
+  const dir = tempDir();
+  const log = await openLog(dir);
+  const big = (tag: string, key: string) => ({
+    tag,
+    key,
+    count: 1200,
+    entries: Buffer.concat(Array.from({ length: 1200 }, (_, i) => encodeEntry(new EventTime(T0, i), { msg: 'x'.repeat(1000) }))),
+  });
+  expect(big('a', 'k').entries.length).toBeGreaterThanOrEqual(QUIET_CUT_BYTES);
+  await log.append([big('a', 'k0')]);
+  const sink = new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 });
+  const w = egress(await log.reader('g'), [sink], { objects: { bytes: 1 << 30, ageMs: 60_000, maxTags: 128 } });
+  w.start();
+  await waitFor(() => log.committed('g') === 1, 10_000, 'the quiet cut of the large window');
+  await log.append([chunk('a', 'k1', 0, 10)]); // a small window: only its age (a minute) would cut it
+  await new Promise((r) => setTimeout(r, 300));
+  expect(log.committed('g')).toBe(1);
+  expect(w.metrics.counts['out:file']).toBe(1200);
+  await w.stop(1000); // stop cuts the open window
+  expect(w.metrics.counts['out:file']).toBe(1210);
+  expect(log.committed('g')).toBe(2);
+  await log.close();
+});
+
+test('the window after a size cut (the end of a burst) is cut once its stream went quiet, however small; a trickle after it waits for its age', async () => {
+  const dir = tempDir();
+  const log = await openLog(dir);
+  const one = chunk('a', 'k', 0, 10).entries.length;
+  await log.append([0, 1, 2].map((c) => chunk('a', `k${c}`, c * 10, 10))); // a window of 2 chunks (size cut), then 1
+  const sink = new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 });
+  const w = egress(await log.reader('g'), [sink], { objects: { bytes: one * 2, ageMs: 60_000, maxTags: 128 } });
+  w.start();
+  await waitFor(() => log.committed('g') === 3, 10_000, 'the quiet cut of the window after the size cut');
+  await log.append([chunk('a', 'k3', 30, 10)]);
+  await new Promise((r) => setTimeout(r, 300));
+  expect(log.committed('g')).toBe(3);
+  await w.stop(1000);
+  expect(w.metrics.counts['out:file']).toBe(40);
+  expect(w.metrics.counts['objects:file']).toBe(3);
+  await log.close();
 });
 
 describe('no poison pill: the events before and after a bad one are delivered, the bad one is written or dead-lettered', () => {

@@ -20,6 +20,12 @@
  *   log without append times (the embedded one, which no other member reads)
  *   cuts on age only when the reader has caught up: a replay reads at least
  *   that far, so its window is never shorter than the one it overwrites.
+ *   For the same reason such a log's window is also cut before its age once
+ *   the reader has caught up and a poll waited `maxWaitMs` for nothing new,
+ *   when it holds QUIET_CUT_BYTES or more or follows a window cut on size:
+ *   the end of a burst is delivered then instead of up to `age_ms` later,
+ *   while a trickle (small windows, none cut on size) still waits for its
+ *   age, so it makes no more objects.
  * Every object of a window is keyed `part-<partition>-<window's first offset>`;
  * the commit after it moves past the window's last record. Since a window is
  * the same for every reader, a put of a member that lost the partition while
@@ -107,6 +113,14 @@ export interface EgressOptions {
  * replay's: NTP keeps EC2 clocks within milliseconds.
  */
 export const APPEND_CLOCK_SKEW_MS = 1000;
+/**
+ * Entries bytes from which a window of a log without append times is cut as
+ * soon as its stream went quiet (caught up, and a whole poll wait with
+ * nothing new) rather than on age: about 5,000 events of ~200 B, an object
+ * worth its own file. A window that follows one cut on size is cut when
+ * quiet whatever its size: it is the end of a burst.
+ */
+export const QUIET_CUT_BYTES = 1024 * 1024;
 /** Windows sealed but not yet delivered and committed; past this, polling waits. */
 const MAX_SEALED = 2;
 /** Encoding jobs in flight beyond one per encoder thread; past this, polling waits (each holds a poll's entries). */
@@ -132,6 +146,8 @@ class Window {
   readonly logTime: boolean;
   /** The partition's revocations egress had seen when this window opened; a later one makes it stale. */
   readonly generation: number;
+  /** The partition's previous window was cut on size: this one ends a burst. */
+  afterSizeCut = false;
   readonly tags = new Set<string>();
   readonly jobs: Array<Promise<JobOutcome>> = [];
   /** Records of the current poll not yet sent to the encoder. */
@@ -170,6 +186,8 @@ export class EgressWorker {
   /** Settles when each sealed window is delivered and committed (or given up), oldest first. */
   private readonly sealedWindows: Array<Promise<void>> = [];
   private readonly open = new Map<number, Window>();
+  /** Partitions whose last window was cut on size (its next window ends a burst, or continues it). */
+  private readonly sizeCut = new Set<number>();
   /** Per partition, how many times the reader reported it revoked. */
   private readonly generations = new Map<number, number>();
   private readonly matchers: Matcher[];
@@ -234,6 +252,7 @@ export class EgressWorker {
       while (this.encoding.length >= this.maxEncoding) await this.encoding[0];
       let records: StoredRecord[];
       const wait = this.pollWait(maxWaitMs);
+      const polled = Date.now();
       try {
         records = await reader.poll(pollRecords, wait);
         attempt = 0;
@@ -247,9 +266,12 @@ export class EgressWorker {
       for (const r of records) this.add(r);
       for (const w of this.open.values()) this.flushSegment(w);
       const now = Date.now();
+      // Nothing new for a whole poll wait: the log's streams went quiet.
+      const quiet = records.length === 0 && wait >= maxWaitMs && now - polled >= maxWaitMs;
       for (const w of [...this.open.values()]) {
         // In log time, the end must be seen after the cut: whatever was appended before it is then read.
         if (now >= w.sealableAt() && reader.caughtUp(w.partition, w.logTime ? w.sealableAt() : 0)) this.seal(w);
+        else if (quiet && !w.logTime && (w.afterSizeCut || w.bytes >= QUIET_CUT_BYTES) && reader.caughtUp(w.partition, 0)) this.seal(w);
       }
       // A round that neither waited nor read may have done no I/O at all (a reader answering from memory):
       // let timers, sockets and signals in before the next, or the loop starves the process.
@@ -279,6 +301,7 @@ export class EgressWorker {
       this.generations.set(p, (this.generations.get(p) ?? 0) + 1);
       const w = this.open.get(p);
       this.open.delete(p);
+      this.sizeCut.delete(p);
       this.options.logger.info(
         { code: Codes.TRB_LOG_REVOKED, partition: p, from: w?.first },
         `Partition ${p} was revoked from egress's reader; egress drops what it holds of it uncommitted${
@@ -302,6 +325,7 @@ export class EgressWorker {
     }
     if (!w) {
       w = new Window(r, objects.ageMs, this.generations);
+      w.afterSizeCut = this.sizeCut.delete(r.partition);
       this.open.set(r.partition, w);
     }
     w.tags.add(r.tag);
@@ -311,6 +335,7 @@ export class EgressWorker {
     if (w.bytes >= objects.bytes) {
       this.flushSegment(w);
       this.seal(w);
+      this.sizeCut.add(r.partition);
     }
   }
 

@@ -84,7 +84,8 @@ const meanings = {
   // aggregator durable log
   TRB_LOG_APPEND: 'Appending to the log failed (disk, broker); the batch is not acked and the sender resends.',
   TRB_LOG_CLOSED: 'An append or read arrived after the log was closed (during a stop); not acked.',
-  TRB_LOG_CORRUPT: 'A log segment holds bytes that are not a valid record; the reader stops there and says where.',
+  TRB_LOG_CORRUPT:
+    "A log segment holds bytes that are not a valid record; the reader stops there and says where. Kafka: a record's value has a codec this version does not read (or is not the gzip its header says); the record goes to dead letters whole, with its stored bytes, and reading goes on.",
   TRB_LOG_COMMIT: "Saving a consumer group's position failed (disk full, I/O error, rebalance); retried.",
   TRB_LOG_COMMIT_UNREADABLE: "A consumer group's saved position cannot be read; its reader stops until an operator fixes it.",
   TRB_LOG_UNENCODABLE: "A record the log's format cannot hold (e.g. a tag over 65,535 bytes); that append is refused.",

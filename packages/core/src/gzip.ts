@@ -24,6 +24,10 @@ export function looksGzipped(buf: Buffer): boolean {
  * pieces.
  */
 export function gunzipChunkSize(gz: Buffer): number {
-  if (gz.length < 18) return DEFAULT_CHUNK;
-  return Math.min(MAX_CHUNK, Math.max(DEFAULT_CHUNK, gz.readUInt32LE(gz.length - 4)));
+  return Math.min(MAX_CHUNK, Math.max(DEFAULT_CHUNK, gzipInflatedSize(gz)));
+}
+
+/** The last member's ISIZE (the inflated size mod 2^32); 0 for bytes too short to hold a gzip member. */
+export function gzipInflatedSize(gz: Buffer): number {
+  return gz.length < 18 ? 0 : gz.readUInt32LE(gz.length - 4);
 }

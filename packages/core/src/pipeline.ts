@@ -7,6 +7,7 @@
  *   Input ──consume(chunks)──▶ buffer / log ──LogReader──▶ egress ──put(objects | lines)──▶ Sink
  */
 import type { AddressInfo } from 'node:net';
+import { gzipInflatedSize } from './gzip';
 
 /** Events of one tag as every stage passes them: msgpack `[time, record]` entries back to back. */
 export interface EventChunk {
@@ -62,9 +63,10 @@ export interface LogRecord {
   entriesCrc?: number;
   /**
    * `entries` gzipped (one or more gzip members that inflate to exactly
-   * `entries`), when the chunk arrived so (CompressedPackedForward): a log
-   * that stores values compressed keeps these bytes instead of compressing
-   * again. Read only during `append`; never set on a `StoredRecord`.
+   * `entries`). On append: set when the chunk arrived so
+   * (CompressedPackedForward), beside `entries`; a log that stores values
+   * compressed keeps these bytes instead of compressing again. On a
+   * `StoredRecord`: see there.
    */
   gzipped?: Buffer;
 }
@@ -86,6 +88,23 @@ export interface StoredRecord extends LogRecord {
    * sends the record to dead letters whole instead of reading its events.
    */
   unreadable?: string;
+  /**
+   * Set by a log that stores entries gzipped (Kafka) and hands them on so:
+   * `entries` is then empty and these bytes inflate to the record's entries.
+   * Whoever reads the events inflates them (egress does, on its encoder
+   * threads); sizes are counted with `entriesBytes`.
+   */
+  gzipped?: Buffer;
+}
+
+/**
+ * A record's entries bytes, inflated: `entries.length`, or for a stored
+ * record that carries them gzipped, the size its gzip trailer gives (exact
+ * for one member; the same figure on every read of the record, which is what
+ * egress's cuts on size need).
+ */
+export function entriesBytes(r: LogRecord): number {
+  return r.gzipped && r.entries.length === 0 ? gzipInflatedSize(r.gzipped) : r.entries.length;
 }
 
 export interface LogReader {

@@ -67,8 +67,9 @@ export const kafkaLogSchema = {
         reader_queue_bytes: {
           type: 'integer',
           minimum: 65536,
-          default: 33554432,
-          description: 'Most bytes of fetched records an egress reader holds before fetching pauses (with heartbeats).',
+          default: 16777216,
+          description:
+            'Most bytes of fetched records (entries inflated) an egress reader holds before fetching pauses (with heartbeats). Two of egress’s polls (8 MiB each) by default.',
         },
       },
     },

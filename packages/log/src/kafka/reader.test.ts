@@ -3,8 +3,8 @@
  * rebalances the way kafkajs 2.2.4 does (see __fixtures__/fake-consumer.ts for
  * the kafkajs code each behaviour mirrors).
  */
-import { gzipSync } from 'node:zlib';
-import { silentLogger } from '@tributary/core';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { entriesBytes, silentLogger } from '@tributary/core';
 import type { StoredRecord } from '../durable-log';
 import { FakeCluster, FakeConsumer } from './__fixtures__/fake-consumer';
 import { HEARTBEAT_SLICE_MS, KafkaReader, type ReaderConsumer } from './reader';
@@ -349,7 +349,7 @@ describe('stored values (kafka/value-codec.ts)', () => {
     ...(codec ? { codec: Buffer.from(codec) } : {}),
   });
 
-  test('gzip values and plain values (the earlier format) read in one topic, in order, as their entries', async () => {
+  test('gzip values (handed on gzipped, sized inflated) and plain values (the earlier format) read in one topic, in order', async () => {
     const cluster = new FakeCluster(1);
     const entries = (i: number) => Buffer.from(`entries of chunk ${i} `.repeat(50));
     cluster.append(0, gzipSync(entries(0)), headers('k0', 'gzip'));
@@ -360,14 +360,20 @@ describe('stored values (kafka/value-codec.ts)', () => {
     const got = await pollUntil(reader, 3);
     expect(keys(got)).toEqual(['k0', 'k1', 'k2']);
     got.forEach((r, i) => {
-      expect(r.entries.equals(entries(i))).toBe(true);
+      expect((r.gzipped ? gunzipSync(r.gzipped) : r.entries).equals(entries(i))).toBe(true);
       expect(r.unreadable).toBeUndefined();
       expect(r.count).toBe(2);
     });
+    expect(got.map((r) => [r.entries.length, r.gzipped !== undefined])).toEqual([
+      [0, true],
+      [entries(1).length, false],
+      [0, true],
+    ]);
+    expect(entriesBytes(got[0])).toBe(entries(0).length);
     await reader.close();
   });
 
-  test('a value that does not decode is handed out once as unreadable (its stored bytes, a coded error line), and reading goes on', async () => {
+  test('a value of a codec it does not read, or gzip without the magic bytes, is handed out once as unreadable (its stored bytes, a coded error line), and reading goes on', async () => {
     const cluster = new FakeCluster(1);
     const cut = gzipSync(Buffer.alloc(5000, 1)).subarray(0, 30);
     cluster.append(0, cut, headers('bad-gzip', 'gzip'));
@@ -386,15 +392,15 @@ describe('stored values (kafka/value-codec.ts)', () => {
     await reader.start();
     const got = await pollUntil(reader, 4);
     expect(keys(got)).toEqual(['bad-gzip', 'no-magic', 'other-codec', 'good']);
-    expect(got[0].unreadable).toMatch(/offset 0 cannot be read: its gzip value does not inflate/);
-    expect(got[0].entries.equals(cut)).toBe(true);
-    expect(got[1].unreadable).toMatch(/not gzip/);
+    // a cut gzip starts like gzip: handed on as it is; where it is inflated (egress) it becomes a dead letter
+    expect(got[0].unreadable).toBeUndefined();
+    expect(got[0].gzipped?.equals(cut)).toBe(true);
+    expect(got[1].unreadable).toMatch(/offset 1 cannot be read: its value is not gzip/);
+    expect(got[1].entries.toString()).toBe('not gzip at all');
     expect(got[2].unreadable).toMatch(/codec header is "zstd"/);
     expect(got[3].unreadable).toBeUndefined();
-    expect(got[3].entries.toString()).toBe('fine');
-    // logged as each value fails, on the threadpool's schedule
-    expect(errors.map((e) => [e.code, String(e.offset)]).sort()).toEqual([
-      ['TRB_LOG_CORRUPT', '0'],
+    expect(gunzipSync(got[3].gzipped as Buffer).toString()).toBe('fine');
+    expect(errors.map((e) => [e.code, String(e.offset)])).toEqual([
       ['TRB_LOG_CORRUPT', '1'],
       ['TRB_LOG_CORRUPT', '2'],
     ]);

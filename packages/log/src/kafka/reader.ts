@@ -58,14 +58,16 @@
  *   in the background (at most once a second) when a poll leaves the queue
  *   empty. Unknown means false, and so does a partition no longer assigned
  *   (it is not read to its end here; egress drops what it holds of it).
- * - Values (kafka/value-codec.ts) are inflated on libuv's threadpool, a few
- *   records ahead of the one being queued, and queued in order; a queued record holds its entries
- *   in memory of its own, never the fetch buffer, and the queue lets go of a
- *   record as soon as a poll takes it. A value that does not decode is queued
- *   as an `unreadable` record (its stored bytes, a coded error line): egress
- *   dead-letters it whole and goes on, and the offset is committed past it.
+ * - Values (kafka/value-codec.ts) are handed on as stored: a gzip value in
+ *   `gzipped` (egress inflates it on its encoder threads), copied out of the
+ *   fetch buffer, so a queued record never holds a whole fetch response; the
+ *   queue lets go of a record as soon as a poll takes it, and counts and
+ *   bounds records by their inflated size (`entriesBytes`). A value whose
+ *   codec this version does not read is queued as an `unreadable` record (its
+ *   stored bytes, a coded error line): egress dead-letters it whole and goes
+ *   on, and the offset is committed past.
  */
-import { Codes, type Logger, RetryableError } from '@tributary/core';
+import { Codes, type Logger, RetryableError, entriesBytes } from '@tributary/core';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { LogErrorCode, type LogReader, type StoredRecord } from '../durable-log';
 import { CODEC_HEADER, readValue } from './value-codec';
@@ -82,10 +84,6 @@ const RECORD_OVERHEAD_BYTES = 128;
  * buffers. The embedded reader bounds its polls the same way (READ_BYTES).
  */
 const MAX_POLL_BYTES = 8 * 1024 * 1024;
-/** Most bytes one stored value may inflate to (the forward input refuses chunks over 64 MiB inflated by default): a bound on a corrupt or hostile value. */
-const MAX_ENTRIES_BYTES = 256 * 1024 * 1024;
-/** Values of a batch inflating at once, ahead of the record being queued: libuv's threadpool has 4 threads by default. */
-const INFLATE_AHEAD = 4;
 /** Least time between two admin look-ups of partitions that delivered nothing yet. */
 const WATERMARK_REFRESH_MS = 1000;
 
@@ -205,7 +203,7 @@ export class KafkaReader implements LogReader {
     let bytes = 0;
     for (const end = Math.min(maxRecords, this.queued()); out.length < end; ) {
       const r = this.queue[this.head] as StoredRecord;
-      bytes += r.entries.length;
+      bytes += entriesBytes(r);
       if (out.length > 0 && bytes > MAX_POLL_BYTES) break;
       out.push(r);
       this.queue[this.head++] = undefined;
@@ -347,26 +345,13 @@ export class KafkaReader implements LogReader {
     state.high = Number(batch.highWatermark);
     state.highAt = Date.now();
     let queuedAny = false;
-    // Values inflate on the threadpool up to INFLATE_AHEAD records ahead of the one being queued (not the whole
-    // batch at once: inflated records waiting for queue room would be memory past maxQueuedBytes). Each promise
-    // resolves (never rejects).
-    const { messages } = batch;
-    const from = state.next;
-    const records: Array<Promise<StoredRecord> | null> = [];
-    for (let i = 0; i < messages.length; i++) {
-      const m = messages[i];
+    for (const m of batch.messages) {
       const offset = Number(m.offset);
-      for (let j = records.length; j < Math.min(messages.length, i + INFLATE_AHEAD); j++) {
-        records.push(Number(messages[j].offset) < from ? null : this.toRecord(messages[j], partition));
-      }
-      const pending = records[i];
-      records[i] = null;
-      if (offset < state.next || pending === null) {
+      if (offset < state.next) {
         resolveOffset(m.offset); // already queued, handed to poll or committed by this process
         continue;
       }
-      const record = await pending;
-      if (this.closed || !isRunning() || isStale() || this.states.get(partition) !== state) return;
+      const record = this.toRecord(m, partition);
       const bytes = recordBytes(record);
       while (this.queued() > 0 && this.queuedBytes + bytes > this.options.maxQueuedBytes) {
         if (queuedAny) wake(this.arrivals);
@@ -385,8 +370,8 @@ export class KafkaReader implements LogReader {
     wake(this.arrivals);
   }
 
-  /** The record a message holds, its value decoded; a value that does not decode makes an `unreadable` record, said here. Never rejects. */
-  private async toRecord(m: KafkaMessage, partition: number): Promise<StoredRecord> {
+  /** The record a message holds; a value this version cannot read makes an `unreadable` record, said here. Never throws. */
+  private toRecord(m: KafkaMessage, partition: number): StoredRecord {
     const appendedAt = Number(m.timestamp);
     const record: StoredRecord = {
       tag: m.headers?.tag?.toString() ?? '',
@@ -399,7 +384,9 @@ export class KafkaReader implements LogReader {
       ...(Number.isFinite(appendedAt) && appendedAt > 0 ? { appendedAt } : {}),
     };
     try {
-      record.entries = await readValue(m.value, m.headers?.[CODEC_HEADER]?.toString(), MAX_ENTRIES_BYTES);
+      const value = readValue(m.value, m.headers?.[CODEC_HEADER]?.toString());
+      record.entries = value.entries;
+      if (value.gzipped) record.gzipped = value.gzipped;
     } catch (err) {
       record.entries = m.value ? Buffer.from(m.value) : EMPTY;
       record.unreadable = `Kafka topic ${this.options.topic} partition ${partition} offset ${m.offset} cannot be read: ${(err as Error).message}`;
@@ -487,6 +474,7 @@ function wake(list: Array<() => void>): void {
   for (const w of list.splice(0)) w();
 }
 
+/** A queued record's weight: its entries as egress will hold them inflated, plus its fields. */
 function recordBytes(r: StoredRecord): number {
-  return r.entries.length + r.key.length + r.tag.length + RECORD_OVERHEAD_BYTES;
+  return entriesBytes(r) + r.key.length + r.tag.length + RECORD_OVERHEAD_BYTES;
 }

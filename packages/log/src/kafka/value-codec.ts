@@ -10,18 +10,19 @@
  * compresses a whole request on the main thread, one request at a time per
  * producer, which bounded the append rate and took the main thread's turns
  * from ingest and egress. A chunk that arrived gzipped (CompressedPackedForward)
- * keeps the sender's bytes and is not compressed again.
+ * keeps the sender's bytes and is not compressed again. The reader hands a
+ * gzip value on as it is (StoredRecord.gzipped): egress inflates it on its
+ * encoder threads, so the main thread never holds the inflated entries.
  *
  * Values without the header are read as plain entries: topics written before
  * values were compressed (kafkajs's per-request gzip, inflated by kafkajs on
  * fetch) and with `compression: none` read as before, mixed or not.
  */
 import { promisify } from 'node:util';
-import { gunzip, gzip } from 'node:zlib';
-import { gunzipChunkSize, looksGzipped } from '@tributary/core';
+import { gzip } from 'node:zlib';
+import { looksGzipped } from '@tributary/core';
 
 const gzipAsync = promisify(gzip);
-const gunzipAsync = promisify(gunzip);
 
 /** The message header naming the value's codec. */
 export const CODEC_HEADER = 'codec';
@@ -34,20 +35,18 @@ export function gzipValue(entries: Buffer, level: number, gzipped?: Buffer): Pro
 }
 
 /**
- * The entries a stored value holds, in memory of their own (never a slice of
- * the fetch buffer the value came in, so a queued record does not keep a
- * whole fetch response alive). Inflates off the main thread. Rejects when the
- * codec is unknown or the value does not inflate.
+ * What a stored value holds, in memory of its own (never a slice of the
+ * fetch buffer the value came in, so a queued record does not keep a whole
+ * fetch response alive): plain entries, or the gzip bytes that inflate to
+ * them. Throws when the codec is unknown or a gzip value does not start like
+ * gzip; a gzip value that does not inflate is found where it is inflated.
  */
-export async function readValue(value: Buffer | null, codec: string | undefined, maxBytes: number): Promise<Buffer> {
-  if (value === null || value.length === 0) return Buffer.alloc(0);
-  if (codec === undefined) return Buffer.from(value);
+export function readValue(value: Buffer | null, codec: string | undefined): { entries: Buffer; gzipped?: Buffer } {
+  if (value === null || value.length === 0) return { entries: EMPTY };
+  if (codec === undefined) return { entries: Buffer.from(value) };
   if (codec !== GZIP) throw new Error(`its codec header is "${codec.slice(0, 40)}" (this version reads gzip or none)`);
   if (!looksGzipped(value)) throw new Error('its value is not gzip (no gzip magic bytes)');
-  try {
-    // sized from the gzip trailer: one pass on the threadpool instead of one per 16 KiB
-    return await gunzipAsync(value, { maxOutputLength: maxBytes, chunkSize: gunzipChunkSize(value) });
-  } catch (err) {
-    throw new Error(`its gzip value does not inflate (${(err as Error).message})`);
-  }
+  return { entries: EMPTY, gzipped: Buffer.from(value) };
 }
+
+const EMPTY = Buffer.alloc(0);

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { RetryableError, TributaryError, silentLogger } from '@tributary/core';
 import type { ObjectSink, Sink, SinkObject } from '@tributary/core';
 import { EventTime, encodeEntry } from '@tributary/forward-protocol';
@@ -290,6 +290,47 @@ describe('no poison pill: the events before and after a bad one are delivered, t
     expect(w.metrics.counts['dead:file']).toBe(1);
     await log.close();
   });
+
+  test.each([0, 1])(
+    'records a log hands on gzipped are inflated where they are encoded (%i encoder threads); a gzip that does not inflate is one dead letter',
+    async (threads) => {
+      const dir = tempDir();
+      const log = await openLog(dir);
+      const gz = chunk('app', 'gz', 5, 5);
+      const cut = gzipSync(chunk('app', 'cut', 100, 5).entries).subarray(0, 40);
+      await log.append([chunk('app', 'plain', 0, 5)]);
+      await log.append([gz]);
+      await log.append([{ tag: 'app', key: 'cut', count: 5, entries: cut }]);
+      await log.append([chunk('app', 'after', 10, 5)]);
+      const inner = await log.reader('g');
+      // The Kafka reader hands gzip values on so; the embedded log stands in for it here.
+      const reader: LogReader = Object.assign(Object.create(inner), {
+        poll: async (n: number, ms: number) =>
+          (await inner.poll(n, ms)).map((r) => {
+            if (r.key === 'gz') return { ...r, entries: Buffer.alloc(0), gzipped: gzipSync(r.entries) };
+            if (r.key === 'cut') return { ...r, entries: Buffer.alloc(0), gzipped: Buffer.from(r.entries) };
+            return r;
+          }),
+      });
+      const encoder = createEncoder(threads, silentLogger);
+      const w = egress(reader, [new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 })], { pollRecords: 2, encoder });
+      w.start();
+      await waitFor(() => log.committed('g') === 4, 10_000, 'the commit');
+      await w.stop(1000);
+      await encoder.close();
+      const lines = [...objects(join(dir, 'out')).values()].flat();
+      expect(lines.map((l) => l.n).sort((a, b) => (a as number) - (b as number))).toEqual([
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+      ]);
+      expect(lines.filter((l) => l._id === 'gz#0')).toHaveLength(1);
+      const dead = [...objects(join(dir, 'out'), '.ndjson.gz').values()].flat();
+      expect(dead).toHaveLength(1);
+      expect(dead[0]).toMatchObject({ _id: 'cut', _tag: 'app' });
+      expect(Buffer.from(dead[0].msgpack_base64 as string, 'base64').equals(cut)).toBe(true);
+      expect(w.metrics.counts['deadKind:malformed']).toBe(1);
+      await log.close();
+    },
+  );
 
   test('dead letters are counted by reason; the first of each reason gets one warn line naming its tag', async () => {
     const dir = tempDir();

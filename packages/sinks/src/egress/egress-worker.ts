@@ -59,6 +59,7 @@ import {
   type StoredRecord,
   backoffDelay,
   compileTagPattern,
+  entriesBytes,
 } from '@tributary/core';
 import type { EventFilterCounts, LineBatch, ObjectSink, Sink, SinkObject } from '@tributary/core';
 import type { DeadLetter, EncodeJob, EncodeResult, JobRecord } from './encode-job';
@@ -330,7 +331,7 @@ export class EgressWorker {
     }
     w.tags.add(r.tag);
     w.segment.push(r);
-    w.bytes += r.entries.length;
+    w.bytes += entriesBytes(r);
     w.last = r.offset;
     if (w.bytes >= objects.bytes) {
       this.flushSegment(w);
@@ -361,7 +362,7 @@ export class EgressWorker {
         return false;
       }
       if (this.sinksFor(r.tag).length) {
-        size += r.entries.length;
+        size += (r.gzipped ?? r.entries).length;
         return true;
       }
       unrouted += r.count;
@@ -378,15 +379,19 @@ export class EgressWorker {
     const records: JobRecord[] = [];
     let at = 0;
     for (const r of routed) {
-      entries.set(r.entries, at);
-      records.push({
+      // A record the log hands on gzipped is copied as it is and inflated on the encoder thread.
+      const stored = r.gzipped ?? r.entries;
+      entries.set(stored, at);
+      const record: JobRecord = {
         tag: r.tag,
         idPrefix: r.key || `p${r.partition}o${r.offset}`,
         partition: r.partition,
         start: at,
-        end: at + r.entries.length,
-      });
-      at += r.entries.length;
+        end: at + stored.length,
+      };
+      if (r.gzipped) record.gzipped = true;
+      records.push(record);
+      at += stored.length;
     }
     const input: EncodeJob = { entries, records, fields: this.options.fields, gzipLevels: this.gzipLevels, ndjson: this.needLines };
     const outcome = this.options.encoder

@@ -10,8 +10,8 @@
  * Events that cannot be encoded come back as dead letters (raw bytes in
  * base64, with the reason); the rest of the job goes on.
  */
-import { gzipSync } from 'node:zlib';
-import type { DeadLetter, EventFilter, EventFilterCounts } from '@tributary/core';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { type DeadLetter, type EventFilter, type EventFilterCounts, gunzipChunkSize } from '@tributary/core';
 import { INCOMPLETE, skipValue } from '@tributary/forward-protocol';
 import { type FieldNames, LineWriter, Out, type RecordFields, Unencodable, fieldNameBytes, recordFields } from './transcode';
 
@@ -22,15 +22,18 @@ import { type FieldNames, LineWriter, Out, type RecordFields, Unencodable, field
  * holds little.
  */
 export const PART_BYTES = 256 * 1024;
+/** Most bytes one gzipped record may inflate to here: a bound on a damaged or hostile value (the forward input takes 64 MiB by default). */
+const MAX_INFLATED_BYTES = 256 * 1024 * 1024;
 
 export interface JobRecord {
   tag: string;
   /** Prefix of each event's `_id`: the record's dedupe key, or its log position. */
   idPrefix: string;
   partition: number;
-  /** The record's entries are `entries[start, end)`. */
+  /** The record's entries are `entries[start, end)`; gzipped there when `gzipped` (inflated here, off the main thread). */
   start: number;
   end: number;
+  gzipped?: boolean;
 }
 
 export interface EncodeJob {
@@ -112,13 +115,34 @@ export function runEncodeJob(job: EncodeJob, filter?: EventFilter): EncodeResult
   const deadLetters: DeadLetter[] = [];
   let events = 0;
   for (const r of job.records) {
+    let base = entries;
+    let start = r.start;
+    let stop = r.end;
+    if (r.gzipped) {
+      const gz = entries.subarray(r.start, r.end);
+      try {
+        base = gunzipSync(gz, { chunkSize: gunzipChunkSize(gz), maxOutputLength: MAX_INFLATED_BYTES });
+      } catch (err) {
+        // The log stored it so (a damaged value): the whole record is one dead letter, with the bytes as stored.
+        deadLetters.push({
+          tag: r.tag,
+          id: r.idPrefix,
+          kind: 'malformed',
+          reason: `the chunk's gzip from the log does not inflate (${(err as Error).message})`,
+          raw: gz.toString('base64'),
+        });
+        continue;
+      }
+      start = 0;
+      stop = base.length;
+    }
     const rf: RecordFields = recordFields(job.fields, r.idPrefix, r.tag);
-    const kept = filter?.run(r.tag, entries, r.start, r.end) ?? null;
-    const src = kept ? kept.entries : entries;
-    const end = kept ? src.length : r.end;
+    const kept = filter?.run(r.tag, base, start, stop) ?? null;
+    const src = kept ? kept.entries : base;
+    const end = kept ? src.length : stop;
     let hourOfWriter = Number.NaN;
     let writer: GroupWriter | undefined;
-    let pos = kept ? 0 : r.start;
+    let pos = kept ? 0 : start;
     let k = 0;
     while (pos < end) {
       const index = kept ? kept.indexes[k] : k;

@@ -140,9 +140,20 @@ export class RawRecord {
       for (let i = 0; i < count; i++) seen.add(body.toString('utf8', off[4 * i + 1], off[4 * i + 2]));
       return seen.size !== count;
     }
+    // Only keys of the same length can be equal: a mask of the lengths seen (mod 32) finds those that repeat, and
+    // only keys of a repeated length are compared (most records: none, or one pair).
+    let seen = 0;
+    let repeated = 0;
+    for (let i = 0; i < count; i++) {
+      const bit = 1 << ((off[4 * i + 2] - off[4 * i + 1]) & 31);
+      repeated |= seen & bit;
+      seen |= bit;
+    }
+    if (repeated === 0) return false;
     for (let i = 1; i < count; i++) {
       const ni = off[4 * i + 1];
       const len = off[4 * i + 2] - ni;
+      if ((repeated & (1 << (len & 31))) === 0) continue;
       for (let j = 0; j < i; j++) {
         const nj = off[4 * j + 1];
         if (len !== off[4 * j + 2] - nj) continue;

@@ -8,6 +8,17 @@ import type { GrepConfig } from './config';
 interface Expression {
   path: Path;
   re: RegExp;
+  /** The last text tested and its result: values repeat (a level, a service), and the regex has no state (no g or y flag). */
+  lastText: string | null;
+  lastHit: boolean;
+}
+
+function test(e: Expression, value: unknown): boolean {
+  const t = bounded(asText(value));
+  if (t === e.lastText) return e.lastHit;
+  e.lastHit = e.re.test(t);
+  e.lastText = t;
+  return e.lastHit;
 }
 
 /** At most MAX_REGEX_INPUT characters of a value are matched. */
@@ -19,7 +30,7 @@ export function createGrep(config: GrepConfig): Filter {
   const excludeAnd: Expression[] = [];
   const excludeOr: Expression[] = [];
   const add = (to: Expression[], list: readonly { key: string; pattern: string }[] | undefined) => {
-    for (const r of list ?? []) to.push({ path: parseKey(r.key), re: compileRegex(r.pattern) });
+    for (const r of list ?? []) to.push({ path: parseKey(r.key), re: compileRegex(r.pattern), lastText: null, lastHit: false });
   };
   add(regexpAnd, config.regexp);
   add(excludeOr, config.exclude);
@@ -34,8 +45,8 @@ export function createGrep(config: GrepConfig): Filter {
   // the record being tested, read by hit / hitRaw: no closure is made per event
   let current: Record<string, unknown> = {};
   let currentRaw: RawRecord | null = null;
-  const hit = (e: Expression) => e.re.test(bounded(asText(getPath(current, e.path))));
-  const hitRaw = (e: Expression) => e.re.test(bounded(asText(getRawPath(currentRaw as RawRecord, e.path))));
+  const hit = (e: Expression) => test(e, getPath(current, e.path));
+  const hitRaw = (e: Expression) => test(e, getRawPath(currentRaw as RawRecord, e.path));
   const keeps = (hit: (e: Expression) => boolean) =>
     regexpAnd.every(hit) &&
     (regexpOr.length === 0 || regexpOr.some(hit)) &&

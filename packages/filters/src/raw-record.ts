@@ -50,11 +50,13 @@ export interface Added {
   key: string;
   value: unknown;
   packed?: Buffer;
+  /** The key's UTF-8 bytes, when the filter has them (a constant): not looked up per event. */
+  keyBytes?: Buffer;
 }
 
 /** UTF-8 bytes of the keys filters ask for (from configs: few), so a lookup compares bytes and makes no string. */
 const keyBytes = new Map<string, Buffer>();
-function bytesOf(key: string): Buffer {
+export function bytesOf(key: string): Buffer {
   let b = keyBytes.get(key);
   if (!b) {
     if (keyBytes.size >= 4096) keyBytes.clear();
@@ -81,6 +83,8 @@ export class RawRecord {
   private off: Int32Array = scratch;
   /** Where the record's map ends. */
   end = 0;
+  /** Where the value `rawValue` found ends. */
+  valueEnd = 0;
 
   /** The one record every parse fills (records are filtered one at a time: no object per event). */
   private static readonly reused = new RawRecord();
@@ -198,9 +202,8 @@ export class RawRecord {
     return this.order ? this.order[at] : at;
   }
 
-  /** Where `key` is in the output order, or -1. */
-  private find(key: string): number {
-    const kb = bytesOf(key);
+  /** Where `key` (its UTF-8 bytes `kb`) is in the output order, or -1. */
+  private find(key: string, kb: Buffer = bytesOf(key)): number {
     const { body, off, count } = this;
     const n = this.size();
     for (let at = 0; at < n; at++) {
@@ -220,6 +223,25 @@ export class RawRecord {
 
   private setOf(id: number): Added | undefined {
     return id >= this.count ? this.added[id - this.count] : this.replaced?.get(id);
+  }
+
+  /** The record's bytes (what `rawValue`'s offsets index). */
+  get bytes(): Buffer {
+    return this.body;
+  }
+
+  /**
+   * Where the packed value of a top-level key starts in `bytes` as it came
+   * (its end in `valueEnd`); -1 when the key is absent, -2 when a filter set
+   * it (`get` reads that). A filter can compare value bytes without decoding.
+   */
+  rawValue(key: string, kb: Buffer): number {
+    const at = this.find(key, kb);
+    if (at < 0) return -1;
+    const id = this.idAt(at);
+    if (this.setOf(id)) return -2;
+    this.valueEnd = this.off[4 * id + 3];
+    return this.off[4 * id + 2];
   }
 
   has(key: string): boolean {
@@ -250,7 +272,7 @@ export class RawRecord {
 
   /** Sets a top-level key to a value given with its packed pair (a constant, the same object for every event). */
   setEntry(entry: Added): void {
-    const at = this.find(entry.key);
+    const at = this.find(entry.key, entry.keyBytes);
     if (at < 0) {
       this.order?.push(this.count + this.addedCount);
       this.added[this.addedCount++] = entry;

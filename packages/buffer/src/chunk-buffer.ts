@@ -67,8 +67,7 @@ export interface ChunkBuffer {
    *
    * With `borrowed`, the chunks' entries are the caller's again once the
    * promise settled (a reused staging buffer): the buffer keeps no view of
-   * them (the disk buffer then reads such chunks back from their files to
-   * send them instead of keeping them in its write cache).
+   * them (the disk buffer's write cache keeps a copy).
    */
   append(chunks: ForwardChunk[], options?: AppendOptions): Promise<void>;
   /**

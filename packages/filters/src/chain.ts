@@ -116,25 +116,13 @@ export class FilterChain implements EventFilter {
     const event = new Event(tag, buf);
     // Kept entries that go out as they came are copied in runs (`buf[runFrom, pos)`), when an entry is dropped or
     // changed; when none is, the chunk's own bytes are the result, uncopied.
+    // No closures over `out` and `runFrom`: the loop keeps them in registers, not in a context object.
     let out: Output | null = null;
     let runFrom = -1;
-    const output = () => {
-      if (!out) {
-        out = into ?? new Output(end - start + (end - start) / 4);
-        out.begin();
-        // a reused Output takes the rest of the chunk in one copy, then moves kept pieces within itself
-        if (into) out.stage(buf, runFrom >= 0 ? runFrom : pos, end);
-      }
-      return out;
-    };
-    const flush = (at: number) => {
-      if (runFrom >= 0) output().copy(buf, runFrom, at);
-      runFrom = -1;
-    };
     let pos = start;
     let index = 0;
     while (pos < end) {
-      (out as Output | null)?.readFrom(runFrom >= 0 ? runFrom : pos);
+      if (out !== null) out.readFrom(runFrom >= 0 ? runFrom : pos);
       const timeStart = entryTimeStart(buf, pos, end);
       const recordStart = timeStart < 0 ? -1 : skipEventTime(buf, timeStart, end);
       const isEntry = recordStart >= 0 && recordStart < end && isMap(buf, recordStart, end);
@@ -152,14 +140,18 @@ export class FilterChain implements EventFilter {
       let kept: boolean;
       let asCame = !changes;
       try {
-        if (changes) flush(pos);
+        if (changes) {
+          out ??= openOutput(into, buf, runFrom >= 0 ? runFrom : pos, start, end);
+          if (runFrom >= 0) out.copy(buf, runFrom, pos);
+          runFrom = -1;
+        }
         if (rawRecord) {
           event.reset(timeStart, recordStart, EMPTY);
-          kept = this.applyRaw(stages, event, rawRecord, changes ? output() : null, pos, recordStart);
+          kept = this.applyRaw(stages, event, rawRecord, changes ? out : null, pos, recordStart);
         } else {
           const body = buf.subarray(recordStart, entryEnd);
           event.reset(timeStart, recordStart, unpackr.unpack(body) as Record<string, unknown>);
-          kept = this.apply(stages, event, changes ? output() : null, pos, recordStart);
+          kept = this.apply(stages, event, changes ? out : null, pos, recordStart);
         }
       } catch (err) {
         if (!(err instanceof UnreadableValue)) throw err;
@@ -171,14 +163,21 @@ export class FilterChain implements EventFilter {
       if (kept) indexes.push(index);
       if (kept && asCame) {
         if (runFrom < 0) runFrom = pos;
-      } else flush(pos);
+      } else if (runFrom >= 0) {
+        out ??= openOutput(into, buf, runFrom, start, end);
+        out.copy(buf, runFrom, pos);
+        runFrom = -1;
+      }
       index++;
       pos = entryEnd;
     }
     if (!out && runFrom === start) return { entries: buf.subarray(start, end), indexes };
-    flush(pos);
+    if (runFrom >= 0) {
+      out ??= openOutput(into, buf, runFrom, start, end);
+      out.copy(buf, runFrom, pos);
+    }
     if (!out) return { entries: Buffer.alloc(0), indexes };
-    return { entries: into ? (out as Output).view() : (out as Output).take(), indexes };
+    return { entries: into ? out.view() : out.take(), indexes };
   }
 
   /** The decoded record through the stages; with `out` (filters that change records), appends the kept entry to it. */
@@ -237,6 +236,15 @@ export function createFilterChain(
     throw err;
   }
   return new FilterChain(stages);
+}
+
+/** The Output a chunk's kept entries go to: `into` (staged from `from`, the first source byte still to be copied) or a new one. */
+function openOutput(into: Output | undefined, buf: Buffer, from: number, start: number, end: number): Output {
+  const out = into ?? new Output(end - start + (end - start) / 4);
+  out.begin();
+  // a reused Output takes the rest of the chunk in one copy, then moves kept pieces within itself
+  if (into) out.stage(buf, from, end);
+  return out;
 }
 
 /** Where the time of the entry at `pos` starts, or -1 when it is not a 2-element array (fixarray, the common case, read inline). */

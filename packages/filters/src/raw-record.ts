@@ -19,6 +19,14 @@ const { INCOMPLETE, readMapHeader, skipValue } = scan;
 /** Pair offsets of the record being filtered (four per pair), reused by every parse. */
 let scratch = new Int32Array(256);
 
+/**
+ * Slots of key hashes, stamped with the parse that used them: equal keys
+ * hash alike, so a record whose keys all take distinct slots has no repeated
+ * key and needs no exact check (one in ~12 shapes of 7 keys collides).
+ */
+const keySlots = new Uint16Array(256);
+let keyStamp = 0;
+
 /** A value msgpackr cannot decode (an ext type it does not know): the entry passes on as it came. */
 export class UnreadableValue extends Error {}
 
@@ -42,11 +50,13 @@ export interface Added {
   key: string;
   value: unknown;
   packed?: Buffer;
+  /** The key's UTF-8 bytes, when the filter has them (a constant): not looked up per event. */
+  keyBytes?: Buffer;
 }
 
 /** UTF-8 bytes of the keys filters ask for (from configs: few), so a lookup compares bytes and makes no string. */
 const keyBytes = new Map<string, Buffer>();
-function bytesOf(key: string): Buffer {
+export function bytesOf(key: string): Buffer {
   let b = keyBytes.get(key);
   if (!b) {
     if (keyBytes.size >= 4096) keyBytes.clear();
@@ -73,6 +83,8 @@ export class RawRecord {
   private off: Int32Array = scratch;
   /** Where the record's map ends. */
   end = 0;
+  /** Where the value `rawValue` found ends. */
+  valueEnd = 0;
 
   /** The one record every parse fills (records are filtered one at a time: no object per event). */
   private static readonly reused = new RawRecord();
@@ -109,6 +121,11 @@ export class RawRecord {
     }
     if (scratch.length < n * 4) scratch = new Int32Array(Math.max(n * 4, scratch.length * 2));
     const off = scratch;
+    if (++keyStamp === 0x10000) {
+      keySlots.fill(0);
+      keyStamp = 1;
+    }
+    let collided = false;
     for (let i = 0; i < n; i++) {
       const b = buf[p];
       let name: number;
@@ -121,6 +138,10 @@ export class RawRecord {
         keyEnd = name + buf[p + 1];
       } else return null;
       if (keyEnd > end) return null;
+      const len = keyEnd - name;
+      const slot = len === 0 ? 0 : (len * 31 + buf[name] * 7 + buf[keyEnd - 1]) & 255;
+      if (keySlots[slot] === keyStamp) collided = true;
+      else keySlots[slot] = keyStamp;
       off[4 * i] = p;
       off[4 * i + 1] = name;
       off[4 * i + 2] = keyEnd;
@@ -130,7 +151,7 @@ export class RawRecord {
       off[4 * i + 3] = p;
     }
     const record = RawRecord.reused.reset(buf, n, off, p);
-    return record.hasRepeatedKey() ? null : record;
+    return collided && record.hasRepeatedKey() ? null : record;
   }
 
   private hasRepeatedKey(): boolean {
@@ -140,9 +161,20 @@ export class RawRecord {
       for (let i = 0; i < count; i++) seen.add(body.toString('utf8', off[4 * i + 1], off[4 * i + 2]));
       return seen.size !== count;
     }
+    // Only keys of the same length can be equal: a mask of the lengths seen (mod 32) finds those that repeat, and
+    // only keys of a repeated length are compared (most records: none, or one pair).
+    let seen = 0;
+    let repeated = 0;
+    for (let i = 0; i < count; i++) {
+      const bit = 1 << ((off[4 * i + 2] - off[4 * i + 1]) & 31);
+      repeated |= seen & bit;
+      seen |= bit;
+    }
+    if (repeated === 0) return false;
     for (let i = 1; i < count; i++) {
       const ni = off[4 * i + 1];
       const len = off[4 * i + 2] - ni;
+      if ((repeated & (1 << (len & 31))) === 0) continue;
       for (let j = 0; j < i; j++) {
         const nj = off[4 * j + 1];
         if (len !== off[4 * j + 2] - nj) continue;
@@ -170,9 +202,8 @@ export class RawRecord {
     return this.order ? this.order[at] : at;
   }
 
-  /** Where `key` is in the output order, or -1. */
-  private find(key: string): number {
-    const kb = bytesOf(key);
+  /** Where `key` (its UTF-8 bytes `kb`) is in the output order, or -1. */
+  private find(key: string, kb: Buffer = bytesOf(key)): number {
     const { body, off, count } = this;
     const n = this.size();
     for (let at = 0; at < n; at++) {
@@ -192,6 +223,25 @@ export class RawRecord {
 
   private setOf(id: number): Added | undefined {
     return id >= this.count ? this.added[id - this.count] : this.replaced?.get(id);
+  }
+
+  /** The record's bytes (what `rawValue`'s offsets index). */
+  get bytes(): Buffer {
+    return this.body;
+  }
+
+  /**
+   * Where the packed value of a top-level key starts in `bytes` as it came
+   * (its end in `valueEnd`); -1 when the key is absent, -2 when a filter set
+   * it (`get` reads that). A filter can compare value bytes without decoding.
+   */
+  rawValue(key: string, kb: Buffer): number {
+    const at = this.find(key, kb);
+    if (at < 0) return -1;
+    const id = this.idAt(at);
+    if (this.setOf(id)) return -2;
+    this.valueEnd = this.off[4 * id + 3];
+    return this.off[4 * id + 2];
   }
 
   has(key: string): boolean {
@@ -222,7 +272,7 @@ export class RawRecord {
 
   /** Sets a top-level key to a value given with its packed pair (a constant, the same object for every event). */
   setEntry(entry: Added): void {
-    const at = this.find(entry.key);
+    const at = this.find(entry.key, entry.keyBytes);
     if (at < 0) {
       this.order?.push(this.count + this.addedCount);
       this.added[this.addedCount++] = entry;

@@ -230,3 +230,63 @@ test("fluent-logger's acked messages, many per write, resent before and after a 
     rmSync(dir, { recursive: true, force: true });
   }
 }, 30_000);
+
+test('with filters, large requests on several connections (assembled in pooled memory, staged in reused buffers) arrive whole and unmixed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trb-forwarder-pooled-'));
+  const sink = await startRecordingServer();
+  const forwarder = await Forwarder.start(
+    validateConfig(forwarderConfigSpec, {
+      forward: { port: 0, udp_heartbeat: false },
+      http: { enabled: false },
+      buffer: { path: dir, flush_interval_ms: 50, chunk_limit_bytes: 256 * 1024 },
+      metrics: { port: 0 },
+      output: { servers: [{ host: '127.0.0.1', port: sink.port }] },
+      filters: [
+        { type: 'grep', exclude: [{ key: 'level', pattern: '^debug$' }] },
+        { type: 'record', set: { env: 'production' } },
+      ],
+    }),
+    silentLogger,
+  );
+  try {
+    const perChunk = 2000;
+    const send = async (conn: number) => {
+      const c = await ForwardConnection.connect({
+        host: '127.0.0.1',
+        port: forwarder.ports.forward,
+        ackTimeoutMs: 10_000,
+        connectTimeoutMs: 1000,
+      });
+      for (let k = 0; k < 6; k++) {
+        const entries = Buffer.concat(
+          Array.from({ length: perChunk }, (_, i) =>
+            encodeEntry(new EventTime(1700000000, i), {
+              level: i % 4 === 0 ? 'debug' : 'info',
+              c: conn,
+              k,
+              i,
+              pad: `${conn}-${k}-${i}-${'z'.repeat(i % 60)}`,
+            }),
+          ),
+        );
+        const id = `c${conn}-${k}`;
+        await c.send(encodePackedForward(`app.c${conn}`, entries, { chunk: id, size: perChunk }), id);
+      }
+      await c.end();
+    };
+    await Promise.all([send(0), send(1), send(2)]);
+    const expected = 3 * 6 * perChunk * 0.75;
+    await waitFor(() => sink.events.length >= expected, 20_000, 'every kept event at the aggregator');
+    expect(sink.events).toHaveLength(expected);
+    for (const e of sink.events) {
+      const r = e.record as { level: string; c: number; k: number; i: number; pad: string; env: string };
+      expect(r).toEqual({ level: 'info', c: r.c, k: r.k, i: r.i, pad: `${r.c}-${r.k}-${r.i}-${'z'.repeat(r.i % 60)}`, env: 'production' });
+      expect(e.tag).toBe(`app.c${r.c}`);
+    }
+    expect(new Set(sink.events.map((e) => `${e.record.c}-${e.record.k}-${e.record.i}`)).size).toBe(expected);
+  } finally {
+    await forwarder.stop();
+    await sink.server.close(0);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

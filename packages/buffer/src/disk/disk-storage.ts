@@ -92,9 +92,7 @@ export class DiskStorage implements ChunkStorage {
       let written = 0;
       while (written < bytes) written += this.fs.writevSync(fd, written === 0 ? buffers : remainingBuffers(buffers, written));
       this.descriptors.written(fd);
-      // a chunk is cached whole or not at all: one with borrowed entries is read back from its file
-      if (borrowed) this.cache.forget(key);
-      else for (let i = 0; i < payloads.length; i++) this.cache.remember(key, isNew && i === 0, payloads[i]);
+      for (let i = 0; i < payloads.length; i++) this.cache.remember(key, isNew && i === 0, payloads[i], borrowed);
       return bytes;
     } catch (err) {
       this.events.ioError('write', err as NodeJS.ErrnoException, 'An append was refused (no ack); it is cut off again.');

@@ -28,3 +28,14 @@ test('a payload that fills most of its memory is kept as it is, and the budget c
   cache.remember('a', false, Buffer.allocUnsafeSlow(1)); // over the budget: the chunk is read back instead
   expect(cache.get('a')).toBeUndefined();
 });
+
+test('a borrowed payload (its memory reused after the append) is kept as a copy; an owned one as it came', () => {
+  const cache = new WriteCache(1024 * 1024, CHUNK_LIMIT);
+  const staging = Buffer.allocUnsafeSlow(4096).fill(1);
+  cache.remember('borrowed', true, staging, true);
+  cache.remember('owned', true, Buffer.from(staging), false);
+  const owned = cache.get('owned')?.[0];
+  staging.fill(2); // the next hand-off reuses the staging buffer
+  expect(cache.get('borrowed')?.[0].equals(Buffer.alloc(4096, 1))).toBe(true);
+  expect(cache.get('owned')?.[0]).toBe(owned);
+});

@@ -20,8 +20,12 @@ export class WriteCache {
     private readonly chunkLimitBytes: number,
   ) {}
 
-  /** Keeps a copy-free reference to a payload just written, while the budget allows; `first` is the first payload of a new chunk. */
-  remember(key: string, first: boolean, payload: Buffer): void {
+  /**
+   * Keeps a copy-free reference to a payload just written, while the budget
+   * allows; `first` is the first payload of a new chunk. A `borrowed`
+   * payload (its memory is reused once the append settled) is copied.
+   */
+  remember(key: string, first: boolean, payload: Buffer, borrowed = false): void {
     let list = this.entries.get(key);
     // Cached only when appends are large enough to fill the chunk in a few parts (see below).
     if (first && !list && this.budget > 0 && payload.length * MAX_SEND_PARTS >= this.chunkLimitBytes) {
@@ -35,7 +39,7 @@ export class WriteCache {
       this.forget(key);
       return;
     }
-    const kept = payload.buffer.byteLength > 2 * payload.length + VIEW_SLACK_BYTES ? ownCopy(payload) : payload;
+    const kept = borrowed || payload.buffer.byteLength > 2 * payload.length + VIEW_SLACK_BYTES ? ownCopy(payload) : payload;
     list.push(kept);
     this.bytes += kept.length;
   }

@@ -99,3 +99,17 @@ test('kept events are copied in runs between drops, and not at all when none is 
   const whole = chain.run('t', entries.subarray(0, encodeEntry(TIME, records[0]).length));
   expect(whole?.entries.buffer).toBe(entries.buffer); // a view of the chunk's own bytes
 });
+
+test('values that repeat, change type, go missing, are set by an earlier filter or are long keep the result of their own test (raw and decoded paths)', () => {
+  const long = 'x'.repeat(100);
+  const levels: unknown[] = ['info', 'debug', 'info', 'info', undefined, 'debug', long, long, `${long}y`, 5, '5', 5, 'info'];
+  const records = levels.map((level, i) => (level === undefined ? { i } : { level, i }));
+  const grep = { type: 'grep', regexp: [{ key: 'level', pattern: '^(info|5|x+)$' }] };
+  const expected = [0, 2, 3, 6, 7, 9, 10, 11, 12];
+  expect(run([grep], records)?.indexes).toEqual(expected);
+  // the same after a filter that needs decoded records (parser): the decoding path
+  expect(run([{ type: 'parser', key_name: 'none', format: 'json', reserve_data: true }, grep], records)?.indexes).toEqual(expected);
+  // a record filter before the grep sets the key on some events: those are read as set, the others as bytes
+  const setDebug = { type: 'record', match: 'app.web', set: { level: 'info' } };
+  expect(run([setDebug, grep], records)?.indexes).toEqual(levels.map((_, i) => i));
+});

@@ -83,7 +83,11 @@ export function createRecord(config: RecordConfig, ctx: FilterContext): Filter {
   const rawSet = set.map(([p, parts]) => {
     const key = p[0] as string;
     const constant = parts.every((x) => typeof x === 'string') ? parts.join('') : null;
-    return { key, parts, entry: constant === null ? null : { key, value: constant, packed: packPair(key, constant) } };
+    return {
+      key,
+      parts,
+      entry: constant === null ? null : { key, value: constant, packed: packPair(key, constant), keyBytes: Buffer.from(key, 'utf8') },
+    };
   });
   const applyRaw: Filter['applyRaw'] =
     topLevel && !nest && !lift

@@ -4,7 +4,7 @@
  * chunk-storage.ts). DiskBuffer and MemoryBuffer only choose the storage.
  */
 import { RetryableError } from '@tributary/core';
-import type { ForwardChunk } from '@tributary/forward-protocol';
+import type { AckedRun, ForwardChunk } from '@tributary/forward-protocol';
 import type { AckedChunkIds } from './acked-chunk-ids';
 import {
   type AppendOptions,
@@ -28,6 +28,19 @@ const MAX_WHOLE_KEYS = 10_000;
  */
 export function resendKey(c: ForwardChunk): string {
   return `${c.chunkId}\n${c.tag}\n${c.count}\n${c.entries.length}`;
+}
+
+/**
+ * The resend keys of a merged run's events (`ForwardChunk.ids`): each the
+ * key its event would have as a chunk of its own, so a resend matches
+ * whether it comes merged or alone.
+ */
+function runKeys(c: ForwardChunk, ids: AckedRun): string[] {
+  if (ids.keys) return ids.keys;
+  const keys: string[] = new Array(ids.chunkIds.length);
+  for (let i = 0; i < keys.length; i++) keys[i] = `${ids.chunkIds[i]}\n${c.tag}\n1\n${ids.sizes[i]}`;
+  ids.keys = keys;
+  return keys;
 }
 
 export class BaseBuffer implements ChunkBuffer {
@@ -80,7 +93,7 @@ export class BaseBuffer implements ChunkBuffer {
 
   async skipAcked(chunks: ForwardChunk[]): Promise<ForwardChunk[]> {
     for (;;) {
-      const { fresh, keys, running } = this.partition(chunks);
+      const { fresh, keys, running } = this.partition(chunks, true);
       if (running.length) {
         await Promise.all(running);
         continue;
@@ -89,6 +102,7 @@ export class BaseBuffer implements ChunkBuffer {
       // whole chunk's key, which a resend of the chunk will have.
       let k = 0;
       for (const c of fresh) {
+        if (c.ids) k += c.ids.chunkIds.length; // its keys travel with it (ids.keys)
         if (c.chunkId === undefined) continue;
         this.wholeKeys.delete(c.chunkId);
         this.wholeKeys.set(c.chunkId, keys[k++]);
@@ -119,14 +133,23 @@ export class BaseBuffer implements ChunkBuffer {
 
   /**
    * Splits chunks into those to store (with the resend keys of those that
-   * carry a client chunk id) and the appends in progress that carry the ids
-   * of others.
+   * carry a client chunk id, a merged run's keys in order) and the appends in
+   * progress that carry the ids of others. A merged run some of whose ids
+   * were acked: at `skipAcked` (entries as read) it is split, its other
+   * events kept as chunks of their own; at `append` (entries maybe filtered
+   * or cut in pieces since) it is left out when every id was acked and
+   * refused otherwise (a resend of the same ids raced it): the sender resends,
+   * and `skipAcked` splits it then.
    */
-  private partition(chunks: ForwardChunk[]): { fresh: ForwardChunk[]; keys: string[]; running: Array<Promise<void>> } {
+  private partition(chunks: ForwardChunk[], canSplit = false): { fresh: ForwardChunk[]; keys: string[]; running: Array<Promise<void>> } {
     const fresh: ForwardChunk[] = [];
     const keys: string[] = [];
     const running: Array<Promise<void>> = [];
     for (const c of chunks) {
+      if (c.ids) {
+        this.partitionRun(c, c.ids, canSplit, fresh, keys, running);
+        continue;
+      }
       if (c.chunkId === undefined) {
         fresh.push(c);
         continue;
@@ -140,6 +163,52 @@ export class BaseBuffer implements ChunkBuffer {
       }
     }
     return { fresh, keys, running };
+  }
+
+  private partitionRun(
+    c: ForwardChunk,
+    ids: AckedRun,
+    canSplit: boolean,
+    fresh: ForwardChunk[],
+    keys: string[],
+    running: Array<Promise<void>>,
+  ): void {
+    const runKeyList = runKeys(c, ids);
+    let acked: boolean[] | null = null;
+    let ackedCount = 0;
+    for (let i = 0; i < runKeyList.length; i++) {
+      const pending = this.appending.get(runKeyList[i]);
+      if (pending) {
+        running.push(pending);
+        return;
+      }
+      if (this.ackedIds.has(runKeyList[i])) {
+        acked ??= new Array<boolean>(runKeyList.length).fill(false);
+        acked[i] = true;
+        ackedCount++;
+      }
+    }
+    if (acked === null) {
+      fresh.push(c);
+      for (const k of runKeyList) keys.push(k);
+      return;
+    }
+    if (ackedCount === runKeyList.length) return;
+    if (!canSplit) {
+      throw new RetryableError(
+        BufferErrorCode.Resent,
+        `${ackedCount} of the ${runKeyList.length} acked messages of a batch were stored meanwhile by a resend; the batch is refused and its sender resends it.`,
+      );
+    }
+    let pos = 0;
+    for (let i = 0; i < runKeyList.length; i++) {
+      const size = ids.sizes[i];
+      if (!acked[i]) {
+        fresh.push({ tag: c.tag, entries: c.entries.subarray(pos, pos + size), count: 1, mode: c.mode, chunkId: ids.chunkIds[i] });
+        keys.push(runKeyList[i]);
+      }
+      pos += size;
+    }
   }
 
   /**

@@ -104,4 +104,6 @@ export const BufferErrorCode = {
   Closed: Codes.TRB_BUF_CLOSED,
   /** A failed fdatasync: no append is accepted until a restart. */
   Broken: Codes.TRB_BUF_BROKEN,
+  /** A merged run of acked messages raced a resend of some of its ids: refused, resent (`partition`). */
+  Resent: Codes.TRB_BUF_RESENT,
 } as const;

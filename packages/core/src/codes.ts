@@ -59,6 +59,8 @@ const meanings = {
   TRB_BUF_IO: 'A disk buffer read, write or sync failed; the log line names the operation and errno.',
   TRB_BUF_CLOSED: 'An append arrived after the buffer was closed (during a stop); it was not acked.',
   TRB_BUF_BROKEN: 'An fdatasync failed: the buffer accepts no append until a restart (the page cache can no longer be trusted).',
+  TRB_BUF_RESENT:
+    'A batch of acked messages met a resend of some of its ids stored meanwhile; it was refused (not acked) and the sender resends it.',
   TRB_BUF_DROPPED: 'The buffer was full under `overflow: drop_oldest`: the oldest chunk was dropped (counted).',
   TRB_BUF_RECOVERED: 'At start, events an earlier run left in the disk buffer were recovered and will be sent.',
   TRB_BUF_RECOVERY_SKIP: 'At start, part of a buffer file could not be read (torn or corrupt); the rest was kept.',

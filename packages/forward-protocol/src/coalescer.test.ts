@@ -4,6 +4,7 @@
  * refusal in the middle of a run leaves standing. No sockets.
  */
 import { pack } from 'msgpackr';
+import { encodeAck } from './ack';
 import { DEFAULT_ADMISSION } from './admission';
 import { MessageCoalescer } from './coalescer';
 import { FrameDecoder } from './decoder';
@@ -277,4 +278,70 @@ test('an acked message breaking the admission rule stops the read after the chun
   );
   expect(deep.chunks).toEqual([]);
   expect(codeOf(deep.error)).toBe(ProtocolErrorCode.TooDeep);
+});
+
+describe('mergeAcked (the forwarder)', () => {
+  const merging = (admission = DEFAULT_ADMISSION) => new MessageCoalescer(admission, DEFAULT_MAX_DECOMPRESSED_BYTES, true);
+  const ackOf = (frame: Buffer) => encodeAck(parseRequest(Buffer.from(frame)).ack ?? Buffer.alloc(0));
+
+  test('a run of acked messages of one tag in one read becomes one chunk with their ids, entry sizes and acks, in order', () => {
+    const frames = [
+      encodeMessage('app.a', t, { i: 0 }),
+      ...Array.from({ length: 50 }, (_, i) => encodeMessage('app.a', t, { i: i + 1, deep: { a: [1] } }, { chunk: `id-${i}` })),
+      encodeMessage('app.a', t, { i: 51 }, { chunk: 'alone' }),
+      encodeMessage('app.a', t, { i: 52 }),
+      encodeMessage('app.b', t, { i: 53 }, { chunk: Buffer.from('binary-id') as unknown as string }),
+      encodeMessage('app.b', t, { i: 54 }, { chunk: 'b-2' }),
+      encodeMessage('app.c', t, { i: 55 }, { chunk: 'c-1' }),
+    ];
+    const { chunks, error } = coalesceOne(frames, merging());
+    expect(error).toBeNull();
+    // The plain message and the tag changes cut runs; 'alone' does not: it joins the run of app.a before it.
+    expect(chunks.map((c) => `${c.tag}:${c.count}:${c.chunkId ?? c.ids?.chunkIds.length}`)).toEqual([
+      'app.a:1:undefined',
+      'app.a:51:51',
+      'app.a:1:undefined',
+      'app.b:2:2',
+      'app.c:1:c-1', // a run of one keeps its own id and ack
+    ]);
+    const run = chunks[1].ids;
+    expect(run?.chunkIds).toEqual([...Array.from({ length: 50 }, (_, i) => `id-${i}`), 'alone']);
+    const singles = frames.slice(1, 52).map((f) => parseRequest(Buffer.from(f)));
+    expect(run?.sizes).toEqual(singles.map((p) => p.entries.length));
+    expect(chunks[1].entries.equals(Buffer.concat(singles.map((p) => p.entries)))).toBe(true);
+    expect(run?.acks.equals(Buffer.concat(frames.slice(1, 52).map(ackOf)))).toBe(true);
+    expect(chunks[1].ack).toBeUndefined();
+    expect(chunks[1].chunkId).toBeUndefined();
+    expect(chunks[3].ids?.chunkIds).toEqual([Buffer.from('binary-id').toString('base64'), 'b-2']);
+    expect(chunks[3].ids?.acks.equals(Buffer.concat(frames.slice(53, 55).map(ackOf)))).toBe(true);
+    expect(chunks[4].ack?.equals(pack('c-1'))).toBe(true);
+    expect(decodeEntries(Buffer.concat(chunks.map((c) => c.entries))).map((e) => e.record.i)).toEqual(range(0, 56));
+  });
+
+  test('runs over many reads keep their acks (the ack slab is replaced mid-run), and a refusal ends the run before it', () => {
+    const c = merging();
+    const id = (i: number) => `a-rather-long-chunk-id-${String(i).padStart(8, '0')}`;
+    const frames = Array.from({ length: 6000 }, (_, i) => encodeMessage('app.a', t, { i }, { chunk: id(i) }));
+    const reads = [Buffer.concat(frames.slice(0, 1000)), Buffer.concat(frames.slice(1000, 4000)), Buffer.concat(frames.slice(4000))];
+    const { batches, error } = coalesceReads(reads, c);
+    expect(error).toBeNull();
+    expect(batches.map((b) => b.map((x) => x.count))).toEqual([[1000], [3000], [2000]]);
+    const all = batches.flat();
+    expect(all.flatMap((x) => x.ids?.chunkIds)).toEqual(range(0, 6000).map(id));
+    expect(Buffer.concat(all.map((x) => x.ids?.acks ?? Buffer.alloc(0))).equals(Buffer.concat(frames.map(ackOf)))).toBe(true);
+    expect(decodeEntries(Buffer.concat(all.map((x) => x.entries))).map((e) => e.record.i)).toEqual(range(0, 6000));
+
+    const tooLong = 'x'.repeat(DEFAULT_ADMISSION.maxChunkIdBytes + 1);
+    const refused = coalesceOne(
+      [
+        encodeMessage('app.a', t, { i: 0 }, { chunk: 'ok-0' }),
+        encodeMessage('app.a', t, { i: 1 }, { chunk: 'ok-1' }),
+        encodeMessage('app.a', t, { i: 2 }, { chunk: tooLong }),
+        encodeMessage('app.a', t, { i: 3 }, { chunk: 'never' }),
+      ],
+      merging(),
+    );
+    expect(refused.chunks.map((x) => x.ids?.chunkIds)).toEqual([['ok-0', 'ok-1']]);
+    expect(codeOf(refused.error)).toBe(ProtocolErrorCode.BadChunkId);
+  });
 });

@@ -43,6 +43,24 @@ export interface ForwardChunk {
   ack?: Buffer;
   /** `fluent_signal` option: 0 logs, 1 metrics, 2 traces. */
   signal?: number;
+  /**
+   * A run of fluent-logger's acked messages of one tag from one read, merged
+   * (the coalescer's `mergeAcked`): the ids of its `count` events, in order.
+   * Such a chunk has no `chunkId` nor `ack` of its own.
+   */
+  ids?: AckedRun;
+}
+
+/** The chunk ids of a merged run of acked messages (`ForwardChunk.ids`). */
+export interface AckedRun {
+  /** Each event's `chunk` id as text, in order. */
+  chunkIds: string[];
+  /** Each event's entry size in bytes, in order: `entries` is their concatenation as read. */
+  sizes: number[];
+  /** The run's acks, `{"ack": id}` each, encoded back to back in order. */
+  acks: Buffer;
+  /** The events' resend keys, filled by the buffer that checked them. */
+  keys?: string[];
 }
 
 export interface RequestLimits {

@@ -96,6 +96,12 @@ export interface ForwardServerOptions {
    * Leave unset when the consumer keeps chunks (a memory buffer). Default false.
    */
   consumeReleasesBuffers?: boolean;
+  /**
+   * Merge fluent-logger's acked messages of one tag from one read into one
+   * chunk listing their ids (`ForwardChunk.ids`), for a consumer that checks
+   * and remembers each id of such a chunk (the forwarder's buffer). Default false.
+   */
+  mergeAckedMessages?: boolean;
   /** Answer UDP heartbeats (`0x00` → `0x00`) on the same port. Default true. */
   udpHeartbeat?: boolean;
   /**
@@ -287,12 +293,21 @@ interface PendingBatch {
 /** The msgpack acks of the batches' chunks that carry a chunk id, in order, in one buffer (null when none do). */
 function encodeAcks(batches: PendingBatch[]): Buffer | null {
   let total = 0;
-  for (const b of batches) for (const c of b.chunks) if (c.ack) total += ACK_PREFIX.length + c.ack.length;
+  for (const b of batches) {
+    for (const c of b.chunks) {
+      if (c.ack) total += ACK_PREFIX.length + c.ack.length;
+      else if (c.ids) total += c.ids.acks.length;
+    }
+  }
   if (total === 0) return null;
   const out = Buffer.allocUnsafe(total);
   let pos = 0;
   for (const b of batches) {
     for (const c of b.chunks) {
+      if (c.ids) {
+        out.set(c.ids.acks, pos);
+        pos += c.ids.acks.length;
+      }
       if (!c.ack) continue;
       out.set(ACK_PREFIX, pos);
       out.set(c.ack, pos + ACK_PREFIX.length);
@@ -305,7 +320,12 @@ function encodeAcks(batches: PendingBatch[]): Buffer | null {
 /** The JSON acks of the batches' chunks that carry a chunk id, in order, in one buffer (null when none do). */
 function encodeJsonAcks(batches: PendingBatch[]): Buffer | null {
   const acks: Buffer[] = [];
-  for (const b of batches) for (const c of b.chunks) if (c.chunkId !== undefined) acks.push(encodeJsonAck(c.chunkId));
+  for (const b of batches) {
+    for (const c of b.chunks) {
+      if (c.chunkId !== undefined) acks.push(encodeJsonAck(c.chunkId));
+      else if (c.ids) for (const id of c.ids.chunkIds) acks.push(encodeJsonAck(id));
+    }
+  }
   return acks.length ? Buffer.concat(acks) : null;
 }
 
@@ -341,7 +361,11 @@ class Connection {
     this.decoder = new FrameDecoder(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, pool);
     this.maxInFlight = options.maxInFlight ?? 8;
     this.admission = options.admission ?? DEFAULT_ADMISSION;
-    this.coalescer = new MessageCoalescer(this.admission, options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES);
+    this.coalescer = new MessageCoalescer(
+      this.admission,
+      options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES,
+      options.mergeAckedMessages === true,
+    );
     this.source = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 };
     this.authenticated = !options.security;
     socket.setNoDelay(true);

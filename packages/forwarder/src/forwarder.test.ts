@@ -290,3 +290,59 @@ test('with filters, large requests on several connections (assembled in pooled m
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("fluent-logger's acked messages resent mixed with new ones, in one write, before and after a restart: acked in order, buffered once", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trb-forwarder-mixed-'));
+  const sink = await startRecordingServer();
+  const config = (outputPort: number) =>
+    validateConfig(forwarderConfigSpec, {
+      forward: { port: 0, udp_heartbeat: false },
+      http: { enabled: false },
+      buffer: { path: dir, flush_interval_ms: 50 },
+      metrics: { port: 0 },
+      output: { servers: [{ host: '127.0.0.1', port: outputPort }] },
+    });
+  const id = (i: number) => `mx-${i}`;
+  /** Writes messages `is` in one write (merged into runs by the forwarder) and resolves with the ids acked, in order. */
+  const send = async (port: number, is: number[]): Promise<string[]> => {
+    const socket = connect(port, '127.0.0.1');
+    const decoder = new FrameDecoder();
+    const acked: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      socket.on('error', reject);
+      socket.on('data', (d) => {
+        for (const f of decoder.push(d)) acked.push((readRaw(f, 0, f.length).value as Map<string, Buffer>).get('ack')?.toString() ?? '?');
+        if (acked.length >= is.length) resolve();
+      });
+      socket.write(Buffer.concat(is.map((i) => encodeMessage('app.mx', new EventTime(1700000000, i), { i }, { chunk: id(i) }))));
+    });
+    socket.destroy();
+    return acked;
+  };
+  const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k);
+  try {
+    const first = await Forwarder.start(config(1), silentLogger); // nothing is delivered yet: every event stays buffered
+    const port = first.ports.forward as number;
+    expect(await send(port, range(0, 200))).toEqual(range(0, 200).map(id));
+    expect(first.buffer.stats().events).toBe(200);
+    // 100..199 resent (acks lost) with 200..299 new, one write: acked in order, only the new ones stored.
+    expect(await send(port, range(100, 300))).toEqual(range(100, 300).map(id));
+    expect(first.buffer.stats().events).toBe(300);
+    await first.stop();
+    const second = await Forwarder.start(config(sink.port), silentLogger);
+    try {
+      const again = [...range(250, 350), ...range(0, 50)]; // after the restart: resent ones around new ones
+      expect(await send(second.ports.forward as number, again)).toEqual(again.map(id));
+      await waitFor(() => sink.events.length >= 350, 10_000, '350 events at the aggregator');
+      await new Promise((r) => setTimeout(r, 300)); // time for any duplicate to arrive
+      expect(sink.events.map((e) => e.record.i).sort((a, b) => (a as number) - (b as number))).toEqual(range(0, 350));
+      const metrics = await (await fetch(`http://127.0.0.1:${second.ports.metrics}/metrics`)).text();
+      expect(metrics).toMatch(/tributary_forwarder_input_resent_chunks_total\S* 100/);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    await sink.server.close(0);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);

@@ -9,7 +9,7 @@
  * A batch within the limit goes through as is, in one call. A larger one is
  * split at entry boundaries into hand-offs of at most `chunkLimitBytes` per
  * tag, consumed one after the other; the promise resolves once every piece
- * was accepted. A chunk id stays on the last piece of its chunk only, so a
+ * was accepted. A chunk id (or a merged run's ids) stays on the last piece of its chunk only, so a
  * memory of accepted chunk ids never skips a piece that was not buffered.
  */
 import { type ForwardChunk, forEachEntry } from '@tributary/forward-protocol';
@@ -35,6 +35,7 @@ export function splitChunk(chunk: ForwardChunk, max: number): ForwardChunk[] {
   const tail = pieces[pieces.length - 1];
   if (chunk.chunkId !== undefined) tail.chunkId = chunk.chunkId;
   if (chunk.ack) tail.ack = chunk.ack;
+  if (chunk.ids) tail.ids = chunk.ids;
   return pieces;
 }
 

@@ -53,7 +53,7 @@ function edgeWork(work: string, mode: ForwarderBenchMode, connections: number): 
   return {
     key: mode,
     work,
-    tributaryDoes: 'forwarder, disk buffer (fdatasync before ack)',
+    tributaryDoes: 'forwarder, disk buffer (fsync: interval, every 1 s, as deploy/ runs it)',
     fluentBitDoes: FLUENT_BIT_EDGE,
     tributary: (seconds) => runForwarderBench(mode, seconds, connections),
     fluentBit: (binary, seconds) => {

@@ -40,6 +40,8 @@ function createServer(config: ForwardInputConfig, ctx: InputContext, next: Consu
     maxDecompressedBytes: config.max_decompressed_bytes,
     udpHeartbeat: config.udp_heartbeat,
     consumeReleasesBuffers: ctx.consumeReleasesBuffers === true,
+    // The forwarder's buffer checks and remembers every id of a merged run (skipAcked); the aggregator's log does not.
+    mergeAckedMessages: ctx.skipAcked !== undefined,
     maxInFlight: config.max_pending_batches,
     maxPendingBytes: config.max_pending_bytes,
     idleTimeoutMs: config.idle_timeout_ms,

@@ -1,0 +1,146 @@
+/**
+ * Merged runs of fluent-logger's acked messages (`ForwardChunk.ids`): one
+ * chunk for N ids, each id checked and remembered as if its message came
+ * alone, so a resend (alone, merged again, or mixed with new ids) is never
+ * stored twice, also after a restart.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ACK_PREFIX, EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
+import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
+
+const t = new EventTime(1700000000, 0);
+const entry = (i: number) => encodeEntry(t, { i, pad: 'x'.repeat(i % 7) });
+const idOf = (i: number) => `fl-${i}`;
+
+/** The run the coalescer makes of the acked messages `is` (one tag): entries back to back, ids, sizes, acks. */
+function run(is: number[], tag = 'app'): ForwardChunk {
+  const entries = is.map(entry);
+  return {
+    tag,
+    entries: Buffer.concat(entries),
+    count: is.length,
+    mode: 'message',
+    ids: {
+      chunkIds: is.map(idOf),
+      sizes: entries.map((e) => e.length),
+      acks: Buffer.concat(is.map((i) => Buffer.concat([ACK_PREFIX, Buffer.from(idOf(i))]))),
+    },
+  };
+}
+
+/** One acked message as a chunk of its own (a run of one, or parseRequest's chunk). */
+const single = (i: number, tag = 'app'): ForwardChunk => ({ tag, entries: entry(i), count: 1, mode: 'message', chunkId: idOf(i) });
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k);
+
+let dir: string;
+const opened: DiskBuffer[] = [];
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'trb-runs-'));
+});
+afterEach(async () => {
+  for (const b of opened.splice(0)) await b.close().catch(() => {});
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+});
+
+async function open(o: Partial<DiskBufferOptions> = {}): Promise<DiskBuffer> {
+  const { buffer } = await DiskBuffer.open({
+    path: dir,
+    maxBytes: 10 * 1024 * 1024,
+    chunkLimitBytes: 64 * 1024,
+    flushIntervalMs: 60_000,
+    overflow: 'block',
+    fsync: 'interval',
+    fsyncIntervalMs: 1000,
+    memoryCacheBytes: 0,
+    ackedIds: { maxEntries: 1000, ttlMs: 60_000 },
+    ...o,
+  });
+  opened.push(buffer);
+  return buffer;
+}
+
+/** What the forward input does with a read's chunks: leave out the acked, append the rest. */
+async function accept(buffer: DiskBuffer, chunks: ForwardChunk[]): Promise<ForwardChunk[]> {
+  const fresh = await buffer.skipAcked(chunks);
+  if (fresh.length) await buffer.append(fresh);
+  return fresh;
+}
+
+async function drainEvents(buffer: DiskBuffer): Promise<number[]> {
+  buffer.sealDue(Date.now(), true);
+  const out: number[] = [];
+  for (let c = buffer.take(); c; c = buffer.take()) {
+    out.push(...decodeEntries(Buffer.concat(await buffer.read(c))).map((e) => e.record.i as number));
+    await buffer.ack(c);
+  }
+  return out;
+}
+
+test('a run of N acked messages is buffered as one chunk of N events, and every one of its ids is remembered', async () => {
+  const buffer = await open();
+  const r = run(range(0, 100));
+  const fresh = await accept(buffer, [r]);
+  expect(fresh).toEqual([r]); // passed through whole: not split per message
+  expect(buffer.stats()).toMatchObject({ chunks: 1, events: 100 });
+  // Each id is known on its own: a resend of any of them alone, or merged again, is left out.
+  expect(await buffer.skipAcked(range(0, 100).map((i) => single(i)))).toEqual([]);
+  expect(await buffer.skipAcked([run(range(0, 100)), run([5, 50, 99])])).toEqual([]);
+  expect(await drainEvents(buffer)).toEqual(range(0, 100));
+});
+
+test('a resend of some ids of a run, mixed with new ones, stores only the new ones, in order, also after a restart', async () => {
+  const first = await open();
+  await accept(first, [run(range(0, 50))]);
+  // The app resends 40..49 (acks lost) with 50..59 behind them, in one read: one merged run.
+  const fresh = await accept(first, [run(range(40, 60))]);
+  expect(fresh.map((c) => c.chunkId)).toEqual(range(50, 60).map(idOf));
+  expect(fresh.every((c) => c.count === 1)).toBe(true);
+  expect(first.stats().events).toBe(60);
+  await first.close();
+
+  const second = await open();
+  // After the restart: resends alone, merged, and mixed with new ids (interleaved) are each stored once.
+  expect(
+    await accept(
+      second,
+      range(0, 60).map((i) => single(i)),
+    ),
+  ).toEqual([]);
+  expect(await accept(second, [run(range(0, 60))])).toEqual([]);
+  const mixed = await accept(second, [run([10, 60, 20, 61, 59, 62]), single(63), run([63, 64], 'other')]);
+  expect(mixed.map((c) => `${c.tag}:${c.chunkId ?? c.ids?.chunkIds.join(',')}`)).toEqual([
+    'app:fl-60',
+    'app:fl-61',
+    'app:fl-62',
+    'app:fl-63',
+    'other:fl-63,fl-64', // the same id on another tag is another chunk (another client)
+  ]);
+  expect((await drainEvents(second)).sort((a, b) => a - b)).toEqual([...range(0, 65), 63].sort((a, b) => a - b));
+});
+
+test('a run whose ids were stored meanwhile by a resend: left out when all were, refused (not stored) when some were', async () => {
+  const buffer = await open();
+  // Both let through by skipAcked (nothing acked yet); the resend is appended first.
+  const slow = run(range(0, 10));
+  const partly = run(range(5, 15));
+  expect(await buffer.skipAcked([slow, partly])).toEqual([slow, partly]);
+  await buffer.append([run(range(0, 10))]);
+  await buffer.append([slow]); // every id stored: nothing more
+  expect(buffer.stats().events).toBe(10);
+  await expect(buffer.append([partly])).rejects.toMatchObject({ code: 'TRB_BUF_RESENT' });
+  expect(buffer.stats().events).toBe(10);
+  // The sender resends the refused batch: now split, its new ids stored once.
+  expect((await accept(buffer, [run(range(5, 15))])).map((c) => c.chunkId)).toEqual(range(10, 15).map(idOf));
+  expect(await drainEvents(buffer)).toEqual(range(0, 15));
+});
+
+test('concurrent appends of the same run store it once', async () => {
+  const buffer = await open({ fsync: 'always' });
+  const a = run(range(0, 30));
+  const b = run(range(0, 30));
+  await Promise.all([accept(buffer, [a]), accept(buffer, [b])]);
+  expect(await drainEvents(buffer)).toEqual(range(0, 30));
+});

@@ -6,14 +6,11 @@
  * object can grow across jobs without keeping a deflate stream open, and a
  * job's memory stays bounded whatever one chunk inflates to.
  *
- * Pure: it runs the same in a worker thread or inline; `runEncodeJob`
- * compresses each part as it is cut, `runEncodeJobAsync` on libuv's thread
- * pool while the next part is written.
+ * Pure and synchronous: it runs the same in a worker thread or inline.
  * Events that cannot be encoded come back as dead letters (raw bytes in
  * base64, with the reason); the rest of the job goes on.
  */
-import { promisify } from 'node:util';
-import { type ZlibOptions, gzip, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import type { DeadLetter, EventFilter, EventFilterCounts } from '@tributary/core';
 import { INCOMPLETE, skipValue } from '@tributary/forward-protocol';
 import { type FieldNames, LineWriter, Out, type RecordFields, Unencodable, fieldNameBytes, recordFields } from './transcode';
@@ -69,81 +66,46 @@ export interface EncodeResult {
   filterCounts?: EventFilterCounts;
 }
 
-/**
- * Compresses the parts: at once, or on libuv's thread pool (promises), so an
- * encoder thread goes on writing the next part's lines meanwhile.
- */
-export interface Compressor {
-  /** Compresses `buf[0, length)` at each level: the members, or their promises. */
-  compress(buf: Buffer, length: number, levels: number[]): Array<Uint8Array | Promise<Uint8Array>>;
-  /** The buffer the next part is written into, once `buf` went to `compress` (and is not kept): `buf` itself when that is done with it. */
-  next(buf: Buffer): Buffer;
-}
-
-const GZIP_NOW: Compressor = {
-  compress: (buf, length, levels) => levels.map((level) => gzipSync(buf.subarray(0, length), { level })),
-  next: (buf) => buf,
-};
-
 class GroupWriter {
   readonly out = new Out(16 * 1024);
   readonly group: EncodedGroup;
-  /** members[i]: the gzip members for gzipLevels[i], or their promises. */
-  readonly members: Array<Array<Uint8Array | Promise<Uint8Array>>>;
   private ends: number[] = [];
 
   constructor(
     partition: number,
     tag: string,
     hour: number,
+    levels: number,
     private readonly job: EncodeJob,
-    private readonly compressor: Compressor,
   ) {
-    this.group = { partition, tag, hour, events: 0, gzip: [], ndjson: [], lineEnds: [] };
-    this.members = job.gzipLevels.map(() => []);
+    this.group = { partition, tag, hour, events: 0, gzip: Array.from({ length: levels }, () => []), ndjson: [], lineEnds: [] };
   }
 
-  /** Counts the line just written; true when it completed a part (and the part was cut). */
-  lineDone(): boolean {
+  lineDone(): void {
     this.group.events++;
     if (this.job.ndjson) this.ends.push(this.out.pos);
-    return this.out.pos >= PART_BYTES && this.cut();
+    if (this.out.pos >= PART_BYTES) this.cut();
   }
 
-  /** Compresses what was written as one part (true), unless nothing was (false). */
-  cut(): boolean {
-    const { out, job, compressor } = this;
-    if (out.pos === 0) return false;
-    const buf = out.buf;
-    compressor.compress(buf, out.pos, job.gzipLevels).forEach((m, i) => this.members[i].push(m));
-    if (job.ndjson) {
+  cut(): void {
+    if (this.out.pos === 0) return;
+    const part = this.out.buf.subarray(0, this.out.pos);
+    this.job.gzipLevels.forEach((level, i) => this.group.gzip[i].push(gzipSync(part, { level })));
+    if (this.job.ndjson) {
       // the lines are kept: the next part gets a buffer of its own
-      this.group.ndjson.push(buf.subarray(0, out.pos));
+      this.group.ndjson.push(this.out.take(this.out.buf.length));
       this.group.lineEnds.push(Uint32Array.from(this.ends));
       this.ends = [];
-      out.buf = Buffer.allocUnsafe(buf.length);
-    } else out.buf = compressor.next(buf);
-    out.pos = 0;
-    return true;
+    } else this.out.pos = 0; // compressed: the buffer is reused
   }
-}
-
-/** What a job wrote, before its compressed parts are all there. */
-interface Written {
-  writers: GroupWriter[];
-  deadLetters: DeadLetter[];
-  events: number;
-  filterCounts?: EventFilterCounts;
 }
 
 /**
- * The job's encoding: it yields after each part it cut (so a caller
- * compressing on the thread pool can bound the parts in flight) and returns
- * what it wrote. With `filter`, a record's events go through it first: the
- * kept ones are encoded, each under its index in the chunk (a dropped event
- * leaves a gap in the `_id`s, never a shift).
+ * With `filter`, a record's events go through it first: the kept ones are
+ * encoded, each under its index in the chunk (a dropped event leaves a gap
+ * in the `_id`s, never a shift).
  */
-function* encodeSteps(job: EncodeJob, filter: EventFilter | undefined, compressor: Compressor): Generator<void, Written, void> {
+export function runEncodeJob(job: EncodeJob, filter?: EventFilter): EncodeResult {
   const entries = Buffer.from(job.entries.buffer, job.entries.byteOffset, job.entries.byteLength);
   const lines = new LineWriter(fieldNameBytes(job.fields));
   const writers = new Map<string, GroupWriter>();
@@ -161,13 +123,12 @@ function* encodeSteps(job: EncodeJob, filter: EventFilter | undefined, compresso
     while (pos < end) {
       const index = kept ? kept.indexes[k] : k;
       // Encode into the writer of the previous event's hour (nearly always the same); move the line if not.
-      const w = writer ?? writerFor(writers, r, 0, job, compressor);
+      const w = writer ?? writerFor(writers, r, 0, job);
       const mark = w.out.pos;
-      let cut = false;
       try {
         const next = lines.write(w.out, src, pos, end, index, rf);
         if (lines.hour !== hourOfWriter) {
-          const target = writerFor(writers, r, lines.hour, job, compressor);
+          const target = writerFor(writers, r, lines.hour, job);
           if (target !== w) {
             target.out.bytes(w.out.buf.subarray(mark, w.out.pos));
             w.out.pos = mark;
@@ -175,7 +136,7 @@ function* encodeSteps(job: EncodeJob, filter: EventFilter | undefined, compresso
           writer = target;
           hourOfWriter = lines.hour;
         }
-        cut = (writer as GroupWriter).lineDone();
+        (writer as GroupWriter).lineDone();
         events++;
         pos = next;
       } catch (err) {
@@ -192,87 +153,21 @@ function* encodeSteps(job: EncodeJob, filter: EventFilter | undefined, compresso
         pos = after;
       }
       k++;
-      if (cut) yield;
     }
   }
-  for (const w of writers.values()) if (w.cut()) yield;
-  const written: Written = { writers: [...writers.values()], deadLetters, events };
-  if (filter) written.filterCounts = filter.takeCounts();
-  return written;
-}
-
-function result(written: Written, gzip: (w: GroupWriter) => Uint8Array[][]): EncodeResult {
   const groups: EncodedGroup[] = [];
-  for (const w of written.writers) {
-    if (!w.group.events) continue;
-    w.group.gzip = gzip(w);
-    groups.push(w.group);
+  for (const w of writers.values()) {
+    w.cut();
+    if (w.group.events) groups.push(w.group);
   }
-  const { deadLetters, events, filterCounts } = written;
-  return filterCounts ? { groups, deadLetters, events, filterCounts } : { groups, deadLetters, events };
+  return filter ? { groups, deadLetters, events, filterCounts: filter.takeCounts() } : { groups, deadLetters, events };
 }
 
-/** Encodes a job on this thread, compressing each part as it is cut (tests, the inline encoder, a failed thread's jobs). */
-export function runEncodeJob(job: EncodeJob, filter?: EventFilter): EncodeResult {
-  const steps = encodeSteps(job, filter, GZIP_NOW);
-  let step = steps.next();
-  while (!step.done) step = steps.next();
-  return result(step.value, (w) => w.members as Uint8Array[][]);
-}
-
-/** Parts compressing on the thread pool at once per job: the pool's other threads stay free for the file I/O of ingest and sinks. */
-const MAX_COMPRESSING = 2;
-/** Output buffer of one compression: a 256 KiB part of log lines compresses to well under it, in one pass of the pool. */
-const GZIP_CHUNK_BYTES = 64 * 1024;
-const gzipLater = promisify(gzip) as (part: Uint8Array, options: ZlibOptions) => Promise<Buffer>;
-
-/**
- * Encodes a job as `runEncodeJob` does, with the same output, but each part
- * is compressed on libuv's thread pool while this thread writes the next
- * one's lines (at most MAX_COMPRESSING at once): on an encoder thread, gzip
- * (a fifth of its work) then runs beside the transcoding instead of after it.
- * A part's buffer is written again once its compression is done.
- */
-export async function runEncodeJobAsync(job: EncodeJob, filter?: EventFilter): Promise<EncodeResult> {
-  const compressing: Array<Promise<unknown>> = [];
-  const spares: Buffer[] = [];
-  let lastPart: Promise<unknown> = Promise.resolve();
-  const compressor: Compressor = {
-    compress(buf, length, levels) {
-      const part = buf.subarray(0, length);
-      const members = levels.map((level) => gzipLater(part, { level, chunkSize: GZIP_CHUNK_BYTES }));
-      lastPart = Promise.all(members);
-      // A failure is thrown where the part is awaited (the bound below, or the result); this keeps it
-      // from counting as unhandled meanwhile, or once the job already failed on an earlier part.
-      lastPart.catch(() => {});
-      compressing.push(lastPart);
-      return members;
-    },
-    next(buf) {
-      lastPart.then(
-        () => spares.push(buf),
-        () => {}, // not reused: the job fails on it
-      );
-      return spares.pop() ?? Buffer.allocUnsafe(buf.length);
-    },
-  };
-  const steps = encodeSteps(job, filter, compressor);
-  let step = steps.next();
-  while (!step.done) {
-    while (compressing.length > MAX_COMPRESSING) await compressing.shift();
-    step = steps.next();
-  }
-  const written = step.value;
-  const gzipped = new Map<GroupWriter, Uint8Array[][]>();
-  for (const w of written.writers) gzipped.set(w, await Promise.all(w.members.map((m) => Promise.all(m))));
-  return result(written, (w) => gzipped.get(w) as Uint8Array[][]);
-}
-
-function writerFor(writers: Map<string, GroupWriter>, r: JobRecord, hour: number, job: EncodeJob, compressor: Compressor): GroupWriter {
+function writerFor(writers: Map<string, GroupWriter>, r: JobRecord, hour: number, job: EncodeJob): GroupWriter {
   const key = `${r.partition}\u0000${hour}\u0000${r.tag}`;
   let w = writers.get(key);
   if (!w) {
-    w = new GroupWriter(r.partition, r.tag, hour, job, compressor);
+    w = new GroupWriter(r.partition, r.tag, hour, job.gzipLevels.length, job);
     writers.set(key, w);
   }
   return w;

@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import { EventTime, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
 import { Packr } from 'msgpackr';
-import { type EncodeJob, runEncodeJob, runEncodeJobAsync } from './encode-job';
+import { type EncodeJob, runEncodeJob } from './encode-job';
 import { DEFAULT_FIELDS, type FieldNames } from './transcode';
 
 const packr = new Packr({ useRecords: false });
@@ -279,33 +279,4 @@ describe("Fluent Bit's entries: array32 headers and [[time, metadata], record]",
     expect(runEncodeJob(job(three)).deadLetters.map((d) => d.kind)).toEqual(['shape']);
     expect(runEncodeJob(job(cut)).deadLetters.map((d) => d.kind)).toEqual(['malformed']);
   });
-});
-
-test('compressing on the thread pool (runEncodeJobAsync) gives the same groups, members, lines and dead letters as compressing at once', async () => {
-  // Several 256 KiB parts per group, two hours, two gzip levels, one event that is dead-lettered.
-  const entries = Buffer.concat([
-    ...Array.from({ length: 6000 }, (_, i) =>
-      encodeEntry(new EventTime(1700000000 + (i < 3000 ? 0 : 3600), i), { msg: `event ${i} ${'x'.repeat(i % 300)}`, n: i }),
-    ),
-    raw(packr.pack(1700000000), Buffer.from([0xc1])),
-  ]);
-  for (const ndjson of [false, true]) {
-    const j = job(entries, { gzipLevels: [1, 6], ndjson });
-    const now = runEncodeJob(j);
-    const later = await runEncodeJobAsync(j);
-    const bytes = (r: typeof now) =>
-      r.groups.map((g) => ({
-        hour: g.hour,
-        events: g.events,
-        gzip: g.gzip.map((members) => members.map((m) => Buffer.from(m).toString('base64'))),
-        ndjson: g.ndjson.map((p) => Buffer.from(p).toString()),
-        lineEnds: g.lineEnds.map((e) => [...e]),
-      }));
-    expect(now.groups.map((g) => g.gzip[0].length)).toEqual([expect.any(Number), expect.any(Number)]);
-    expect(Math.min(...now.groups.map((g) => g.gzip[0].length))).toBeGreaterThan(1);
-    expect(bytes(later)).toEqual(bytes(now));
-    expect(later.deadLetters).toEqual(now.deadLetters);
-    expect(later.deadLetters).toHaveLength(1);
-    expect(later.events).toBe(6000);
-  }
 });

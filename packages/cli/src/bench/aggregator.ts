@@ -46,7 +46,8 @@ async function sinkEvents(metricsPort: number): Promise<number> {
       const m = /^tributary_aggregator_sink_events_total\{sink="out"\} (\d+)/m.exec(text);
       return m ? Number(m[1]) : 0;
     } catch (err) {
-      if (attempt >= SCRAPE_ATTEMPTS) throw new Error(`Scraping the aggregator's /metrics failed ${attempt} times: ${(err as Error).message}`);
+      if (attempt >= SCRAPE_ATTEMPTS)
+        throw new Error(`Scraping the aggregator's /metrics failed ${attempt} times: ${(err as Error).message}`);
       await new Promise((r) => setTimeout(r, 50 * attempt));
     }
   }

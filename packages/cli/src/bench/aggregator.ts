@@ -38,10 +38,21 @@ export interface AggregatorBenchReport {
 /** Most time to wait for the sink to catch up after sending stops. */
 const DRAIN_LIMIT_MS = 180_000;
 
+/** Scrapes of /metrics tried before the bench gives up (a loaded machine can refuse or reset one). */
+const SCRAPE_ATTEMPTS = 5;
+
 async function sinkEvents(metricsPort: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const m = /^tributary_aggregator_sink_events_total\{sink="out"\} (\d+)/m.exec(text);
-  return m ? Number(m[1]) : 0;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      const m = /^tributary_aggregator_sink_events_total\{sink="out"\} (\d+)/m.exec(text);
+      return m ? Number(m[1]) : 0;
+    } catch (err) {
+      if (attempt >= SCRAPE_ATTEMPTS)
+        throw new Error(`Scraping the aggregator's /metrics failed ${attempt} times: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
+  }
 }
 
 /** s3rver in a child process of its own (its CPU is not the sender's), resolved from where the CLI runs. */

@@ -175,9 +175,13 @@ export class OutputPool {
   /** At most `maxBytes` of free buffers are kept. */
   constructor(private readonly maxBytes: number) {}
 
-  /** An Output with room for about `bytes`; give it back with `release` once no view of it is used any more. */
+  /**
+   * An Output with room for a hand-off of `bytes`: its filtered entries and
+   * a staged chunk (`stage` wants the source and half as much again free).
+   * Give it back with `release` once no view of it is used any more.
+   */
   acquire(bytes: number): Output {
-    const need = Math.max(64 * 1024, bytes + (bytes >> 2));
+    const need = Math.max(64 * 1024, 2 * bytes + (bytes >> 1));
     for (let i = this.free.length - 1; i >= 0; i--) {
       const b = this.free[i];
       if (b.length < need) continue;

@@ -65,6 +65,12 @@ export class BaseBuffer implements ChunkBuffer {
    */
   private failure: string | null = null;
   private writeProblem: string | null = null;
+  /**
+   * Calls to `recordIds` so far: the only way an id becomes acked. A merged run
+   * checked at `skipAcked` with none of its ids acked needs no second look in
+   * the acked ids at `append` while this has not moved (`AckedRun.checkedAt`).
+   */
+  private recordings = 0;
 
   private readonly storage: ChunkStorage;
 
@@ -176,19 +182,22 @@ export class BaseBuffer implements ChunkBuffer {
     const runKeyList = runKeys(c, ids);
     let acked: boolean[] | null = null;
     let ackedCount = 0;
+    // Checked whole at skipAcked, and no id recorded since: none of its ids can have become acked.
+    const unchanged = !canSplit && ids.checkedAt === this.recordings;
     for (let i = 0; i < runKeyList.length; i++) {
       const pending = this.appending.get(runKeyList[i]);
       if (pending) {
         running.push(pending);
         return;
       }
-      if (this.ackedIds.has(runKeyList[i])) {
+      if (!unchanged && this.ackedIds.has(runKeyList[i])) {
         acked ??= new Array<boolean>(runKeyList.length).fill(false);
         acked[i] = true;
         ackedCount++;
       }
     }
     if (acked === null) {
+      if (canSplit) ids.checkedAt = this.recordings;
       fresh.push(c);
       for (const k of runKeyList) keys.push(k);
       return;
@@ -256,7 +265,10 @@ export class BaseBuffer implements ChunkBuffer {
         writes.push(write);
         write.written = this.storage.write(write.chunk, parts, write.isNew, borrowed);
       }
-      if (!this.storage.idsAfterSync) this.storage.recordIds(keys, now);
+      if (!this.storage.idsAfterSync) {
+        this.recordings++;
+        this.storage.recordIds(keys, now);
+      }
     } catch (err) {
       for (const w of writes.reverse()) {
         // A chunk whose failed write could not be cut off takes no more appends: sealed as it was before.
@@ -281,6 +293,7 @@ export class BaseBuffer implements ChunkBuffer {
     await this.storage.sync();
     if (!this.storage.idsAfterSync || !keys.length) return;
     try {
+      this.recordings++;
       this.storage.recordIds(keys, Date.now());
     } catch (err) {
       // The events are stored and synced but not acked: the client's resend stores them again (at-least-once).

@@ -61,6 +61,8 @@ export interface AckedRun {
   acks: Buffer;
   /** The events' resend keys, filled by the buffer that checked them. */
   keys?: string[];
+  /** The buffer's count of id recordings when it found none of them acked (its `skipAcked`). */
+  checkedAt?: number;
 }
 
 export interface RequestLimits {

@@ -144,3 +144,16 @@ test('concurrent appends of the same run store it once', async () => {
   await Promise.all([accept(buffer, [a]), accept(buffer, [b])]);
   expect(await drainEvents(buffer)).toEqual(range(0, 30));
 });
+
+test('a run whose events the filters all dropped (empty entries, its ids kept) stores nothing but remembers every id, also after a restart', async () => {
+  const first = await open();
+  const emptied: ForwardChunk = { ...run(range(0, 20)), entries: Buffer.alloc(0), count: 0 };
+  expect(await first.skipAcked([run(range(0, 20))])).toHaveLength(1);
+  await first.append([emptied]);
+  expect(first.stats().events).toBe(0);
+  expect(await first.skipAcked([run(range(0, 20))])).toEqual([]);
+  await first.close();
+  const second = await open();
+  expect(await second.skipAcked(range(0, 20).map((i) => single(i)))).toEqual([]);
+  expect(await drainEvents(second)).toEqual([]);
+});

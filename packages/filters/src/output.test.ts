@@ -57,3 +57,18 @@ test('a staged Output never writes over staged bytes still to be read, and falls
   out.copy(src, 50, 100);
   expect(out.view()).toEqual(Buffer.concat([src.subarray(0, 50), Buffer.alloc(30, 0xff), src.subarray(50)]));
 });
+
+test('a chunk the filters empty goes on empty when it carries a chunk id or a run of ids (the buffer remembers them), and is left out otherwise', () => {
+  const chain = chainOf([{ type: 'grep', regexp: [{ key: 'level', pattern: '^never$' }] }]);
+  const entries = entriesOf(records(10));
+  const ids = { chunkIds: ['a', 'b'], sizes: [1, 2], acks: Buffer.alloc(0) };
+  const out = filterChunks(chain, [
+    { tag: 'app', entries, count: 10 },
+    { tag: 'app', entries, count: 10, chunkId: 'c1' },
+    { tag: 'app', entries, count: 10, ids },
+  ]);
+  expect(out.map((c) => [c.entries.length, c.count, c.chunkId, c.ids])).toEqual([
+    [0, 0, 'c1', undefined],
+    [0, 0, undefined, ids],
+  ]);
+});

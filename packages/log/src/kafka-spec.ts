@@ -60,9 +60,9 @@ export const kafkaLogSchema = {
           type: 'integer',
           minimum: 1,
           maximum: 16,
-          default: 1,
+          default: 3,
           description:
-            'Idempotent producers per node, each with one produce request in flight (the idempotence rule): how many requests an aggregator has in flight at once. Appends that arrive while all are busy go in the next request together.',
+            'Idempotent producers per node, each with one produce request in flight (the idempotence rule): how many requests an aggregator has in flight at once. Appends that arrive while all are busy go in the next request together. With one, appends wait a broker round trip per request.',
         },
         reader_queue_bytes: {
           type: 'integer',

@@ -147,6 +147,13 @@ export class RedisDedupe implements DedupeStore {
   private heartbeat: NodeJS.Timeout | null = null;
   /** Keys written to the log whose done mark failed: marked again on the next heartbeat. */
   private unmarked: string[] = [];
+  /**
+   * Keys this node claimed and has not marked done or released yet: chunks
+   * being written. A loss wipes their claims while the writes go on; the
+   * rebuild claims them again, so a resend to a peer waits instead of being
+   * written a second time.
+   */
+  private readonly inFlight = new Set<string>();
   private closed = false;
 
   constructor(private readonly options: RedisDedupeOptions) {
@@ -206,14 +213,28 @@ export class RedisDedupe implements DedupeStore {
           err,
         );
       }
-      return keys.map(() => 'claimed');
+      return this.track(
+        keys,
+        keys.map(() => 'claimed'),
+      );
     }
     if (this.epoch === null || epoch !== this.epoch) {
       if (this.epoch !== null) this.lost(epoch);
-      return this.unverified(keys, results);
+      return this.track(keys, await this.unverified(keys, results));
     }
     await this.takeOverStale(keys, results);
-    return results.map((v) => (v === 'claimed' || v === 'done' ? v : 'busy'));
+    return this.track(
+      keys,
+      results.map((v) => (v === 'claimed' || v === 'done' ? v : 'busy')),
+    );
+  }
+
+  /** Records the keys handed out as claimed (in flight until `markDone` or `release`). */
+  private track(keys: string[], results: ClaimResult[]): ClaimResult[] {
+    results.forEach((r, i) => {
+      if (r === 'claimed') this.inFlight.add(keys[i]);
+    });
+    return results;
   }
 
   /** One pipelined round trip: every claim, then the epoch (read after the claims, so a loss before or during them shows). */
@@ -273,6 +294,7 @@ export class RedisDedupe implements DedupeStore {
   /** Never rejects: keys whose mark failed are marked again by the heartbeat (until then resends of them stay busy). */
   async markDone(keys: string[]): Promise<void> {
     this.recent.add(keys);
+    for (const k of keys) this.inFlight.delete(k);
     try {
       await Promise.all(keys.map((k) => this.client.set(this.key(k), this.doneValue, 'PX', this.options.doneTtlMs)));
     } catch (err) {
@@ -283,6 +305,7 @@ export class RedisDedupe implements DedupeStore {
   }
 
   async release(keys: string[]): Promise<void> {
+    for (const k of keys) this.inFlight.delete(k);
     try {
       await Promise.all(keys.map((k) => this.client.trbRelease(this.key(k), this.claimValue)));
     } catch (err) {
@@ -354,7 +377,25 @@ export class RedisDedupe implements DedupeStore {
       const before = await Promise.all(wave.map((k) => this.client.trbMarkLogged(this.key(k), this.doneValue, this.options.doneTtlMs)));
       if (countDuplicates) for (const v of before) if (v !== null && this.writtenElsewhere(v)) duplicates++;
     }
+    await this.reclaimInFlight();
     return { keys: keys.length, duplicates };
+  }
+
+  /**
+   * Claims again the chunks this node is still writing (claimed before the
+   * loss, not yet in the log, so not among the keys re-marked): until their
+   * done mark, a resend elsewhere finds them busy. A key released meanwhile
+   * is given back again (its release may have run before this claim; the
+   * same connection orders the two, and a done mark set first is kept).
+   */
+  private async reclaimInFlight(): Promise<void> {
+    const keys = [...this.inFlight];
+    for (let i = 0; i < keys.length && !this.closed; i += REBUILD_WAVE) {
+      const wave = keys.slice(i, i + REBUILD_WAVE);
+      await Promise.all(wave.map((k) => this.client.trbClaim(this.key(k), this.claimValue, this.options.claimTtlMs, '')));
+      const gone = wave.filter((k) => !this.inFlight.has(k));
+      if (gone.length) await Promise.all(gone.map((k) => this.client.trbRelease(this.key(k), this.claimValue)));
+    }
   }
 
   /**

@@ -118,14 +118,17 @@ test('a chunk being written when Redis loses its memory stays claimed after the 
     // a claimed chunk x and is appending it to its log (slow fsync): no done mark yet
     expect(await a.claim(['x'])).toEqual(['claimed']);
     await clients[0].flushall();
-    // both see the loss and rebuild while a's append of x is still in flight
+    // both see the loss and rebuild while a's append of x is still in flight; resends of x to a
+    // meanwhile are refused (their claims given back must not give back the one a's write holds)
     for (let i = 0; i < 200 && (afterLoss.a < 1 || afterLoss.b < 1); i++) {
-      await Promise.all([a.claim([`probe-a-${i}`]).catch(() => []), b.claim([`probe-b-${i}`]).catch(() => [])]);
+      await Promise.all([a.claim([`probe-a-${i}`, 'x']).catch(() => []), b.claim([`probe-b-${i}`]).catch(() => [])]);
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(afterLoss).toEqual({ a: 1, b: 1 });
     // the forwarder timed out on a's ack and resends x to b: b must not write it
     expect(await b.claim(['x'])).toEqual(['busy']);
+    // a resend of x to a after the rebuild is refused as well (busy for its owner too)
+    expect(await a.claim(['x'])).toEqual(['busy']);
     // a's append completes: the resend is acked without a second write
     await a.markDone(['x']);
     expect(await b.claim(['x'])).toEqual(['done']);

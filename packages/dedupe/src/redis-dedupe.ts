@@ -148,12 +148,15 @@ export class RedisDedupe implements DedupeStore {
   /** Keys written to the log whose done mark failed: marked again on the next heartbeat. */
   private unmarked: string[] = [];
   /**
-   * Keys this node claimed and has not marked done or released yet: chunks
-   * being written. A loss wipes their claims while the writes go on; the
-   * rebuild claims them again, so a resend to a peer waits instead of being
-   * written a second time.
+   * Keys this node handed out as claimed and not yet marked done or released
+   * (how many times: after a loss a resend to this node may claim a key its
+   * first copy is still being written under): chunks being written. A loss
+   * wipes their claims while the writes go on; the rebuild claims them again,
+   * so a resend to a peer waits instead of being written a second time. The
+   * claim value is per node, so a claim of a key in flight is never given back
+   * in Redis until its last holder lets go.
    */
-  private readonly inFlight = new Set<string>();
+  private readonly inFlight = new Map<string, number>();
   private closed = false;
 
   constructor(private readonly options: RedisDedupeOptions) {
@@ -205,7 +208,7 @@ export class RedisDedupe implements DedupeStore {
     } catch (err) {
       this.options.events.error(err as Error);
       // A timed-out claim may still run (ioredis queues it until Redis is back): give back whatever it took.
-      void this.release(keys);
+      void this.giveBack(keys);
       if (this.options.onUnavailable === 'fail_closed') {
         throw new RetryableError(
           DedupeErrorCode.Unavailable,
@@ -232,7 +235,7 @@ export class RedisDedupe implements DedupeStore {
   /** Records the keys handed out as claimed (in flight until `markDone` or `release`). */
   private track(keys: string[], results: ClaimResult[]): ClaimResult[] {
     results.forEach((r, i) => {
-      if (r === 'claimed') this.inFlight.add(keys[i]);
+      if (r === 'claimed') this.inFlight.set(keys[i], (this.inFlight.get(keys[i]) ?? 0) + 1);
     });
     return results;
   }
@@ -247,7 +250,7 @@ export class RedisDedupe implements DedupeStore {
   private async unverified(keys: string[], results: string[]): Promise<ClaimResult[]> {
     const mine = keys.filter((_, i) => results[i] === 'claimed');
     if (this.options.onUnavailable === 'fail_closed') {
-      await this.release(mine);
+      await this.giveBack(mine);
       throw new RetryableError(
         DedupeErrorCode.Rebuilding,
         'Redis lost its dedupe marks and they are being rebuilt from the logs; dedupe is fail_closed, so nothing is acked until then.',
@@ -276,7 +279,7 @@ export class RedisDedupe implements DedupeStore {
       if (taken) this.options.events.staleClaims(taken);
     } catch (err) {
       this.options.events.error(err as Error); // they stay busy; the caller's wait retries
-      void this.release(stale.map((i) => keys[i]));
+      void this.giveBack(stale.map((i) => keys[i]));
     }
   }
 
@@ -294,7 +297,7 @@ export class RedisDedupe implements DedupeStore {
   /** Never rejects: keys whose mark failed are marked again by the heartbeat (until then resends of them stay busy). */
   async markDone(keys: string[]): Promise<void> {
     this.recent.add(keys);
-    for (const k of keys) this.inFlight.delete(k);
+    for (const k of keys) this.letGo(k);
     try {
       await Promise.all(keys.map((k) => this.client.set(this.key(k), this.doneValue, 'PX', this.options.doneTtlMs)));
     } catch (err) {
@@ -304,10 +307,23 @@ export class RedisDedupe implements DedupeStore {
     }
   }
 
+  /** For keys `claim` handed out as claimed. */
   async release(keys: string[]): Promise<void> {
-    for (const k of keys) this.inFlight.delete(k);
+    for (const k of keys) this.letGo(k);
+    await this.giveBack(keys);
+  }
+
+  private letGo(key: string): void {
+    const n = this.inFlight.get(key) ?? 0;
+    if (n <= 1) this.inFlight.delete(key);
+    else this.inFlight.set(key, n - 1);
+  }
+
+  /** Deletes this node's claims on the keys, except those a write of this node still holds. */
+  private async giveBack(keys: string[]): Promise<void> {
+    const free = keys.filter((k) => !this.inFlight.has(k));
     try {
-      await Promise.all(keys.map((k) => this.client.trbRelease(this.key(k), this.claimValue)));
+      await Promise.all(free.map((k) => this.client.trbRelease(this.key(k), this.claimValue)));
     } catch (err) {
       this.options.events.error(err as Error);
     }
@@ -389,7 +405,7 @@ export class RedisDedupe implements DedupeStore {
    * same connection orders the two, and a done mark set first is kept).
    */
   private async reclaimInFlight(): Promise<void> {
-    const keys = [...this.inFlight];
+    const keys = [...this.inFlight.keys()];
     for (let i = 0; i < keys.length && !this.closed; i += REBUILD_WAVE) {
       const wave = keys.slice(i, i + REBUILD_WAVE);
       await Promise.all(wave.map((k) => this.client.trbClaim(this.key(k), this.claimValue, this.options.claimTtlMs, '')));

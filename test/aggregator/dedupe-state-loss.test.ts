@@ -164,9 +164,9 @@ async function scenario(onUnavailable: 'fail_open' | 'fail_closed') {
       `dedupe state loss (${onUnavailable}): ${lines.length} lines, ${ids} distinct _id, ${duplicates.length} duplicated events ` +
         `(${withinNode} within one node, ${duplicates.length - withinNode} across nodes); ` +
         `state losses seen ${result.stateLost}, unverified chunks ${result.unverifiedChunks}, duplicate chunks found on rebuild ${result.duplicateChunksFound}, ` +
-        `Redis errors ${result.redisErrors}, resent chunks acked without writing ${result.resentAckedWithoutWrite}` +
-        (duplicates.length ? `\n${rebuildLines.join('\n')}` : ''),
+        `Redis errors ${result.redisErrors}, resent chunks acked without writing ${result.resentAckedWithoutWrite}`,
     );
+    if (duplicates.length) console.log(rebuildLines.join('\n') || 'no TRB_DEDUPE_REBUILD / TRB_DEDUPE_DUPLICATES warnings');
     return result;
   } finally {
     await forwarder?.stop();

@@ -144,6 +144,8 @@ async function scenario(onUnavailable: 'fail_open' | 'fail_closed') {
     await new Promise((r) => setTimeout(r, 1500)); // let a late duplicate land before counting
     const { lines } = readOutput(nodes[0].out, nodes[1].out);
     const { ids, duplicates } = countIds(lines);
+    // Which copies: one node writing a chunk twice, or both nodes writing it (only these can show on a rebuild).
+    const withinNode = nodes.reduce((n, node) => n + countIds(readOutput(node.out).lines).duplicates.length, 0);
     const texts = await Promise.all(nodes.map(async (n) => (await fetch(`http://127.0.0.1:${n.metrics}/metrics`)).text()));
     const sum = (name: string) => texts.reduce((s, t) => s + metric(t, name), 0);
     const result = {
@@ -156,11 +158,15 @@ async function scenario(onUnavailable: 'fail_open' | 'fail_closed') {
       resentAckedWithoutWrite: sum('tributary_aggregator_input_chunks_total\\{outcome="duplicate"\\}'),
       logs: started.map((s) => s.output()).join('\n'),
     };
+    // On duplicates, the rebuild warnings tell a peer that never reported (rebuild_wait_ms ran out) from a race.
+    const rebuildLines = result.logs.split('\n').filter((l) => /TRB_DEDUPE_(REBUILD|DUPLICATES)"/.test(l));
     console.log(
-      `dedupe state loss (${onUnavailable}): ${lines.length} lines, ${ids} distinct _id, ${duplicates.length} duplicated events; ` +
+      `dedupe state loss (${onUnavailable}): ${lines.length} lines, ${ids} distinct _id, ${duplicates.length} duplicated events ` +
+        `(${withinNode} within one node, ${duplicates.length - withinNode} across nodes); ` +
         `state losses seen ${result.stateLost}, unverified chunks ${result.unverifiedChunks}, duplicate chunks found on rebuild ${result.duplicateChunksFound}, ` +
         `Redis errors ${result.redisErrors}, resent chunks acked without writing ${result.resentAckedWithoutWrite}`,
     );
+    if (duplicates.length) console.log(rebuildLines.join('\n') || 'no TRB_DEDUPE_REBUILD / TRB_DEDUPE_DUPLICATES warnings');
     return result;
   } finally {
     await forwarder?.stop();

@@ -85,3 +85,56 @@ test("a tail that cannot be read leaves the rebuild to this node's own keys, and
     await redis.stop();
   }
 }, 30_000);
+
+test('a chunk being written when Redis loses its memory stays claimed after the rebuild: a resend to a peer is not written twice', async () => {
+  const redis = await startRedis();
+  const clients = ['a', 'b'].map(() => new Redis(redis.url, { maxRetriesPerRequest: 1, commandTimeout: 1000 }));
+  const afterLoss = { a: 0, b: 0 };
+  const store = (node: 'a' | 'b', client: Redis) =>
+    new RedisDedupe({
+      client,
+      node,
+      prefix: 'trb:test:',
+      claimTtlMs: 30_000,
+      doneTtlMs: 600_000,
+      onUnavailable: 'fail_closed',
+      rebuildWaitMs: 5000,
+      rebuildMaxKeys: 1000,
+      events: {
+        ...quiet,
+        rebuilt: (e) => {
+          if (e.afterLoss) afterLoss[node]++;
+        },
+      },
+    });
+  const a = store('a', clients[0]);
+  const b = store('b', clients[1]);
+  try {
+    await Promise.all([a.start([]), b.start([])]);
+    // both know each other before the loss (the registry is read on a busy claim)
+    await a.claim(['seen']);
+    await b.claim(['seen']);
+    await a.claim(['seen']);
+    // a claimed chunk x and is appending it to its log (slow fsync): no done mark yet
+    expect(await a.claim(['x'])).toEqual(['claimed']);
+    await clients[0].flushall();
+    // both see the loss and rebuild while a's append of x is still in flight; resends of x to a
+    // meanwhile are refused (their claims given back must not give back the one a's write holds)
+    for (let i = 0; i < 200 && (afterLoss.a < 1 || afterLoss.b < 1); i++) {
+      await Promise.all([a.claim([`probe-a-${i}`, 'x']).catch(() => []), b.claim([`probe-b-${i}`]).catch(() => [])]);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(afterLoss).toEqual({ a: 1, b: 1 });
+    // the forwarder timed out on a's ack and resends x to b: b must not write it
+    expect(await b.claim(['x'])).toEqual(['busy']);
+    // a resend of x to a after the rebuild is refused as well (busy for its owner too)
+    expect(await a.claim(['x'])).toEqual(['busy']);
+    // a's append completes: the resend is acked without a second write
+    await a.markDone(['x']);
+    expect(await b.claim(['x'])).toEqual(['done']);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+    for (const c of clients) c.disconnect();
+    await redis.stop();
+  }
+}, 30_000);

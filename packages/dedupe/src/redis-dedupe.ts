@@ -147,6 +147,16 @@ export class RedisDedupe implements DedupeStore {
   private heartbeat: NodeJS.Timeout | null = null;
   /** Keys written to the log whose done mark failed: marked again on the next heartbeat. */
   private unmarked: string[] = [];
+  /**
+   * Keys this node handed out as claimed and not yet marked done or released
+   * (how many times: after a loss a resend to this node may claim a key its
+   * first copy is still being written under): chunks being written. A loss
+   * wipes their claims while the writes go on; the rebuild claims them again,
+   * so a resend to a peer waits instead of being written a second time. The
+   * claim value is per node, so a claim of a key in flight is never given back
+   * in Redis until its last holder lets go.
+   */
+  private readonly inFlight = new Map<string, number>();
   private closed = false;
 
   constructor(private readonly options: RedisDedupeOptions) {
@@ -198,7 +208,7 @@ export class RedisDedupe implements DedupeStore {
     } catch (err) {
       this.options.events.error(err as Error);
       // A timed-out claim may still run (ioredis queues it until Redis is back): give back whatever it took.
-      void this.release(keys);
+      void this.giveBack(keys);
       if (this.options.onUnavailable === 'fail_closed') {
         throw new RetryableError(
           DedupeErrorCode.Unavailable,
@@ -206,14 +216,28 @@ export class RedisDedupe implements DedupeStore {
           err,
         );
       }
-      return keys.map(() => 'claimed');
+      return this.track(
+        keys,
+        keys.map(() => 'claimed'),
+      );
     }
     if (this.epoch === null || epoch !== this.epoch) {
       if (this.epoch !== null) this.lost(epoch);
-      return this.unverified(keys, results);
+      return this.track(keys, await this.unverified(keys, results));
     }
     await this.takeOverStale(keys, results);
-    return results.map((v) => (v === 'claimed' || v === 'done' ? v : 'busy'));
+    return this.track(
+      keys,
+      results.map((v) => (v === 'claimed' || v === 'done' ? v : 'busy')),
+    );
+  }
+
+  /** Records the keys handed out as claimed (in flight until `markDone` or `release`). */
+  private track(keys: string[], results: ClaimResult[]): ClaimResult[] {
+    results.forEach((r, i) => {
+      if (r === 'claimed') this.inFlight.set(keys[i], (this.inFlight.get(keys[i]) ?? 0) + 1);
+    });
+    return results;
   }
 
   /** One pipelined round trip: every claim, then the epoch (read after the claims, so a loss before or during them shows). */
@@ -226,7 +250,7 @@ export class RedisDedupe implements DedupeStore {
   private async unverified(keys: string[], results: string[]): Promise<ClaimResult[]> {
     const mine = keys.filter((_, i) => results[i] === 'claimed');
     if (this.options.onUnavailable === 'fail_closed') {
-      await this.release(mine);
+      await this.giveBack(mine);
       throw new RetryableError(
         DedupeErrorCode.Rebuilding,
         'Redis lost its dedupe marks and they are being rebuilt from the logs; dedupe is fail_closed, so nothing is acked until then.',
@@ -255,7 +279,7 @@ export class RedisDedupe implements DedupeStore {
       if (taken) this.options.events.staleClaims(taken);
     } catch (err) {
       this.options.events.error(err as Error); // they stay busy; the caller's wait retries
-      void this.release(stale.map((i) => keys[i]));
+      void this.giveBack(stale.map((i) => keys[i]));
     }
   }
 
@@ -273,6 +297,7 @@ export class RedisDedupe implements DedupeStore {
   /** Never rejects: keys whose mark failed are marked again by the heartbeat (until then resends of them stay busy). */
   async markDone(keys: string[]): Promise<void> {
     this.recent.add(keys);
+    for (const k of keys) this.letGo(k);
     try {
       await Promise.all(keys.map((k) => this.client.set(this.key(k), this.doneValue, 'PX', this.options.doneTtlMs)));
     } catch (err) {
@@ -282,9 +307,23 @@ export class RedisDedupe implements DedupeStore {
     }
   }
 
+  /** For keys `claim` handed out as claimed. */
   async release(keys: string[]): Promise<void> {
+    for (const k of keys) this.letGo(k);
+    await this.giveBack(keys);
+  }
+
+  private letGo(key: string): void {
+    const n = this.inFlight.get(key) ?? 0;
+    if (n <= 1) this.inFlight.delete(key);
+    else this.inFlight.set(key, n - 1);
+  }
+
+  /** Deletes this node's claims on the keys, except those a write of this node still holds. */
+  private async giveBack(keys: string[]): Promise<void> {
+    const free = keys.filter((k) => !this.inFlight.has(k));
     try {
-      await Promise.all(keys.map((k) => this.client.trbRelease(this.key(k), this.claimValue)));
+      await Promise.all(free.map((k) => this.client.trbRelease(this.key(k), this.claimValue)));
     } catch (err) {
       this.options.events.error(err as Error);
     }
@@ -354,7 +393,25 @@ export class RedisDedupe implements DedupeStore {
       const before = await Promise.all(wave.map((k) => this.client.trbMarkLogged(this.key(k), this.doneValue, this.options.doneTtlMs)));
       if (countDuplicates) for (const v of before) if (v !== null && this.writtenElsewhere(v)) duplicates++;
     }
+    await this.reclaimInFlight();
     return { keys: keys.length, duplicates };
+  }
+
+  /**
+   * Claims again the chunks this node is still writing (claimed before the
+   * loss, not yet in the log, so not among the keys re-marked): until their
+   * done mark, a resend elsewhere finds them busy. A key released meanwhile
+   * is given back again (its release may have run before this claim; the
+   * same connection orders the two, and a done mark set first is kept).
+   */
+  private async reclaimInFlight(): Promise<void> {
+    const keys = [...this.inFlight.keys()];
+    for (let i = 0; i < keys.length && !this.closed; i += REBUILD_WAVE) {
+      const wave = keys.slice(i, i + REBUILD_WAVE);
+      await Promise.all(wave.map((k) => this.client.trbClaim(this.key(k), this.claimValue, this.options.claimTtlMs, '')));
+      const gone = wave.filter((k) => !this.inFlight.has(k));
+      if (gone.length) await Promise.all(gone.map((k) => this.client.trbRelease(this.key(k), this.claimValue)));
+    }
   }
 
   /**

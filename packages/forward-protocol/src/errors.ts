@@ -3,7 +3,10 @@
  * complete-sentence message) lives in @tributary/core; it is re-exported here
  * so the protocol's callers can catch it without a second import.
  */
-import { Codes, type ErrorCode, TributaryError } from '@tributary/core';
+// Deep imports, not the package index: this file is loaded by the aggregator's encoder threads
+// (through the entry readers), and the index brings ajv, yaml, pino and prom-client (~17 MB per thread).
+import { Codes, type ErrorCode } from '@tributary/core/dist/codes';
+import { TributaryError } from '@tributary/core/dist/errors';
 
 export { TributaryError };
 

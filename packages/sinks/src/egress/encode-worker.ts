@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { EventFilterModule } from '@tributary/core';
 import { type EncodeJob, type EncodeResult, runEncodeJob } from './encode-job';
-import { loadEventFilter } from './encoder-pool';
+import { loadEventFilter } from './event-filter';
 
 const filter = loadEventFilter((workerData as { filter?: EventFilterModule } | null)?.filter);
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Codes, type EventFilter, type EventFilterModule, type Logger } from '@tributary/core';
 import { type EncodeJob, type EncodeResult, runEncodeJob } from './encode-job';
+import { loadEventFilter } from './event-filter';
 
 export interface Encoder {
   readonly threads: number;
@@ -36,13 +37,6 @@ interface Pending {
   job: EncodeJob;
   resolve(r: EncodeResult): void;
   reject(e: Error): void;
-}
-
-/** The event filter `m` describes (loaded in the calling thread), or undefined without one. */
-export function loadEventFilter(m: EventFilterModule | undefined): EventFilter | undefined {
-  if (!m) return undefined;
-  const { createEventFilter } = require(m.module) as { createEventFilter(options: unknown): EventFilter };
-  return createEventFilter(m.options);
 }
 
 class Slot {

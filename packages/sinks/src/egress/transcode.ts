@@ -32,16 +32,17 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { DeadLetterKind } from '@tributary/core';
+// Deep imports, not the package index: encoder threads load this file (see encode-job.ts).
 import {
   EntryFault,
   type EntryHead,
-  EventTime,
   TimeForm,
   entryFaultText,
   newEntryHead,
   readEntryHead,
-  readMapHeader,
-} from '@tributary/forward-protocol';
+} from '@tributary/forward-protocol/dist/entries';
+import { EventTime } from '@tributary/forward-protocol/dist/event-time';
+import { readMapHeader } from '@tributary/forward-protocol/dist/msgpack-scan';
 
 /**
  * What the per-event path uses from the protocol package, bound once: read

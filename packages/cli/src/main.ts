@@ -95,6 +95,10 @@ export function buildProgram(): Command {
     .option('--compress <codec>', 'aggregator: none | gzip (the sender sends CompressedPackedForward)', 'none')
     .option('--filters <set>', 'forwarder-*: filters the forwarder runs, none | grep | grep-record | mask', 'none')
     .option('--works <list>', 'side-by-side: comma-separated works to run, of packed, message, message-ack, aggregator (default: all)')
+    .option(
+      '--encoder-threads <n>',
+      "aggregator, and side-by-side's aggregator work: egress.encoder_threads (default: the aggregator's auto)",
+    )
     .action(
       async (
         suite: string,
@@ -106,13 +110,15 @@ export function buildProgram(): Command {
           compress: string;
           filters: string;
           works?: string;
+          encoderThreads?: string;
         },
       ) => {
         const { runBench } = await import('./bench/index');
         const connections = opts.connections === undefined ? undefined : Number(opts.connections);
         const works = opts.works?.split(',').map((w) => w.trim());
         const { sink, log, compress, filters } = opts;
-        await runBench(suite, { seconds: Number(opts.seconds), connections, sink, log, compress, filters, works });
+        const encoderThreads = opts.encoderThreads === undefined ? undefined : Number(opts.encoderThreads);
+        await runBench(suite, { seconds: Number(opts.seconds), connections, sink, log, compress, filters, works, encoderThreads });
       },
     );
 

@@ -96,6 +96,8 @@ export async function runAggregatorBench(
   sink: AggregatorBenchSink,
   log: AggregatorBenchLog = 'embedded',
   compress: AggregatorBenchCompress = 'none',
+  /** egress.encoder_threads; the aggregator's default (auto) when absent */
+  encoderThreads?: number,
 ): Promise<AggregatorBenchReport> {
   const kafka = kafkaConfig(log);
   const dir = mkdtempSync(join(tmpdir(), 'trb-bench-agg-'));
@@ -120,7 +122,11 @@ export async function runAggregatorBench(
       node_id: 'bench',
       forward: { bind: '127.0.0.1', port: forwardPort, udp_heartbeat: false },
       log: kafka?.log ?? { path: join(dir, 'log') },
-      egress: { ...kafka?.egress, routes: [{ match: '**', sinks: ['out'] }] },
+      egress: {
+        ...kafka?.egress,
+        ...(encoderThreads === undefined ? {} : { encoder_threads: encoderThreads }),
+        routes: [{ match: '**', sinks: ['out'] }],
+      },
       sinks: [sinkConfig],
       metrics: { port: metricsPort },
       log_level: 'warn',

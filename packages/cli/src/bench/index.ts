@@ -19,11 +19,13 @@ export interface BenchOptions {
   filters: string;
   /** side-by-side: the works to run (keys of WORK_KEYS); all when absent */
   works?: string[];
+  /** aggregator, side-by-side's aggregator work: egress.encoder_threads (the aggregator's auto when absent) */
+  encoderThreads?: number;
 }
 
 export async function runBench(
   suite: string,
-  { seconds, connections, sink, log, compress = 'none', filters, works }: BenchOptions,
+  { seconds, connections, sink, log, compress = 'none', filters, works, encoderThreads }: BenchOptions,
 ): Promise<void> {
   if (!Object.hasOwn(BENCH_FILTERS, filters))
     throw new Error(`--filters must be ${Object.keys(BENCH_FILTERS).join(' | ')} (got ${filters}).`);
@@ -31,6 +33,9 @@ export async function runBench(
     throw new Error(`--connections must be a positive integer (got ${connections}).`);
   }
   if (!(Number.isFinite(seconds) && seconds > 0)) throw new Error(`--seconds must be a positive number (got ${seconds}).`);
+  if (encoderThreads !== undefined && !(Number.isInteger(encoderThreads) && encoderThreads >= 0 && encoderThreads <= 16)) {
+    throw new Error(`--encoder-threads must be an integer from 0 to 16 (got ${encoderThreads}).`);
+  }
   console.log(`# tributary bench ${suite} — node ${process.version}, ${require('node:os').cpus().length} cores`);
   switch (suite) {
     case 'protocol':
@@ -55,6 +60,7 @@ export async function runBench(
         sink as AggregatorBenchSink,
         log as AggregatorBenchLog,
         compress as AggregatorBenchCompress,
+        encoderThreads,
       );
       console.log(formatResult(r.delivered));
       console.log(formatResult(r.ingest));
@@ -75,7 +81,7 @@ export async function runBench(
           ? `Each work runs through Tributary, then through Fluent Bit (${binary}), for ${seconds} s of sending.`
           : 'FLUENT_BIT is not set: each work runs through Tributary alone (set FLUENT_BIT to a Fluent Bit binary for the side-by-side).',
       );
-      const rows = await runSideBySide(seconds, (row) => console.log(formatRow(row)), works);
+      const rows = await runSideBySide(seconds, (row) => console.log(formatRow(row)), works, encoderThreads);
       console.log(`\n${formatTable(rows)}`);
       return;
     }

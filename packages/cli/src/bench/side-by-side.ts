@@ -45,7 +45,8 @@ interface Work {
   work: string;
   tributaryDoes: string;
   fluentBitDoes: string;
-  tributary: (seconds: number) => Promise<BenchResult>;
+  /** encoderThreads: the aggregator work's egress.encoder_threads (its default when absent); the edge works ignore it */
+  tributary: (seconds: number, encoderThreads?: number) => Promise<BenchResult>;
   fluentBit: (binary: string, seconds: number) => Promise<BenchResult>;
 }
 
@@ -72,7 +73,8 @@ const WORKS: Work[] = [
     work: 'aggregator: acked in -> files (2 connections)',
     tributaryDoes: 'aggregator, embedded log and dedupe, file sink: gzip NDJSON, fdatasync',
     fluentBitDoes: FLUENT_BIT_FILES,
-    tributary: async (seconds) => (await runAggregatorBench(seconds, 2, 'file')).delivered,
+    tributary: async (seconds, encoderThreads) =>
+      (await runAggregatorBench(seconds, 2, 'file', 'embedded', 'none', encoderThreads)).delivered,
     fluentBit: runFluentBitFilesBench,
   },
 ];
@@ -127,6 +129,7 @@ export async function runSideBySide(
   seconds: number,
   onRow: (row: SideBySideRow) => void = () => {},
   only: readonly string[] = WORK_KEYS,
+  encoderThreads?: number,
 ): Promise<SideBySideRow[]> {
   const binary = fluentBitBinary();
   const rows: SideBySideRow[] = [];
@@ -135,7 +138,7 @@ export async function runSideBySide(
       work: w.work,
       tributaryDoes: w.tributaryDoes,
       fluentBitDoes: w.fluentBitDoes,
-      tributary: await w.tributary(seconds),
+      tributary: await w.tributary(seconds, encoderThreads),
       ...(binary ? { fluentBit: await w.fluentBit(binary, seconds) } : {}),
     };
     rows.push(row);

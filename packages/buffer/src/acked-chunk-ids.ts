@@ -33,7 +33,7 @@
  * interval policy's window already allows for acked events.
  */
 import { join } from 'node:path';
-import { type Filesystem, remainingBuffers } from '@tributary/core';
+import type { Filesystem } from '@tributary/core';
 import { readRecords } from './records';
 
 export interface AckedIdsWindow {
@@ -123,8 +123,10 @@ export class AckedChunkIds {
       hashes.set([s.h0, s.h1, s.h2, s.h3], i * 4);
       ats[i] = s.at;
     });
-    const journal = IdJournal.create(fs, path, window.maxEntries, hashes, ats, (e) => ids.onError?.(e));
-    const ids: AckedChunkIds = new AckedChunkIds(window, journal);
+    // `let`, not `const`: create may report an error before `ids` exists (it then throws its own error)
+    let ids: AckedChunkIds | undefined;
+    const journal = IdJournal.create(fs, path, window.maxEntries, hashes, ats, (e) => ids?.onError?.(e));
+    ids = new AckedChunkIds(window, journal);
     for (let i = 0; i < kept.length; i++) ids.insert(hashes[i * 4], hashes[i * 4 + 1], hashes[i * 4 + 2], hashes[i * 4 + 3], ats[i]);
     try {
       await fs.unlink(legacyPath);

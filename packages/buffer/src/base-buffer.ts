@@ -27,7 +27,12 @@ const MAX_WHOLE_KEYS = 10_000;
  * adds a checksum; the forwarder leaves it out to keep the hot path cheap).
  */
 export function resendKey(c: ForwardChunk): string {
-  return `${c.chunkId}\n${c.tag}\n${c.count}\n${c.entries.length}`;
+  return keyOf(c.chunkId, c.tag, c.count, c.entries.length);
+}
+
+/** The one format of a resend key (`resendKey`, and each message of a merged run in `runKeys`). */
+function keyOf(chunkId: string | undefined, tag: string, count: number, bytes: number): string {
+  return `${chunkId}\n${tag}\n${count}\n${bytes}`;
 }
 
 /**
@@ -38,7 +43,7 @@ export function resendKey(c: ForwardChunk): string {
 function runKeys(c: ForwardChunk, ids: AckedRun): string[] {
   if (ids.keys) return ids.keys;
   const keys: string[] = new Array(ids.chunkIds.length);
-  for (let i = 0; i < keys.length; i++) keys[i] = `${ids.chunkIds[i]}\n${c.tag}\n1\n${ids.sizes[i]}`;
+  for (let i = 0; i < keys.length; i++) keys[i] = keyOf(ids.chunkIds[i], c.tag, 1, ids.sizes[i]);
   ids.keys = keys;
   return keys;
 }

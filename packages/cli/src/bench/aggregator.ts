@@ -161,7 +161,8 @@ export async function runAggregatorBench(
     const cpu = cpuUsed();
     const rss = peakRssMb(agg.pid as number);
     const sendSeconds = (sendEnd - start) / 1000;
-    const name = `${log} log, ${sink} sink, gzip NDJSON, ${connections} conns${compress === 'gzip' ? ', sent gzipped' : ''}`;
+    const threads = encoderThreads === undefined ? '' : `, ${encoderThreads} encoder threads`;
+    const name = `${log} log, ${sink} sink, gzip NDJSON, ${connections} conns${compress === 'gzip' ? ', sent gzipped' : ''}${threads}`;
     const notes = [
       `  sent and acked ${sent.sentEvents.toLocaleString('en-US')} events in ${sendSeconds.toFixed(1)} s; the sink confirmed ${delivered.toLocaleString('en-US')}${delivered < sent.sentEvents ? ' (INCOMPLETE: drain limit reached)' : ''}`,
       `  delivered while sending: ${Math.round(deliveredAtSendEnd / sendSeconds).toLocaleString('en-US')} events/s; backlog when sending stopped: ${(sent.sentEvents - deliveredAtSendEnd).toLocaleString('en-US')} events, drained in ${((lastDelivered - sendEnd) / 1000).toFixed(1)} s`,

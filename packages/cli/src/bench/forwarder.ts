@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import {
+  ACK_PREFIX,
   EventTime,
   ForwardConnection,
   encodeEntry,
@@ -256,8 +257,8 @@ async function sendMessagesAckEach(port: number, seconds: number, connections: n
 
 /** One connection of `sendMessagesAckEach`: resolves once sending stopped and every message was acked. */
 function sendAckEachOn(port: number, conn: number, until: number, window: number, templates: Buffer[], out: Sender): Promise<void> {
-  // ack = fixmap(1) "ack" fixstr(24) id: fixed size, as every id is ACK_ID_CHARS characters
-  const ackPrefix = Buffer.from([0x81, 0xa3, 0x61, 0x63, 0x6b, 0xa0 | ACK_ID_CHARS]);
+  // ack = ACK_PREFIX (fixmap(1) "ack"), then fixstr(24) id: fixed size, as every id is ACK_ID_CHARS characters
+  const ackPrefix = Buffer.concat([ACK_PREFIX, Buffer.from([0xa0 | ACK_ID_CHARS])]);
   const ackBytes = ackPrefix.length + ACK_ID_CHARS;
   const sentAt = new Float64Array(window);
   let sent = 0;
@@ -266,6 +267,7 @@ function sendAckEachOn(port: number, conn: number, until: number, window: number
   return new Promise<void>((resolve, reject) => {
     const socket = netConnect({ host: '127.0.0.1', port });
     const fail = (err: Error) => {
+      clearInterval(timer);
       socket.destroy();
       reject(err);
     };
@@ -294,9 +296,10 @@ function sendAckEachOn(port: number, conn: number, until: number, window: number
     socket.on('connect', () => {
       while (sent < window && Date.now() < until) fill();
     });
-    socket.on('error', (err) => {
-      clearInterval(timer);
-      fail(err);
+    socket.on('error', fail);
+    // the edge under test closed the connection with acks still owed: fail now, not at the 60 s watchdog
+    socket.on('close', () => {
+      if (acked < sent) fail(new Error(`Connection ${conn} closed with ${sent - acked} messages unacked.`));
     });
     socket.on('data', (data: Buffer) => {
       const buf = rest.length ? Buffer.concat([rest, data]) : data;
@@ -304,12 +307,10 @@ function sendAckEachOn(port: number, conn: number, until: number, window: number
       const now = performance.now();
       for (; off + ackBytes <= buf.length; off += ackBytes) {
         if (acked >= sent || buf.compare(ackPrefix, 0, ackPrefix.length, off, off + ackPrefix.length) !== 0) {
-          clearInterval(timer);
           return fail(new Error(`An unexpected answer on connection ${conn}: ${buf.toString('hex', off, off + ackBytes)}.`));
         }
         const id = buf.toString('latin1', off + ackPrefix.length, off + ackBytes);
         if (id !== ackEachId(conn, acked)) {
-          clearInterval(timer);
           return fail(new Error(`Ack for ${id} where ${ackEachId(conn, acked)} was due (acks come in order).`));
         }
         out.latencies.push(now - sentAt[acked % window]);

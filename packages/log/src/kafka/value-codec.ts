@@ -20,7 +20,7 @@
  */
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { looksGzipped } from '@tributary/core';
+import { gzipInflatedSize, looksGzipped } from '@tributary/core';
 
 const gzipAsync = promisify(gzip);
 
@@ -28,9 +28,16 @@ const gzipAsync = promisify(gzip);
 export const CODEC_HEADER = 'codec';
 export const GZIP = 'gzip';
 
-/** The value to store for `entries`: `gzipped` when the caller has them (the sender's own gzip of the same entries), else gzip at `level` off the main thread. */
+/**
+ * The value to store for `entries`: `gzipped` when the caller has them (the
+ * sender's own gzip of the same entries) as one gzip member, else gzip at
+ * `level` off the main thread. The log sizes a stored value from its gzip
+ * trailer (`gzipInflatedSize`), which gives only the last member's size: a
+ * sender's several members (Fluentd's compress gzip, one per buffer append)
+ * are compressed again, so the reader's and egress's byte bounds hold.
+ */
 export function gzipValue(entries: Buffer, level: number, gzipped?: Buffer): Promise<Buffer> {
-  if (gzipped) return Promise.resolve(gzipped);
+  if (gzipped && gzipInflatedSize(gzipped) === entries.length) return Promise.resolve(gzipped);
   return gzipAsync(entries, { level });
 }
 

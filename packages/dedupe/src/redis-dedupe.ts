@@ -298,6 +298,15 @@ export class RedisDedupe implements DedupeStore {
   async markDone(keys: string[]): Promise<void> {
     this.recent.add(keys);
     for (const k of keys) this.letGo(k);
+    await this.mark(keys);
+  }
+
+  /**
+   * Sets the done marks; the heartbeat's retry of failed marks comes here,
+   * not through `markDone`, so it does not let go a second time of a key
+   * that a later write of this node holds in flight.
+   */
+  private async mark(keys: string[]): Promise<void> {
     try {
       await Promise.all(keys.map((k) => this.client.set(this.key(k), this.doneValue, 'PX', this.options.doneTtlMs)));
     } catch (err) {
@@ -485,7 +494,7 @@ export class RedisDedupe implements DedupeStore {
       const [epoch] = await Promise.all([this.client.get(this.epochKey), this.register()]);
       await this.readRegistry();
       if (this.epoch !== null && epoch !== this.epoch) this.lost(epoch);
-      if (this.unmarked.length) await this.markDone(this.unmarked.splice(0));
+      if (this.unmarked.length) await this.mark(this.unmarked.splice(0));
     } catch (err) {
       this.options.events.error(err as Error);
     }

@@ -138,3 +138,71 @@ test('a chunk being written when Redis loses its memory stays claimed after the 
     await redis.stop();
   }
 }, 30_000);
+
+type Hooked = Redis & {
+  trbClaim(key: string, value: string, ttlMs: number, takeover: string): Promise<string>;
+};
+
+test.each(['fail_closed', 'fail_open'] as const)(
+  '%s: two nodes cannot both take over one stale claim when Redis loses its memory between the takeover rounds',
+  async (onUnavailable) => {
+    const redis = await startRedis();
+    const clients = [0, 1, 2, 3].map(() => new Redis(redis.url, { maxRetriesPerRequest: 1, commandTimeout: 1000 }));
+    const lost: string[] = [];
+    const store = (node: string, client: Redis) =>
+      new RedisDedupe({
+        client,
+        ownsClient: false,
+        node,
+        prefix: 'trb:test:',
+        claimTtlMs: 30_000,
+        doneTtlMs: 600_000,
+        onUnavailable,
+        rebuildWaitMs: 500,
+        rebuildMaxKeys: 1000,
+        events: { ...quiet, stateLost: () => lost.push(node) },
+      });
+    // node c claims x and dies before logging it (kill -9); it restarts with a new incarnation
+    const dead = store('c', clients[0]);
+    const restarted = store('c', clients[1]);
+    const a = store('a', clients[2]);
+    const b = store('b', clients[3]);
+    try {
+      await dead.start([]);
+      expect(await dead.claim(['x'])).toEqual(['claimed']);
+      await dead.close();
+      await restarted.start([]);
+      // a and b read the registry while they start: c's claim on x is stale for both
+      await Promise.all([a.start([]), b.start([])]);
+      // b finds x stale in its first round; before b's takeover round runs, a takes x over and
+      // Redis loses its memory (both rounds of b run on one connection, in order)
+      const hooked = clients[3] as Hooked;
+      const claim = hooked.trbClaim.bind(hooked);
+      const get = hooked.get.bind(hooked);
+      let between: Promise<void> | null = null;
+      hooked.trbClaim = (key, value, ttlMs, takeover) => {
+        if (takeover === '' || between) return claim(key, value, ttlMs, takeover);
+        between = (async () => {
+          expect(await a.claim(['x'])).toEqual(['claimed']);
+          await clients[2].flushall();
+        })();
+        return between.then(() => claim(key, value, ttlMs, takeover));
+      };
+      (hooked as { get: (key: string) => Promise<string | null> }).get = (key) => (between ? between.then(() => get(key)) : get(key));
+      if (onUnavailable === 'fail_closed') {
+        await expect(b.claim(['x'])).rejects.toMatchObject({ code: 'TRB_DEDUPE_REBUILDING' });
+      } else {
+        expect(await b.claim(['x'])).toEqual(['busy']);
+      }
+      expect(between).not.toBeNull();
+      // b saw the loss in its takeover round, and holds no claim on x
+      expect(lost).toContain('b');
+      expect(String(await clients[0].get('trb:test:x'))).not.toMatch(/^c:b:/);
+    } finally {
+      await Promise.all([a, b, restarted].map((s) => s.close()));
+      for (const c of clients) c.disconnect();
+      await redis.stop();
+    }
+  },
+  30_000,
+);

@@ -40,12 +40,19 @@ import type { Cluster, Redis } from 'ioredis';
 import type { ClaimResult, DedupeStore } from './dedupe-store';
 import { RecentKeys } from './recent-keys';
 
-/** ARGV: claim value, claim TTL, the stale claim value this caller may take over ('' for none). */
+/**
+ * ARGV: claim value, claim TTL, the stale claim value this caller may take over ('' for none).
+ * A takeover is a compare-and-set on that stale value: a key that no longer
+ * holds it (taken over by another node, or gone with Redis's memory) is not
+ * taken ('gone' when it is empty; the caller's wait claims it afresh).
+ */
 const CLAIM = `
 local v = redis.call('GET', KEYS[1])
 if v then
   if string.sub(v, 1, 1) == 'd' then return 'done' end
   if v ~= ARGV[3] then return v end
+elseif ARGV[3] ~= '' then
+  return 'gone'
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 'claimed'`;
@@ -221,11 +228,11 @@ export class RedisDedupe implements DedupeStore {
         keys.map(() => 'claimed'),
       );
     }
+    if (this.epoch !== null && epoch === this.epoch) epoch = await this.takeOverStale(keys, results, epoch);
     if (this.epoch === null || epoch !== this.epoch) {
       if (this.epoch !== null) this.lost(epoch);
       return this.track(keys, await this.unverified(keys, results));
     }
-    await this.takeOverStale(keys, results);
     return this.track(
       keys,
       results.map((v) => (v === 'claimed' || v === 'done' ? v : 'busy')),
@@ -260,15 +267,21 @@ export class RedisDedupe implements DedupeStore {
     return results.map((v) => (v === 'claimed' || v === 'done' ? v : 'busy'));
   }
 
-  /** Claims held by a dead incarnation (a node that restarted) are taken over in a second round trip. */
-  private async takeOverStale(keys: string[], results: string[]): Promise<void> {
+  /**
+   * Claims held by a dead incarnation (a node that restarted) are taken over
+   * in a second round trip, each a compare-and-set on the stale value read in
+   * the first. Returns the epoch read after the takeovers (`epoch`, read after
+   * the first round, when there was none): the caller trusts the takeovers
+   * only under an unchanged epoch, as it does the first round's claims.
+   */
+  private async takeOverStale(keys: string[], results: string[], epoch: string | null): Promise<string | null> {
     const busy = () => results.flatMap((v, i) => (v !== 'claimed' && v !== 'done' ? [i] : []));
-    if (busy().length === 0) return;
+    if (busy().length === 0) return epoch;
     if (Date.now() - this.registryReadAt >= REGISTRY_REFRESH_MS) await this.readRegistry();
     const stale = busy().filter((i) => this.isStale(results[i]));
-    if (stale.length === 0) return;
+    if (stale.length === 0) return epoch;
     try {
-      const [again] = await this.claimRound(
+      const [again, epochAfter] = await this.claimRound(
         stale.map((i) => keys[i]),
         stale.map((i) => results[i]),
       );
@@ -276,10 +289,12 @@ export class RedisDedupe implements DedupeStore {
         results[i] = again[n];
       });
       const taken = again.filter((v) => v === 'claimed').length;
-      if (taken) this.options.events.staleClaims(taken);
+      if (taken && epochAfter === this.epoch) this.options.events.staleClaims(taken);
+      return epochAfter;
     } catch (err) {
       this.options.events.error(err as Error); // they stay busy; the caller's wait retries
       void this.giveBack(stale.map((i) => keys[i]));
+      return epoch;
     }
   }
 

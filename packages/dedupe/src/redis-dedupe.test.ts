@@ -5,7 +5,7 @@
  */
 import { startRedis } from '@tributary/test-kit';
 import Redis from 'ioredis';
-import { RedisDedupe, type RedisDedupeEvents } from './redis-dedupe';
+import { type RebuildReport, RedisDedupe, type RedisDedupeEvents } from './redis-dedupe';
 
 const quiet: RedisDedupeEvents = {
   error: () => {},
@@ -206,3 +206,51 @@ test.each(['fail_closed', 'fail_open'] as const)(
   },
   30_000,
 );
+
+test('a rebuild attempt that fails after re-marking keeps its duplicate count: the retry reports every key another node wrote too', async () => {
+  const redis = await startRedis();
+  const client = new Redis(redis.url, { maxRetriesPerRequest: 1, commandTimeout: 1000 });
+  const reports: RebuildReport[] = [];
+  const failures: string[] = [];
+  const store = new RedisDedupe({
+    client,
+    ownsClient: false,
+    node: 'a',
+    prefix: 'trb:test:',
+    claimTtlMs: 30_000,
+    doneTtlMs: 600_000,
+    onUnavailable: 'fail_closed',
+    rebuildWaitMs: 500,
+    rebuildMaxKeys: 1000,
+    events: { ...quiet, rebuilt: (r) => reports.push(r), rebuildFailed: (err) => failures.push(err.message) },
+  });
+  try {
+    await store.start(['k1', 'k2']);
+    // Redis loses its memory; node b, which wrote k1 too (a resend while the marks were gone), re-marks it first
+    await client.flushall();
+    await client.set('trb:test:k1', 'd:b');
+    // a's first rebuild attempt fails after it re-marked its keys (its report to the peers is refused)
+    const hset = client.hset.bind(client) as (...args: unknown[]) => Promise<number>;
+    let refused = 0;
+    (client as unknown as { hset: (...args: unknown[]) => Promise<number> }).hset = (...args) => {
+      if (refused === 0 && String(args[0]).startsWith('trb:test:!rebuilt:')) {
+        refused++;
+        return Promise.reject(new Error('injected: the rebuilt report failed'));
+      }
+      return hset(...args);
+    };
+    for (let i = 0; i < 100 && !reports.some((r) => r.afterLoss); i++) {
+      await store.claim([`probe-${i}`]).catch(() => []);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(refused).toBe(1);
+    expect(failures).toContain('injected: the rebuilt report failed');
+    const after = reports.filter((r) => r.afterLoss);
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({ keys: 2, duplicates: 1 });
+  } finally {
+    await store.close();
+    client.disconnect();
+    await redis.stop();
+  }
+}, 30_000);

@@ -375,12 +375,14 @@ export class RedisDedupe implements DedupeStore {
   private async rebuild(afterLoss: boolean): Promise<void> {
     const started = Date.now();
     const peers = afterLoss ? this.livePeers() : [];
+    // Across attempts: a failed attempt's re-marks overwrote the other nodes' marks, so a retry cannot count those keys again.
+    const duplicates = new Set<string>();
     for (let attempt = 0; !this.closed; attempt++) {
       try {
         await this.client.set(this.epochKey, randomBytes(8).toString('hex'), 'NX');
         const epoch = await this.client.get(this.epochKey);
         if (epoch === null) throw new Error('the epoch key vanished while it was being set');
-        const { keys, duplicates } = await this.markLogged(afterLoss);
+        const keys = await this.markLogged(afterLoss ? duplicates : null);
         await this.register();
         await this.client.hset(this.rebuiltKey(epoch), this.options.node, '1');
         await this.client.pexpire(this.rebuiltKey(epoch), this.options.doneTtlMs);
@@ -389,7 +391,7 @@ export class RedisDedupe implements DedupeStore {
         if ((await this.client.get(this.epochKey)) !== epoch) throw new Error('Redis lost its memory again during the rebuild');
         this.epoch = epoch;
         this.startHeartbeat();
-        this.options.events.rebuilt({ afterLoss, keys, duplicates, missingPeers, ms: Date.now() - started });
+        this.options.events.rebuilt({ afterLoss, keys, duplicates: duplicates.size, missingPeers, ms: Date.now() - started });
         return;
       } catch (err) {
         if (this.closed) return;
@@ -399,7 +401,8 @@ export class RedisDedupe implements DedupeStore {
     }
   }
 
-  private async markLogged(countDuplicates: boolean): Promise<{ keys: number; duplicates: number }> {
+  /** Re-marks the log's keys done; returns how many. Adds to `duplicates` (when given) the keys another node had written too. */
+  private async markLogged(duplicates: Set<string> | null): Promise<number> {
     let keys = this.recent.snapshot();
     if (this.options.logTail) {
       // A shared log (Kafka) also holds what other nodes wrote, the dead ones included.
@@ -411,14 +414,17 @@ export class RedisDedupe implements DedupeStore {
         );
       }
     }
-    let duplicates = 0;
     for (let i = 0; i < keys.length && !this.closed; i += REBUILD_WAVE) {
       const wave = keys.slice(i, i + REBUILD_WAVE);
       const before = await Promise.all(wave.map((k) => this.client.trbMarkLogged(this.key(k), this.doneValue, this.options.doneTtlMs)));
-      if (countDuplicates) for (const v of before) if (v !== null && this.writtenElsewhere(v)) duplicates++;
+      if (duplicates === null) continue;
+      for (let n = 0; n < wave.length; n++) {
+        const v = before[n];
+        if (v !== null && this.writtenElsewhere(v)) duplicates.add(wave[n]);
+      }
     }
     await this.reclaimInFlight();
-    return { keys: keys.length, duplicates };
+    return keys.length;
   }
 
   /**

@@ -141,8 +141,7 @@ export class FilterChain implements EventFilter {
       let asCame = !changes;
       try {
         if (changes) {
-          out ??= openOutput(into, buf, runFrom >= 0 ? runFrom : pos, start, end);
-          if (runFrom >= 0) out.copy(buf, runFrom, pos);
+          out = flushRun(out, into, buf, runFrom, pos, start, end);
           runFrom = -1;
         }
         if (rawRecord) {
@@ -164,18 +163,14 @@ export class FilterChain implements EventFilter {
       if (kept && asCame) {
         if (runFrom < 0) runFrom = pos;
       } else if (runFrom >= 0) {
-        out ??= openOutput(into, buf, runFrom, start, end);
-        out.copy(buf, runFrom, pos);
+        out = flushRun(out, into, buf, runFrom, pos, start, end);
         runFrom = -1;
       }
       index++;
       pos = entryEnd;
     }
     if (!out && runFrom === start) return { entries: buf.subarray(start, end), indexes };
-    if (runFrom >= 0) {
-      out ??= openOutput(into, buf, runFrom, start, end);
-      out.copy(buf, runFrom, pos);
-    }
+    if (runFrom >= 0) out = flushRun(out, into, buf, runFrom, pos, start, end);
     if (!out) return { entries: Buffer.alloc(0), indexes };
     return { entries: into ? out.view() : out.take(), indexes };
   }
@@ -238,12 +233,28 @@ export function createFilterChain(
   return new FilterChain(stages);
 }
 
-/** The Output a chunk's kept entries go to: `into` (staged from `from`, the first source byte still to be copied) or a new one. */
-function openOutput(into: Output | undefined, buf: Buffer, from: number, start: number, end: number): Output {
-  const out = into ?? new Output(end - start + (end - start) / 4);
-  out.begin();
-  // a reused Output takes the rest of the chunk in one copy, then moves kept pieces within itself
-  if (into) out.stage(buf, from, end);
+/**
+ * Copies the run of kept entries `buf[runFrom, pos)` (none when `runFrom` is
+ * -1) to the chunk's Output and returns it. With `out` null, first opens the
+ * Output: `into`, staged from the first source byte still to be copied, or a
+ * new one.
+ */
+function flushRun(
+  out: Output | null,
+  into: Output | undefined,
+  buf: Buffer,
+  runFrom: number,
+  pos: number,
+  start: number,
+  end: number,
+): Output {
+  if (out === null) {
+    out = into ?? new Output(end - start + (end - start) / 4);
+    out.begin();
+    // a reused Output takes the rest of the chunk in one copy, then moves kept pieces within itself
+    if (into) out.stage(buf, runFrom >= 0 ? runFrom : pos, end);
+  }
+  if (runFrom >= 0) out.copy(buf, runFrom, pos);
   return out;
 }
 

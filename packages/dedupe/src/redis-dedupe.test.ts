@@ -180,10 +180,11 @@ test.each(['fail_closed', 'fail_open'] as const)(
       const claim = hooked.trbClaim.bind(hooked);
       const get = hooked.get.bind(hooked);
       let between: Promise<void> | null = null;
+      let aGot: string[] = [];
       hooked.trbClaim = (key, value, ttlMs, takeover) => {
         if (takeover === '' || between) return claim(key, value, ttlMs, takeover);
         between = (async () => {
-          expect(await a.claim(['x'])).toEqual(['claimed']);
+          aGot = await a.claim(['x']);
           await clients[2].flushall();
         })();
         return between.then(() => claim(key, value, ttlMs, takeover));
@@ -195,6 +196,8 @@ test.each(['fail_closed', 'fail_open'] as const)(
         expect(await b.claim(['x'])).toEqual(['busy']);
       }
       expect(between).not.toBeNull();
+      await between;
+      expect(aGot).toEqual(['claimed']); // a took the stale claim over before the loss
       // b saw the loss in its takeover round, and holds no claim on x
       expect(lost).toContain('b');
       expect(String(await clients[0].get('trb:test:x'))).not.toMatch(/^c:b:/);

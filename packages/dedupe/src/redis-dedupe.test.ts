@@ -257,3 +257,102 @@ test('a rebuild attempt that fails after re-marking keeps its duplicate count: t
     await redis.stop();
   }
 }, 30_000);
+
+test('a re-marking wave with one failed command still counts the duplicates its other commands found', async () => {
+  const redis = await startRedis();
+  const client = new Redis(redis.url, { maxRetriesPerRequest: 1, commandTimeout: 1000 });
+  const reports: RebuildReport[] = [];
+  const store = new RedisDedupe({
+    client,
+    ownsClient: false,
+    node: 'a',
+    prefix: 'trb:test:',
+    claimTtlMs: 30_000,
+    doneTtlMs: 600_000,
+    onUnavailable: 'fail_closed',
+    rebuildWaitMs: 500,
+    rebuildMaxKeys: 1000,
+    events: { ...quiet, rebuilt: (r) => reports.push(r) },
+  });
+  try {
+    await store.start(['k1', 'k2']);
+    await client.flushall();
+    await client.set('trb:test:k1', 'd:b'); // node b wrote k1 too
+    // in a's first rebuild attempt, re-marking k2 fails; k1's succeeds (and overwrites b's mark)
+    const hooked = client as unknown as { trbMarkLogged: (key: string, value: string, ttlMs: number) => Promise<string | null> };
+    const markLogged = hooked.trbMarkLogged.bind(client);
+    let refused = 0;
+    hooked.trbMarkLogged = (key, value, ttlMs) => {
+      if (refused === 0 && key === 'trb:test:k2') {
+        refused++;
+        return Promise.reject(new Error('injected: re-marking k2 failed'));
+      }
+      return markLogged(key, value, ttlMs);
+    };
+    for (let i = 0; i < 100 && !reports.some((r) => r.afterLoss); i++) {
+      await store.claim([`probe-${i}`]).catch(() => []);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(refused).toBe(1);
+    expect(reports.filter((r) => r.afterLoss)).toMatchObject([{ keys: 2, duplicates: 1 }]);
+  } finally {
+    await store.close();
+    client.disconnect();
+    await redis.stop();
+  }
+}, 30_000);
+
+test('a chunk both nodes wrote is counted as a duplicate once: not by each node, not again after a second loss', async () => {
+  const redis = await startRedis();
+  const clients = [0, 1].map(() => new Redis(redis.url, { maxRetriesPerRequest: 1, commandTimeout: 1000 }));
+  const found = { a: [] as number[], b: [] as number[] };
+  const store = (node: 'a' | 'b', client: Redis) =>
+    new RedisDedupe({
+      client,
+      ownsClient: false,
+      node,
+      prefix: 'trb:test:',
+      claimTtlMs: 30_000,
+      doneTtlMs: 600_000,
+      onUnavailable: 'fail_open',
+      rebuildWaitMs: 300,
+      rebuildMaxKeys: 1000,
+      events: {
+        ...quiet,
+        rebuilt: (r) => {
+          if (r.afterLoss) found[node].push(r.duplicates);
+        },
+      },
+    });
+  // both logs hold k1 (written twice while the marks were lost); only a's holds k2
+  const a = store('a', clients[0]);
+  const b = store('b', clients[1]);
+  const rebuildAfterLoss = async (s: RedisDedupe, node: 'a' | 'b', n: number) => {
+    for (let i = 0; i < 100 && found[node].length < n; i++) {
+      await s.claim([`probe-${node}-${n}-${i}`]).catch(() => []);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(found[node]).toHaveLength(n);
+  };
+  try {
+    await Promise.all([a.start(['k1', 'k2']), b.start(['k1'])]);
+    // Redis loses its memory; b wrote k1 again meanwhile (its done mark is there), then both rebuild, a first
+    await clients[0].flushall();
+    await clients[0].set('trb:test:k1', 'd:b');
+    await rebuildAfterLoss(a, 'a', 1);
+    await rebuildAfterLoss(b, 'b', 1);
+    // a second loss: both re-mark k1 again
+    await clients[0].flushall();
+    await rebuildAfterLoss(a, 'a', 2);
+    await rebuildAfterLoss(b, 'b', 2);
+    const sum = (l: number[]) => l.reduce((x, y) => x + y, 0);
+    expect(sum(found.a) + sum(found.b)).toBe(1);
+    // every mark still reads done for a claim
+    expect(await a.claim(['k1', 'k2'])).toEqual(['done', 'done']);
+    expect(await b.claim(['k1', 'k2'])).toEqual(['done', 'done']);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+    for (const c of clients) c.disconnect();
+    await redis.stop();
+  }
+}, 30_000);

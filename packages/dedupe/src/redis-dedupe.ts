@@ -12,6 +12,9 @@
  *                                    still being written)
  *   <prefix><key> "d:<node>"         written by node, TTL doneTtlMs ("d" alone, from
  *                                    older versions, reads the same)
+ *   <prefix><key> "d+:<node>"        the same, set by node's rebuild, which found the
+ *                                    key written by another node too and counted it:
+ *                                    no other node's rebuild counts it again
  *   <prefix>!epoch                   random id, set by the first node to find it
  *                                    missing; no TTL
  *   <prefix>!nodes                   hash node → "<incarnation> <ms>": heartbeats
@@ -57,11 +60,33 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 'claimed'`;
 
-/** Marks a key this node has in its log done; returns what the key held before. */
+/**
+ * Marks a key this node has in its log done, and says whether another node
+ * had written it too: its done mark ("d:<other>"; not "d+:", a duplicate its
+ * rebuild counted already), or under fail_open its claim (that node does not
+ * trust the marks either, so it goes on and writes; under fail_closed it gives
+ * the claim back). A duplicate found, or one this node counted before
+ * (ARGV[4]), is marked "d+:<node>", so the other node's rebuild does not
+ * count it a second time.
+ * ARGV: "d:<node>", done TTL, '1' under fail_open, '1' when counted before.
+ * Returns 1 for a duplicate found, else 0.
+ */
 const MARK_LOGGED = `
 local v = redis.call('GET', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return v`;
+local node = string.sub(ARGV[1], 3)
+local found = false
+if v and v ~= ARGV[1] then
+  if string.sub(v, 1, 2) == 'd:' then
+    found = true
+  elseif ARGV[3] == '1' and string.sub(v, 1, 2) == 'c:' then
+    found = string.match(v, '^c:(.*):[^:]*$') ~= node
+  end
+end
+local mark = ARGV[1]
+if found or ARGV[4] == '1' then mark = 'd+:' .. node end
+redis.call('SET', KEYS[1], mark, 'PX', ARGV[2])
+if found then return 1 end
+return 0`;
 
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -81,7 +106,7 @@ const REBUILD_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 5000 };
 type ScriptClient = (Redis | Cluster) & {
   trbClaim(key: string, value: string, ttlMs: number, takeover: string): Promise<string>;
   trbRelease(key: string, value: string): Promise<number>;
-  trbMarkLogged(key: string, value: string, ttlMs: number): Promise<string | null>;
+  trbMarkLogged(key: string, value: string, ttlMs: number, failOpen: '0' | '1', countedBefore: '0' | '1'): Promise<number>;
 };
 
 export interface RebuildReport {
@@ -89,7 +114,10 @@ export interface RebuildReport {
   afterLoss: boolean;
   /** Keys of this node's log re-marked done. */
   keys: number;
-  /** After a loss: keys of this node's log that another node had written too (duplicates). */
+  /**
+   * After a loss: keys of this node's log that another node had written too
+   * (duplicates), each counted by one node only, once.
+   */
   duplicates: number;
   /** Peers that did not report their own rebuild within rebuildWaitMs. */
   missingPeers: string[];
@@ -164,6 +192,12 @@ export class RedisDedupe implements DedupeStore {
    * in Redis until its last holder lets go.
    */
   private readonly inFlight = new Map<string, number>();
+  /**
+   * Keys this node's rebuilds counted as duplicates (the newest
+   * rebuildMaxKeys): a later attempt or rebuild neither counts them again
+   * nor leaves them for another node to count (it marks them "d+:").
+   */
+  private readonly counted = new Set<string>();
   private closed = false;
 
   constructor(private readonly options: RedisDedupeOptions) {
@@ -376,13 +410,13 @@ export class RedisDedupe implements DedupeStore {
     const started = Date.now();
     const peers = afterLoss ? this.livePeers() : [];
     // Across attempts: a failed attempt's re-marks overwrote the other nodes' marks, so a retry cannot count those keys again.
-    const duplicates = new Set<string>();
+    const found = { duplicates: 0 };
     for (let attempt = 0; !this.closed; attempt++) {
       try {
         await this.client.set(this.epochKey, randomBytes(8).toString('hex'), 'NX');
         const epoch = await this.client.get(this.epochKey);
         if (epoch === null) throw new Error('the epoch key vanished while it was being set');
-        const keys = await this.markLogged(afterLoss ? duplicates : null);
+        const keys = await this.markLogged(afterLoss ? found : null);
         await this.register();
         await this.client.hset(this.rebuiltKey(epoch), this.options.node, '1');
         await this.client.pexpire(this.rebuiltKey(epoch), this.options.doneTtlMs);
@@ -391,7 +425,7 @@ export class RedisDedupe implements DedupeStore {
         if ((await this.client.get(this.epochKey)) !== epoch) throw new Error('Redis lost its memory again during the rebuild');
         this.epoch = epoch;
         this.startHeartbeat();
-        this.options.events.rebuilt({ afterLoss, keys, duplicates: duplicates.size, missingPeers, ms: Date.now() - started });
+        this.options.events.rebuilt({ afterLoss, keys, duplicates: found.duplicates, missingPeers, ms: Date.now() - started });
         return;
       } catch (err) {
         if (this.closed) return;
@@ -401,8 +435,8 @@ export class RedisDedupe implements DedupeStore {
     }
   }
 
-  /** Re-marks the log's keys done; returns how many. Adds to `duplicates` (when given) the keys another node had written too. */
-  private async markLogged(duplicates: Set<string> | null): Promise<number> {
+  /** Re-marks the log's keys done; returns how many. Adds to `found` (after a loss) the duplicates not counted before. */
+  private async markLogged(found: { duplicates: number } | null): Promise<number> {
     let keys = this.recent.snapshot();
     if (this.options.logTail) {
       // A shared log (Kafka) also holds what other nodes wrote, the dead ones included.
@@ -416,12 +450,23 @@ export class RedisDedupe implements DedupeStore {
     }
     for (let i = 0; i < keys.length && !this.closed; i += REBUILD_WAVE) {
       const wave = keys.slice(i, i + REBUILD_WAVE);
-      const before = await Promise.all(wave.map((k) => this.client.trbMarkLogged(this.key(k), this.doneValue, this.options.doneTtlMs)));
-      if (duplicates === null) continue;
-      for (let n = 0; n < wave.length; n++) {
-        const v = before[n];
-        if (v !== null && this.writtenElsewhere(v)) duplicates.add(wave[n]);
+      // Settled, not all: a wave's failed command must not drop what its other commands found (they overwrote those marks).
+      const failOpen = this.options.onUnavailable === 'fail_open' ? '1' : '0';
+      const results = await Promise.allSettled(
+        wave.map((k) =>
+          this.client.trbMarkLogged(this.key(k), this.doneValue, this.options.doneTtlMs, failOpen, this.counted.has(k) ? '1' : '0'),
+        ),
+      );
+      for (let n = 0; n < wave.length && found !== null; n++) {
+        const r = results[n];
+        if (r.status === 'fulfilled' && r.value === 1 && !this.counted.has(wave[n])) {
+          this.counted.add(wave[n]);
+          found.duplicates++;
+        }
       }
+      this.forgetOldestCounted();
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
     }
     await this.reclaimInFlight();
     return keys.length;
@@ -444,17 +489,11 @@ export class RedisDedupe implements DedupeStore {
     }
   }
 
-  /**
-   * "d:<other>": another node wrote it. "c:<other>:…": another node, not yet
-   * trusting the marks either, is writing it — under fail_open it goes on and
-   * writes it; under fail_closed it gives the claim back without writing.
-   */
-  private writtenElsewhere(value: string): boolean {
-    if (value.startsWith('d:')) return value !== this.doneValue;
-    if (value.startsWith('c:') && this.options.onUnavailable === 'fail_open') {
-      return value.slice(2, value.lastIndexOf(':')) !== this.options.node;
+  private forgetOldestCounted(): void {
+    for (const k of this.counted) {
+      if (this.counted.size <= this.options.rebuildMaxKeys) return;
+      this.counted.delete(k);
     }
-    return false;
   }
 
   /**

@@ -356,3 +356,54 @@ test('a chunk both nodes wrote is counted as a duplicate once: not by each node,
     await redis.stop();
   }
 }, 30_000);
+
+test("on a shared log (Kafka), re-marking the tail's chunks of other nodes finds no duplicates; a chunk two nodes appended still counts once", async () => {
+  const redis = await startRedis();
+  const clients = [0, 1].map(() => new Redis(redis.url, { maxRetriesPerRequest: 1, commandTimeout: 1000 }));
+  const found = { a: [] as number[], b: [] as number[] };
+  // the topic's tail: chunks of a dead node c, a's own t-a, and t-both, which a and b both appended
+  const tail = ['t-c1', 't-c2', 't-a', 't-both'];
+  const store = (node: 'a' | 'b', client: Redis) =>
+    new RedisDedupe({
+      client,
+      ownsClient: false,
+      node,
+      prefix: 'trb:test:',
+      claimTtlMs: 30_000,
+      doneTtlMs: 600_000,
+      onUnavailable: 'fail_closed',
+      rebuildWaitMs: 300,
+      rebuildMaxKeys: 1000,
+      logTail: async () => tail,
+      events: {
+        ...quiet,
+        rebuilt: (r) => {
+          if (r.afterLoss) found[node].push(r.duplicates);
+        },
+      },
+    });
+  const a = store('a', clients[0]);
+  const b = store('b', clients[1]);
+  const rebuildAfterLoss = async (s: RedisDedupe, node: 'a' | 'b') => {
+    for (let i = 0; i < 100 && found[node].length < 1; i++) {
+      await s.claim([`probe-${node}-${i}`]).catch(() => []);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(found[node]).toHaveLength(1);
+  };
+  try {
+    // on Kafka a node's own keys are those it appended since it started (markDone)
+    await Promise.all([a.start([]), b.start([])]);
+    await a.markDone(['t-a', 't-both']);
+    await b.markDone(['t-both']); // b appended t-both too (while the marks were lost, say)
+    await clients[0].flushall();
+    await rebuildAfterLoss(a, 'a');
+    await rebuildAfterLoss(b, 'b');
+    expect({ a: found.a[0], b: found.b[0] }).toEqual({ a: 0, b: 1 });
+    expect(await a.claim(tail)).toEqual(['done', 'done', 'done', 'done']);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+    for (const c of clients) c.disconnect();
+    await redis.stop();
+  }
+}, 30_000);

@@ -88,6 +88,19 @@ redis.call('SET', KEYS[1], mark, 'PX', ARGV[2])
 if found then return 1 end
 return 0`;
 
+/**
+ * Marks done a key of the shared log's tail that this node did not append
+ * (another node did, maybe a dead one): "d", which reads done and is never
+ * counted as a duplicate; a done mark of the node that wrote it is kept (its
+ * TTL renewed), so that node's rebuild still finds a duplicate of its own.
+ * ARGV: done TTL.
+ */
+const MARK_TAIL = `
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 1) == 'd' then return redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+redis.call('SET', KEYS[1], 'd', 'PX', ARGV[1])
+return 1`;
+
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
@@ -107,6 +120,7 @@ type ScriptClient = (Redis | Cluster) & {
   trbClaim(key: string, value: string, ttlMs: number, takeover: string): Promise<string>;
   trbRelease(key: string, value: string): Promise<number>;
   trbMarkLogged(key: string, value: string, ttlMs: number, failOpen: '0' | '1', countedBefore: '0' | '1'): Promise<number>;
+  trbMarkTail(key: string, ttlMs: number): Promise<number>;
 };
 
 export interface RebuildReport {
@@ -205,6 +219,7 @@ export class RedisDedupe implements DedupeStore {
     c.defineCommand('trbClaim', { numberOfKeys: 1, lua: CLAIM });
     c.defineCommand('trbRelease', { numberOfKeys: 1, lua: RELEASE });
     c.defineCommand('trbMarkLogged', { numberOfKeys: 1, lua: MARK_LOGGED });
+    c.defineCommand('trbMarkTail', { numberOfKeys: 1, lua: MARK_TAIL });
     this.client = c;
     this.claimValue = `c:${options.node}:${this.incarnation}`;
     this.doneValue = `d:${options.node}`;
@@ -437,21 +452,22 @@ export class RedisDedupe implements DedupeStore {
 
   /** Re-marks the log's keys done; returns how many. Adds to `found` (after a loss) the duplicates not counted before. */
   private async markLogged(found: { duplicates: number } | null): Promise<number> {
-    let keys = this.recent.snapshot();
+    const own = this.recent.snapshot();
+    let others: string[] = [];
     if (this.options.logTail) {
-      // A shared log (Kafka) also holds what other nodes wrote, the dead ones included.
+      // A shared log (Kafka) also holds what other nodes wrote, the dead ones included: done, but not this node's duplicates.
       try {
-        keys = [...new Set([...(await this.options.logTail()), ...keys])];
+        const mine = new Set(own);
+        others = [...new Set(await this.options.logTail())].filter((k) => !mine.has(k));
       } catch (err) {
         this.options.events.rebuildFailed(
           new Error(`reading the log's tail failed, rebuilding from this node's own keys: ${(err as Error).message}`),
         );
       }
     }
-    for (let i = 0; i < keys.length && !this.closed; i += REBUILD_WAVE) {
-      const wave = keys.slice(i, i + REBUILD_WAVE);
+    const failOpen = this.options.onUnavailable === 'fail_open' ? '1' : '0';
+    await this.inWaves(own, async (wave) => {
       // Settled, not all: a wave's failed command must not drop what its other commands found (they overwrote those marks).
-      const failOpen = this.options.onUnavailable === 'fail_open' ? '1' : '0';
       const results = await Promise.allSettled(
         wave.map((k) =>
           this.client.trbMarkLogged(this.key(k), this.doneValue, this.options.doneTtlMs, failOpen, this.counted.has(k) ? '1' : '0'),
@@ -467,9 +483,17 @@ export class RedisDedupe implements DedupeStore {
       this.forgetOldestCounted();
       const failed = results.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
-    }
+    });
+    await this.inWaves(others, async (wave) => {
+      await Promise.all(wave.map((k) => this.client.trbMarkTail(this.key(k), this.options.doneTtlMs)));
+    });
     await this.reclaimInFlight();
-    return keys.length;
+    return own.length + others.length;
+  }
+
+  /** Runs `fn` on REBUILD_WAVE keys at a time, one wave after the other, until done or the store closes. */
+  private async inWaves(keys: readonly string[], fn: (wave: string[]) => Promise<void>): Promise<void> {
+    for (let i = 0; i < keys.length && !this.closed; i += REBUILD_WAVE) await fn(keys.slice(i, i + REBUILD_WAVE));
   }
 
   /**
@@ -480,13 +504,11 @@ export class RedisDedupe implements DedupeStore {
    * same connection orders the two, and a done mark set first is kept).
    */
   private async reclaimInFlight(): Promise<void> {
-    const keys = [...this.inFlight.keys()];
-    for (let i = 0; i < keys.length && !this.closed; i += REBUILD_WAVE) {
-      const wave = keys.slice(i, i + REBUILD_WAVE);
+    await this.inWaves([...this.inFlight.keys()], async (wave) => {
       await Promise.all(wave.map((k) => this.client.trbClaim(this.key(k), this.claimValue, this.options.claimTtlMs, '')));
       const gone = wave.filter((k) => !this.inFlight.has(k));
       if (gone.length) await Promise.all(gone.map((k) => this.client.trbRelease(this.key(k), this.claimValue)));
-    }
+    });
   }
 
   private forgetOldestCounted(): void {

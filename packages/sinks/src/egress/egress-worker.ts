@@ -147,8 +147,6 @@ class Window {
   readonly logTime: boolean;
   /** The partition's revocations egress had seen when this window opened; a later one makes it stale. */
   readonly generation: number;
-  /** The partition's previous window was cut on size: this one ends a burst. */
-  afterSizeCut = false;
   readonly tags = new Set<string>();
   readonly jobs: Array<Promise<JobOutcome>> = [];
   /** Records of the current poll not yet sent to the encoder. */
@@ -187,7 +185,7 @@ export class EgressWorker {
   /** Settles when each sealed window is delivered and committed (or given up), oldest first. */
   private readonly sealedWindows: Array<Promise<void>> = [];
   private readonly open = new Map<number, Window>();
-  /** Partitions whose last window was cut on size (its next window ends a burst, or continues it). */
+  /** Partitions whose last sealed window was cut on size: their open window ends a burst, or continues it. */
   private readonly sizeCut = new Set<number>();
   /** Per partition, how many times the reader reported it revoked. */
   private readonly generations = new Map<number, number>();
@@ -272,7 +270,7 @@ export class EgressWorker {
       for (const w of [...this.open.values()]) {
         // In log time, the end must be seen after the cut: whatever was appended before it is then read.
         if (now >= w.sealableAt() && reader.caughtUp(w.partition, w.logTime ? w.sealableAt() : 0)) this.seal(w);
-        else if (quiet && !w.logTime && (w.afterSizeCut || w.bytes >= QUIET_CUT_BYTES) && reader.caughtUp(w.partition, 0)) this.seal(w);
+        else if (quiet && !w.logTime && this.endsBurst(w) && reader.caughtUp(w.partition, 0)) this.seal(w);
       }
       // A round that neither waited nor read may have done no I/O at all (a reader answering from memory):
       // let timers, sockets and signals in before the next, or the loop starves the process.
@@ -312,6 +310,11 @@ export class EgressWorker {
     }
   }
 
+  /** Whether a window of a log without append times is cut once its stream went quiet: it is large, or follows a size cut. */
+  private endsBurst(w: Window): boolean {
+    return w.bytes >= QUIET_CUT_BYTES || this.sizeCut.has(w.partition);
+  }
+
   private stale(w: Window): boolean {
     return (this.generations.get(w.partition) ?? 0) !== w.generation;
   }
@@ -326,7 +329,6 @@ export class EgressWorker {
     }
     if (!w) {
       w = new Window(r, objects.ageMs, this.generations);
-      w.afterSizeCut = this.sizeCut.delete(r.partition);
       this.open.set(r.partition, w);
     }
     w.tags.add(r.tag);
@@ -335,8 +337,7 @@ export class EgressWorker {
     w.last = r.offset;
     if (w.bytes >= objects.bytes) {
       this.flushSegment(w);
-      this.seal(w);
-      this.sizeCut.add(r.partition);
+      this.seal(w, true);
     }
   }
 
@@ -412,8 +413,10 @@ export class EgressWorker {
     w.jobs.push(outcome);
   }
 
-  private seal(w: Window): void {
+  private seal(w: Window, onSize = false): void {
     this.open.delete(w.partition);
+    if (onSize) this.sizeCut.add(w.partition);
+    else this.sizeCut.delete(w.partition);
     this.finalizing = this.finalizing.then(() => this.finalize(w));
     const done = this.finalizing.then(() => {
       this.sealedWindows.splice(this.sealedWindows.indexOf(done), 1);

@@ -124,19 +124,32 @@ export const APPEND_CLOCK_SKEW_MS = 1000;
 export const QUIET_CUT_BYTES = 1024 * 1024;
 /** Windows sealed but not yet delivered and committed; past this, polling waits. */
 const MAX_SEALED = 2;
-/** Encoding jobs in flight beyond one per encoder thread; past this, polling waits (each holds a poll's entries). */
-const EXTRA_JOBS = 1;
+/**
+ * Encoding jobs in flight per encoder thread: one it encodes and one queued,
+ * so a thread never waits for the main thread between jobs.
+ */
+const JOBS_PER_THREAD = 2;
+/**
+ * Most entries bytes in one encoding job (a larger record is a job of its
+ * own). A poll is split into jobs of this size, started as jobs settle, so
+ * the copies in flight hold JOBS_PER_THREAD x threads x JOB_BYTES whatever
+ * the poll's size: whole polls as jobs (8 MiB each, four in flight with two
+ * threads) were 30-40 MB of the aggregator's RSS.
+ */
+const JOB_BYTES = 2 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 /** A job's outcome: its output, or (when the encoder failed) its records as dead letters. */
 type JobOutcome = EncodeResult | { failed: Error; deadLetters: DeadLetter[] };
 
-/**
- * Shared buffers for encoding jobs' entries are reused, and grown when a job
- * needs more: a fresh one per job piled up outside the GC's view (hundreds of
- * MB of RSS under load). The first ones are sized for a poll of the embedded log.
- */
-const JOB_BUFFER_BYTES = 12 * 1024 * 1024;
+/** Records of one poll and window bound for one encoding job, started when the encoder has room for it. */
+interface QueuedJob {
+  records: StoredRecord[];
+  /** Bytes of the records as stored (what the job's buffer holds). */
+  size: number;
+  /** Settles the window's promise of this job with the job's outcome. */
+  started(outcome: Promise<JobOutcome>): void;
+}
 
 class Window {
   readonly partition: number;
@@ -200,6 +213,13 @@ export class EgressWorker {
   private readonly warnedKinds = new Set<DeadLetterKind>();
   /** Encoding jobs not yet settled, oldest first. */
   private readonly encoding: Array<Promise<unknown>> = [];
+  /** Jobs of the current poll not yet started (its records are valid until the next poll: all start before it). */
+  private readonly queued: QueuedJob[] = [];
+  /**
+   * Shared buffers of JOB_BYTES for jobs' entries, reused: a fresh one per
+   * job piled up outside the GC's view (hundreds of MB of RSS under load). A
+   * job larger than that (one large record) gets a buffer that is not kept.
+   */
   private readonly freeBuffers: SharedArrayBuffer[] = [];
   private readonly maxEncoding: number;
 
@@ -208,7 +228,7 @@ export class EgressWorker {
     const sinks = new Set(options.routes.flatMap((r) => r.sinks));
     this.gzipLevels = [...new Set([...sinks].flatMap((s) => (s.kind === 'objects' ? [s.gzipLevel] : [])))];
     this.needLines = [...sinks].some((s) => s.kind === 'lines');
-    this.maxEncoding = Math.max(1, options.encoder.threads) + EXTRA_JOBS;
+    this.maxEncoding = Math.max(1, options.encoder.threads) * JOBS_PER_THREAD;
   }
 
   start(): void {
@@ -248,7 +268,6 @@ export class EgressWorker {
     let attempt = 0;
     while (this.running && !this.broken) {
       while (this.sealedWindows.length >= MAX_SEALED && this.running) await this.sealedWindows[0];
-      while (this.encoding.length >= this.maxEncoding) await this.encoding[0];
       let records: StoredRecord[];
       const wait = this.pollWait(maxWaitMs);
       const polled = Date.now();
@@ -264,6 +283,7 @@ export class EgressWorker {
       if (revoked.length) this.dropRevoked(revoked);
       for (const r of records) this.add(r);
       for (const w of this.open.values()) this.flushSegment(w);
+      await this.startQueued();
       const now = Date.now();
       // Nothing new for a whole poll wait: the log's streams went quiet.
       const quiet = records.length === 0 && wait >= maxWaitMs && now - polled >= maxWaitMs;
@@ -351,31 +371,61 @@ export class EgressWorker {
     return sinks;
   }
 
-  /** Copies the window's records of this poll (the reader reuses its buffer) and starts encoding them. */
+  /**
+   * Queues the window's records of this poll as jobs of about JOB_BYTES;
+   * each job's outcome joins the window's at once, so a window sealed before
+   * its jobs start still waits for them.
+   */
   private flushSegment(w: Window): void {
     if (w.segment.length === 0) return;
     let unrouted = 0;
-    let size = 0;
     const unreadable: DeadLetter[] = [];
     const routed = w.segment.filter((r) => {
       if (r.unreadable !== undefined && this.sinksFor(r.tag).length) {
         unreadable.push(this.unreadableRecord(r));
         return false;
       }
-      if (this.sinksFor(r.tag).length) {
-        size += (r.gzipped ?? r.entries).length;
-        return true;
-      }
+      if (this.sinksFor(r.tag).length) return true;
       unrouted += r.count;
       return false;
     });
     w.segment = [];
     if (unrouted) this.options.metrics.unrouted(unrouted);
     if (unreadable.length) w.jobs.push(Promise.resolve({ groups: [], deadLetters: unreadable, events: 0 }));
-    if (routed.length === 0) return;
+    let records: StoredRecord[] = [];
+    let size = 0;
+    const queue = () => {
+      const job = { records, size, started: (_: Promise<JobOutcome>) => {} };
+      w.jobs.push(
+        new Promise<JobOutcome>((resolve) => {
+          job.started = resolve;
+        }),
+      );
+      this.queued.push(job);
+      records = [];
+      size = 0;
+    };
+    for (const r of routed) {
+      const bytes = (r.gzipped ?? r.entries).length;
+      if (records.length && size + bytes > JOB_BYTES) queue();
+      records.push(r);
+      size += bytes;
+    }
+    if (records.length) queue();
+  }
+
+  /** Starts the queued jobs, each once the encoder has room for it (JOBS_PER_THREAD per thread). */
+  private async startQueued(): Promise<void> {
+    for (let job = this.queued.shift(); job; job = this.queued.shift()) {
+      while (this.encoding.length >= this.maxEncoding) await Promise.race(this.encoding);
+      job.started(this.startJob(job.records, job.size));
+    }
+  }
+
+  /** Copies records (the reader reuses its buffer) into a shared buffer and encodes them there; the outcome never rejects. */
+  private startJob(routed: StoredRecord[], size: number): Promise<JobOutcome> {
     // Shared memory: the encoder thread reads it without a copy; the buffer is reused once the job settled.
-    let shared = this.freeBuffers.pop() ?? new SharedArrayBuffer(Math.max(JOB_BUFFER_BYTES, size));
-    if (shared.byteLength < size) shared = new SharedArrayBuffer(size);
+    const shared = (size <= JOB_BYTES && this.freeBuffers.pop()) || new SharedArrayBuffer(Math.max(JOB_BYTES, size));
     const entries = new Uint8Array(shared, 0, size);
     const records: JobRecord[] = [];
     let at = 0;
@@ -406,11 +456,11 @@ export class EgressWorker {
         (err: Error): JobOutcome => ({ failed: err, deadLetters: this.abandoned ? [] : this.failedJob(input, err) }),
       )
       .finally(() => {
-        this.freeBuffers.push(shared);
+        if (shared.byteLength === JOB_BYTES) this.freeBuffers.push(shared);
         this.encoding.splice(this.encoding.indexOf(outcome), 1);
       });
     this.encoding.push(outcome);
-    w.jobs.push(outcome);
+    return outcome;
   }
 
   private seal(w: Window, onSize = false): void {

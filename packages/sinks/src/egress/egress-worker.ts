@@ -124,19 +124,32 @@ export const APPEND_CLOCK_SKEW_MS = 1000;
 export const QUIET_CUT_BYTES = 1024 * 1024;
 /** Windows sealed but not yet delivered and committed; past this, polling waits. */
 const MAX_SEALED = 2;
-/** Encoding jobs in flight beyond one per encoder thread; past this, polling waits (each holds a poll's entries). */
-const EXTRA_JOBS = 1;
+/**
+ * Encoding jobs in flight per encoder thread: one it encodes and one queued,
+ * so a thread never waits for the main thread between jobs.
+ */
+const JOBS_PER_THREAD = 2;
+/**
+ * Most entries bytes in one encoding job (a larger record is a job of its
+ * own). A poll is split into jobs of this size, started as jobs settle, so
+ * the copies in flight hold JOBS_PER_THREAD x threads x JOB_BYTES whatever
+ * the poll's size: whole polls as jobs (8 MiB each, four in flight with two
+ * threads) were 30-40 MB of the aggregator's RSS.
+ */
+const JOB_BYTES = 2 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 /** A job's outcome: its output, or (when the encoder failed) its records as dead letters. */
 type JobOutcome = EncodeResult | { failed: Error; deadLetters: DeadLetter[] };
 
-/**
- * Shared buffers for encoding jobs' entries are reused, and grown when a job
- * needs more: a fresh one per job piled up outside the GC's view (hundreds of
- * MB of RSS under load). The first ones are sized for a poll of the embedded log.
- */
-const JOB_BUFFER_BYTES = 12 * 1024 * 1024;
+/** Records of one poll and window bound for one encoding job, started when the encoder has room for it. */
+interface QueuedJob {
+  records: StoredRecord[];
+  /** Bytes of the records as stored (what the job's buffer holds). */
+  size: number;
+  /** Settles the window's promise of this job with the job's outcome. */
+  started(outcome: Promise<JobOutcome>): void;
+}
 
 class Window {
   readonly partition: number;
@@ -147,8 +160,6 @@ class Window {
   readonly logTime: boolean;
   /** The partition's revocations egress had seen when this window opened; a later one makes it stale. */
   readonly generation: number;
-  /** The partition's previous window was cut on size: this one ends a burst. */
-  afterSizeCut = false;
   readonly tags = new Set<string>();
   readonly jobs: Array<Promise<JobOutcome>> = [];
   /** Records of the current poll not yet sent to the encoder. */
@@ -187,7 +198,7 @@ export class EgressWorker {
   /** Settles when each sealed window is delivered and committed (or given up), oldest first. */
   private readonly sealedWindows: Array<Promise<void>> = [];
   private readonly open = new Map<number, Window>();
-  /** Partitions whose last window was cut on size (its next window ends a burst, or continues it). */
+  /** Partitions whose last sealed window was cut on size: their open window ends a burst, or continues it. */
   private readonly sizeCut = new Set<number>();
   /** Per partition, how many times the reader reported it revoked. */
   private readonly generations = new Map<number, number>();
@@ -202,6 +213,13 @@ export class EgressWorker {
   private readonly warnedKinds = new Set<DeadLetterKind>();
   /** Encoding jobs not yet settled, oldest first. */
   private readonly encoding: Array<Promise<unknown>> = [];
+  /** Jobs of the current poll not yet started (its records are valid until the next poll: all start before it). */
+  private readonly queued: QueuedJob[] = [];
+  /**
+   * Shared buffers of JOB_BYTES for jobs' entries, reused: a fresh one per
+   * job piled up outside the GC's view (hundreds of MB of RSS under load). A
+   * job larger than that (one large record) gets a buffer that is not kept.
+   */
   private readonly freeBuffers: SharedArrayBuffer[] = [];
   private readonly maxEncoding: number;
 
@@ -210,7 +228,7 @@ export class EgressWorker {
     const sinks = new Set(options.routes.flatMap((r) => r.sinks));
     this.gzipLevels = [...new Set([...sinks].flatMap((s) => (s.kind === 'objects' ? [s.gzipLevel] : [])))];
     this.needLines = [...sinks].some((s) => s.kind === 'lines');
-    this.maxEncoding = Math.max(1, options.encoder.threads) + EXTRA_JOBS;
+    this.maxEncoding = Math.max(1, options.encoder.threads) * JOBS_PER_THREAD;
   }
 
   start(): void {
@@ -250,7 +268,6 @@ export class EgressWorker {
     let attempt = 0;
     while (this.running && !this.broken) {
       while (this.sealedWindows.length >= MAX_SEALED && this.running) await this.sealedWindows[0];
-      while (this.encoding.length >= this.maxEncoding) await this.encoding[0];
       let records: StoredRecord[];
       const wait = this.pollWait(maxWaitMs);
       const polled = Date.now();
@@ -266,13 +283,14 @@ export class EgressWorker {
       if (revoked.length) this.dropRevoked(revoked);
       for (const r of records) this.add(r);
       for (const w of this.open.values()) this.flushSegment(w);
+      await this.startQueued();
       const now = Date.now();
       // Nothing new for a whole poll wait: the log's streams went quiet.
       const quiet = records.length === 0 && wait >= maxWaitMs && now - polled >= maxWaitMs;
       for (const w of [...this.open.values()]) {
         // In log time, the end must be seen after the cut: whatever was appended before it is then read.
         if (now >= w.sealableAt() && reader.caughtUp(w.partition, w.logTime ? w.sealableAt() : 0)) this.seal(w);
-        else if (quiet && !w.logTime && (w.afterSizeCut || w.bytes >= QUIET_CUT_BYTES) && reader.caughtUp(w.partition, 0)) this.seal(w);
+        else if (quiet && !w.logTime && this.endsBurst(w) && reader.caughtUp(w.partition, 0)) this.seal(w);
       }
       // A round that neither waited nor read may have done no I/O at all (a reader answering from memory):
       // let timers, sockets and signals in before the next, or the loop starves the process.
@@ -312,6 +330,11 @@ export class EgressWorker {
     }
   }
 
+  /** Whether a window of a log without append times is cut once its stream went quiet: it is large, or follows a size cut. */
+  private endsBurst(w: Window): boolean {
+    return w.bytes >= QUIET_CUT_BYTES || this.sizeCut.has(w.partition);
+  }
+
   private stale(w: Window): boolean {
     return (this.generations.get(w.partition) ?? 0) !== w.generation;
   }
@@ -326,7 +349,6 @@ export class EgressWorker {
     }
     if (!w) {
       w = new Window(r, objects.ageMs, this.generations);
-      w.afterSizeCut = this.sizeCut.delete(r.partition);
       this.open.set(r.partition, w);
     }
     w.tags.add(r.tag);
@@ -335,8 +357,7 @@ export class EgressWorker {
     w.last = r.offset;
     if (w.bytes >= objects.bytes) {
       this.flushSegment(w);
-      this.seal(w);
-      this.sizeCut.add(r.partition);
+      this.seal(w, true);
     }
   }
 
@@ -350,31 +371,61 @@ export class EgressWorker {
     return sinks;
   }
 
-  /** Copies the window's records of this poll (the reader reuses its buffer) and starts encoding them. */
+  /**
+   * Queues the window's records of this poll as jobs of about JOB_BYTES;
+   * each job's outcome joins the window's at once, so a window sealed before
+   * its jobs start still waits for them.
+   */
   private flushSegment(w: Window): void {
     if (w.segment.length === 0) return;
     let unrouted = 0;
-    let size = 0;
     const unreadable: DeadLetter[] = [];
     const routed = w.segment.filter((r) => {
       if (r.unreadable !== undefined && this.sinksFor(r.tag).length) {
         unreadable.push(this.unreadableRecord(r));
         return false;
       }
-      if (this.sinksFor(r.tag).length) {
-        size += (r.gzipped ?? r.entries).length;
-        return true;
-      }
+      if (this.sinksFor(r.tag).length) return true;
       unrouted += r.count;
       return false;
     });
     w.segment = [];
     if (unrouted) this.options.metrics.unrouted(unrouted);
     if (unreadable.length) w.jobs.push(Promise.resolve({ groups: [], deadLetters: unreadable, events: 0 }));
-    if (routed.length === 0) return;
+    let records: StoredRecord[] = [];
+    let size = 0;
+    const queue = () => {
+      const job = { records, size, started: (_: Promise<JobOutcome>) => {} };
+      w.jobs.push(
+        new Promise<JobOutcome>((resolve) => {
+          job.started = resolve;
+        }),
+      );
+      this.queued.push(job);
+      records = [];
+      size = 0;
+    };
+    for (const r of routed) {
+      const bytes = (r.gzipped ?? r.entries).length;
+      if (records.length && size + bytes > JOB_BYTES) queue();
+      records.push(r);
+      size += bytes;
+    }
+    if (records.length) queue();
+  }
+
+  /** Starts the queued jobs, each once the encoder has room for it (JOBS_PER_THREAD per thread). */
+  private async startQueued(): Promise<void> {
+    for (let job = this.queued.shift(); job; job = this.queued.shift()) {
+      while (this.encoding.length >= this.maxEncoding) await Promise.race(this.encoding);
+      job.started(this.startJob(job.records, job.size));
+    }
+  }
+
+  /** Copies records (the reader reuses its buffer) into a shared buffer and encodes them there; the outcome never rejects. */
+  private startJob(routed: StoredRecord[], size: number): Promise<JobOutcome> {
     // Shared memory: the encoder thread reads it without a copy; the buffer is reused once the job settled.
-    let shared = this.freeBuffers.pop() ?? new SharedArrayBuffer(Math.max(JOB_BUFFER_BYTES, size));
-    if (shared.byteLength < size) shared = new SharedArrayBuffer(size);
+    const shared = (size <= JOB_BYTES && this.freeBuffers.pop()) || new SharedArrayBuffer(Math.max(JOB_BYTES, size));
     const entries = new Uint8Array(shared, 0, size);
     const records: JobRecord[] = [];
     let at = 0;
@@ -405,15 +456,17 @@ export class EgressWorker {
         (err: Error): JobOutcome => ({ failed: err, deadLetters: this.abandoned ? [] : this.failedJob(input, err) }),
       )
       .finally(() => {
-        this.freeBuffers.push(shared);
+        if (shared.byteLength === JOB_BYTES) this.freeBuffers.push(shared);
         this.encoding.splice(this.encoding.indexOf(outcome), 1);
       });
     this.encoding.push(outcome);
-    w.jobs.push(outcome);
+    return outcome;
   }
 
-  private seal(w: Window): void {
+  private seal(w: Window, onSize = false): void {
     this.open.delete(w.partition);
+    if (onSize) this.sizeCut.add(w.partition);
+    else this.sizeCut.delete(w.partition);
     this.finalizing = this.finalizing.then(() => this.finalize(w));
     const done = this.finalizing.then(() => {
       this.sealedWindows.splice(this.sealedWindows.indexOf(done), 1);

@@ -44,6 +44,59 @@ describe('skipValue with a ScanState', () => {
     }
   });
 
+  test('every type byte: each value of every msgpack form ends where its encoding does, and is INCOMPLETE at every cut', () => {
+    const h = (hex: string) => Buffer.from(hex.replace(/ /g, ''), 'hex');
+    const forms: Buffer[] = [
+      h('00'),
+      h('7f'),
+      h('e0'),
+      h('ff'),
+      h('c0'),
+      h('c2'),
+      h('c3'), // fixint, nil, bool
+      h('a0'),
+      h(`bf${'61'.repeat(31)}`),
+      h('d9 01 61'),
+      h('da 0001 61'),
+      h('db 00000001 61'), // str
+      h('c4 02 0102'),
+      h('c5 0001 01'),
+      h('c6 00000001 01'), // bin
+      h('c7 01 05 aa'),
+      h('c8 0001 05 aa'),
+      h('c9 00000001 05 aa'), // ext
+      h('ca 00000000'),
+      h('cb 0000000000000000'), // float
+      h('cc ff'),
+      h('cd ffff'),
+      h('ce ffffffff'),
+      h('cf ffffffffffffffff'), // uint
+      h('d0 ff'),
+      h('d1 ffff'),
+      h('d2 ffffffff'),
+      h('d3 ffffffffffffffff'), // int
+      h('d4 01 aa'),
+      h('d5 01 aabb'),
+      h('d6 01 aabbccdd'),
+      h(`d7 00 ${'00'.repeat(8)}`),
+      h(`d8 01 ${'00'.repeat(16)}`), // fixext
+      h('80'),
+      h('81 01 02'),
+      h('90'),
+      h('92 01 a1 61'),
+      h('dc 0001 01'),
+      h('dd 00000001 01'),
+      h('de 0001 01 02'),
+      h('df 00000001 01 02'),
+    ];
+    for (const form of forms) {
+      const padded = Buffer.concat([form, h('c0')]); // a byte after: the value must end before it
+      expect([form.toString('hex'), skipValue(padded, 0, padded.length)]).toEqual([form.toString('hex'), form.length]);
+      for (let cut = 0; cut < form.length; cut++) expect(skipValue(form, 0, cut)).toBe(INCOMPLETE);
+    }
+    expect(() => skipValue(h('c1'), 0, 1)).toThrow(/0xc1/);
+  });
+
   test('two scans cut short at once keep their own resume points; a scan without a state touches neither', () => {
     const other = pack(['y'.repeat(1000), { z: [1, 2, 3] }]);
     const a = newScanState();

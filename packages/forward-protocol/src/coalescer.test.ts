@@ -8,7 +8,7 @@ import { encodeAck } from './ack';
 import { DEFAULT_ADMISSION } from './admission';
 import { MessageCoalescer } from './coalescer';
 import { FrameDecoder } from './decoder';
-import { encodeEntry, encodeMessage, encodePackedForward } from './encoder';
+import { encodeEntry, encodeForward, encodeMessage, encodePackedForward } from './encoder';
 import { decodeEntries } from './entries';
 import { ProtocolErrorCode } from './errors';
 import { EventTime } from './event-time';
@@ -118,6 +118,53 @@ test('other requests (time 0, PackedForward) keep their own chunks and cut the r
   expect(summary(chunks)).toEqual(['app.a:message:1', 'app.a:message:1', 'app.a:message:1', 'app.a:packed:2', 'app.a:message:2']);
   expect(chunks[3].entries.equals(packed)).toBe(true);
   expect(decodeEntries(chunks[1].entries)[0].time.seconds).toBeGreaterThan(1700000000);
+});
+
+test('a repeated tag takes the fast path only for the very same bytes: each event is what parseRequest makes of its frame, in order', () => {
+  const bigMap = Object.fromEntries(Array.from({ length: 20 }, (_, k) => [`k${k}`, k])); // map16: the general path
+  const frames = [
+    encodeMessage('app.é', t, { i: 0 }), // 6 bytes, 5 UTF-16 units
+    encodeMessage('app.é', t, { i: 1 }),
+    encodeMessage('app.e', t, { i: 2 }), // the same length in UTF-16, not in bytes
+    encodeMessage('app.f', t, { i: 3 }), // the same byte length, other bytes
+    encodeMessage('app.f', 1700000005, { i: 4 }), // an int time
+    encodeMessage('app.f', t, { i: 5, ...bigMap }),
+    encodeMessage('app.fg', t, { i: 6 }), // the last tag is its prefix
+    rawTimeMessage('app.fg', [0xc7, 0x08, 0x00, 0x65, 0x53, 0xf1, 0x00, 0, 0, 0, 7], { i: 7 }), // ext8 EventTime
+    encodeForward('app.fg', [encodeEntry(t, { i: 8 })]),
+    encodeMessage('app.fg', t, { i: 9 }),
+    encodePackedForward('app.fg', encodeEntry(t, { i: 10 })),
+    encodeMessage('app.fg', t, { i: 11 }),
+  ];
+  const expected = frames.map((f) => parseRequest(Buffer.from(f)));
+  const { chunks, error } = coalesceOne(frames);
+  expect(error).toBeNull();
+  expect(summary(chunks)).toEqual([
+    'app.é:message:2',
+    'app.e:message:1',
+    'app.f:message:3',
+    'app.fg:message:2',
+    'app.fg:forward:1',
+    'app.fg:message:1',
+    'app.fg:packed:1',
+    'app.fg:message:1',
+  ]);
+  expect(Buffer.concat(chunks.map((c) => c.entries)).equals(Buffer.concat(expected.map((c) => c.entries)))).toBe(true);
+  expect(chunks.flatMap((c) => decodeEntries(c.entries).map((e) => e.record.i))).toEqual(range(0, 12));
+});
+
+test('a refused tag is refused again when it repeats; an event of a repeated tag that breaks the time or size rule is refused', () => {
+  const bad = encodeMessage('app.\u0001', t, { i: 0 });
+  const c = coalescer();
+  expect(codeOf(coalesceOne([bad], c).error)).toBe(ProtocolErrorCode.BadTag);
+  expect(codeOf(coalesceOne([Buffer.from(bad)], c).error)).toBe(ProtocolErrorCode.BadTag);
+  // a time the fast path reads but the rule refuses, after the tag was admitted: nanoseconds 1e9, then an over-size event
+  const nanos = rawTimeMessage('app.a', [0xd7, 0x00, 0, 0, 0, 1, 0x3b, 0x9a, 0xca, 0x00], { i: 1 });
+  expect(codeOf(coalesceOne([encodeMessage('app.a', t, { i: 0 }), nanos], c).error)).toBe(ProtocolErrorCode.BadTime);
+  const capped = coalescer({ ...DEFAULT_ADMISSION, maxEventBytes: 20 });
+  const over = coalesceOne([encodeMessage('app.a', t, {}), encodeMessage('app.a', t, { pad: 'x'.repeat(20) })], capped);
+  expect(codeOf(over.error)).toBe(ProtocolErrorCode.EventTooLarge);
+  expect(summary(over.chunks)).toEqual(['app.a:message:1']);
 });
 
 test('frames split across reads: every split gives the same events in order, and no run spans two reads', () => {

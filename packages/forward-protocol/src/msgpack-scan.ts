@@ -56,6 +56,36 @@ function incomplete(state: ScanState | undefined, need: number, itemPos: number,
 }
 
 /**
+ * Bytes of a value decided by its first byte alone: positive and negative
+ * fixint, nil, bool, fixstr (header included), int, uint, float and fixext;
+ * 0 for a container or a value whose length follows.
+ */
+const FIXED_SIZE = new Uint8Array(256);
+for (let b = 0; b < 256; b++) {
+  if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) FIXED_SIZE[b] = 1;
+  else if (b >= 0xa0 && b <= 0xbf) FIXED_SIZE[b] = 1 + (b & 0x1f);
+}
+for (const [b, n] of [
+  [0xcc, 2],
+  [0xd0, 2],
+  [0xcd, 3],
+  [0xd1, 3],
+  [0xce, 5],
+  [0xd2, 5],
+  [0xca, 5],
+  [0xcf, 9],
+  [0xd3, 9],
+  [0xcb, 9],
+  [0xd4, 3],
+  [0xd5, 4],
+  [0xd6, 6],
+  [0xd7, 10],
+  [0xd8, 18],
+]) {
+  FIXED_SIZE[b] = n;
+}
+
+/**
  * Returns the position just past the value at `pos` (or, with `remaining`
  * > 1, just past that many values back to back), or INCOMPLETE. With `state`,
  * it also reports where to resume and the containers stepped over (above).
@@ -66,25 +96,16 @@ export function skipValue(buf: Buffer, pos: number, end: number, remaining = 1, 
     if (pos >= end) return incomplete(state, pos + 1, pos, remaining, containers);
     const b = buf[pos];
     remaining--;
-    if (b <= 0x7f || b >= 0xe0) {
-      pos += 1;
-    } else if (b <= 0x8f) {
-      remaining += (b & 0x0f) * 2;
-      pos += 1;
-      containers++;
+    // One table read steps over every scalar whose size its first byte decides (most of a record's bytes).
+    const size = FIXED_SIZE[b];
+    if (size !== 0) {
+      pos += size;
     } else if (b <= 0x9f) {
-      remaining += b & 0x0f;
+      remaining += b <= 0x8f ? (b & 0x0f) * 2 : b & 0x0f; // fixmap (pairs), fixarray
       pos += 1;
       containers++;
-    } else if (b <= 0xbf) {
-      pos += 1 + (b & 0x1f);
     } else {
       switch (b) {
-        case 0xc0:
-        case 0xc2:
-        case 0xc3:
-          pos += 1;
-          break;
         case 0xc4:
         case 0xd9:
           if (pos + 2 > end) return incomplete(state, pos + 2, pos, remaining + 1, containers);
@@ -111,43 +132,6 @@ export function skipValue(buf: Buffer, pos: number, end: number, remaining = 1, 
         case 0xc9:
           if (pos + 5 > end) return incomplete(state, pos + 5, pos, remaining + 1, containers);
           pos += 6 + buf.readUInt32BE(pos + 1);
-          break;
-        case 0xca:
-          pos += 5;
-          break;
-        case 0xcb:
-          pos += 9;
-          break;
-        case 0xcc:
-        case 0xd0:
-          pos += 2;
-          break;
-        case 0xcd:
-        case 0xd1:
-          pos += 3;
-          break;
-        case 0xce:
-        case 0xd2:
-          pos += 5;
-          break;
-        case 0xcf:
-        case 0xd3:
-          pos += 9;
-          break;
-        case 0xd4:
-          pos += 3;
-          break;
-        case 0xd5:
-          pos += 4;
-          break;
-        case 0xd6:
-          pos += 6;
-          break;
-        case 0xd7:
-          pos += 10;
-          break;
-        case 0xd8:
-          pos += 18;
           break;
         case 0xdc:
           if (pos + 3 > end) return incomplete(state, pos + 3, pos, remaining + 1, containers);

@@ -44,6 +44,59 @@ describe('skipValue with a ScanState', () => {
     }
   });
 
+  test('every type byte: each value of every msgpack form ends where its encoding does, and is INCOMPLETE at every cut', () => {
+    const h = (hex: string) => Buffer.from(hex.replace(/ /g, ''), 'hex');
+    const forms: Buffer[] = [
+      h('00'),
+      h('7f'),
+      h('e0'),
+      h('ff'),
+      h('c0'),
+      h('c2'),
+      h('c3'), // fixint, nil, bool
+      h('a0'),
+      h(`bf${'61'.repeat(31)}`),
+      h('d9 01 61'),
+      h('da 0001 61'),
+      h('db 00000001 61'), // str
+      h('c4 02 0102'),
+      h('c5 0001 01'),
+      h('c6 00000001 01'), // bin
+      h('c7 01 05 aa'),
+      h('c8 0001 05 aa'),
+      h('c9 00000001 05 aa'), // ext
+      h('ca 00000000'),
+      h('cb 0000000000000000'), // float
+      h('cc ff'),
+      h('cd ffff'),
+      h('ce ffffffff'),
+      h('cf ffffffffffffffff'), // uint
+      h('d0 ff'),
+      h('d1 ffff'),
+      h('d2 ffffffff'),
+      h('d3 ffffffffffffffff'), // int
+      h('d4 01 aa'),
+      h('d5 01 aabb'),
+      h('d6 01 aabbccdd'),
+      h(`d7 00 ${'00'.repeat(8)}`),
+      h(`d8 01 ${'00'.repeat(16)}`), // fixext
+      h('80'),
+      h('81 01 02'),
+      h('90'),
+      h('92 01 a1 61'),
+      h('dc 0001 01'),
+      h('dd 00000001 01'),
+      h('de 0001 01 02'),
+      h('df 00000001 01 02'),
+    ];
+    for (const form of forms) {
+      const padded = Buffer.concat([form, h('c0')]); // a byte after: the value must end before it
+      expect([form.toString('hex'), skipValue(padded, 0, padded.length)]).toEqual([form.toString('hex'), form.length]);
+      for (let cut = 0; cut < form.length; cut++) expect(skipValue(form, 0, cut)).toBe(INCOMPLETE);
+    }
+    expect(() => skipValue(h('c1'), 0, 1)).toThrow(/0xc1/);
+  });
+
   test('two scans cut short at once keep their own resume points; a scan without a state touches neither', () => {
     const other = pack(['y'.repeat(1000), { z: [1, 2, 3] }]);
     const a = newScanState();
@@ -182,4 +235,34 @@ test('admitEntries reuses one depth stack across entries: a deep entry between s
   expect(admitEntries(buf, DEFAULT_ADMISSION)).toBe(5);
   const tooDeep = Buffer.concat([rec(63), rec(1), rec(64)]);
   expect(() => admitEntries(tooDeep, DEFAULT_ADMISSION)).toThrow(/entry 2 nests containers deeper than 64/);
+});
+
+test('one decoder reuses its ranges and container counts across pushes: each push reports only its own frames, whatever the counts before', () => {
+  const msg = (i: number) => encodeMessage('app.a', t, { i, deep: { a: [i] } });
+  const frames = Array.from({ length: 40 }, (_, i) => msg(i));
+  // reads of many frames, fewer, none (a frame cut in three), one, then many again
+  const cut = Buffer.concat([frames[30], frames[31]]);
+  const reads = [
+    Buffer.concat(frames.slice(0, 25)),
+    Buffer.concat(frames.slice(25, 28)),
+    Buffer.concat([frames[28], frames[29], cut.subarray(0, 10)]),
+    cut.subarray(10, 20),
+    cut.subarray(20),
+    Buffer.concat(frames.slice(32, 40)),
+  ];
+  const d = new FrameDecoder();
+  const got: Array<{ frames: string[]; containers: number[] }> = [];
+  for (const read of reads) {
+    const { buf, ranges } = d.pushRanges(read);
+    const out: string[] = [];
+    for (let i = 0; i < ranges.length; i += 2) out.push(buf.toString('hex', ranges[i], ranges[i + 1]));
+    got.push({ frames: out, containers: [...d.frameContainers] });
+  }
+  expect(got.map((g) => g.frames.length)).toEqual([25, 3, 2, 0, 2, 8]);
+  expect(got.flatMap((g) => g.frames)).toEqual(frames.map((f) => f.toString('hex')));
+  expect(got.flatMap((g) => g.containers)).toEqual(frames.map(() => 4)); // the request, the record, its map, its array
+  // JSON frames count no containers
+  const json = new FrameDecoder();
+  expect(json.pushRanges(Buffer.from('["a",1,{"x":1}]["a",2,{}]')).ranges.length).toBe(4);
+  expect(json.frameContainers).toEqual([]);
 });

@@ -157,3 +157,22 @@ test('a run whose events the filters all dropped (empty entries, its ids kept) s
   expect(await second.skipAcked(range(0, 20).map((i) => single(i)))).toEqual([]);
   expect(await drainEvents(second)).toEqual([]);
 });
+
+test("a run's keys match its messages sent alone whatever their sizes (1 to 5 digits)", async () => {
+  const buffer = await open();
+  const big = (i: number) => encodeEntry(t, { i, pad: 'y'.repeat(i === 2 ? 12_000 : i === 1 ? 900 : 0) });
+  const entries = [0, 1, 2].map(big);
+  const merged: ForwardChunk = {
+    tag: 'app',
+    entries: Buffer.concat(entries),
+    count: 3,
+    mode: 'message',
+    ids: { chunkIds: [0, 1, 2].map(idOf), sizes: entries.map((e) => e.length), acks: Buffer.alloc(0) },
+  };
+  expect(entries.map((e) => String(e.length).length)).toEqual([2, 3, 5]);
+  await accept(buffer, [merged]);
+  const alone = [0, 1, 2].map((i): ForwardChunk => ({ tag: 'app', entries: entries[i], count: 1, mode: 'message', chunkId: idOf(i) }));
+  expect(await buffer.skipAcked(alone)).toEqual([]);
+  // A message of another size under the same id is another chunk.
+  expect(await buffer.skipAcked([{ ...alone[1], entries: entries[0] }])).toHaveLength(1);
+});

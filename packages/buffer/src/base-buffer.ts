@@ -5,7 +5,7 @@
  */
 import { RetryableError } from '@tributary/core';
 import type { AckedRun, ForwardChunk } from '@tributary/forward-protocol';
-import type { AckedChunkIds } from './acked-chunk-ids';
+import { type AckedChunkIds, hashKey, hashUnits } from './acked-chunk-ids';
 import {
   type AppendOptions,
   BufferErrorCode,
@@ -16,6 +16,7 @@ import {
   type SealedChunk,
 } from './chunk-buffer';
 import type { ChunkStorage, StorageEvents } from './chunk-storage';
+import { InProgressIds } from './in-progress-ids';
 
 /** Chunks let through by skipAcked and not appended yet, at most (an input that gave up half-way leaves its entry). */
 const MAX_WHOLE_KEYS = 10_000;
@@ -25,27 +26,77 @@ const MAX_WHOLE_KEYS = 10_000;
  * and size of the chunk, so two clients that happen to use the same id for
  * different chunks are not taken for each other (the aggregators' dedupe key
  * adds a checksum; the forwarder leaves it out to keep the hot path cheap).
+ * The buffer keeps it as its 128-bit hash (`hashKey`).
+ *
+ *   key = chunk-id "\n" tag "\n" count "\n" bytes        (count and bytes in decimal)
  */
 export function resendKey(c: ForwardChunk): string {
-  return keyOf(c.chunkId, c.tag, c.count, c.entries.length);
+  return `${c.chunkId}\n${c.tag}\n${c.count}\n${c.entries.length}`;
 }
 
-/** The one format of a resend key (`resendKey`, and each message of a merged run in `runKeys`). */
-function keyOf(chunkId: string | undefined, tag: string, count: number, bytes: number): string {
-  return `${chunkId}\n${tag}\n${count}\n${bytes}`;
-}
+/** Scratch for a merged run's keys as UTF-16 code units (`runKeyHashes`). */
+let runUnits = new Uint16Array(256);
 
 /**
- * The resend keys of a merged run's events (`ForwardChunk.ids`): each the
- * key its event would have as a chunk of its own, so a resend matches
- * whether it comes merged or alone.
+ * The resend-key hashes of a merged run's events (`ForwardChunk.ids`), into
+ * `out[0 … 4n)`: each the key its event would have as a chunk of its own
+ * (`resendKey` of `{ chunkId, tag, count: 1, entries of its size }`), so a
+ * resend matches whether it comes merged or alone. The keys are hashed from
+ * their code units, never made as strings.
  */
-function runKeys(c: ForwardChunk, ids: AckedRun): string[] {
-  if (ids.keys) return ids.keys;
-  const keys: string[] = new Array(ids.chunkIds.length);
-  for (let i = 0; i < keys.length; i++) keys[i] = keyOf(ids.chunkIds[i], c.tag, 1, ids.sizes[i]);
-  ids.keys = keys;
-  return keys;
+function runKeyHashes(tag: string, ids: AckedRun, out: Uint32Array): void {
+  const { chunkIds, sizes } = ids;
+  for (let i = 0; i < chunkIds.length; i++) {
+    const id = chunkIds[i];
+    const need = id.length + tag.length + 16; // "\n" tag "\n1\n" and up to 11 digits, and the hash's pad
+    if (runUnits.length < need) runUnits = new Uint16Array(2 * need);
+    const u = runUnits;
+    let n = 0;
+    for (let k = 0; k < id.length; k++) u[n++] = id.charCodeAt(k);
+    u[n++] = 0x0a;
+    for (let k = 0; k < tag.length; k++) u[n++] = tag.charCodeAt(k);
+    u[n++] = 0x0a;
+    u[n++] = 0x31; // count 1
+    u[n++] = 0x0a;
+    n = putDecimal(u, n, sizes[i]);
+    hashUnits(u, n, out, i);
+  }
+}
+
+/** Writes the decimal digits of `v` (a non-negative integer) at `u[n]`; returns where they end. */
+function putDecimal(u: Uint16Array, n: number, v: number): number {
+  let digits = 1;
+  for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+  for (let k = n + digits - 1, x = v; k >= n; k--, x = Math.floor(x / 10)) u[k] = 0x30 + (x % 10);
+  return n + digits;
+}
+
+/** Resend-key hashes (`hashKey`), four words each, in the order added. */
+class KeyHashes {
+  words = new Uint32Array(16);
+  n = 0;
+
+  /** Adds the hash `from[4 * at …]`. */
+  add(from: Uint32Array, at: number): void {
+    this.reserve(1);
+    this.words.set(from.subarray(at * 4, at * 4 + 4), this.n * 4);
+    this.n++;
+  }
+
+  /** Room for `count` more. */
+  reserve(count: number): void {
+    if ((this.n + count) * 4 <= this.words.length) return;
+    const words = new Uint32Array(Math.max(2 * this.words.length, (this.n + count) * 4));
+    words.set(this.words.subarray(0, this.n * 4));
+    this.words = words;
+  }
+}
+
+/** What the buffer knows of a merged run it checked: its keys' hashes, and whether none was acked then. */
+interface RunCheck {
+  hashes: Uint32Array;
+  /** The buffer's count of id recordings when `skipAcked` found none of the run's ids acked, or -1. */
+  checkedAt: number;
 }
 
 export class BaseBuffer implements ChunkBuffer {
@@ -59,10 +110,17 @@ export class BaseBuffer implements ChunkBuffer {
   private readonly readyListeners: Array<() => void> = [];
   private spaceWaiters: Array<{ need: number; resolve(): void; reject(err: Error): void }> = [];
   private closed = false;
-  /** Appends in progress, by the resend keys of the client chunks they carry. */
-  private readonly appending = new Map<string, Promise<void>>();
-  /** Resend keys of whole chunks that `skipAcked` let through, by chunk id, until their append settles. */
-  private readonly wholeKeys = new Map<string, string>();
+  /** The resend keys of the client chunks the appends in progress carry, by append number (`appends`). */
+  private readonly appending = new InProgressIds();
+  /** Appends in progress that carry client chunk ids, by number. */
+  private readonly appends = new Map<number, Promise<void>>();
+  private appendNumber = 0;
+  /** Merged runs checked so far (`RunCheck`), while their chunks live. */
+  private readonly runChecks = new WeakMap<AckedRun, RunCheck>();
+  /** Scratch for one key's hash. */
+  private readonly keyHash = new Uint32Array(4);
+  /** Resend-key hashes of whole chunks that `skipAcked` let through, by chunk id, until their append settles. */
+  private readonly wholeKeys = new Map<string, Uint32Array>();
   /**
    * Set when storage can no longer be trusted (a failed fdatasync: the kernel
    * may have dropped the dirty pages, and a retried sync can falsely succeed):
@@ -73,7 +131,7 @@ export class BaseBuffer implements ChunkBuffer {
   /**
    * Calls to `recordIds` so far: the only way an id becomes acked. A merged run
    * checked at `skipAcked` with none of its ids acked needs no second look in
-   * the acked ids at `append` while this has not moved (`AckedRun.checkedAt`).
+   * the acked ids at `append` while this has not moved (`RunCheck.checkedAt`).
    */
   private recordings = 0;
 
@@ -113,10 +171,11 @@ export class BaseBuffer implements ChunkBuffer {
       // whole chunk's key, which a resend of the chunk will have.
       let k = 0;
       for (const c of fresh) {
-        if (c.ids) k += c.ids.chunkIds.length; // its keys travel with it (ids.keys)
+        if (c.ids) k += c.ids.chunkIds.length; // its keys are kept with its RunCheck
         if (c.chunkId === undefined) continue;
         this.wholeKeys.delete(c.chunkId);
-        this.wholeKeys.set(c.chunkId, keys[k++]);
+        this.wholeKeys.set(c.chunkId, keys.words.slice(k * 4, k * 4 + 4));
+        k++;
         if (this.wholeKeys.size > MAX_WHOLE_KEYS) this.wholeKeys.delete(this.wholeKeys.keys().next().value as string);
       }
       return fresh;
@@ -133,28 +192,43 @@ export class BaseBuffer implements ChunkBuffer {
     if (!fresh.length) return;
     // Registered in the same turn as the partition above, so a resend arriving meanwhile waits for this append.
     const stored = this.store(fresh, keys, options.borrowed === true);
-    for (const k of keys) this.appending.set(k, stored);
+    if (keys.n === 0) {
+      await stored;
+      return;
+    }
+    this.appendNumber = (this.appendNumber % 0x7fffffff) + 1;
+    const owner = this.appendNumber;
+    this.appends.set(owner, stored);
+    for (let i = 0; i < keys.n; i++) this.appending.set(keys.words, i, owner);
     try {
       await stored;
     } finally {
-      for (const k of keys) if (this.appending.get(k) === stored) this.appending.delete(k);
+      for (let i = 0; i < keys.n; i++) this.appending.delete(keys.words, i, owner);
+      this.appends.delete(owner);
       for (const c of fresh) if (c.chunkId !== undefined) this.wholeKeys.delete(c.chunkId);
     }
   }
 
+  /** The append in progress that carries the key `hashes[4 * at …]`, if any. */
+  private appendOf(hashes: Uint32Array, at: number): Promise<void> | undefined {
+    if (this.appends.size === 0) return undefined;
+    const owner = this.appending.ownerOf(hashes, at);
+    return owner === 0 ? undefined : this.appends.get(owner);
+  }
+
   /**
-   * Splits chunks into those to store (with the resend keys of those that
-   * carry a client chunk id, a merged run's keys in order) and the appends in
-   * progress that carry the ids of others. A merged run some of whose ids
-   * were acked: at `skipAcked` (entries as read) it is split, its other
-   * events kept as chunks of their own; at `append` (entries maybe filtered
-   * or cut in pieces since) it is left out when every id was acked and
-   * refused otherwise (a resend of the same ids raced it): the sender resends,
-   * and `skipAcked` splits it then.
+   * Splits chunks into those to store (with the resend-key hashes of those
+   * that carry a client chunk id, a merged run's keys in order) and the
+   * appends in progress that carry the ids of others. A merged run some of
+   * whose ids were acked: at `skipAcked` (entries as read) it is split, its
+   * other events kept as chunks of their own; at `append` (entries maybe
+   * filtered or cut in pieces since) it is left out when every id was acked
+   * and refused otherwise (a resend of the same ids raced it): the sender
+   * resends, and `skipAcked` splits it then.
    */
-  private partition(chunks: ForwardChunk[], canSplit = false): { fresh: ForwardChunk[]; keys: string[]; running: Array<Promise<void>> } {
+  private partition(chunks: ForwardChunk[], canSplit = false): { fresh: ForwardChunk[]; keys: KeyHashes; running: Array<Promise<void>> } {
     const fresh: ForwardChunk[] = [];
-    const keys: string[] = [];
+    const keys = new KeyHashes();
     const running: Array<Promise<void>> = [];
     for (const c of chunks) {
       if (c.ids) {
@@ -165,12 +239,16 @@ export class BaseBuffer implements ChunkBuffer {
         fresh.push(c);
         continue;
       }
-      const key = this.wholeKeys.get(c.chunkId) ?? resendKey(c);
-      const pending = this.appending.get(key);
+      let key = this.wholeKeys.get(c.chunkId);
+      if (!key) {
+        key = this.keyHash;
+        hashKey(resendKey(c), key);
+      }
+      const pending = this.appendOf(key, 0);
       if (pending) running.push(pending);
-      else if (!this.ackedIds.has(key)) {
+      else if (!this.ackedIds.hasHash(key, 0)) {
         fresh.push(c);
-        keys.push(key);
+        keys.add(key, 0);
       }
     }
     return { fresh, keys, running };
@@ -181,45 +259,55 @@ export class BaseBuffer implements ChunkBuffer {
     ids: AckedRun,
     canSplit: boolean,
     fresh: ForwardChunk[],
-    keys: string[],
+    keys: KeyHashes,
     running: Array<Promise<void>>,
   ): void {
-    const runKeyList = runKeys(c, ids);
-    let acked: boolean[] | null = null;
+    const n = ids.chunkIds.length;
+    let check = this.runChecks.get(ids);
+    if (!check) {
+      check = { hashes: new Uint32Array(n * 4), checkedAt: -1 };
+      runKeyHashes(c.tag, ids, check.hashes);
+      this.runChecks.set(ids, check);
+    }
+    const hs = check.hashes;
+    let acked: Uint8Array | null = null;
     let ackedCount = 0;
     // Checked whole at skipAcked, and no id recorded since: none of its ids can have become acked.
-    const unchanged = !canSplit && ids.checkedAt === this.recordings;
-    for (let i = 0; i < runKeyList.length; i++) {
-      const pending = this.appending.get(runKeyList[i]);
+    const unchanged = !canSplit && check.checkedAt === this.recordings;
+    const now = Date.now();
+    for (let i = 0; i < n; i++) {
+      const pending = this.appendOf(hs, i);
       if (pending) {
         running.push(pending);
         return;
       }
-      if (!unchanged && this.ackedIds.has(runKeyList[i])) {
-        acked ??= new Array<boolean>(runKeyList.length).fill(false);
-        acked[i] = true;
+      if (!unchanged && this.ackedIds.hasHash(hs, i, now)) {
+        acked ??= new Uint8Array(n);
+        acked[i] = 1;
         ackedCount++;
       }
     }
     if (acked === null) {
-      if (canSplit) ids.checkedAt = this.recordings;
+      if (canSplit) check.checkedAt = this.recordings;
       fresh.push(c);
-      for (const k of runKeyList) keys.push(k);
+      keys.reserve(n);
+      keys.words.set(hs, keys.n * 4);
+      keys.n += n;
       return;
     }
-    if (ackedCount === runKeyList.length) return;
+    if (ackedCount === n) return;
     if (!canSplit) {
       throw new RetryableError(
         BufferErrorCode.Resent,
-        `${ackedCount} of the ${runKeyList.length} acked messages of a batch were stored meanwhile by a resend; the batch is refused and its sender resends it.`,
+        `${ackedCount} of the ${n} acked messages of a batch were stored meanwhile by a resend; the batch is refused and its sender resends it.`,
       );
     }
     let pos = 0;
-    for (let i = 0; i < runKeyList.length; i++) {
+    for (let i = 0; i < n; i++) {
       const size = ids.sizes[i];
       if (!acked[i]) {
         fresh.push({ tag: c.tag, entries: c.entries.subarray(pos, pos + size), count: 1, mode: c.mode, chunkId: ids.chunkIds[i] });
-        keys.push(runKeyList[i]);
+        keys.add(hs, i);
       }
       pos += size;
     }
@@ -231,7 +319,7 @@ export class BaseBuffer implements ChunkBuffer {
    * event that was not acked stays in a chunk and nothing half-written is
    * left for a later append to build on.
    */
-  private async store(chunks: ForwardChunk[], keys: string[], borrowed: boolean): Promise<void> {
+  private async store(chunks: ForwardChunk[], keys: KeyHashes, borrowed: boolean): Promise<void> {
     this.refuseIfUnable();
     const bytes = chunks.reduce((n, c) => n + c.entries.length, 0);
     if (bytes > this.limits.maxBytes) {
@@ -272,7 +360,7 @@ export class BaseBuffer implements ChunkBuffer {
       }
       if (!this.storage.idsAfterSync) {
         this.recordings++;
-        this.storage.recordIds(keys, now);
+        this.storage.recordIds(keys.words, keys.n, now);
       }
     } catch (err) {
       for (const w of writes.reverse()) {
@@ -296,10 +384,10 @@ export class BaseBuffer implements ChunkBuffer {
       if (chunk.bytes >= this.limits.chunkLimitBytes) this.seal(chunk);
     }
     await this.storage.sync();
-    if (!this.storage.idsAfterSync || !keys.length) return;
+    if (!this.storage.idsAfterSync || !keys.n) return;
     try {
       this.recordings++;
-      this.storage.recordIds(keys, Date.now());
+      this.storage.recordIds(keys.words, keys.n, Date.now());
     } catch (err) {
       // The events are stored and synced but not acked: the client's resend stores them again (at-least-once).
       this.writeProblem = (err as Error).message;

@@ -24,7 +24,7 @@
  * joins a run. The first refusal stops the read: the chunks before it are
  * returned along with the error, and nothing after it is looked at.
  */
-import { ACK_PREFIX } from './ack';
+import { ackLength, writeAck } from './ack';
 import { type AdmissionLimits, admitEntries, admitShallowEntry, asAdmissionError, checkChunkId } from './admission';
 import { newEntryHead } from './entries';
 import {
@@ -90,13 +90,9 @@ export class MessageCoalescer {
         let entryEnd = end;
         let chunkId: string | null = null;
         if (!isPlainMessage(buf, start, end, parts)) {
-          if (!this.mergeAcked || !isAckedMessage(buf, start, end, parts)) {
+          if (!isAckedMessage(buf, start, end, parts)) {
             flush();
-            out.push(
-              isAckedMessage(buf, start, end, parts)
-                ? this.ackedMessage(buf, end, frameContainers[i >> 1])
-                : parseRequest(buf.subarray(start, end), this.requestLimits),
-            );
+            out.push(parseRequest(buf.subarray(start, end), this.requestLimits));
             continue;
           }
           chunkId = chunkIdText(buf, parts.ackStart, end);
@@ -112,6 +108,19 @@ export class MessageCoalescer {
         if (frameContainers[i >> 1] - outer <= admission.maxRecordDepth)
           admitShallowEntry(buf, admission, entryStart, entryEnd, parts.head);
         else admitEntries(buf, admission, entryStart, entryEnd);
+        if (chunkId !== null && !this.mergeAcked) {
+          // Its own chunk, what `parseRequest` returns for it, without its general option reader or a second walk over the record.
+          flush();
+          out.push({
+            tag,
+            entries: buf.subarray(entryStart, entryEnd),
+            count: 1,
+            mode: 'message',
+            ack: buf.subarray(parts.ackStart, end),
+            chunkId,
+          });
+          continue;
+        }
         if (runCount > 0 && (tag !== runTag || (acked === null) !== (chunkId === null))) flush();
         if (runCount === 0) {
           runTag = tag;
@@ -147,7 +156,7 @@ export class MessageCoalescer {
    * where that run's acks now start (a full slab is replaced, the run's acks so far copied over).
    */
   private putAck(buf: Buffer, start: number, end: number, runFrom: number): number {
-    const need = ACK_PREFIX.length + end - start;
+    const need = ackLength(end - start);
     let from = runFrom < 0 ? this.ackPos : runFrom;
     if (this.ackPos + need > this.ackSlab.length) {
       const kept = this.ackPos - from;
@@ -157,13 +166,11 @@ export class MessageCoalescer {
       this.ackPos = kept;
       from = 0;
     }
-    this.ackSlab.set(ACK_PREFIX, this.ackPos);
-    buf.copy(this.ackSlab, this.ackPos + ACK_PREFIX.length, start, end);
-    this.ackPos += need;
+    this.ackPos = writeAck(this.ackSlab, this.ackPos, buf, start, end);
     return from;
   }
 
-  /** A run of acked messages as one chunk; a run of one as the chunk `ackedMessage` makes. */
+  /** A run of acked messages as one chunk; a run of one as its own chunk, with its `chunkId` and `ack`. */
   private ackedRun(
     buf: Buffer,
     tag: string,
@@ -177,32 +184,6 @@ export class MessageCoalescer {
     }
     const acks = this.ackSlab.subarray(run.ackFrom, this.ackPos);
     return { tag, entries, count: run.chunkIds.length, mode: 'message', ids: { chunkIds: run.chunkIds, sizes: run.sizes, acks } };
-  }
-
-  /**
-   * fluent-logger's `[tag, time, record, {"chunk": id}]` (`isAckedMessage`
-   * filled `parts`) as its own chunk, admitted, its entry made in place: what
-   * `parseRequest` returns for it, without its general option reader or a
-   * second walk over the record. `containers` as in `coalesce`.
-   */
-  private ackedMessage(buf: Buffer, end: number, containers: number): ForwardChunk {
-    const { admission, parts } = this;
-    const tag = this.admittedTag(buf, parts.tagStart, parts.tagEnd);
-    const chunkId = chunkIdText(buf, parts.ackStart, end);
-    checkChunkId(chunkId, admission);
-    const entryStart = parts.entryStart;
-    buf[entryStart] = 0x92; // the tag's last byte becomes the entry's array header
-    // The frame's containers less the outer array and the option map bound the record's depth, as for a plain message.
-    if (containers - 2 <= admission.maxRecordDepth) admitShallowEntry(buf, admission, entryStart, parts.recordEnd, parts.head);
-    else admitEntries(buf, admission, entryStart, parts.recordEnd);
-    return {
-      tag,
-      entries: buf.subarray(entryStart, parts.recordEnd),
-      count: 1,
-      mode: 'message',
-      ack: buf.subarray(parts.ackStart, end),
-      chunkId,
-    };
   }
 
   /** The tag in `buf[start, end)`, admitted (throws TRB_FWD_BAD_TAG otherwise); read before the bytes are rewritten. */

@@ -92,6 +92,16 @@ class KeyHashes {
   }
 }
 
+/** A batch waiting for the group commit. */
+interface QueuedAppend {
+  chunks: ForwardChunk[];
+  keys: KeyHashes;
+  borrowed: boolean;
+  bytes: number;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
 /** What the buffer knows of a merged run it checked: its keys' hashes, and whether none was acked then. */
 interface RunCheck {
   hashes: Uint32Array;
@@ -115,6 +125,9 @@ export class BaseBuffer implements ChunkBuffer {
   /** Appends in progress that carry client chunk ids, by number. */
   private readonly appends = new Map<number, Promise<void>>();
   private appendNumber = 0;
+  /** Batches waiting for the group commit at the end of this turn of the event loop, and their bytes. */
+  private queue: QueuedAppend[] = [];
+  private queuedBytes = 0;
   /** Merged runs checked so far (`RunCheck`), while their chunks live. */
   private readonly runChecks = new WeakMap<AckedRun, RunCheck>();
   /** Scratch for one key's hash. */
@@ -314,10 +327,9 @@ export class BaseBuffer implements ChunkBuffer {
   }
 
   /**
-   * Writes a batch and its client chunk ids, all or nothing: when a write
-   * fails, the writes already made for the batch are cut off again, so no
-   * event that was not acked stays in a chunk and nothing half-written is
-   * left for a later append to build on.
+   * Queues a batch and its client chunk ids for the next group commit
+   * (`commit`), once the buffer has room for it; resolves once the group is
+   * as safe as the storage promises before an ack.
    */
   private async store(chunks: ForwardChunk[], keys: KeyHashes, borrowed: boolean): Promise<void> {
     this.refuseIfUnable();
@@ -328,37 +340,91 @@ export class BaseBuffer implements ChunkBuffer {
         `A batch of ${bytes} bytes is larger than the whole buffer (max_bytes ${this.limits.maxBytes}).`,
       );
     }
-    if (this.totalBytes + bytes > this.limits.maxBytes) {
-      if (this.limits.overflow === 'drop_oldest') this.dropOldest(bytes);
-      if (this.totalBytes + bytes > this.limits.maxBytes) {
-        await this.waitForSpace(bytes);
-        this.refuseIfUnable();
-      }
+    // Batches queued for the group commit count as stored: together they stay within max_bytes.
+    while (this.totalBytes + this.queuedBytes + bytes > this.limits.maxBytes) {
+      if (this.limits.overflow === 'drop_oldest') this.dropOldest(this.queuedBytes + bytes);
+      if (this.totalBytes + this.queuedBytes + bytes <= this.limits.maxBytes) break;
+      // Woken once the stored bytes leave room for this batch; the loop checks again with what is queued by then.
+      await this.waitForSpace(bytes);
+      this.refuseIfUnable();
     }
-    // Group by tag so each open chunk gets one write per batch. A chunk with no entries (its events all dropped by
-    // the forwarder's filters) is not written; its client chunk id is recorded all the same.
-    const byTag = new Map<string, ForwardChunk[]>();
-    for (const c of chunks) {
-      if (!c.entries.length) continue;
-      const list = byTag.get(c.tag);
-      if (list) list.push(c);
-      else byTag.set(c.tag, [c]);
-    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ chunks, keys, borrowed, bytes, resolve, reject });
+      this.queuedBytes += bytes;
+      if (this.queue.length === 1) setImmediate(() => this.commitQueued());
+    });
+  }
+
+  /** Commits the batches queued since the last group commit, settling each with the group's outcome. */
+  private commitQueued(): void {
+    const group = this.queue;
+    if (!group.length) return;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.commit(group).then(
+      () => {
+        for (const a of group) a.resolve();
+      },
+      (err: Error) => {
+        for (const a of group) a.reject(err);
+      },
+    );
+  }
+
+  /**
+   * Group commit: writes the batches queued in one turn of the event loop
+   * (every connection's reads of that turn) and their client chunk ids, all
+   * or nothing: one write per open chunk and one journal write for the group
+   * instead of one each per batch. When a write fails, the writes already
+   * made for the group are cut off again, so no event that was not acked
+   * stays in a chunk and nothing half-written is left for a later append to
+   * build on; every batch of the group is refused. As with one batch at a
+   * time, a chunk that reached `chunkLimitBytes` after a batch takes no more
+   * (the next batch's events of its tag start a new chunk).
+   */
+  private async commit(group: QueuedAppend[]): Promise<void> {
+    this.refuseIfUnable();
     const now = Date.now();
-    const writes: Array<{ chunk: OpenChunk; parts: ForwardChunk[]; isNew: boolean; written: number }> = [];
-    try {
-      for (const [tag, parts] of byTag) {
-        const open = this.open.get(tag);
-        const write = {
-          chunk: open ?? { id: this.storage.newId(), tag, count: 0, bytes: 0, stored: 0, createdAt: now },
-          parts,
-          isNew: !open,
-          written: 0,
-        };
-        writes.push(write);
-        write.written = this.storage.write(write.chunk, parts, write.isNew, borrowed);
+    const writes: Array<{ chunk: OpenChunk; parts: ForwardChunk[]; isNew: boolean; written: number; bytes: number }> = [];
+    // The write each tag's events go to now; a tag whose chunk reached the limit in this group goes on in a new chunk.
+    const current = new Map<string, (typeof writes)[number]>();
+    const cut = new Set<string>();
+    const keys = new KeyHashes();
+    let borrowed = false;
+    for (const a of group) {
+      borrowed ||= a.borrowed;
+      keys.reserve(a.keys.n);
+      keys.words.set(a.keys.words.subarray(0, a.keys.n * 4), keys.n * 4);
+      keys.n += a.keys.n;
+      // A chunk with no entries (its events all dropped by the forwarder's filters) is not written; its client chunk id is recorded all the same.
+      for (const c of a.chunks) {
+        if (!c.entries.length) continue;
+        let w = current.get(c.tag);
+        if (!w) {
+          const open = cut.has(c.tag) ? undefined : this.open.get(c.tag);
+          w = {
+            chunk: open ?? { id: this.storage.newId(), tag: c.tag, count: 0, bytes: 0, stored: 0, createdAt: now },
+            parts: [],
+            isNew: !open,
+            written: 0,
+            bytes: open ? open.bytes : 0,
+          };
+          current.set(c.tag, w);
+          writes.push(w);
+        }
+        w.parts.push(c);
+        w.bytes += c.entries.length;
       }
-      if (!this.storage.idsAfterSync) {
+      if (current.size === 0) continue;
+      for (const [tag, w] of current) {
+        if (w.bytes < this.limits.chunkLimitBytes) continue;
+        current.delete(tag);
+        cut.add(tag);
+      }
+    }
+    try {
+      for (const w of writes) w.written = this.storage.write(w.chunk, w.parts, w.isNew, borrowed);
+      if (!this.storage.idsAfterSync && keys.n) {
         this.recordings++;
         this.storage.recordIds(keys.words, keys.n, now);
       }
@@ -472,6 +538,7 @@ export class BaseBuffer implements ChunkBuffer {
   }
 
   async close(): Promise<void> {
+    this.commitQueued(); // what is queued is written as any append in progress is
     this.sealDue(Date.now(), true);
     this.closed = true;
     for (const w of this.spaceWaiters) w.reject(new RetryableError(BufferErrorCode.Closed, 'The buffer closed while waiting for space.'));

@@ -4,7 +4,7 @@
  * chunk-storage.ts). DiskBuffer and MemoryBuffer only choose the storage.
  */
 import { RetryableError } from '@tributary/core';
-import type { AckedRun, ForwardChunk } from '@tributary/forward-protocol';
+import { type AckedRun, type ForwardChunk, chunkIdOf, forEachAckedId } from '@tributary/forward-protocol';
 import { type AckedChunkIds, hashKey, hashUnits } from './acked-chunk-ids';
 import {
   type AppendOptions,
@@ -42,17 +42,25 @@ let runUnits = new Uint16Array(256);
  * `out[0 … 4n)`: each the key its event would have as a chunk of its own
  * (`resendKey` of `{ chunkId, tag, count: 1, entries of its size }`), so a
  * resend matches whether it comes merged or alone. The keys are hashed from
- * their code units, never made as strings.
+ * their code units, never made as strings: an ASCII id's units are its bytes
+ * in the run's acks; another id's (non-ASCII str, bin) come from its text.
  */
 function runKeyHashes(tag: string, ids: AckedRun, out: Uint32Array): void {
-  const { chunkIds, sizes } = ids;
-  for (let i = 0; i < chunkIds.length; i++) {
-    const id = chunkIds[i];
-    const need = id.length + tag.length + 16; // "\n" tag "\n1\n" and up to 11 digits, and the hash's pad
-    if (runUnits.length < need) runUnits = new Uint16Array(2 * need);
-    const u = runUnits;
+  const { acks, sizes } = ids;
+  forEachAckedId(acks, (i, start, end, str) => {
+    let u = unitsFor(end - start, tag);
     let n = 0;
-    for (let k = 0; k < id.length; k++) u[n++] = id.charCodeAt(k);
+    let ascii = str;
+    for (let k = start; ascii && k < end; k++) {
+      if (acks[k] >= 0x80) ascii = false;
+      else u[n++] = acks[k];
+    }
+    if (!ascii) {
+      const text = chunkIdOf(acks, start, end, str);
+      u = unitsFor(text.length, tag);
+      n = 0;
+      for (let k = 0; k < text.length; k++) u[n++] = text.charCodeAt(k);
+    }
     u[n++] = 0x0a;
     for (let k = 0; k < tag.length; k++) u[n++] = tag.charCodeAt(k);
     u[n++] = 0x0a;
@@ -60,7 +68,14 @@ function runKeyHashes(tag: string, ids: AckedRun, out: Uint32Array): void {
     u[n++] = 0x0a;
     n = putDecimal(u, n, sizes[i]);
     hashUnits(u, n, out, i);
-  }
+  });
+}
+
+/** The key scratch, with room for an id of `idUnits` code units, `tag`, and the rest of a key. */
+function unitsFor(idUnits: number, tag: string): Uint16Array {
+  const need = idUnits + tag.length + 16; // "\n" tag "\n1\n", up to 11 digits, and the hash's pad
+  if (runUnits.length < need) runUnits = new Uint16Array(2 * need);
+  return runUnits;
 }
 
 /** Writes the decimal digits of `v` (a non-negative integer) at `u[n]`; returns where they end. */
@@ -184,7 +199,7 @@ export class BaseBuffer implements ChunkBuffer {
       // whole chunk's key, which a resend of the chunk will have.
       let k = 0;
       for (const c of fresh) {
-        if (c.ids) k += c.ids.chunkIds.length; // its keys are kept with its RunCheck
+        if (c.ids) k += c.ids.sizes.length; // its keys are kept with its RunCheck
         if (c.chunkId === undefined) continue;
         this.wholeKeys.delete(c.chunkId);
         this.wholeKeys.set(c.chunkId, keys.words.slice(k * 4, k * 4 + 4));
@@ -275,7 +290,7 @@ export class BaseBuffer implements ChunkBuffer {
     keys: KeyHashes,
     running: Array<Promise<void>>,
   ): void {
-    const n = ids.chunkIds.length;
+    const n = ids.sizes.length;
     let check = this.runChecks.get(ids);
     if (!check) {
       check = { hashes: new Uint32Array(n * 4), checkedAt: -1 };

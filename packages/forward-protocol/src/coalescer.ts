@@ -24,8 +24,8 @@
  * joins a run. The first refusal stops the read: the chunks before it are
  * returned along with the error, and nothing after it is looked at.
  */
-import { ackLength, writeAck } from './ack';
-import { type AdmissionLimits, admitEntries, admitShallowEntry, asAdmissionError, checkChunkId } from './admission';
+import { AckedIds, ackLength, writeAck } from './ack';
+import { type AdmissionLimits, admitEntries, admitShallowEntry, asAdmissionError, checkChunkIdValue } from './admission';
 import { newEntryHead } from './entries';
 import {
   type ForwardChunk,
@@ -74,8 +74,8 @@ export class MessageCoalescer {
     let runCount = 0;
     let runBegin = 0;
     let runEnd = 0;
-    // A run of acked messages: its ids and sizes, where its acks start in the slab, its first message's ack in `buf`.
-    let acked: { chunkIds: string[]; sizes: number[]; ackFrom: number; firstAck: number; firstEnd: number } | null = null;
+    // A run of acked messages: its sizes, where its acks (holding its ids) start in the slab, its first message's ack in `buf`.
+    let acked: AckedRunParts | null = null;
     let failure: Error | null = null;
     const flush = () => {
       if (runCount > 0)
@@ -88,15 +88,15 @@ export class MessageCoalescer {
       const end = ranges[i + 1];
       try {
         let entryEnd = end;
-        let chunkId: string | null = null;
+        let isAcked = false;
         if (!isPlainMessage(buf, start, end, parts)) {
           if (!isAckedMessage(buf, start, end, parts)) {
             flush();
             out.push(parseRequest(buf.subarray(start, end), this.requestLimits));
             continue;
           }
-          chunkId = chunkIdText(buf, parts.ackStart, end);
-          checkChunkId(chunkId, admission);
+          checkChunkIdValue(buf, parts.ackStart, end, admission); // its text is made only when a chunk needs it
+          isAcked = true;
           entryEnd = parts.recordEnd;
         }
         const tag = this.admittedTag(buf, parts.tagStart, parts.tagEnd);
@@ -104,11 +104,11 @@ export class MessageCoalescer {
         buf[entryStart] = 0x92; // the tag's last byte becomes the entry's array header
         // [tag, time, record]: the record holds at most the frame's containers but the outer array (and the option
         // map); when that many cannot break the depth rule, the framer's scan stands for the walk over the record.
-        const outer = chunkId === null ? 1 : 2;
+        const outer = isAcked ? 2 : 1;
         if (frameContainers[i >> 1] - outer <= admission.maxRecordDepth)
           admitShallowEntry(buf, admission, entryStart, entryEnd, parts.head);
         else admitEntries(buf, admission, entryStart, entryEnd);
-        if (chunkId !== null && !this.mergeAcked) {
+        if (isAcked && !this.mergeAcked) {
           // Its own chunk, what `parseRequest` returns for it, without its general option reader or a second walk over the record.
           flush();
           out.push({
@@ -117,24 +117,23 @@ export class MessageCoalescer {
             count: 1,
             mode: 'message',
             ack: buf.subarray(parts.ackStart, end),
-            chunkId,
+            chunkId: chunkIdText(buf, parts.ackStart, end),
           });
           continue;
         }
-        if (runCount > 0 && (tag !== runTag || (acked === null) !== (chunkId === null))) flush();
+        if (runCount > 0 && (tag !== runTag || (acked !== null) !== isAcked)) flush();
         if (runCount === 0) {
           runTag = tag;
           runBegin = entryStart;
           runEnd = entryStart;
         }
-        if (chunkId !== null) {
+        if (isAcked) {
           if (acked === null) {
-            acked = { chunkIds: [chunkId], sizes: [entryEnd - entryStart], ackFrom: -1, firstAck: parts.ackStart, firstEnd: end };
+            acked = { sizes: [entryEnd - entryStart], ackFrom: -1, firstAck: parts.ackStart, firstEnd: end };
           } else {
             // Copied out before the entry moves: the next entries are moved over the acks of the earlier ones.
             if (acked.ackFrom < 0) acked.ackFrom = this.putAck(buf, acked.firstAck, acked.firstEnd, -1);
             acked.ackFrom = this.putAck(buf, parts.ackStart, end, acked.ackFrom);
-            acked.chunkIds.push(chunkId);
             acked.sizes.push(entryEnd - entryStart);
           }
         }
@@ -171,19 +170,14 @@ export class MessageCoalescer {
   }
 
   /** A run of acked messages as one chunk; a run of one as its own chunk, with its `chunkId` and `ack`. */
-  private ackedRun(
-    buf: Buffer,
-    tag: string,
-    begin: number,
-    end: number,
-    run: { chunkIds: string[]; sizes: number[]; ackFrom: number; firstAck: number; firstEnd: number },
-  ): ForwardChunk {
+  private ackedRun(buf: Buffer, tag: string, begin: number, end: number, run: AckedRunParts): ForwardChunk {
     const entries = buf.subarray(begin, end);
-    if (run.chunkIds.length === 1) {
-      return { tag, entries, count: 1, mode: 'message', ack: buf.subarray(run.firstAck, run.firstEnd), chunkId: run.chunkIds[0] };
+    if (run.sizes.length === 1) {
+      const ack = buf.subarray(run.firstAck, run.firstEnd);
+      return { tag, entries, count: 1, mode: 'message', ack, chunkId: chunkIdText(buf, run.firstAck, run.firstEnd) };
     }
     const acks = this.ackSlab.subarray(run.ackFrom, this.ackPos);
-    return { tag, entries, count: run.chunkIds.length, mode: 'message', ids: { chunkIds: run.chunkIds, sizes: run.sizes, acks } };
+    return { tag, entries, count: run.sizes.length, mode: 'message', ids: new AckedIds(run.sizes, acks) };
   }
 
   /** The tag in `buf[start, end)`, admitted (throws TRB_FWD_BAD_TAG otherwise); read before the bytes are rewritten. */
@@ -192,6 +186,14 @@ export class MessageCoalescer {
     this.tags.admit(tag, this.admission);
     return tag;
   }
+}
+
+/** A run of acked messages being built: its entries' sizes, where its acks start in the slab (-1: not copied out yet), its first ack in the read. */
+interface AckedRunParts {
+  sizes: number[];
+  ackFrom: number;
+  firstAck: number;
+  firstEnd: number;
 }
 
 /** The ack slab's size: the acks of about 1,500 messages with 16-byte ids; the slab a run's view keeps alive. */

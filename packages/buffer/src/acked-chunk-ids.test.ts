@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { realFilesystem } from '@tributary/core';
 import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
-import { AckedChunkIds, JOURNAL_FILE, LEGACY_JOURNAL_FILE, SLOT_BYTES } from './acked-chunk-ids';
+import { AckedChunkIds, JOURNAL_FILE, LEGACY_JOURNAL_FILE, SLOT_BYTES, hashKey } from './acked-chunk-ids';
 import { resendKey } from './base-buffer';
 import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
 import { MemoryBuffer } from './memory-buffer';
@@ -247,4 +247,27 @@ test('ids recorded right after they were checked (hashes taken from the miss mem
   }
   const wrong = [...model].filter((k) => !ids.has(k, 1));
   expect(wrong).toEqual([]);
+});
+
+test('a key hashes as earlier versions journaled it (MurmurHash3 x86_128 of its UTF-16 code units), so a restart after an upgrade still knows the acked ids', () => {
+  const out = new Uint32Array(4);
+  const vectors: Array<[string, number[]]> = [
+    ['', [0xf7bed5a1, 0x5b576a1c, 0x5b576a1c, 0x5b576a1c]],
+    ['a', [0x2511c556, 0xa5d9f9a3, 0xa5d9f9a3, 0xa5d9f9a3]],
+    ['abcdefg', [0xda1615a2, 0x93cfb7c3, 0x6479630d, 0x0a98dc61]],
+    ['abcdefgh', [0x0ccfb6e3, 0x6887339c, 0x6f4b08c2, 0xc88cb3c0]],
+    ['abcdefghi', [0xbf4831f8, 0x4587d277, 0x0a665528, 0xde310060]],
+    ['a000000000000000000001zz\nbench.message\n1\n237', [0xed30c8ee, 0x0faf5981, 0x6e4df976, 0xee3e577b]],
+    ['é-ü\u{1F600}x\napp\n3\n1000', [0x23871302, 0xb3f0f8ce, 0xeb6ac28c, 0x81d2d90e]],
+  ];
+  for (const [key, want] of vectors) {
+    hashKey(key, out);
+    expect([...out]).toEqual(want);
+  }
+  // A long key after short ones (the scratch grows) hashes as alone.
+  const long = 'k'.repeat(5000);
+  hashKey(long, out);
+  const again = new Uint32Array(8);
+  hashKey(long, again, 1);
+  expect([...again.subarray(4)]).toEqual([...out]);
 });

@@ -49,8 +49,6 @@ export const LEGACY_JOURNAL_FILE = 'acked-chunk-ids.journal';
 
 /** Bytes of one journal slot. */
 export const SLOT_BYTES = 40;
-/** Keys `has` did not find that `record` can take the hash of without hashing again. */
-const MISS_MEMO = 512;
 /** Ring slots allocated at first; the ring doubles up to `maxEntries` while it fills for the first time. */
 const INITIAL_CAPACITY = 1024;
 
@@ -76,18 +74,8 @@ export class AckedChunkIds {
   private table: Int32Array;
   private mask: number;
   private live = 0;
-  /** Scratch for a key's hash, and for a record's hashes and times. */
-  private readonly h = new Uint32Array(4);
-  private scratchHashes = new Uint32Array(0);
-  /**
-   * The last MISS_MEMO keys `has` did not find, with their hashes (miss
-   * number `k` in entry `k % MISS_MEMO`): `record` takes a key's hash from
-   * here rather than hashing it again.
-   */
-  private readonly missKeys: Array<string | undefined> = new Array(MISS_MEMO);
-  private readonly missHashes = new Uint32Array(MISS_MEMO * 4);
-  private misses = 0;
-  private scratchAts = new Float64Array(0);
+  /** Scratch for the hashes of `has` and `record`'s keys, and for a record's times. */
+  private scratchHashes = new Uint32Array(4);
 
   constructor(
     private readonly window: AckedIdsWindow,
@@ -149,64 +137,39 @@ export class AckedChunkIds {
     return this.journal?.fd ?? null;
   }
 
-  /** True when `id` was acked within the window. */
-  has(id: string, now = Date.now()): boolean {
+  /** True when the resend key `key` was acked within the window. */
+  has(key: string, now = Date.now()): boolean {
+    hashKey(key, this.scratchHashes);
+    return this.hasHash(this.scratchHashes, 0, now);
+  }
+
+  /** True when the key whose hash is `hashes[4 * at … 4 * at + 3]` (`hashKey`) was acked within the window. */
+  hasHash(hashes: Uint32Array, at: number, now = Date.now()): boolean {
     if (this.live === 0) return false;
-    const h = this.h;
-    hashKey(id, h);
-    const pos = this.find(h[0], h[1], h[2], h[3]);
-    if (pos >= 0 && this.ats[this.table[pos] - 1] + this.window.ttlMs > now) return true;
-    const m = this.misses++ % MISS_MEMO;
-    this.missKeys[m] = id;
-    this.missHashes[m * 4] = h[0];
-    this.missHashes[m * 4 + 1] = h[1];
-    this.missHashes[m * 4 + 2] = h[2];
-    this.missHashes[m * 4 + 3] = h[3];
-    return false;
+    const w = at * 4;
+    const pos = this.find(hashes[w], hashes[w + 1], hashes[w + 2], hashes[w + 3]);
+    return pos >= 0 && this.ats[this.table[pos] - 1] + this.window.ttlMs > now;
   }
 
-  /**
-   * Where the miss memo holds `first` (a miss number), or -1: the buffer
-   * records the keys it has just checked, in the order it checked them.
-   */
-  private memoOf(first: string): number {
-    for (let back = 1; back <= Math.min(MISS_MEMO, this.misses); back++) {
-      if (this.missKeys[(this.misses - back) % MISS_MEMO] === first) return this.misses - back;
-    }
-    return -1;
-  }
-
-  /**
-   * Records ids about to be acked: written to the journal (page cache), then
-   * remembered. Throws, remembering nothing, when the write fails (a slot it
-   * tore fails its check at the next open: that id, or the older one it
-   * overwrote, is forgotten).
-   */
-  record(ids: string[], now = Date.now()): void {
-    const n = ids.length;
-    if (!n || this.window.maxEntries === 0) return;
-    if (this.scratchHashes.length < n * 4) {
-      this.scratchHashes = new Uint32Array(n * 8);
-      this.scratchAts = new Float64Array(n * 2);
-    }
+  /** `recordHashes` of the resend keys `keys`. */
+  record(keys: string[], now = Date.now()): void {
+    const n = keys.length;
+    if (this.scratchHashes.length < n * 4) this.scratchHashes = new Uint32Array(n * 4);
     const hs = this.scratchHashes;
-    const h = this.h;
-    const memo = this.memoOf(ids[0]);
-    for (let i = 0; i < n; i++) {
-      const m = (memo + i) % MISS_MEMO;
-      if (memo >= 0 && memo + i < this.misses && this.missKeys[m] === ids[i]) {
-        for (let w = 0; w < 4; w++) hs[i * 4 + w] = this.missHashes[m * 4 + w];
-      } else {
-        hashKey(ids[i], h);
-        hs[i * 4] = h[0];
-        hs[i * 4 + 1] = h[1];
-        hs[i * 4 + 2] = h[2];
-        hs[i * 4 + 3] = h[3];
-      }
-      this.scratchAts[i] = now;
-    }
-    this.journal?.write(hs, this.scratchAts, n);
-    for (let i = 0; i < n; i++) this.insert(hs[i * 4], hs[i * 4 + 1], hs[i * 4 + 2], hs[i * 4 + 3], now);
+    for (let i = 0; i < n; i++) hashKey(keys[i], hs, i);
+    this.recordHashes(hs, n, now);
+  }
+
+  /**
+   * Records the keys about to be acked whose hashes are `hashes[0 … 4n)`:
+   * written to the journal (page cache), then remembered. Throws,
+   * remembering nothing, when the write fails (a slot it tore fails its
+   * check at the next open: that id, or the older one it overwrote, is forgotten).
+   */
+  recordHashes(hashes: Uint32Array, n: number, now = Date.now()): void {
+    if (!n || this.window.maxEntries === 0) return;
+    this.journal?.write(hashes, null, now, n);
+    for (let i = 0; i < n; i++) this.insert(hashes[i * 4], hashes[i * 4 + 1], hashes[i * 4 + 2], hashes[i * 4 + 3], now);
   }
 
   /** Observer for journal failures that do not refuse the append (blanking the slots of a failed write): the owner logs and counts. */
@@ -305,8 +268,24 @@ function tableSizeFor(capacity: number): number {
   return n;
 }
 
-/** MurmurHash3 x86_128 of `key`'s UTF-16 code units (two per 32-bit word) into `out`. */
-export function hashKey(key: string, out: Uint32Array): void {
+/** Scratch for `hashKey`'s code units. */
+let keyUnits = new Uint16Array(256);
+
+/** `hashUnits` of `key`'s UTF-16 code units, into `out[4 * at … 4 * at + 3]`. */
+export function hashKey(key: string, out: Uint32Array, at = 0): void {
+  const n = key.length;
+  if (keyUnits.length <= n) keyUnits = new Uint16Array(2 * (n + 1));
+  for (let i = 0; i < n; i++) keyUnits[i] = key.charCodeAt(i);
+  hashUnits(keyUnits, n, out, at);
+}
+
+/**
+ * MurmurHash3 x86_128 of the UTF-16 code units `units[0, n)` (two per 32-bit
+ * word, the first in the low half; an odd last unit zero-padded) into
+ * `out[4 * at … 4 * at + 3]`: the hash an id's resend key is remembered
+ * and journaled under. `units` must have room for `n + 1` (the pad is written there).
+ */
+export function hashUnits(units: Uint16Array, n: number, out: Uint32Array, at = 0): void {
   const c1 = 0x239b961b;
   const c2 = 0xab0e9789;
   const c3 = 0x38b34ae5;
@@ -315,16 +294,15 @@ export function hashKey(key: string, out: Uint32Array): void {
   let h2 = 0x9747b28c;
   let h3 = 0x9747b28c;
   let h4 = 0x9747b28c;
-  const n = key.length;
-  // Blocks of four 32-bit words, two code units each (a last odd code unit zero-padded; charCodeAt past the
-  // end is NaN, which the bit operations turn into 0); the tail is the last 1-3 words.
+  units[n] = 0;
+  // Blocks of four 32-bit words, two code units each; the tail is the last 1-3 words.
   const blocks = (n + 1) >> 3;
   let i = 0;
   for (let b = 0; b < blocks; b++, i += 8) {
-    let k1 = key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16);
-    let k2 = key.charCodeAt(i + 2) | (key.charCodeAt(i + 3) << 16);
-    let k3 = key.charCodeAt(i + 4) | (key.charCodeAt(i + 5) << 16);
-    let k4 = key.charCodeAt(i + 6) | (key.charCodeAt(i + 7) << 16);
+    let k1 = units[i] | (units[i + 1] << 16);
+    let k2 = units[i + 2] | (units[i + 3] << 16);
+    let k3 = units[i + 4] | (units[i + 5] << 16);
+    let k4 = units[i + 6] | (units[i + 7] << 16);
     k1 = Math.imul(k1, c1);
     k1 = (k1 << 15) | (k1 >>> 17);
     k1 = Math.imul(k1, c2);
@@ -355,17 +333,16 @@ export function hashKey(key: string, out: Uint32Array): void {
     h4 = (Math.imul(h4, 5) + 0x32ac3b17) | 0;
   }
   if (i < n) {
-    const w = (j: number) => key.charCodeAt(j) | (key.charCodeAt(j + 1) << 16);
-    let k1 = Math.imul(w(i), c1);
+    let k1 = Math.imul(units[i] | (units[i + 1] << 16), c1);
     k1 = (k1 << 15) | (k1 >>> 17);
     h1 ^= Math.imul(k1, c2);
     if (i + 2 < n) {
-      let k2 = Math.imul(w(i + 2), c2);
+      let k2 = Math.imul(units[i + 2] | (units[i + 3] << 16), c2);
       k2 = (k2 << 16) | (k2 >>> 16);
       h2 ^= Math.imul(k2, c3);
     }
     if (i + 4 < n) {
-      let k3 = Math.imul(w(i + 4), c3);
+      let k3 = Math.imul(units[i + 4] | (units[i + 5] << 16), c3);
       k3 = (k3 << 17) | (k3 >>> 15);
       h3 ^= Math.imul(k3, c4);
     }
@@ -387,10 +364,11 @@ export function hashKey(key: string, out: Uint32Array): void {
   h2 = (h2 + h1) | 0;
   h3 = (h3 + h1) | 0;
   h4 = (h4 + h1) | 0;
-  out[0] = h1;
-  out[1] = h2;
-  out[2] = h3;
-  out[3] = h4;
+  const o = at * 4;
+  out[o] = h1;
+  out[o + 1] = h2;
+  out[o + 2] = h3;
+  out[o + 3] = h4;
 }
 
 function fmix32(h: number): number {
@@ -465,6 +443,12 @@ function readLegacyJournal(data: Buffer): Slot[] {
 }
 
 class IdJournal {
+  /** The slots of the last write, reused: `words` and `doubles` view `out`'s memory. */
+  private out = Buffer.alloc(0);
+  private words = new Uint32Array(0);
+  private doubles = new Float64Array(0);
+  private readonly check = new Uint32Array(2);
+
   private constructor(
     private readonly fs: Filesystem,
     public fd: number,
@@ -488,7 +472,7 @@ class IdJournal {
     const fd = fs.openSync(tmp, 'w');
     const journal = new IdJournal(fs, fd, slots, 0, report);
     try {
-      journal.write(hashes, ats, ats.length);
+      journal.write(hashes, ats, 0, ats.length);
       fs.fdatasyncSync(fd);
       fs.renameSync(tmp, path);
     } catch (err) {
@@ -503,19 +487,18 @@ class IdJournal {
   }
 
   /**
-   * Writes `count` records (hash `hashes[4i…4i+3]`, acked at `ats[i]`) as
-   * records `seq …` into their slots: one positional write, two where the
-   * ring wraps. Records a longer batch would overwrite itself are not written.
+   * Writes `count` records (hash `hashes[4i…4i+3]`, acked at `ats[i]`, or at
+   * `at` for all when `ats` is null) as records `seq …` into their slots:
+   * one positional write, two where the ring wraps. Records a longer batch
+   * would overwrite itself are not written.
    */
-  write(hashes: Uint32Array, ats: Float64Array, count: number): void {
+  write(hashes: Uint32Array, ats: Float64Array | null, at: number, count: number): void {
     if (this.slots === 0 || count === 0) return;
     const skip = Math.max(0, count - this.slots);
     const n = count - skip;
     const start = this.seq + skip;
-    const bytes = new ArrayBuffer(n * SLOT_BYTES);
-    const words = new Uint32Array(bytes);
-    const doubles = new Float64Array(bytes);
-    const check = new Uint32Array(2);
+    if (this.out.length < n * SLOT_BYTES) this.grow(n);
+    const { words, doubles, check } = this;
     for (let i = 0; i < n; i++) {
       const w = i * (SLOT_BYTES / 4);
       const r = (skip + i) * 4;
@@ -523,18 +506,18 @@ class IdJournal {
       words[w + 1] = hashes[r + 1];
       words[w + 2] = hashes[r + 2];
       words[w + 3] = hashes[r + 3];
-      doubles[i * (SLOT_BYTES / 8) + 2] = ats[skip + i];
+      doubles[i * (SLOT_BYTES / 8) + 2] = ats ? ats[skip + i] : at;
       doubles[i * (SLOT_BYTES / 8) + 3] = start + i;
       slotCheck(words, w, check);
       words[w + 8] = check[0];
       words[w + 9] = check[1];
     }
-    const buf = Buffer.from(bytes);
+    const buf = this.out;
     const first = start % this.slots;
     const head = Math.min(n, this.slots - first);
     try {
       this.writeAt(buf.subarray(0, head * SLOT_BYTES), first * SLOT_BYTES);
-      if (head < n) this.writeAt(buf.subarray(head * SLOT_BYTES), 0);
+      if (head < n) this.writeAt(buf.subarray(head * SLOT_BYTES, n * SLOT_BYTES), 0);
     } catch (err) {
       // Slots written whole before the failure hold ids that will not be acked: blank them, so a restart
       // cannot take them for acked (the next record writes the same slots again anyway).
@@ -547,6 +530,14 @@ class IdJournal {
       throw err;
     }
     this.seq += count;
+  }
+
+  /** Room for `n` slots in the reused output buffer (doubling, so a steady batch size allocates once). */
+  private grow(n: number): void {
+    const bytes = new ArrayBuffer(Math.max(n, 2 * (this.out.length / SLOT_BYTES)) * SLOT_BYTES);
+    this.out = Buffer.from(bytes);
+    this.words = new Uint32Array(bytes);
+    this.doubles = new Float64Array(bytes);
   }
 
   private writeAt(data: Buffer, position: number): void {

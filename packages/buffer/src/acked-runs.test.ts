@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ACK_PREFIX, EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
+import { AckedIds, EventTime, type ForwardChunk, decodeEntries, encodeAck, encodeEntry } from '@tributary/forward-protocol';
 import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
 
 const t = new EventTime(1700000000, 0);
@@ -22,11 +22,10 @@ function run(is: number[], tag = 'app'): ForwardChunk {
     entries: Buffer.concat(entries),
     count: is.length,
     mode: 'message',
-    ids: {
-      chunkIds: is.map(idOf),
-      sizes: entries.map((e) => e.length),
-      acks: Buffer.concat(is.map((i) => Buffer.concat([ACK_PREFIX, Buffer.from(idOf(i))]))),
-    },
+    ids: new AckedIds(
+      entries.map((e) => e.length),
+      Buffer.concat(is.map((i) => encodeAck(Buffer.concat([Buffer.from([0xa0 | idOf(i).length]), Buffer.from(idOf(i))])))),
+    ),
   };
 }
 
@@ -156,4 +155,44 @@ test('a run whose events the filters all dropped (empty entries, its ids kept) s
   const second = await open();
   expect(await second.skipAcked(range(0, 20).map((i) => single(i)))).toEqual([]);
   expect(await drainEvents(second)).toEqual([]);
+});
+
+test("a run's keys match its messages sent alone whatever their sizes (1 to 5 digits)", async () => {
+  const buffer = await open();
+  const big = (i: number) => encodeEntry(t, { i, pad: 'y'.repeat(i === 2 ? 12_000 : i === 1 ? 900 : 0) });
+  const entries = [0, 1, 2].map(big);
+  const merged: ForwardChunk = {
+    tag: 'app',
+    entries: Buffer.concat(entries),
+    count: 3,
+    mode: 'message',
+    ids: new AckedIds(
+      entries.map((e) => e.length),
+      (run([0, 1, 2]).ids as AckedIds).acks,
+    ),
+  };
+  expect(entries.map((e) => String(e.length).length)).toEqual([2, 3, 5]);
+  await accept(buffer, [merged]);
+  const alone = [0, 1, 2].map((i): ForwardChunk => ({ tag: 'app', entries: entries[i], count: 1, mode: 'message', chunkId: idOf(i) }));
+  expect(await buffer.skipAcked(alone)).toEqual([]);
+  // A message of another size under the same id is another chunk.
+  expect(await buffer.skipAcked([{ ...alone[1], entries: entries[0] }])).toHaveLength(1);
+});
+
+test('ids that are not ASCII text (UTF-8 str, bin) are known by their text: a resend alone matches the merged run', async () => {
+  const buffer = await open();
+  const entries = [0, 1].map(entry);
+  const strId = 'ïd-ü';
+  const binId = Buffer.from([0xff, 0x00, 0x81, 0x7f]);
+  const strValue = Buffer.concat([Buffer.from([0xa0 | Buffer.byteLength(strId)]), Buffer.from(strId)]);
+  const binValue = Buffer.concat([Buffer.from([0xc4, binId.length]), binId]);
+  const ids = new AckedIds(
+    entries.map((e) => e.length),
+    Buffer.concat([encodeAck(strValue), encodeAck(binValue)]),
+  );
+  expect(ids.chunkIds).toEqual([strId, binId.toString('base64')]);
+  await accept(buffer, [{ tag: 'app', entries: Buffer.concat(entries), count: 2, mode: 'message', ids }]);
+  const alone = ids.chunkIds.map((chunkId, i): ForwardChunk => ({ tag: 'app', entries: entries[i], count: 1, mode: 'message', chunkId }));
+  expect(await buffer.skipAcked(alone)).toEqual([]);
+  expect(await drainEvents(buffer)).toEqual([0, 1]);
 });

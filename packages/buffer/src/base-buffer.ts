@@ -4,8 +4,8 @@
  * chunk-storage.ts). DiskBuffer and MemoryBuffer only choose the storage.
  */
 import { RetryableError } from '@tributary/core';
-import type { AckedRun, ForwardChunk } from '@tributary/forward-protocol';
-import type { AckedChunkIds } from './acked-chunk-ids';
+import { type AckedRun, type ForwardChunk, chunkIdOf, forEachAckedId } from '@tributary/forward-protocol';
+import { type AckedChunkIds, hashKey, hashUnits } from './acked-chunk-ids';
 import {
   type AppendOptions,
   BufferErrorCode,
@@ -16,6 +16,7 @@ import {
   type SealedChunk,
 } from './chunk-buffer';
 import type { ChunkStorage, StorageEvents } from './chunk-storage';
+import { InProgressIds } from './in-progress-ids';
 
 /** Chunks let through by skipAcked and not appended yet, at most (an input that gave up half-way leaves its entry). */
 const MAX_WHOLE_KEYS = 10_000;
@@ -25,27 +26,102 @@ const MAX_WHOLE_KEYS = 10_000;
  * and size of the chunk, so two clients that happen to use the same id for
  * different chunks are not taken for each other (the aggregators' dedupe key
  * adds a checksum; the forwarder leaves it out to keep the hot path cheap).
+ * The buffer keeps it as its 128-bit hash (`hashKey`).
+ *
+ *   key = chunk-id "\n" tag "\n" count "\n" bytes        (count and bytes in decimal)
  */
 export function resendKey(c: ForwardChunk): string {
-  return keyOf(c.chunkId, c.tag, c.count, c.entries.length);
+  return `${c.chunkId}\n${c.tag}\n${c.count}\n${c.entries.length}`;
 }
 
-/** The one format of a resend key (`resendKey`, and each message of a merged run in `runKeys`). */
-function keyOf(chunkId: string | undefined, tag: string, count: number, bytes: number): string {
-  return `${chunkId}\n${tag}\n${count}\n${bytes}`;
-}
+/** Scratch for a merged run's keys as UTF-16 code units (`runKeyHashes`). */
+let runUnits = new Uint16Array(256);
 
 /**
- * The resend keys of a merged run's events (`ForwardChunk.ids`): each the
- * key its event would have as a chunk of its own, so a resend matches
- * whether it comes merged or alone.
+ * The resend-key hashes of a merged run's events (`ForwardChunk.ids`), into
+ * `out[0 … 4n)`: each the key its event would have as a chunk of its own
+ * (`resendKey` of `{ chunkId, tag, count: 1, entries of its size }`), so a
+ * resend matches whether it comes merged or alone. The keys are hashed from
+ * their code units, never made as strings: an ASCII id's units are its bytes
+ * in the run's acks; another id's (non-ASCII str, bin) come from its text.
  */
-function runKeys(c: ForwardChunk, ids: AckedRun): string[] {
-  if (ids.keys) return ids.keys;
-  const keys: string[] = new Array(ids.chunkIds.length);
-  for (let i = 0; i < keys.length; i++) keys[i] = keyOf(ids.chunkIds[i], c.tag, 1, ids.sizes[i]);
-  ids.keys = keys;
-  return keys;
+function runKeyHashes(tag: string, ids: AckedRun, out: Uint32Array): void {
+  const { acks, sizes } = ids;
+  forEachAckedId(acks, (i, start, end, str) => {
+    let u = unitsFor(end - start, tag);
+    let n = 0;
+    let ascii = str;
+    for (let k = start; ascii && k < end; k++) {
+      if (acks[k] >= 0x80) ascii = false;
+      else u[n++] = acks[k];
+    }
+    if (!ascii) {
+      const text = chunkIdOf(acks, start, end, str);
+      u = unitsFor(text.length, tag);
+      n = 0;
+      for (let k = 0; k < text.length; k++) u[n++] = text.charCodeAt(k);
+    }
+    u[n++] = 0x0a;
+    for (let k = 0; k < tag.length; k++) u[n++] = tag.charCodeAt(k);
+    u[n++] = 0x0a;
+    u[n++] = 0x31; // count 1
+    u[n++] = 0x0a;
+    n = putDecimal(u, n, sizes[i]);
+    hashUnits(u, n, out, i);
+  });
+}
+
+/** The key scratch, with room for an id of `idUnits` code units, `tag`, and the rest of a key. */
+function unitsFor(idUnits: number, tag: string): Uint16Array {
+  const need = idUnits + tag.length + 16; // "\n" tag "\n1\n", up to 11 digits, and the hash's pad
+  if (runUnits.length < need) runUnits = new Uint16Array(2 * need);
+  return runUnits;
+}
+
+/** Writes the decimal digits of `v` (a non-negative integer) at `u[n]`; returns where they end. */
+function putDecimal(u: Uint16Array, n: number, v: number): number {
+  let digits = 1;
+  for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+  for (let k = n + digits - 1, x = v; k >= n; k--, x = Math.floor(x / 10)) u[k] = 0x30 + (x % 10);
+  return n + digits;
+}
+
+/** Resend-key hashes (`hashKey`), four words each, in the order added. */
+class KeyHashes {
+  words = new Uint32Array(16);
+  n = 0;
+
+  /** Adds the hash `from[4 * at …]`. */
+  add(from: Uint32Array, at: number): void {
+    this.reserve(1);
+    this.words.set(from.subarray(at * 4, at * 4 + 4), this.n * 4);
+    this.n++;
+  }
+
+  /** Room for `count` more. */
+  reserve(count: number): void {
+    if ((this.n + count) * 4 <= this.words.length) return;
+    const words = new Uint32Array(Math.max(2 * this.words.length, (this.n + count) * 4));
+    words.set(this.words.subarray(0, this.n * 4));
+    this.words = words;
+  }
+}
+
+/** A batch waiting for the group commit. */
+interface QueuedAppend {
+  chunks: ForwardChunk[];
+  keys: KeyHashes;
+  borrowed: boolean;
+  bytes: number;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+/** What the buffer knows of a merged run it checked: its keys' hashes, and whether none was acked then. */
+interface RunCheck {
+  hashes: Uint32Array;
+  /** The buffer's count of id recordings when `skipAcked` found none of the run's ids acked, or -1. */
+  checkedAt: number;
 }
 
 export class BaseBuffer implements ChunkBuffer {
@@ -59,10 +135,20 @@ export class BaseBuffer implements ChunkBuffer {
   private readonly readyListeners: Array<() => void> = [];
   private spaceWaiters: Array<{ need: number; resolve(): void; reject(err: Error): void }> = [];
   private closed = false;
-  /** Appends in progress, by the resend keys of the client chunks they carry. */
-  private readonly appending = new Map<string, Promise<void>>();
-  /** Resend keys of whole chunks that `skipAcked` let through, by chunk id, until their append settles. */
-  private readonly wholeKeys = new Map<string, string>();
+  /** The resend keys of the client chunks the appends in progress carry, by append number (`appends`). */
+  private readonly appending = new InProgressIds();
+  /** Appends in progress that carry client chunk ids, by number. */
+  private readonly appends = new Map<number, Promise<void>>();
+  private appendNumber = 0;
+  /** Batches waiting for the group commit at the end of this turn of the event loop, and their bytes. */
+  private queue: QueuedAppend[] = [];
+  private queuedBytes = 0;
+  /** Merged runs checked so far (`RunCheck`), while their chunks live. */
+  private readonly runChecks = new WeakMap<AckedRun, RunCheck>();
+  /** Scratch for one key's hash. */
+  private readonly keyHash = new Uint32Array(4);
+  /** Resend-key hashes of whole chunks that `skipAcked` let through, by chunk id, until their append settles. */
+  private readonly wholeKeys = new Map<string, Uint32Array>();
   /**
    * Set when storage can no longer be trusted (a failed fdatasync: the kernel
    * may have dropped the dirty pages, and a retried sync can falsely succeed):
@@ -73,7 +159,7 @@ export class BaseBuffer implements ChunkBuffer {
   /**
    * Calls to `recordIds` so far: the only way an id becomes acked. A merged run
    * checked at `skipAcked` with none of its ids acked needs no second look in
-   * the acked ids at `append` while this has not moved (`AckedRun.checkedAt`).
+   * the acked ids at `append` while this has not moved (`RunCheck.checkedAt`).
    */
   private recordings = 0;
 
@@ -113,10 +199,11 @@ export class BaseBuffer implements ChunkBuffer {
       // whole chunk's key, which a resend of the chunk will have.
       let k = 0;
       for (const c of fresh) {
-        if (c.ids) k += c.ids.chunkIds.length; // its keys travel with it (ids.keys)
+        if (c.ids) k += c.ids.sizes.length; // its keys are kept with its RunCheck
         if (c.chunkId === undefined) continue;
         this.wholeKeys.delete(c.chunkId);
-        this.wholeKeys.set(c.chunkId, keys[k++]);
+        this.wholeKeys.set(c.chunkId, keys.words.slice(k * 4, k * 4 + 4));
+        k++;
         if (this.wholeKeys.size > MAX_WHOLE_KEYS) this.wholeKeys.delete(this.wholeKeys.keys().next().value as string);
       }
       return fresh;
@@ -133,28 +220,43 @@ export class BaseBuffer implements ChunkBuffer {
     if (!fresh.length) return;
     // Registered in the same turn as the partition above, so a resend arriving meanwhile waits for this append.
     const stored = this.store(fresh, keys, options.borrowed === true);
-    for (const k of keys) this.appending.set(k, stored);
+    if (keys.n === 0) {
+      await stored;
+      return;
+    }
+    this.appendNumber = (this.appendNumber % 0x7fffffff) + 1;
+    const owner = this.appendNumber;
+    this.appends.set(owner, stored);
+    for (let i = 0; i < keys.n; i++) this.appending.set(keys.words, i, owner);
     try {
       await stored;
     } finally {
-      for (const k of keys) if (this.appending.get(k) === stored) this.appending.delete(k);
+      for (let i = 0; i < keys.n; i++) this.appending.delete(keys.words, i, owner);
+      this.appends.delete(owner);
       for (const c of fresh) if (c.chunkId !== undefined) this.wholeKeys.delete(c.chunkId);
     }
   }
 
+  /** The append in progress that carries the key `hashes[4 * at …]`, if any. */
+  private appendOf(hashes: Uint32Array, at: number): Promise<void> | undefined {
+    if (this.appends.size === 0) return undefined;
+    const owner = this.appending.ownerOf(hashes, at);
+    return owner === 0 ? undefined : this.appends.get(owner);
+  }
+
   /**
-   * Splits chunks into those to store (with the resend keys of those that
-   * carry a client chunk id, a merged run's keys in order) and the appends in
-   * progress that carry the ids of others. A merged run some of whose ids
-   * were acked: at `skipAcked` (entries as read) it is split, its other
-   * events kept as chunks of their own; at `append` (entries maybe filtered
-   * or cut in pieces since) it is left out when every id was acked and
-   * refused otherwise (a resend of the same ids raced it): the sender resends,
-   * and `skipAcked` splits it then.
+   * Splits chunks into those to store (with the resend-key hashes of those
+   * that carry a client chunk id, a merged run's keys in order) and the
+   * appends in progress that carry the ids of others. A merged run some of
+   * whose ids were acked: at `skipAcked` (entries as read) it is split, its
+   * other events kept as chunks of their own; at `append` (entries maybe
+   * filtered or cut in pieces since) it is left out when every id was acked
+   * and refused otherwise (a resend of the same ids raced it): the sender
+   * resends, and `skipAcked` splits it then.
    */
-  private partition(chunks: ForwardChunk[], canSplit = false): { fresh: ForwardChunk[]; keys: string[]; running: Array<Promise<void>> } {
+  private partition(chunks: ForwardChunk[], canSplit = false): { fresh: ForwardChunk[]; keys: KeyHashes; running: Array<Promise<void>> } {
     const fresh: ForwardChunk[] = [];
-    const keys: string[] = [];
+    const keys = new KeyHashes();
     const running: Array<Promise<void>> = [];
     for (const c of chunks) {
       if (c.ids) {
@@ -165,12 +267,16 @@ export class BaseBuffer implements ChunkBuffer {
         fresh.push(c);
         continue;
       }
-      const key = this.wholeKeys.get(c.chunkId) ?? resendKey(c);
-      const pending = this.appending.get(key);
+      let key = this.wholeKeys.get(c.chunkId);
+      if (!key) {
+        key = this.keyHash;
+        hashKey(resendKey(c), key);
+      }
+      const pending = this.appendOf(key, 0);
       if (pending) running.push(pending);
-      else if (!this.ackedIds.has(key)) {
+      else if (!this.ackedIds.hasHash(key, 0)) {
         fresh.push(c);
-        keys.push(key);
+        keys.add(key, 0);
       }
     }
     return { fresh, keys, running };
@@ -181,57 +287,66 @@ export class BaseBuffer implements ChunkBuffer {
     ids: AckedRun,
     canSplit: boolean,
     fresh: ForwardChunk[],
-    keys: string[],
+    keys: KeyHashes,
     running: Array<Promise<void>>,
   ): void {
-    const runKeyList = runKeys(c, ids);
-    let acked: boolean[] | null = null;
+    const n = ids.sizes.length;
+    let check = this.runChecks.get(ids);
+    if (!check) {
+      check = { hashes: new Uint32Array(n * 4), checkedAt: -1 };
+      runKeyHashes(c.tag, ids, check.hashes);
+      this.runChecks.set(ids, check);
+    }
+    const hs = check.hashes;
+    let acked: Uint8Array | null = null;
     let ackedCount = 0;
     // Checked whole at skipAcked, and no id recorded since: none of its ids can have become acked.
-    const unchanged = !canSplit && ids.checkedAt === this.recordings;
-    for (let i = 0; i < runKeyList.length; i++) {
-      const pending = this.appending.get(runKeyList[i]);
+    const unchanged = !canSplit && check.checkedAt === this.recordings;
+    const now = Date.now();
+    for (let i = 0; i < n; i++) {
+      const pending = this.appendOf(hs, i);
       if (pending) {
         running.push(pending);
         return;
       }
-      if (!unchanged && this.ackedIds.has(runKeyList[i])) {
-        acked ??= new Array<boolean>(runKeyList.length).fill(false);
-        acked[i] = true;
+      if (!unchanged && this.ackedIds.hasHash(hs, i, now)) {
+        acked ??= new Uint8Array(n);
+        acked[i] = 1;
         ackedCount++;
       }
     }
     if (acked === null) {
-      if (canSplit) ids.checkedAt = this.recordings;
+      if (canSplit) check.checkedAt = this.recordings;
       fresh.push(c);
-      for (const k of runKeyList) keys.push(k);
+      keys.reserve(n);
+      keys.words.set(hs, keys.n * 4);
+      keys.n += n;
       return;
     }
-    if (ackedCount === runKeyList.length) return;
+    if (ackedCount === n) return;
     if (!canSplit) {
       throw new RetryableError(
         BufferErrorCode.Resent,
-        `${ackedCount} of the ${runKeyList.length} acked messages of a batch were stored meanwhile by a resend; the batch is refused and its sender resends it.`,
+        `${ackedCount} of the ${n} acked messages of a batch were stored meanwhile by a resend; the batch is refused and its sender resends it.`,
       );
     }
     let pos = 0;
-    for (let i = 0; i < runKeyList.length; i++) {
+    for (let i = 0; i < n; i++) {
       const size = ids.sizes[i];
       if (!acked[i]) {
         fresh.push({ tag: c.tag, entries: c.entries.subarray(pos, pos + size), count: 1, mode: c.mode, chunkId: ids.chunkIds[i] });
-        keys.push(runKeyList[i]);
+        keys.add(hs, i);
       }
       pos += size;
     }
   }
 
   /**
-   * Writes a batch and its client chunk ids, all or nothing: when a write
-   * fails, the writes already made for the batch are cut off again, so no
-   * event that was not acked stays in a chunk and nothing half-written is
-   * left for a later append to build on.
+   * Queues a batch and its client chunk ids for the next group commit
+   * (`commit`), once the buffer has room for it; resolves once the group is
+   * as safe as the storage promises before an ack.
    */
-  private async store(chunks: ForwardChunk[], keys: string[], borrowed: boolean): Promise<void> {
+  private async store(chunks: ForwardChunk[], keys: KeyHashes, borrowed: boolean): Promise<void> {
     this.refuseIfUnable();
     const bytes = chunks.reduce((n, c) => n + c.entries.length, 0);
     if (bytes > this.limits.maxBytes) {
@@ -240,39 +355,93 @@ export class BaseBuffer implements ChunkBuffer {
         `A batch of ${bytes} bytes is larger than the whole buffer (max_bytes ${this.limits.maxBytes}).`,
       );
     }
-    if (this.totalBytes + bytes > this.limits.maxBytes) {
-      if (this.limits.overflow === 'drop_oldest') this.dropOldest(bytes);
-      if (this.totalBytes + bytes > this.limits.maxBytes) {
-        await this.waitForSpace(bytes);
-        this.refuseIfUnable();
-      }
+    // Batches queued for the group commit count as stored: together they stay within max_bytes.
+    while (this.totalBytes + this.queuedBytes + bytes > this.limits.maxBytes) {
+      if (this.limits.overflow === 'drop_oldest') this.dropOldest(this.queuedBytes + bytes);
+      if (this.totalBytes + this.queuedBytes + bytes <= this.limits.maxBytes) break;
+      // Woken once the stored bytes leave room for this batch; the loop checks again with what is queued by then.
+      await this.waitForSpace(bytes);
+      this.refuseIfUnable();
     }
-    // Group by tag so each open chunk gets one write per batch. A chunk with no entries (its events all dropped by
-    // the forwarder's filters) is not written; its client chunk id is recorded all the same.
-    const byTag = new Map<string, ForwardChunk[]>();
-    for (const c of chunks) {
-      if (!c.entries.length) continue;
-      const list = byTag.get(c.tag);
-      if (list) list.push(c);
-      else byTag.set(c.tag, [c]);
-    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ chunks, keys, borrowed, bytes, resolve, reject });
+      this.queuedBytes += bytes;
+      if (this.queue.length === 1) setImmediate(() => this.commitQueued());
+    });
+  }
+
+  /** Commits the batches queued since the last group commit, settling each with the group's outcome. */
+  private commitQueued(): void {
+    const group = this.queue;
+    if (!group.length) return;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.commit(group).then(
+      () => {
+        for (const a of group) a.resolve();
+      },
+      (err: Error) => {
+        for (const a of group) a.reject(err);
+      },
+    );
+  }
+
+  /**
+   * Group commit: writes the batches queued in one turn of the event loop
+   * (every connection's reads of that turn) and their client chunk ids, all
+   * or nothing: one write per open chunk and one journal write for the group
+   * instead of one each per batch. When a write fails, the writes already
+   * made for the group are cut off again, so no event that was not acked
+   * stays in a chunk and nothing half-written is left for a later append to
+   * build on; every batch of the group is refused. As with one batch at a
+   * time, a chunk that reached `chunkLimitBytes` after a batch takes no more
+   * (the next batch's events of its tag start a new chunk).
+   */
+  private async commit(group: QueuedAppend[]): Promise<void> {
+    this.refuseIfUnable();
     const now = Date.now();
-    const writes: Array<{ chunk: OpenChunk; parts: ForwardChunk[]; isNew: boolean; written: number }> = [];
-    try {
-      for (const [tag, parts] of byTag) {
-        const open = this.open.get(tag);
-        const write = {
-          chunk: open ?? { id: this.storage.newId(), tag, count: 0, bytes: 0, stored: 0, createdAt: now },
-          parts,
-          isNew: !open,
-          written: 0,
-        };
-        writes.push(write);
-        write.written = this.storage.write(write.chunk, parts, write.isNew, borrowed);
+    const writes: Array<{ chunk: OpenChunk; parts: ForwardChunk[]; isNew: boolean; written: number; bytes: number }> = [];
+    // The write each tag's events go to now; a tag whose chunk reached the limit in this group goes on in a new chunk.
+    const current = new Map<string, (typeof writes)[number]>();
+    const cut = new Set<string>();
+    const keys = new KeyHashes();
+    let borrowed = false;
+    for (const a of group) {
+      borrowed ||= a.borrowed;
+      keys.reserve(a.keys.n);
+      keys.words.set(a.keys.words.subarray(0, a.keys.n * 4), keys.n * 4);
+      keys.n += a.keys.n;
+      // A chunk with no entries (its events all dropped by the forwarder's filters) is not written; its client chunk id is recorded all the same.
+      for (const c of a.chunks) {
+        if (!c.entries.length) continue;
+        let w = current.get(c.tag);
+        if (!w) {
+          const open = cut.has(c.tag) ? undefined : this.open.get(c.tag);
+          w = {
+            chunk: open ?? { id: this.storage.newId(), tag: c.tag, count: 0, bytes: 0, stored: 0, createdAt: now },
+            parts: [],
+            isNew: !open,
+            written: 0,
+            bytes: open ? open.bytes : 0,
+          };
+          current.set(c.tag, w);
+          writes.push(w);
+        }
+        w.parts.push(c);
+        w.bytes += c.entries.length;
       }
-      if (!this.storage.idsAfterSync) {
+      if (current.size === 0) continue;
+      for (const [tag, w] of current) {
+        if (w.bytes < this.limits.chunkLimitBytes) continue;
+        current.delete(tag);
+        cut.add(tag);
+      }
+    }
+    try {
+      for (const w of writes) w.written = this.storage.write(w.chunk, w.parts, w.isNew, borrowed);
+      if (!this.storage.idsAfterSync && keys.n) {
         this.recordings++;
-        this.storage.recordIds(keys, now);
+        this.storage.recordIds(keys.words, keys.n, now);
       }
     } catch (err) {
       for (const w of writes.reverse()) {
@@ -296,10 +465,10 @@ export class BaseBuffer implements ChunkBuffer {
       if (chunk.bytes >= this.limits.chunkLimitBytes) this.seal(chunk);
     }
     await this.storage.sync();
-    if (!this.storage.idsAfterSync || !keys.length) return;
+    if (!this.storage.idsAfterSync || !keys.n) return;
     try {
       this.recordings++;
-      this.storage.recordIds(keys, Date.now());
+      this.storage.recordIds(keys.words, keys.n, Date.now());
     } catch (err) {
       // The events are stored and synced but not acked: the client's resend stores them again (at-least-once).
       this.writeProblem = (err as Error).message;
@@ -384,6 +553,7 @@ export class BaseBuffer implements ChunkBuffer {
   }
 
   async close(): Promise<void> {
+    this.commitQueued(); // what is queued is written as any append in progress is
     this.sealDue(Date.now(), true);
     this.closed = true;
     for (const w of this.spaceWaiters) w.reject(new RetryableError(BufferErrorCode.Closed, 'The buffer closed while waiting for space.'));

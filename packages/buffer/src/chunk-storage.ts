@@ -28,8 +28,12 @@ export interface ChunkStorage {
    * more writes (it then holds a torn record at its end, which readers stop at).
    */
   undo(chunk: OpenChunk, isNew: boolean): boolean;
-  /** Remembers the client chunk ids of an append being made safe (journaled where the storage persists). Throws when that failed. */
-  recordIds(ids: string[], now: number): void;
+  /**
+   * Remembers the client chunk ids of an append being made safe, as the
+   * hashes of their resend keys `hashes[0 … 4n)` (journaled where the storage
+   * persists). Throws when that failed.
+   */
+  recordIds(hashes: Uint32Array, n: number, now: number): void;
   /** Resolves once what was written is as safe as the storage promises before an ack; rejects when it cannot be. */
   sync(): Promise<void>;
   /** The chunk takes no more writes. */

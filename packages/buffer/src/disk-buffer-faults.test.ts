@@ -209,3 +209,74 @@ test('under fsync: always a failed id record refuses the ack and keeps the synce
   await buffer.append([chunk('a', 0, 10, 'k1')]);
   expect(await drainEvents(buffer)).toEqual([...range(0, 10), ...range(0, 10)]);
 });
+
+test('batches of one event-loop turn are written together (one write per chunk, one journal write), and a failed group write refuses each of them with nothing kept', async () => {
+  const buffer = await open();
+  await buffer.append([chunk('a', 0, 5, 'first')]);
+  const writes: string[] = [];
+  const realWritev = fs.writevSync.bind(fs);
+  jest.spyOn(fs, 'writevSync').mockImplementation((fd, bufs, pos) => {
+    writes.push(pos === undefined ? 'chunk' : 'journal');
+    return realWritev(fd, bufs, pos);
+  });
+  // Four connections' reads in one turn: one write to a's chunk and one journal write for all four.
+  await Promise.all(range(1, 4).map((k) => buffer.append([chunk('a', k * 10, 5, `id-${k}`)])));
+  expect(writes.sort()).toEqual(['chunk', 'journal']);
+  jest.restoreAllMocks();
+
+  fs.inject({ ops: ['writev'], path: '.chunk', code: 'EIO', times: 1 });
+  const results = await Promise.allSettled(range(5, 3).map((k) => buffer.append([chunk('a', k * 10, 5, `id-${k}`)])));
+  expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+  expect(buffer.stats().events).toBe(25);
+  // Their resends are stored once; the ids of the refused group were not remembered.
+  await Promise.all(range(5, 3).map((k) => buffer.append([chunk('a', k * 10, 5, `id-${k}`)])));
+  await Promise.all(range(1, 7).map((k) => buffer.append([chunk('a', k * 10, 5, `id-${k}`)]))); // all acked: none stored again
+  await buffer.close();
+  const again = await open();
+  expect(await drainEvents(again)).toEqual([
+    ...range(0, 5),
+    ...range(10, 5),
+    ...range(20, 5),
+    ...range(30, 5),
+    ...range(40, 5),
+    ...range(50, 5),
+    ...range(60, 5),
+    ...range(70, 5),
+  ]);
+});
+
+test('a group of batches larger than the chunk limit is cut into chunks as one batch at a time would be', async () => {
+  const buffer = await open({ chunkLimitBytes: 4 * 1024 });
+  // 12 batches of ~1.1 KB of one tag in one turn: a chunk takes batches until it holds 4 KB, then the next starts.
+  await Promise.all(range(0, 12).map((k) => buffer.append([chunk('a', k * 20, 20)])));
+  const stats = buffer.stats();
+  expect(stats.events).toBe(240);
+  const sizes: number[] = [];
+  for (let c = buffer.take(); c; c = buffer.take()) {
+    sizes.push(c.bytes);
+    await buffer.ack(c);
+  }
+  expect(sizes.length).toBeGreaterThanOrEqual(2);
+  const batch = chunk('a', 0, 20).entries.length;
+  for (const s of sizes) expect(s).toBeLessThan(4 * 1024 + batch);
+});
+
+test('batches queued in one turn count against max_bytes together: a batch that does not fit beside them waits for space', async () => {
+  const one = chunk('a', 0, 20).entries.length;
+  const buffer = await open({ maxBytes: Math.floor(one * 2.5), chunkLimitBytes: one });
+  let third = false;
+  const appends = [0, 1, 2].map((k) =>
+    buffer.append([chunk('a', k * 20, 20)]).then(() => {
+      if (k === 2) third = true;
+    }),
+  );
+  await Promise.all(appends.slice(0, 2));
+  await new Promise((r) => setTimeout(r, 20));
+  expect(third).toBe(false); // two batches fill the buffer (with their records' headers)
+  expect(buffer.stats().events).toBe(40);
+  const c = buffer.take();
+  if (!c) throw new Error('no sealed chunk');
+  await buffer.ack(c);
+  await appends[2];
+  expect(third).toBe(true);
+});

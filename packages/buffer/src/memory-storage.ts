@@ -44,8 +44,8 @@ export class MemoryStorage implements ChunkStorage {
     return true;
   }
 
-  recordIds(ids: string[], now: number): void {
-    this.ackedIds.record(ids, now);
+  recordIds(hashes: Uint32Array, n: number, now: number): void {
+    this.ackedIds.recordHashes(hashes, n, now);
   }
 
   async sync(): Promise<void> {}

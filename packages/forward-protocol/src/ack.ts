@@ -5,14 +5,81 @@
  *
  *   ack = fixmap(1) { fixstr "ack" : chunk-value }   ; 81 a3 61 63 6b <chunk>
  */
+import { isStr, readBytes } from './msgpack-scan';
+import type { AckedRun } from './request';
+
 export const ACK_PREFIX = Buffer.from([0x81, 0xa3, 0x61, 0x63, 0x6b]);
 
 /** `chunkValue` is the raw msgpack value from `ForwardChunk.ack`. */
 export function encodeAck(chunkValue: Buffer): Buffer {
-  return Buffer.concat([ACK_PREFIX, chunkValue], ACK_PREFIX.length + chunkValue.length);
+  const out = Buffer.allocUnsafe(ackLength(chunkValue.length));
+  writeAck(out, 0, chunkValue, 0, chunkValue.length);
+  return out;
+}
+
+/** Bytes of the ack of a `chunk` value of `valueBytes` bytes (header included). */
+export function ackLength(valueBytes: number): number {
+  return ACK_PREFIX.length + valueBytes;
+}
+
+/**
+ * Writes the ack of the `chunk` value `src[start, end)` at `out[pos]` (room
+ * for `ackLength(end - start)` bytes); returns where it ends. Byte by byte:
+ * an id is a few dozen bytes, for which `Buffer#copy`'s call costs more than the copy.
+ */
+export function writeAck(out: Uint8Array, pos: number, src: Uint8Array, start: number, end: number): number {
+  out[pos] = 0x81;
+  out[pos + 1] = 0xa3;
+  out[pos + 2] = 0x61;
+  out[pos + 3] = 0x63;
+  out[pos + 4] = 0x6b;
+  let p = pos + ACK_PREFIX.length;
+  for (let i = start; i < end; i++) out[p++] = src[i];
+  return p;
 }
 
 /** The JSON answer for a client that spoke JSON (Fluentd answers in the client's format). */
 export function encodeJsonAck(chunkId: string): Buffer {
   return Buffer.from(JSON.stringify({ ack: chunkId }));
+}
+
+/**
+ * Calls `each(i, start, end, str)` for the id of each ack in `acks` (acks
+ * written back to back by `writeAck`, in order): the id's bytes are
+ * `acks[start, end)`, UTF-8 text when `str`, else bin (whose text is its base64).
+ */
+export function forEachAckedId(acks: Buffer, each: (i: number, start: number, end: number, str: boolean) => void): void {
+  for (let pos = 0, i = 0; pos < acks.length; i++) {
+    const value = pos + ACK_PREFIX.length;
+    const bytes = readBytes(acks, value, acks.length);
+    if (!bytes) throw new Error(`The acks hold no id at byte ${value}.`);
+    each(i, bytes.start, bytes.end, isStr(acks, value));
+    pos = bytes.end;
+  }
+}
+
+/** The text of a `chunk` id's bytes (`ForwardChunk.chunkId`): str as UTF-8, bin as base64. */
+export function chunkIdOf(buf: Buffer, start: number, end: number, str: boolean): string {
+  return buf.toString(str ? 'utf8' : 'base64', start, end);
+}
+
+/** A merged run's ids (`ForwardChunk.ids`) as the coalescer makes them: its acks hold the ids, made text only when asked for. */
+export class AckedIds implements AckedRun {
+  private texts: string[] | null = null;
+
+  constructor(
+    readonly sizes: number[],
+    readonly acks: Buffer,
+  ) {}
+
+  get chunkIds(): string[] {
+    if (this.texts === null) {
+      const texts: string[] = [];
+      forEachAckedId(this.acks, (i, start, end, str) => {
+        texts[i] = chunkIdOf(this.acks, start, end, str);
+      });
+      this.texts = texts;
+    }
+    return this.texts;
+  }
 }

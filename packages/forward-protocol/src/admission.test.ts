@@ -5,6 +5,7 @@ import {
   admitEntries,
   asAdmissionError,
   checkChunkId,
+  checkChunkIdValue,
   checkTag,
   clip,
 } from './admission';
@@ -84,6 +85,22 @@ test('chunk ids are bounded', () => {
   expect(code(() => checkChunkId('c'.repeat(129)))).toBe('TRB_FWD_BAD_CHUNK_ID');
   const frame = encodePackedForward('t', encodeEntry(1700000000, { a: 1 }), { chunk: 'k'.repeat(70_000) });
   expect(code(() => parseRequest(frame, { maxDecompressedBytes: 1 << 20, admission: DEFAULT_ADMISSION }))).toBe('TRB_FWD_BAD_CHUNK_ID');
+});
+
+test('a chunk id read from its bytes is bounded as its text is: str by its UTF-8 text, bin by its base64', () => {
+  const str = (text: string) => {
+    const bytes = Buffer.from(text);
+    return Buffer.concat([Buffer.from([0xd9, bytes.length]), bytes]);
+  };
+  const bin = (n: number) => Buffer.concat([Buffer.from([0xc4, n]), Buffer.alloc(n, 7)]);
+  const check = (value: Buffer) => code(() => checkChunkIdValue(value, 0, value.length));
+  expect(check(str('c'.repeat(128)))).toBeUndefined();
+  expect(check(str('c'.repeat(129)))).toBe('TRB_FWD_BAD_CHUNK_ID');
+  expect(check(str('é'.repeat(64)))).toBeUndefined(); // 128 bytes of text
+  expect(check(str('é'.repeat(65)))).toBe('TRB_FWD_BAD_CHUNK_ID');
+  expect(check(Buffer.concat([Buffer.from([0xd9, 50]), Buffer.alloc(50, 0xff)]))).toBe('TRB_FWD_BAD_CHUNK_ID'); // 50 invalid bytes: 150 bytes of U+FFFD
+  expect(check(bin(96))).toBeUndefined(); // base64: 128
+  expect(check(bin(97))).toBe('TRB_FWD_BAD_CHUNK_ID');
 });
 
 describe('event times', () => {

@@ -26,7 +26,7 @@
 import type { ErrorCode } from '@tributary/core';
 import { EntryFault, type EntryHead, TimeForm, entryFaultText, metadataIsMap, newEntryHead, readEntryHead } from './entries';
 import { ProtocolError, ProtocolErrorCode } from './errors';
-import { INCOMPLETE, skipValue } from './msgpack-scan';
+import { INCOMPLETE, isStr, readBytes, skipValue } from './msgpack-scan';
 import type { ForwardChunk } from './request';
 
 export interface AdmissionLimits {
@@ -94,6 +94,26 @@ export function checkChunkId(chunkId: string | undefined, limits: AdmissionLimit
   if (bytes > limits.maxChunkIdBytes) {
     throw refuse(ProtocolErrorCode.BadChunkId, `the chunk id is ${bytes} bytes, over the limit of ${limits.maxChunkIdBytes}`);
   }
+}
+
+/**
+ * `checkChunkId` of the `chunk` value `buf[pos, end)` (a str or bin), from
+ * its length where that decides (bin: its base64 text; str: its bytes, a
+ * third of the limit or less, can decode to no more than the limit), else of its text.
+ */
+export function checkChunkIdValue(buf: Buffer, pos: number, end: number, limits: AdmissionLimits = DEFAULT_ADMISSION): void {
+  const bytes = readBytes(buf, pos, end);
+  if (!bytes) throw refuse(ProtocolErrorCode.BadChunkId, 'the chunk id is neither str nor bin');
+  const n = bytes.end - bytes.start;
+  if (!isStr(buf, pos)) {
+    const textBytes = 4 * Math.ceil(n / 3);
+    if (textBytes > limits.maxChunkIdBytes) {
+      throw refuse(ProtocolErrorCode.BadChunkId, `the chunk id is ${textBytes} bytes, over the limit of ${limits.maxChunkIdBytes}`);
+    }
+    return;
+  }
+  // Invalid UTF-8 decodes to U+FFFD, three bytes for at most one byte sent.
+  if (n * 3 > limits.maxChunkIdBytes) checkChunkId(buf.toString('utf8', bytes.start, bytes.end), limits);
 }
 
 function entryRefusal(code: ErrorCode, index: number, what: string): ProtocolError {

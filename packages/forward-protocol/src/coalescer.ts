@@ -24,8 +24,8 @@
  * joins a run. The first refusal stops the read: the chunks before it are
  * returned along with the error, and nothing after it is looked at.
  */
-import { ACK_PREFIX } from './ack';
-import { type AdmissionLimits, admitEntries, admitShallowEntry, asAdmissionError, checkChunkId } from './admission';
+import { AckedIds, ackLength, writeAck } from './ack';
+import { type AdmissionLimits, admitEntries, admitShallowEntry, asAdmissionError, checkChunkIdValue } from './admission';
 import { newEntryHead } from './entries';
 import { EVENT_TIME_EXT } from './event-time';
 import {
@@ -75,8 +75,8 @@ export class MessageCoalescer {
     let runCount = 0;
     let runBegin = 0;
     let runEnd = 0;
-    // A run of acked messages: its ids and sizes, where its acks start in the slab, its first message's ack in `buf`.
-    let acked: { chunkIds: string[]; sizes: number[]; ackFrom: number; firstAck: number; firstEnd: number } | null = null;
+    // A run of acked messages: its sizes, where its acks (holding its ids) start in the slab, its first message's ack in `buf`.
+    let acked: AckedRunParts | null = null;
     let failure: Error | null = null;
     const flush = () => {
       if (runCount > 0)
@@ -89,7 +89,7 @@ export class MessageCoalescer {
       const end = ranges[i + 1];
       try {
         let entryEnd = end;
-        let chunkId: string | null = null;
+        let isAcked = false;
         let tag = buf[start] === 0x93 ? this.tags.admittedAt(buf, start + 1, admission) : null;
         // the entry starts at the tag's last byte: a fixstr tag of the fast path is 1 + length bytes from start + 1
         const fastEntry = tag === null ? -1 : start + 1 + this.tags.byteLength;
@@ -97,37 +97,45 @@ export class MessageCoalescer {
           buf[fastEntry] = 0x92;
           parts.entryStart = fastEntry;
         } else if (!isPlainMessage(buf, start, end, parts)) {
-          if (!this.mergeAcked || !isAckedMessage(buf, start, end, parts)) {
+          if (!isAckedMessage(buf, start, end, parts)) {
             flush();
-            out.push(
-              isAckedMessage(buf, start, end, parts)
-                ? this.ackedMessage(buf, end, frameContainers[i >> 1])
-                : parseRequest(buf.subarray(start, end), this.requestLimits),
-            );
+            out.push(parseRequest(buf.subarray(start, end), this.requestLimits));
             continue;
           }
-          chunkId = chunkIdText(buf, parts.ackStart, end);
-          checkChunkId(chunkId, admission);
+          checkChunkIdValue(buf, parts.ackStart, end, admission); // its text is made only when a chunk needs it
+          isAcked = true;
           entryEnd = parts.recordEnd;
           tag = this.admitMessage(buf, frameContainers[i >> 1] - 2, entryEnd);
+          if (!this.mergeAcked) {
+            // Its own chunk, what `parseRequest` returns for it, without its general option reader or a second walk over the record.
+            flush();
+            out.push({
+              tag,
+              entries: buf.subarray(parts.entryStart, entryEnd),
+              count: 1,
+              mode: 'message',
+              ack: buf.subarray(parts.ackStart, end),
+              chunkId: chunkIdText(buf, parts.ackStart, end),
+            });
+            continue;
+          }
         } else {
           tag = this.admitMessage(buf, frameContainers[i >> 1] - 1, entryEnd);
         }
         const entryStart = parts.entryStart;
-        if (runCount > 0 && (tag !== runTag || (acked === null) !== (chunkId === null))) flush();
+        if (runCount > 0 && (tag !== runTag || (acked !== null) !== isAcked)) flush();
         if (runCount === 0) {
           runTag = tag;
           runBegin = entryStart;
           runEnd = entryStart;
         }
-        if (chunkId !== null) {
+        if (isAcked) {
           if (acked === null) {
-            acked = { chunkIds: [chunkId], sizes: [entryEnd - entryStart], ackFrom: -1, firstAck: parts.ackStart, firstEnd: end };
+            acked = { sizes: [entryEnd - entryStart], ackFrom: -1, firstAck: parts.ackStart, firstEnd: end };
           } else {
             // Copied out before the entry moves: the next entries are moved over the acks of the earlier ones.
             if (acked.ackFrom < 0) acked.ackFrom = this.putAck(buf, acked.firstAck, acked.firstEnd, -1);
             acked.ackFrom = this.putAck(buf, parts.ackStart, end, acked.ackFrom);
-            acked.chunkIds.push(chunkId);
             acked.sizes.push(entryEnd - entryStart);
           }
         }
@@ -149,7 +157,7 @@ export class MessageCoalescer {
    * where that run's acks now start (a full slab is replaced, the run's acks so far copied over).
    */
   private putAck(buf: Buffer, start: number, end: number, runFrom: number): number {
-    const need = ACK_PREFIX.length + end - start;
+    const need = ackLength(end - start);
     let from = runFrom < 0 ? this.ackPos : runFrom;
     if (this.ackPos + need > this.ackSlab.length) {
       const kept = this.ackPos - from;
@@ -159,52 +167,19 @@ export class MessageCoalescer {
       this.ackPos = kept;
       from = 0;
     }
-    this.ackSlab.set(ACK_PREFIX, this.ackPos);
-    buf.copy(this.ackSlab, this.ackPos + ACK_PREFIX.length, start, end);
-    this.ackPos += need;
+    this.ackPos = writeAck(this.ackSlab, this.ackPos, buf, start, end);
     return from;
   }
 
-  /** A run of acked messages as one chunk; a run of one as the chunk `ackedMessage` makes. */
-  private ackedRun(
-    buf: Buffer,
-    tag: string,
-    begin: number,
-    end: number,
-    run: { chunkIds: string[]; sizes: number[]; ackFrom: number; firstAck: number; firstEnd: number },
-  ): ForwardChunk {
+  /** A run of acked messages as one chunk; a run of one as its own chunk, with its `chunkId` and `ack`. */
+  private ackedRun(buf: Buffer, tag: string, begin: number, end: number, run: AckedRunParts): ForwardChunk {
     const entries = buf.subarray(begin, end);
-    if (run.chunkIds.length === 1) {
-      return { tag, entries, count: 1, mode: 'message', ack: buf.subarray(run.firstAck, run.firstEnd), chunkId: run.chunkIds[0] };
+    if (run.sizes.length === 1) {
+      const ack = buf.subarray(run.firstAck, run.firstEnd);
+      return { tag, entries, count: 1, mode: 'message', ack, chunkId: chunkIdText(buf, run.firstAck, run.firstEnd) };
     }
     const acks = this.ackSlab.subarray(run.ackFrom, this.ackPos);
-    return { tag, entries, count: run.chunkIds.length, mode: 'message', ids: { chunkIds: run.chunkIds, sizes: run.sizes, acks } };
-  }
-
-  /**
-   * fluent-logger's `[tag, time, record, {"chunk": id}]` (`isAckedMessage`
-   * filled `parts`) as its own chunk, admitted, its entry made in place: what
-   * `parseRequest` returns for it, without its general option reader or a
-   * second walk over the record. `containers` as in `coalesce`.
-   */
-  private ackedMessage(buf: Buffer, end: number, containers: number): ForwardChunk {
-    const { admission, parts } = this;
-    const tag = this.admittedTag(buf, parts.tagStart, parts.tagEnd);
-    const chunkId = chunkIdText(buf, parts.ackStart, end);
-    checkChunkId(chunkId, admission);
-    const entryStart = parts.entryStart;
-    buf[entryStart] = 0x92; // the tag's last byte becomes the entry's array header
-    // The frame's containers less the outer array and the option map bound the record's depth, as for a plain message.
-    if (containers - 2 <= admission.maxRecordDepth) admitShallowEntry(buf, admission, entryStart, parts.recordEnd, parts.head);
-    else admitEntries(buf, admission, entryStart, parts.recordEnd);
-    return {
-      tag,
-      entries: buf.subarray(entryStart, parts.recordEnd),
-      count: 1,
-      mode: 'message',
-      ack: buf.subarray(parts.ackStart, end),
-      chunkId,
-    };
+    return { tag, entries, count: run.sizes.length, mode: 'message', ids: new AckedIds(run.sizes, acks) };
   }
 
   /**
@@ -231,6 +206,14 @@ export class MessageCoalescer {
     this.tags.admit(tag, this.admission);
     return tag;
   }
+}
+
+/** A run of acked messages being built: its entries' sizes, where its acks start in the slab (-1: not copied out yet), its first ack in the read. */
+interface AckedRunParts {
+  sizes: number[];
+  ackFrom: number;
+  firstAck: number;
+  firstEnd: number;
 }
 
 /**

@@ -53,16 +53,12 @@ export interface ForwardChunk {
 
 /** The chunk ids of a merged run of acked messages (`ForwardChunk.ids`). */
 export interface AckedRun {
-  /** Each event's `chunk` id as text, in order. */
-  chunkIds: string[];
+  /** Each event's `chunk` id as text, in order (`chunkIdOf` of its bytes in `acks`). */
+  readonly chunkIds: string[];
   /** Each event's entry size in bytes, in order: `entries` is their concatenation as read. */
-  sizes: number[];
-  /** The run's acks, `{"ack": id}` each, encoded back to back in order. */
-  acks: Buffer;
-  /** The events' resend keys, filled by the buffer that checked them. */
-  keys?: string[];
-  /** The buffer's count of id recordings when it found none of them acked (its `skipAcked`). */
-  checkedAt?: number;
+  readonly sizes: number[];
+  /** The run's acks, `{"ack": id}` each, encoded back to back in order (`writeAck`; `forEachAckedId` reads their ids). */
+  readonly acks: Buffer;
 }
 
 export interface RequestLimits {

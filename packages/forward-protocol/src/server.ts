@@ -25,7 +25,7 @@ import { type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import { type TlsOptions, createServer as createTlsServer } from 'node:tls';
-import { ACK_PREFIX, encodeJsonAck } from './ack';
+import { ackLength, encodeJsonAck, writeAck } from './ack';
 import { type AdmissionLimits, DEFAULT_ADMISSION, admitChunk, asAdmissionError, clip } from './admission';
 import { BufferPool } from './buffer-pool';
 import { MessageCoalescer } from './coalescer';
@@ -295,7 +295,7 @@ function encodeAcks(batches: PendingBatch[]): Buffer | null {
   let total = 0;
   for (const b of batches) {
     for (const c of b.chunks) {
-      if (c.ack) total += ACK_PREFIX.length + c.ack.length;
+      if (c.ack) total += ackLength(c.ack.length);
       else if (c.ids) total += c.ids.acks.length;
     }
   }
@@ -308,10 +308,7 @@ function encodeAcks(batches: PendingBatch[]): Buffer | null {
         out.set(c.ids.acks, pos);
         pos += c.ids.acks.length;
       }
-      if (!c.ack) continue;
-      out.set(ACK_PREFIX, pos);
-      out.set(c.ack, pos + ACK_PREFIX.length);
-      pos += ACK_PREFIX.length + c.ack.length;
+      if (c.ack) pos = writeAck(out, pos, c.ack, 0, c.ack.length);
     }
   }
   return out;

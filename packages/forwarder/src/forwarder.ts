@@ -177,6 +177,6 @@ export class Forwarder {
 /** The client chunk ids the chunks carry: one per chunk with a `chunkId`, one per event of a merged run. */
 function countIds(chunks: ForwardChunk[]): number {
   let n = 0;
-  for (const c of chunks) n += c.ids ? c.ids.chunkIds.length : c.chunkId !== undefined ? 1 : 0;
+  for (const c of chunks) n += c.ids ? c.ids.sizes.length : c.chunkId !== undefined ? 1 : 0;
   return n;
 }

@@ -137,9 +137,9 @@ export class DiskStorage implements ChunkStorage {
     }
   }
 
-  recordIds(ids: string[], now: number): void {
-    if (!ids.length) return;
-    this.ackedIds.record(ids, now);
+  recordIds(hashes: Uint32Array, n: number, now: number): void {
+    if (!n) return;
+    this.ackedIds.recordHashes(hashes, n, now);
     const fd = this.ackedIds.fd;
     if (fd !== null) this.descriptors.written(fd);
   }

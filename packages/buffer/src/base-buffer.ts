@@ -88,8 +88,13 @@ function putDecimal(u: Uint16Array, n: number, v: number): number {
 
 /** Resend-key hashes (`hashKey`), four words each, in the order added. */
 class KeyHashes {
-  words = new Uint32Array(16);
+  words: Uint32Array;
   n = 0;
+
+  /** Room for `capacity` hashes from the start (more grow it). */
+  constructor(capacity: number) {
+    this.words = new Uint32Array(Math.max(1, capacity) * 4);
+  }
 
   /** Adds the hash `from[4 * at …]`. */
   add(from: Uint32Array, at: number): void {
@@ -256,7 +261,9 @@ export class BaseBuffer implements ChunkBuffer {
    */
   private partition(chunks: ForwardChunk[], canSplit = false): { fresh: ForwardChunk[]; keys: KeyHashes; running: Array<Promise<void>> } {
     const fresh: ForwardChunk[] = [];
-    const keys = new KeyHashes();
+    let ids = 0;
+    for (const c of chunks) ids += c.ids ? c.ids.sizes.length : c.chunkId !== undefined ? 1 : 0;
+    const keys = new KeyHashes(ids);
     const running: Array<Promise<void>> = [];
     for (const c of chunks) {
       if (c.ids) {
@@ -404,7 +411,9 @@ export class BaseBuffer implements ChunkBuffer {
     // The write each tag's events go to now; a tag whose chunk reached the limit in this group goes on in a new chunk.
     const current = new Map<string, (typeof writes)[number]>();
     const cut = new Set<string>();
-    const keys = new KeyHashes();
+    let ids = 0;
+    for (const a of group) ids += a.keys.n;
+    const keys = new KeyHashes(ids);
     let borrowed = false;
     for (const a of group) {
       borrowed ||= a.borrowed;

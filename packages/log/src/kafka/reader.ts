@@ -77,11 +77,11 @@ export const HEARTBEAT_SLICE_MS = 1000;
 /** Bytes counted per queued record beyond its entries (fields, headers). */
 const RECORD_OVERHEAD_BYTES = 128;
 /**
- * Most entries bytes one poll hands out (but always at least one record).
- * Egress copies each poll into a reusable job buffer of 12 MiB and allocates
- * a bigger one for a bigger poll, which it then keeps: 256 records of
- * 1,000-event chunks made 50 MiB polls and held hundreds of MB of such
- * buffers. The embedded reader bounds its polls the same way (READ_BYTES).
+ * Most entries bytes one poll hands out (but always at least one record):
+ * a poll's records stay valid until the next poll, and egress copies them
+ * all into its encoding jobs (of 2 MiB each) before it polls again. 256
+ * records of 1,000-event chunks made 50 MiB polls. The embedded reader
+ * bounds its polls the same way (READ_BYTES).
  */
 const MAX_POLL_BYTES = 8 * 1024 * 1024;
 /** Least time between two admin look-ups of partitions that delivered nothing yet. */

@@ -28,7 +28,8 @@ export const egressSchema = {
     encoder_threads: {
       anyOf: [{ const: 'auto' }, { type: 'integer', minimum: 0, maximum: 16 }],
       default: 'auto',
-      description: 'Worker threads that encode NDJSON and gzip (auto: one per core beyond the first, at most 4; 0: on the main thread).',
+      description:
+        'Worker threads that encode NDJSON and gzip (auto: one per core beyond the first, at least 2 from 2 cores on, at most 4; 0: on the main thread).',
     },
     objects: {
       type: 'object',

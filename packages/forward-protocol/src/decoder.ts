@@ -52,13 +52,6 @@ export class FrameDecoder {
    * and arrays it holds (an upper bound on their nesting depth).
    */
   readonly frameContainers: number[] = [];
-  /**
-   * The `ranges` of the last `pushRanges`, refilled by the next: one array
-   * for the decoder's life, written by index and cut to length once per push
-   * (setting a length of 0 would drop its storage, which then grows again,
-   * reallocated several times, on every read). `frameContainers` is kept the same way.
-   */
-  private readonly ranges: number[] = [];
   private readonly json: JsonScan = { pos: 0, depth: 0, inString: false };
   /**
    * With a pool: the accumulator the last push handed out whole (its frames
@@ -96,13 +89,13 @@ export class FrameDecoder {
    * `buf[ranges[2i], ranges[2i + 1])`. The caller owns those bytes (it may
    * rewrite them in place); the bytes after the last range are the decoder's.
    * Linear in the bytes received however they are split: each byte is
-   * scanned once and copied a bounded number of times. `ranges` (and
-   * `frameContainers`) hold until the next push, which reuses the arrays.
+   * scanned once and copied a bounded number of times.
    */
   pushRanges(data: Buffer): { buf: Buffer; ranges: number[] } {
     if (this.error) throw this.error;
+    this.frameContainers.length = 0;
     this.handedOutBuffer = null;
-    if (data.length === 0) return this.noFrames(data);
+    if (data.length === 0) return { buf: data, ranges: [] };
     if (this.format === 'unknown') {
       const first = data[0];
       this.format = first === 0x5b || first === 0x7b ? 'json' : 'msgpack';
@@ -116,7 +109,7 @@ export class FrameDecoder {
         this.checkLimit(this.need);
         this.later.push(this.held(data));
         this.laterLen += data.length;
-        return this.noFrames(data);
+        return { buf: data, ranges: [] };
       }
       this.gather(data);
       buf = this.acc as Buffer;
@@ -127,9 +120,7 @@ export class FrameDecoder {
       buf = data;
       end = data.length;
     }
-    const frames = this.ranges;
-    const containers = this.frameContainers;
-    let n = 0;
+    const frames: number[] = [];
     let pos = 0;
     while (pos < end) {
       let next: number;
@@ -161,63 +152,46 @@ export class FrameDecoder {
             next = skipValue(buf, pos, end, 1, scan);
           }
         } catch (err) {
-          return this.failAfter(n, buf, end, err as Error);
+          return this.failAfter(frames, buf, end, err as Error);
         }
         // a container header cut short is not counted (skipValue counts a header once whole), so a resumed scan counts it once
         if (next === INCOMPLETE) {
           this.need = scan.need - pos;
           scan.pos -= pos;
         } else if (!(next - pos === 1 && buf[pos] === 0xc0)) {
-          containers[n >> 1] = scan.containers;
+          this.frameContainers.push(scan.containers);
         }
       }
       resuming = false;
       if (next === INCOMPLETE) {
         let tooLarge = this.limitError(this.need);
         if (!tooLarge) {
-          this.keep(buf, pos, end, n > 0);
+          this.keep(buf, pos, end, frames.length > 0);
           tooLarge = this.limitError(this.bufferedBytes);
         }
-        if (tooLarge) return this.failAfter(n, buf, end, tooLarge);
-        return n > 0 ? this.withFrames(buf, end, n) : this.noFrames(data);
+        if (tooLarge) return this.failAfter(frames, buf, end, tooLarge);
+        return { buf: frames.length ? this.handedOut(buf, end) : data, ranges: frames };
       }
       if (next - pos > this.maxFrameBytes) {
         const tooLarge = this.limitError(next - pos);
-        if (tooLarge) return this.failAfter(n, buf, end, tooLarge);
+        if (tooLarge) return this.failAfter(frames, buf, end, tooLarge);
       }
-      if (!(next - pos === 1 && buf[pos] === 0xc0)) {
-        frames[n++] = pos;
-        frames[n++] = next;
-      }
+      if (!(next - pos === 1 && buf[pos] === 0xc0)) frames.push(pos, next);
       pos = next;
     }
     this.release();
-    return n > 0 ? this.withFrames(buf, end, n) : this.noFrames(data);
-  }
-
-  /** The result of a push that completed no frame. */
-  private noFrames(data: Buffer): { buf: Buffer; ranges: number[] } {
-    if (this.frameContainers.length > 0) this.frameContainers.length = 0;
-    if (this.ranges.length > 0) this.ranges.length = 0;
-    return { buf: data, ranges: this.ranges };
-  }
-
-  /** The result of a push that completed frames, their `n` bounds in `ranges` (and a count each in `frameContainers`). */
-  private withFrames(buf: Buffer, end: number, n: number): { buf: Buffer; ranges: number[] } {
-    this.ranges.length = n;
-    this.frameContainers.length = this.format === 'msgpack' ? n >> 1 : 0;
-    return { buf: this.handedOut(buf, end), ranges: this.ranges };
+    return { buf: frames.length ? this.handedOut(buf, end) : data, ranges: frames };
   }
 
   /**
    * The stream is dead at `err`: thrown when no frame came before it in this
    * push, else those frames are returned and every later push throws it.
    */
-  private failAfter(n: number, buf: Buffer, end: number, err: Error): { buf: Buffer; ranges: number[] } {
-    if (n === 0) throw err;
+  private failAfter(frames: number[], buf: Buffer, end: number, err: Error): { buf: Buffer; ranges: number[] } {
+    if (frames.length === 0) throw err;
     this.error = err;
     this.release();
-    return this.withFrames(buf, end, n);
+    return { buf: this.handedOut(buf, end), ranges: frames };
   }
 
   /**

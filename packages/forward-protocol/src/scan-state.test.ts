@@ -236,33 +236,3 @@ test('admitEntries reuses one depth stack across entries: a deep entry between s
   const tooDeep = Buffer.concat([rec(63), rec(1), rec(64)]);
   expect(() => admitEntries(tooDeep, DEFAULT_ADMISSION)).toThrow(/entry 2 nests containers deeper than 64/);
 });
-
-test('one decoder reuses its ranges and container counts across pushes: each push reports only its own frames, whatever the counts before', () => {
-  const msg = (i: number) => encodeMessage('app.a', t, { i, deep: { a: [i] } });
-  const frames = Array.from({ length: 40 }, (_, i) => msg(i));
-  // reads of many frames, fewer, none (a frame cut in three), one, then many again
-  const cut = Buffer.concat([frames[30], frames[31]]);
-  const reads = [
-    Buffer.concat(frames.slice(0, 25)),
-    Buffer.concat(frames.slice(25, 28)),
-    Buffer.concat([frames[28], frames[29], cut.subarray(0, 10)]),
-    cut.subarray(10, 20),
-    cut.subarray(20),
-    Buffer.concat(frames.slice(32, 40)),
-  ];
-  const d = new FrameDecoder();
-  const got: Array<{ frames: string[]; containers: number[] }> = [];
-  for (const read of reads) {
-    const { buf, ranges } = d.pushRanges(read);
-    const out: string[] = [];
-    for (let i = 0; i < ranges.length; i += 2) out.push(buf.toString('hex', ranges[i], ranges[i + 1]));
-    got.push({ frames: out, containers: [...d.frameContainers] });
-  }
-  expect(got.map((g) => g.frames.length)).toEqual([25, 3, 2, 0, 2, 8]);
-  expect(got.flatMap((g) => g.frames)).toEqual(frames.map((f) => f.toString('hex')));
-  expect(got.flatMap((g) => g.containers)).toEqual(frames.map(() => 4)); // the request, the record, its map, its array
-  // JSON frames count no containers
-  const json = new FrameDecoder();
-  expect(json.pushRanges(Buffer.from('["a",1,{"x":1}]["a",2,{}]')).ranges.length).toBe(4);
-  expect(json.frameContainers).toEqual([]);
-});

@@ -22,10 +22,10 @@ export interface Encoder {
 /**
  * `auto`: one thread per core beyond the main thread's, at most four, and
  * two from two cores on. With one encoder thread on 2 cores the thread was
- * busy while the main thread idled 70 % (it spends ~1 us of the ~3.5 us an
- * event costs): a second thread takes that idle time, for 1.4-1.5x the
- * delivered rate at about the RSS one thread had before jobs were bounded
- * (measured in the commit).
+ * busy while the main thread idled 70 % (encoding is ~2.5 us of the ~2.8 us
+ * of CPU an event costs): a second thread takes that idle time, for
+ * 1.4-1.5x the delivered rate at about the RSS one thread had before jobs
+ * were bounded (docs/benchmarks.md).
  */
 export function encoderThreads(setting: number | 'auto'): number {
   if (setting !== 'auto') return setting;

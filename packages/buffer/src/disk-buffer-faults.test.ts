@@ -280,3 +280,53 @@ test('batches queued in one turn count against max_bytes together: a batch that 
   await appends[2];
   expect(third).toBe(true);
 });
+
+/** Holds the first fdatasync until `release` is called, then lets it settle with `err` (or succeed); later calls run. */
+function holdFirstFdatasync(): { started: Promise<void>; release(err?: NodeJS.ErrnoException): void } {
+  const real = fs.fdatasync.bind(fs);
+  let calls = 0;
+  let onStart = () => {};
+  const started = new Promise<void>((r) => {
+    onStart = r;
+  });
+  let release: (err?: NodeJS.ErrnoException) => void = () => {};
+  const held = new Promise<NodeJS.ErrnoException | undefined>((r) => {
+    release = r;
+  });
+  jest.spyOn(fs, 'fdatasync').mockImplementation(async (fd) => {
+    if (++calls > 1) return real(fd);
+    onStart();
+    const err = await held;
+    await real(fd);
+    if (err) throw err;
+  });
+  return { started, release: (err) => release(err) };
+}
+
+test('under fsync: always a later group on the same chunk is not acked while an earlier group’s fdatasync is still running, and is refused when it fails', async () => {
+  const buffer = await open({ fsync: 'always' });
+  const sync = holdFirstFdatasync();
+  const first = buffer.append([chunk('a', 0, 10)]);
+  const firstOutcome = first.then(
+    () => 'stored',
+    (err: Error & { code?: string }) => err,
+  );
+  await sync.started;
+  // A second group writes the same chunk file; its own fdatasync succeeds at once.
+  let secondSettled = false;
+  const second = buffer.append([chunk('a', 10, 10)]).finally(() => {
+    secondSettled = true;
+  });
+  const secondOutcome = second.then(
+    () => 'stored',
+    (err: Error & { code?: string }) => err.code,
+  );
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  expect(secondSettled).toBe(false); // not acked ahead of the first group
+  sync.release(Object.assign(new Error('EIO: injected'), { code: 'EIO' }));
+  const firstErr = await firstOutcome;
+  jest.restoreAllMocks();
+  expect(firstErr).toMatchObject({ name: 'RetryableError', code: 'TRB_BUF_IO' });
+  expect(await secondOutcome).toBe('TRB_BUF_BROKEN');
+  expect(buffer.problem()).toMatch(/fdatasync failed/);
+});

@@ -365,11 +365,14 @@ export class BaseBuffer implements ChunkBuffer {
       );
     }
     // Batches queued for the group commit count as stored: together they stay within max_bytes.
+    let waited = false;
     while (this.totalBytes + this.queuedBytes + bytes > this.limits.maxBytes) {
       if (this.limits.overflow === 'drop_oldest') this.dropOldest(this.queuedBytes + bytes);
       if (this.totalBytes + this.queuedBytes + bytes <= this.limits.maxBytes) break;
-      // Woken once the stored bytes leave room for this batch; the loop checks again with what is queued by then.
-      await this.waitForSpace(bytes);
+      // Woken once the stored and queued bytes leave room for this batch (`wakeWaiters`); the loop checks again with
+      // what is queued by then, and a batch that must wait again keeps its place at the head of the waiters.
+      await this.waitForSpace(bytes, waited);
+      waited = true;
       this.refuseIfUnable();
     }
     return new Promise<void>((resolve, reject) => {
@@ -385,12 +388,15 @@ export class BaseBuffer implements ChunkBuffer {
     if (!group.length) return;
     this.queue = [];
     this.queuedBytes = 0;
+    // Once the group settled its bytes are stored or gone (a failed group's): batches waiting for space may fit.
     const done = this.commit(group, this.lastCommit).then(
       () => {
         for (const a of group) a.resolve();
+        this.wakeWaiters();
       },
       (err: Error) => {
         for (const a of group) a.reject(err);
+        this.wakeWaiters();
       },
     );
     this.lastCommit = done;
@@ -610,14 +616,32 @@ export class BaseBuffer implements ChunkBuffer {
 
   private freed(chunk: SealedChunk): void {
     this.totalBytes -= chunk.stored;
-    while (this.spaceWaiters.length && this.totalBytes + this.spaceWaiters[0].need <= this.limits.maxBytes) {
-      const w = this.spaceWaiters.shift();
-      w?.resolve();
+    this.wakeWaiters();
+  }
+
+  /**
+   * Wakes the batches waiting for space, oldest first, while the stored and
+   * queued bytes leave room for them (as `store` counts), each counted as
+   * taking its room; a woken batch checks again when it runs.
+   */
+  private wakeWaiters(): void {
+    let granted = 0;
+    while (this.spaceWaiters.length) {
+      const w = this.spaceWaiters[0];
+      if (this.totalBytes + this.queuedBytes + granted + w.need > this.limits.maxBytes) return;
+      this.spaceWaiters.shift();
+      granted += w.need;
+      w.resolve();
     }
   }
 
-  private waitForSpace(need: number): Promise<void> {
-    return new Promise((resolve, reject) => this.spaceWaiters.push({ need, resolve, reject }));
+  /** Waits for `wakeWaiters`: at the end of the line, or at its head for a batch that was woken and must wait again. */
+  private waitForSpace(need: number, atHead: boolean): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const w = { need, resolve, reject };
+      if (atHead) this.spaceWaiters.unshift(w);
+      else this.spaceWaiters.push(w);
+    });
   }
 
   private dropOldest(need: number): void {

@@ -330,3 +330,30 @@ test('under fsync: always a later group on the same chunk is not acked while an 
   expect(await secondOutcome).toBe('TRB_BUF_BROKEN');
   expect(buffer.problem()).toMatch(/fdatasync failed/);
 });
+
+test('a batch waiting for space behind a queued group whose write fails is woken and stored', async () => {
+  const one = chunk('a', 0, 20).entries.length;
+  const buffer = await open({ maxBytes: Math.floor(one * 1.5) });
+  fs.inject({ ops: ['writev'], path: '.chunk', code: 'EIO', times: 1 });
+  // One turn: the first batch is queued for the group commit; the second does not fit beside it and waits.
+  const first = buffer.append([chunk('a', 0, 20, 'w1')]);
+  let second: 'waiting' | 'stored' | 'refused' = 'waiting';
+  const secondDone = buffer.append([chunk('a', 20, 20, 'w2')]).then(
+    () => {
+      second = 'stored';
+    },
+    () => {
+      second = 'refused';
+    },
+  );
+  await expect(first).rejects.toMatchObject({ code: 'TRB_BUF_IO' });
+  // The failed group's bytes left the buffer: the waiting batch fits now (bounded wait, so a hang fails here).
+  await Promise.race([secondDone, new Promise((r) => setTimeout(r, 2000))]);
+  expect(second).toBe('stored');
+  // The resend of the refused batch is stored too, once the second is delivered.
+  const c = buffer.take() ?? (buffer.sealDue(Date.now(), true), buffer.take());
+  if (!c) throw new Error('no sealed chunk');
+  await buffer.ack(c);
+  await buffer.append([chunk('a', 0, 20, 'w1')]);
+  expect(await drainEvents(buffer)).toEqual(range(0, 20));
+});

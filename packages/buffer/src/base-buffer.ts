@@ -150,6 +150,8 @@ export class BaseBuffer implements ChunkBuffer {
   private queuedBytes = 0;
   /** Settles (never rejects) once the last group commit started, and every one before it, settled. */
   private lastCommit: Promise<void> = Promise.resolve();
+  /** Group commits not settled yet (their outcome handled in `commitQueued`): `close` waits for them. */
+  private readonly committing = new Set<Promise<void>>();
   /** Merged runs checked so far (`RunCheck`), while their chunks live. */
   private readonly runChecks = new WeakMap<AckedRun, RunCheck>();
   /** Scratch for one key's hash. */
@@ -400,6 +402,9 @@ export class BaseBuffer implements ChunkBuffer {
       },
     );
     this.lastCommit = done;
+    this.committing.add(done);
+    const settled = () => this.committing.delete(done);
+    done.then(settled, settled);
   }
 
   /**
@@ -602,6 +607,8 @@ export class BaseBuffer implements ChunkBuffer {
     this.closed = true;
     for (const w of this.spaceWaiters) w.reject(new RetryableError(BufferErrorCode.Closed, 'The buffer closed while waiting for space.'));
     this.spaceWaiters = [];
+    // Groups written but not yet synced (or their ids not yet recorded) finish before the files and the id journal close.
+    await Promise.allSettled([...this.committing]);
     // A failed sync here was reported and has stopped appends (StorageEvents.fail); what is on disk stays for the next start.
     await this.storage.sync().catch(() => undefined);
     await this.storage.close();

@@ -358,3 +358,25 @@ test('a batch waiting for space behind a queued group whose write fails is woken
   await buffer.append([chunk('a', 0, 20, 'w1')]);
   expect(await drainEvents(buffer)).toEqual(range(0, 20));
 });
+
+test('under fsync: always close waits for the group whose fdatasync is running: it is acked, its ids are recorded, and its resend is not stored again', async () => {
+  const buffer = await open({ fsync: 'always' });
+  const sync = holdFirstFdatasync();
+  const stored = buffer.append([chunk('a', 0, 10, 'c1')]);
+  const outcome = stored.then(
+    () => 'stored',
+    (err: Error & { code?: string }) => err.code,
+  );
+  await sync.started;
+  const closing = buffer.close();
+  // Before the group is synced, close must not close the id journal under it.
+  await Promise.race([closing, new Promise((r) => setTimeout(r, 100))]);
+  sync.release();
+  await closing;
+  jest.restoreAllMocks();
+  expect(await outcome).toBe('stored');
+  expect(ioErrors).toEqual([]);
+  const again = await open({ fsync: 'always' });
+  await again.append([chunk('a', 0, 10, 'c1')]); // the resend of an acked batch: not stored again
+  expect(await drainEvents(again)).toEqual(range(0, 10));
+});

@@ -148,6 +148,10 @@ export class BaseBuffer implements ChunkBuffer {
   /** Batches waiting for the group commit at the end of this turn of the event loop, and their bytes. */
   private queue: QueuedAppend[] = [];
   private queuedBytes = 0;
+  /** Settles (never rejects) once the last group commit started, and every one before it, settled. */
+  private lastCommit: Promise<void> = Promise.resolve();
+  /** Group commits not settled yet (their outcome handled in `commitQueued`): `close` waits for them. */
+  private readonly committing = new Set<Promise<void>>();
   /** Merged runs checked so far (`RunCheck`), while their chunks live. */
   private readonly runChecks = new WeakMap<AckedRun, RunCheck>();
   /** Scratch for one key's hash. */
@@ -363,11 +367,14 @@ export class BaseBuffer implements ChunkBuffer {
       );
     }
     // Batches queued for the group commit count as stored: together they stay within max_bytes.
+    let waited = false;
     while (this.totalBytes + this.queuedBytes + bytes > this.limits.maxBytes) {
       if (this.limits.overflow === 'drop_oldest') this.dropOldest(this.queuedBytes + bytes);
       if (this.totalBytes + this.queuedBytes + bytes <= this.limits.maxBytes) break;
-      // Woken once the stored bytes leave room for this batch; the loop checks again with what is queued by then.
-      await this.waitForSpace(bytes);
+      // Woken once the stored and queued bytes leave room for this batch (`wakeWaiters`); the loop checks again with
+      // what is queued by then, and a batch that must wait again keeps its place at the head of the waiters.
+      await this.waitForSpace(bytes, waited);
+      waited = true;
       this.refuseIfUnable();
     }
     return new Promise<void>((resolve, reject) => {
@@ -383,14 +390,21 @@ export class BaseBuffer implements ChunkBuffer {
     if (!group.length) return;
     this.queue = [];
     this.queuedBytes = 0;
-    this.commit(group).then(
+    // Once the group settled its bytes are stored or gone (a failed group's): batches waiting for space may fit.
+    const done = this.commit(group, this.lastCommit).then(
       () => {
         for (const a of group) a.resolve();
+        this.wakeWaiters();
       },
       (err: Error) => {
         for (const a of group) a.reject(err);
+        this.wakeWaiters();
       },
     );
+    this.lastCommit = done;
+    this.committing.add(done);
+    const settled = () => this.committing.delete(done);
+    done.then(settled, settled);
   }
 
   /**
@@ -403,8 +417,13 @@ export class BaseBuffer implements ChunkBuffer {
    * build on; every batch of the group is refused. As with one batch at a
    * time, a chunk that reached `chunkLimitBytes` after a batch takes no more
    * (the next batch's events of its tag start a new chunk).
+   *
+   * A group resolves only once every earlier group settled (`earlier`), and
+   * is refused when the buffer failed meanwhile: its records may sit behind
+   * an earlier group's in the same chunk file, whose failed fdatasync may
+   * have lost them, and a restart's recovery stops at the first torn record.
    */
-  private async commit(group: QueuedAppend[]): Promise<void> {
+  private async commit(group: QueuedAppend[], earlier: Promise<void>): Promise<void> {
     this.refuseIfUnable();
     const now = Date.now();
     const writes: Array<{ chunk: OpenChunk; parts: ForwardChunk[]; isNew: boolean; written: number; bytes: number }> = [];
@@ -473,7 +492,10 @@ export class BaseBuffer implements ChunkBuffer {
       }
       if (chunk.bytes >= this.limits.chunkLimitBytes) this.seal(chunk);
     }
-    await this.storage.sync();
+    await this.syncForAck();
+    // Ids are recorded (idsAfterSync) only once the groups before this one are safe too.
+    await earlier;
+    this.refuseIfFailed();
     if (!this.storage.idsAfterSync || !keys.n) return;
     try {
       this.recordings++;
@@ -483,12 +505,30 @@ export class BaseBuffer implements ChunkBuffer {
       this.writeProblem = (err as Error).message;
       throw new RetryableError(BufferErrorCode.Io, `Recording the acked chunk ids failed: ${(err as Error).message}.`, err);
     }
-    await this.storage.sync();
+    await this.syncForAck();
+    this.refuseIfFailed();
+  }
+
+  /** `storage.sync()`, a failure as a RetryableError (the storage has reported it and failed the buffer: `StorageEvents.fail`). */
+  private async syncForAck(): Promise<void> {
+    try {
+      await this.storage.sync();
+    } catch (err) {
+      this.writeProblem = (err as Error).message;
+      throw err instanceof RetryableError
+        ? err
+        : new RetryableError(BufferErrorCode.Io, `Syncing the buffer failed: ${(err as Error).message}.`, err);
+    }
   }
 
   /** Throws when appends are refused: closed, or storage that can no longer be trusted. */
   private refuseIfUnable(): void {
     if (this.closed) throw new RetryableError(BufferErrorCode.Closed, 'The buffer is closed; the events were not accepted.');
+    this.refuseIfFailed();
+  }
+
+  /** Throws when storage can no longer be trusted; a group already written when the buffer closes still completes. */
+  private refuseIfFailed(): void {
     if (this.failure) throw new RetryableError(BufferErrorCode.Broken, `The buffer takes no events: ${this.failure}.`);
   }
 
@@ -567,6 +607,8 @@ export class BaseBuffer implements ChunkBuffer {
     this.closed = true;
     for (const w of this.spaceWaiters) w.reject(new RetryableError(BufferErrorCode.Closed, 'The buffer closed while waiting for space.'));
     this.spaceWaiters = [];
+    // Groups written but not yet synced (or their ids not yet recorded) finish before the files and the id journal close.
+    await Promise.allSettled([...this.committing]);
     // A failed sync here was reported and has stopped appends (StorageEvents.fail); what is on disk stays for the next start.
     await this.storage.sync().catch(() => undefined);
     await this.storage.close();
@@ -581,14 +623,32 @@ export class BaseBuffer implements ChunkBuffer {
 
   private freed(chunk: SealedChunk): void {
     this.totalBytes -= chunk.stored;
-    while (this.spaceWaiters.length && this.totalBytes + this.spaceWaiters[0].need <= this.limits.maxBytes) {
-      const w = this.spaceWaiters.shift();
-      w?.resolve();
+    this.wakeWaiters();
+  }
+
+  /**
+   * Wakes the batches waiting for space, oldest first, while the stored and
+   * queued bytes leave room for them (as `store` counts), each counted as
+   * taking its room; a woken batch checks again when it runs.
+   */
+  private wakeWaiters(): void {
+    let granted = 0;
+    while (this.spaceWaiters.length) {
+      const w = this.spaceWaiters[0];
+      if (this.totalBytes + this.queuedBytes + granted + w.need > this.limits.maxBytes) return;
+      this.spaceWaiters.shift();
+      granted += w.need;
+      w.resolve();
     }
   }
 
-  private waitForSpace(need: number): Promise<void> {
-    return new Promise((resolve, reject) => this.spaceWaiters.push({ need, resolve, reject }));
+  /** Waits for `wakeWaiters`: at the end of the line, or at its head for a batch that was woken and must wait again. */
+  private waitForSpace(need: number, atHead: boolean): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const w = { need, resolve, reject };
+      if (atHead) this.spaceWaiters.unshift(w);
+      else this.spaceWaiters.push(w);
+    });
   }
 
   private dropOldest(need: number): void {

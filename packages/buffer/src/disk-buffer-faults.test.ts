@@ -280,3 +280,103 @@ test('batches queued in one turn count against max_bytes together: a batch that 
   await appends[2];
   expect(third).toBe(true);
 });
+
+/** Holds the first fdatasync until `release` is called, then lets it settle with `err` (or succeed); later calls run. */
+function holdFirstFdatasync(): { started: Promise<void>; release(err?: NodeJS.ErrnoException): void } {
+  const real = fs.fdatasync.bind(fs);
+  let calls = 0;
+  let onStart = () => {};
+  const started = new Promise<void>((r) => {
+    onStart = r;
+  });
+  let release: (err?: NodeJS.ErrnoException) => void = () => {};
+  const held = new Promise<NodeJS.ErrnoException | undefined>((r) => {
+    release = r;
+  });
+  jest.spyOn(fs, 'fdatasync').mockImplementation(async (fd) => {
+    if (++calls > 1) return real(fd);
+    onStart();
+    const err = await held;
+    await real(fd);
+    if (err) throw err;
+  });
+  return { started, release: (err) => release(err) };
+}
+
+test('under fsync: always a later group on the same chunk is not acked while an earlier group’s fdatasync is still running, and is refused when it fails', async () => {
+  const buffer = await open({ fsync: 'always' });
+  const sync = holdFirstFdatasync();
+  const first = buffer.append([chunk('a', 0, 10)]);
+  const firstOutcome = first.then(
+    () => 'stored',
+    (err: Error & { code?: string }) => err,
+  );
+  await sync.started;
+  // A second group writes the same chunk file; its own fdatasync succeeds at once.
+  let secondSettled = false;
+  const second = buffer.append([chunk('a', 10, 10)]).finally(() => {
+    secondSettled = true;
+  });
+  const secondOutcome = second.then(
+    () => 'stored',
+    (err: Error & { code?: string }) => err.code,
+  );
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  expect(secondSettled).toBe(false); // not acked ahead of the first group
+  sync.release(Object.assign(new Error('EIO: injected'), { code: 'EIO' }));
+  const firstErr = await firstOutcome;
+  jest.restoreAllMocks();
+  expect(firstErr).toMatchObject({ name: 'RetryableError', code: 'TRB_BUF_IO' });
+  expect(await secondOutcome).toBe('TRB_BUF_BROKEN');
+  expect(buffer.problem()).toMatch(/fdatasync failed/);
+});
+
+test('a batch waiting for space behind a queued group whose write fails is woken and stored', async () => {
+  const one = chunk('a', 0, 20).entries.length;
+  const buffer = await open({ maxBytes: Math.floor(one * 1.5) });
+  fs.inject({ ops: ['writev'], path: '.chunk', code: 'EIO', times: 1 });
+  // One turn: the first batch is queued for the group commit; the second does not fit beside it and waits.
+  const first = buffer.append([chunk('a', 0, 20, 'w1')]);
+  let second: 'waiting' | 'stored' | 'refused' = 'waiting';
+  const secondDone = buffer.append([chunk('a', 20, 20, 'w2')]).then(
+    () => {
+      second = 'stored';
+    },
+    () => {
+      second = 'refused';
+    },
+  );
+  await expect(first).rejects.toMatchObject({ code: 'TRB_BUF_IO' });
+  // The failed group's bytes left the buffer: the waiting batch fits now (bounded wait, so a hang fails here).
+  await Promise.race([secondDone, new Promise((r) => setTimeout(r, 2000))]);
+  expect(second).toBe('stored');
+  // The resend of the refused batch is stored too, once the second is delivered.
+  buffer.sealDue(Date.now(), true);
+  const c = buffer.take();
+  if (!c) throw new Error('no sealed chunk');
+  await buffer.ack(c);
+  await buffer.append([chunk('a', 0, 20, 'w1')]);
+  expect(await drainEvents(buffer)).toEqual(range(0, 20));
+});
+
+test('under fsync: always close waits for the group whose fdatasync is running: it is acked, its ids are recorded, and its resend is not stored again', async () => {
+  const buffer = await open({ fsync: 'always' });
+  const sync = holdFirstFdatasync();
+  const stored = buffer.append([chunk('a', 0, 10, 'c1')]);
+  const outcome = stored.then(
+    () => 'stored',
+    (err: Error & { code?: string }) => err.code,
+  );
+  await sync.started;
+  const closing = buffer.close();
+  // Before the group is synced, close must not close the id journal under it.
+  await Promise.race([closing, new Promise((r) => setTimeout(r, 100))]);
+  sync.release();
+  await closing;
+  jest.restoreAllMocks();
+  expect(await outcome).toBe('stored');
+  expect(ioErrors).toEqual([]);
+  const again = await open({ fsync: 'always' });
+  await again.append([chunk('a', 0, 10, 'c1')]); // the resend of an acked batch: not stored again
+  expect(await drainEvents(again)).toEqual(range(0, 10));
+});

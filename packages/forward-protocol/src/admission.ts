@@ -26,7 +26,7 @@
 import type { ErrorCode } from '@tributary/core';
 import { EntryFault, type EntryHead, TimeForm, entryFaultText, metadataIsMap, newEntryHead, readEntryHead } from './entries';
 import { ProtocolError, ProtocolErrorCode } from './errors';
-import { INCOMPLETE, isStr, readBytes, skipValue } from './msgpack-scan';
+import { FIXED_SIZE, INCOMPLETE, isStr, readBytes, skipValue } from './msgpack-scan';
 import type { ForwardChunk } from './request';
 
 export interface AdmissionLimits {
@@ -151,33 +151,6 @@ function admitHead(
   } else checkSeconds(head.seconds, index);
   if (head.metaStart >= 0) admitValue(buf, head.metaStart, end, index, limits.maxRecordDepth, stack);
   return head.recordStart;
-}
-
-/** Bytes of a value by its first byte, when that alone decides it (0: a container, or a length follows). */
-const FIXED_SIZE = new Uint8Array(256);
-for (let b = 0; b < 256; b++) {
-  if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3)
-    FIXED_SIZE[b] = 1; // fixint, nil, bool
-  else if (b >= 0xa0 && b <= 0xbf) FIXED_SIZE[b] = 1 + (b & 0x1f); // fixstr
-}
-for (const [b, n] of [
-  [0xcc, 2],
-  [0xd0, 2],
-  [0xcd, 3],
-  [0xd1, 3],
-  [0xce, 5],
-  [0xd2, 5],
-  [0xca, 5],
-  [0xcf, 9],
-  [0xd3, 9],
-  [0xcb, 9], // numbers
-  [0xd4, 3],
-  [0xd5, 4],
-  [0xd6, 6],
-  [0xd7, 10],
-  [0xd8, 18], // fixext
-]) {
-  FIXED_SIZE[b] = n;
 }
 
 /**

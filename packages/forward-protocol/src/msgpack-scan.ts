@@ -58,9 +58,9 @@ function incomplete(state: ScanState | undefined, need: number, itemPos: number,
 /**
  * Bytes of a value decided by its first byte alone: positive and negative
  * fixint, nil, bool, fixstr (header included), int, uint, float and fixext;
- * 0 for a container or a value whose length follows.
+ * 0 for a container or a value whose length follows. Shared with admission.ts.
  */
-const FIXED_SIZE = new Uint8Array(256);
+export const FIXED_SIZE = new Uint8Array(256);
 for (let b = 0; b < 256; b++) {
   if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) FIXED_SIZE[b] = 1;
   else if (b >= 0xa0 && b <= 0xbf) FIXED_SIZE[b] = 1 + (b & 0x1f);

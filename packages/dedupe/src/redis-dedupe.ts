@@ -524,19 +524,46 @@ export class RedisDedupe implements DedupeStore {
    * whose heartbeat appears in the registry meanwhile (after a loss the
    * registry holds only nodes alive since; waiting one heartbeat period lets a
    * peer this node had not met yet show up).
+   *
+   * Under fail_closed the deadline lets go only of peers that look dead (no
+   * heartbeat within PEER_LIVE_MS under the new memory): a live peer whose
+   * re-marking is slow or keeps failing (commands timing out on a loaded
+   * machine) may hold chunks in its log whose acks were lost; trusting the
+   * marks without them would write their resends twice. Waiting for it is
+   * said once per attempt (rebuildFailed). Throws when the epoch changes
+   * meanwhile (the peers then report under the new one).
    */
   private async waitForPeers(epoch: string, known: string[], started: number, deadline: number): Promise<string[]> {
     const expected = new Set(known);
     const settle = started + HEARTBEAT_MS * 1.5;
+    const failClosed = this.options.onUnavailable === 'fail_closed';
+    let said = false;
     let missing = [...expected];
     while (!this.closed) {
-      const [reported, nodes] = await Promise.all([this.client.hgetall(this.rebuiltKey(epoch)), this.client.hgetall(this.nodesKey)]);
+      const [reported, nodes, epochNow] = await Promise.all([
+        this.client.hgetall(this.rebuiltKey(epoch)),
+        this.client.hgetall(this.nodesKey),
+        this.client.get(this.epochKey),
+      ]);
+      if (epochNow !== epoch) throw new Error('Redis lost its memory again while this node waited for its peers');
       const now = Date.now();
-      for (const [node, v] of Object.entries(nodes)) {
-        if (node !== this.options.node && now - Number(v.split(' ')[1]) <= PEER_LIVE_MS) expected.add(node);
-      }
+      const alive = (node: string) => nodes[node] !== undefined && now - Number(nodes[node].split(' ')[1]) <= PEER_LIVE_MS;
+      for (const node of Object.keys(nodes)) if (node !== this.options.node && alive(node)) expected.add(node);
       missing = [...expected].filter((p) => reported[p] === undefined);
-      if ((missing.length === 0 && now >= settle) || now >= deadline) break;
+      if (missing.length === 0 && now >= settle) break;
+      // under fail_closed not before a live peer's heartbeat had time to show in the new registry
+      if (now >= (failClosed ? Math.max(deadline, settle) : deadline)) {
+        const waited = failClosed ? missing.filter(alive) : [];
+        if (waited.length === 0) break;
+        if (!said) {
+          said = true;
+          this.options.events.rebuildFailed(
+            new Error(
+              `${waited.join(', ')} ${waited.length === 1 ? 'is' : 'are'} alive but did not report re-marking its log within rebuild_wait_ms; fail_closed keeps refusing until it has`,
+            ),
+          );
+        }
+      }
       await sleep(200);
     }
     return missing;

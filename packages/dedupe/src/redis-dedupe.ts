@@ -427,6 +427,7 @@ export class RedisDedupe implements DedupeStore {
     // Across attempts: a failed attempt's re-marks overwrote the other nodes' marks, so a retry cannot count those keys again.
     const found = { duplicates: 0 };
     for (let attempt = 0; !this.closed; attempt++) {
+      const attemptStarted = Date.now();
       try {
         await this.client.set(this.epochKey, randomBytes(8).toString('hex'), 'NX');
         const epoch = await this.client.get(this.epochKey);
@@ -436,7 +437,7 @@ export class RedisDedupe implements DedupeStore {
         await this.client.hset(this.rebuiltKey(epoch), this.options.node, '1');
         await this.client.pexpire(this.rebuiltKey(epoch), this.options.doneTtlMs);
         await this.readRegistry();
-        const missingPeers = afterLoss ? await this.waitForPeers(epoch, peers, started, started + this.options.rebuildWaitMs) : [];
+        const missingPeers = afterLoss ? await this.waitForPeers(epoch, peers, started, attemptStarted) : [];
         if ((await this.client.get(this.epochKey)) !== epoch) throw new Error('Redis lost its memory again during the rebuild');
         this.epoch = epoch;
         this.startHeartbeat();
@@ -526,17 +527,23 @@ export class RedisDedupe implements DedupeStore {
    * peer this node had not met yet show up).
    *
    * Under fail_closed the deadline lets go only of peers that look dead (no
-   * heartbeat within PEER_LIVE_MS under the new memory): a live peer whose
+   * heartbeat within PEER_LIVE_MS under the new memory, two and a half
+   * heartbeat periods into this attempt, so one failed heartbeat is not taken
+   * for death; a retried attempt, after Redis lost its memory again, may
+   * start past the deadline): a live peer whose
    * re-marking is slow or keeps failing (commands timing out on a loaded
    * machine) may hold chunks in its log whose acks were lost; trusting the
    * marks without them would write their resends twice. Waiting for it is
    * said once per attempt (rebuildFailed). Throws when the epoch changes
    * meanwhile (the peers then report under the new one).
    */
-  private async waitForPeers(epoch: string, known: string[], started: number, deadline: number): Promise<string[]> {
+  private async waitForPeers(epoch: string, known: string[], started: number, attemptStarted: number): Promise<string[]> {
     const expected = new Set(known);
     const settle = started + HEARTBEAT_MS * 1.5;
+    const deadline = started + this.options.rebuildWaitMs;
     const failClosed = this.options.onUnavailable === 'fail_closed';
+    // The registry of this attempt's memory (empty after a loss) holds a live peer after its next heartbeat or the one after.
+    const registered = attemptStarted + HEARTBEAT_MS * 2.5;
     let said = false;
     let missing = [...expected];
     while (!this.closed) {
@@ -551,8 +558,8 @@ export class RedisDedupe implements DedupeStore {
       for (const node of Object.keys(nodes)) if (node !== this.options.node && alive(node)) expected.add(node);
       missing = [...expected].filter((p) => reported[p] === undefined);
       if (missing.length === 0 && now >= settle) break;
-      // under fail_closed not before a live peer's heartbeat had time to show in the new registry
-      if (now >= (failClosed ? Math.max(deadline, settle) : deadline)) {
+      // under fail_closed not before a live peer's heartbeat had time to show in this attempt's registry
+      if (now >= (failClosed ? Math.max(deadline, registered) : deadline)) {
         const waited = failClosed ? missing.filter(alive) : [];
         if (waited.length === 0) break;
         if (!said) {

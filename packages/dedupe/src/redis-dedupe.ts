@@ -24,7 +24,8 @@
  * to an empty replica, an eviction of the epoch key) shows as a missing or
  * different epoch. Until this node has re-marked the keys its own log holds
  * (RecentKeys) and every peer that was alive before the loss reported the
- * same under the new epoch (or `rebuildWaitMs` passed), the marks are not
+ * same under the new epoch (or `rebuildWaitMs` passed; under fail_closed only
+ * for peers with no heartbeat under the new memory), the marks are not
  * trusted: `fail_closed` refuses claims (no ack; the sender resends later),
  * `fail_open` lets chunks through, counted.
  *

@@ -407,3 +407,124 @@ test("on a shared log (Kafka), re-marking the tail's chunks of other nodes finds
     await redis.stop();
   }
 }, 30_000);
+
+type MarkHooked = Redis & {
+  trbMarkLogged(key: string, value: string, ttlMs: number, failOpen: string, countedBefore: string): Promise<number>;
+};
+
+test('fail_closed: a peer that is alive but has not re-marked its log after rebuildWaitMs is still waited for: its resent chunks are refused, then done', async () => {
+  const redis = await startRedis();
+  const clients = ['a', 'b'].map(() => new Redis(redis.url, { maxRetriesPerRequest: 1, commandTimeout: 1000 }));
+  const rebuilt: Record<string, RebuildReport[]> = { a: [], b: [] };
+  const store = (node: 'a' | 'b', client: Redis) =>
+    new RedisDedupe({
+      client,
+      ownsClient: false,
+      node,
+      prefix: 'trb:test:',
+      claimTtlMs: 30_000,
+      doneTtlMs: 600_000,
+      onUnavailable: 'fail_closed',
+      rebuildWaitMs: 1000,
+      rebuildMaxKeys: 1000,
+      events: { ...quiet, rebuilt: (e) => rebuilt[node].push(e) },
+    });
+  const a = store('a', clients[0]);
+  const b = store('b', clients[1]);
+  try {
+    // a starts first, so b's start reads a in the registry: a peer alive before the loss
+    await a.start([]);
+    await b.start([]);
+    // a wrote x and marked it done; its ack to the sender was lost, the sender resends x to b
+    expect(await a.claim(['x'])).toEqual(['claimed']);
+    await a.markDone(['x']);
+    expect(await b.claim(['x'])).toEqual(['done']);
+    // Redis loses its memory; a's re-marking fails (commands timing out on a loaded machine) while a stays alive
+    const hooked = clients[0] as MarkHooked;
+    const markLogged = hooked.trbMarkLogged.bind(hooked);
+    let aFails = true;
+    hooked.trbMarkLogged = (...args) => (aFails ? Promise.reject(new Error('Command timed out')) : markLogged(...args));
+    await clients[1].flushall();
+    await Promise.all([a.claim(['probe-a']).catch(() => []), b.claim(['probe-b']).catch(() => [])]);
+    // well past b's rebuildWaitMs (and a's heartbeat period, so a is in the new registry): x stays refused at b
+    const until = Date.now() + 4000;
+    while (Date.now() < until) {
+      await expect(b.claim(['x'])).rejects.toMatchObject({ code: 'TRB_DEDUPE_REBUILDING' });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(rebuilt.b.filter((e) => e.afterLoss)).toEqual([]);
+    // a's re-marking succeeds: both trust the marks again, and x is done at b (acked without a second write)
+    aFails = false;
+    for (let i = 0; i < 100 && (rebuilt.a.length < 2 || rebuilt.b.length < 2); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(rebuilt.b.filter((e) => e.afterLoss)).toEqual([expect.objectContaining({ missingPeers: [] })]);
+    expect(await b.claim(['x'])).toEqual(['done']);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+    for (const c of clients) c.disconnect();
+    await redis.stop();
+  }
+}, 30_000);
+
+test('fail_closed: a rebuild attempt retried after rebuildWaitMs (Redis lost its memory again meanwhile) still waits for a live peer to show in the new registry', async () => {
+  const redis = await startRedis();
+  const clients = ['a', 'b'].map(() => new Redis(redis.url, { maxRetriesPerRequest: 1, commandTimeout: 1000 }));
+  const rebuilt: Record<string, RebuildReport[]> = { a: [], b: [] };
+  const store = (node: 'a' | 'b', client: Redis) =>
+    new RedisDedupe({
+      client,
+      ownsClient: false,
+      node,
+      prefix: 'trb:test:',
+      claimTtlMs: 30_000,
+      doneTtlMs: 600_000,
+      onUnavailable: 'fail_closed',
+      rebuildWaitMs: 1000,
+      rebuildMaxKeys: 1000,
+      events: { ...quiet, rebuilt: (e) => rebuilt[node].push(e) },
+    });
+  const a = store('a', clients[0]);
+  const b = store('b', clients[1]);
+  try {
+    await a.start([]);
+    await b.start([]);
+    expect(await a.claim(['x'])).toEqual(['claimed']);
+    await a.markDone(['x']);
+    // a stays alive (heartbeats) but its re-marking fails until the end
+    const hooked = clients[0] as MarkHooked & { hset: (...args: unknown[]) => Promise<number> };
+    const markLogged = hooked.trbMarkLogged.bind(hooked);
+    let aFails = true;
+    hooked.trbMarkLogged = (...args) => (aFails ? Promise.reject(new Error('Command timed out')) : markLogged(...args));
+    await clients[1].flushall();
+    await Promise.all([a.claim(['probe-a']).catch(() => []), b.claim(['probe-b']).catch(() => [])]);
+    await new Promise((r) => setTimeout(r, 1500)); // past b's rebuildWaitMs: b waits for a, which is alive
+    await expect(b.claim(['x'])).rejects.toMatchObject({ code: 'TRB_DEDUPE_REBUILDING' });
+    // Redis loses its memory again just after a's heartbeat: a shows in the new registry only at its next one
+    const hset = hooked.hset.bind(hooked);
+    const flushed = new Promise<void>((resolve, reject) => {
+      hooked.hset = (...args: unknown[]) => {
+        const r = hset(...(args as Parameters<typeof hset>));
+        if (String(args[0]).endsWith('!nodes')) {
+          hooked.hset = hset;
+          r.then(() => clients[1].flushall()).then(() => resolve(), reject);
+        }
+        return r;
+      };
+    });
+    await flushed;
+    // b's retried attempt starts past its deadline; until a has re-marked under the new epoch, x stays refused at b
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      await expect(b.claim(['x'])).rejects.toMatchObject({ code: 'TRB_DEDUPE_REBUILDING' });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(rebuilt.b.filter((e) => e.afterLoss)).toEqual([]);
+    aFails = false;
+    for (let i = 0; i < 100 && (rebuilt.a.length < 2 || rebuilt.b.length < 2); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(rebuilt.b.filter((e) => e.afterLoss)).toEqual([expect.objectContaining({ missingPeers: [] })]);
+    expect(await b.claim(['x'])).toEqual(['done']);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+    for (const c of clients) c.disconnect();
+    await redis.stop();
+  }
+}, 30_000);

@@ -24,7 +24,8 @@
  * to an empty replica, an eviction of the epoch key) shows as a missing or
  * different epoch. Until this node has re-marked the keys its own log holds
  * (RecentKeys) and every peer that was alive before the loss reported the
- * same under the new epoch (or `rebuildWaitMs` passed), the marks are not
+ * same under the new epoch (or `rebuildWaitMs` passed; under fail_closed only
+ * for peers with no heartbeat under the new memory), the marks are not
  * trusted: `fail_closed` refuses claims (no ack; the sender resends later),
  * `fail_open` lets chunks through, counted.
  *
@@ -427,6 +428,7 @@ export class RedisDedupe implements DedupeStore {
     // Across attempts: a failed attempt's re-marks overwrote the other nodes' marks, so a retry cannot count those keys again.
     const found = { duplicates: 0 };
     for (let attempt = 0; !this.closed; attempt++) {
+      const attemptStarted = Date.now();
       try {
         await this.client.set(this.epochKey, randomBytes(8).toString('hex'), 'NX');
         const epoch = await this.client.get(this.epochKey);
@@ -436,7 +438,7 @@ export class RedisDedupe implements DedupeStore {
         await this.client.hset(this.rebuiltKey(epoch), this.options.node, '1');
         await this.client.pexpire(this.rebuiltKey(epoch), this.options.doneTtlMs);
         await this.readRegistry();
-        const missingPeers = afterLoss ? await this.waitForPeers(epoch, peers, started, started + this.options.rebuildWaitMs) : [];
+        const missingPeers = afterLoss ? await this.waitForPeers(epoch, peers, started, attemptStarted) : [];
         if ((await this.client.get(this.epochKey)) !== epoch) throw new Error('Redis lost its memory again during the rebuild');
         this.epoch = epoch;
         this.startHeartbeat();
@@ -524,19 +526,52 @@ export class RedisDedupe implements DedupeStore {
    * whose heartbeat appears in the registry meanwhile (after a loss the
    * registry holds only nodes alive since; waiting one heartbeat period lets a
    * peer this node had not met yet show up).
+   *
+   * Under fail_closed the deadline lets go only of peers that look dead (no
+   * heartbeat within PEER_LIVE_MS under the new memory, two and a half
+   * heartbeat periods into this attempt, so one failed heartbeat is not taken
+   * for death; a retried attempt, after Redis lost its memory again, may
+   * start past the deadline): a live peer whose
+   * re-marking is slow or keeps failing (commands timing out on a loaded
+   * machine) may hold chunks in its log whose acks were lost; trusting the
+   * marks without them would write their resends twice. Waiting for it is
+   * said once per attempt (rebuildFailed). Throws when the epoch changes
+   * meanwhile (the peers then report under the new one).
    */
-  private async waitForPeers(epoch: string, known: string[], started: number, deadline: number): Promise<string[]> {
+  private async waitForPeers(epoch: string, known: string[], started: number, attemptStarted: number): Promise<string[]> {
     const expected = new Set(known);
     const settle = started + HEARTBEAT_MS * 1.5;
+    const deadline = started + this.options.rebuildWaitMs;
+    const failClosed = this.options.onUnavailable === 'fail_closed';
+    // The registry of this attempt's memory (empty after a loss) holds a live peer after its next heartbeat or the one after.
+    const registered = attemptStarted + HEARTBEAT_MS * 2.5;
+    let said = false;
     let missing = [...expected];
     while (!this.closed) {
-      const [reported, nodes] = await Promise.all([this.client.hgetall(this.rebuiltKey(epoch)), this.client.hgetall(this.nodesKey)]);
+      const [reported, nodes, epochNow] = await Promise.all([
+        this.client.hgetall(this.rebuiltKey(epoch)),
+        this.client.hgetall(this.nodesKey),
+        this.client.get(this.epochKey),
+      ]);
+      if (epochNow !== epoch) throw new Error('Redis lost its memory again while this node waited for its peers');
       const now = Date.now();
-      for (const [node, v] of Object.entries(nodes)) {
-        if (node !== this.options.node && now - Number(v.split(' ')[1]) <= PEER_LIVE_MS) expected.add(node);
-      }
+      const alive = (node: string) => nodes[node] !== undefined && now - Number(nodes[node].split(' ')[1]) <= PEER_LIVE_MS;
+      for (const node of Object.keys(nodes)) if (node !== this.options.node && alive(node)) expected.add(node);
       missing = [...expected].filter((p) => reported[p] === undefined);
-      if ((missing.length === 0 && now >= settle) || now >= deadline) break;
+      if (missing.length === 0 && now >= settle) break;
+      // under fail_closed not before a live peer's heartbeat had time to show in this attempt's registry
+      if (now >= (failClosed ? Math.max(deadline, registered) : deadline)) {
+        const waited = failClosed ? missing.filter(alive) : [];
+        if (waited.length === 0) break;
+        if (!said) {
+          said = true;
+          this.options.events.rebuildFailed(
+            new Error(
+              `${waited.join(', ')} ${waited.length === 1 ? 'is' : 'are'} alive but did not report re-marking its log within rebuild_wait_ms; fail_closed keeps refusing until it has`,
+            ),
+          );
+        }
+      }
       await sleep(200);
     }
     return missing;

@@ -51,7 +51,7 @@ export const redisDedupeSchema = {
       minimum: 0,
       default: 10000,
       description:
-        'After Redis lost its memory, how long a node waits for its peers to re-mark the chunks in their logs before it trusts the marks again (fail_closed refuses acks meanwhile).',
+        'After Redis lost its memory, how long a node waits for its peers to re-mark the chunks in their logs before it trusts the marks again (fail_closed refuses acks meanwhile, and waits longer for a peer whose heartbeat shows it alive).',
     },
     rebuild_max_keys: {
       type: 'integer',

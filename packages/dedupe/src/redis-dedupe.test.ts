@@ -357,6 +357,59 @@ test('a chunk both nodes wrote is counted as a duplicate once: not by each node,
   }
 }, 30_000);
 
+test('a node that restarts keeps its own counted mark ("d+:"): a peer rebuilding after the same loss does not count that duplicate again', async () => {
+  const redis = await startRedis();
+  const clients = [0, 1, 2].map(() => new Redis(redis.url, { maxRetriesPerRequest: 1, commandTimeout: 1000 }));
+  const found = { a: [] as number[], b: [] as number[] };
+  const store = (node: 'a' | 'b', client: Redis) =>
+    new RedisDedupe({
+      client,
+      ownsClient: false,
+      node,
+      prefix: 'trb:test:',
+      claimTtlMs: 30_000,
+      doneTtlMs: 600_000,
+      onUnavailable: 'fail_open',
+      rebuildWaitMs: 300,
+      rebuildMaxKeys: 1000,
+      events: {
+        ...quiet,
+        rebuilt: (r) => {
+          if (r.afterLoss) found[node].push(r.duplicates);
+        },
+      },
+    });
+  const rebuildAfterLoss = async (s: RedisDedupe, node: 'a' | 'b', n: number) => {
+    for (let i = 0; i < 100 && found[node].length < n; i++) {
+      await s.claim([`probe-${node}-${n}-${i}`]).catch(() => []);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(found[node]).toHaveLength(n);
+  };
+  let a = store('a', clients[0]);
+  const b = store('b', clients[1]);
+  try {
+    await Promise.all([a.start(['k1']), b.start(['k1'])]);
+    // Redis loses its memory; b wrote k1 again meanwhile; a rebuilds first and counts it ("d+:a")
+    await clients[0].flushall();
+    await clients[0].set('trb:test:k1', 'd:b');
+    await rebuildAfterLoss(a, 'a', 1);
+    expect(await clients[2].get('trb:test:k1')).toBe('d+:a');
+    // a restarts (its memory of what it counted is gone) and marks its log again before b rebuilds
+    await a.close();
+    a = store('a', clients[0]);
+    await a.start(['k1']);
+    expect(await clients[2].get('trb:test:k1')).toBe('d+:a');
+    await rebuildAfterLoss(b, 'b', 1);
+    expect(found.a[0] + found.b[0]).toBe(1);
+    expect(await b.claim(['k1'])).toEqual(['done']);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+    for (const c of clients) c.disconnect();
+    await redis.stop();
+  }
+}, 30_000);
+
 test("on a shared log (Kafka), re-marking the tail's chunks of other nodes finds no duplicates; a chunk two nodes appended still counts once", async () => {
   const redis = await startRedis();
   const clients = [0, 1].map(() => new Redis(redis.url, { maxRetriesPerRequest: 1, commandTimeout: 1000 }));

@@ -68,7 +68,8 @@ return 'claimed'`;
  * trust the marks either, so it goes on and writes; under fail_closed it gives
  * the claim back). A duplicate found, or one this node counted before
  * (ARGV[4]), is marked "d+:<node>", so the other node's rebuild does not
- * count it a second time.
+ * count it a second time; this node's own "d+:" mark is kept (after a restart
+ * its memory of what it counted is gone, the mark is not).
  * ARGV: "d:<node>", done TTL, '1' under fail_open, '1' when counted before.
  * Returns 1 for a duplicate found, else 0.
  */
@@ -85,6 +86,7 @@ if v and v ~= ARGV[1] then
 end
 local mark = ARGV[1]
 if found or ARGV[4] == '1' then mark = 'd+:' .. node end
+if v == 'd+:' .. node then mark = v end
 redis.call('SET', KEYS[1], mark, 'PX', ARGV[2])
 if found then return 1 end
 return 0`;

@@ -103,6 +103,13 @@ class KeyHashes {
     this.n++;
   }
 
+  /** Adds the `count` hashes at the start of `from`. */
+  addAll(from: Uint32Array, count: number): void {
+    this.reserve(count);
+    this.words.set(from.subarray(0, count * 4), this.n * 4);
+    this.n += count;
+  }
+
   /** Room for `count` more. */
   reserve(count: number): void {
     if ((this.n + count) * 4 <= this.words.length) return;
@@ -329,9 +336,7 @@ export class BaseBuffer implements ChunkBuffer {
     if (acked === null) {
       if (canSplit) check.checkedAt = this.recordings;
       fresh.push(c);
-      keys.reserve(n);
-      keys.words.set(hs, keys.n * 4);
-      keys.n += n;
+      keys.addAll(hs, n);
       return;
     }
     if (ackedCount === n) return;
@@ -436,9 +441,7 @@ export class BaseBuffer implements ChunkBuffer {
     let borrowed = false;
     for (const a of group) {
       borrowed ||= a.borrowed;
-      keys.reserve(a.keys.n);
-      keys.words.set(a.keys.words.subarray(0, a.keys.n * 4), keys.n * 4);
-      keys.n += a.keys.n;
+      keys.addAll(a.keys.words, a.keys.n);
       // A chunk with no entries (its events all dropped by the forwarder's filters) is not written; its client chunk id is recorded all the same.
       for (const c of a.chunks) {
         if (!c.entries.length) continue;

@@ -15,6 +15,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { gunzipChunkSize } from '@tributary/core';
+import { chunkIdOf } from './ack';
 import { type AdmissionLimits, admitEntries, checkChunkId, checkTag, clip } from './admission';
 import { type EntryHead, countEntries, skipTime } from './entries';
 import { ProtocolError, ProtocolErrorCode, shapeError } from './errors';
@@ -238,7 +239,7 @@ function messageHead(buf: Buffer, start: number, end: number, parts: MessagePart
 export function chunkIdText(buf: Buffer, pos: number, end: number): string {
   const bytes = readBytes(buf, pos, end);
   if (!bytes) throw shapeError('option "chunk" is neither str nor bin');
-  return buf.toString(isStr(buf, pos) ? 'utf8' : 'base64', bytes.start, bytes.end);
+  return chunkIdOf(buf, bytes.start, bytes.end, isStr(buf, pos));
 }
 
 /**

@@ -192,12 +192,19 @@ export class AckedChunkIds {
     hs[slot * 4 + 3] = h3;
     this.ats[slot] = at;
     this.seq++;
-    const pos = this.find(h0, h1, h2, h3);
+    this.index(slot);
+  }
+
+  /** Points the table at ring slot `slot` as its hash's latest record (the same key again: its latest record stands). */
+  private index(slot: number): void {
+    const s = slot * 4;
+    const { hashes } = this;
+    const pos = this.find(hashes[s], hashes[s + 1], hashes[s + 2], hashes[s + 3]);
     if (pos >= 0) {
-      this.table[pos] = slot + 1; // the same key again: its latest record stands
+      this.table[pos] = slot + 1;
       return;
     }
-    let p = h0 & this.mask;
+    let p = hashes[s] & this.mask;
     while (this.table[p] !== 0) p = (p + 1) & this.mask;
     this.table[p] = slot + 1;
     this.live++;
@@ -246,18 +253,7 @@ export class AckedChunkIds {
     this.mask = this.table.length - 1;
     this.live = 0;
     // Slots 0..seq-1 are filled (no wrap yet): re-add each hash's latest record.
-    for (let slot = 0; slot < this.seq; slot++) {
-      const s = slot * 4;
-      const pos = this.find(hashes[s], hashes[s + 1], hashes[s + 2], hashes[s + 3]);
-      if (pos >= 0) {
-        this.table[pos] = slot + 1;
-        continue;
-      }
-      let p = hashes[s] & this.mask;
-      while (this.table[p] !== 0) p = (p + 1) & this.mask;
-      this.table[p] = slot + 1;
-      this.live++;
-    }
+    for (let slot = 0; slot < this.seq; slot++) this.index(slot);
   }
 }
 

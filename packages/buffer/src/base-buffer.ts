@@ -4,7 +4,7 @@
  * chunk-storage.ts). DiskBuffer and MemoryBuffer only choose the storage.
  */
 import { RetryableError } from '@tributary/core';
-import { type AckedRun, type ForwardChunk, chunkIdOf, forEachAckedId } from '@tributary/forward-protocol';
+import { type AckedRun, type ForwardChunk, chunkIdOf, countChunkIds, forEachAckedId } from '@tributary/forward-protocol';
 import { type AckedChunkIds, hashKey, hashUnits } from './acked-chunk-ids';
 import {
   type AppendOptions,
@@ -272,9 +272,7 @@ export class BaseBuffer implements ChunkBuffer {
    */
   private partition(chunks: ForwardChunk[], canSplit = false): { fresh: ForwardChunk[]; keys: KeyHashes; running: Array<Promise<void>> } {
     const fresh: ForwardChunk[] = [];
-    let ids = 0;
-    for (const c of chunks) ids += c.ids ? c.ids.sizes.length : c.chunkId !== undefined ? 1 : 0;
-    const keys = new KeyHashes(ids);
+    const keys = new KeyHashes(countChunkIds(chunks));
     const running: Array<Promise<void>> = [];
     for (const c of chunks) {
       if (c.ids) {

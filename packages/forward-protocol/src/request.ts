@@ -52,6 +52,13 @@ export interface ForwardChunk {
   ids?: AckedRun;
 }
 
+/** The client chunk ids the chunks carry: one per chunk with a `chunkId`, one per event of a merged run (`ids`). */
+export function countChunkIds(chunks: ForwardChunk[]): number {
+  let n = 0;
+  for (const c of chunks) n += c.ids ? c.ids.sizes.length : c.chunkId !== undefined ? 1 : 0;
+  return n;
+}
+
 /** The chunk ids of a merged run of acked messages (`ForwardChunk.ids`). */
 export interface AckedRun {
   /** Each event's `chunk` id as text, in order (`chunkIdOf` of its bytes in `acks`). */

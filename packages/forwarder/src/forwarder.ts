@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import { type ForwarderBuffer, createBuffer } from '@tributary/buffer';
 import { type Filesystem, type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
 import { type FilterChain, OutputPool, createFilterChain, filterChunks, filterRegistry, registerFilterMetrics } from '@tributary/filters';
-import type { ForwardChunk } from '@tributary/forward-protocol';
+import { countChunkIds } from '@tributary/forward-protocol';
 import { type Consume, type Input, consumeInPieces, createInputs } from '@tributary/inputs';
 import type { ForwarderConfig } from './config';
 import { type ForwarderMetrics, createForwarderMetrics, registerStateGauges } from './metrics';
@@ -118,7 +118,7 @@ export class Forwarder {
         consumeReleasesBuffers: filters.size > 0,
         skipAcked: async (chunks) => {
           const fresh = await buffer.skipAcked(chunks);
-          const resent = countIds(chunks) - countIds(fresh);
+          const resent = countChunkIds(chunks) - countChunkIds(fresh);
           if (resent > 0) metrics.resentChunks.inc(resent);
           return fresh;
         },
@@ -172,11 +172,4 @@ export class Forwarder {
     const left = this.buffer.stats();
     this.logger.info({ events: left.events }, `Forwarder stopped; ${left.events} events stay buffered for the next start.`);
   }
-}
-
-/** The client chunk ids the chunks carry: one per chunk with a `chunkId`, one per event of a merged run. */
-function countIds(chunks: ForwardChunk[]): number {
-  let n = 0;
-  for (const c of chunks) n += c.ids ? c.ids.sizes.length : c.chunkId !== undefined ? 1 : 0;
-  return n;
 }

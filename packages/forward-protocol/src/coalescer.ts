@@ -111,14 +111,7 @@ export class MessageCoalescer {
         if (isAcked && !this.mergeAcked) {
           // Its own chunk, what `parseRequest` returns for it, without its general option reader or a second walk over the record.
           flush();
-          out.push({
-            tag,
-            entries: buf.subarray(entryStart, entryEnd),
-            count: 1,
-            mode: 'message',
-            ack: buf.subarray(parts.ackStart, end),
-            chunkId: chunkIdText(buf, parts.ackStart, end),
-          });
+          out.push(ackedMessage(buf, tag, entryStart, entryEnd, parts.ackStart, end));
           continue;
         }
         if (runCount > 0 && (tag !== runTag || (acked !== null) !== isAcked)) flush();
@@ -171,13 +164,9 @@ export class MessageCoalescer {
 
   /** A run of acked messages as one chunk; a run of one as its own chunk, with its `chunkId` and `ack`. */
   private ackedRun(buf: Buffer, tag: string, begin: number, end: number, run: AckedRunParts): ForwardChunk {
-    const entries = buf.subarray(begin, end);
-    if (run.sizes.length === 1) {
-      const ack = buf.subarray(run.firstAck, run.firstEnd);
-      return { tag, entries, count: 1, mode: 'message', ack, chunkId: chunkIdText(buf, run.firstAck, run.firstEnd) };
-    }
+    if (run.sizes.length === 1) return ackedMessage(buf, tag, begin, end, run.firstAck, run.firstEnd);
     const acks = this.ackSlab.subarray(run.ackFrom, this.ackPos);
-    return { tag, entries, count: run.sizes.length, mode: 'message', ids: new AckedIds(run.sizes, acks) };
+    return { tag, entries: buf.subarray(begin, end), count: run.sizes.length, mode: 'message', ids: new AckedIds(run.sizes, acks) };
   }
 
   /** The tag in `buf[start, end)`, admitted (throws TRB_FWD_BAD_TAG otherwise); read before the bytes are rewritten. */
@@ -198,6 +187,12 @@ interface AckedRunParts {
 
 /** The ack slab's size: the acks of about 1,500 messages with 16-byte ids; the slab a run's view keeps alive. */
 const ACK_SLAB_BYTES = 64 * 1024;
+
+/** One acked message as its own chunk (what `parseRequest` returns for it): entries `buf[begin, end)`, its `chunk` value `buf[ackStart, ackEnd)`. */
+function ackedMessage(buf: Buffer, tag: string, begin: number, end: number, ackStart: number, ackEnd: number): ForwardChunk {
+  const ack = buf.subarray(ackStart, ackEnd);
+  return { tag, entries: buf.subarray(begin, end), count: 1, mode: 'message', ack, chunkId: chunkIdText(buf, ackStart, ackEnd) };
+}
 
 function messageRun(buf: Buffer, tag: string, begin: number, end: number, count: number): ForwardChunk {
   return { tag, entries: buf.subarray(begin, end), count, mode: 'message' };

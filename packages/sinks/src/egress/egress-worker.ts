@@ -381,12 +381,12 @@ export class EgressWorker {
     let unrouted = 0;
     const unreadable: DeadLetter[] = [];
     const routed = w.segment.filter((r) => {
-      if (r.unreadable !== undefined && this.sinksFor(r.tag).length) {
-        unreadable.push(this.unreadableRecord(r));
+      if (this.sinksFor(r.tag).length === 0) {
+        unrouted += r.count;
         return false;
       }
-      if (this.sinksFor(r.tag).length) return true;
-      unrouted += r.count;
+      if (r.unreadable === undefined) return true;
+      unreadable.push(this.unreadableRecord(r));
       return false;
     });
     w.segment = [];
@@ -568,7 +568,7 @@ export class EgressWorker {
       raw = ''; // too large for one string: the reason says so
     }
     const reason = `${r.unreadable} (${r.count} events${raw ? '' : '; its bytes are too large to keep here'})`;
-    return { tag: r.tag, id: r.key || `p${r.partition}o${r.offset}`, kind: 'malformed', reason, raw };
+    return { tag: r.tag, id: recordId(r), kind: 'malformed', reason, raw };
   }
 
   private failedJob(err: Error, records: readonly { tag: string; id: string; bytes: Uint8Array }[]): DeadLetter[] {

@@ -187,7 +187,8 @@ export class KafkaLog implements DurableLog {
       const count = String(r.count);
       const value = values[i];
       bytes += value.length + key.length + 2 * r.key.length + r.tag.length + count.length + MESSAGE_OVERHEAD_BYTES;
-      const headers = compression === 'gzip' ? { tag: r.tag, key: r.key, count, [CODEC_HEADER]: GZIP } : { tag: r.tag, key: r.key, count };
+      const headers: Record<string, string> = { tag: r.tag, key: r.key, count };
+      if (compression === 'gzip') headers[CODEC_HEADER] = GZIP;
       return { key, value, headers };
     });
     try {

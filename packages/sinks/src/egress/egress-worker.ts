@@ -381,12 +381,12 @@ export class EgressWorker {
     let unrouted = 0;
     const unreadable: DeadLetter[] = [];
     const routed = w.segment.filter((r) => {
-      if (r.unreadable !== undefined && this.sinksFor(r.tag).length) {
-        unreadable.push(this.unreadableRecord(r));
+      if (this.sinksFor(r.tag).length === 0) {
+        unrouted += r.count;
         return false;
       }
-      if (this.sinksFor(r.tag).length) return true;
-      unrouted += r.count;
+      if (r.unreadable === undefined) return true;
+      unreadable.push(this.unreadableRecord(r));
       return false;
     });
     w.segment = [];
@@ -561,14 +561,9 @@ export class EgressWorker {
 
   /** A record the log could not read (it said why, with a coded line): one dead letter with its stored bytes. */
   private unreadableRecord(r: StoredRecord): DeadLetter {
-    let raw: string;
-    try {
-      raw = r.entries.toString('base64');
-    } catch {
-      raw = ''; // too large for one string: the reason says so
-    }
+    const raw = base64OrEmpty(r.entries);
     const reason = `${r.unreadable} (${r.count} events${raw ? '' : '; its bytes are too large to keep here'})`;
-    return { tag: r.tag, id: r.key || `p${r.partition}o${r.offset}`, kind: 'malformed', reason, raw };
+    return { tag: r.tag, id: recordId(r), kind: 'malformed', reason, raw };
   }
 
   private failedJob(err: Error, records: readonly { tag: string; id: string; bytes: Uint8Array }[]): DeadLetter[] {
@@ -578,12 +573,7 @@ export class EgressWorker {
       `Encoding a batch failed (${err.message}); its events go to the dead letters of their sinks.`,
     );
     return records.map((r) => {
-      let raw: string;
-      try {
-        raw = Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength).toString('base64');
-      } catch {
-        raw = ''; // a chunk too large for one string: the reason says so, the count stays right
-      }
+      const raw = base64OrEmpty(r.bytes);
       const reason = `the encoder failed on this chunk: ${err.message}${raw ? '' : ' (its bytes are too large to keep here)'}`;
       return { tag: r.tag, id: r.id, kind: 'encoder', reason, raw };
     });
@@ -727,4 +717,13 @@ export function safeTag(tag: string): string {
 /** The id egress gives a record's events: its chunk key, or where the log keeps it. */
 function recordId(r: StoredRecord): string {
   return r.key || `p${r.partition}o${r.offset}`;
+}
+
+/** A dead letter's raw bytes in base64, or '' for bytes too large for one string (the caller's reason then says so). */
+function base64OrEmpty(bytes: Uint8Array): string {
+  try {
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  } catch {
+    return '';
+  }
 }

@@ -292,9 +292,18 @@ function sendAckEachOn(port: number, conn: number, until: number, window: number
       }
       socket.write(buf);
     };
+    // sending stopped and every message sent is acked (on connect too: past `until` by then, none is sent and no ack comes)
+    const endIfDone = () => {
+      if (acked === sent && Date.now() >= until) {
+        clearInterval(timer);
+        socket.end();
+        resolve();
+      }
+    };
     socket.setNoDelay(true);
     socket.on('connect', () => {
       while (sent < window && Date.now() < until) fill();
+      endIfDone();
     });
     socket.on('error', fail);
     // the edge under test closed the connection with acks still owed: fail now, not at the 60 s watchdog
@@ -320,11 +329,7 @@ function sendAckEachOn(port: number, conn: number, until: number, window: number
       }
       rest = off < buf.length ? Buffer.from(buf.subarray(off)) : Buffer.alloc(0);
       fill();
-      if (acked === sent && Date.now() >= until) {
-        clearInterval(timer);
-        socket.end();
-        resolve();
-      }
+      endIfDone();
     });
   });
 }

@@ -6,15 +6,7 @@
 import { RetryableError } from '@tributary/core';
 import { type AckedRun, type ForwardChunk, chunkIdOf, countChunkIds, forEachAckedId } from '@tributary/forward-protocol';
 import { type AckedChunkIds, hashKey, hashUnits } from './acked-chunk-ids';
-import {
-  type AppendOptions,
-  BufferErrorCode,
-  type BufferLimits,
-  type BufferStats,
-  type ChunkBuffer,
-  type OpenChunk,
-  type SealedChunk,
-} from './chunk-buffer';
+import { BufferErrorCode, type BufferLimits, type BufferStats, type ChunkBuffer, type OpenChunk, type SealedChunk } from './chunk-buffer';
 import type { ChunkStorage, StorageEvents } from './chunk-storage';
 import { InProgressIds } from './in-progress-ids';
 
@@ -123,7 +115,6 @@ class KeyHashes {
 interface QueuedAppend {
   chunks: ForwardChunk[];
   keys: KeyHashes;
-  borrowed: boolean;
   bytes: number;
   resolve(): void;
   reject(err: Error): void;
@@ -226,7 +217,7 @@ export class BaseBuffer implements ChunkBuffer {
     }
   }
 
-  async append(chunks: ForwardChunk[], options: AppendOptions = {}): Promise<void> {
+  async append(chunks: ForwardChunk[]): Promise<void> {
     this.refuseIfUnable();
     let { fresh, keys, running } = this.partition(chunks);
     while (running.length) {
@@ -235,7 +226,7 @@ export class BaseBuffer implements ChunkBuffer {
     }
     if (!fresh.length) return;
     // Registered in the same turn as the partition above, so a resend arriving meanwhile waits for this append.
-    const stored = this.store(fresh, keys, options.borrowed === true);
+    const stored = this.store(fresh, keys);
     if (keys.n === 0) {
       await stored;
       return;
@@ -360,7 +351,7 @@ export class BaseBuffer implements ChunkBuffer {
    * (`commit`), once the buffer has room for it; resolves once the group is
    * as safe as the storage promises before an ack.
    */
-  private async store(chunks: ForwardChunk[], keys: KeyHashes, borrowed: boolean): Promise<void> {
+  private async store(chunks: ForwardChunk[], keys: KeyHashes): Promise<void> {
     this.refuseIfUnable();
     const bytes = chunks.reduce((n, c) => n + c.entries.length, 0);
     if (bytes > this.limits.maxBytes) {
@@ -381,7 +372,7 @@ export class BaseBuffer implements ChunkBuffer {
       this.refuseIfUnable();
     }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ chunks, keys, borrowed, bytes, resolve, reject });
+      this.queue.push({ chunks, keys, bytes, resolve, reject });
       this.queuedBytes += bytes;
       if (this.queue.length === 1) setImmediate(() => this.commitQueued());
     });
@@ -436,9 +427,7 @@ export class BaseBuffer implements ChunkBuffer {
     let ids = 0;
     for (const a of group) ids += a.keys.n;
     const keys = new KeyHashes(ids);
-    let borrowed = false;
     for (const a of group) {
-      borrowed ||= a.borrowed;
       keys.addAll(a.keys.words, a.keys.n);
       // A chunk with no entries (its events all dropped by the forwarder's filters) is not written; its client chunk id is recorded all the same.
       for (const c of a.chunks) {
@@ -467,7 +456,7 @@ export class BaseBuffer implements ChunkBuffer {
       }
     }
     try {
-      for (const w of writes) w.written = this.storage.write(w.chunk, w.parts, w.isNew, borrowed);
+      for (const w of writes) w.written = this.storage.write(w.chunk, w.parts, w.isNew);
       if (!this.storage.idsAfterSync && keys.n) {
         this.recordings++;
         this.storage.recordIds(keys.words, keys.n, now);

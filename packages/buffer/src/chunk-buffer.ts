@@ -50,10 +50,6 @@ export interface BufferStats {
   droppedChunks: number;
 }
 
-export interface AppendOptions {
-  borrowed?: boolean;
-}
-
 export interface ChunkBuffer {
   /**
    * Appends chunks' events, all or none. Resolves once they are safe by the
@@ -65,11 +61,11 @@ export interface ChunkBuffer {
    * (nothing stored) when a write fails, when storage can no longer be
    * trusted (`problem`), or when closing.
    *
-   * With `borrowed`, the chunks' entries are the caller's again once the
-   * promise settled (a reused staging buffer): the buffer keeps no view of
-   * them (the disk buffer's write cache keeps a copy).
+   * The chunks' entries are the caller's again once the promise settled
+   * (a reused request or staging buffer): the buffer keeps no view of them
+   * (the disk buffer's write cache and the memory buffer keep copies).
    */
-  append(chunks: ForwardChunk[], options?: AppendOptions): Promise<void>;
+  append(chunks: ForwardChunk[]): Promise<void>;
   /**
    * The chunks to store: those whose client chunk id was not acked within the
    * remembered window. A chunk whose id an append in progress carries waits

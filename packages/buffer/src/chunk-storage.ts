@@ -18,10 +18,10 @@ export interface ChunkStorage {
   /**
    * Writes one tag's parts of an append to its open chunk (with the chunk's
    * header when new); returns the bytes stored. Throws (a RetryableError
-   * where the storage can say more) when the write failed. With `borrowed`
-   * it keeps no view of the parts' entries after returning.
+   * where the storage can say more) when the write failed. It keeps no view
+   * of the parts' entries after returning: the caller may reuse their memory.
    */
-  write(chunk: OpenChunk, parts: ForwardChunk[], isNew: boolean, borrowed: boolean): number;
+  write(chunk: OpenChunk, parts: ForwardChunk[], isNew: boolean): number;
   /**
    * Cuts a chunk back to what it held before this append's write (a new
    * chunk: gone entirely). False when that failed and the chunk must take no

@@ -280,6 +280,32 @@ describe.each([
     await buffer.close();
   });
 
+  test('appends of many parts (joined into one record, in memory reused by the next write) and reused request memory read back intact', async () => {
+    const { buffer } = await DiskBuffer.open(opts({ memoryCacheBytes, chunkLimitBytes: 8 * 1024 }));
+    // One request buffer reused for every append, as the forward input reuses its pooled buffers once an append settled.
+    const request = Buffer.allocUnsafe(64 * 1024);
+    const sent = new Map<string, number[]>();
+    for (let a = 0; a < 12; a++) {
+      const tag = `j${a % 3}`;
+      let pos = 0;
+      const parts: ForwardChunk[] = [];
+      for (let p = 0; p < 20; p++) {
+        const entries = encodeEntry(t, { i: a * 100 + p, pad: 'y'.repeat(40) });
+        entries.copy(request, pos);
+        parts.push({ tag, entries: request.subarray(pos, pos + entries.length), count: 1, mode: 'message' });
+        pos += entries.length;
+        sent.set(tag, [...(sent.get(tag) ?? []), a * 100 + p]);
+      }
+      await buffer.append(parts);
+      request.fill(0xc1); // the next request overwrites the memory
+    }
+    const got = await drain(buffer);
+    const byTag = new Map<string, number[]>();
+    for (const c of got) byTag.set(c.tag, [...(byTag.get(c.tag) ?? []), ...c.events]);
+    expect(byTag).toEqual(sent);
+    await buffer.close();
+  });
+
   test('after a crash (no close) a restart recovers what was not acked, from the files', async () => {
     const first = (await DiskBuffer.open(opts({ memoryCacheBytes }))).buffer;
     for (let i = 0; i < 200; i += 50) await first.append([chunk('r', i, 50)]);

@@ -38,7 +38,7 @@ const STAGING_POOL_BYTES = 16 * 1024 * 1024;
  * The inputs' hand-off: the filters run before the buffer, so dropped events
  * cost no disk; a record they grew is cut again at the chunk limit. The
  * entries they write go into a staging buffer reused once the buffer stored
- * them (appended as borrowed).
+ * them (the buffer keeps no view of what it appended).
  */
 function filteredConsume(filters: FilterChain, buffer: ForwarderBuffer, chunkLimitBytes: number): Consume {
   if (!filters.size) return (chunks) => consumeInPieces((c) => buffer.append(c), chunks, chunkLimitBytes);
@@ -48,7 +48,7 @@ function filteredConsume(filters: FilterChain, buffer: ForwarderBuffer, chunkLim
     for (const c of chunks) bytes += c.entries.length;
     const out = staging.acquire(bytes);
     try {
-      await consumeInPieces((c) => buffer.append(c, { borrowed: true }), filterChunks(filters, chunks, out), chunkLimitBytes);
+      await consumeInPieces((c) => buffer.append(c), filterChunks(filters, chunks, out), chunkLimitBytes);
     } finally {
       staging.release(out);
     }
@@ -114,8 +114,9 @@ export class Forwarder {
         logger,
         registry,
         chunkLimitBytes: config.buffer.chunk_limit_bytes,
-        // with filters every append is borrowed (see filteredConsume): the forward input may reuse request memory
-        consumeReleasesBuffers: filters.size > 0,
+        // the buffer keeps no view of what it appended: the forward input reuses the buffers requests spanning
+        // reads are assembled in (a fresh one per PackedForward request was garbage V8 answered with full GCs)
+        consumeReleasesBuffers: true,
         skipAcked: async (chunks) => {
           const fresh = await buffer.skipAcked(chunks);
           const resent = countChunkIds(chunks) - countChunkIds(fresh);

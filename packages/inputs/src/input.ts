@@ -36,8 +36,8 @@ export interface InputContext {
   chunkLimitBytes?: number;
   /**
    * `consume` keeps no reference to a batch's chunks once it resolved (the
-   * aggregator: its log has written them; the forwarder with filters: its
-   * buffer's appends are borrowed), so an input may reuse their memory.
+   * aggregator: its log has written them; the forwarder: its buffer keeps
+   * no view of what it appended), so an input may reuse their memory.
    */
   consumeReleasesBuffers?: boolean;
   /** The role's metrics registry, for an input's own metrics (tail: files, lag, rotations). */

@@ -1,5 +1,5 @@
 import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
-import { MAX_SEND_PARTS, chunkFileName, chunkIdOf, encodeAppend, parseChunkFile, sendParts } from './chunk-file';
+import { JoinScratch, MAX_SEND_PARTS, chunkFileName, chunkIdOf, encodeAppend, parseChunkFile, sendParts } from './chunk-file';
 
 const t = new EventTime(1700000000, 0);
 const part = (from: number, n: number): ForwardChunk => ({
@@ -38,6 +38,22 @@ test('many small parts of one append are joined into one record', () => {
   expect(append.buffers).toHaveLength(2); // record header + the joined payload
   const parsed = parseChunkFile(file([[part(100, 1)], parts]), true);
   expect(events(parsed?.entries ?? [])).toEqual([100, ...Array.from({ length: 40 }, (_, i) => i)]);
+});
+
+test('JoinScratch: joins go into one buffer reused from write to write; a join over its size gets a buffer of its own', () => {
+  const scratch = new JoinScratch(1024);
+  const parts = Array.from({ length: 40 }, (_, i) => part(i, 1));
+  const first = encodeAppend(header, parts, false, scratch.join);
+  const firstBytes = Buffer.from(first.payloads[0]);
+  const second = encodeAppend(header, parts.slice(0, 20), false, scratch.join);
+  expect(second.payloads[0].buffer).toBe(first.payloads[0].buffer); // the same memory: no allocation per write
+  expect(events([second.payloads[0]])).toEqual(Array.from({ length: 20 }, (_, i) => i));
+  expect(events([firstBytes])).toEqual(Array.from({ length: 40 }, (_, i) => i));
+  const many = Array.from({ length: 200 }, (_, i) => part(i, 1));
+  const big = encodeAppend(header, many, false, scratch.join);
+  expect(big.payloads[0].length).toBeGreaterThan(1024);
+  expect(big.payloads[0].buffer).not.toBe(first.payloads[0].buffer);
+  expect(events(big.payloads)).toEqual(Array.from({ length: 200 }, (_, i) => i));
 });
 
 test('a torn tail: parsing stops at the last complete record and says where', () => {

@@ -36,9 +36,19 @@ export interface EncodedAppend {
   buffers: Buffer[];
   /** Bytes in `buffers`. */
   bytes: number;
-  /** What the entry records carry (one per record), for the write cache. */
+  /** What the entry records carry (one per record); a joined payload is in `join`'s memory, valid until its next join. */
   payloads: Buffer[];
 }
+
+/**
+ * Joins many small parts for one write. The forwarder's storage joins into one
+ * buffer it reuses (`JoinScratch`): a fresh buffer per group commit (Message
+ * mode: every write) was most of its ArrayBuffer allocation, which V8 counts
+ * against the old generation's headroom until a GC frees it.
+ */
+export type Join = (parts: Buffer[], bytes: number) => Buffer;
+
+const concat: Join = (parts, bytes) => Buffer.concat(parts, bytes);
 
 /**
  * The records one append adds to a chunk's file, the header first for a new
@@ -46,13 +56,47 @@ export interface EncodedAppend {
  * them); many small ones are joined first: one checksum call and one iovec
  * beat hundreds. The buffers are views of the parts' entries, not copies.
  */
-export function encodeAppend(chunk: { tag: string; createdAt: number }, parts: ForwardChunk[], isNew: boolean): EncodedAppend {
+export function encodeAppend(
+  chunk: { tag: string; createdAt: number },
+  parts: ForwardChunk[],
+  isNew: boolean,
+  join: Join = concat,
+): EncodedAppend {
   const buffers: Buffer[] = isNew ? frame([Buffer.from(JSON.stringify({ v: 1, tag: chunk.tag, createdAt: chunk.createdAt }))]) : [];
-  const payloads = parts.length <= MAX_WRITE_PARTS ? parts.map((p) => p.entries) : [Buffer.concat(parts.map((p) => p.entries))];
+  let payloads: Buffer[];
+  if (parts.length > MAX_WRITE_PARTS) {
+    let n = 0;
+    for (const p of parts) n += p.entries.length;
+    payloads = [
+      join(
+        parts.map((p) => p.entries),
+        n,
+      ),
+    ];
+  } else payloads = parts.map((p) => p.entries);
   buffers.push(...frame(payloads));
   let bytes = 0;
   for (const b of buffers) bytes += b.length;
   return { buffers, bytes, payloads };
+}
+
+/**
+ * One buffer that joins are copied into, reused from write to write (each
+ * is written synchronously before the next join), grown by doubling up to
+ * `maxBytes`; a larger join gets a buffer of its own.
+ */
+export class JoinScratch {
+  private buf = Buffer.allocUnsafeSlow(0);
+
+  constructor(private readonly maxBytes: number) {}
+
+  readonly join: Join = (parts, bytes) => {
+    if (bytes > this.maxBytes) return Buffer.concat(parts, bytes);
+    if (bytes > this.buf.length) this.buf = Buffer.allocUnsafeSlow(Math.min(this.maxBytes, Math.max(bytes, 2 * this.buf.length)));
+    let at = 0;
+    for (const p of parts) at += p.copy(this.buf, at);
+    return this.buf.subarray(0, bytes);
+  };
 }
 
 export interface ParsedChunkFile {

@@ -18,7 +18,7 @@ import type { ForwardChunk } from '@tributary/forward-protocol';
 import type { AckedChunkIds } from '../acked-chunk-ids';
 import { BufferErrorCode, type OpenChunk, type SealedChunk } from '../chunk-buffer';
 import type { ChunkStorage, StorageEvents } from '../chunk-storage';
-import { CHUNK_ID_BYTES, chunkFileName, encodeAppend, parseChunkFile, sendParts } from './chunk-file';
+import { CHUNK_ID_BYTES, JoinScratch, chunkFileName, encodeAppend, parseChunkFile, sendParts } from './chunk-file';
 import { Descriptors } from './descriptors';
 import { type FsyncMode, type FsyncPolicy, fsyncPolicy } from './fsync-policy';
 import { ReadPool } from './read-pool';
@@ -27,6 +27,8 @@ import { WriteCache } from './write-cache';
 
 /** Deleting a delivered chunk's file is retried this often (backing off from 1 s), then left for the next start. */
 const UNLINK_ATTEMPTS = 5;
+/** The join scratch also holds a write that crossed the chunk limit, up to this much; a larger join gets a buffer of its own. */
+const JOIN_SLACK_BYTES = 256 * 1024;
 
 export interface DiskStorageOptions {
   /** The buffer directory. */
@@ -45,6 +47,7 @@ export class DiskStorage implements ChunkStorage {
   private readonly descriptors: Descriptors;
   private readonly spares: SpareFiles;
   private readonly cache: WriteCache;
+  private readonly joins: JoinScratch;
   private readonly reads: ReadPool;
   private readonly unlinkRetries = new Set<NodeJS.Timeout>();
   private closing: Promise<void> | null = null;
@@ -60,6 +63,7 @@ export class DiskStorage implements ChunkStorage {
     this.spares = new SpareFiles(this.fs, options.path, events);
     this.cache = new WriteCache(options.memoryCacheBytes, options.chunkLimitBytes);
     this.reads = new ReadPool(this.fs, options.chunkLimitBytes);
+    this.joins = new JoinScratch(options.chunkLimitBytes + JOIN_SLACK_BYTES);
     ackedIds.onError = (err) =>
       events.ioError(
         'journal',
@@ -80,7 +84,7 @@ export class DiskStorage implements ChunkStorage {
     return spare.id;
   }
 
-  write(chunk: OpenChunk, parts: ForwardChunk[], isNew: boolean, borrowed: boolean): number {
+  write(chunk: OpenChunk, parts: ForwardChunk[], isNew: boolean): number {
     const key = chunk.id.toString('hex');
     let fd = this.descriptors.get(key);
     try {
@@ -88,11 +92,11 @@ export class DiskStorage implements ChunkStorage {
         fd = this.fs.openSync(this.file(chunk.id), 'a'); // no spare was ready
         this.descriptors.add(key, fd);
       }
-      const { buffers, bytes, payloads } = encodeAppend(chunk, parts, isNew);
+      const { buffers, bytes, payloads } = encodeAppend(chunk, parts, isNew, this.joins.join);
       let written = 0;
       while (written < bytes) written += this.fs.writevSync(fd, written === 0 ? buffers : remainingBuffers(buffers, written));
       this.descriptors.written(fd);
-      for (let i = 0; i < payloads.length; i++) this.cache.remember(key, isNew && i === 0, payloads[i], borrowed);
+      for (let i = 0; i < payloads.length; i++) this.cache.remember(key, isNew && i === 0, payloads[i]);
       return bytes;
     } catch (err) {
       this.events.ioError('write', err as NodeJS.ErrnoException, 'An append was refused (no ack); it is cut off again.');

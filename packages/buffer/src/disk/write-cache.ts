@@ -3,73 +3,95 @@
  * kept in memory as written, within a byte budget for all chunks together,
  * so sending them needs no read back. Other chunks, chunks over the budget,
  * and every chunk recovered at start are read from their file.
+ *
+ * Each kept chunk's entries are copied into a slab of its own, taken from a
+ * free list and given back once the chunk is gone, so the memory they came
+ * in (a socket read, a pooled request buffer, the join scratch) is the
+ * caller's again at once. Keeping views of it instead held a fresh
+ * ArrayBuffer per request until its chunk was delivered: V8 counts external
+ * memory grown since the last full GC against the old generation's headroom,
+ * and at 200 MB/s that garbage brought a full GC every ~35 ms.
  */
 import { MAX_SEND_PARTS } from './chunk-file';
 
-/** A payload whose backing store is larger than this (twice its length, plus this) is copied rather than kept as a view. */
-const VIEW_SLACK_BYTES = 8192;
+/** A slab also holds the append that crossed the chunk limit, up to this much. */
+const SLAB_SLACK_BYTES = 256 * 1024;
+/** Free slabs kept for the next chunks, at most: about the output window's worth. */
+const MAX_FREE_SLABS = 8;
+
+interface Kept {
+  slab: Buffer;
+  length: number;
+  parts: number;
+  /** Times read for sending: after a resend a dead connection may still refer to the slab, so it is not reused. */
+  reads: number;
+}
 
 export class WriteCache {
   /** Entries by chunk key. */
-  private readonly entries = new Map<string, Buffer[]>();
+  private readonly entries = new Map<string, Kept>();
+  /** Bytes of the slabs lent to chunks. */
   private bytes = 0;
+  private readonly free: Buffer[] = [];
+  private readonly slabBytes: number;
 
   constructor(
-    /** Bytes kept at most, all chunks together; 0 keeps nothing. */
+    /** Bytes kept at most, all chunks together, counted in whole slabs; 0 keeps nothing. */
     private readonly budget: number,
     private readonly chunkLimitBytes: number,
-  ) {}
+  ) {
+    this.slabBytes = Math.min(budget, chunkLimitBytes + SLAB_SLACK_BYTES);
+  }
 
   /**
-   * Keeps a copy-free reference to a payload just written, while the budget
-   * allows; `first` is the first payload of a new chunk. A `borrowed`
-   * payload (its memory is reused once the append settled) is copied.
+   * Copies a payload just written into its chunk's slab, while the budget
+   * allows; `first` is the first payload of a new chunk. The payload's
+   * memory is not referred to once this returns.
    */
-  remember(key: string, first: boolean, payload: Buffer, borrowed = false): void {
-    let list = this.entries.get(key);
+  remember(key: string, first: boolean, payload: Buffer): void {
+    let kept = this.entries.get(key);
     // Cached only when appends are large enough to fill the chunk in a few parts (see below).
-    if (first && !list && this.budget > 0 && payload.length * MAX_SEND_PARTS >= this.chunkLimitBytes) {
-      list = [];
-      this.entries.set(key, list);
+    if (
+      first &&
+      !kept &&
+      this.slabBytes > 0 &&
+      this.bytes + this.slabBytes <= this.budget &&
+      payload.length * MAX_SEND_PARTS >= this.chunkLimitBytes
+    ) {
+      kept = { slab: this.free.pop() ?? Buffer.allocUnsafeSlow(this.slabBytes), length: 0, parts: 0, reads: 0 };
+      this.entries.set(key, kept);
+      this.bytes += this.slabBytes;
     }
-    if (!list) return;
-    // Only chunks that go out as they came in are kept: one of many small appends (Message mode) would need
-    // a join before sending anyway, and its parts would outlive the young generation and wait for a full GC.
-    if (list.length >= MAX_SEND_PARTS || this.bytes + payload.length > this.budget) {
+    if (!kept) return;
+    // Only chunks that go out as they came in are kept: one of many small appends (Message mode) is read back.
+    if (kept.parts >= MAX_SEND_PARTS || kept.length + payload.length > kept.slab.length) {
       this.forget(key);
       return;
     }
-    const kept = borrowed || payload.buffer.byteLength > 2 * payload.length + VIEW_SLACK_BYTES ? ownCopy(payload) : payload;
-    list.push(kept);
-    this.bytes += kept.length;
+    kept.length += payload.copy(kept.slab, kept.length);
+    kept.parts++;
   }
 
-  /** The chunk's entries when all of them are kept. */
+  /** The chunk's entries when all of them are kept (a view of its slab, valid until `forget`). */
   get(key: string): Buffer[] | undefined {
-    return this.entries.get(key);
+    const kept = this.entries.get(key);
+    if (!kept) return undefined;
+    kept.reads++;
+    return [kept.slab.subarray(0, kept.length)];
   }
 
+  /** The chunk is gone (delivered, dropped, or its append undone): its slab is free again. */
   forget(key: string): void {
-    const list = this.entries.get(key);
-    if (!list) return;
+    const kept = this.entries.get(key);
+    if (!kept) return;
     this.entries.delete(key);
-    for (const b of list) this.bytes -= b.length;
+    this.bytes -= this.slabBytes;
+    if (kept.reads <= 1 && this.free.length < MAX_FREE_SLABS) this.free.push(kept.slab);
   }
 
   clear(): void {
     this.entries.clear();
     this.bytes = 0;
+    this.free.length = 0;
   }
-}
-
-/**
- * A copy of `payload` in memory of its own. A small view into a large socket read would keep the whole read
- * alive; `Buffer.from` would not do either: a copy under half of `Buffer.poolSize` (8 KiB on Node 20 and 22,
- * 64 KiB on Node 24) is a slice of the shared allocation pool, and a cached slice keeps its whole pool block
- * alive, with whatever else (socket reads, frames) was allocated in it.
- */
-function ownCopy(payload: Buffer): Buffer {
-  const copy = Buffer.allocUnsafeSlow(payload.length);
-  payload.copy(copy);
-  return copy;
 }

@@ -120,7 +120,7 @@ test('other requests (time 0, PackedForward) keep their own chunks and cut the r
   expect(decodeEntries(chunks[1].entries)[0].time.seconds).toBeGreaterThan(1700000000);
 });
 
-test('a run goes on while the tag bytes repeat, whatever the time form or record header; Forward and PackedForward requests cut it; each event is what parseRequest makes of its frame', () => {
+test('a repeated tag takes the fast path only for the very same bytes: each event is what parseRequest makes of its frame, in order', () => {
   const bigMap = Object.fromEntries(Array.from({ length: 20 }, (_, k) => [`k${k}`, k])); // map16: the general path
   const frames = [
     encodeMessage('app.é', t, { i: 0 }), // 6 bytes, 5 UTF-16 units

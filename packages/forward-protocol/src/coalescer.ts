@@ -27,6 +27,7 @@
 import { AckedIds, ackLength, writeAck } from './ack';
 import { type AdmissionLimits, admitEntries, admitShallowEntry, asAdmissionError, checkChunkIdValue } from './admission';
 import { newEntryHead } from './entries';
+import { EVENT_TIME_EXT } from './event-time';
 import {
   type ForwardChunk,
   type MessageParts,
@@ -89,7 +90,13 @@ export class MessageCoalescer {
       try {
         let entryEnd = end;
         let isAcked = false;
-        if (!isPlainMessage(buf, start, end, parts)) {
+        let tag = buf[start] === 0x93 ? this.tags.admittedAt(buf, start + 1, admission) : null;
+        // the entry starts at the tag's last byte: a fixstr tag of the fast path is 1 + length bytes from start + 1
+        const fastEntry = tag === null ? -1 : start + 1 + this.tags.byteLength;
+        if (tag !== null && isShallowPlainEntry(buf, fastEntry, end, admission, frameContainers[i >> 1])) {
+          buf[fastEntry] = 0x92;
+          parts.entryStart = fastEntry;
+        } else if (!isPlainMessage(buf, start, end, parts)) {
           if (!isAckedMessage(buf, start, end, parts)) {
             flush();
             out.push(parseRequest(buf.subarray(start, end), this.requestLimits));
@@ -98,16 +105,11 @@ export class MessageCoalescer {
           checkChunkIdValue(buf, parts.ackStart, end, admission); // its text is made only when a chunk needs it
           isAcked = true;
           entryEnd = parts.recordEnd;
+          tag = this.admitMessage(buf, frameContainers[i >> 1] - 2, entryEnd);
+        } else {
+          tag = this.admitMessage(buf, frameContainers[i >> 1] - 1, entryEnd);
         }
-        const tag = this.admittedTag(buf, parts.tagStart, parts.tagEnd);
         const entryStart = parts.entryStart;
-        buf[entryStart] = 0x92; // the tag's last byte becomes the entry's array header
-        // [tag, time, record]: the record holds at most the frame's containers but the outer array (and the option
-        // map); when that many cannot break the depth rule, the framer's scan stands for the walk over the record.
-        const outer = isAcked ? 2 : 1;
-        if (frameContainers[i >> 1] - outer <= admission.maxRecordDepth)
-          admitShallowEntry(buf, admission, entryStart, entryEnd, parts.head);
-        else admitEntries(buf, admission, entryStart, entryEnd);
         if (isAcked && !this.mergeAcked) {
           // Its own chunk, what `parseRequest` returns for it, without its general option reader or a second walk over the record.
           flush();
@@ -169,6 +171,24 @@ export class MessageCoalescer {
     return { tag, entries: buf.subarray(begin, end), count: run.sizes.length, mode: 'message', ids: new AckedIds(run.sizes, acks) };
   }
 
+  /**
+   * The tag of the message `isPlainMessage` or `isAckedMessage` filled
+   * `parts` for, admitted, and its entry `buf[parts.entryStart, entryEnd)`
+   * made in place and admitted; `recordContainers`, the frame's containers
+   * but the outer array (and the option map), bound the record's depth: when
+   * that many cannot break the depth rule, the framer's scan stands for the
+   * walk over the record. Throws the refusal.
+   */
+  private admitMessage(buf: Buffer, recordContainers: number, entryEnd: number): string {
+    const { admission, parts } = this;
+    const tag = this.admittedTag(buf, parts.tagStart, parts.tagEnd);
+    const entryStart = parts.entryStart;
+    buf[entryStart] = 0x92; // the tag's last byte becomes the entry's array header
+    if (recordContainers <= admission.maxRecordDepth) admitShallowEntry(buf, admission, entryStart, entryEnd, parts.head);
+    else admitEntries(buf, admission, entryStart, entryEnd);
+    return tag;
+  }
+
   /** The tag in `buf[start, end)`, admitted (throws TRB_FWD_BAD_TAG otherwise); read before the bytes are rewritten. */
   private admittedTag(buf: Buffer, start: number, end: number): string {
     const tag = this.tags.decode(buf, start, end);
@@ -183,6 +203,22 @@ interface AckedRunParts {
   ackFrom: number;
   firstAck: number;
   firstEnd: number;
+}
+
+/**
+ * The fast path's entry: the complete frame ends at `end` and, from the tag's
+ * last byte at `pos` on, holds a fixext8 EventTime with nanoseconds below 1e9
+ * and a fixmap record, in a frame of `containers` maps and arrays (the outer
+ * array, then at most `maxRecordDepth` in the record), no larger than
+ * `maxEventBytes`: every rule `admitShallowEntry` checks holds (the seconds
+ * of an EventTime are in range by their width). False sends the frame down
+ * the general path, which reads it whole and refuses what breaks a rule.
+ */
+function isShallowPlainEntry(buf: Buffer, pos: number, end: number, admission: AdmissionLimits, containers: number): boolean {
+  if (pos + 12 > end || buf[pos + 1] !== 0xd7 || buf[pos + 2] !== EVENT_TIME_EXT || (buf[pos + 11] & 0xf0) !== 0x80) return false;
+  const nanoseconds = buf[pos + 7] * 0x1000000 + ((buf[pos + 8] << 16) | (buf[pos + 9] << 8) | buf[pos + 10]);
+  if (nanoseconds >= 1e9 || containers - 1 > admission.maxRecordDepth) return false;
+  return admission.maxEventBytes === undefined || end - pos <= admission.maxEventBytes;
 }
 
 /** The ack slab's size: the acks of about 1,500 messages with 16-byte ids; the slab a run's view keeps alive. */

@@ -167,6 +167,24 @@ export class TagCache {
     return this.tag;
   }
 
+  /**
+   * The last tag, when the value at `buf[pos]` is a fixstr holding its very
+   * bytes and it was admitted under `limits`: what `decode` then `admit`
+   * would return, without reading the header twice; else null (nothing changes).
+   */
+  admittedAt(buf: Buffer, pos: number, limits: AdmissionLimits): string | null {
+    const last = this.bytes;
+    const len = last.length;
+    if (buf[pos] !== (0xa0 | len) || len === 0 || len > 31 || limits !== this.admittedUnder) return null;
+    for (let i = 0; i < len; i++) if (buf[pos + 1 + i] !== last[i]) return null;
+    return this.tag;
+  }
+
+  /** The last tag's length in bytes (its UTF-8 form; `admittedAt` matched that many). */
+  get byteLength(): number {
+    return this.bytes.length;
+  }
+
   /** `checkTag(tag, limits)`, skipped when `tag` is the last one decoded and already admitted under `limits`. */
   admit(tag: string, limits: AdmissionLimits): void {
     if (tag === this.tag && limits === this.admittedUnder) return;

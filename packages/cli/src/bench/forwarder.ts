@@ -49,11 +49,16 @@ async function startReceiver(): Promise<{ child: ChildProcess; port: number; eve
 /**
  * The forwarder runs with the V8 settings the deployment uses (deploy/ and
  * docs/benchmarks.md): a 4 MB young generation keeps an edge agent's peak RSS
- * ~40 MB lower, and a 128 MB old-generation ceiling makes V8 collect promoted
- * garbage before it piles up (under a full buffer it reached ~70 MB of heap).
+ * ~40 MB lower, a 128 MB old-generation ceiling makes V8 collect promoted
+ * garbage before it piles up (under a full buffer it reached ~70 MB of heap),
+ * and a 64 MB floor under the old generation's limit keeps V8 from starting a
+ * full GC every ~35 ms on a 13 MB heap (it counts ArrayBuffers, socket reads
+ * among them, against the old generation's headroom; docs/operations.md).
  * TRB_BENCH_NODE_FLAGS overrides them (empty: Node's defaults).
  */
-const FORWARDER_NODE_FLAGS = (process.env.TRB_BENCH_NODE_FLAGS ?? '--max-semi-space-size=4 --max-old-space-size=128')
+const FORWARDER_NODE_FLAGS = (
+  process.env.TRB_BENCH_NODE_FLAGS ?? '--max-semi-space-size=4 --max-old-space-size=128 --initial-old-space-size=64'
+)
   .split(' ')
   .filter(Boolean);
 

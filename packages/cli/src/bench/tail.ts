@@ -46,7 +46,7 @@ function runWorker(
 ): Promise<{ events: number; seconds: number; cpuSeconds: number; peakRssMb: number }> {
   const child = fork(join(__dirname, 'tail-worker.js'), [dir, parser, String(lines)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    execArgv: ['--max-semi-space-size=4', '--max-old-space-size=128'],
+    execArgv: ['--max-semi-space-size=4', '--max-old-space-size=128', '--initial-old-space-size=64'],
   });
   return new Promise((resolve, reject) => {
     child.once('error', reject);

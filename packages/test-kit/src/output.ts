@@ -13,9 +13,13 @@ export function readOutput(...dirs: string[]): { lines: Array<Record<string, unk
       return;
     }
     for (const n of names) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (n.endsWith('.json.gz')) files.push(p);
+      if (n.endsWith('.json.gz')) {
+        files.push(join(d, n));
+        continue;
+      }
+      // A sink's temp file (`<object>.<random>.tmp`) may be renamed between the listing and this look: not a directory.
+      const st = statSync(join(d, n), { throwIfNoEntry: false });
+      if (st?.isDirectory()) walk(join(d, n));
     }
   };
   for (const d of dirs) walk(d);

@@ -227,6 +227,20 @@ test('the table agrees with a plain model under many inserts, repeats and evicti
   }
 });
 
+test('hashes that share their first word (the word the table keeps) are told apart by the rest, through evictions', () => {
+  const ids = AckedChunkIds.inMemory({ maxEntries: 4, ttlMs: 1e12 });
+  const h = (a: number, b: number) => Uint32Array.from([0xdeadbeef, a, b, a ^ b]);
+  const record = (x: Uint32Array) => ids.recordHashes(x, 1, 1);
+  const has = (x: Uint32Array) => ids.hasHash(x, 0, 1);
+  const [a, b, c, d, e] = [h(1, 2), h(3, 4), h(5, 6), h(7, 8), h(9, 10)];
+  for (const x of [a, b, c]) record(x);
+  expect([a, b, c, d].map(has)).toEqual([true, true, true, false]);
+  record(d);
+  record(e); // the ring holds 4: a, the oldest, goes; the others, on the same probe run, stay found
+  expect([a, b, c, d, e].map(has)).toEqual([false, true, true, true, true]);
+  expect(ids.size).toBe(4);
+});
+
 test('ids recorded right after they were checked (hashes taken from the miss memo) are remembered as if hashed afresh', () => {
   const ids = AckedChunkIds.inMemory({ maxEntries: 100_000, ttlMs: 1e12 }); // more than is recorded: nothing is forgotten
   const model = new Set<string>();

@@ -282,21 +282,27 @@ describe.each([
 
   test('appends of many parts (joined into one record, in memory reused by the next write) and reused request memory read back intact', async () => {
     const { buffer } = await DiskBuffer.open(opts({ memoryCacheBytes, chunkLimitBytes: 8 * 1024 }));
-    // One request buffer reused for every append, as the forward input reuses its pooled buffers once an append settled.
+    // One request buffer for every append, overwritten once a round's appends settled, as the forward input reuses
+    // its pooled buffers; a round's three appends (one per tag) land in one group commit: three joins in one commit.
     const request = Buffer.allocUnsafe(64 * 1024);
     const sent = new Map<string, number[]>();
-    for (let a = 0; a < 12; a++) {
-      const tag = `j${a % 3}`;
+    for (let round = 0; round < 8; round++) {
       let pos = 0;
-      const parts: ForwardChunk[] = [];
-      for (let p = 0; p < 20; p++) {
-        const entries = encodeEntry(t, { i: a * 100 + p, pad: 'y'.repeat(40) });
-        entries.copy(request, pos);
-        parts.push({ tag, entries: request.subarray(pos, pos + entries.length), count: 1, mode: 'message' });
-        pos += entries.length;
-        sent.set(tag, [...(sent.get(tag) ?? []), a * 100 + p]);
+      const appends: Array<Promise<void>> = [];
+      for (let a = 0; a < 3; a++) {
+        const tag = `j${a}`;
+        const parts: ForwardChunk[] = [];
+        for (let p = 0; p < 20; p++) {
+          const i = round * 1000 + a * 100 + p;
+          const entries = encodeEntry(t, { i, pad: 'y'.repeat(40) });
+          entries.copy(request, pos);
+          parts.push({ tag, entries: request.subarray(pos, pos + entries.length), count: 1, mode: 'message' });
+          pos += entries.length;
+          sent.set(tag, [...(sent.get(tag) ?? []), i]);
+        }
+        appends.push(buffer.append(parts));
       }
-      await buffer.append(parts);
+      await Promise.all(appends);
       request.fill(0xc1); // the next request overwrites the memory
     }
     const got = await drain(buffer);

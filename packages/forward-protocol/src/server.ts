@@ -93,7 +93,8 @@ export interface ForwardServerOptions {
    * `consume` keeps no reference to a batch's chunks (nor their buffers) once
    * its promise resolved, so the server reuses the buffers it assembled
    * requests in across reads, after their acks are written (BufferPool).
-   * Leave unset when the consumer keeps chunks (a memory buffer). Default false.
+   * Leave unset when the consumer keeps views of chunks' entries past that
+   * (the forwarder's buffers copy what they keep). Default false.
    */
   consumeReleasesBuffers?: boolean;
   /**

@@ -53,8 +53,8 @@ const concat: Join = (parts, bytes) => Buffer.concat(parts, bytes);
 /**
  * The records one append adds to a chunk's file, the header first for a new
  * chunk. A few parts go into one record as they are (checksummed across
- * them); many small ones are joined first: one checksum call and one iovec
- * beat hundreds. The buffers are views of the parts' entries, not copies.
+ * them); many small ones are joined first (`join`): one checksum call and one
+ * iovec beat hundreds. Otherwise the buffers are views of the parts' entries.
  */
 export function encodeAppend(
   chunk: { tag: string; createdAt: number },

@@ -27,8 +27,6 @@ import { WriteCache } from './write-cache';
 
 /** Deleting a delivered chunk's file is retried this often (backing off from 1 s), then left for the next start. */
 const UNLINK_ATTEMPTS = 5;
-/** The join scratch also holds a write that crossed the chunk limit, up to this much; a larger join gets a buffer of its own. */
-const JOIN_SLACK_BYTES = 256 * 1024;
 
 export interface DiskStorageOptions {
   /** The buffer directory. */
@@ -63,7 +61,8 @@ export class DiskStorage implements ChunkStorage {
     this.spares = new SpareFiles(this.fs, options.path, events);
     this.cache = new WriteCache(options.memoryCacheBytes, options.chunkLimitBytes);
     this.reads = new ReadPool(this.fs, options.chunkLimitBytes);
-    this.joins = new JoinScratch(options.chunkLimitBytes + JOIN_SLACK_BYTES);
+    // One write holds less than twice the limit (a chunk's parts until the limit, then one hand-off of at most the limit).
+    this.joins = new JoinScratch(2 * options.chunkLimitBytes);
     ackedIds.onError = (err) =>
       events.ioError(
         'journal',

@@ -7,8 +7,6 @@
  */
 import type { Filesystem } from '@tributary/core';
 
-/** A read buffer also holds the append that crossed the chunk limit, up to this much. */
-const READ_SLACK_BYTES = 256 * 1024;
 /** Free read buffers kept: the output window's worth. */
 const READ_POOL_SIZE = 8;
 
@@ -22,7 +20,8 @@ export class ReadPool {
     private readonly fs: Filesystem,
     chunkLimitBytes: number,
   ) {
-    this.capacity = chunkLimitBytes + READ_SLACK_BYTES;
+    // A sealed chunk holds less than twice the limit (registry.ts): every chunk file fits a pooled buffer.
+    this.capacity = 2 * chunkLimitBytes;
   }
 
   /**

@@ -14,15 +14,12 @@
  */
 import { MAX_SEND_PARTS } from './chunk-file';
 
-/** A slab also holds the append that crossed the chunk limit, up to this much. */
-const SLAB_SLACK_BYTES = 256 * 1024;
 /** Free slabs kept for the next chunks, at most: about the output window's worth. */
 const MAX_FREE_SLABS = 8;
 
 interface Kept {
   slab: Buffer;
   length: number;
-  parts: number;
   /** Times read for sending: after a resend a dead connection may still refer to the slab, so it is not reused. */
   reads: number;
 }
@@ -40,7 +37,9 @@ export class WriteCache {
     private readonly budget: number,
     private readonly chunkLimitBytes: number,
   ) {
-    this.slabBytes = Math.min(budget, chunkLimitBytes + SLAB_SLACK_BYTES);
+    // A sealed chunk holds less than twice the limit (the buffer seals it once it reached the limit, after a
+    // hand-off of at most the limit per tag: registry.ts), so a slab holds any chunk whole.
+    this.slabBytes = Math.min(budget, 2 * chunkLimitBytes);
   }
 
   /**
@@ -50,7 +49,8 @@ export class WriteCache {
    */
   remember(key: string, first: boolean, payload: Buffer): void {
     let kept = this.entries.get(key);
-    // Cached only when appends are large enough to fill the chunk in a few parts (see below).
+    // Cached only when appends are large (PackedForward): a chunk of many small appends (Message mode) is read back
+    // from its file on the thread pool, cheaper for the event loop than copying each append here.
     if (
       first &&
       !kept &&
@@ -58,18 +58,16 @@ export class WriteCache {
       this.bytes + this.slabBytes <= this.budget &&
       payload.length * MAX_SEND_PARTS >= this.chunkLimitBytes
     ) {
-      kept = { slab: this.free.pop() ?? Buffer.allocUnsafeSlow(this.slabBytes), length: 0, parts: 0, reads: 0 };
+      kept = { slab: this.free.pop() ?? Buffer.allocUnsafeSlow(this.slabBytes), length: 0, reads: 0 };
       this.entries.set(key, kept);
       this.bytes += this.slabBytes;
     }
     if (!kept) return;
-    // Only chunks that go out as they came in are kept: one of many small appends (Message mode) is read back.
-    if (kept.parts >= MAX_SEND_PARTS || kept.length + payload.length > kept.slab.length) {
+    if (kept.length + payload.length > kept.slab.length) {
       this.forget(key);
       return;
     }
     kept.length += payload.copy(kept.slab, kept.length);
-    kept.parts++;
   }
 
   /** The chunk's entries when all of them are kept (a view of its slab, valid until `forget`). */

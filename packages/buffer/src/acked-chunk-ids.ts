@@ -33,7 +33,7 @@
  * interval policy's window already allows for acked events.
  */
 import { join } from 'node:path';
-import type { Filesystem } from '@tributary/core';
+import { type Filesystem, writevAllSync } from '@tributary/core';
 import { readRecords } from './records';
 
 export interface AckedIdsWindow {
@@ -550,10 +550,7 @@ class IdJournal {
   }
 
   private writeAt(data: Buffer, position: number): void {
-    let written = 0;
-    while (written < data.length) {
-      written += this.fs.writevSync(this.fd, [data.subarray(written)], position + written);
-    }
+    writevAllSync(this.fs, this.fd, [data], data.length, position);
   }
 
   closeSync(): void {

@@ -100,6 +100,18 @@ test('a batch whose first write fails is refused whole, and the next batch conti
   expect(got.filter((i) => i >= 100)).toEqual([...range(100, 5), ...range(110, 5)]);
 });
 
+test('a chunk write that writes nothing (writev returning 0) refuses the batch like EIO instead of spinning, and the next batch goes on', async () => {
+  const buffer = await open();
+  await buffer.append([chunk('a', 0, 5)]);
+  jest.spyOn(fs, 'writevSync').mockImplementationOnce(() => 0); // before, the loop called again and went on
+  await expect(buffer.append([chunk('a', 5, 5)])).rejects.toMatchObject({ code: 'TRB_BUF_IO' });
+  jest.restoreAllMocks();
+  await buffer.append([chunk('a', 10, 5)]);
+  await buffer.close();
+  const again = await open();
+  expect(await drainEvents(again)).toEqual([...range(0, 5), ...range(10, 5)]);
+});
+
 test('a write that fails after another tag of the same batch was written cuts that write off again', async () => {
   const buffer = await open();
   await buffer.append([chunk('a', 0, 5)]);

@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { type Filesystem, RetryableError, backoffDelay, remainingBuffers } from '@tributary/core';
+import { type Filesystem, RetryableError, backoffDelay, writevAllSync } from '@tributary/core';
 import type { ForwardChunk } from '@tributary/forward-protocol';
 import type { AckedChunkIds } from '../acked-chunk-ids';
 import { BufferErrorCode, type OpenChunk, type SealedChunk } from '../chunk-buffer';
@@ -92,8 +92,7 @@ export class DiskStorage implements ChunkStorage {
         this.descriptors.add(key, fd);
       }
       const { buffers, bytes, payloads } = encodeAppend(chunk, parts, isNew, this.joins.join);
-      let written = 0;
-      while (written < bytes) written += this.fs.writevSync(fd, written === 0 ? buffers : remainingBuffers(buffers, written));
+      writevAllSync(this.fs, fd, buffers, bytes);
       this.descriptors.written(fd);
       for (let i = 0; i < payloads.length; i++) this.cache.remember(key, isNew && i === 0, payloads[i]);
       return bytes;

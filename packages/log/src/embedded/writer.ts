@@ -17,7 +17,7 @@
  * is restarted and recovers the files. Every refusal is a RetryableError
  * (TRB_LOG_APPEND), so nothing is acked upstream.
  */
-import { type Filesystem, type Logger, RetryableError, remainingBuffers } from '@tributary/core';
+import { type Filesystem, type Logger, RetryableError, writevAll } from '@tributary/core';
 import { LogErrorCode, type LogRecord } from '../durable-log';
 import { encodeRecord } from './codec';
 import { type Segment, newSegment } from './segments';
@@ -132,7 +132,7 @@ export class GroupCommitWriter {
     for (const item of batch) for (const r of item.records) sizes.push(encodeRecord(r, buffers));
     const seg = this.segments[this.segments.length - 1];
     const fd = this.fd;
-    writeAll(this.fs, fd, buffers)
+    writevAll(this.fs, fd, buffers)
       .then(
         () => this.written(batch, seg, fd, sizes),
         (err: Error) => this.writeFailed(batch, seg, fd, err),
@@ -297,17 +297,5 @@ export class GroupCommitWriter {
     this.retired.clear();
     if (this.fd >= 0) await this.fs.close(this.fd);
     this.fd = -1;
-  }
-}
-
-/** Writes every byte of `buffers` at the descriptor's position (writev may write less than asked). */
-async function writeAll(fs: Filesystem, fd: number, buffers: Buffer[]): Promise<void> {
-  let left = 0;
-  for (const b of buffers) left += b.length;
-  let rest = buffers;
-  while (left > 0) {
-    const written = await fs.writev(fd, rest);
-    left -= written;
-    if (left > 0) rest = remainingBuffers(rest, written);
   }
 }

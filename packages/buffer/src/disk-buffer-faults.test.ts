@@ -138,7 +138,15 @@ test('a failed fdatasync under fsync: interval stops appends until a restart', a
   const buffer = await open({ fsyncIntervalMs: 20 });
   await buffer.append([chunk('a', 0, 10)]);
   fs.inject({ ops: ['fdatasync'], code: 'EIO' });
-  await buffer.append([chunk('a', 10, 10)]);
+  // A tick may sync (and fail) between this batch's hand-off and its group commit, which then refuses it:
+  // accepted or refused, what a restart delivers below is exactly what was accepted.
+  const second = await buffer.append([chunk('a', 10, 10)]).then(
+    () => true,
+    (err: { code?: string }) => {
+      expect(err.code).toBe('TRB_BUF_BROKEN');
+      return false;
+    },
+  );
   const deadline = Date.now() + 2000;
   while (!buffer.problem() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   expect(buffer.problem()).toMatch(/fdatasync failed/);
@@ -148,7 +156,7 @@ test('a failed fdatasync under fsync: interval stops appends until a restart', a
   fs.clear();
   await expect(buffer.append([chunk('a', 30, 10)])).rejects.toMatchObject({ code: 'TRB_BUF_BROKEN' });
   // What was accepted is still delivered.
-  expect(await drainEvents(buffer)).toEqual(range(0, 20));
+  expect(await drainEvents(buffer)).toEqual(range(0, second ? 20 : 10));
   await buffer.close();
   const again = await open();
   expect(again.problem()).toBeNull();

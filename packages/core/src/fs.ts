@@ -14,7 +14,7 @@
  */
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
-import { remainingBuffers } from './writev';
+import { writevAll } from './writev';
 
 export interface Filesystem {
   open(path: string, flags: string): Promise<number>;
@@ -264,13 +264,7 @@ export async function writeFileAtomic(
   const parts = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : (data instanceof Uint8Array ? [data] : data).map(asBuffer);
   const fd = await fsys.open(tmp, 'w');
   try {
-    let left = parts.reduce((n, b) => n + b.length, 0);
-    let rest = parts;
-    while (left > 0) {
-      const written = await fsys.writev(fd, rest);
-      left -= written;
-      if (left > 0) rest = remainingBuffers(rest, written);
-    }
+    await writevAll(fsys, fd, parts);
     await fsys.fdatasync(fd);
   } catch (err) {
     await fsys.close(fd).catch(() => {}); // the write's error is the one reported

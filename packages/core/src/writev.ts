@@ -1,3 +1,5 @@
+import type { Filesystem } from './fs';
+
 /**
  * What is left to write after a vectored write wrote `written` bytes of
  * `buffers` (writev may write less than asked). Shared by the forwarder's
@@ -15,12 +17,6 @@ export function remainingBuffers(buffers: Buffer[], written: number): Buffer[] {
     skip = 0;
   }
   return out;
-}
-
-/** What `writevAllSync` and `writevAll` need of a Filesystem. */
-interface Writev {
-  writevSync(fd: number, buffers: Buffer[], position?: number): number;
-  writev(fd: number, buffers: Buffer[], position?: number): Promise<number>;
 }
 
 /**
@@ -42,7 +38,7 @@ function noProgress(fd: number, written: number, bytes: number): NodeJS.ErrnoExc
  * descriptor's offset), call after call, as writev may write less than asked.
  * Throws EIO when a call writes nothing.
  */
-export function writevAllSync(fs: Writev, fd: number, buffers: Buffer[], bytes: number, position?: number): void {
+export function writevAllSync(fs: Pick<Filesystem, 'writevSync'>, fd: number, buffers: Buffer[], bytes: number, position?: number): void {
   let written = 0;
   while (written < bytes) {
     const n = fs.writevSync(
@@ -56,7 +52,7 @@ export function writevAllSync(fs: Writev, fd: number, buffers: Buffer[], bytes: 
 }
 
 /** `writevAllSync` on the thread pool, at the descriptor's offset. */
-export async function writevAll(fs: Writev, fd: number, buffers: Buffer[]): Promise<void> {
+export async function writevAll(fs: Pick<Filesystem, 'writev'>, fd: number, buffers: Buffer[]): Promise<void> {
   let bytes = 0;
   for (const b of buffers) bytes += b.length;
   let written = 0;

@@ -26,8 +26,9 @@
  * `COMPACT_AFTER_BYTES` and four times more than its live records, it is
  * rewritten to the live records (temp file, fdatasync, rename).
  */
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { realFilesystem, writevAllSync } from '@tributary/core';
 
 export interface Position {
   /** Random id given when the file was first seen; part of its chunk ids. */
@@ -109,8 +110,7 @@ export class PositionJournal {
   write(records: readonly Position[]): void {
     if (!records.length) return;
     const text = Buffer.from(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-    let written = 0;
-    while (written < text.length) written += writeSync(this.fd, text, written);
+    writevAllSync(realFilesystem, this.fd, [text], text.length);
     this.size += text.length;
     for (const r of records) this.live.set(r.id, { ...r });
     this.compactIfDue();
@@ -120,8 +120,7 @@ export class PositionJournal {
   forget(ids: readonly string[]): void {
     if (!ids.length) return;
     const text = Buffer.from(ids.map((id) => `${JSON.stringify({ id, gone: true })}\n`).join(''));
-    let written = 0;
-    while (written < text.length) written += writeSync(this.fd, text, written);
+    writevAllSync(realFilesystem, this.fd, [text], text.length);
     this.size += text.length;
     for (const id of ids) this.live.delete(id);
     this.compactIfDue();
@@ -141,8 +140,7 @@ export class PositionJournal {
     const tmp = `${this.path}.tmp`;
     const fd = openSync(tmp, 'w');
     try {
-      let written = 0;
-      while (written < text.length) written += writeSync(fd, text, written);
+      writevAllSync(realFilesystem, fd, [text], text.length);
       fdatasyncSync(fd);
       renameSync(tmp, this.path);
     } catch (err) {

@@ -395,7 +395,10 @@ export class BaseBuffer implements ChunkBuffer {
         this.wakeWaiters();
       },
     );
-    this.lastCommit = done;
+    // The next group waits for this one and, through it, for every earlier one: a group refused at once (its
+    // write failed) must not let a later group be acked while an earlier group's fdatasync still runs.
+    const earlier = this.lastCommit;
+    this.lastCommit = done.then(() => earlier);
     this.committing.add(done);
     const settled = () => this.committing.delete(done);
     done.then(settled, settled);

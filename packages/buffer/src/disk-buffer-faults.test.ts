@@ -400,3 +400,33 @@ test('under fsync: always close waits for the group whose fdatasync is running: 
   await again.append([chunk('a', 0, 10, 'c1')]); // the resend of an acked batch: not stored again
   expect(await drainEvents(again)).toEqual(range(0, 10));
 });
+
+test('under fsync: always a group whose write failed at once does not let a later group be acked ahead of an earlier group’s running fdatasync', async () => {
+  const buffer = await open({ fsync: 'always' });
+  const sync = holdFirstFdatasync();
+  const firstOutcome = buffer.append([chunk('a', 0, 10)]).then(
+    () => 'stored',
+    (err: Error & { code?: string }) => err.code,
+  );
+  await sync.started;
+  // A second group's write fails: it is refused at once.
+  fs.inject({ ops: ['writev'], code: 'EIO', times: 1 });
+  await expect(buffer.append([chunk('a', 10, 10)])).rejects.toMatchObject({ code: 'TRB_BUF_IO' });
+  // A third group writes the same chunk file; its own fdatasync succeeds at once.
+  let thirdSettled = false;
+  const thirdOutcome = buffer
+    .append([chunk('a', 20, 10)])
+    .finally(() => {
+      thirdSettled = true;
+    })
+    .then(
+      () => 'stored',
+      (err: Error & { code?: string }) => err.code,
+    );
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  expect(thirdSettled).toBe(false); // not acked ahead of the first group, although the group between them settled
+  sync.release(Object.assign(new Error('EIO: injected'), { code: 'EIO' }));
+  expect(await firstOutcome).toBe('TRB_BUF_IO');
+  jest.restoreAllMocks();
+  expect(await thirdOutcome).toBe('TRB_BUF_BROKEN');
+});

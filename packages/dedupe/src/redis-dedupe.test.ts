@@ -12,6 +12,7 @@ const quiet: RedisDedupeEvents = {
   stateLost: () => {},
   rebuilt: () => {},
   rebuildFailed: () => {},
+  waitingForPeers: () => {},
   unverified: () => {},
   staleClaims: () => {},
 };

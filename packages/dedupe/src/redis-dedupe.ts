@@ -149,6 +149,8 @@ export interface RedisDedupeEvents {
   stateLost(reason: string): void;
   /** A rebuild attempt failed; it is retried with backoff. */
   rebuildFailed(err: Error): void;
+  /** fail_closed: past rebuild_wait_ms, these live peers have not reported re-marking their logs; the rebuild waits for them (said once per attempt). */
+  waitingForPeers(nodes: string[]): void;
   rebuilt(report: RebuildReport): void;
   /** fail_open: chunks written while the marks were not rebuilt (possible duplicates). */
   unverified(chunks: number): void;
@@ -537,7 +539,7 @@ export class RedisDedupe implements DedupeStore {
    * re-marking is slow or keeps failing (commands timing out on a loaded
    * machine) may hold chunks in its log whose acks were lost; trusting the
    * marks without them would write their resends twice. Waiting for it is
-   * said once per attempt (rebuildFailed). Throws when the epoch changes
+   * said once per attempt (waitingForPeers). Throws when the epoch changes
    * meanwhile (the peers then report under the new one).
    */
   private async waitForPeers(epoch: string, known: string[], started: number, attemptStarted: number): Promise<string[]> {
@@ -567,11 +569,7 @@ export class RedisDedupe implements DedupeStore {
         if (waited.length === 0) break;
         if (!said) {
           said = true;
-          this.options.events.rebuildFailed(
-            new Error(
-              `${waited.join(', ')} ${waited.length === 1 ? 'is' : 'are'} alive but did not report re-marking its log within rebuild_wait_ms; fail_closed keeps refusing until it has`,
-            ),
-          );
+          this.options.events.waitingForPeers(waited);
         }
       }
       await sleep(200);

@@ -105,6 +105,11 @@ function events(config: RedisDedupeConfig, { metrics, logger }: DedupeContext): 
         `Re-marking the logged chunks in Redis failed; retrying: ${err.message}`,
       );
     },
+    waitingForPeers: (nodes) =>
+      logger.warn(
+        { code: Codes.TRB_DEDUPE_REBUILD, peers: nodes },
+        `${nodes.join(', ')} ${nodes.length === 1 ? 'is' : 'are'} alive but did not report re-marking its log within rebuild_wait_ms; fail_closed keeps refusing until it has.`,
+      ),
     rebuilt: (rep) => {
       metrics.dedupeRebuilding.set(0);
       if (rep.duplicates) metrics.dedupeDuplicates.inc(rep.duplicates);

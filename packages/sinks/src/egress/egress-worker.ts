@@ -422,7 +422,7 @@ export class EgressWorker {
       try {
         outcome = this.startJob(job.records, job.size);
       } catch (err) {
-        // Thrown before the job reached the encoder (its shared buffer, the encoder's own call): the job still
+        // Thrown before the job reached the encoder (its shared buffer): the job still
         // settles, as a failed one, so its window finishes and the jobs queued behind it start.
         const failed = err as Error;
         const letters = job.records.map((r) => ({ tag: r.tag, id: recordId(r), bytes: r.gzipped ?? r.entries }));
@@ -455,8 +455,7 @@ export class EgressWorker {
       at += stored.length;
     }
     const input: EncodeJob = { entries, records, fields: this.options.fields, gzipLevels: this.gzipLevels, ndjson: this.needLines };
-    const outcome = this.options.encoder
-      .encode(input)
+    const outcome = encodeSettled(this.options.encoder, input)
       .then(
         (result): JobOutcome => {
           if (result.filterCounts) this.options.metrics.filtered(result.filterCounts);
@@ -557,6 +556,9 @@ export class EgressWorker {
       `Egress stopped ${where} and commits nothing past it until a restart: ${e.message}.`,
     );
     this.options.metrics.loopError('encode');
+    // Jobs the dead loop queued but never started settle as failed (nothing dead-lettered: the windows replay
+    // after the restart), so nothing waiting on them, stop's drain included, waits out its grace.
+    for (const job of this.queued.splice(0)) job.started(Promise.resolve({ failed: e, deadLetters: [] }));
   }
 
   /** A record the log could not read (it said why, with a coded line): one dead letter with its stored bytes. */
@@ -725,5 +727,14 @@ function base64OrEmpty(bytes: Uint8Array): string {
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
   } catch {
     return '';
+  }
+}
+
+/** The encoder's promise for `job`; an encoder that throws instead of rejecting gives a rejected promise (the job's buffer is still given back). */
+function encodeSettled(encoder: Encoder, job: EncodeJob): Promise<EncodeResult> {
+  try {
+    return encoder.encode(job);
+  } catch (err) {
+    return Promise.reject(err);
   }
 }

@@ -82,7 +82,7 @@ export class AckedChunkIds {
   /** Positions in the table, less one (a power of two, less one). */
   private mask: number;
   private live = 0;
-  /** Scratch for the hashes of `has` and `record`'s keys, and for a record's times. */
+  /** Scratch for the hashes of `has` and `record`'s keys (string keys: the tests' entry points; the buffer passes hashes). */
   private scratchHashes = new Uint32Array(4);
 
   constructor(

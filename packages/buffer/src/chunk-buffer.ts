@@ -57,9 +57,11 @@ export interface ChunkBuffer {
    * client chunk ids remembered; a chunk whose id was acked before is not
    * stored again (see `skipAcked`). A chunk with no entries (filters dropped
    * all its events) stores nothing but still has its id remembered. Under
-   * `block` it waits for space. Rejects
-   * (nothing stored) when a write fails, when storage can no longer be
-   * trusted (`problem`), or when closing.
+   * `block` it waits for space. Rejects when a write fails (nothing stored),
+   * when storage can no longer be trusted (`problem`), or when closing; a
+   * batch refused after its write (an earlier group's or its own fdatasync
+   * failed, its ids could not be recorded) may stay stored, and its resend
+   * is stored again (at-least-once).
    *
    * The chunks' entries are the caller's again once the promise settled
    * (a reused request or staging buffer): the buffer keeps no view of them

@@ -2,8 +2,8 @@ import type { Filesystem } from './fs';
 
 /**
  * What is left to write after a vectored write wrote `written` bytes of
- * `buffers` (writev may write less than asked). Shared by the forwarder's
- * disk buffer and the aggregator's embedded log.
+ * `buffers` (writev may write less than asked): what `writevAllSync` and
+ * `writevAll` hand the next call.
  */
 export function remainingBuffers(buffers: Buffer[], written: number): Buffer[] {
   const out: Buffer[] = [];

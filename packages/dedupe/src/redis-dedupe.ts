@@ -10,8 +10,10 @@
  *   <prefix><key> "c:<node>:<incarnation>"  claimed, TTL claimTtlMs — busy for every
  *                                    node, the owner included (its first copy is
  *                                    still being written)
- *   <prefix><key> "d:<node>"         written by node, TTL doneTtlMs ("d" alone, from
- *                                    older versions, reads the same)
+ *   <prefix><key> "d:<node>"         written by node, TTL doneTtlMs ("d" alone: a tail
+ *                                    key re-marked by another node's rebuild, or an
+ *                                    older version's mark; reads the same, never
+ *                                    counted as a duplicate)
  *   <prefix><key> "d+:<node>"        the same, set by node's rebuild, which found the
  *                                    key written by another node too and counted it:
  *                                    no other node's rebuild counts it again

@@ -16,8 +16,9 @@
  *
  * With `mergeAcked` (the forwarder, whose buffer checks every id of a run),
  * fluent-logger's acked messages `[tag, time, record, {chunk: id}]` of one
- * tag, back to back, are merged the same way into one chunk that lists their
- * ids (`ForwardChunk.ids`: ids, entry sizes, and the acks encoded in order);
+ * tag, back to back, are merged the same way into one chunk that carries
+ * their ids (`ForwardChunk.ids`: entry sizes, and the acks encoded in order,
+ * which hold the ids, made text only when asked for);
  * a run of one stays a chunk of its own with its `chunkId` and `ack`.
  *
  * Every request is admitted (tag, times, record depth, event size) before it

@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import { type ForwarderBuffer, createBuffer } from '@tributary/buffer';
 import { type Filesystem, type Logger, type Registry, createRegistry, startOpsServer } from '@tributary/core';
 import { type FilterChain, OutputPool, createFilterChain, filterChunks, filterRegistry, registerFilterMetrics } from '@tributary/filters';
-import { countChunkIds } from '@tributary/forward-protocol';
+import { type ForwardChunk, countChunkIds } from '@tributary/forward-protocol';
 import { type Consume, type Input, consumeInPieces, createInputs } from '@tributary/inputs';
 import type { ForwarderConfig } from './config';
 import { type ForwarderMetrics, createForwarderMetrics, registerStateGauges } from './metrics';
@@ -41,14 +41,15 @@ const STAGING_POOL_BYTES = 16 * 1024 * 1024;
  * them (the buffer keeps no view of what it appended).
  */
 function filteredConsume(filters: FilterChain, buffer: ForwarderBuffer, chunkLimitBytes: number): Consume {
-  if (!filters.size) return (chunks) => consumeInPieces((c) => buffer.append(c), chunks, chunkLimitBytes);
+  const append = (c: ForwardChunk[]) => buffer.append(c);
+  if (!filters.size) return (chunks) => consumeInPieces(append, chunks, chunkLimitBytes);
   const staging = new OutputPool(STAGING_POOL_BYTES);
   return async (chunks) => {
     let bytes = 0;
     for (const c of chunks) bytes += c.entries.length;
     const out = staging.acquire(bytes);
     try {
-      await consumeInPieces((c) => buffer.append(c), filterChunks(filters, chunks, out), chunkLimitBytes);
+      await consumeInPieces(append, filterChunks(filters, chunks, out), chunkLimitBytes);
     } finally {
       staging.release(out);
     }

@@ -1,25 +1,21 @@
 /** Reads every gzip NDJSON object a file sink wrote under one or more directories. */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { type Dirent, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
 export function readOutput(...dirs: string[]): { lines: Array<Record<string, unknown>>; files: string[] } {
   const files: string[] = [];
   const walk = (d: string) => {
-    let names: string[];
+    let entries: Dirent[];
     try {
-      names = readdirSync(d);
+      entries = readdirSync(d, { withFileTypes: true });
     } catch {
       return;
     }
-    for (const n of names) {
-      if (n.endsWith('.json.gz')) {
-        files.push(join(d, n));
-        continue;
-      }
-      // A sink's temp file (`<object>.<random>.tmp`) may be renamed between the listing and this look: not a directory.
-      const st = statSync(join(d, n), { throwIfNoEntry: false });
-      if (st?.isDirectory()) walk(join(d, n));
+    // The listing's own types: a sink's temp file renamed meanwhile is never looked at again.
+    for (const e of entries) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (e.name.endsWith('.json.gz')) files.push(join(d, e.name));
     }
   };
   for (const d of dirs) walk(d);

@@ -20,7 +20,8 @@ export class ReadPool {
     private readonly fs: Filesystem,
     chunkLimitBytes: number,
   ) {
-    // A sealed chunk holds less than twice the limit (registry.ts): every chunk file fits a pooled buffer.
+    // A sealed chunk's entries are less than twice the limit (registry.ts): a chunk file fits a pooled buffer
+    // unless its record headers tip it over, and such a file is read into a buffer of its own.
     this.capacity = 2 * chunkLimitBytes;
   }
 

@@ -91,7 +91,14 @@ class KeyHashes {
   /** Adds the hash `from[4 * at …]`. */
   add(from: Uint32Array, at: number): void {
     this.reserve(1);
-    this.words.set(from.subarray(at * 4, at * 4 + 4), this.n * 4);
+    // Four words copied by index: a subarray view per chunk id was an allocation on every append.
+    const w = this.words;
+    const to = this.n * 4;
+    const src = at * 4;
+    w[to] = from[src];
+    w[to + 1] = from[src + 1];
+    w[to + 2] = from[src + 2];
+    w[to + 3] = from[src + 3];
     this.n++;
   }
 

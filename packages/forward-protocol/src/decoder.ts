@@ -59,6 +59,12 @@ export class FrameDecoder {
    * may give it back to the pool once nothing refers to those frames.
    */
   handedOutBuffer: Buffer | null = null;
+  /**
+   * The work done so far, in bytes: how far the scans stepped and how many
+   * bytes were copied to assemble frames across reads. Linear framing keeps
+   * both a small multiple of the bytes pushed, however they are split.
+   */
+  readonly work = { scannedBytes: 0, copiedBytes: 0 };
 
   /** With `pool`, the buffers that assemble frames across reads come from it (see `handedOutBuffer`). */
   constructor(
@@ -137,23 +143,24 @@ export class FrameDecoder {
         } else {
           this.json.pos += pos; // the saved scan is relative to the frame's first byte, here at `pos` (0)
         }
+        const from = this.json.pos;
         next = findJsonEnd(buf, pos, end, this.json);
+        this.work.scannedBytes += (next < 0 ? this.json.pos : next) - from;
         if (next < 0) {
           this.json.pos -= pos;
           this.need = this.json.pos + 1;
         }
       } else {
         const scan = this.scan;
+        // a resumed scan starts where the last one stopped, with the values it still owed
+        const from = resuming ? pos + scan.pos : pos;
         try {
-          if (resuming) {
-            next = skipValue(buf, pos + scan.pos, end, scan.remaining, scan);
-          } else {
-            scan.containers = 0;
-            next = skipValue(buf, pos, end, 1, scan);
-          }
+          if (!resuming) scan.containers = 0;
+          next = skipValue(buf, from, end, resuming ? scan.remaining : 1, scan);
         } catch (err) {
           return this.failAfter(frames, buf, end, err as Error);
         }
+        this.work.scannedBytes += (next === INCOMPLETE ? scan.pos : next) - from;
         // a container header cut short is not counted (skipValue counts a header once whole), so a resumed scan counts it once
         if (next === INCOMPLETE) {
           this.need = scan.need - pos;
@@ -219,7 +226,9 @@ export class FrameDecoder {
 
   /** `bytes` itself when it fills at least half the memory it keeps alive, else a copy (a small tail of a large read). */
   private held(bytes: Buffer): Buffer {
-    return bytes.length * 2 >= bytes.buffer.byteLength ? bytes : Buffer.from(bytes);
+    if (bytes.length * 2 >= bytes.buffer.byteLength) return bytes;
+    this.work.copiedBytes += bytes.length;
+    return Buffer.from(bytes);
   }
 
   /** No incomplete frame left: drop the accumulator (handed out with the frames, or empty). */
@@ -242,6 +251,7 @@ export class FrameDecoder {
       const size = acc ? Math.max(len, acc.length * 2) : len;
       const grown = this.pool ? this.pool.take(size) : Buffer.allocUnsafe(size);
       if (acc) {
+        this.work.copiedBytes += this.accLen;
         acc.copy(grown, 0, 0, this.accLen);
         this.pool?.give(acc); // only the incomplete frame's start was in it, now copied: nothing else refers to it
       }
@@ -251,6 +261,7 @@ export class FrameDecoder {
     let at = this.accLen;
     for (const b of this.later) at += b.copy(acc, at);
     data.copy(acc, at);
+    this.work.copiedBytes += this.laterLen + data.length;
     this.accLen = len;
     this.later = [];
     this.laterLen = 0;

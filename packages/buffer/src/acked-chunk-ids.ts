@@ -206,17 +206,24 @@ export class AckedChunkIds {
   /** Points the table at ring slot `slot` as its hash's latest record (the same key again: its latest record stands). */
   private index(slot: number): void {
     const s = slot * 4;
-    const { hashes } = this;
-    const pos = this.find(hashes[s], hashes[s + 1], hashes[s + 2], hashes[s + 3]);
-    const { table, mask } = this;
-    if (pos >= 0) {
-      table[2 * pos] = slot + 1;
-      return;
+    const { table, hashes, mask } = this;
+    const h0 = hashes[s];
+    const h1 = hashes[s + 1];
+    const h2 = hashes[s + 2];
+    const h3 = hashes[s + 3];
+    const first = h0 | 0; // as the Int32Array holds it
+    // One probe: it ends at the hash's entry, or at the empty position the hash goes into.
+    let p = h0 & mask;
+    for (let v = table[2 * p]; v !== 0; p = (p + 1) & mask, v = table[2 * p]) {
+      if (table[2 * p + 1] !== first) continue;
+      const o = (v - 1) * 4;
+      if (hashes[o + 1] === h1 && hashes[o + 2] === h2 && hashes[o + 3] === h3) {
+        table[2 * p] = slot + 1;
+        return;
+      }
     }
-    let p = hashes[s] & mask;
-    while (table[2 * p] !== 0) p = (p + 1) & mask;
     table[2 * p] = slot + 1;
-    table[2 * p + 1] = hashes[s];
+    table[2 * p + 1] = first;
     this.live++;
   }
 

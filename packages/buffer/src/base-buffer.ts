@@ -4,7 +4,7 @@
  * chunk-storage.ts). DiskBuffer and MemoryBuffer only choose the storage.
  */
 import { RetryableError } from '@tributary/core';
-import { type AckedRun, type ForwardChunk, chunkIdOf, countChunkIds, forEachAckedId } from '@tributary/forward-protocol';
+import { AckedIdCursor, type AckedRun, type ForwardChunk, chunkIdOf, countChunkIds } from '@tributary/forward-protocol';
 import { type AckedChunkIds, hashKey, hashUnits } from './acked-chunk-ids';
 import { BufferErrorCode, type BufferLimits, type BufferStats, type ChunkBuffer, type OpenChunk, type SealedChunk } from './chunk-buffer';
 import type { ChunkStorage, StorageEvents } from './chunk-storage';
@@ -26,6 +26,8 @@ export function resendKey(c: ForwardChunk): string {
   return `${c.chunkId}\n${c.tag}\n${c.count}\n${c.entries.length}`;
 }
 
+/** The cursor over a merged run's ids (`runKeyHashes`): one for every run, nothing allocated per id. */
+const runIds = new AckedIdCursor();
 /** Scratch for a merged run's keys as UTF-16 code units (`runKeyHashes`). */
 let runUnits = new Uint16Array(256);
 
@@ -39,7 +41,9 @@ let runUnits = new Uint16Array(256);
  */
 function runKeyHashes(tag: string, ids: AckedRun, out: Uint32Array): void {
   const { acks, sizes } = ids;
-  forEachAckedId(acks, (i, start, end, str) => {
+  const id = runIds.over(acks);
+  for (let i = 0; id.next(); i++) {
+    const { start, end, str } = id;
     let u = unitsFor(end - start, tag);
     let n = 0;
     let ascii = str;
@@ -60,7 +64,7 @@ function runKeyHashes(tag: string, ids: AckedRun, out: Uint32Array): void {
     u[n++] = 0x0a;
     n = putDecimal(u, n, sizes[i]);
     hashUnits(u, n, out, i);
-  });
+  }
 }
 
 /** The key scratch, with room for an id of `idUnits` code units, `tag`, and the rest of a key. */

@@ -5,7 +5,6 @@
  *
  *   ack = fixmap(1) { fixstr "ack" : chunk-value }   ; 81 a3 61 63 6b <chunk>
  */
-import { isStr, readBytes } from './msgpack-scan';
 import type { AckedRun } from './request';
 
 export const ACK_PREFIX = Buffer.from([0x81, 0xa3, 0x61, 0x63, 0x6b]);
@@ -44,18 +43,60 @@ export function encodeJsonAck(chunkId: string): Buffer {
 }
 
 /**
+ * A cursor over the ids of acks written back to back by `writeAck`, in order:
+ * after `next()` returned true, the id's bytes are `acks[start, end)`, UTF-8
+ * text when `str`, else bin (whose text is its base64). One cursor serves
+ * every run: nothing is allocated per id.
+ */
+const NO_ACKS = Buffer.alloc(0);
+
+export class AckedIdCursor {
+  start = 0;
+  end = 0;
+  str = false;
+  private acks: Buffer = NO_ACKS;
+  private pos = 0;
+
+  /** Starts over the acks `acks`; returns the cursor. */
+  over(acks: Buffer): this {
+    this.acks = acks;
+    this.pos = 0;
+    return this;
+  }
+
+  /** Moves to the next id: false after the last. Throws when the acks hold no id where one should be. */
+  next(): boolean {
+    const acks = this.acks;
+    if (this.pos >= acks.length) {
+      this.acks = NO_ACKS; // keeps no run's memory alive once done
+      return false;
+    }
+    const value = this.pos + ACK_PREFIX.length;
+    const b = acks[value];
+    // the header's size: fixstr 1, str8/bin8 2, str16/bin16 3, str32/bin32 5 (0: not an id)
+    const header =
+      b >= 0xa0 && b <= 0xbf ? 1 : b === 0xd9 || b === 0xc4 ? 2 : b === 0xda || b === 0xc5 ? 3 : b === 0xdb || b === 0xc6 ? 5 : 0;
+    const start = value + header;
+    if (header === 0 || start > acks.length) throw new Error(`The acks hold no id at byte ${value}.`);
+    const len =
+      header === 1 ? b & 0x1f : header === 2 ? acks[value + 1] : header === 3 ? acks.readUInt16BE(value + 1) : acks.readUInt32BE(value + 1);
+    if (start + len > acks.length) throw new Error(`The acks hold no id at byte ${value}.`);
+    this.start = start;
+    this.end = start + len;
+    this.str = b <= 0xbf || b === 0xd9 || b === 0xda || b === 0xdb;
+    this.pos = this.end;
+    return true;
+  }
+}
+
+/**
  * Calls `each(i, start, end, str)` for the id of each ack in `acks` (acks
  * written back to back by `writeAck`, in order): the id's bytes are
  * `acks[start, end)`, UTF-8 text when `str`, else bin (whose text is its base64).
  */
 export function forEachAckedId(acks: Buffer, each: (i: number, start: number, end: number, str: boolean) => void): void {
-  for (let pos = 0, i = 0; pos < acks.length; i++) {
-    const value = pos + ACK_PREFIX.length;
-    const bytes = readBytes(acks, value, acks.length);
-    if (!bytes) throw new Error(`The acks hold no id at byte ${value}.`);
-    each(i, bytes.start, bytes.end, isStr(acks, value));
-    pos = bytes.end;
-  }
+  const ids = new AckedIdCursor().over(acks);
+  for (let i = 0; ids.next(); i++) each(i, ids.start, ids.end, ids.str);
 }
 
 /** The text of a `chunk` id's bytes (`ForwardChunk.chunkId`): str as UTF-8, bin as base64. */

@@ -475,6 +475,7 @@ export class BaseBuffer implements ChunkBuffer {
         this.recordings++;
         this.storage.recordIds(keys.words, keys.n, now);
       }
+      this.storage.settleWrites();
     } catch (err) {
       for (const w of writes.reverse()) {
         // A chunk whose failed write could not be cut off takes no more appends: sealed as it was before.

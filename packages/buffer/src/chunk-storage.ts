@@ -18,10 +18,19 @@ export interface ChunkStorage {
   /**
    * Writes one tag's parts of an append to its open chunk (with the chunk's
    * header when new); returns the bytes stored. Throws (a RetryableError
-   * where the storage can say more) when the write failed. It keeps no view
-   * of the parts' entries after returning: the caller may reuse their memory.
+   * where the storage can say more) when the write failed. It may keep views
+   * of the parts' entries until `settleWrites` or `undo`, called in the same
+   * synchronous step; after that the caller may reuse their memory.
    */
   write(chunk: OpenChunk, parts: ForwardChunk[], isNew: boolean): number;
+  /**
+   * Finishes the work the writes since the last call left for after the
+   * group's ids are recorded (the disk storage's copies into its write
+   * cache): nothing but syscalls then sits between a group's event writes and
+   * its id record, the window in which a crash keeps events whose ids it
+   * forgets (their resend is stored again).
+   */
+  settleWrites(): void;
   /**
    * Cuts a chunk back to what it held before this append's write (a new
    * chunk: gone entirely). False when that failed and the chunk must take no

@@ -5,6 +5,7 @@ import { type Filesystem, realFilesystem } from '@tributary/core';
 import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
 import { JOURNAL_FILE } from './acked-chunk-ids';
 import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
+import { WriteCache } from './disk/write-cache';
 import { MemoryBuffer } from './memory-buffer';
 
 // The filesystem seam with fdatasyncs counted, so a test can tell whether a sync completed before an append resolved.
@@ -211,6 +212,51 @@ test('fsync always: the append that fills (and seals) a chunk resolves only afte
     expect(syncs.completed).toBeGreaterThan(before);
   }
   await buffer.close();
+});
+
+test("a group's event writes and its chunk ids' write come back to back; the write cache's copies follow", async () => {
+  // What a kill -9 between the two syscalls costs (events kept, their ids forgotten: a resend is stored again) grows
+  // with the time between them, so nothing but the writes sits there.
+  const log: string[] = [];
+  const classify = (fd: number) => {
+    const target = readlinkSync(`/proc/self/fd/${fd}`);
+    return target.endsWith(JOURNAL_FILE) ? 'ids' : target.endsWith('.chunk') ? 'events' : target;
+  };
+  const fs: Filesystem = {
+    ...countingFs,
+    writevSync: (fd, buffers, position) => {
+      log.push(classify(fd));
+      return realFilesystem.writevSync(fd, buffers, position);
+    },
+  };
+  const remember = WriteCache.prototype.remember;
+  const spy = jest.spyOn(WriteCache.prototype, 'remember').mockImplementation(function (this: WriteCache, key, first, payload) {
+    log.push('cache');
+    remember.call(this, key, first, payload);
+  });
+  try {
+    const { buffer } = await DiskBuffer.open(opts({ fs, chunkLimitBytes: 64 * 1024 }));
+    log.length = 0;
+    // Two tags with client chunk ids in one turn: one group, two chunk writes, one id write.
+    await Promise.all([
+      buffer.append([{ ...chunk('a', 0, 40), chunkId: 'id-a' }]),
+      buffer.append([{ ...chunk('b', 0, 40), chunkId: 'id-b' }]),
+    ]);
+    expect(log).toEqual(['events', 'events', 'ids', 'cache', 'cache']);
+    // and what the cache kept is what was written
+    buffer.sealDue(Date.now(), true);
+    const got: number[] = [];
+    for (let c = buffer.take(); c; c = buffer.take()) {
+      got.push(...decodeEntries(Buffer.concat(await buffer.read(c))).map((e) => e.record.i as number));
+      await buffer.ack(c);
+    }
+    expect(got.sort((x, y) => x - y)).toEqual(
+      [...Array.from({ length: 40 }, (_, i) => i), ...Array.from({ length: 40 }, (_, i) => i)].sort((x, y) => x - y),
+    );
+    await buffer.close();
+  } finally {
+    spy.mockRestore();
+  }
 });
 
 test('fsync always: append resolves after fdatasync', async () => {

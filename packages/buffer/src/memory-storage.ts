@@ -44,6 +44,8 @@ export class MemoryStorage implements ChunkStorage {
     return true;
   }
 
+  settleWrites(): void {}
+
   recordIds(hashes: Uint32Array, n: number, now: number): void {
     this.ackedIds.recordHashes(hashes, n, now);
   }

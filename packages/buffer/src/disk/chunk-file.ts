@@ -97,6 +97,11 @@ export class JoinScratch {
     for (const p of parts) at += p.copy(this.buf, at);
     return this.buf.subarray(0, bytes);
   };
+
+  /** True when `b` is a view of the scratch, which the next join overwrites. */
+  holds(b: Buffer): boolean {
+    return b.buffer === this.buf.buffer;
+  }
 }
 
 export interface ParsedChunkFile {

@@ -49,6 +49,8 @@ export class DiskStorage implements ChunkStorage {
   private readonly reads: ReadPool;
   private readonly unlinkRetries = new Set<NodeJS.Timeout>();
   private closing: Promise<void> | null = null;
+  /** The payloads written since the last `settleWrites`, for the write cache: views of the parts' entries. */
+  private readonly unsettled: Array<{ key: string; first: boolean; payload: Buffer }> = [];
 
   constructor(
     private readonly options: DiskStorageOptions,
@@ -94,7 +96,13 @@ export class DiskStorage implements ChunkStorage {
       const { buffers, bytes, payloads } = encodeAppend(chunk, parts, isNew, this.joins.join);
       writevAllSync(this.fs, fd, buffers, bytes);
       this.descriptors.written(fd);
-      for (let i = 0; i < payloads.length; i++) this.cache.remember(key, isNew && i === 0, payloads[i]);
+      // Views of the parts' entries are copied into the write cache by `settleWrites`, once the group's ids are
+      // recorded; the join scratch is the next write's, so its bytes are copied now.
+      for (let i = 0; i < payloads.length; i++) {
+        const first = isNew && i === 0;
+        if (this.joins.holds(payloads[i])) this.cache.remember(key, first, payloads[i]);
+        else this.unsettled.push({ key, first, payload: payloads[i] });
+      }
       return bytes;
     } catch (err) {
       this.events.ioError('write', err as NodeJS.ErrnoException, 'An append was refused (no ack); it is cut off again.');
@@ -106,8 +114,15 @@ export class DiskStorage implements ChunkStorage {
     }
   }
 
+  settleWrites(): void {
+    for (const { key, first, payload } of this.unsettled) this.cache.remember(key, first, payload);
+    this.unsettled.length = 0;
+  }
+
   undo(chunk: OpenChunk, isNew: boolean): boolean {
     const key = chunk.id.toString('hex');
+    // A group is undone whole: none of its writes is cached.
+    this.unsettled.length = 0;
     this.cache.forget(key);
     if (isNew) {
       const fd = this.descriptors.remove(key);

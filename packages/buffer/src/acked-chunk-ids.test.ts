@@ -285,3 +285,29 @@ test('a key hashes as earlier versions journaled it (MurmurHash3 x86_128 of its 
   hashKey(long, again, 1);
   expect([...again.subarray(4)]).toEqual([...out]);
 });
+
+test('recordRecovered remembers ids found beside recovered events once, and not those past the window', () => {
+  const ids = AckedChunkIds.inMemory({ maxEntries: 100, ttlMs: 60_000 });
+  const hashes = (keys: string[]) => {
+    const out = new Uint32Array(4 * keys.length);
+    keys.forEach((k, i) => hashKey(k, out, i));
+    return out;
+  };
+  const now = 1_000_000_000;
+  ids.record(['known'], now - 10);
+  const added = ids.recordRecovered(
+    [
+      { hashes: hashes(['old-1', 'old-2']), n: 2, at: now - 60_000 }, // aged out
+      { hashes: hashes(['known', 'new-1']), n: 2, at: now - 5 },
+      { hashes: hashes(['new-2']), n: 1, at: now - 1 },
+    ],
+    now,
+  );
+  expect(added).toBe(2);
+  expect(ids.size).toBe(3);
+  expect(['known', 'new-1', 'new-2'].map((k) => ids.has(k, now))).toEqual([true, true, true]);
+  expect(['old-1', 'old-2'].map((k) => ids.has(k, now))).toEqual([false, false]);
+  // remembered with the time they were acked: they age out of the window from then
+  expect(ids.has('new-1', now - 5 + 60_000)).toBe(false);
+  expect(ids.has('new-2', now - 5 + 60_000)).toBe(true);
+});

@@ -27,9 +27,12 @@
  *
  * An append's ids are written after its events and before its ack: under
  * `fsync: interval` with them (one sync tick covers both), under `always` only
- * once the events are synced, then synced themselves. A crash can therefore
- * forget an id (a torn slot; the resend is then buffered again:
- * at-least-once) but never keep an id whose events it lost, beyond what the
+ * once the events are synced, then synced themselves. The disk buffer also
+ * writes them beside the events, in the chunk file's id records
+ * (disk/chunk-file.ts), and recovery remembers those the journal lacks
+ * (`recordRecovered`): a process crash between the two writes forgets no id.
+ * A torn slot can still forget one (the resend is then buffered again:
+ * at-least-once), but no id is kept whose events were lost, beyond what the
  * interval policy's window already allows for acked events.
  */
 import { join } from 'node:path';
@@ -178,6 +181,31 @@ export class AckedChunkIds {
     if (!n || this.window.maxEntries === 0) return;
     this.journal?.write(hashes, null, now, n);
     for (let i = 0; i < n; i++) this.insert(hashes[i * 4], hashes[i * 4 + 1], hashes[i * 4 + 2], hashes[i * 4 + 3], now);
+  }
+
+  /**
+   * Remembers the ids found beside recovered events (chunk-file.ts's id
+   * records, oldest first) that are still in the window and not remembered
+   * yet: a crash between a group's event writes and its journal write left
+   * them out of the journal. Returns how many were added. Throws when the
+   * journal write fails.
+   */
+  recordRecovered(records: ReadonlyArray<{ hashes: Uint32Array; n: number; at: number }>, now = Date.now()): number {
+    let added = 0;
+    for (const r of records) {
+      if (r.at + this.window.ttlMs <= now) continue;
+      // One journal write per record: its ids not remembered yet, moved to its front.
+      const missing = new Uint32Array(r.n * 4);
+      let m = 0;
+      for (let i = 0; i < r.n; i++) {
+        if (this.hasHash(r.hashes, i, now)) continue;
+        missing.set(r.hashes.subarray(i * 4, i * 4 + 4), m * 4);
+        m++;
+      }
+      this.recordHashes(missing, m, r.at);
+      added += m;
+    }
+    return added;
   }
 
   /** Observer for journal failures that do not refuse the append (blanking the slots of a failed write): the owner logs and counts. */

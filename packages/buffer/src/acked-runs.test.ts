@@ -4,10 +4,12 @@
  * alone, so a resend (alone, merged again, or mixed with new ids) is never
  * stored twice, also after a restart.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Filesystem, realFilesystem } from '@tributary/core';
 import { AckedIds, EventTime, type ForwardChunk, decodeEntries, encodeAck, encodeEntry } from '@tributary/forward-protocol';
+import { JOURNAL_FILE } from './acked-chunk-ids';
 import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
 
 const t = new EventTime(1700000000, 0);
@@ -44,19 +46,21 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
 });
 
+const options = (o: Partial<DiskBufferOptions> = {}): DiskBufferOptions => ({
+  path: dir,
+  maxBytes: 10 * 1024 * 1024,
+  chunkLimitBytes: 64 * 1024,
+  flushIntervalMs: 60_000,
+  overflow: 'block',
+  fsync: 'interval',
+  fsyncIntervalMs: 1000,
+  memoryCacheBytes: 0,
+  ackedIds: { maxEntries: 1000, ttlMs: 60_000 },
+  ...o,
+});
+
 async function open(o: Partial<DiskBufferOptions> = {}): Promise<DiskBuffer> {
-  const { buffer } = await DiskBuffer.open({
-    path: dir,
-    maxBytes: 10 * 1024 * 1024,
-    chunkLimitBytes: 64 * 1024,
-    flushIntervalMs: 60_000,
-    overflow: 'block',
-    fsync: 'interval',
-    fsyncIntervalMs: 1000,
-    memoryCacheBytes: 0,
-    ackedIds: { maxEntries: 1000, ttlMs: 60_000 },
-    ...o,
-  });
+  const { buffer } = await DiskBuffer.open(options(o));
   opened.push(buffer);
   return buffer;
 }
@@ -195,4 +199,40 @@ test('ids that are not ASCII text (UTF-8 str, bin) are known by their text: a re
   const alone = ids.chunkIds.map((chunkId, i): ForwardChunk => ({ tag: 'app', entries: entries[i], count: 1, mode: 'message', chunkId }));
   expect(await buffer.skipAcked(alone)).toEqual([]);
   expect(await drainEvents(buffer)).toEqual([0, 1]);
+});
+
+describe.each(['interval', 'always'] as const)('fsync: %s', (fsync) => {
+  test('a crash between the events write and the id journal write loses no id: the ids written beside the events are remembered, and the resend is stored once', async () => {
+    // The process "dies" after its chunk writes: the journal writes that would follow are never made.
+    const crash = { armed: false, dropped: 0 };
+    const fs: Filesystem = {
+      ...realFilesystem,
+      writevSync: (fd, buffers, position) => {
+        if (crash.armed && readlinkSync(`/proc/self/fd/${fd}`).endsWith(JOURNAL_FILE)) {
+          crash.dropped++;
+          return buffers.reduce((n, b) => n + b.length, 0);
+        }
+        return realFilesystem.writevSync(fd, buffers, position);
+      },
+    };
+    const first = await open({ fsync, fs });
+    crash.armed = true;
+    const sent = () => [run(range(0, 50)), run(range(50, 60), 'other'), single(60), { ...single(61), entries: Buffer.alloc(0), count: 0 }];
+    expect(await accept(first, sent())).toHaveLength(4);
+    expect(crash.dropped).toBe(1); // the group's one journal write
+    await first.close(); // what the kill left: the chunk files as written, the journal without the group's ids
+    crash.armed = false;
+
+    const { buffer: second, idsRemembered } = await DiskBuffer.open({ ...options(), fsync });
+    opened.push(second);
+    // 61 ids were written beside their events; 61 (its events all filtered out) had none to sit beside.
+    expect(idsRemembered).toBe(61);
+    expect(second.stats().events).toBe(61);
+    expect(await accept(second, sent())).toEqual([single(61)].map((c) => ({ ...c, entries: Buffer.alloc(0), count: 0 })));
+    expect((await drainEvents(second)).sort((a, b) => a - b)).toEqual(range(0, 61));
+    // and a restart after that still knows every id, now from the journal
+    await second.close();
+    const third = await open({ fsync });
+    expect(await third.skipAcked(sent().slice(0, 3))).toEqual([]);
+  });
 });

@@ -106,10 +106,10 @@ class KeyHashes {
     this.n++;
   }
 
-  /** Adds the `count` hashes at the start of `from`. */
-  addAll(from: Uint32Array, count: number): void {
+  /** Adds the `count` hashes of `from` from its hash `at` on (its start by default). */
+  addAll(from: Uint32Array, count: number, at = 0): void {
     this.reserve(count);
-    this.words.set(from.subarray(0, count * 4), this.n * 4);
+    this.words.set(from.subarray(at * 4, (at + count) * 4), this.n * 4);
     this.n += count;
   }
 
@@ -434,7 +434,14 @@ export class BaseBuffer implements ChunkBuffer {
   private async commit(group: QueuedAppend[], earlier: Promise<void>): Promise<void> {
     this.refuseIfUnable();
     const now = Date.now();
-    const writes: Array<{ chunk: OpenChunk; parts: ForwardChunk[]; isNew: boolean; written: number; bytes: number }> = [];
+    const writes: Array<{
+      chunk: OpenChunk;
+      parts: ForwardChunk[];
+      isNew: boolean;
+      written: number;
+      bytes: number;
+      ids: KeyHashes | null;
+    }> = [];
     // The write each tag's events go to now; a tag whose chunk reached the limit in this group goes on in a new chunk.
     const current = new Map<string, (typeof writes)[number]>();
     const cut = new Set<string>();
@@ -443,8 +450,14 @@ export class BaseBuffer implements ChunkBuffer {
     const keys = new KeyHashes(ids);
     for (const a of group) {
       keys.addAll(a.keys.words, a.keys.n);
+      // The append's keys are its chunks', in order (`partition`); each write carries its parts' keys beside their
+      // entries. Were they ever out of step, the append's ids go to the journal only (a crash may then store a resend twice).
+      let k = countChunkIds(a.chunks) === a.keys.n ? 0 : -1;
       // A chunk with no entries (its events all dropped by the forwarder's filters) is not written; its client chunk id is recorded all the same.
       for (const c of a.chunks) {
+        const nk = k < 0 ? 0 : c.ids ? c.ids.sizes.length : c.chunkId !== undefined ? 1 : 0;
+        const from = k;
+        if (k >= 0) k += nk;
         if (!c.entries.length) continue;
         let w = current.get(c.tag);
         if (!w) {
@@ -455,12 +468,17 @@ export class BaseBuffer implements ChunkBuffer {
             isNew: !open,
             written: 0,
             bytes: open ? open.bytes : 0,
+            ids: null,
           };
           current.set(c.tag, w);
           writes.push(w);
         }
         w.parts.push(c);
         w.bytes += c.entries.length;
+        if (nk > 0) {
+          w.ids ??= new KeyHashes(nk);
+          w.ids.addAll(a.keys.words, nk, from);
+        }
       }
       if (current.size === 0) continue;
       for (const [tag, w] of current) {
@@ -470,7 +488,8 @@ export class BaseBuffer implements ChunkBuffer {
       }
     }
     try {
-      for (const w of writes) w.written = this.storage.write(w.chunk, w.parts, w.isNew);
+      for (const w of writes)
+        w.written = this.storage.write(w.chunk, w.parts, w.isNew, w.ids && { hashes: w.ids.words, n: w.ids.n, at: now });
       if (!this.storage.idsAfterSync && keys.n) {
         this.recordings++;
         this.storage.recordIds(keys.words, keys.n, now);

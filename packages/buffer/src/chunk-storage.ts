@@ -6,6 +6,7 @@
  */
 import type { ForwardChunk } from '@tributary/forward-protocol';
 import type { OpenChunk, SealedChunk } from './chunk-buffer';
+import type { ChunkIds } from './disk/chunk-file';
 
 export interface ChunkStorage {
   /**
@@ -17,12 +18,13 @@ export interface ChunkStorage {
   newId(): Buffer;
   /**
    * Writes one tag's parts of an append to its open chunk (with the chunk's
-   * header when new); returns the bytes stored. Throws (a RetryableError
+   * header when new), and beside them the client chunk ids those parts carry
+   * (`ids`, where the storage keeps them with the events); returns the bytes stored. Throws (a RetryableError
    * where the storage can say more) when the write failed. It may keep views
    * of the parts' entries until `settleWrites` or `undo`, called in the same
    * synchronous step; after that the caller may reuse their memory.
    */
-  write(chunk: OpenChunk, parts: ForwardChunk[], isNew: boolean): number;
+  write(chunk: OpenChunk, parts: ForwardChunk[], isNew: boolean, ids: ChunkIds | null): number;
   /**
    * Finishes the work the writes since the last call left for after the
    * group's ids are recorded (the disk storage's copies into its write

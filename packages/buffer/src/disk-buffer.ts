@@ -43,20 +43,24 @@ export class DiskBuffer extends BaseBuffer {
   /**
    * Opens the buffer directory, recovering every chunk (and acked chunk id)
    * left by an earlier run: the chunks found are queued for sending, and each
-   * chunk file read gets a report. Rejects when the directory cannot be read
-   * or repaired.
+   * chunk file read gets a report; `idsRemembered` counts the client chunk
+   * ids found beside recovered events that the journal had not kept. Rejects
+   * when the directory cannot be read or repaired.
    */
-  static async open(options: DiskBufferOptions): Promise<{ buffer: DiskBuffer; recovered: RecoveryReport[] }> {
+  static async open(options: DiskBufferOptions): Promise<{ buffer: DiskBuffer; recovered: RecoveryReport[]; idsRemembered: number }> {
     const fs = options.fs ?? realFilesystem;
     await fs.mkdir(options.path);
     const ackedIds = await AckedChunkIds.open(fs, options.path, options.ackedIds);
     let found: Awaited<ReturnType<typeof recoverChunks>>;
+    let idsRemembered: number;
     try {
       found = await recoverChunks(fs, options.path);
+      // Ids written beside their events and not journaled (a crash came between the two writes) are remembered now.
+      idsRemembered = ackedIds.recordRecovered(found.ids);
     } catch (err) {
       ackedIds.closeSync();
       throw err;
     }
-    return { buffer: new DiskBuffer(options, fs, ackedIds, found.chunks), recovered: found.reports };
+    return { buffer: new DiskBuffer(options, fs, ackedIds, found.chunks), recovered: found.reports, idsRemembered };
   }
 }

@@ -173,12 +173,15 @@ export const diskBuffer: BufferSpec<DiskBufferConfig> = {
   type: 'disk',
   schema: diskBufferSchema,
   async create(config, { logger, fs }) {
-    const { buffer, recovered } = await DiskBuffer.open(diskBufferOptions(config, fs));
+    const { buffer, recovered, idsRemembered } = await DiskBuffer.open(diskBufferOptions(config, fs));
     const events = recovered.reduce((n, r) => n + r.events, 0);
     if (recovered.length) {
+      const ids = idsRemembered
+        ? ` ${idsRemembered} client chunk ids stored beside them were missing from the acked-id journal (a crash between the two writes) and are remembered again.`
+        : '';
       logger.info(
-        { code: Codes.TRB_BUF_RECOVERED, chunks: recovered.length, events },
-        `Recovered ${events} buffered events from ${config.path}.`,
+        { code: Codes.TRB_BUF_RECOVERED, chunks: recovered.length, events, idsRemembered },
+        `Recovered ${events} buffered events from ${config.path}.${ids}`,
       );
     }
     for (const r of recovered) {

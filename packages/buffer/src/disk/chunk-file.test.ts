@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
 import { JoinScratch, MAX_SEND_PARTS, chunkFileName, chunkIdOf, encodeAppend, parseChunkFile, sendParts } from './chunk-file';
 
@@ -108,4 +109,63 @@ test('file names carry the chunk id and give it back', () => {
   expect(chunkFileName(id)).toBe('00112233445566778899aabbccddeeff.chunk');
   expect(chunkIdOf(chunkFileName(id))?.equals(id)).toBe(true);
   expect(chunkIdOf('acked-chunk-ids.journal')).toBeNull();
+});
+
+/** A record framed by hand: length word (with the id record bit when `ids`), crc32, payload. */
+function rawRecord(payload: Buffer, ids: boolean): Buffer[] {
+  const h = Buffer.alloc(8);
+  h.writeUInt32BE((payload.length | (ids ? 0x80000000 : 0)) >>> 0, 0);
+  h.writeUInt32BE(crc32(payload) >>> 0, 4);
+  return [h, payload];
+}
+
+describe('client chunk ids beside the entries (id records)', () => {
+  const ids = (n: number, at: number) => ({ hashes: Uint32Array.from({ length: 4 * n }, (_, i) => (i * 2654435761) >>> 0), n, at });
+
+  test('an append with ids reads back the same entries, and recovery (verify) reads the ids with their time', () => {
+    const withIds = file([[part(0, 3)]]);
+    const second = encodeAppend(header, [part(3, 2)], false, undefined, ids(3, 1_700_000_000_500));
+    const third = encodeAppend(header, [part(5, 1)], false, undefined, ids(1, 1_700_000_000_600));
+    const data = Buffer.concat([withIds, ...second.buffers, ...third.buffers]);
+    expect(second.bytes).toBe(Buffer.concat(second.buffers).length);
+    const verified = parseChunkFile(data, true);
+    expect(verified).toMatchObject({ events: 6, goodLength: data.length });
+    expect(verified?.problem).toBeUndefined();
+    expect(events(verified?.entries ?? [])).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(verified?.ids).toEqual([ids(3, 1_700_000_000_500), ids(1, 1_700_000_000_600)]);
+    // A send's read only splits records: the id records are stepped over, not read.
+    const read = parseChunkFile(data, false);
+    expect(events(read?.entries ?? [])).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(read?.ids).toEqual([]);
+  });
+
+  test('ids after a torn or corrupt entries record are never read: an id is kept only with its events', () => {
+    const first = file([[part(0, 2)]]);
+    const append = Buffer.concat(encodeAppend(header, [part(2, 2)], false, undefined, ids(2, 5)).buffers);
+    const corrupt = Buffer.from(append);
+    corrupt[12] ^= 0xff; // inside the entries record's payload
+    const parsed = parseChunkFile(Buffer.concat([first, corrupt]), true);
+    expect(parsed?.problem).toMatch(/checksum mismatch/);
+    expect(parsed?.ids).toEqual([]);
+    expect(parsed?.goodLength).toBe(first.length);
+    // torn inside the id record itself: the entries before it stand, the ids do not
+    const torn = parseChunkFile(Buffer.concat([first, append.subarray(0, append.length - 3)]), true);
+    expect(torn?.events).toBe(4);
+    expect(torn?.ids).toEqual([]);
+    expect(torn?.problem).toMatch(/torn record/);
+  });
+
+  test('an id record of a length that holds no whole hashes ends the file there', () => {
+    const first = file([[part(0, 2)]]);
+    const parsed = parseChunkFile(Buffer.concat([first, ...rawRecord(Buffer.alloc(8 + 15), true)]), true);
+    expect(parsed?.events).toBe(2);
+    expect(parsed?.goodLength).toBe(first.length);
+    expect(parsed?.problem).toBe(`the id record at byte ${first.length} holds 23 bytes, not a time and whole hashes`);
+  });
+
+  test('a version 1 file (no id records) reads as before', () => {
+    const v1Header = Buffer.from(JSON.stringify({ v: 1, tag: 'app', createdAt: 7 }));
+    const data = Buffer.concat([...rawRecord(v1Header, false), ...rawRecord(part(0, 3).entries, false)]);
+    expect(parseChunkFile(data, true)).toMatchObject({ tag: 'app', createdAt: 7, events: 3, ids: [], goodLength: data.length });
+  });
 });

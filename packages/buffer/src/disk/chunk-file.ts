@@ -2,9 +2,23 @@
  * The chunk file format: one append-only file per chunk, named by the
  * chunk's id (`<32 hex digits>.chunk`), so the id survives restarts.
  *
- *   file    = record(header) record(entries)*      (framing: see ../records.ts)
- *   header  = JSON { "v": 1, "tag": string, "createdAt": ms }
+ *   file    = record(header) (record(entries) id-record?)*      (framing: see ../records.ts)
+ *   header  = JSON { "v": 2, "tag": string, "createdAt": ms }
  *   entries = the forward protocol's packed entries of one append
+ *   ids     = at: f64 LE (ms) | hash: 4 × u32 LE, one per client chunk id   (an id record: the high bit of its length word set)
+ *
+ * An id record follows the entries of one group commit's write and holds the
+ * resend-key hashes (acked-chunk-ids.ts) of the client chunk ids those
+ * entries carry. It is written in the same vectored write as the entries, so
+ * a crash between that write and the acked-id journal's write leaves the ids
+ * beside their events, and recovery remembers them: a resend of those chunks
+ * is then acked without being stored twice. Recovery reads an id record only
+ * when every record before it is intact, so an id is never kept whose events
+ * were torn off.
+ *
+ * Version 1 files (no id records) read the same. A version before id records
+ * reads a version 2 file up to its first id record: drain the buffer before
+ * going back to one.
  *
  * A torn or corrupt record ends what a file holds: parsing stops before it.
  * Pure: bytes in, values out.
@@ -31,6 +45,18 @@ export function chunkIdOf(name: string): Buffer | null {
   return Buffer.from(name.slice(0, -CHUNK_SUFFIX.length), 'hex');
 }
 
+/** The high bit of a record's length word: the record holds client chunk ids, not entries. */
+const ID_RECORD = 0x80000000;
+/** Bytes of an id record's time, before its hashes. */
+const ID_RECORD_TIME_BYTES = 8;
+
+/** Client chunk ids written beside one write's entries: `n` resend-key hashes `hashes[0 … 4n)`, acked at `at` (ms). */
+export interface ChunkIds {
+  hashes: Uint32Array;
+  n: number;
+  at: number;
+}
+
 export interface EncodedAppend {
   /** The records, for one vectored write. */
   buffers: Buffer[];
@@ -38,6 +64,17 @@ export interface EncodedAppend {
   bytes: number;
   /** What the entry records carry (one per record); a joined payload is in `join`'s memory, valid until its next join. */
   payloads: Buffer[];
+}
+
+/** The id record of `ids`: its header and payload. */
+function idRecord(ids: ChunkIds): Buffer[] {
+  const payload = Buffer.allocUnsafe(ID_RECORD_TIME_BYTES + 16 * ids.n);
+  payload.writeDoubleLE(ids.at, 0);
+  // The platform's byte order, as the acked-id journal's (little-endian wherever Node runs here).
+  Buffer.from(ids.hashes.buffer, ids.hashes.byteOffset, 16 * ids.n).copy(payload, ID_RECORD_TIME_BYTES);
+  const [hdr] = frame([payload]);
+  hdr.writeUInt32BE((payload.length | ID_RECORD) >>> 0, 0);
+  return [hdr, payload];
 }
 
 /**
@@ -61,8 +98,9 @@ export function encodeAppend(
   parts: ForwardChunk[],
   isNew: boolean,
   join: Join = concat,
+  ids: ChunkIds | null = null,
 ): EncodedAppend {
-  const buffers: Buffer[] = isNew ? frame([Buffer.from(JSON.stringify({ v: 1, tag: chunk.tag, createdAt: chunk.createdAt }))]) : [];
+  const buffers: Buffer[] = isNew ? frame([Buffer.from(JSON.stringify({ v: 2, tag: chunk.tag, createdAt: chunk.createdAt }))]) : [];
   let payloads: Buffer[];
   if (parts.length > MAX_WRITE_PARTS) {
     let n = 0;
@@ -75,6 +113,7 @@ export function encodeAppend(
     ];
   } else payloads = parts.map((p) => p.entries);
   buffers.push(...frame(payloads));
+  if (ids !== null && ids.n > 0) buffers.push(...idRecord(ids));
   let bytes = 0;
   for (const b of buffers) bytes += b.length;
   return { buffers, bytes, payloads };
@@ -111,6 +150,8 @@ export interface ParsedChunkFile {
   entries: Buffer[];
   /** Events in `entries`; counted only when verifying (0 otherwise). */
   events: number;
+  /** The id records' client chunk ids, in file order (each record's hashes copied out); read only when verifying. */
+  ids: ChunkIds[];
   /** Where the last complete, intact record ends. */
   goodLength: number;
   /** Why parsing stopped before the end, if it did. */
@@ -127,6 +168,7 @@ export function parseChunkFile(data: Buffer, verify: boolean): ParsedChunkFile |
   let pos = 0;
   let header: { tag: string; createdAt: number } | null = null;
   const entries: Buffer[] = [];
+  const ids: ChunkIds[] = [];
   let events = 0;
   let problem: string | undefined;
   while (pos < data.length) {
@@ -134,7 +176,9 @@ export function parseChunkFile(data: Buffer, verify: boolean): ParsedChunkFile |
       problem = `torn record header at byte ${pos}`;
       break;
     }
-    const len = data.readUInt32BE(pos);
+    const word = data.readUInt32BE(pos);
+    const isIds = header !== null && word >= ID_RECORD;
+    const len = isIds ? word - ID_RECORD : word;
     const sum = data.readUInt32BE(pos + 4);
     const start = pos + RECORD_HEADER;
     if (start + len > data.length) {
@@ -152,6 +196,19 @@ export function parseChunkFile(data: Buffer, verify: boolean): ParsedChunkFile |
       } catch {
         return null;
       }
+    } else if (isIds) {
+      if (!verify) {
+        pos = start + len;
+        continue;
+      }
+      if (len < ID_RECORD_TIME_BYTES || (len - ID_RECORD_TIME_BYTES) % 16 !== 0) {
+        problem = `the id record at byte ${pos} holds ${len} bytes, not a time and whole hashes`;
+        break;
+      }
+      const n = (len - ID_RECORD_TIME_BYTES) / 16;
+      const hashes = new Uint32Array(4 * n);
+      payload.copy(Buffer.from(hashes.buffer), 0, ID_RECORD_TIME_BYTES);
+      ids.push({ hashes, n, at: payload.readDoubleLE(0) });
     } else {
       if (verify) {
         try {
@@ -166,7 +223,7 @@ export function parseChunkFile(data: Buffer, verify: boolean): ParsedChunkFile |
     pos = start + len;
   }
   if (!header || typeof header.tag !== 'string') return null;
-  return { tag: header.tag, createdAt: Number(header.createdAt) || Date.now(), entries, events, goodLength: pos, problem };
+  return { tag: header.tag, createdAt: Number(header.createdAt) || Date.now(), entries, ids, events, goodLength: pos, problem };
 }
 
 /**

@@ -18,7 +18,7 @@ import type { ForwardChunk } from '@tributary/forward-protocol';
 import type { AckedChunkIds } from '../acked-chunk-ids';
 import { BufferErrorCode, type OpenChunk, type SealedChunk } from '../chunk-buffer';
 import type { ChunkStorage, StorageEvents } from '../chunk-storage';
-import { CHUNK_ID_BYTES, JoinScratch, chunkFileName, encodeAppend, parseChunkFile, sendParts } from './chunk-file';
+import { CHUNK_ID_BYTES, type ChunkIds, JoinScratch, chunkFileName, encodeAppend, parseChunkFile, sendParts } from './chunk-file';
 import { Descriptors } from './descriptors';
 import { type FsyncMode, type FsyncPolicy, fsyncPolicy } from './fsync-policy';
 import { ReadPool } from './read-pool';
@@ -85,7 +85,7 @@ export class DiskStorage implements ChunkStorage {
     return spare.id;
   }
 
-  write(chunk: OpenChunk, parts: ForwardChunk[], isNew: boolean): number {
+  write(chunk: OpenChunk, parts: ForwardChunk[], isNew: boolean, ids: ChunkIds | null): number {
     const key = chunk.id.toString('hex');
     let fd = this.descriptors.get(key);
     try {
@@ -93,7 +93,7 @@ export class DiskStorage implements ChunkStorage {
         fd = this.fs.openSync(this.file(chunk.id), 'a'); // no spare was ready
         this.descriptors.add(key, fd);
       }
-      const { buffers, bytes, payloads } = encodeAppend(chunk, parts, isNew, this.joins.join);
+      const { buffers, bytes, payloads } = encodeAppend(chunk, parts, isNew, this.joins.join, ids);
       writevAllSync(this.fs, fd, buffers, bytes);
       this.descriptors.written(fd);
       // Views of the parts' entries are copied into the write cache by `settleWrites`, once the group's ids are

@@ -56,6 +56,7 @@ test('a corrupt record: the file is cut back to the records before it, and the r
       file: chunkFileName(id(3)),
       chunks: 1,
       events: 4,
+      ids: 0,
       skippedBytes: tail.length,
       problem: expect.stringMatching(/checksum mismatch in the record at byte \d+/),
     },

@@ -9,12 +9,14 @@
 import { join } from 'node:path';
 import type { Filesystem } from '@tributary/core';
 import type { SealedChunk } from '../chunk-buffer';
-import { CHUNK_ID_BYTES, chunkIdOf, parseChunkFile } from './chunk-file';
+import { CHUNK_ID_BYTES, type ChunkIds, chunkIdOf, parseChunkFile } from './chunk-file';
 
 export interface RecoveryReport {
   file: string;
   chunks: number;
   events: number;
+  /** Client chunk ids found beside the file's events (its id records). */
+  ids: number;
   /** Bytes cut off a torn or corrupt tail. */
   skippedBytes: number;
   problem?: string;
@@ -25,12 +27,15 @@ export interface Recovered {
   chunks: SealedChunk[];
   /** One per chunk file read (empty files left out: nothing was accepted into them). */
   reports: RecoveryReport[];
+  /** The client chunk ids written beside the events found (chunk-file.ts), for the acked-id memory. */
+  ids: ChunkIds[];
 }
 
 /** Reads back, repairs and reports every chunk file in `dir`. Rejects only when the directory or a file cannot be read or repaired. */
 export async function recoverChunks(fs: Filesystem, dir: string): Promise<Recovered> {
   const reports: RecoveryReport[] = [];
   const chunks: SealedChunk[] = [];
+  const ids: ChunkIds[] = [];
   for (const name of await fs.readdir(dir)) {
     const id = chunkIdOf(name);
     if (!id) continue;
@@ -48,6 +53,7 @@ export async function recoverChunks(fs: Filesystem, dir: string): Promise<Recove
         file: name,
         chunks: 0,
         events: 0,
+        ids: 0,
         skippedBytes: data.length,
         problem: 'unreadable header; file set aside as .corrupt',
       });
@@ -71,8 +77,19 @@ export async function recoverChunks(fs: Filesystem, dir: string): Promise<Recove
         notBefore: 0,
       });
     }
-    reports.push({ file: name, chunks: events ? 1 : 0, events, skippedBytes: data.length - parsed.goodLength, problem: parsed.problem });
+    let idCount = 0;
+    for (const r of parsed.ids) idCount += r.n;
+    if (events > 0) ids.push(...parsed.ids);
+    reports.push({
+      file: name,
+      chunks: events ? 1 : 0,
+      events,
+      ids: idCount,
+      skippedBytes: data.length - parsed.goodLength,
+      problem: parsed.problem,
+    });
   }
   chunks.sort((a, b) => a.createdAt - b.createdAt);
-  return { chunks, reports };
+  ids.sort((a, b) => a.at - b.at);
+  return { chunks, reports, ids };
 }

@@ -11,14 +11,12 @@
  * (kill -9) the last record of a file decides where reading resumes:
  *   - pos = end: from pos;
  *   - pos < end: exactly [pos, end) is read again under the same chunk id,
- *     and the buffer's memory of acked chunk ids (written in the same step as
- *     the events) tells whether it was already accepted: skipped if so.
+ *     and the buffer's memory of acked chunk ids tells whether it was
+ *     already accepted: skipped if so. The buffer writes a batch's chunk ids
+ *     in the same write as its events (an id record after them in the chunk
+ *     file), so a crash before its id journal's write still finds them.
  * So a line is neither lost nor repeated, whichever instruction the crash
- * stopped at, with one exception the buffer sets: it journals a batch's chunk
- * ids just after its events (in the same synchronous step under `fsync:
- * interval`, after the events' fdatasync under `always`); a crash between the
- * two keeps events whose id it forgot, and that range is handed over again.
- * Records are written (not synced) before the buffer's write:
+ * stopped at. Records are written (not synced) before the buffer's write:
  * a process crash keeps them (page cache); a power loss may lose the last
  * ones, and the lines after the surviving position are read again.
  *

@@ -28,16 +28,21 @@ import {
   packedForwardParts,
 } from '@tributary/forward-protocol';
 import { stringify } from 'yaml';
-import { freePort, peakRssMb, startCpuMeter, waitHealthy } from './loopback';
+import { freePort, peakRssMb, startCpuMeter, stopProcess, waitHealthy } from './loopback';
 import { sampleRecord } from './protocol';
 import { type BenchResult, percentile } from './stats';
 
-/** Starts the acking receiver child; resolves with its port and a live event counter. */
-async function startReceiver(): Promise<{ child: ChildProcess; port: number; events: () => number }> {
+/**
+ * Starts the acking receiver child (receiver.ts); resolves with its port and
+ * a live count of the events it acked (reported every 20 ms). It exits when
+ * this process does (IPC disconnect); the caller stops it otherwise.
+ */
+export async function startReceiver(): Promise<{ child: ChildProcess; port: number; events: () => number }> {
   const child = fork(join(__dirname, 'receiver.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let events = 0;
   const port = await new Promise<number>((resolve, reject) => {
     child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`The bench receiver exited (${code}) before it listened.`)));
     child.on('message', (m: { port?: number; events?: number }) => {
       if (m.port) resolve(m.port);
       if (m.events !== undefined) events = m.events;
@@ -83,23 +88,34 @@ export interface Edge {
 export function tributaryEdge(filters = 'none'): Edge {
   return {
     name: filters === 'none' ? 'forwarder' : `forwarder (filters ${filters})`,
-    start: (dir, receiverPort) => startForwarder(dir, receiverPort, BENCH_FILTERS[filters]),
+    start: (dir, receiverPort) => startForwarder(dir, receiverPort, { filters: BENCH_FILTERS[filters] }),
   };
 }
 
 export const TRIBUTARY_EDGE: Edge = tributaryEdge();
 
-async function startForwarder(dir: string, receiverPort: number, filters: unknown[]): Promise<{ child: ChildProcess; port: number }> {
+/**
+ * Starts the Tributary forwarder: a forward input on a free port, the bench's
+ * disk buffer, a forward output to the receiver on `receiverPort`, plus the
+ * filters and the tail input `extra` asks for. Resolves once /healthz
+ * answers; a forwarder that does not get there is stopped before the rejection.
+ */
+export async function startForwarder(
+  dir: string,
+  receiverPort: number,
+  extra: { filters?: unknown[]; tail?: Record<string, unknown> } = {},
+): Promise<{ child: ChildProcess; port: number }> {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const config = join(dir, 'forwarder.yaml');
   writeFileSync(
     config,
     stringify({
       forward: { port, udp_heartbeat: false },
+      ...(extra.tail ? { tail: extra.tail } : {}),
       http: { enabled: false },
       buffer: { path: join(dir, 'buffer'), max_bytes: 512 * 1024 * 1024, chunk_limit_bytes: 1024 * 1024, flush_interval_ms: 200 },
       output: { servers: [{ host: '127.0.0.1', port: receiverPort }] },
-      filters,
+      filters: extra.filters ?? [],
       metrics: { port: metricsPort },
       log_level: 'warn',
     }),
@@ -116,7 +132,12 @@ async function startForwarder(dir: string, receiverPort: number, filters: unknow
     ],
     { stdio: 'inherit' },
   );
-  await waitHealthy(metricsPort, 'The forwarder', () => child.exitCode === null);
+  try {
+    await waitHealthy(metricsPort, 'The forwarder', () => child.exitCode === null);
+  } catch (err) {
+    await stopProcess(child);
+    throw err;
+  }
   return { child, port };
 }
 

@@ -8,9 +8,11 @@
  *   s3    gzip NDJSON objects PUT to s3rver (a real S3 HTTP server, in its own process)
  *
  * Reported, from the sender's first request:
- * - ingest: events acked per second while sending (a stage figure);
- * - delivered: events the sink confirmed (written, synced, renamed, or PUT)
- *   per second, up to the moment the last one was confirmed: what users get;
+ * - delivered (the headline): events the sink confirmed (written, synced,
+ *   renamed, or PUT) per second, up to the moment the last one was
+ *   confirmed: what users get;
+ * - ingest only (stage): events acked per second while sending, a
+ *   stage-local figure printed under the delivered one, never in its place;
  * - sustained delivery while ingest ran, the backlog when sending stopped and
  *   how long it took to drain; the aggregator's peak RSS and CPU seconds.
  */
@@ -30,7 +32,9 @@ export type AggregatorBenchLog = 'embedded' | 'kafka';
 export type AggregatorBenchCompress = 'none' | 'gzip';
 
 export interface AggregatorBenchReport {
+  /** Stage-local: events acked while sending; not what reached the sink. */
   ingest: BenchResult;
+  /** End to end: sender's ack -> confirmed by the sink. */
   delivered: BenchResult;
   notes: string[];
 }
@@ -178,11 +182,11 @@ export async function runAggregatorBench(
     const notes = [
       `  sent and acked ${sent.sentEvents.toLocaleString('en-US')} events in ${sendSeconds.toFixed(1)} s; the sink confirmed ${delivered.toLocaleString('en-US')}${delivered < sent.sentEvents ? ' (INCOMPLETE: drain limit reached)' : ''}`,
       `  delivered while sending: ${Math.round(deliveredAtSendEnd / sendSeconds).toLocaleString('en-US')} events/s; backlog when sending stopped: ${(sent.sentEvents - deliveredAtSendEnd).toLocaleString('en-US')} events, drained in ${((lastDelivered - sendEnd) / 1000).toFixed(1)} s`,
-      `  delivered / ingest: ${(delivered / ((lastDelivered - start) / 1000) / (sent.sentEvents / sendSeconds)).toFixed(2)}`,
+      `  delivered / ingest only: ${(delivered / ((lastDelivered - start) / 1000) / (sent.sentEvents / sendSeconds)).toFixed(2)}`,
     ];
     return {
       ingest: {
-        name: `aggregator ingest (acked), ${name}`,
+        name: `aggregator ingest only (stage: acked, not delivered), ${name}`,
         events: sent.sentEvents,
         bytes: sent.sentBytes,
         seconds: sendSeconds,
@@ -193,7 +197,7 @@ export async function runAggregatorBench(
         peakRssMb: rss,
       },
       delivered: {
-        name: `aggregator delivered (ack -> ${sink} sink), ${name}`,
+        name: `aggregator delivered end to end (ack -> ${sink} sink), ${name}`,
         events: delivered,
         sentEvents: sent.sentEvents,
         bytes: sent.sentBytes * (delivered / Math.max(1, sent.sentEvents)),

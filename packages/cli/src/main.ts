@@ -94,6 +94,7 @@ export function buildProgram(): Command {
     .option('--log <log>', 'aggregator: the durable log, embedded | kafka (a new topic on KAFKA_BROKERS)', 'embedded')
     .option('--compress <codec>', 'aggregator: none | gzip (the sender sends CompressedPackedForward)', 'none')
     .option('--filters <set>', 'forwarder-*: filters the forwarder runs, none | grep | grep-record | mask', 'none')
+    .option('--lines <n>', 'tail: lines written per case (default 2000000)')
     .option('--works <list>', 'side-by-side: comma-separated works to run, of packed, message, message-ack, aggregator (default: all)')
     .option(
       '--encoder-threads <n>',
@@ -111,6 +112,7 @@ export function buildProgram(): Command {
           filters: string;
           works?: string;
           encoderThreads?: string;
+          lines?: string;
         },
       ) => {
         const { runBench } = await import('./bench/index');
@@ -118,7 +120,8 @@ export function buildProgram(): Command {
         const works = opts.works?.split(',').map((w) => w.trim());
         const { sink, log, compress, filters } = opts;
         const encoderThreads = opts.encoderThreads === undefined ? undefined : Number(opts.encoderThreads);
-        await runBench(suite, { seconds: Number(opts.seconds), connections, sink, log, compress, filters, works, encoderThreads });
+        const lines = opts.lines === undefined ? undefined : Number(opts.lines);
+        await runBench(suite, { seconds: Number(opts.seconds), connections, sink, log, compress, filters, works, encoderThreads, lines });
       },
     );
 

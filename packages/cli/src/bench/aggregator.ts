@@ -2,15 +2,17 @@
  * Aggregator benchmark, end to end on loopback: this process sends
  * PackedForward chunks (1,000 ~200-byte events, ack per chunk, 8 unacked per
  * connection; CompressedPackedForward with `--compress gzip`) to one aggregator process on its defaults (embedded log,
- * embedded dedupe), run with the node flags it is deployed with, that writes every event to a sink:
+ * embedded dedupe), run with the node flags it is deployed with (role-process.ts), that writes every event to a sink:
  *
  *   file  gzip NDJSON objects on local disk (fdatasync + rename)
  *   s3    gzip NDJSON objects PUT to s3rver (a real S3 HTTP server, in its own process)
  *
  * Reported, from the sender's first request:
- * - ingest: events acked per second while sending (a stage figure);
- * - delivered: events the sink confirmed (written, synced, renamed, or PUT)
- *   per second, up to the moment the last one was confirmed: what users get;
+ * - delivered (the headline): events the sink confirmed (written, synced,
+ *   renamed, or PUT) per second, up to the moment the last one was
+ *   confirmed: what users get;
+ * - ingest only (stage): events acked per second while sending, a
+ *   stage-local figure printed under the delivered one, never in its place;
  * - sustained delivery while ingest ran, the backlog when sending stopped and
  *   how long it took to drain; the aggregator's peak RSS and CPU seconds.
  */
@@ -20,7 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { sendPacked } from './forwarder';
-import { freePort, peakRssMb, startCpuMeter, waitHealthy } from './loopback';
+import { freePort, peakRssMb, startCpuMeter, stopProcess, waitHealthy } from './loopback';
+import { spawnRole, stopRole } from './role-process';
 import { type BenchResult, percentile } from './stats';
 
 export type AggregatorBenchSink = 'file' | 's3';
@@ -30,21 +33,12 @@ export type AggregatorBenchLog = 'embedded' | 'kafka';
 export type AggregatorBenchCompress = 'none' | 'gzip';
 
 export interface AggregatorBenchReport {
+  /** Stage-local: events acked while sending; not what reached the sink. */
   ingest: BenchResult;
+  /** End to end: sender's ack -> confirmed by the sink. */
   delivered: BenchResult;
   notes: string[];
 }
-
-/**
- * Node flags of a deployed aggregator (deploy/Dockerfile's entrypoint and the
- * systemd unit): a 4 MB young generation. Its main thread's garbage is
- * mostly ArrayBuffers that V8 collects on external-memory pressure, not on a
- * full nursery, and the default 16 MB semi-spaces were ~20 MB of its RSS for
- * no CPU saved (measured in the commit). And a 64 MB floor under the old
- * generation's limit: V8 counts ArrayBuffers grown since the last full GC
- * against the old generation's headroom (docs/operations.md).
- */
-export const AGGREGATOR_NODE_FLAGS = ['--max-semi-space-size=4', '--initial-old-space-size=64'];
 
 /** Most time to wait for the sink to catch up after sending stops. */
 const DRAIN_LIMIT_MS = 180_000;
@@ -143,20 +137,7 @@ export async function runAggregatorBench(
       log_level: 'warn',
     }),
   );
-  const agg = spawn(
-    process.execPath,
-    [
-      ...AGGREGATOR_NODE_FLAGS,
-      ...(process.env.TRB_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.TRB_BENCH_PROF] : []),
-      // node flags to try on the aggregator alone, after the deployed ones (e.g. --max-semi-space-size=16, --trace-gc)
-      ...(process.env.TRB_BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
-      join(__dirname, '..', '..', 'bin', 'tributary.js'),
-      'aggregator',
-      '--config',
-      config,
-    ],
-    { stdio: 'inherit' },
-  );
+  const agg = spawnRole('aggregator', config);
   try {
     await waitHealthy(metricsPort, 'The aggregator', () => agg.exitCode === null);
     const start = Date.now();
@@ -178,11 +159,11 @@ export async function runAggregatorBench(
     const notes = [
       `  sent and acked ${sent.sentEvents.toLocaleString('en-US')} events in ${sendSeconds.toFixed(1)} s; the sink confirmed ${delivered.toLocaleString('en-US')}${delivered < sent.sentEvents ? ' (INCOMPLETE: drain limit reached)' : ''}`,
       `  delivered while sending: ${Math.round(deliveredAtSendEnd / sendSeconds).toLocaleString('en-US')} events/s; backlog when sending stopped: ${(sent.sentEvents - deliveredAtSendEnd).toLocaleString('en-US')} events, drained in ${((lastDelivered - sendEnd) / 1000).toFixed(1)} s`,
-      `  delivered / ingest: ${(delivered / ((lastDelivered - start) / 1000) / (sent.sentEvents / sendSeconds)).toFixed(2)}`,
+      `  delivered / ingest only: ${(delivered / ((lastDelivered - start) / 1000) / (sent.sentEvents / sendSeconds)).toFixed(2)}`,
     ];
     return {
       ingest: {
-        name: `aggregator ingest (acked), ${name}`,
+        name: `aggregator ingest only (stage: acked, not delivered), ${name}`,
         events: sent.sentEvents,
         bytes: sent.sentBytes,
         seconds: sendSeconds,
@@ -193,7 +174,7 @@ export async function runAggregatorBench(
         peakRssMb: rss,
       },
       delivered: {
-        name: `aggregator delivered (ack -> ${sink} sink), ${name}`,
+        name: `aggregator delivered end to end (ack -> ${sink} sink), ${name}`,
         events: delivered,
         sentEvents: sent.sentEvents,
         bytes: sent.sentBytes * (delivered / Math.max(1, sent.sentEvents)),
@@ -204,12 +185,8 @@ export async function runAggregatorBench(
       notes,
     };
   } finally {
-    agg.kill(process.env.TRB_BENCH_PROF ? 'SIGINT' : 'SIGKILL');
-    await new Promise((r) => agg.once('exit', r));
-    if (s3) {
-      s3.child.kill('SIGKILL');
-      await new Promise((r) => s3.child.once('exit', r));
-    }
+    await stopRole(agg);
+    if (s3) await stopProcess(s3.child);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,21 +1,24 @@
 /**
- * Fluent Bit as the peer in the side-by-side bench: started from the binary
- * FLUENT_BIT names, with a classic config file and every path it writes
+ * Fluent Bit as the peer in the side-by-side and tail benches: started from
+ * the binary FLUENT_BIT names, with a classic config file and every path it writes
  * (storage, output files) under the bench's temporary directory, listening on
  * loopback only.
  *
  *   edge        in_forward (storage.type filesystem) -> out_forward, require_ack_response
  *   aggregator  in_forward (storage.type filesystem) -> out_file (one line per event, no gzip, no sync)
+ *   tail        in_tail (read_from_head, a position DB, storage.type filesystem) -> out_forward, require_ack_response
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { freePort } from './loopback';
+import { freePort, stopProcess } from './loopback';
 
 /** What each side does, printed beside the figures. */
 export const FLUENT_BIT_EDGE = 'in_forward storage.type filesystem, flush 0.2 s -> out_forward require_ack_response';
 export const FLUENT_BIT_FILES = 'in_forward storage.type filesystem, flush 0.2 s -> out_file (no gzip, no dedupe, no sync)';
+export const FLUENT_BIT_TAIL =
+  'in_tail read_from_head, position DB, storage.type filesystem, flush 0.2 s -> out_forward require_ack_response';
 
 /** The Fluent Bit binary from FLUENT_BIT, or undefined when it is not set. */
 export function fluentBitBinary(): string | undefined {
@@ -40,31 +43,49 @@ async function waitListening(port: number, child: ChildProcess): Promise<void> {
   }
 }
 
+/** A classic-config section: `[name]` and one `key value` line per property. */
+function section(name: string, props: Record<string, string>): string {
+  return `[${name}]\n${Object.entries(props)
+    .map(([k, v]) => `    ${k} ${v}`)
+    .join('\n')}\n`;
+}
+
+/**
+ * Writes a classic config of `input` and `output` (storage, and every other
+ * path it writes, under `dir`) and starts Fluent Bit on it; resolves once the
+ * process is spawned. `parsers` are [PARSER] sections, written to a parsers
+ * file of their own (the classic config does not take them inline).
+ */
+async function spawnFluentBit(
+  binary: string,
+  dir: string,
+  input: Record<string, string>,
+  output: Record<string, string>,
+  parsers: Record<string, string>[] = [],
+): Promise<ChildProcess> {
+  const service: Record<string, string> = { flush: '0.2', grace: '1', log_level: 'warn', 'storage.path': join(dir, 'fluent-bit-storage') };
+  if (parsers.length) {
+    service.parsers_file = join(dir, 'fluent-bit-parsers.conf');
+    writeFileSync(service.parsers_file, parsers.map((p) => section('PARSER', p)).join('\n'));
+  }
+  const config = join(dir, 'fluent-bit.conf');
+  writeFileSync(config, [section('SERVICE', service), section('INPUT', input), section('OUTPUT', { match: '*', ...output })].join('\n'));
+  const child = spawn(binary, ['-q', '-c', config], { stdio: ['ignore', 'inherit', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (err) => reject(new Error(`Fluent Bit (${binary}) did not start: ${err.message}`)));
+  });
+  return child;
+}
+
 /**
  * Starts Fluent Bit with in_forward on a free port in front of `output` (a
  * classic-config [OUTPUT] body); resolves once it listens.
  */
 async function startFluentBit(binary: string, dir: string, output: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
-  const section = (name: string, props: Record<string, string>) =>
-    `[${name}]\n${Object.entries(props)
-      .map(([k, v]) => `    ${k} ${v}`)
-      .join('\n')}\n`;
-  const config = join(dir, 'fluent-bit.conf');
-  writeFileSync(
-    config,
-    [
-      section('SERVICE', { flush: '0.2', grace: '1', log_level: 'warn', 'storage.path': join(dir, 'fluent-bit-storage') }),
-      section('INPUT', { name: 'forward', listen: '127.0.0.1', port: String(port), 'storage.type': 'filesystem' }),
-      section('OUTPUT', { match: '*', ...output }),
-    ].join('\n'),
-  );
-  const child = spawn(binary, ['-q', '-c', config], { stdio: ['ignore', 'inherit', 'inherit'] });
-  const spawned = new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', (err) => reject(new Error(`Fluent Bit (${binary}) did not start: ${err.message}`)));
-  });
-  await spawned;
+  const input = { name: 'forward', listen: '127.0.0.1', port: String(port), 'storage.type': 'filesystem' };
+  const child = await spawnFluentBit(binary, dir, input, output);
   try {
     await waitListening(port, child);
   } catch (err) {
@@ -74,9 +95,17 @@ async function startFluentBit(binary: string, dir: string, output: Record<string
   return { child, port };
 }
 
+/** out_forward to the bench's acking receiver, an ack awaited per chunk. */
+const toReceiver = (receiverPort: number) => ({
+  name: 'forward',
+  host: '127.0.0.1',
+  port: String(receiverPort),
+  require_ack_response: 'true',
+});
+
 /** Fluent Bit as an edge agent: forward in, disk storage, forward out with acks to the receiver. */
 export function startFluentBitEdge(binary: string, dir: string, receiverPort: number): Promise<{ child: ChildProcess; port: number }> {
-  return startFluentBit(binary, dir, { name: 'forward', host: '127.0.0.1', port: String(receiverPort), require_ack_response: 'true' });
+  return startFluentBit(binary, dir, toReceiver(receiverPort));
 }
 
 /** Fluent Bit as an aggregator into files under `outDir` (one file per tag, one line per event). */
@@ -85,12 +114,29 @@ export function startFluentBitFiles(binary: string, dir: string, outDir: string)
   return startFluentBit(binary, dir, { name: 'file', path: outDir });
 }
 
-/** Kills a child (SIGKILL) and waits until it has exited. */
-export async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
+/**
+ * Fluent Bit tailing the files `path` matches from their head (a position DB
+ * under `dir`, disk storage, the `json` parser or none) into out_forward with
+ * acks to the receiver; resolves once it is spawned (tail listens on nothing).
+ */
+export function startFluentBitTail(
+  binary: string,
+  dir: string,
+  path: string,
+  parser: 'none' | 'json',
+  receiverPort: number,
+): Promise<ChildProcess> {
+  const input = {
+    name: 'tail',
+    path,
+    tag: 'tail.*',
+    read_from_head: 'on',
+    db: join(dir, 'fluent-bit-tail.db'),
+    'storage.type': 'filesystem',
+    ...(parser === 'json' ? { parser: 'json' } : {}),
+  };
+  const parsers = parser === 'json' ? [{ name: 'json', format: 'json' }] : [];
+  return spawnFluentBit(binary, dir, input, toReceiver(receiverPort), parsers);
 }
 
 /**

@@ -12,7 +12,7 @@
  * the cost of filtering shows as the drop in delivered events/s), or any other
  * Forward agent `Edge` starts (Fluent Bit in the side-by-side bench).
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -28,16 +28,22 @@ import {
   packedForwardParts,
 } from '@tributary/forward-protocol';
 import { stringify } from 'yaml';
-import { freePort, peakRssMb, startCpuMeter, waitHealthy } from './loopback';
+import { freePort, peakRssMb, startCpuMeter, stopProcess, waitHealthy } from './loopback';
 import { sampleRecord } from './protocol';
+import { spawnRole, stopRole } from './role-process';
 import { type BenchResult, percentile } from './stats';
 
-/** Starts the acking receiver child; resolves with its port and a live event counter. */
-async function startReceiver(): Promise<{ child: ChildProcess; port: number; events: () => number }> {
+/**
+ * Starts the acking receiver child (receiver.ts); resolves with its port and
+ * a live count of the events it acked (reported every 20 ms). It exits when
+ * this process does (IPC disconnect); the caller stops it otherwise.
+ */
+export async function startReceiver(): Promise<{ child: ChildProcess; port: number; events: () => number }> {
   const child = fork(join(__dirname, 'receiver.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let events = 0;
   const port = await new Promise<number>((resolve, reject) => {
     child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`The bench receiver exited (${code}) before it listened.`)));
     child.on('message', (m: { port?: number; events?: number }) => {
       if (m.port) resolve(m.port);
       if (m.events !== undefined) events = m.events;
@@ -45,22 +51,6 @@ async function startReceiver(): Promise<{ child: ChildProcess; port: number; eve
   });
   return { child, port, events: () => events };
 }
-
-/**
- * The forwarder runs with the V8 settings the deployment uses (deploy/ and
- * docs/benchmarks.md): a 4 MB young generation keeps an edge agent's peak RSS
- * ~40 MB lower, a 128 MB old-generation ceiling makes V8 collect promoted
- * garbage before it piles up (under a full buffer it reached ~70 MB of heap),
- * and a 64 MB floor under the old generation's limit keeps V8 from starting a
- * full GC every ~35 ms on a 13 MB heap (it counts ArrayBuffers, socket reads
- * among them, against the old generation's headroom; docs/operations.md).
- * TRB_BENCH_NODE_FLAGS overrides them (empty: Node's defaults).
- */
-const FORWARDER_NODE_FLAGS = (
-  process.env.TRB_BENCH_NODE_FLAGS ?? '--max-semi-space-size=4 --max-old-space-size=128 --initial-old-space-size=64'
-)
-  .split(' ')
-  .filter(Boolean);
 
 /** Filter sets of the bench: none; a grep that keeps every event (alone, and plus one added field); mask (every builtin) over all values. */
 export const BENCH_FILTERS: Record<string, unknown[]> = {
@@ -83,40 +73,46 @@ export interface Edge {
 export function tributaryEdge(filters = 'none'): Edge {
   return {
     name: filters === 'none' ? 'forwarder' : `forwarder (filters ${filters})`,
-    start: (dir, receiverPort) => startForwarder(dir, receiverPort, BENCH_FILTERS[filters]),
+    start: (dir, receiverPort) => startForwarder(dir, receiverPort, { filters: BENCH_FILTERS[filters] }),
   };
 }
 
 export const TRIBUTARY_EDGE: Edge = tributaryEdge();
 
-async function startForwarder(dir: string, receiverPort: number, filters: unknown[]): Promise<{ child: ChildProcess; port: number }> {
+/**
+ * Starts the Tributary forwarder (with its deployed node flags,
+ * role-process.ts): a forward input on a free port, the bench's disk buffer,
+ * a forward output to the receiver on `receiverPort`, plus the filters and
+ * the tail input `extra` asks for. Resolves once /healthz answers; a
+ * forwarder that does not get there is stopped before the rejection.
+ */
+export async function startForwarder(
+  dir: string,
+  receiverPort: number,
+  extra: { filters?: unknown[]; tail?: Record<string, unknown> } = {},
+): Promise<{ child: ChildProcess; port: number }> {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const config = join(dir, 'forwarder.yaml');
   writeFileSync(
     config,
     stringify({
       forward: { port, udp_heartbeat: false },
+      ...(extra.tail ? { tail: extra.tail } : {}),
       http: { enabled: false },
       buffer: { path: join(dir, 'buffer'), max_bytes: 512 * 1024 * 1024, chunk_limit_bytes: 1024 * 1024, flush_interval_ms: 200 },
       output: { servers: [{ host: '127.0.0.1', port: receiverPort }] },
-      filters,
+      filters: extra.filters ?? [],
       metrics: { port: metricsPort },
       log_level: 'warn',
     }),
   );
-  const child = spawn(
-    process.execPath,
-    [
-      ...FORWARDER_NODE_FLAGS,
-      ...(process.env.TRB_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.TRB_BENCH_PROF] : []),
-      join(__dirname, '..', '..', 'bin', 'tributary.js'),
-      'forwarder',
-      '--config',
-      config,
-    ],
-    { stdio: 'inherit' },
-  );
-  await waitHealthy(metricsPort, 'The forwarder', () => child.exitCode === null);
+  const child = spawnRole('forwarder', config);
+  try {
+    await waitHealthy(metricsPort, 'The forwarder', () => child.exitCode === null);
+  } catch (err) {
+    await stopRole(child);
+    throw err;
+  }
   return { child, port };
 }
 
@@ -339,6 +335,9 @@ function sendAckEachOn(port: number, conn: number, until: number, window: number
   });
 }
 
+/** Most time to wait, once sending stopped, for the receiver to count every event the edge acked. */
+const DRAIN_LIMIT_MS = 60_000;
+
 export type ForwarderBenchMode = 'packed' | 'message' | 'message-ack';
 
 const SENDERS: Record<ForwarderBenchMode, (port: number, seconds: number, connections: number) => Promise<Sender>> = {
@@ -365,7 +364,7 @@ export async function runForwarderBench(
   try {
     forwarder = await edge.start(dir, receiver.port);
   } catch (err) {
-    receiver.child.kill('SIGKILL');
+    await stopProcess(receiver.child);
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -374,7 +373,7 @@ export async function runForwarderBench(
     const cpuUsed = startCpuMeter({ [edge.name]: forwarder.child.pid as number, receiver: receiver.child.pid as number });
     const sent = await SENDERS[mode](forwarder.port, seconds, connections);
     // Delivered = what reached the receiver; wait (bounded) for the forwarder to drain what it acked.
-    const drainUntil = Date.now() + 60_000;
+    const drainUntil = Date.now() + DRAIN_LIMIT_MS;
     while (receiver.events() < sent.sentEvents && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 50));
     const elapsed = (Date.now() - start) / 1000;
     const delivered = receiver.events();
@@ -392,9 +391,8 @@ export async function runForwarderBench(
       cpu,
     };
   } finally {
-    forwarder.child.kill(process.env.TRB_BENCH_PROF ? 'SIGINT' : 'SIGKILL');
-    await new Promise((r) => forwarder.child.once('exit', r));
-    receiver.child.kill('SIGKILL');
+    await stopRole(forwarder.child);
+    await stopProcess(receiver.child);
     rmSync(dir, { recursive: true, force: true });
   }
 }

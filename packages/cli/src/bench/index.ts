@@ -1,10 +1,10 @@
 import { type AggregatorBenchCompress, type AggregatorBenchLog, type AggregatorBenchSink, runAggregatorBench } from './aggregator';
-import { fluentBitBinary } from './fluent-bit';
+import { FLUENT_BIT_TAIL, fluentBitBinary } from './fluent-bit';
 import { BENCH_FILTERS, runForwarderBench, tributaryEdge } from './forwarder';
 import { runProtocolBench } from './protocol';
 import { WORK_KEYS, formatRow, formatTable, runSideBySide } from './side-by-side';
 import { formatResult } from './stats';
-import { runTailBench } from './tail';
+import { TRIBUTARY_TAIL, formatTailCase, formatTailTable, runTailBench } from './tail';
 
 export interface BenchOptions {
   seconds: number;
@@ -21,11 +21,16 @@ export interface BenchOptions {
   works?: string[];
   /** aggregator, side-by-side's aggregator work: egress.encoder_threads (the aggregator's auto when absent) */
   encoderThreads?: number;
+  /** tail: lines written per case (2 M when absent) */
+  lines?: number;
 }
+
+/** Lines the tail bench writes per case unless --lines says otherwise (~400 MB of ~200-byte lines). */
+const TAIL_LINES = 2_000_000;
 
 export async function runBench(
   suite: string,
-  { seconds, connections, sink, log, compress = 'none', filters, works, encoderThreads }: BenchOptions,
+  { seconds, connections, sink, log, compress = 'none', filters, works, encoderThreads, lines = TAIL_LINES }: BenchOptions,
 ): Promise<void> {
   if (!Object.hasOwn(BENCH_FILTERS, filters))
     throw new Error(`--filters must be ${Object.keys(BENCH_FILTERS).join(' | ')} (got ${filters}).`);
@@ -36,6 +41,8 @@ export async function runBench(
   if (encoderThreads !== undefined && !(Number.isInteger(encoderThreads) && encoderThreads >= 0 && encoderThreads <= 16)) {
     throw new Error(`--encoder-threads must be an integer from 0 to 16 (got ${encoderThreads}).`);
   }
+  // at least a line per file of the 100-file cases
+  if (!(Number.isInteger(lines) && lines >= 100)) throw new Error(`--lines must be an integer of at least 100 (got ${lines}).`);
   console.log(`# tributary bench ${suite} — node ${process.version}, ${require('node:os').cpus().length} cores`);
   switch (suite) {
     case 'protocol':
@@ -68,8 +75,15 @@ export async function runBench(
       return;
     }
     case 'tail': {
-      // --seconds does not apply: a fixed backlog of lines is read (2 M lines of ~200 B)
-      await runTailBench(2_000_000, (r) => console.log(typeof r === 'string' ? r : formatResult(r)));
+      // --seconds does not apply: a fixed backlog of lines is read
+      console.log(
+        `Each case: ${lines.toLocaleString('en-US')} lines written first, then read from the head and delivered to an acking receiver,`,
+      );
+      console.log(
+        `timed from the agent's start until the receiver acked the last line.\n  Tributary:  ${TRIBUTARY_TAIL}\n  Fluent Bit: ${FLUENT_BIT_TAIL}`,
+      );
+      const cases = await runTailBench(lines, (c) => console.log(formatTailCase(c)));
+      console.log(`\n${formatTailTable(cases)}`);
       return;
     }
     case 'side-by-side': {

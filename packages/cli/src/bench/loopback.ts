@@ -1,10 +1,12 @@
 /**
  * What the benches need around the processes they start: a free loopback
- * port, waiting for /healthz, and a child's peak RSS and CPU seconds.
+ * port, waiting for /healthz, a child's peak RSS and CPU seconds, and
+ * stopping it.
  *
  * The test suite has its own kit (@tributary/test-kit); the product never
  * imports test code, so the few lines both need are kept once on each side.
  */
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
@@ -78,4 +80,12 @@ export async function waitHealthy(port: number, what: string, isAlive: () => boo
     if (Date.now() > deadline) throw new Error(`${what} did not become healthy within 15 s.`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Signals a child (SIGKILL unless told otherwise) and resolves once it has exited; at once when it already has. */
+export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  await exited;
 }

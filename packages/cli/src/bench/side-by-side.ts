@@ -15,17 +15,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runAggregatorBench } from './aggregator';
-import {
-  FLUENT_BIT_EDGE,
-  FLUENT_BIT_FILES,
-  LineCounter,
-  fluentBitBinary,
-  startFluentBitEdge,
-  startFluentBitFiles,
-  stopProcess,
-} from './fluent-bit';
+import { FLUENT_BIT_EDGE, FLUENT_BIT_FILES, LineCounter, fluentBitBinary, startFluentBitEdge, startFluentBitFiles } from './fluent-bit';
 import { type Edge, type ForwarderBenchMode, runForwarderBench, sendPacked } from './forwarder';
-import { peakRssMb, startCpuMeter } from './loopback';
+import { peakRssMb, startCpuMeter, stopProcess } from './loopback';
 import type { BenchResult } from './stats';
 
 /** Most time to wait for Fluent Bit's files to hold every acked event after sending stops. */

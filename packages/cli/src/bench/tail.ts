@@ -8,8 +8,8 @@
  * the deployed node flags) tails them from their head into its disk buffer
  * and forwards them, an ack per chunk, to the receiver. The clock runs from
  * the forwarder's start until the receiver has acked every line. Then Fluent
- * Bit (the binary FLUENT_BIT names, DEFAULT_FLUENT_BIT when unset, not run
- * when empty or missing) reads the same files the same way (in_tail
+ * Bit (the binary FLUENT_BIT names, as for the side-by-side bench; not run
+ * when it is unset, empty or missing) reads the same files the same way (in_tail
  * read_from_head with a position DB, filesystem storage, out_forward with
  * require_ack_response) to a receiver of its own, timed the same way.
  *
@@ -23,9 +23,6 @@ import { join } from 'node:path';
 import { startFluentBitTail } from './fluent-bit';
 import { startForwarder, startReceiver } from './forwarder';
 import { cpuSeconds, peakRssMb, stopProcess } from './loopback';
-
-/** Where the Fluent Bit binary is looked for when FLUENT_BIT is not set (the shared build on the team's machines). */
-const DEFAULT_FLUENT_BIT = '/work/shared/fluent-bit/bin/fluent-bit';
 
 export const TRIBUTARY_TAIL = 'forwarder: tail read_from_head -> disk buffer (fsync: interval, 1 s) -> forward output, ack per chunk';
 
@@ -52,9 +49,9 @@ export interface TailCase {
   fluentBitSkipped?: string;
 }
 
-/** The Fluent Bit binary for this bench: FLUENT_BIT, DEFAULT_FLUENT_BIT when unset; undefined when set empty. */
+/** The Fluent Bit binary for this bench: FLUENT_BIT; undefined when unset or empty. */
 function fluentBitTailBinary(): string | undefined {
-  return (process.env.FLUENT_BIT ?? DEFAULT_FLUENT_BIT) || undefined;
+  return process.env.FLUENT_BIT || undefined;
 }
 
 /** A ~200-byte line: plain text for `none`, a JSON object for `json`. */
@@ -152,7 +149,7 @@ export async function runTailBench(lines: number, onCase: (c: TailCase) => void 
           lines: perFile * files,
           tributary: await runTributary(dir, parser, perFile * files),
         };
-        if (!binary) c.fluentBitSkipped = 'FLUENT_BIT is empty';
+        if (!binary) c.fluentBitSkipped = 'FLUENT_BIT is not set';
         else if (!existsSync(binary)) c.fluentBitSkipped = `${binary} is missing`;
         else {
           try {

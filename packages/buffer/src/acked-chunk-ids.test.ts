@@ -10,6 +10,10 @@ import { MemoryBuffer } from './memory-buffer';
 import { frame } from './records';
 
 const t = new EventTime(1700000000, 0);
+/** The journal reports no failure in these tests: one would fail them. */
+const unexpected = (op: string, err: Error): never => {
+  throw new Error(`unexpected journal failure (${op}): ${err.message}`);
+};
 const chunk = (id: string | undefined, from: number, n: number, tag = 'a'): ForwardChunk => ({
   tag,
   entries: Buffer.concat(Array.from({ length: n }, (_, i) => encodeEntry(t, { i: from + i }))),
@@ -107,7 +111,7 @@ test('the journal is a ring of maxEntries slots, so it stays bounded and a resta
   // 400 records written, in 50 slots.
   expect(statSync(join(dir, JOURNAL_FILE)).size).toBe(50 * SLOT_BYTES);
 
-  const ids = await AckedChunkIds.open(realFilesystem, dir, window);
+  const ids = await AckedChunkIds.open(realFilesystem, dir, window, unexpected);
   expect(ids.size).toBe(50);
   const key = (i: number) => resendKey(chunk(`id-${i}`, i, 1));
   expect(ids.has(key(399))).toBe(true);
@@ -156,7 +160,7 @@ test('a piece with no entries (its events all filtered out) stores nothing but r
 
 test('the ring forgets the oldest first, also for batches that wrap its end, and a restart keeps its order', async () => {
   const window = { maxEntries: 7, ttlMs: 60_000 };
-  const first = await AckedChunkIds.open(realFilesystem, dir, window, 1000);
+  const first = await AckedChunkIds.open(realFilesystem, dir, window, unexpected, 1000);
   // Batches of 3 over 7 slots: every third batch wraps the end of the ring.
   for (let b = 0; b < 10; b++)
     first.record(
@@ -167,7 +171,7 @@ test('the ring forgets the oldest first, also for batches that wrap its end, and
   expect(statSync(join(dir, JOURNAL_FILE)).size).toBe(7 * SLOT_BYTES);
   const known = (ids: AckedChunkIds, from: number, to: number) =>
     Array.from({ length: to - from }, (_, i) => from + i).filter((i) => ids.has(`k${i}`, 1000));
-  const second = await AckedChunkIds.open(realFilesystem, dir, window, 1000);
+  const second = await AckedChunkIds.open(realFilesystem, dir, window, unexpected, 1000);
   expect(known(second, 0, 30)).toEqual([23, 24, 25, 26, 27, 28, 29]);
   // After the restart the oldest (k23) is still the first to go.
   second.record(['n0', 'n1'], 1000);
@@ -178,14 +182,14 @@ test('the ring forgets the oldest first, also for batches that wrap its end, and
 
 test('a torn or blank slot is skipped at open; the rest are remembered', async () => {
   const window = { maxEntries: 10, ttlMs: 60_000 };
-  const first = await AckedChunkIds.open(realFilesystem, dir, window, 1000);
+  const first = await AckedChunkIds.open(realFilesystem, dir, window, unexpected, 1000);
   first.record(['a', 'b', 'c'], 1000);
   first.closeSync();
   const path = join(dir, JOURNAL_FILE);
   const bytes = readFileSync(path);
   bytes[SLOT_BYTES + 5] ^= 0xff; // b's hash
   writeFileSync(path, Buffer.concat([bytes, Buffer.alloc(SLOT_BYTES), Buffer.alloc(7)])); // a blank slot and a torn tail
-  const second = await AckedChunkIds.open(realFilesystem, dir, window, 1000);
+  const second = await AckedChunkIds.open(realFilesystem, dir, window, unexpected, 1000);
   expect(['a', 'b', 'c'].map((id) => second.has(id, 1000))).toEqual([true, false, true]);
   expect(second.size).toBe(2);
   second.closeSync();
@@ -195,11 +199,11 @@ test("an earlier version's JSON journal is read once into the ring, then removed
   const legacy = join(dir, LEGACY_JOURNAL_FILE);
   const rec = (t: number, ids: string[]) => frame([Buffer.from(JSON.stringify({ t, ids }))]);
   writeFileSync(legacy, Buffer.concat([...rec(100, ['old']), ...rec(1000, ['x', 'y'])]));
-  const ids = await AckedChunkIds.open(realFilesystem, dir, { maxEntries: 10, ttlMs: 1000 }, 1200);
+  const ids = await AckedChunkIds.open(realFilesystem, dir, { maxEntries: 10, ttlMs: 1000 }, unexpected, 1200);
   expect(['old', 'x', 'y'].map((id) => ids.has(id, 1200))).toEqual([false, true, true]); // 'old' aged out
   expect(existsSync(legacy)).toBe(false);
   ids.closeSync();
-  const again = await AckedChunkIds.open(realFilesystem, dir, { maxEntries: 10, ttlMs: 1000 }, 1200);
+  const again = await AckedChunkIds.open(realFilesystem, dir, { maxEntries: 10, ttlMs: 1000 }, unexpected, 1200);
   expect(['x', 'y'].map((id) => again.has(id, 1200))).toEqual([true, true]);
   again.closeSync();
 });

@@ -50,6 +50,14 @@ export const JOURNAL_FILE = 'acked-chunk-ids.ring';
 /** The journal of earlier versions (framed JSON records `{ t, ids }`): read once at open, then removed. */
 export const LEGACY_JOURNAL_FILE = 'acked-chunk-ids.journal';
 
+/**
+ * A journal failure that does not decide the outcome of the call it happened
+ * in (that call's own error, if any, is the one thrown): the step, the error,
+ * and a sentence on its effect, as `StorageEvents.ioError` takes them. The
+ * owner logs and counts it.
+ */
+export type JournalErrorReport = (op: string, err: NodeJS.ErrnoException, what: string) => void;
+
 /** Bytes of one journal slot. */
 export const SLOT_BYTES = 40;
 /** Ring slots allocated at first; the ring doubles up to `maxEntries` while it fills for the first time. */
@@ -107,9 +115,17 @@ export class AckedChunkIds {
   /**
    * Loads the journal in `dir` (and an earlier version's, which is then
    * removed), keeping the ids still in the window, and writes them to a fresh
-   * journal that takes the appends from then on.
+   * journal that takes the appends from then on. Failures that do not fail
+   * the open (a close after the open's own error), and those of the
+   * instance's writes until its owner sets `onError`, go to `report`.
    */
-  static async open(fs: Filesystem, dir: string, window: AckedIdsWindow, now = Date.now()): Promise<AckedChunkIds> {
+  static async open(
+    fs: Filesystem,
+    dir: string,
+    window: AckedIdsWindow,
+    report: JournalErrorReport,
+    now = Date.now(),
+  ): Promise<AckedChunkIds> {
     const path = join(dir, JOURNAL_FILE);
     const legacyPath = join(dir, LEGACY_JOURNAL_FILE);
     const slots = [...readLegacyJournal(await readIfThere(fs, legacyPath)), ...readSlots(await readIfThere(fs, path))];
@@ -122,16 +138,16 @@ export class AckedChunkIds {
       hashes.set([s.h0, s.h1, s.h2, s.h3], i * 4);
       ats[i] = s.at;
     });
-    // `let`, not `const`: create may report an error before `ids` exists (it then throws its own error)
+    // `let`, not `const`: create reports before `ids` exists (a temp journal's close after its failed write): to `report`
     let ids: AckedChunkIds | undefined;
-    const journal = IdJournal.create(fs, path, window.maxEntries, hashes, ats, (e) => ids?.onError?.(e));
+    const journal = IdJournal.create(fs, path, window.maxEntries, hashes, ats, (op, e, what) => (ids?.onError ?? report)(op, e, what));
     ids = new AckedChunkIds(window, journal);
     for (let i = 0; i < kept.length; i++) ids.insert(hashes[i * 4], hashes[i * 4 + 1], hashes[i * 4 + 2], hashes[i * 4 + 3], ats[i]);
     try {
       await fs.unlink(legacyPath);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        ids.closeSync();
+        ids.closeAfterFailedOpen(report);
         throw err;
       }
     }
@@ -209,11 +225,24 @@ export class AckedChunkIds {
   }
 
   /** Observer for journal failures that do not refuse the append (blanking the slots of a failed write): the owner logs and counts. */
-  onError?: (err: NodeJS.ErrnoException) => void;
+  onError?: JournalErrorReport;
 
   /** Closes the journal of an instance used on its own (the disk buffer closes it through its syncs). */
   closeSync(): void {
     this.journal?.closeSync();
+  }
+
+  /** Closes the journal when the open of its owner failed: a close error goes to `report`, so the caller throws the open's own error. */
+  closeAfterFailedOpen(report: JournalErrorReport): void {
+    try {
+      this.closeSync();
+    } catch (err) {
+      report(
+        'close',
+        err as NodeJS.ErrnoException,
+        'The acked chunk id journal could not be closed after the open failed; the open fails with its own error.',
+      );
+    }
   }
 
   /** Adds the next record, forgetting the oldest when the ring is full. */
@@ -500,7 +529,7 @@ class IdJournal {
     private readonly slots: number,
     /** The next record's sequence number. */
     private seq: number,
-    private readonly report: (err: NodeJS.ErrnoException) => void,
+    private readonly report: JournalErrorReport,
   ) {}
 
   /** A fresh journal at `path` holding the records `hashes`/`ats` (numbered from 0): temp file, fdatasync, rename. */
@@ -510,7 +539,7 @@ class IdJournal {
     slots: number,
     hashes: Uint32Array,
     ats: Float64Array,
-    report: (err: NodeJS.ErrnoException) => void,
+    report: JournalErrorReport,
   ): IdJournal {
     const tmp = `${path}.tmp`;
     const fd = fs.openSync(tmp, 'w');
@@ -523,7 +552,11 @@ class IdJournal {
       try {
         fs.closeSync(fd);
       } catch (closeErr) {
-        report(closeErr as NodeJS.ErrnoException);
+        report(
+          'close',
+          closeErr as NodeJS.ErrnoException,
+          'The temporary acked chunk id journal could not be closed after its write failed; the open fails with the write error.',
+        );
       }
       throw err;
     }
@@ -569,7 +602,11 @@ class IdJournal {
         this.writeAt(Buffer.alloc(head * SLOT_BYTES), first * SLOT_BYTES);
         if (head < n) this.writeAt(Buffer.alloc((n - head) * SLOT_BYTES), 0);
       } catch (blankErr) {
-        this.report(blankErr as NodeJS.ErrnoException);
+        this.report(
+          'journal',
+          blankErr as NodeJS.ErrnoException,
+          'The slots of a failed acked chunk id journal write could not be blanked; a restart before the next write may remember ids that were not acked.',
+        );
       }
       throw err;
     }

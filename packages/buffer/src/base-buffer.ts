@@ -148,6 +148,8 @@ export class BaseBuffer implements ChunkBuffer {
   private droppedChunks = 0;
   private readonly readyListeners: Array<() => void> = [];
   private spaceWaiters: Array<{ need: number; resolve(): void; reject(err: Error): void }> = [];
+  /** Room `wakeWaiters` gave to woken batches that have not run yet: counted as taken until each takes it. */
+  private grantedBytes = 0;
   private closed = false;
   /** The resend keys of the client chunks the appends in progress carry, by append number (`appends`). */
   private readonly appending = new InProgressIds();
@@ -371,14 +373,16 @@ export class BaseBuffer implements ChunkBuffer {
         `A batch of ${bytes} bytes is larger than the whole buffer (max_bytes ${this.limits.maxBytes}).`,
       );
     }
-    // Batches queued for the group commit count as stored: together they stay within max_bytes.
+    // Batches queued for the group commit count as stored, and room given to woken batches as taken: together they
+    // stay within max_bytes, and a batch arriving meanwhile cannot take a woken batch's room.
     let waited = false;
-    while (this.totalBytes + this.queuedBytes + bytes > this.limits.maxBytes) {
-      if (this.limits.overflow === 'drop_oldest') this.dropOldest(this.queuedBytes + bytes);
-      if (this.totalBytes + this.queuedBytes + bytes <= this.limits.maxBytes) break;
-      // Woken once the stored and queued bytes leave room for this batch (`wakeWaiters`); the loop checks again with
-      // what is queued by then, and a batch that must wait again keeps its place at the head of the waiters.
+    while (this.totalBytes + this.queuedBytes + this.grantedBytes + bytes > this.limits.maxBytes) {
+      if (this.limits.overflow === 'drop_oldest') this.dropOldest(this.queuedBytes + this.grantedBytes + bytes);
+      if (this.totalBytes + this.queuedBytes + this.grantedBytes + bytes <= this.limits.maxBytes) break;
+      // Woken with room given to this batch (`wakeWaiters`), which it takes back here and checks again; a batch that
+      // must wait again all the same keeps its place at the head of the waiters.
       await this.waitForSpace(bytes, waited);
+      this.grantedBytes -= bytes;
       waited = true;
       this.refuseIfUnable();
     }
@@ -652,16 +656,17 @@ export class BaseBuffer implements ChunkBuffer {
 
   /**
    * Wakes the batches waiting for space, oldest first, while the stored and
-   * queued bytes leave room for them (as `store` counts), each counted as
-   * taking its room; a woken batch checks again when it runs.
+   * queued bytes and the room already given to woken batches leave room for
+   * them (as `store` counts); the first that does not fit stops it, so no
+   * later batch passes it. Each woken batch's room counts as taken
+   * (`grantedBytes`) until it runs and checks again.
    */
   private wakeWaiters(): void {
-    let granted = 0;
     while (this.spaceWaiters.length) {
       const w = this.spaceWaiters[0];
-      if (this.totalBytes + this.queuedBytes + granted + w.need > this.limits.maxBytes) return;
+      if (this.totalBytes + this.queuedBytes + this.grantedBytes + w.need > this.limits.maxBytes) return;
       this.spaceWaiters.shift();
-      granted += w.need;
+      this.grantedBytes += w.need;
       w.resolve();
     }
   }

@@ -19,7 +19,7 @@
  * through `onIoError`.
  */
 import { type Filesystem, realFilesystem } from '@tributary/core';
-import { AckedChunkIds, type AckedIdsWindow } from './acked-chunk-ids';
+import { AckedChunkIds, type AckedIdsWindow, type JournalErrorReport } from './acked-chunk-ids';
 import { BaseBuffer } from './base-buffer';
 import type { BufferLimits, SealedChunk } from './chunk-buffer';
 import { DiskStorage, type DiskStorageOptions } from './disk/disk-storage';
@@ -33,6 +33,12 @@ export interface DiskBufferOptions extends BufferLimits, Omit<DiskStorageOptions
   ackedIds: AckedIdsWindow;
   /** The filesystem (tests inject faults through it). */
   fs?: Filesystem;
+  /**
+   * Storage errors from the open on (the buffer's `onIoError` from then on,
+   * until its owner sets another): those of an open that fails, other than
+   * the one it rejects with, are reported only here.
+   */
+  onIoError?: (op: string, err: Error, what: string) => void;
 }
 
 export class DiskBuffer extends BaseBuffer {
@@ -49,8 +55,9 @@ export class DiskBuffer extends BaseBuffer {
    */
   static async open(options: DiskBufferOptions): Promise<{ buffer: DiskBuffer; recovered: RecoveryReport[]; idsRemembered: number }> {
     const fs = options.fs ?? realFilesystem;
+    const report: JournalErrorReport = (op, err, what) => options.onIoError?.(op, err, what);
     await fs.mkdir(options.path);
-    const ackedIds = await AckedChunkIds.open(fs, options.path, options.ackedIds);
+    const ackedIds = await AckedChunkIds.open(fs, options.path, options.ackedIds, report);
     let found: Awaited<ReturnType<typeof recoverChunks>>;
     let idsRemembered: number;
     try {
@@ -58,9 +65,11 @@ export class DiskBuffer extends BaseBuffer {
       // Ids written beside their events and not journaled (a crash came between the two writes) are remembered now.
       idsRemembered = ackedIds.recordRecovered(found.ids);
     } catch (err) {
-      ackedIds.closeSync();
+      ackedIds.closeAfterFailedOpen(report);
       throw err;
     }
-    return { buffer: new DiskBuffer(options, fs, ackedIds, found.chunks), recovered: found.reports, idsRemembered };
+    const buffer = new DiskBuffer(options, fs, ackedIds, found.chunks);
+    buffer.onIoError = options.onIoError;
+    return { buffer, recovered: found.reports, idsRemembered };
   }
 }

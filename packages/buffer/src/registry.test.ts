@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, createLogger, realFilesystem, silentLogger, validateConfig } from '@tributary/core';
+import { ConfigError, FaultyFilesystem, createLogger, realFilesystem, silentLogger, validateConfig } from '@tributary/core';
 import { type ForwardChunk, encodeEntry } from '@tributary/forward-protocol';
+import { JOURNAL_FILE } from './acked-chunk-ids';
 import { DiskBuffer } from './disk-buffer';
 import { MemoryBuffer } from './memory-buffer';
 import {
@@ -143,4 +144,43 @@ test('the disk spec opens the buffer under path and logs what it recovered from 
   } finally {
     await second.close();
   }
+});
+
+describe('storage errors of an open that fails, besides the one it rejects with, are counted and logged', () => {
+  const setup = () => {
+    const fs = new FaultyFilesystem();
+    const counted: Array<{ op: string; code: string }> = [];
+    const metrics: BufferMetrics = { droppedEvents: { inc: () => {} }, bufferIoErrors: { inc: (labels) => void counted.push(labels) } };
+    const lines: Array<{ code?: string; op?: string; errno?: string; msg: string }> = [];
+    const logger = createLogger('t', 'info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    return { fs, counted, metrics, lines, logger };
+  };
+
+  test("the temp acked-id journal's close after its fdatasync failed", async () => {
+    const { fs, counted, metrics, lines, logger } = setup();
+    fs.inject({ ops: ['fdatasync'], path: `${JOURNAL_FILE}.tmp`, code: 'ENOSPC' });
+    fs.inject({ ops: ['close'], path: `${JOURNAL_FILE}.tmp`, code: 'EIO' });
+    await expect(createBuffer(buffer({ path: dir }), { logger, metrics, fs })).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(counted).toEqual([{ op: 'close', code: 'EIO' }]);
+    expect(lines.filter((l) => l.code === 'TRB_BUF_IO').map((l) => [l.op, l.errno, l.msg])).toEqual([
+      [
+        'close',
+        'EIO',
+        expect.stringMatching(
+          /^Disk buffer close failed: EIO.*The temporary acked chunk id journal could not be closed after its write failed/,
+        ),
+      ],
+    ]);
+  });
+
+  test("the acked-id journal's close after reading the chunk files failed", async () => {
+    const { fs, counted, metrics, lines, logger } = setup();
+    fs.inject({ ops: ['readdir'], path: dir, code: 'EACCES' });
+    fs.inject({ ops: ['close'], path: JOURNAL_FILE, code: 'EIO' });
+    await expect(createBuffer(buffer({ path: dir }), { logger, metrics, fs })).rejects.toMatchObject({ code: 'EACCES' });
+    expect(counted).toEqual([{ op: 'close', code: 'EIO' }]);
+    expect(lines.filter((l) => l.code === 'TRB_BUF_IO').map((l) => l.msg)).toEqual([
+      expect.stringMatching(/^Disk buffer close failed: EIO.*could not be closed after the open failed/),
+    ]);
+  });
 });

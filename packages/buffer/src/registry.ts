@@ -128,6 +128,8 @@ export interface BufferContext {
   logger: Logger;
   /** The disk buffer's filesystem (a FaultyFilesystem in fault-injection tests); the real one when unset. */
   fs?: Filesystem;
+  /** Storage errors while the buffer opens (`createBuffer` passes the reporter it then sets as the buffer's `onIoError`). */
+  onIoError?: (op: string, err: Error, what: string) => void;
 }
 
 /** The buffers a spec makes: both report drops and storage failures through hooks `createBuffer` sets. */
@@ -172,8 +174,8 @@ export function diskBufferOptions(config: DiskBufferConfig, fs?: Filesystem): Di
 export const diskBuffer: BufferSpec<DiskBufferConfig> = {
   type: 'disk',
   schema: diskBufferSchema,
-  async create(config, { logger, fs }) {
-    const { buffer, recovered, idsRemembered } = await DiskBuffer.open(diskBufferOptions(config, fs));
+  async create(config, { logger, fs, onIoError }) {
+    const { buffer, recovered, idsRemembered } = await DiskBuffer.open({ ...diskBufferOptions(config, fs), onIoError });
     const events = recovered.reduce((n, r) => n + r.events, 0);
     if (recovered.length) {
       const ids = idsRemembered
@@ -237,21 +239,15 @@ export interface BufferMetrics {
 
 /**
  * The buffer `config.type` names, opened, its drops and storage failures
- * counted and logged (a failure repeated within IO_ERROR_LOG_INTERVAL_MS is
- * counted, and logged once with how many it stood for).
+ * (from the open on, including those of an open that fails besides the one
+ * it rejects with) counted and logged (a failure repeated within
+ * IO_ERROR_LOG_INTERVAL_MS is counted, and logged once with how many it
+ * stood for).
  */
 export async function createBuffer(config: BufferConfig, ctx: BufferContext & { metrics: BufferMetrics }): Promise<ForwarderBuffer> {
   const { logger, metrics } = ctx;
-  const buffer = await createPart<BufferSpec>(bufferRegistry, config, ctx, 'buffer');
-  buffer.onDrop = (chunk) => {
-    metrics.droppedEvents.inc(chunk.count);
-    logger.warn(
-      { code: Codes.TRB_BUF_DROPPED, events: chunk.count },
-      `The buffer is full: dropped the oldest chunk (${chunk.count} events) under the drop_oldest policy.`,
-    );
-  };
   const ioLogs = new LogLimiter(IO_ERROR_LOG_INTERVAL_MS);
-  buffer.onIoError = (op, err, what) => {
+  const onIoError = (op: string, err: Error, what: string): void => {
     const code = (err as NodeJS.ErrnoException).code ?? 'UNKNOWN';
     metrics.bufferIoErrors.inc({ op, code });
     const suppressed = ioLogs.admit(`${op}:${code}`);
@@ -262,5 +258,14 @@ export async function createBuffer(config: BufferConfig, ctx: BufferContext & { 
       `Disk buffer ${op} failed: ${err.message}. ${what}${repeats}`,
     );
   };
+  const buffer = await createPart<BufferSpec>(bufferRegistry, config, { ...ctx, onIoError }, 'buffer');
+  buffer.onDrop = (chunk) => {
+    metrics.droppedEvents.inc(chunk.count);
+    logger.warn(
+      { code: Codes.TRB_BUF_DROPPED, events: chunk.count },
+      `The buffer is full: dropped the oldest chunk (${chunk.count} events) under the drop_oldest policy.`,
+    );
+  };
+  buffer.onIoError = onIoError;
   return buffer;
 }

@@ -277,7 +277,7 @@ test('JSON clients get JSON acks', async () => {
   const s = await rawConnect(port);
   const reply = new Promise<string>((r) => s.once('data', (d) => r(d.toString())));
   s.write('["app.json", 1700000001, {"k": "v"}, {"chunk": "j1"}]');
-  expect(JSON.parse(await reply)).toEqual({ ack: 'j1' });
+  expect(await reply).toBe('{"ack":"j1"}'); // the bytes Fluentd's in_forward answers a JSON client with
   expect(received[0]).toMatchObject({ tag: 'app.json', count: 1 });
   s.destroy();
 });

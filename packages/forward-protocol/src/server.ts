@@ -315,14 +315,15 @@ function encodeAcks(batches: PendingBatch[]): Buffer | null {
   return out;
 }
 
-/** The JSON acks of the batches' chunks that carry a chunk id, in order, in one buffer (null when none do). */
+/**
+ * The JSON acks of the batches' chunks that carry a chunk id, in order, in one
+ * buffer (null when none do). A JSON request is always its own chunk (never
+ * merged by the coalescer, so never `ids`): its `chunkId` is its only id.
+ */
 function encodeJsonAcks(batches: PendingBatch[]): Buffer | null {
   const acks: Buffer[] = [];
   for (const b of batches) {
-    for (const c of b.chunks) {
-      if (c.chunkId !== undefined) acks.push(encodeJsonAck(c.chunkId));
-      else if (c.ids) for (const id of c.ids.chunkIds) acks.push(encodeJsonAck(id));
-    }
+    for (const c of b.chunks) if (c.chunkId !== undefined) acks.push(encodeJsonAck(c.chunkId));
   }
   return acks.length ? Buffer.concat(acks) : null;
 }

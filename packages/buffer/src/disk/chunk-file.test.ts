@@ -1,6 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
-import { JoinScratch, MAX_SEND_PARTS, chunkFileName, chunkIdOf, encodeAppend, parseChunkFile, sendParts } from './chunk-file';
+import { JoinScratch, MAX_SEND_PARTS, chunkFileName, chunkIdOfFileName, encodeAppend, parseChunkFile, sendParts } from './chunk-file';
 
 const t = new EventTime(1700000000, 0);
 const part = (from: number, n: number): ForwardChunk => ({
@@ -107,8 +107,8 @@ test('sendParts: a few records go out as they are; many are joined in place over
 test('file names carry the chunk id and give it back', () => {
   const id = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
   expect(chunkFileName(id)).toBe('00112233445566778899aabbccddeeff.chunk');
-  expect(chunkIdOf(chunkFileName(id))?.equals(id)).toBe(true);
-  expect(chunkIdOf('acked-chunk-ids.journal')).toBeNull();
+  expect(chunkIdOfFileName(chunkFileName(id))?.equals(id)).toBe(true);
+  expect(chunkIdOfFileName('acked-chunk-ids.journal')).toBeNull();
 });
 
 /** A record framed by hand: length word (with the id record bit when `ids`), crc32, payload. */

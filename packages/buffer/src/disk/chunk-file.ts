@@ -39,8 +39,8 @@ export function chunkFileName(id: Buffer): string {
   return `${id.toString('hex')}${CHUNK_SUFFIX}`;
 }
 
-/** The chunk id a file name stands for, or null when the name is no chunk file's. */
-export function chunkIdOf(name: string): Buffer | null {
+/** The chunk id a file name stands for (`chunkFileName` reversed), or null when the name is no chunk file's. */
+export function chunkIdOfFileName(name: string): Buffer | null {
   if (!name.endsWith(CHUNK_SUFFIX)) return null;
   return Buffer.from(name.slice(0, -CHUNK_SUFFIX.length), 'hex');
 }

@@ -65,12 +65,7 @@ export class DiskStorage implements ChunkStorage {
     this.reads = new ReadPool(this.fs, options.chunkLimitBytes);
     // One write holds less than twice the limit (a chunk's parts until the limit, then one hand-off of at most the limit).
     this.joins = new JoinScratch(2 * options.chunkLimitBytes);
-    ackedIds.onError = (err) =>
-      events.ioError(
-        'journal',
-        err,
-        'The slots of a failed acked chunk id journal write could not be blanked; a restart before the next write may remember ids that were not acked.',
-      );
+    ackedIds.onError = (op, err, what) => events.ioError(op, err, what);
     this.spares.refill();
   }
 

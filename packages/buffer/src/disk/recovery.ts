@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import type { Filesystem } from '@tributary/core';
 import type { SealedChunk } from '../chunk-buffer';
-import { CHUNK_ID_BYTES, type ChunkIds, chunkIdOf, parseChunkFile } from './chunk-file';
+import { CHUNK_ID_BYTES, type ChunkIds, chunkIdOfFileName, parseChunkFile } from './chunk-file';
 
 export interface RecoveryReport {
   file: string;
@@ -37,7 +37,7 @@ export async function recoverChunks(fs: Filesystem, dir: string): Promise<Recove
   const chunks: SealedChunk[] = [];
   const ids: ChunkIds[] = [];
   for (const name of await fs.readdir(dir)) {
-    const id = chunkIdOf(name);
+    const id = chunkIdOfFileName(name);
     if (!id) continue;
     const path = join(dir, name);
     const data = await fs.readFile(path);

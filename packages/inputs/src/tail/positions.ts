@@ -23,10 +23,18 @@
  * The last line may be torn by a crash: it is ignored. Once the journal holds
  * `COMPACT_AFTER_BYTES` and four times more than its live records, it is
  * rewritten to the live records (temp file, fdatasync, rename).
+ *
+ * A close that fails after the step's outcome is decided (the temp file's
+ * after a failed write, the old journal's after the rename) is not thrown:
+ * it goes to the journal's `report`, and the step's own error, if any, is the
+ * one thrown.
  */
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { realFilesystem, writevAllSync } from '@tributary/core';
+import { type Filesystem, realFilesystem, writevAllSync } from '@tributary/core';
+
+/** A close that failed without deciding the outcome of its step, and a sentence on its effect: the owner logs and counts it. */
+export type PositionsErrorReport = (err: NodeJS.ErrnoException, what: string) => void;
 
 export interface Position {
   /** Random id given when the file was first seen; part of its chunk ids. */
@@ -64,6 +72,8 @@ export class PositionJournal {
   private constructor(
     private readonly path: string,
     data: Buffer,
+    private readonly report: PositionsErrorReport,
+    private readonly fs: Filesystem,
   ) {
     let good = 0;
     let start = 0;
@@ -82,12 +92,19 @@ export class PositionJournal {
     let corrupt = 0;
     for (let nl = data.indexOf(10, good); nl >= 0; nl = data.indexOf(10, nl + 1)) corrupt++;
     this.corruptLines = corrupt;
-    this.fd = openSync(path, 'a');
-    if (good < data.length) this.compact();
+    this.fd = fs.openSync(path, 'a');
+    if (good < data.length) {
+      try {
+        this.compact();
+      } catch (err) {
+        this.closeReporting(this.fd, 'The position journal could not be closed after its open failed; the open fails with its own error.');
+        throw err;
+      }
+    }
   }
 
-  /** Loads the journal at `path` (created if missing, with its directory). */
-  static open(path: string): PositionJournal {
+  /** Loads the journal at `path` (created if missing, with its directory); closes that fail without failing a step go to `report`. */
+  static open(path: string, report: PositionsErrorReport, fs: Filesystem = realFilesystem): PositionJournal {
     mkdirSync(dirname(path), { recursive: true });
     let data: Buffer;
     try {
@@ -96,7 +113,7 @@ export class PositionJournal {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       data = Buffer.alloc(0);
     }
-    return new PositionJournal(path, data);
+    return new PositionJournal(path, data, report, fs);
   }
 
   /** The saved positions, by file id. */
@@ -108,7 +125,7 @@ export class PositionJournal {
   write(records: readonly Position[]): void {
     if (!records.length) return;
     const text = Buffer.from(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-    writevAllSync(realFilesystem, this.fd, [text], text.length);
+    writevAllSync(this.fs, this.fd, [text], text.length);
     this.size += text.length;
     for (const r of records) this.live.set(r.id, { ...r });
     this.compactIfDue();
@@ -118,14 +135,14 @@ export class PositionJournal {
   forget(ids: readonly string[]): void {
     if (!ids.length) return;
     const text = Buffer.from(ids.map((id) => `${JSON.stringify({ id, gone: true })}\n`).join(''));
-    writevAllSync(realFilesystem, this.fd, [text], text.length);
+    writevAllSync(this.fs, this.fd, [text], text.length);
     this.size += text.length;
     for (const id of ids) this.live.delete(id);
     this.compactIfDue();
   }
 
   close(): void {
-    closeSync(this.fd);
+    this.fs.closeSync(this.fd);
   }
 
   private compactIfDue(): void {
@@ -136,17 +153,29 @@ export class PositionJournal {
   private compact(): void {
     const text = Buffer.from([...this.live.values()].map((r) => `${JSON.stringify(r)}\n`).join(''));
     const tmp = `${this.path}.tmp`;
-    const fd = openSync(tmp, 'w');
+    const fd = this.fs.openSync(tmp, 'w');
     try {
-      writevAllSync(realFilesystem, fd, [text], text.length);
-      fdatasyncSync(fd);
-      renameSync(tmp, this.path);
+      writevAllSync(this.fs, fd, [text], text.length);
+      this.fs.fdatasyncSync(fd);
+      this.fs.renameSync(tmp, this.path);
     } catch (err) {
-      closeSync(fd);
+      this.closeReporting(
+        fd,
+        'The temporary position journal could not be closed after its write failed; the step fails with its own error.',
+      );
       throw err;
     }
-    closeSync(this.fd);
+    const old = this.fd;
     this.fd = fd;
     this.size = text.length;
+    this.closeReporting(old, 'The position journal replaced by its compacted copy could not be closed; the copy takes the records.');
+  }
+
+  private closeReporting(fd: number, what: string): void {
+    try {
+      this.fs.closeSync(fd);
+    } catch (err) {
+      this.report(err as NodeJS.ErrnoException, what);
+    }
   }
 }

@@ -163,7 +163,10 @@ class Tailer {
 
   /** Opens the position journal and starts the loop; rejects when the journal cannot be opened. */
   async start(): Promise<void> {
-    this.journal = PositionJournal.open(resolve(this.config.positions_path));
+    this.journal = PositionJournal.open(resolve(this.config.positions_path), (err, what) => {
+      this.metrics.errors.inc({ code: Codes.TRB_TAIL_POSITIONS });
+      this.log('warn', Codes.TRB_TAIL_POSITIONS, `Closing a tail position journal file failed (${err.message}). ${what}`);
+    });
     if (this.journal.corruptLines > 0) {
       this.metrics.errors.inc({ code: Codes.TRB_TAIL_POSITIONS });
       this.ctx.logger.warn(
@@ -192,7 +195,7 @@ class Tailer {
     });
     await Promise.race([this.loop, grace]);
     clearTimeout(timer);
-    for (const f of this.files.values()) await closeFd(f.fd).catch(() => undefined);
+    for (const f of this.files.values()) await closeFd(f.fd).catch((err: Error) => this.closeFailed(f.position.path, err));
     this.files.clear();
     this.journal?.close();
     this.journal = null;
@@ -353,7 +356,7 @@ class Tailer {
       this.files.set(key, f);
       return f;
     } catch (err) {
-      await closeFd(fd).catch(() => undefined);
+      await closeFd(fd).catch((closeErr: Error) => this.closeFailed(path, closeErr));
       this.fileError(path, err as Error);
       return null;
     }
@@ -438,6 +441,12 @@ class Tailer {
   private fileError(path: string, err: Error): void {
     this.metrics.errors.inc({ code: Codes.TRB_TAIL_READ });
     this.log('warn', Codes.TRB_TAIL_READ, `The file ${path} could not be read (${err.message}); it is tried again at the next poll.`);
+  }
+
+  /** A followed file's descriptor could not be closed; nothing it held is lost (it was only read). */
+  private closeFailed(path: string, err: Error): void {
+    this.metrics.errors.inc({ code: Codes.TRB_TAIL_READ });
+    this.log('warn', Codes.TRB_TAIL_READ, `The file ${path} could not be closed (${err.message}); what was read from it is kept.`);
   }
 
   private requireJournal(): PositionJournal {
@@ -717,7 +726,7 @@ class Tailer {
   private async closeFile(f: Followed): Promise<void> {
     this.files.delete(f.key);
     this.metrics.files.set(this.files.size);
-    await closeFd(f.fd).catch((err: Error) => this.fileError(f.position.path, err));
+    await closeFd(f.fd).catch((err: Error) => this.closeFailed(f.position.path, err));
     // a deleted file cannot come back; a renamed one keeps its position (until forget_after_ms) in case a glob finds it
     if (f.deleted) this.requireJournal().forget([f.position.id]);
     this.log('info', Codes.TRB_TAIL_ROTATED, `The file ${f.position.path} was read to its end and closed.`);

@@ -50,18 +50,26 @@ export async function produceRaw(brokers: string[], topic: string, messages: Raw
   }
 }
 
-/** Partition 0's end offset, and the offset `group` committed there (-1 when none). */
-export async function offsets(brokers: string[], topic: string, group: string): Promise<{ end: number; committed: number }> {
+/** Partition 0's end offset, and the offset a group committed there (-1 when none), read over one admin connection. */
+export interface OffsetsReader {
+  read(): Promise<{ end: number; committed: number }>;
+  /** Disconnects the admin client; call it in a `finally`. */
+  close(): Promise<void>;
+}
+
+/** An OffsetsReader for `group` on `topic`: one admin client, connected here, for any number of reads. */
+export async function openOffsets(brokers: string[], topic: string, group: string): Promise<OffsetsReader> {
   const admin = kafka(brokers).admin();
   await admin.connect();
-  try {
-    const [ends, [committed]] = await Promise.all([
-      admin.fetchTopicOffsets(topic),
-      admin.fetchOffsets({ groupId: group, topics: [topic] }),
-    ]);
-    const at = (list: Array<{ partition: number; offset: string }>) => Number(list.find((p) => p.partition === 0)?.offset ?? -1);
-    return { end: at(ends), committed: at(committed.partitions) };
-  } finally {
-    await admin.disconnect();
-  }
+  const at = (list: Array<{ partition: number; offset: string }>) => Number(list.find((p) => p.partition === 0)?.offset ?? -1);
+  return {
+    async read() {
+      const [ends, [committed]] = await Promise.all([
+        admin.fetchTopicOffsets(topic),
+        admin.fetchOffsets({ groupId: group, topics: [topic] }),
+      ]);
+      return { end: at(ends), committed: at(committed.partitions) };
+    },
+    close: () => admin.disconnect(),
+  };
 }

@@ -94,3 +94,28 @@ test('room freed twice in one turn: what the first wake gave is not given again,
   expect(stored).toEqual(['a0', 'a', 'b']);
   await buffer.close();
 });
+
+test('a batch arriving while others wait queues behind them even when it would fit: small batches cannot hold a larger one back for good', async () => {
+  const { buffer, held } = await fullBuffer(4);
+  const stored: string[] = [];
+  const a = appendRecorded(buffer, batch('a', 3), stored);
+  await settle();
+  await buffer.ack(held[0]); // 2 units free: a (3) still waits
+  await settle();
+  expect(stored).toEqual([]);
+
+  // A stream of 1-unit batches arrives, each of which would fit: they wait behind a.
+  const small = [1, 2, 3].map((i) => appendRecorded(buffer, batch(`s${i}`, 1), stored));
+  await settle();
+  expect(stored).toEqual([]);
+  expect(buffer.stats().bytes).toBe(2 * UNIT);
+
+  await buffer.ack(held[1]); // 4 units free: a first, then the one small batch that fits beside it
+  await settle();
+  expect(stored).toEqual(['a', 's1']);
+  buffer.sealDue(Date.now(), true);
+  for (let c = buffer.take(); c; c = buffer.take()) await buffer.ack(c);
+  await Promise.all([a, ...small]);
+  expect(stored).toEqual(['a', 's1', 's2', 's3']);
+  await buffer.close();
+});

@@ -375,10 +375,20 @@ export class BaseBuffer implements ChunkBuffer {
     }
     // Batches queued for the group commit count as stored, and room given to woken batches as taken: together they
     // stay within max_bytes, and a batch arriving meanwhile cannot take a woken batch's room.
+    // A batch arriving while others wait for space queues behind them, even when it would fit: a stream of small
+    // batches would otherwise take every room that frees and hold a larger waiting batch back for good.
     let waited = false;
-    while (this.totalBytes + this.queuedBytes + this.grantedBytes + bytes > this.limits.maxBytes) {
+    while (
+      this.totalBytes + this.queuedBytes + this.grantedBytes + bytes > this.limits.maxBytes ||
+      (!waited && this.spaceWaiters.length > 0)
+    ) {
       if (this.limits.overflow === 'drop_oldest') this.dropOldest(this.queuedBytes + this.grantedBytes + bytes);
-      if (this.totalBytes + this.queuedBytes + this.grantedBytes + bytes <= this.limits.maxBytes) break;
+      if (
+        this.totalBytes + this.queuedBytes + this.grantedBytes + bytes <= this.limits.maxBytes &&
+        (waited || this.spaceWaiters.length === 0)
+      )
+        break;
+
       // Woken with room given to this batch (`wakeWaiters`), which it takes back here and checks again; a batch that
       // must wait again all the same keeps its place at the head of the waiters.
       await this.waitForSpace(bytes, waited);

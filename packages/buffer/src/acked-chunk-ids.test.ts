@@ -290,28 +290,34 @@ test('a key hashes as earlier versions journaled it (MurmurHash3 x86_128 of its 
   expect([...again.subarray(4)]).toEqual([...out]);
 });
 
-test('recordRecovered remembers ids found beside recovered events once, and not those past the window', () => {
-  const ids = AckedChunkIds.inMemory({ maxEntries: 100, ttlMs: 60_000 });
+test('open merges ids found beside recovered events with the journal by ack time: known and aged-out ones are not added, and the newest are kept', async () => {
+  const window = { maxEntries: 4, ttlMs: 60_000 };
+  const now = 1_000_000_000;
   const hashes = (keys: string[]) => {
     const out = new Uint32Array(4 * keys.length);
     keys.forEach((k, i) => hashKey(k, out, i));
     return out;
   };
-  const now = 1_000_000_000;
-  ids.record(['known'], now - 10);
-  const added = ids.recordRecovered(
-    [
-      { hashes: hashes(['old-1', 'old-2']), n: 2, at: now - 60_000 }, // aged out
-      { hashes: hashes(['known', 'new-1']), n: 2, at: now - 5 },
-      { hashes: hashes(['new-2']), n: 1, at: now - 1 },
-    ],
-    now,
-  );
-  expect(added).toBe(2);
-  expect(ids.size).toBe(3);
-  expect(['known', 'new-1', 'new-2'].map((k) => ids.has(k, now))).toEqual([true, true, true]);
-  expect(['old-1', 'old-2'].map((k) => ids.has(k, now))).toEqual([false, false]);
-  // remembered with the time they were acked: they age out of the window from then
-  expect(ids.has('new-1', now - 5 + 60_000)).toBe(false);
-  expect(ids.has('new-2', now - 5 + 60_000)).toBe(true);
+  const first = await AckedChunkIds.open(realFilesystem, dir, window, unexpected, now - 100);
+  first.record(['j-old'], now - 90);
+  first.record(['known'], now - 20);
+  first.record(['j-new'], now - 10); // the newest ack: a chunk already delivered, its file gone
+  first.closeSync();
+  const recovered = [
+    { hashes: hashes(['aged-1', 'aged-2']), n: 2, at: now - 60_000 }, // past the window
+    { hashes: hashes(['buffered-1', 'known']), n: 2, at: now - 50 }, // still buffered, older than j-new
+    { hashes: hashes(['crash']), n: 1, at: now - 5 }, // the group whose journal write the crash cut off
+  ];
+  const ids = await AckedChunkIds.open(realFilesystem, dir, window, unexpected, now, recovered);
+  // Newest 4 by ack time: buffered-1 (-50), known (-20), j-new (-10), crash (-5); j-old (-90) is pushed out, not j-new.
+  expect(ids.recoveredFromChunks).toBe(2);
+  expect(['buffered-1', 'known', 'j-new', 'crash'].map((k) => ids.has(k, now))).toEqual([true, true, true, true]);
+  expect(['j-old', 'aged-1', 'aged-2'].map((k) => ids.has(k, now))).toEqual([false, false, false]);
+  // remembered with the time they were acked, and journaled: the next open knows them without the chunk files
+  expect(ids.has('crash', now - 5 + 60_000)).toBe(false);
+  ids.closeSync();
+  const again = await AckedChunkIds.open(realFilesystem, dir, window, unexpected, now);
+  expect(again.recoveredFromChunks).toBe(0);
+  expect(['buffered-1', 'known', 'j-new', 'crash'].map((k) => again.has(k, now))).toEqual([true, true, true, true]);
+  again.closeSync();
 });

@@ -29,8 +29,8 @@
  * `fsync: interval` with them (one sync tick covers both), under `always` only
  * once the events are synced, then synced themselves. The disk buffer also
  * writes them beside the events, in the chunk file's id records
- * (disk/chunk-file.ts), and recovery remembers those the journal lacks
- * (`recordRecovered`): a process crash between the two writes forgets no id.
+ * (disk/chunk-file.ts), and `open` merges in those the journal lacks: a
+ * process crash between the two writes forgets no id.
  * A torn slot can still forget one (the resend is then buffered again:
  * at-least-once), but no id is kept whose events were lost, beyond what the
  * interval policy's window already allows for acked events.
@@ -64,6 +64,18 @@ export const SLOT_BYTES = 40;
 const INITIAL_CAPACITY = 1024;
 
 /** One remembered id, as the journal holds it. */
+/** Client chunk ids found beside recovered events (disk/chunk-file.ts's id records): `n` hashes `hashes[0 … 4n)`, acked at `at`. */
+export interface RecoveredIds {
+  hashes: Uint32Array;
+  n: number;
+  at: number;
+}
+
+/** A slot's hash as a string, to tell the same id in two sources apart at open. */
+function slotKey(s: Slot): string {
+  return `${s.h0},${s.h1},${s.h2},${s.h3}`;
+}
+
 interface Slot {
   /** The hash, as four u32. */
   h0: number;
@@ -125,23 +137,43 @@ export class AckedChunkIds {
     window: AckedIdsWindow,
     report: JournalErrorReport,
     now = Date.now(),
+    recovered: ReadonlyArray<RecoveredIds> = [],
   ): Promise<AckedChunkIds> {
     const path = join(dir, JOURNAL_FILE);
     const legacyPath = join(dir, LEGACY_JOURNAL_FILE);
-    const slots = [...readLegacyJournal(await readIfThere(fs, legacyPath)), ...readSlots(await readIfThere(fs, path))];
-    slots.sort((a, b) => a.seq - b.seq);
+    const journaled = [...readLegacyJournal(await readIfThere(fs, legacyPath)), ...readSlots(await readIfThere(fs, path))];
+    journaled.sort((a, b) => a.seq - b.seq);
+    // Ids written beside recovered events that the journal lacks (a crash came between the two writes), merged in by
+    // the time they were acked (seq -1 marks them): the newest maxEntries of both are kept, so ids of chunks still
+    // buffered never push out newer journaled ones.
+    const known = new Set(journaled.map(slotKey));
+    const found: Slot[] = [];
+    for (const r of recovered) {
+      for (let i = 0; i < r.n; i++) {
+        const w = i * 4;
+        const slot = { h0: r.hashes[w], h1: r.hashes[w + 1], h2: r.hashes[w + 2], h3: r.hashes[w + 3], at: r.at, seq: -1 };
+        const key = slotKey(slot);
+        if (known.has(key)) continue;
+        known.add(key);
+        found.push(slot);
+      }
+    }
+    const slots = found.length ? [...journaled, ...found].sort((a, b) => a.at - b.at) : journaled;
     const live = slots.filter((s) => s.at + window.ttlMs > now);
     const kept = live.slice(Math.max(0, live.length - window.maxEntries));
     const hashes = new Uint32Array(kept.length * 4);
     const ats = new Float64Array(kept.length);
+    let fromChunks = 0;
     kept.forEach((s, i) => {
       hashes.set([s.h0, s.h1, s.h2, s.h3], i * 4);
       ats[i] = s.at;
+      if (s.seq < 0) fromChunks++;
     });
     // `let`, not `const`: create reports before `ids` exists (a temp journal's close after its failed write): to `report`
     let ids: AckedChunkIds | undefined;
     const journal = IdJournal.create(fs, path, window.maxEntries, hashes, ats, (op, e, what) => (ids?.onError ?? report)(op, e, what));
     ids = new AckedChunkIds(window, journal);
+    ids.recoveredFromChunks = fromChunks;
     for (let i = 0; i < kept.length; i++) ids.insert(hashes[i * 4], hashes[i * 4 + 1], hashes[i * 4 + 2], hashes[i * 4 + 3], ats[i]);
     try {
       await fs.unlink(legacyPath);
@@ -152,6 +184,18 @@ export class AckedChunkIds {
       }
     }
     return ids;
+  }
+
+  /**
+   * At open: the ids kept from recovered chunk files' id records that the
+   * journal lacked (a crash between a group's event writes and its journal
+   * write), now remembered and journaled again.
+   */
+  recoveredFromChunks = 0;
+
+  /** False when the window keeps no id (`max_entries: 0`). */
+  get remembers(): boolean {
+    return this.window.maxEntries > 0;
   }
 
   /** Ids remembered (within the count; some may have aged out). */
@@ -197,31 +241,6 @@ export class AckedChunkIds {
     if (!n || this.window.maxEntries === 0) return;
     this.journal?.write(hashes, null, now, n);
     for (let i = 0; i < n; i++) this.insert(hashes[i * 4], hashes[i * 4 + 1], hashes[i * 4 + 2], hashes[i * 4 + 3], now);
-  }
-
-  /**
-   * Remembers the ids found beside recovered events (chunk-file.ts's id
-   * records, oldest first) that are still in the window and not remembered
-   * yet: a crash between a group's event writes and its journal write left
-   * them out of the journal. Returns how many were added. Throws when the
-   * journal write fails.
-   */
-  recordRecovered(records: ReadonlyArray<{ hashes: Uint32Array; n: number; at: number }>, now = Date.now()): number {
-    let added = 0;
-    for (const r of records) {
-      if (r.at + this.window.ttlMs <= now) continue;
-      // One journal write per record: its ids not remembered yet, moved to its front.
-      const missing = new Uint32Array(r.n * 4);
-      let m = 0;
-      for (let i = 0; i < r.n; i++) {
-        if (this.hasHash(r.hashes, i, now)) continue;
-        missing.set(r.hashes.subarray(i * 4, i * 4 + 4), m * 4);
-        m++;
-      }
-      this.recordHashes(missing, m, r.at);
-      added += m;
-    }
-    return added;
   }
 
   /** Observer for journal failures that do not refuse the append (blanking the slots of a failed write): the owner logs and counts. */

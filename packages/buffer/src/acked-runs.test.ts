@@ -236,3 +236,25 @@ describe.each(['interval', 'always'] as const)('fsync: %s', (fsync) => {
     expect(await third.skipAcked(sent().slice(0, 3))).toEqual([]);
   });
 });
+
+test('after a clean stop with more buffered ids than the window keeps, the newest acks (chunks already delivered) are still known, and nothing counts as recovered from the chunk files', async () => {
+  const first = await open({ ackedIds: { maxEntries: 100, ttlMs: 60_000 } });
+  for (let i = 0; i < 300; i += 50) await accept(first, [run(range(i, i + 50), 'buffered')]); // stays in the buffer
+  await accept(first, [run(range(1000, 1050), 'delivered')]);
+  first.sealDue(Date.now(), true);
+  const taken = [];
+  for (let c = first.take(); c; c = first.take()) taken.push(c);
+  for (const c of taken) {
+    if (c.tag === 'delivered') await first.ack(c);
+    else first.release(c, 0);
+  }
+  expect(taken.filter((c) => c.tag === 'delivered')).toHaveLength(1);
+  await first.close();
+
+  const { buffer: second, idsRemembered } = await DiskBuffer.open(options({ ackedIds: { maxEntries: 100, ttlMs: 60_000 } }));
+  opened.push(second);
+  expect(idsRemembered).toBe(0); // every id in the chunk files was journaled (the older ones were pushed out by count, as before)
+  expect(second.stats().events).toBe(300);
+  expect(await second.skipAcked([single(1049, 'delivered'), single(1000, 'delivered')])).toEqual([]);
+  expect(await second.skipAcked([single(299, 'buffered')])).toEqual([]); // among the newest 100
+});

@@ -388,7 +388,6 @@ export class BaseBuffer implements ChunkBuffer {
         (waited || this.spaceWaiters.length === 0)
       )
         break;
-
       // Woken with room given to this batch (`wakeWaiters`), which it takes back here and checks again; a batch that
       // must wait again all the same keeps its place at the head of the waiters.
       await this.waitForSpace(bytes, waited);
@@ -466,7 +465,7 @@ export class BaseBuffer implements ChunkBuffer {
       keys.addAll(a.keys.words, a.keys.n);
       // The append's keys are its chunks', in order (`partition`); each write carries its parts' keys beside their
       // entries. Were they ever out of step, the append's ids go to the journal only (a crash may then store a resend twice).
-      let k = countChunkIds(a.chunks) === a.keys.n ? 0 : -1;
+      let k = this.ackedIds.remembers && countChunkIds(a.chunks) === a.keys.n ? 0 : -1;
       // A chunk with no entries (its events all dropped by the forwarder's filters) is not written; its client chunk id is recorded all the same.
       for (const c of a.chunks) {
         const nk = k < 0 ? 0 : c.ids ? c.ids.sizes.length : c.chunkId !== undefined ? 1 : 0;
@@ -508,7 +507,6 @@ export class BaseBuffer implements ChunkBuffer {
         this.recordings++;
         this.storage.recordIds(keys.words, keys.n, now);
       }
-      this.storage.settleWrites();
     } catch (err) {
       for (const w of writes.reverse()) {
         // A chunk whose failed write could not be cut off takes no more appends: sealed as it was before.
@@ -519,6 +517,8 @@ export class BaseBuffer implements ChunkBuffer {
         ? err
         : new RetryableError(BufferErrorCode.Io, `Writing to the buffer failed: ${(err as Error).message}.`, err);
     }
+    // After the try: the group is written and its ids recorded, so nothing past this point may undo it.
+    this.storage.settleWrites();
     this.writeProblem = null;
     for (const { chunk, parts, isNew, written } of writes) {
       if (isNew) this.open.set(chunk.tag, chunk);

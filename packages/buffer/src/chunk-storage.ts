@@ -30,7 +30,8 @@ export interface ChunkStorage {
    * group's ids are recorded (the disk storage's copies into its write
    * cache): nothing but syscalls then sits between a group's event writes and
    * its id record, the window in which a crash keeps events whose ids it
-   * forgets (their resend is stored again).
+   * forgets (their resend is stored again). Never throws: the group is
+   * written and its ids recorded by then.
    */
   settleWrites(): void;
   /**

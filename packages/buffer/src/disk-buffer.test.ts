@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type Filesystem, realFilesystem } from '@tributary/core';
 import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
 import { JOURNAL_FILE } from './acked-chunk-ids';
+import type { SealedChunk } from './chunk-buffer';
 import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
 import { WriteCache } from './disk/write-cache';
 import { MemoryBuffer } from './memory-buffer';
@@ -235,7 +236,9 @@ test("a group's event writes and its chunk ids' write come back to back; the wri
     remember.call(this, key, first, payload);
   });
   try {
-    const { buffer } = await DiskBuffer.open(opts({ fs, chunkLimitBytes: 64 * 1024 }));
+    // 16 KiB chunks: each append (~2.8 KB, eight of them at least the limit) is one the cache keeps.
+    const { buffer } = await DiskBuffer.open(opts({ fs, chunkLimitBytes: 16 * 1024 }));
+    const cached = jest.spyOn(WriteCache.prototype, 'get');
     log.length = 0;
     // Two tags with client chunk ids in one turn: one group, two chunk writes, one id write.
     await Promise.all([
@@ -250,8 +253,37 @@ test("a group's event writes and its chunk ids' write come back to back; the wri
       got.push(...decodeEntries(Buffer.concat(await buffer.read(c))).map((e) => e.record.i as number));
       await buffer.ack(c);
     }
+    // both chunks were sent from the cache, whose copies were made after the writes (the parts' memory is the caller's)
+    expect(cached.mock.results.map((r) => r.value !== undefined)).toEqual([true, true]);
+    cached.mockRestore();
     expect(got.sort((x, y) => x - y)).toEqual(
       [...Array.from({ length: 40 }, (_, i) => i), ...Array.from({ length: 40 }, (_, i) => i)].sort((x, y) => x - y),
+    );
+    await buffer.close();
+  } finally {
+    spy.mockRestore();
+  }
+});
+
+test("a write cache copy that fails after the group's ids were recorded undoes nothing: the append stands, and the chunk is read from its file", async () => {
+  const spy = jest.spyOn(WriteCache.prototype, 'remember').mockImplementationOnce(() => {
+    throw new RangeError('Array buffer allocation failed');
+  });
+  try {
+    const { buffer } = await DiskBuffer.open(opts({ chunkLimitBytes: 64 * 1024, memoryCacheBytes: 4 * 1024 * 1024 }));
+    const reported: string[] = [];
+    buffer.onIoError = (op, err) => reported.push(`${op}: ${err.message}`);
+    const sent = { ...chunk('a', 0, 1000), chunkId: 'big-1' }; // ~80 KB: a payload the cache keeps
+    await buffer.append([sent]);
+    expect(spy).toHaveBeenCalled();
+    expect(reported).toEqual(['cache: Array buffer allocation failed']);
+    expect(buffer.stats().events).toBe(1000);
+    // acked and stored once: the resend is left out
+    expect(await buffer.skipAcked([sent])).toEqual([]);
+    buffer.sealDue(Date.now(), true);
+    const c = buffer.take();
+    expect(decodeEntries(Buffer.concat(await buffer.read(c as SealedChunk))).map((e) => e.record.i)).toEqual(
+      Array.from({ length: 1000 }, (_, i) => i),
     );
     await buffer.close();
   } finally {

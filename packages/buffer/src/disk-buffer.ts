@@ -57,17 +57,10 @@ export class DiskBuffer extends BaseBuffer {
     const fs = options.fs ?? realFilesystem;
     const report: JournalErrorReport = (op, err, what) => options.onIoError?.(op, err, what);
     await fs.mkdir(options.path);
-    const ackedIds = await AckedChunkIds.open(fs, options.path, options.ackedIds, report);
-    let found: Awaited<ReturnType<typeof recoverChunks>>;
-    let idsRemembered: number;
-    try {
-      found = await recoverChunks(fs, options.path);
-      // Ids written beside their events and not journaled (a crash came between the two writes) are remembered now.
-      idsRemembered = ackedIds.recordRecovered(found.ids);
-    } catch (err) {
-      ackedIds.closeAfterFailedOpen(report);
-      throw err;
-    }
+    // The chunk files first: the ids written beside their events are merged into the acked-id memory as it opens.
+    const found = await recoverChunks(fs, options.path);
+    const ackedIds = await AckedChunkIds.open(fs, options.path, options.ackedIds, report, Date.now(), found.ids);
+    const idsRemembered = ackedIds.recoveredFromChunks;
     const buffer = new DiskBuffer(options, fs, ackedIds, found.chunks);
     buffer.onIoError = options.onIoError;
     return { buffer, recovered: found.reports, idsRemembered };

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, FaultyFilesystem, createLogger, realFilesystem, silentLogger, validateConfig } from '@tributary/core';
 import { type ForwardChunk, encodeEntry } from '@tributary/forward-protocol';
-import { JOURNAL_FILE } from './acked-chunk-ids';
+import { JOURNAL_FILE, LEGACY_JOURNAL_FILE } from './acked-chunk-ids';
 import { DiskBuffer } from './disk-buffer';
 import { MemoryBuffer } from './memory-buffer';
 import {
@@ -173,9 +173,9 @@ describe('storage errors of an open that fails, besides the one it rejects with,
     ]);
   });
 
-  test("the acked-id journal's close after reading the chunk files failed", async () => {
+  test("the acked-id journal's close after the earlier version's journal could not be removed", async () => {
     const { fs, counted, metrics, lines, logger } = setup();
-    fs.inject({ ops: ['readdir'], path: dir, code: 'EACCES' });
+    fs.inject({ ops: ['unlink'], path: LEGACY_JOURNAL_FILE, code: 'EACCES' });
     fs.inject({ ops: ['close'], path: JOURNAL_FILE, code: 'EIO' });
     await expect(createBuffer(buffer({ path: dir }), { logger, metrics, fs })).rejects.toMatchObject({ code: 'EACCES' });
     expect(counted).toEqual([{ op: 'close', code: 'EIO' }]);

@@ -42,14 +42,14 @@ export function encodeJsonAck(chunkId: string): Buffer {
   return Buffer.from(JSON.stringify({ ack: chunkId }));
 }
 
+const NO_ACKS = Buffer.alloc(0);
+
 /**
  * A cursor over the ids of acks written back to back by `writeAck`, in order:
  * after `next()` returned true, the id's bytes are `acks[start, end)`, UTF-8
  * text when `str`, else bin (whose text is its base64). One cursor serves
  * every run: nothing is allocated per id.
  */
-const NO_ACKS = Buffer.alloc(0);
-
 export class AckedIdCursor {
   start = 0;
   end = 0;

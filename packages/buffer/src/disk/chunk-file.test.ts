@@ -163,6 +163,30 @@ describe('client chunk ids beside the entries (id records)', () => {
     expect(parsed?.problem).toBe(`the id record at byte ${first.length} holds 23 bytes, not a time and whole hashes`);
   });
 
+  test('eight zero bytes in place of an entries record (a page lost to a power loss) stop recovery before the id record after them', () => {
+    const first = file([[part(0, 2)]]);
+    const append = encodeAppend(header, [part(2, 2)], false, undefined, ids(1, 5));
+    const [entriesHeader, entries, ...idRecord] = append.buffers;
+    expect(entriesHeader.length + entries.length).toBeGreaterThan(8);
+    const zeroed = Buffer.alloc(8); // as if the entries record's pages read back as zeros, one empty record long
+    const parsed = parseChunkFile(Buffer.concat([first, zeroed, ...idRecord]), true);
+    expect(parsed?.problem).toBe(`empty entries record at byte ${first.length}`);
+    expect(parsed?.ids).toEqual([]);
+    expect(parsed?.events).toBe(2);
+  });
+
+  test('in a version 1 file a length word with the high bit set is a corrupt record, as it always was, not an id record', () => {
+    const v1 = Buffer.concat([
+      ...rawRecord(Buffer.from(JSON.stringify({ v: 1, tag: 'app', createdAt: 7 })), false),
+      ...rawRecord(part(0, 1).entries, false),
+    ]);
+    const idLike = Buffer.concat(rawRecord(Buffer.concat([Buffer.alloc(8), Buffer.alloc(16, 1)]), true));
+    const parsed = parseChunkFile(Buffer.concat([v1, idLike]), true);
+    expect(parsed?.ids).toEqual([]);
+    expect(parsed?.goodLength).toBe(v1.length);
+    expect(parsed?.problem).toMatch(/^torn record at byte/);
+  });
+
   test('a version 1 file (no id records) reads as before', () => {
     const v1Header = Buffer.from(JSON.stringify({ v: 1, tag: 'app', createdAt: 7 }));
     const data = Buffer.concat([...rawRecord(v1Header, false), ...rawRecord(part(0, 3).entries, false)]);

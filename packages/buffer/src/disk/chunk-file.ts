@@ -13,12 +13,15 @@
  * a crash between that write and the acked-id journal's write leaves the ids
  * beside their events, and recovery remembers them: a resend of those chunks
  * is then acked without being stored twice. Recovery reads an id record only
- * when every record before it is intact, so an id is never kept whose events
- * were torn off.
+ * when every record before it in its file is intact (an empty entries record,
+ * never written, counts as torn), so no id is kept whose events in that file
+ * were torn off. (A chunk handed over in pieces has its id on its last piece;
+ * the earlier pieces are in earlier writes, as for the journal.)
  *
- * Version 1 files (no id records) read the same. A version before id records
- * reads a version 2 file up to its first id record: drain the buffer before
- * going back to one.
+ * Version 1 files (no id records) read the same. A build that writes version
+ * 1 takes a version 2 file's first id record for a torn record and cuts the
+ * file off there, events after it included: drain the buffer before going
+ * back to one.
  *
  * A torn or corrupt record ends what a file holds: parsing stops before it.
  * Pure: bytes in, values out.
@@ -166,7 +169,7 @@ export interface ParsedChunkFile {
  */
 export function parseChunkFile(data: Buffer, verify: boolean): ParsedChunkFile | null {
   let pos = 0;
-  let header: { tag: string; createdAt: number } | null = null;
+  let header: { tag: string; createdAt: number; v?: number } | null = null;
   const entries: Buffer[] = [];
   const ids: ChunkIds[] = [];
   let events = 0;
@@ -177,7 +180,8 @@ export function parseChunkFile(data: Buffer, verify: boolean): ParsedChunkFile |
       break;
     }
     const word = data.readUInt32BE(pos);
-    const isIds = header !== null && word >= ID_RECORD;
+    // Only a version 2 file has id records: in a version 1 file the bit is a torn or corrupt length, as it always was.
+    const isIds = header !== null && (header.v ?? 1) >= 2 && word >= ID_RECORD;
     const len = isIds ? word - ID_RECORD : word;
     const sum = data.readUInt32BE(pos + 4);
     const start = pos + RECORD_HEADER;
@@ -201,7 +205,7 @@ export function parseChunkFile(data: Buffer, verify: boolean): ParsedChunkFile |
         pos = start + len;
         continue;
       }
-      if (len < ID_RECORD_TIME_BYTES || (len - ID_RECORD_TIME_BYTES) % 16 !== 0) {
+      if (len < ID_RECORD_TIME_BYTES + 16 || (len - ID_RECORD_TIME_BYTES) % 16 !== 0) {
         problem = `the id record at byte ${pos} holds ${len} bytes, not a time and whole hashes`;
         break;
       }
@@ -210,6 +214,11 @@ export function parseChunkFile(data: Buffer, verify: boolean): ParsedChunkFile |
       payload.copy(Buffer.from(hashes.buffer), 0, ID_RECORD_TIME_BYTES);
       ids.push({ hashes, n, at: payload.readDoubleLE(0) });
     } else {
+      if (verify && len === 0) {
+        // Never written (every append has entries): eight zero bytes where a record was, as a lost page reads back.
+        problem = `empty entries record at byte ${pos}`;
+        break;
+      }
       if (verify) {
         try {
           events += countEntries(payload);

@@ -110,7 +110,19 @@ export class DiskStorage implements ChunkStorage {
   }
 
   settleWrites(): void {
-    for (const { key, first, payload } of this.unsettled) this.cache.remember(key, first, payload);
+    for (const { key, first, payload } of this.unsettled) {
+      try {
+        this.cache.remember(key, first, payload);
+      } catch (err) {
+        // The events are written and their ids recorded: the chunk is read back from its file instead.
+        this.cache.forget(key);
+        this.events.ioError(
+          'cache',
+          err as NodeJS.ErrnoException,
+          "A chunk's entries could not be kept in memory; it is read back from its file.",
+        );
+      }
+    }
     this.unsettled.length = 0;
   }
 

@@ -15,7 +15,7 @@ export interface RecoveryReport {
   file: string;
   chunks: number;
   events: number;
-  /** Client chunk ids found beside the file's events (its id records). */
+  /** Client chunk ids found beside the file's events (its id records), when it has events. */
   ids: number;
   /** Bytes cut off a torn or corrupt tail. */
   skippedBytes: number;
@@ -77,9 +77,12 @@ export async function recoverChunks(fs: Filesystem, dir: string): Promise<Recove
         notBefore: 0,
       });
     }
+    // The ids of a file with events (one without is removed, its ids with it).
     let idCount = 0;
-    for (const r of parsed.ids) idCount += r.n;
-    if (events > 0) ids.push(...parsed.ids);
+    if (events > 0) {
+      for (const r of parsed.ids) idCount += r.n;
+      ids.push(...parsed.ids);
+    }
     reports.push({
       file: name,
       chunks: events ? 1 : 0,

@@ -1,7 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, FaultyFilesystem, createLogger, realFilesystem, silentLogger, validateConfig } from '@tributary/core';
+import {
+  ConfigError,
+  FaultyFilesystem,
+  type Filesystem,
+  createLogger,
+  realFilesystem,
+  silentLogger,
+  validateConfig,
+} from '@tributary/core';
 import { type ForwardChunk, encodeEntry } from '@tributary/forward-protocol';
 import { JOURNAL_FILE, LEGACY_JOURNAL_FILE } from './acked-chunk-ids';
 import { DiskBuffer } from './disk-buffer';
@@ -141,6 +149,44 @@ test('the disk spec opens the buffer under path and logs what it recovered from 
     expect(lines.filter((l) => l.code === 'TRB_BUF_RECOVERED').map((l) => [l.events, l.msg])).toEqual([
       [7, `Recovered 7 buffered events from ${dir}.`],
     ]);
+  } finally {
+    await second.close();
+  }
+});
+
+test('the recovery log line counts the chunk ids found beside recovered events that the journal lacked (a crash between the two writes)', async () => {
+  const config = buffer({ path: dir });
+  const metrics = ignoredMetrics();
+  // The journal writes after the first buffer opened never happen, as if the process died right after its chunk writes.
+  let dropping = false;
+  const fs: Filesystem = {
+    ...realFilesystem,
+    writevSync: (fd, buffers, position) =>
+      dropping && readlinkSync(`/proc/self/fd/${fd}`).endsWith(JOURNAL_FILE)
+        ? buffers.reduce((n, b) => n + b.length, 0)
+        : realFilesystem.writevSync(fd, buffers, position),
+  };
+  const first = await createBuffer(config, { logger: silentLogger, metrics, fs });
+  dropping = true;
+  await first.append([
+    { ...chunk('a', 3), chunkId: 'c-a' },
+    { ...chunk('b', 4), chunkId: 'c-b' },
+  ]);
+  await first.close();
+  dropping = false;
+
+  const lines: Array<{ code?: string; msg: string; events?: number; idsRemembered?: number }> = [];
+  const logger = createLogger('t', 'info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const second = await createBuffer(config, { logger, metrics });
+  try {
+    expect(lines.filter((l) => l.code === 'TRB_BUF_RECOVERED').map((l) => [l.events, l.idsRemembered, l.msg])).toEqual([
+      [
+        7,
+        2,
+        `Recovered 7 buffered events from ${dir}. 2 client chunk ids stored beside them were missing from the acked-id journal (a crash between the two writes) and are remembered again.`,
+      ],
+    ]);
+    expect(await second.skipAcked([{ ...chunk('a', 3), chunkId: 'c-a' }])).toEqual([]);
   } finally {
     await second.close();
   }

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BenchRole, DEPLOYED_NODE_FLAGS, benchNodeFlags } from './role-process';
+import { type BenchRole, DEPLOYED_NODE_FLAGS, benchNodeFlags } from './node-flags';
 
 /** The node flags of a systemd unit's ExecStart: what sits between `node` and the script. */
 function unitFlags(role: BenchRole): string[] {
-  const unit = readFileSync(join(__dirname, '..', '..', '..', '..', 'deploy', 'systemd', `tributary-${role}.service`), 'utf8');
+  const unit = readFileSync(join(__dirname, '..', '..', '..', 'deploy', 'systemd', `tributary-${role}.service`), 'utf8');
   const exec = /^ExecStart=\S+\/node (.*?) \S+\/tributary\.js /m.exec(unit);
   if (!exec) throw new Error(`No ExecStart running node in tributary-${role}.service.`);
   return exec[1].split(/\s+/);

@@ -39,6 +39,12 @@ export interface DiskBufferOptions extends BufferLimits, Omit<DiskStorageOptions
    * the one it rejects with, are reported only here.
    */
   onIoError?: (op: string, err: Error, what: string) => void;
+  /**
+   * The chunk files' reports, as soon as they are read back and repaired
+   * (before the acked-id journal opens): an open that fails after that has
+   * still said what it cut off, set aside or removed.
+   */
+  onRecovered?: (reports: RecoveryReport[]) => void;
 }
 
 export class DiskBuffer extends BaseBuffer {
@@ -59,6 +65,7 @@ export class DiskBuffer extends BaseBuffer {
     await fs.mkdir(options.path);
     // The chunk files first: the ids written beside their events are merged into the acked-id memory as it opens.
     const found = await recoverChunks(fs, options.path);
+    options.onRecovered?.(found.reports);
     const ackedIds = await AckedChunkIds.open(fs, options.path, options.ackedIds, report, Date.now(), found.ids);
     const idsRemembered = ackedIds.recoveredFromChunks;
     const buffer = new DiskBuffer(options, fs, ackedIds, found.chunks);

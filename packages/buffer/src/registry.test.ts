@@ -1,4 +1,4 @@
-import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -216,6 +216,20 @@ describe('storage errors of an open that fails, besides the one it rejects with,
           /^Disk buffer close failed: EIO.*The temporary acked chunk id journal could not be closed after its write failed/,
         ),
       ],
+    ]);
+  });
+
+  test('what recovery repaired is logged even when the acked-id journal then fails to open', async () => {
+    const { fs, metrics, lines, logger } = setup();
+    const first = await createBuffer(buffer({ path: dir }), { logger: silentLogger, metrics: ignoredMetrics() });
+    await first.append([chunk('a', 3)]);
+    await first.close();
+    const [file] = readdirSync(dir).filter((f) => f.endsWith('.chunk'));
+    appendFileSync(join(dir, file), Buffer.from([0, 0, 0, 9, 1, 2])); // a torn record after the events
+    fs.inject({ ops: ['fdatasync'], path: `${JOURNAL_FILE}.tmp`, code: 'ENOSPC' });
+    await expect(createBuffer(buffer({ path: dir }), { logger, metrics, fs })).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(lines.filter((l) => l.code === 'TRB_BUF_RECOVERY_SKIP').map((l) => l.msg)).toEqual([
+      expect.stringMatching(new RegExp(`^Buffer file ${file}: torn record header at byte \\d+; kept 3 events, skipped 6 bytes\\.$`)),
     ]);
   });
 

@@ -18,7 +18,7 @@ import {
 import type { FromSchema } from 'json-schema-to-ts';
 import type { AckedIdsWindow } from './acked-chunk-ids';
 import type { BufferLimits } from './chunk-buffer';
-import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
+import { DiskBuffer, type DiskBufferOptions, type RecoveryReport } from './disk-buffer';
 import { MemoryBuffer } from './memory-buffer';
 
 /**
@@ -175,7 +175,17 @@ export const diskBuffer: BufferSpec<DiskBufferConfig> = {
   type: 'disk',
   schema: diskBufferSchema,
   async create(config, { logger, fs, onIoError }) {
-    const { buffer, recovered, idsRemembered } = await DiskBuffer.open({ ...diskBufferOptions(config, fs), onIoError });
+    // What recovery repaired is logged as soon as it is known, so an open that fails afterwards has said it.
+    const onRecovered = (reports: RecoveryReport[]) => {
+      for (const r of reports) {
+        if (!r.problem) continue;
+        logger.warn(
+          { code: Codes.TRB_BUF_RECOVERY_SKIP, file: r.file, skippedBytes: r.skippedBytes },
+          `Buffer file ${r.file}: ${r.problem}; kept ${r.events} events, skipped ${r.skippedBytes} bytes.`,
+        );
+      }
+    };
+    const { buffer, recovered, idsRemembered } = await DiskBuffer.open({ ...diskBufferOptions(config, fs), onIoError, onRecovered });
     const events = recovered.reduce((n, r) => n + r.events, 0);
     if (recovered.length) {
       const ids = idsRemembered
@@ -184,13 +194,6 @@ export const diskBuffer: BufferSpec<DiskBufferConfig> = {
       logger.info(
         { code: Codes.TRB_BUF_RECOVERED, chunks: recovered.length, events, idsRemembered },
         `Recovered ${events} buffered events from ${config.path}.${ids}`,
-      );
-    }
-    for (const r of recovered) {
-      if (!r.problem) continue;
-      logger.warn(
-        { code: Codes.TRB_BUF_RECOVERY_SKIP, file: r.file, skippedBytes: r.skippedBytes },
-        `Buffer file ${r.file}: ${r.problem}; kept ${r.events} events, skipped ${r.skippedBytes} bytes.`,
       );
     }
     return buffer;

@@ -1,7 +1,17 @@
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import fs, {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Logger, RetryableError, partConfigSpec, silentLogger, validateConfig } from '@tributary/core';
+import { type Logger, RetryableError, createLogger, partConfigSpec, silentLogger, validateConfig } from '@tributary/core';
 import { type ForwardChunk, decodeEntries } from '@tributary/forward-protocol';
 import { Registry } from 'prom-client';
 import type { Input } from '../input';
@@ -542,4 +552,49 @@ test('lifecycle: stop without start, stop twice; a batch still pending at stop i
     await h.stop();
   }
   expect(h.messages()).toEqual(range(0, 5));
+});
+
+test('a stat that fails for another reason than a missing path (EIO, EACCES) is logged and counted; a followed file is not taken for rotated', async () => {
+  const dir = tmp();
+  const a = join(dir, 'a.log');
+  const b = join(dir, 'b.log');
+  writeFileSync(a, lines(0, 2));
+  const logged: Array<{ code?: string; msg: string }> = [];
+  const logger = createLogger('t', 'info', { write: (line: string) => void logged.push(JSON.parse(line)) });
+  const h = new Harness(dir, { path: [join(dir, '*.log')], read_from_head: true }, logger);
+  const realStat = fs.stat;
+  const failing = new Map<string, string>();
+  const spy = jest.spyOn(fs, 'stat').mockImplementation(((path: fs.PathLike, ...rest: unknown[]) => {
+    const code = failing.get(String(path));
+    const cb = rest[rest.length - 1] as (err: NodeJS.ErrnoException | null, st?: fs.Stats) => void;
+    if (code) return void process.nextTick(() => cb(Object.assign(new Error(`${code}: stat ${path}`), { code })));
+    return (realStat as (...args: unknown[]) => void)(path, ...rest);
+  }) as typeof fs.stat);
+  await h.start();
+  try {
+    await h.waitFor(2);
+    // A new file cannot be stat-ed (EACCES): said once (the log limiter holds the repeats), counted at every scan.
+    writeFileSync(b, lines(0, 1, 'b'));
+    failing.set(b, 'EACCES');
+    await sleep(300);
+    expect(logged.filter((l) => l.code === 'TRB_TAIL_READ').map((l) => l.msg)).toEqual([
+      `The file ${b} could not be read (EACCES: stat ${b}); it is tried again at the next poll.`,
+    ]);
+    const afterB = await h.metric('tributary_tail_errors_total', { code: 'TRB_TAIL_READ' });
+    expect(afterB).toBeGreaterThanOrEqual(2);
+    // The followed file's path cannot be stat-ed for a while (a flaky mount): counted, and a is not taken for rotated.
+    failing.delete(b);
+    await h.waitFor(3); // b, once its stat works
+    failing.set(a, 'EIO');
+    await sleep(1300); // past the rotation check (once a second)
+    expect(await h.metric('tributary_tail_errors_total', { code: 'TRB_TAIL_READ' })).toBeGreaterThan(afterB);
+    appendFileSync(a, lines(2, 4)); // still followed from its descriptor: its appends are read
+    await h.waitFor(5);
+    expect(await h.metric('tributary_tail_rotations_total')).toBe(0);
+    failing.clear();
+  } finally {
+    spy.mockRestore();
+    await h.stop();
+  }
+  expect(h.messages().sort()).toEqual([...range(0, 4), 'b 0'].sort());
 });

@@ -44,10 +44,17 @@ import { type Position, PositionJournal } from './positions';
 
 const openFile = promisify(open);
 const fstatFd = promisify(fstat);
-const statPath = promisify(stat);
+/** `stat` looked up at each call (not bound at load), so a test can make it fail. */
+const statPath = (path: string): Promise<Stats> => promisify(stat)(path);
 const closeFd = promisify(close);
 const readFd = promisify(read);
 const listDir = promisify(readdir);
+
+/** True when a stat or listing failed because the path is no longer there (not for EACCES, EIO and the like). */
+function isGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
 
 /** Bytes read from one file per round, at most (at least one longest line and its newline). */
 const READ_BYTES = 1024 * 1024;
@@ -258,8 +265,14 @@ class Tailer {
       let st: Stats;
       try {
         st = await statPath(path);
-      } catch {
-        continue; // gone between the glob and the stat
+      } catch (err) {
+        // gone between the glob and the stat; any other error is said, the file followed under that path stays
+        // followed (from its descriptor), and the path is tried again at the next scan
+        if (!isGone(err)) {
+          this.fileError(path, err as Error);
+          for (const f of this.files.values()) if (f.pathNow === path) matched.add(f.key);
+        }
+        continue;
       }
       const key = `${st.dev}:${st.ino}`;
       matched.add(key);
@@ -289,12 +302,15 @@ class Tailer {
       this.fileError(path, err as Error);
       return null;
     }
+    let closed = false;
     try {
       const st = await fstatFd(fd);
       const key = `${st.dev}:${st.ino}`;
       if (this.files.has(key)) {
+        // renamed between the glob and the open: known under its new name at the next scan
+        closed = true; // even when the close fails, the descriptor is released: never closed twice
         await closeFd(fd);
-        return null; // renamed between the glob and the open: known under its new name at the next scan
+        return null;
       }
       const fp = await this.fingerprint(fd, Math.min(st.size, FINGERPRINT_BYTES));
       const journal = this.requireJournal();
@@ -356,8 +372,11 @@ class Tailer {
       this.files.set(key, f);
       return f;
     } catch (err) {
-      await closeFd(fd).catch((closeErr: Error) => this.closeFailed(path, closeErr));
-      this.fileError(path, err as Error);
+      if (closed) this.closeFailed(path, err as Error);
+      else {
+        await closeFd(fd).catch((closeErr: Error) => this.closeFailed(path, closeErr));
+        this.fileError(path, err as Error);
+      }
       return null;
     }
   }
@@ -392,12 +411,16 @@ class Tailer {
       let names: string[];
       try {
         names = await listDir(dir);
-      } catch {
+      } catch (err) {
+        if (!isGone(err)) this.fileError(dir, err as Error);
         continue;
       }
       for (const name of names) {
         const path = join(dir, name);
-        const st = await statPath(path).catch(() => null);
+        const st = await statPath(path).catch((err: Error) => {
+          if (!isGone(err)) this.fileError(path, err);
+          return null;
+        });
         const p = st && saved.find((s) => s.dev === st.dev && s.ino === st.ino);
         if (!p || this.files.has(`${st.dev}:${st.ino}`)) continue;
         const f = await this.follow(path, p, now);
@@ -532,8 +555,15 @@ class Tailer {
   private async idle(f: Followed, now: number, time: EventTime): Promise<Part | null> {
     if (f.pathNow !== null && now - f.checkedAt >= Math.max(this.config.poll_interval_ms, ROTATION_CHECK_MS)) {
       f.checkedAt = now;
-      const st = await statPath(f.pathNow).catch(() => null);
-      if (!st || `${st.dev}:${st.ino}` !== f.key) {
+      // Only a path that is gone means a rotation: another error (EACCES, EIO) is said, and the file is still followed.
+      let failed = false;
+      const path = f.pathNow;
+      const st = await statPath(path).catch((err: Error) => {
+        failed = !isGone(err);
+        if (failed) this.fileError(path, err);
+        return null;
+      });
+      if (!failed && (!st || `${st.dev}:${st.ino}` !== f.key)) {
         this.gone(f, now);
         this.nextScan = 0; // the new file at that path is picked up at once
       }

@@ -10,7 +10,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { CLI, exited } from '@tributary/test-kit';
 
 /** PIDs of live processes whose environment holds `marker`. */
-function processesWith(marker: string): number[] {
+export function processesWith(marker: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 /**
  * CI smoke run of `tributary bench side-by-side`: one second of sending per
  * work, through Tributary and, when ../shared/fluent-bit is there, through
@@ -12,8 +13,8 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { tempDir } from '@tributary/test-kit';
-import { runBenchCli, survivors } from './bench-cli';
+import { CLI, exited, tempDir } from '@tributary/test-kit';
+import { processesWith, runBenchCli, survivors } from './bench-cli';
 
 const FLUENT_BIT = resolve(__dirname, '..', '..', '..', 'shared', 'fluent-bit', 'bin', 'fluent-bit');
 /**
@@ -91,3 +92,38 @@ test(
   },
   2 * WORKS_LIMIT_MS + 10_000,
 );
+
+test('a SIGTERM to the bench alone (not its group) stops every process it started, and it exits 143', async () => {
+  const dir = tempDir('side-by-side-sigterm');
+  const env = { ...process.env, TMPDIR: dir, FLUENT_BIT: '' };
+  const marker = `TMPDIR=${dir}`;
+  const bench = spawn(process.execPath, [CLI, 'bench', 'side-by-side', '--seconds', '60', '--works', 'message'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own group, so the test can clean up if this fails
+  });
+  let out = '';
+  bench.stdout?.on('data', (d: Buffer) => {
+    out += d;
+  });
+  bench.stderr?.on('data', (d: Buffer) => {
+    out += d;
+  });
+  try {
+    // the bench, its receiver and its forwarder running (at most 30 s)
+    for (let i = 0; i < 300 && processesWith(marker).length < 3; i++) await new Promise((r) => setTimeout(r, 100));
+    const started = processesWith(marker).filter((pid) => pid !== bench.pid);
+    expect(started.length).toBeGreaterThanOrEqual(2);
+    process.kill(bench.pid as number, 'SIGTERM');
+    expect(await exited(bench)).toBe(143);
+    expect(out).toMatch(/bench: SIGTERM: stopped [2-9] process\(es\) it had started\./);
+    expect(await survivors(dir)).toEqual([]);
+  } finally {
+    try {
+      process.kill(-(bench.pid as number), 'SIGKILL');
+    } catch {
+      // the group is gone: nothing to clean up
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);

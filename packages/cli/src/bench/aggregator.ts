@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { sendPacked } from './forwarder';
-import { freePort, peakRssMb, startCpuMeter, stopProcess, waitHealthy } from './loopback';
+import { freePort, peakRssMb, startCpuMeter, stopProcess, track, waitHealthy } from './loopback';
 import { spawnRole, stopRole } from './role-process';
 import { type BenchResult, percentile } from './stats';
 
@@ -72,7 +72,7 @@ async function startS3rver(dir: string): Promise<{ port: number; child: ChildPro
   const script = `const S3rver = require(${JSON.stringify(s3rverPath)});
 new S3rver({ port: ${port}, address: '127.0.0.1', silent: true, directory: ${JSON.stringify(join(dir, 's3'))}, configureBuckets: [{ name: 'bench' }] })
   .run().then(() => process.send('ready'), (e) => { console.error(e); process.exit(1); });`;
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = track(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   await new Promise<void>((resolve, reject) => {
     child.once('message', () => resolve());
     child.once('exit', (code) => reject(new Error(`s3rver exited with code ${code} before it was ready.`)));

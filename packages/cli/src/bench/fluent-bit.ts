@@ -12,7 +12,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { freePort, stopProcess } from './loopback';
+import { freePort, stopProcess, track } from './loopback';
 
 /** What each side does, printed beside the figures. */
 export const FLUENT_BIT_EDGE = 'in_forward storage.type filesystem, flush 0.2 s -> out_forward require_ack_response';
@@ -70,7 +70,7 @@ async function spawnFluentBit(
   }
   const config = join(dir, 'fluent-bit.conf');
   writeFileSync(config, [section('SERVICE', service), section('INPUT', input), section('OUTPUT', { match: '*', ...output })].join('\n'));
-  const child = spawn(binary, ['-q', '-c', config], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = track(spawn(binary, ['-q', '-c', config], { stdio: ['ignore', 'inherit', 'inherit'] }));
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', (err) => reject(new Error(`Fluent Bit (${binary}) did not start: ${err.message}`)));

@@ -28,7 +28,7 @@ import {
   packedForwardParts,
 } from '@tributary/forward-protocol';
 import { stringify } from 'yaml';
-import { freePort, peakRssMb, startCpuMeter, stopProcess, waitHealthy } from './loopback';
+import { freePort, peakRssMb, startCpuMeter, stopProcess, track, waitHealthy } from './loopback';
 import { sampleRecord } from './protocol';
 import { spawnRole, stopRole } from './role-process';
 import { type BenchResult, percentile } from './stats';
@@ -39,7 +39,7 @@ import { type BenchResult, percentile } from './stats';
  * this process does (IPC disconnect); the caller stops it otherwise.
  */
 export async function startReceiver(): Promise<{ child: ChildProcess; port: number; events: () => number }> {
-  const child = fork(join(__dirname, 'receiver.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = track(fork(join(__dirname, 'receiver.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   let events = 0;
   const port = await new Promise<number>((resolve, reject) => {
     child.once('error', reject);

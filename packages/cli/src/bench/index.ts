@@ -1,6 +1,7 @@
 import { type AggregatorBenchCompress, type AggregatorBenchLog, type AggregatorBenchSink, runAggregatorBench } from './aggregator';
 import { FLUENT_BIT_TAIL, fluentBitBinary } from './fluent-bit';
 import { BENCH_FILTERS, runForwarderBench, tributaryEdge } from './forwarder';
+import { stopChildrenOnSignal } from './loopback';
 import { runProtocolBench } from './protocol';
 import { WORK_KEYS, formatRow, formatTable, runSideBySide } from './side-by-side';
 import { formatResult } from './stats';
@@ -32,6 +33,7 @@ export async function runBench(
   suite: string,
   { seconds, connections, sink, log, compress = 'none', filters, works, encoderThreads, lines = TAIL_LINES }: BenchOptions,
 ): Promise<void> {
+  stopChildrenOnSignal();
   if (!Object.hasOwn(BENCH_FILTERS, filters))
     throw new Error(`--filters must be ${Object.keys(BENCH_FILTERS).join(' | ')} (got ${filters}).`);
   if (connections !== undefined && !(Number.isInteger(connections) && connections > 0)) {

@@ -1,7 +1,7 @@
 /**
  * What the benches need around the processes they start: a free loopback
- * port, waiting for /healthz, a child's peak RSS and CPU seconds, and
- * stopping it.
+ * port, waiting for /healthz, a child's peak RSS and CPU seconds, stopping
+ * it, and stopping every one of them when the bench itself is told to stop.
  *
  * The test suite has its own kit (@tributary/test-kit); the product never
  * imports test code, so the few lines both need are kept once on each side.
@@ -9,6 +9,37 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+
+/** The processes the bench started that are still running (`track`). */
+const children = new Set<ChildProcess>();
+let stopping = false;
+
+/** Registers a child the bench started, so that a SIGTERM or SIGINT to the bench stops it too (`stopChildrenOnSignal`). */
+export function track<T extends ChildProcess>(child: T): T {
+  if (child.exitCode === null && child.signalCode === null) {
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+  }
+  return child;
+}
+
+/**
+ * From now on a SIGTERM or SIGINT to the bench SIGKILLs every process it
+ * started and still running (forwarders, aggregators, receivers, Fluent Bit,
+ * s3rver), then exits with 128 + the signal's number: a bench stopped
+ * half-way leaves nothing running, whoever stops it.
+ */
+export function stopChildrenOnSignal(): void {
+  const onSignal = (signal: NodeJS.Signals, code: number) => () => {
+    if (stopping) return;
+    stopping = true;
+    for (const child of children) child.kill('SIGKILL');
+    process.stderr.write(`bench: ${signal}: stopped ${children.size} process(es) it had started.\n`);
+    process.exit(code);
+  };
+  process.once('SIGTERM', onSignal('SIGTERM', 143));
+  process.once('SIGINT', onSignal('SIGINT', 130));
+}
 
 /**
  * A port that was free a moment ago, for child processes that must be told

@@ -13,22 +13,24 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { type BenchRole, benchNodeFlags } from '../node-flags';
-import { stopProcess } from './loopback';
+import { stopProcess, track } from './loopback';
 
 /** Spawns `tributary <role> --config <config>` from this checkout, its output on the bench's. */
 export function spawnRole(role: BenchRole, config: string): ChildProcess {
   const prof = process.env.TRB_BENCH_PROF;
-  return spawn(
-    process.execPath,
-    [
-      ...benchNodeFlags(role),
-      ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
-      join(__dirname, '..', '..', 'bin', 'tributary.js'),
-      role,
-      '--config',
-      config,
-    ],
-    { stdio: 'inherit' },
+  return track(
+    spawn(
+      process.execPath,
+      [
+        ...benchNodeFlags(role),
+        ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
+        join(__dirname, '..', '..', 'bin', 'tributary.js'),
+        role,
+        '--config',
+        config,
+      ],
+      { stdio: 'inherit' },
+    ),
   );
 }
 

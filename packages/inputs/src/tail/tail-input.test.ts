@@ -16,6 +16,7 @@ import { type ForwardChunk, decodeEntries } from '@tributary/forward-protocol';
 import { Registry } from 'prom-client';
 import type { Input } from '../input';
 import { type TailInputConfig, tailInputSchema } from './config';
+import { JsonTranscoder } from './json-msgpack';
 import { createTailInput } from './tail-input';
 
 const dirs: string[] = [];
@@ -597,4 +598,43 @@ test('a stat that fails for another reason than a missing path (EIO, EACCES) is 
     await h.stop();
   }
   expect(h.messages().sort()).toEqual([...range(0, 4), 'b 0'].sort());
+});
+
+test('the json parser: objects become records as JSON.parse reads them, path_key replaces a key of that name, other lines are kept as {message}', async () => {
+  const dir = tmp();
+  const a = join(dir, 'app.log');
+  const lines = [
+    '{"level":"info","msg":"ünïcødé ✓ 😀 \\"q\\"","n":42,"f":1.5,"nested":{"a":[1,null,true]}}',
+    '{"file":"app says","level":"warn"}', // path_key is "file": the general path replaces its value
+    '{"b":1,"2":"index keys first"}',
+    'not json at all',
+    '[1,2,3]',
+    '{"cut": ',
+  ];
+  const notUtf8 = Buffer.from([...Buffer.from('{"bytes":"'), 0xff, 0xc3, ...Buffer.from('"}')]);
+  writeFileSync(a, Buffer.concat([Buffer.from(`${lines.join('\n')}\n`), notUtf8, Buffer.from('\n')]));
+  const h = new Harness(dir, { path: [a], read_from_head: true, parser: { type: 'json' }, path_key: 'file' });
+  const transcode = jest.spyOn(JsonTranscoder.prototype, 'transcode');
+  let straight: boolean[];
+  await h.start();
+  try {
+    await h.waitFor(lines.length + 1);
+  } finally {
+    await h.stop();
+    straight = transcode.mock.results.map((r) => (r.value as number) >= 0);
+    transcode.mockRestore();
+  }
+  // the first line went straight to MessagePack; the others were left to JSON.parse
+  expect(straight).toEqual([true, false, false, false, false, false, false]);
+  expect(h.records.map((r) => r.record)).toEqual([
+    { ...JSON.parse(lines[0]), file: a },
+    { file: a, level: 'warn' },
+    { 2: 'index keys first', b: 1, file: a },
+    { message: 'not json at all', file: a },
+    { message: '[1,2,3]', file: a },
+    { message: '{"cut": ', file: a },
+    { bytes: '\ufffd\ufffd', file: a }, // bytes that are not UTF-8: JSON.parse of the decoded text, as before
+  ]);
+  expect(Object.keys(h.records[1].record)).toEqual(['file', 'level']); // in its place, as JSON.parse and the assignment leave it
+  expect(await h.metric('tributary_tail_parse_errors_total')).toBe(3);
 });

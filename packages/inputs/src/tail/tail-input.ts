@@ -27,6 +27,7 @@
  * cannot be written or a batch the buffer refused is logged with its code,
  * counted, and retried after a backoff; the loop never ends but on `stop`.
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { type Stats, close, fstat, fstatSync, open, read, readSync, readdir, stat } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -37,6 +38,7 @@ import { glob } from 'tinyglobby';
 import type { Consume, Input, InputContext } from '../input';
 import { consumeInPieces } from '../pieces';
 import type { TailInputConfig } from './config';
+import { JsonTranscoder } from './json-msgpack';
 import { type TailMetrics, createTailMetrics } from './metrics';
 import { type Group, type Grouper, createGrouper } from './multiline';
 import { type Parser, createParser } from './parsers';
@@ -136,6 +138,10 @@ class Tailer {
   private readonly metrics: TailMetrics;
   private readonly parser: Parser;
   private readonly fastPath: boolean;
+  /** The `json` parser without a time key and without multiline: lines go straight from JSON to MessagePack (json-msgpack.ts). */
+  private readonly json: JsonTranscoder | null;
+  /** The `path_key` as bytes: a line that already has that key goes the general path (the key's value is replaced there). */
+  private readonly pathKeyName: Buffer | null;
   private readonly maxLine: number;
   private readonly readBuf: Buffer;
   private readonly readBytes: number;
@@ -166,6 +172,11 @@ class Tailer {
     this.readBuf = Buffer.allocUnsafe(this.readBytes + this.maxLine);
     createGrouper(config.multiline.mode, config.multiline.first_line, this.maxLine); // a bad first_line fails the start
     this.fastPath = config.parser.type === 'none' && config.multiline.mode === 'none';
+    this.json =
+      config.parser.type === 'json' && config.multiline.mode === 'none' && config.parser.time_key === undefined
+        ? new JsonTranscoder()
+        : null;
+    this.pathKeyName = config.path_key === undefined ? null : Buffer.from(config.path_key);
   }
 
   /** Opens the position journal and starts the loop; rejects when the journal cannot be opened. */
@@ -594,12 +605,18 @@ class Tailer {
    */
   private cut(f: Followed, n: number, time: EventTime, final: boolean): Part {
     const buf = this.readBuf.subarray(0, n);
-    const out = new EntryWriter(this.fastPath ? Math.ceil(n * 1.25) + 64 : 4096);
+    const out = new EntryWriter(this.fastPath || this.json ? Math.ceil(n * 1.25) + 64 : 4096);
     const groups: Group[] = [];
     let p = 0;
     let skipping = f.skipping;
+    // One UTF-8 check for the read up to its last newline (no multi-byte character holds one) instead of one per line;
+    // it stands for a whole line ending at a newline there, not for a line cut short or a last line without one.
+    const checkedTo = this.json === null ? 0 : buf.lastIndexOf(10) + 1;
+    const utf8 = checkedTo > 0 && isUtf8(buf.subarray(0, checkedTo));
     const emitLine = (a: number, b: number) => {
+      const wholeUtf8 = utf8 && b < checkedTo && (buf[b] === 10 || buf[b] === 13);
       if (this.fastPath) out.rawMessage(time, buf, a, b, f.pathKeyBytes);
+      else if (this.json && out.jsonEntry(time, buf, a, b, f.pathKeyBytes, this.pathKeyName, this.json, wholeUtf8)) return;
       else if (f.grouper) f.grouper.push(buf.toString('utf8', a, b), f.readPos + a, groups);
       else groups.push({ text: buf.toString('utf8', a, b) });
       this.drain(groups, out, time, f);
@@ -842,6 +859,36 @@ class EntryWriter {
     if (pathKey) o += pathKey.copy(buf, o);
     this.bytes = o;
     this.count++;
+  }
+
+  /**
+   * `[time, <the JSON object line src[a, b) as its map>, …pathKey]`, through
+   * `json`; false, nothing written, when the line is left to the general
+   * path (JSON.parse): see json-msgpack.ts, and a line that already has the
+   * key `pathKeyName`.
+   */
+  jsonEntry(
+    time: EventTime,
+    src: Buffer,
+    a: number,
+    b: number,
+    pathKey: Buffer | null,
+    pathKeyName: Buffer | null,
+    json: JsonTranscoder,
+    knownUtf8: boolean,
+  ): boolean {
+    this.reserve(1 + EVENT_TIME_BYTES + JsonTranscoder.maxBytes(b - a) + (pathKey?.length ?? 0));
+    const buf = this.buf;
+    let o = this.bytes;
+    buf[o++] = 0x92;
+    o = writeEventTime(buf, o, time.seconds, time.nanoseconds);
+    const end = json.transcode(src, a, b, buf, o, pathKey ? 1 : 0, pathKeyName, knownUtf8);
+    if (end < 0) return false;
+    o = end;
+    if (pathKey) o += pathKey.copy(buf, o);
+    this.bytes = o;
+    this.count++;
+    return true;
   }
 
   entry(bytes: Buffer): void {

@@ -93,3 +93,23 @@ test('requests over the body budget get 503 each, counted each, with one error l
   expect(refused).toEqual([Codes.TRB_HTTP_BUSY, Codes.TRB_HTTP_BUSY]);
   expect(lines.filter((l) => l.code === Codes.TRB_HTTP_BUSY).map((l) => l.level)).toEqual([50]);
 });
+
+test('a record the encoder refuses (keys constructor and toJSON that are no functions) is a bad request (400), not a server error', async () => {
+  const refused: string[] = [];
+  const config = { ...Object.fromEntries(Object.entries(httpInputSchema.properties).map(([k, v]) => [k, v.default])), port: 0 };
+  const input = createHttpInput(config as never, { logger: createLogger('t', 'silent'), onRefused: (code) => refused.push(code) });
+  const accepted: number[] = [];
+  await input.start(async (chunks) => {
+    for (const c of chunks) accepted.push(c.count);
+  });
+  try {
+    const port = input.address.port;
+    expect(await post(port, '/app.web', JSON.stringify({ constructor: 1, toJSON: 1, a: 1 }))).toBe(400);
+    expect(await post(port, '/app.web', JSON.stringify([{ a: 1 }, { constructor: 'c', toJSON: 'x' }]))).toBe(400);
+    expect(await post(port, '/app.web', JSON.stringify({ a: 1 }))).toBe(200);
+  } finally {
+    await input.stop(0);
+  }
+  expect(refused).toEqual([Codes.TRB_HTTP_BAD_REQUEST, Codes.TRB_HTTP_BAD_REQUEST]);
+  expect(accepted).toEqual([1]);
+});

@@ -97,6 +97,19 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
 }
 
+/**
+ * The entry of a record the client sent; a record the encoder refuses (a
+ * `toJSON` key that is no function: msgpackr calls it) is the client's bad
+ * request (400), not our failure (500, which a client retries).
+ */
+function encodeRecord(time: EventTime, record: Record<string, unknown>, what: string): Buffer {
+  try {
+    return encodeEntry(time, record);
+  } catch (err) {
+    throw new BadRequest(`${what} cannot be encoded as MessagePack (${(err as Error).message})`);
+  }
+}
+
 function toChunk(tag: string, body: unknown, timeParam: unknown, maxRecords: number): ForwardChunk {
   if (!tag) throw new BadRequest('the tag (URL path) is empty');
   const entries: Buffer[] = [];
@@ -110,11 +123,11 @@ function toChunk(tag: string, body: unknown, timeParam: unknown, maxRecords: num
         const { time: _dropped, ...rest } = rec;
         rec = rest;
       }
-      entries.push(encodeEntry(time, rec));
+      entries.push(encodeRecord(time, rec, `element ${i}`));
     });
     if (entries.length === 0) throw new BadRequest('the array is empty');
   } else if (isRecord(body)) {
-    entries.push(encodeEntry(timeParam === undefined ? EventTime.now() : parseTime(timeParam, 'the time parameter'), body));
+    entries.push(encodeRecord(timeParam === undefined ? EventTime.now() : parseTime(timeParam, 'the time parameter'), body, 'the object'));
   } else {
     throw new BadRequest('the body is neither an object nor an array of objects');
   }

@@ -28,7 +28,6 @@ test('lines as apps write them give the bytes JSON.parse and the encoder give', 
     ' { "a" : [ 1 , 2 , { "b" : [ ] } ] , "c" : { } } ',
     '{"ts":"2026-12-07T03:00:00.000Z","user":{"id":977,"roles":["admin","dev"],"score":-12.5e-3}}',
     '{"unicode":"ünïcødé ✓ 日本語 😀","esc":"line\\nnext\\ttab \\"quoted\\" back\\\\slash \\/ \\b\\f\\r","u":"\\u00e9\\u2713\\ud83d\\ude00"}',
-    '{"lone":"\\ud83d x \\ude00","high-at-end":"\\ud800"}',
     `{"long":"${'x'.repeat(40)}","longer":"${'y'.repeat(300)}","longest":"${'z'.repeat(70000)}"}`,
     `{"many":[${Array.from({ length: 20 }, (_, i) => i).join(',')}],${Array.from({ length: 17 }, (_, i) => `"k${i}":${i}`).join(',')}}`,
     '{"ints":[0,-0,1,127,128,255,256,65535,65536,4294967295,4294967296,-1,-32,-33,-128,-129,-32768,-32769,-2147483648,-2147483649]}',
@@ -38,6 +37,17 @@ test('lines as apps write them give the bytes JSON.parse and the encoder give', 
     '{"01":"not an index","-1":"nor this","4294967295":"nor this one","1.5":"nor this"}',
   ];
   for (const line of lines) expect([line, fast(line)?.toString('hex')]).toEqual([line, general(line).toString('hex')]);
+});
+
+test('a map of 64 keys and a nested map of 64 more take the fast path; surrogate pairs in any string length do too', () => {
+  const keys = (p: string, n = 64) => Array.from({ length: n }, (_, i) => `"${p}${i}":${i}`).join(',');
+  for (const line of [
+    `{${keys('a')}}`,
+    `{"x":{${keys('b')}},${keys('c', 63)}}`, // 64 keys at the top, 64 in the nested map
+    `{"short":"\\ud83d\\ude00","long":"${'x'.repeat(100)}\\ud83d\\ude00${'y'.repeat(100)}"}`,
+  ]) {
+    expect([line.slice(0, 40), fast(line)?.toString('hex')]).toEqual([line.slice(0, 40), general(line).toString('hex')]);
+  }
 });
 
 test('extra pairs are counted in the top map header, for the caller to write after it', () => {
@@ -81,6 +91,15 @@ test('what the fast path leaves to JSON.parse: not one object, bad JSON, bytes t
     '{"0":1}',
     '{"\\u0061":1}', // an escaped key
     `${'{"a":'.repeat(70)}1${'}'.repeat(70)}`, // deeper than 64
+    // lone surrogates: msgpackr writes one as three bytes in a string under 64 units, as U+FFFD in a longer one
+    '{"lone":"\\ud83d x"}',
+    '{"lone":"x \\ude00"}',
+    '{"high-at-end":"\\ud800"}',
+    `{"long":"\\ud800${'x'.repeat(70)}"}`,
+    `{"long":"${'x'.repeat(70)}\\udfff"}`,
+    '{"pair-then-lone":"\\ud83d\\ude00\\ud83d"}',
+    // more keys than the duplicate check takes (it compares each with the earlier ones)
+    `{${Array.from({ length: 65 }, (_, i) => `"k${i}":0`).join(',')}}`,
   ];
   for (const line of left) expect([line, fast(line)]).toEqual([line, null]);
   expect(fast(Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]))).toBeNull(); // {"a":"\xff\xfe"}

@@ -6,8 +6,7 @@
  * (msgpackr) give for the same line:
  *
  * - maps and arrays with the smallest header (fixmap/fixarray, 16, 32);
- * - strings as UTF-8 with the smallest str header, escapes decoded (a lone
- *   surrogate written as its three bytes, as msgpackr writes it);
+ * - strings as UTF-8 with the smallest str header, escapes decoded;
  * - numbers as msgpackr writes a JavaScript number: an integer in
  *   [-2^31, 2^32) as the smallest int (-0 as 0), anything else as float64;
  * - true, false, null.
@@ -16,8 +15,10 @@
  * takes the general path, which also says why a line does not parse):
  * anything but one JSON object, bytes that are not UTF-8, a key with an
  * escape, a key `JSON.parse` would move (an array index: JavaScript puts
- * those first), a key twice in one object (the last one wins there), or
- * more than MAX_DEPTH levels.
+ * those first), a key twice in one object (the last one wins there), a map
+ * of more than MAX_CHECKED_KEYS keys (the duplicate check compares each key
+ * with the earlier ones), a lone surrogate escape (msgpackr writes one
+ * differently in short and long strings), or more than MAX_DEPTH levels.
  *
  * Two passes over the line: the first checks the grammar and counts each
  * map's and array's members (its header comes before them), the second
@@ -27,6 +28,8 @@ import { isUtf8 } from 'node:buffer';
 
 /** Nesting deeper than this is left to JSON.parse. */
 const MAX_DEPTH = 64;
+/** A map with more keys than this is left to JSON.parse: the duplicate check is quadratic in them. */
+const MAX_CHECKED_KEYS = 64;
 
 // The bytes the grammar turns on (plain constants, which V8 inlines).
 const QUOTE = 0x22;
@@ -179,6 +182,7 @@ export class JsonTranscoder {
 
   /** Throws when the key `src[a, b)` is already one of this map's keys; else remembers it. */
   private checkNewKey(firstKey: number, a: number, b: number): void {
+    if (this.keyCount - firstKey >= MAX_CHECKED_KEYS) throw FALLBACK;
     const src = this.src;
     const keys = this.keys;
     for (let k = firstKey; k < this.keyCount; k++) {
@@ -244,7 +248,18 @@ export class JsonTranscoder {
       if (e === 0x75) {
         if (i + 4 >= end) throw FALLBACK;
         for (let k = 1; k <= 4; k++) if (hexValue(src[i + k]) < 0) throw FALLBACK;
+        const unit = hex4(src, i + 1);
         i += 4;
+        if (unit >= 0xdc00 && unit <= 0xdfff) throw FALLBACK; // a low surrogate not after a high one
+        if (unit >= 0xd800 && unit <= 0xdbff) {
+          // a high surrogate must be followed by a low one: a lone surrogate is written as msgpackr writes it,
+          // which depends on the string's length (three bytes below 64 units, U+FFFD above), so it goes the general way
+          if (i + 6 >= end || src[i + 1] !== BACKSLASH || src[i + 2] !== 0x75) throw FALLBACK;
+          for (let k = 3; k <= 6; k++) if (hexValue(src[i + k]) < 0) throw FALLBACK;
+          const low = hex4(src, i + 3);
+          if (low < 0xdc00 || low > 0xdfff) throw FALLBACK;
+          i += 6;
+        }
       } else if (!(e === QUOTE || e === BACKSLASH || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74)) {
         throw FALLBACK;
       }
@@ -461,7 +476,7 @@ function decodeEscapes(src: Buffer, a: number, b: number, out: Buffer, from: num
         i += 6;
       }
     }
-    // a lone surrogate stays one (three bytes, WTF-8), as msgpackr's string writer writes it
+    // (pass 1 let no lone surrogate through)
     if (cp < 0x80) out[o++] = cp;
     else if (cp < 0x800) {
       out[o++] = 0xc0 | (cp >> 6);

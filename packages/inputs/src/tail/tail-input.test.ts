@@ -638,3 +638,21 @@ test('the json parser: objects become records as JSON.parse reads them, path_key
   expect(Object.keys(h.records[1].record)).toEqual(['file', 'level']); // in its place, as JSON.parse and the assignment leave it
   expect(await h.metric('tributary_tail_parse_errors_total')).toBe(3);
 });
+
+test('a record the encoder refuses (keys constructor and toJSON that are no functions) is kept as {message}, and the lines after it are read', async () => {
+  const dir = tmp();
+  const a = join(dir, 'app.log');
+  // time_key takes the general path (JSON.parse, then the encoder), where such a record made the encoder throw
+  const lines = ['{"ts":1700000000,"constructor":1,"toJSON":2}', '{"ts":1700000001,"msg":"next"}'];
+  writeFileSync(a, `${lines.join('\n')}\n`);
+  const h = new Harness(dir, { path: [a], read_from_head: true, parser: { type: 'json', time_key: 'ts', time_format: 'unix' } });
+  await h.start();
+  try {
+    await h.waitFor(2);
+  } finally {
+    await h.stop();
+  }
+  expect(h.records.map((r) => r.record)).toEqual([{ message: lines[0] }, { msg: 'next' }]);
+  expect(h.records[1].time).toBe(1700000001);
+  expect(await h.metric('tributary_tail_parse_errors_total')).toBe(1);
+});

@@ -172,8 +172,11 @@ class Tailer {
     this.readBuf = Buffer.allocUnsafe(this.readBytes + this.maxLine);
     createGrouper(config.multiline.mode, config.multiline.first_line, this.maxLine); // a bad first_line fails the start
     this.fastPath = config.parser.type === 'none' && config.multiline.mode === 'none';
+    // A path_key JavaScript would place first (an array index) or take for the prototype goes the general way.
+    const plainPathKey =
+      config.path_key === undefined || !(/^(0|[1-9][0-9]{0,9})$/.test(config.path_key) || config.path_key === '__proto__');
     this.json =
-      config.parser.type === 'json' && config.multiline.mode === 'none' && config.parser.time_key === undefined
+      config.parser.type === 'json' && config.multiline.mode === 'none' && config.parser.time_key === undefined && plainPathKey
         ? new JsonTranscoder()
         : null;
     this.pathKeyName = config.path_key === undefined ? null : Buffer.from(config.path_key);
@@ -684,20 +687,33 @@ class Tailer {
     for (const g of groups) {
       let parsed = this.parser(g.text);
       if (!parsed) {
-        this.metrics.parseErrors.inc();
-        this.log(
-          'warn',
-          Codes.TRB_TAIL_PARSE,
-          `A line of ${f.position.path} did not parse as ${this.config.parser.type}; it is kept as {message}.`,
-        );
+        this.parseFailed(f, `did not parse as ${this.config.parser.type}`);
         parsed = { record: { message: g.text } };
       }
-      const record = parsed.record;
-      if (g.stream !== undefined) record.stream = g.stream;
-      if (this.config.path_key !== undefined) record[this.config.path_key] = f.position.path;
-      out.entry(encodeEntry(parsed.time ?? g.time ?? time, record));
+      let entry: Buffer;
+      try {
+        entry = encodeEntry(parsed.time ?? g.time ?? time, this.withKeys(parsed.record, g, f));
+      } catch (err) {
+        // A record the encoder refuses (a `toJSON` key that is no function makes msgpackr call it): kept as text, so
+        // that one line cannot stop the file (it would be read and refused again forever).
+        this.parseFailed(f, `parsed as ${this.config.parser.type} but could not be encoded (${(err as Error).message})`);
+        entry = encodeEntry(g.time ?? time, this.withKeys({ message: g.text }, g, f));
+      }
+      out.entry(entry);
     }
     groups.length = 0;
+  }
+
+  /** `record` with the group's stream and the path key, when set. */
+  private withKeys(record: Record<string, unknown>, g: Group, f: Followed): Record<string, unknown> {
+    if (g.stream !== undefined) record.stream = g.stream;
+    if (this.config.path_key !== undefined) record[this.config.path_key] = f.position.path;
+    return record;
+  }
+
+  private parseFailed(f: Followed, why: string): void {
+    this.metrics.parseErrors.inc();
+    this.log('warn', Codes.TRB_TAIL_PARSE, `A line of ${f.position.path} ${why}; it is kept as {message}.`);
   }
 
   private longLine(f: Followed): void {

@@ -183,8 +183,9 @@ export class FilterChain implements EventFilter {
       event.record = next;
     }
     if (out) {
+      const bytes = packRecord(event.record);
       out.copy(event.buf, pos, recordStart);
-      out.bytes(packr.pack(event.record));
+      out.bytes(bytes);
     }
     return true;
   }
@@ -319,4 +320,19 @@ function readEventTime(buf: Buffer, pos: number, end: number): EventTime {
   if (b === 0xca) return EventTime.fromSeconds(buf.readFloatBE(pos + 1));
   if (b === 0xcb) return EventTime.fromSeconds(buf.readDoubleBE(pos + 1));
   return new EventTime(readInt(buf, pos, end)?.value ?? 0, 0);
+}
+
+/**
+ * The record packed again, a record msgpackr refuses as UnreadableValue: the
+ * keys `constructor` and `toJSON` with values that are no functions make it
+ * call `toJSON` and throw. The event then passes on as it came (counted as
+ * unreadable), where a throw failed the whole batch and its sender resent it
+ * for ever.
+ */
+function packRecord(record: Record<string, unknown>): Buffer {
+  try {
+    return packr.pack(record);
+  } catch (err) {
+    throw new UnreadableValue(`the record cannot be packed again (${(err as Error).message})`);
+  }
 }

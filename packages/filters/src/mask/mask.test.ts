@@ -1,4 +1,6 @@
-import { run, validFilters } from '../__fixtures__/run';
+import { decodeEntries, encodeEntry } from '@tributary/forward-protocol';
+import { Packr } from 'msgpackr';
+import { TIME, chainOf, run, validFilters } from '../__fixtures__/run';
 import { luhn } from './mask';
 
 test.each([
@@ -54,4 +56,30 @@ test('check: bad patterns and an unset HMAC key name the filter and key', () => 
   expect(() => validFilters([{ type: 'mask', hmac_key_env: 'NOPE_K' }])).toThrow(
     /filters\[0\]\.hmac_key_env: the environment variable NOPE_K/,
   );
+});
+
+test('a record msgpackr cannot pack again (keys constructor and toJSON) passes as it came, counted unreadable; the batch goes on', () => {
+  const head = encodeEntry(TIME, {});
+  const poison = new Packr({ useRecords: false }).pack(
+    new Map<string, unknown>([
+      ['constructor', 1],
+      ['toJSON', 2],
+      ['message', 'mail x@y.io'],
+    ]),
+  );
+  const entries = Buffer.concat([
+    encodeEntry(TIME, { message: 'mail a@b.io' }),
+    Buffer.concat([head.subarray(0, head.length - 1), poison]),
+    encodeEntry(TIME, { message: 'mail c@d.io' }),
+  ]);
+  const chain = chainOf([{ type: 'mask', builtin: ['email'] }]);
+  const out = chain.run('app.web', entries);
+  const records = decodeEntries(out?.entries ?? Buffer.alloc(0)).map((e) => e.record);
+  expect(records).toEqual([
+    { message: 'mail [REDACTED]' },
+    { constructor: 1, toJSON: 2, message: 'mail x@y.io' }, // as it came: the filter's change could not be written
+    { message: 'mail [REDACTED]' },
+  ]);
+  expect(out?.indexes).toEqual([0, 1, 2]);
+  expect(chain.totals().unreadable).toBe(1);
 });

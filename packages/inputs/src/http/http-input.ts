@@ -98,14 +98,18 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * The entry of a record the client sent; a record the encoder refuses (a
- * `toJSON` key that is no function: msgpackr calls it) is the client's bad
- * request (400), not our failure (500, which a client retries).
+ * The entry of a record the client sent; a record the encoder refuses (the
+ * keys `constructor` and `toJSON` with values that are no functions: msgpackr
+ * calls it) is the client's bad request (400), not our failure (500, which a
+ * client retries); one nested past the encoder's stack is TRB_FWD_TOO_DEEP.
  */
 function encodeRecord(time: EventTime, record: Record<string, unknown>, what: string): Buffer {
   try {
     return encodeEntry(time, record);
   } catch (err) {
+    // nested past the encoder's stack: the admission error it always was (TRB_FWD_TOO_DEEP)
+    const admission = asAdmissionError(err);
+    if (admission !== err) throw admission;
     throw new BadRequest(`${what} cannot be encoded as MessagePack (${(err as Error).message})`);
   }
 }

@@ -217,7 +217,10 @@ test('rename rotation with writes racing it: the old file is finished, the new o
       renameSync(a, `${a}.${rotation}`);
       appendFileSync(`${a}.${rotation}`, `line ${n++}\n`); // a writer still holding the old file
       writeFileSync(a, `line ${n++}\n`);
-      await sleep(120); // a file is found by a scan (refresh_interval_ms): one created and rotated away between two is never seen
+      // A file is found by a scan (refresh_interval_ms): one created and rotated away between two is never seen, so the
+      // next rotation waits until this file's line was read (a fixed sleep was too short on a loaded machine).
+      const last = `line ${n - 1}`;
+      for (let i = 0; i < 500 && !h.messages().includes(last); i++) await sleep(10);
     }
     await h.waitFor(n, 10_000);
     await sleep(500); // past rotate_wait_ms: the old files are closed

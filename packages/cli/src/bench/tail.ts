@@ -20,9 +20,10 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startFluentBitTail } from './fluent-bit';
+import { fluentBitBinary, startFluentBitTail } from './fluent-bit';
 import { startForwarder, startReceiver } from './forwarder';
 import { cpuSeconds, peakRssMb, stopProcess } from './loopback';
+import { stopRole } from './role-process';
 
 export const TRIBUTARY_TAIL = 'forwarder: tail read_from_head -> disk buffer (fsync: interval, 1 s) -> forward output, ack per chunk';
 
@@ -47,11 +48,6 @@ export interface TailCase {
   fluentBit?: TailRun;
   /** Why Fluent Bit has no run, when it has none. */
   fluentBitSkipped?: string;
-}
-
-/** The Fluent Bit binary for this bench: FLUENT_BIT; undefined when unset or empty. */
-function fluentBitTailBinary(): string | undefined {
-  return process.env.FLUENT_BIT || undefined;
 }
 
 /** A ~200-byte line: plain text for `none`, a JSON object for `json`. */
@@ -106,7 +102,7 @@ async function runTributary(dir: string, parser: TailParser, lines: number): Pro
     try {
       return await measure('The forwarder', forwarder.child, receiver.events, lines, started);
     } finally {
-      await stopProcess(forwarder.child);
+      await stopRole(forwarder.child);
     }
   } finally {
     await stopProcess(receiver.child);
@@ -136,7 +132,7 @@ async function runFluentBit(binary: string, dir: string, parser: TailParser, lin
  * Tributary that fails rejects.
  */
 export async function runTailBench(lines: number, onCase: (c: TailCase) => void = () => {}): Promise<TailCase[]> {
-  const binary = fluentBitTailBinary();
+  const binary = fluentBitBinary();
   const cases: TailCase[] = [];
   for (const files of [1, 100]) {
     for (const parser of ['none', 'json'] as const) {

@@ -37,6 +37,7 @@
  */
 import { join } from 'node:path';
 import { type Filesystem, writevAllSync } from '@tributary/core';
+import type { ChunkIds } from './disk/chunk-file';
 import { readRecords } from './records';
 
 export interface AckedIdsWindow {
@@ -63,19 +64,12 @@ export const SLOT_BYTES = 40;
 /** Ring slots allocated at first; the ring doubles up to `maxEntries` while it fills for the first time. */
 const INITIAL_CAPACITY = 1024;
 
-/** One remembered id, as the journal holds it. */
-/** Client chunk ids found beside recovered events (disk/chunk-file.ts's id records): `n` hashes `hashes[0 … 4n)`, acked at `at`. */
-export interface RecoveredIds {
-  hashes: Uint32Array;
-  n: number;
-  at: number;
-}
-
 /** A slot's hash as a string, to tell the same id in two sources apart at open. */
 function slotKey(s: Slot): string {
   return `${s.h0},${s.h1},${s.h2},${s.h3}`;
 }
 
+/** One remembered id, as the journal holds it. */
 interface Slot {
   /** The hash, as four u32. */
   h0: number;
@@ -137,7 +131,7 @@ export class AckedChunkIds {
     window: AckedIdsWindow,
     report: JournalErrorReport,
     now = Date.now(),
-    recovered: ReadonlyArray<RecoveredIds> = [],
+    recovered: ReadonlyArray<ChunkIds> = [],
   ): Promise<AckedChunkIds> {
     const path = join(dir, JOURNAL_FILE);
     const legacyPath = join(dir, LEGACY_JOURNAL_FILE);
@@ -146,8 +140,8 @@ export class AckedChunkIds {
     // Ids written beside recovered events that the journal lacks (a crash came between the two writes), merged in by
     // the time they were acked (seq -1 marks them): the newest maxEntries of both are kept, so ids of chunks still
     // buffered never push out newer journaled ones.
-    const known = new Set(journaled.map(slotKey));
     const found: Slot[] = [];
+    const known = recovered.length ? new Set(journaled.map(slotKey)) : new Set<string>();
     for (const r of recovered) {
       for (let i = 0; i < r.n; i++) {
         const w = i * 4;
@@ -282,34 +276,25 @@ export class AckedChunkIds {
   /** Points the table at ring slot `slot` as its hash's latest record (the same key again: its latest record stands). */
   private index(slot: number): void {
     const s = slot * 4;
-    const { table, hashes, mask } = this;
-    const h0 = hashes[s];
-    const h1 = hashes[s + 1];
-    const h2 = hashes[s + 2];
-    const h3 = hashes[s + 3];
-    const first = h0 | 0; // as the Int32Array holds it
+    const { table, hashes } = this;
     // One probe: it ends at the hash's entry, or at the empty position the hash goes into.
-    let p = h0 & mask;
-    for (let v = table[2 * p]; v !== 0; p = (p + 1) & mask, v = table[2 * p]) {
-      if (table[2 * p + 1] !== first) continue;
-      const o = (v - 1) * 4;
-      if (hashes[o + 1] === h1 && hashes[o + 2] === h2 && hashes[o + 3] === h3) {
-        table[2 * p] = slot + 1;
-        return;
-      }
+    const pos = this.find(hashes[s], hashes[s + 1], hashes[s + 2], hashes[s + 3]);
+    if (pos >= 0) {
+      table[2 * pos] = slot + 1;
+      return;
     }
-    table[2 * p] = slot + 1;
-    table[2 * p + 1] = first;
+    table[2 * ~pos] = slot + 1;
+    table[2 * ~pos + 1] = hashes[s];
     this.live++;
   }
 
-  /** The table position holding the hash, or -1. */
+  /** The table position holding the hash, or, when none does, `~p` (negative) for the empty position `p` it would go into. */
   private find(h0: number, h1: number, h2: number, h3: number): number {
     const { table, hashes, mask } = this;
     const first = h0 | 0; // as the Int32Array holds it
     for (let p = h0 & mask; ; p = (p + 1) & mask) {
       const v = table[2 * p];
-      if (v === 0) return -1;
+      if (v === 0) return ~p;
       if (table[2 * p + 1] !== first) continue;
       const s = (v - 1) * 4;
       if (hashes[s + 1] === h1 && hashes[s + 2] === h2 && hashes[s + 3] === h3) return p;

@@ -4,7 +4,7 @@
  * chunk-storage.ts). DiskBuffer and MemoryBuffer only choose the storage.
  */
 import { RetryableError } from '@tributary/core';
-import { AckedIdCursor, type AckedRun, type ForwardChunk, chunkIdOf, countChunkIds } from '@tributary/forward-protocol';
+import { AckedIdCursor, type AckedRun, type ForwardChunk, chunkIdCount, chunkIdOf, countChunkIds } from '@tributary/forward-protocol';
 import { type AckedChunkIds, hashKey, hashUnits } from './acked-chunk-ids';
 import { BufferErrorCode, type BufferLimits, type BufferStats, type ChunkBuffer, type OpenChunk, type SealedChunk } from './chunk-buffer';
 import type { ChunkStorage, StorageEvents } from './chunk-storage';
@@ -468,7 +468,7 @@ export class BaseBuffer implements ChunkBuffer {
       let k = this.ackedIds.remembers && countChunkIds(a.chunks) === a.keys.n ? 0 : -1;
       // A chunk with no entries (its events all dropped by the forwarder's filters) is not written; its client chunk id is recorded all the same.
       for (const c of a.chunks) {
-        const nk = k < 0 ? 0 : c.ids ? c.ids.sizes.length : c.chunkId !== undefined ? 1 : 0;
+        const nk = k < 0 ? 0 : chunkIdCount(c);
         const from = k;
         if (k >= 0) k += nk;
         if (!c.entries.length) continue;

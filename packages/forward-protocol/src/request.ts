@@ -55,8 +55,13 @@ export interface ForwardChunk {
 /** The client chunk ids the chunks carry: one per chunk with a `chunkId`, one per event of a merged run (`ids`). */
 export function countChunkIds(chunks: ForwardChunk[]): number {
   let n = 0;
-  for (const c of chunks) n += c.ids ? c.ids.sizes.length : c.chunkId !== undefined ? 1 : 0;
+  for (const c of chunks) n += chunkIdCount(c);
   return n;
+}
+
+/** The client chunk ids one chunk carries: a merged run's, its own, or none. */
+export function chunkIdCount(c: ForwardChunk): number {
+  return c.ids ? c.ids.sizes.length : c.chunkId !== undefined ? 1 : 0;
 }
 
 /** The chunk ids of a merged run of acked messages (`ForwardChunk.ids`). */

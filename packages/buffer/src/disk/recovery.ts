@@ -27,7 +27,7 @@ export interface Recovered {
   chunks: SealedChunk[];
   /** One per chunk file read (empty files left out: nothing was accepted into them). */
   reports: RecoveryReport[];
-  /** The client chunk ids written beside the events found (chunk-file.ts), for the acked-id memory. */
+  /** The client chunk ids written beside the events found (chunk-file.ts), for the acked-id memory (which orders them by ack time). */
   ids: ChunkIds[];
 }
 
@@ -93,6 +93,5 @@ export async function recoverChunks(fs: Filesystem, dir: string): Promise<Recove
     });
   }
   chunks.sort((a, b) => a.createdAt - b.createdAt);
-  ids.sort((a, b) => a.at - b.at);
   return { chunks, reports, ids };
 }

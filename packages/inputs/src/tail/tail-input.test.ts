@@ -221,6 +221,7 @@ test('rename rotation with writes racing it: the old file is finished, the new o
       // next rotation waits until this file's line was read (a fixed sleep was too short on a loaded machine).
       const last = `line ${n - 1}`;
       for (let i = 0; i < 500 && !h.messages().includes(last); i++) await sleep(10);
+      if (!h.messages().includes(last)) throw new Error(`${last} (a new file's line) was not read within 5 s`);
     }
     await h.waitFor(n, 10_000);
     await sleep(500); // past rotate_wait_ms: the old files are closed

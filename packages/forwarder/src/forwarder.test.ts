@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { type Server, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger, validateConfig } from '@tributary/core';
+import { FaultyFilesystem, silentLogger, validateConfig } from '@tributary/core';
 import {
   EventTime,
   ForwardConnection,
@@ -174,6 +174,65 @@ test('a chunk whose last piece the filters drop whole is remembered as acked: it
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test.each([false, true])(
+  'a chunk stored in pieces and refused half-way is resent and buffered once (restart between: %s): the pieces stored before are not stored again',
+  async (restart) => {
+    const dir = mkdtempSync(join(tmpdir(), 'trb-forwarder-pieces-'));
+    const sink = await startRecordingServer();
+    const fs = new FaultyFilesystem();
+    const config = validateConfig(forwarderConfigSpec, {
+      forward: { port: 0, udp_heartbeat: false },
+      http: { enabled: false },
+      // 1 KiB pieces: the chunk below is handed to the buffer in three (3 events each)
+      buffer: { path: dir, flush_interval_ms: 50, chunk_limit_bytes: 1024 },
+      metrics: { port: 0 },
+      output: { servers: [{ host: '127.0.0.1', port: sink.port }] },
+    });
+    const pad = 'x'.repeat(280);
+    const entries = Buffer.concat(Array.from({ length: 9 }, (_, i) => encodeEntry(new EventTime(1700000000, i), { i, pad })));
+    const chunk = encodePackedForward('app.web', entries, { chunk: 'c1', size: 9 });
+    const marker = encodePackedForward('marker', encodeEntry(1700000000, { id: 'm1' }), { chunk: 'm1', size: 1 });
+    const send = async (port: number, frame: Buffer, id: string) => {
+      const conn = await ForwardConnection.connect({ host: '127.0.0.1', port, ackTimeoutMs: 5000, connectTimeoutMs: 1000 });
+      try {
+        await conn.send(frame, id);
+      } finally {
+        await conn.end().catch(() => {});
+      }
+    };
+    let forwarder = await Forwarder.start(config, silentLogger, { fs });
+    try {
+      // The second append to a chunk file (the second piece's) fails once: the first piece is stored, the chunk is not acked.
+      let appends = 0;
+      const writev = fs.writevSync.bind(fs);
+      jest.spyOn(fs, 'writevSync').mockImplementation((fd, buffers, position) => {
+        if (position === undefined && ++appends === 2) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
+        return writev(fd, buffers, position);
+      });
+      await expect(send(forwarder.ports.forward, chunk, 'c1')).rejects.toThrow();
+      expect(appends).toBe(2);
+      jest.restoreAllMocks();
+      if (restart) {
+        await forwarder.stop();
+        forwarder = await Forwarder.start(config, silentLogger, { fs });
+      }
+      // The client resends the chunk: its first piece is known by its piece id (remembered, or journaled), the other two are stored.
+      await send(forwarder.ports.forward, chunk, 'c1');
+      await send(forwarder.ports.forward, marker, 'm1');
+      await waitFor(() => sink.events.some((e) => e.tag === 'marker'), 10_000, 'the marker at the aggregator');
+      await waitFor(() => sink.events.filter((e) => e.tag === 'app.web').length >= 9, 10_000, 'the chunk at the aggregator');
+      await new Promise((r) => setTimeout(r, 200)); // a duplicate would be sent with them
+      const got = sink.events.filter((e) => e.tag === 'app.web').map((e) => e.record.i as number);
+      expect(got.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    } finally {
+      jest.restoreAllMocks();
+      await forwarder.stop();
+      await sink.server.close(0);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test("fluent-logger's acked messages, many per write, resent before and after a restart, are buffered and delivered once each", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'trb-forwarder-resend-'));

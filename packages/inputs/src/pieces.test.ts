@@ -1,5 +1,5 @@
 import { type ForwardChunk, countEntries, encodeEntry } from '@tributary/forward-protocol';
-import { consumeInPieces, splitChunk, toHandOffs } from './pieces';
+import { consumeInPieces, pieceId, splitChunk, toHandOffs } from './pieces';
 
 const entry = (n: number) => encodeEntry(1700000000, { n, pad: 'x'.repeat(90) });
 function chunk(tag: string, from: number, count: number, chunkId?: string): ForwardChunk {
@@ -7,7 +7,7 @@ function chunk(tag: string, from: number, count: number, chunkId?: string): Forw
   return { tag, entries, count, mode: 'packed', ...(chunkId ? { chunkId, ack: Buffer.from(chunkId) } : {}) };
 }
 
-test('a chunk over the limit is split at entry boundaries, every event kept once, the chunk id on the last piece', () => {
+test('a chunk over the limit is split at entry boundaries, every event kept once, the chunk id on the last piece, a piece id on each other', () => {
   const c = chunk('a', 0, 100, 'id1');
   const size = entry(0).length;
   const pieces = splitChunk(c, size * 7 + 3);
@@ -17,7 +17,15 @@ test('a chunk over the limit is split at entry boundaries, every event kept once
     expect(countEntries(p.entries)).toBe(p.count);
   }
   expect(Buffer.concat(pieces.map((p) => p.entries)).equals(c.entries)).toBe(true);
-  expect(pieces.filter((p) => p.chunkId !== undefined).map((p) => p === pieces[pieces.length - 1])).toEqual([true]);
+  const last = pieces[pieces.length - 1];
+  expect(last.chunkId).toBe('id1');
+  expect(last.ack).toEqual(Buffer.from('id1'));
+  expect(pieces.slice(0, -1).map((p) => p.chunkId)).toEqual(pieces.slice(0, -1).map((_, i) => pieceId('id1', i)));
+  expect(pieces.slice(0, -1).every((p) => p.ack === undefined)).toBe(true);
+  // The same chunk splits the same way again: a resend's pieces have the same ids.
+  expect(splitChunk(c, size * 7 + 3).map((p) => p.chunkId)).toEqual(pieces.map((p) => p.chunkId));
+  // A chunk without an id gets no piece ids.
+  expect(splitChunk(chunk('a', 0, 100), size * 7 + 3).every((p) => p.chunkId === undefined)).toBe(true);
 });
 
 test('hand-offs hold at most the limit per tag; a batch within the limit is passed whole', () => {

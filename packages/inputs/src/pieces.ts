@@ -9,10 +9,28 @@
  * A batch within the limit goes through as is, in one call. A larger one is
  * split at entry boundaries into hand-offs of at most `chunkLimitBytes` per
  * tag, consumed one after the other; the promise resolves once every piece
- * was accepted. A chunk id (or a merged run's ids) stays on the last piece of its chunk only, so a
- * memory of accepted chunk ids never skips a piece that was not buffered.
+ * was accepted.
+ *
+ * A chunk's id stays on its last piece, so the chunk counts as accepted only
+ * once every piece is. Each earlier piece carries an id of its own, derived
+ * from the chunk's (`pieceId`): the buffer remembers it as soon as that piece
+ * is stored. A resend of the chunk (after a later piece was refused, after a
+ * crash between pieces, or while the first send is still being stored) is
+ * split the same way, and only the pieces the buffer lacks are stored again.
+ * The split is the same only under the same `chunkLimitBytes` and, on the
+ * forwarder, filters that give the same output for the same input. A merged
+ * run's ids (`ForwardChunk.ids`) stay on its last piece with no piece ids.
  */
 import { type ForwardChunk, forEachEntry } from '@tributary/forward-protocol';
+
+/**
+ * The id of piece `index` (not the last) of the chunk `chunkId`. NUL is in no
+ * id Fluentd, Fluent Bit, fluent-logger or the tail input make (base64, hex
+ * or plain text), and the buffer's key adds the piece's tag, count and size.
+ */
+export function pieceId(chunkId: string, index: number): string {
+  return `${chunkId}\u0000${index}`;
+}
 
 /** Splits one chunk at entry boundaries into pieces of at most `max` bytes (an entry larger than `max` is a piece alone). */
 export function splitChunk(chunk: ForwardChunk, max: number): ForwardChunk[] {
@@ -33,7 +51,10 @@ export function splitChunk(chunk: ForwardChunk, max: number): ForwardChunk[] {
   });
   if (count > 0) cut(last);
   const tail = pieces[pieces.length - 1];
-  if (chunk.chunkId !== undefined) tail.chunkId = chunk.chunkId;
+  if (chunk.chunkId !== undefined) {
+    tail.chunkId = chunk.chunkId;
+    for (let i = 0; i < pieces.length - 1; i++) pieces[i].chunkId = pieceId(chunk.chunkId, i);
+  }
   if (chunk.ack) tail.ack = chunk.ack;
   if (chunk.ids) tail.ids = chunk.ids;
   return pieces;

@@ -15,8 +15,9 @@
  * is then acked without being stored twice. Recovery reads an id record only
  * when every record before it in its file is intact (an empty entries record,
  * never written, counts as torn), so no id is kept whose events in that file
- * were torn off. (A chunk handed over in pieces has its id on its last piece;
- * the earlier pieces are in earlier writes, as for the journal.)
+ * were torn off. (A chunk handed over in pieces has its id on its last piece
+ * and a piece id on each earlier one (pieces.ts of @tributary/inputs): each
+ * piece's id is beside that piece's events.)
  *
  * Version 1 files (no id records) read the same. A build that writes version
  * 1 takes a version 2 file's first id record for a torn record and cuts the

@@ -22,10 +22,21 @@ import { type EventFilter, compileTagPattern } from '@tributary/core';
 import * as protocol from '@tributary/forward-protocol';
 import type { FilterTotals } from './metrics';
 import { Output } from './output';
-import { RawRecord, UnreadableValue, packr, unpackr } from './raw-record';
+import { RawRecord, UnreadableValue, unpackr } from './raw-record';
 
 // bound once: a call through the package's re-export reads a getter every time (measurable per event)
-const { EventTime, INCOMPLETE, readArrayHeader, readInt, readMapHeader, skipTime, skipValue } = protocol;
+const {
+  EventTime,
+  INCOMPLETE,
+  UnencodableRecord,
+  isStackOverflow,
+  packRecord,
+  readArrayHeader,
+  readInt,
+  readMapHeader,
+  skipTime,
+  skipValue,
+} = protocol;
 type EventTime = protocol.EventTime;
 import type { Filter, FilterContext, FilterCounts, FilterEvent, FilterSpec } from './spec';
 
@@ -183,7 +194,7 @@ export class FilterChain implements EventFilter {
       event.record = next;
     }
     if (out) {
-      const bytes = packRecord(event.record);
+      const bytes = repackRecord(event.record);
       out.copy(event.buf, pos, recordStart);
       out.bytes(bytes);
     }
@@ -323,16 +334,18 @@ function readEventTime(buf: Buffer, pos: number, end: number): EventTime {
 }
 
 /**
- * The record packed again, a record msgpackr refuses as UnreadableValue: the
- * keys `constructor` and `toJSON` with values that are no functions make it
- * call `toJSON` and throw. The event then passes on as it came (counted as
+ * The record packed again; a record the encoder refuses (the keys
+ * `constructor` and `toJSON` with values that are no functions make msgpackr
+ * call `toJSON` and throw) or that a filter nested past its stack, as
+ * UnreadableValue. The event then passes on as it came (counted as
  * unreadable), where a throw failed the whole batch and its sender resent it
- * for ever.
+ * for ever. Any other error is a filter's bug and propagates.
  */
-function packRecord(record: Record<string, unknown>): Buffer {
+function repackRecord(record: Record<string, unknown>): Buffer {
   try {
-    return packr.pack(record);
+    return packRecord(record);
   } catch (err) {
+    if (!(err instanceof UnencodableRecord || isStackOverflow(err))) throw err;
     throw new UnreadableValue(`the record cannot be packed again (${(err as Error).message})`);
   }
 }

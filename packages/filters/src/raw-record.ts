@@ -32,7 +32,7 @@ export class UnreadableValue extends Error {}
 
 // 'auto': 64-bit ints beyond 2^53 stay exact (bigint) and pack back as they came; msgpackr supports it, its types omit it
 const decoder = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'bigint' });
-export const packr = new Packr({ useRecords: false, variableMapSize: true });
+const packr = new Packr({ useRecords: false, variableMapSize: true });
 
 /** msgpackr's unpack, its failures as UnreadableValue (so a filter's own bug is never taken for bad data). */
 export const unpackr = {

@@ -266,12 +266,17 @@ export function admitShallowEntry(
   }
 }
 
+/** True for a stack overflow: a parser or the encoder recursed through a value nested too deep. */
+export function isStackOverflow(err: unknown): boolean {
+  return err instanceof RangeError && /call stack/i.test(err.message);
+}
+
 /**
  * A stack overflow while decoding or encoding a client's value (a parser
  * that recurses) becomes TRB_FWD_TOO_DEEP; any other error is returned as is.
  */
 export function asAdmissionError(err: unknown): unknown {
-  if (err instanceof RangeError && /call stack/i.test(err.message)) {
+  if (isStackOverflow(err)) {
     return refuse(ProtocolErrorCode.TooDeep, 'a value is nested too deep to decode');
   }
   return err;

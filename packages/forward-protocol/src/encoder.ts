@@ -5,9 +5,85 @@
  */
 import { gzipSync } from 'node:zlib';
 import { Packr } from 'msgpackr';
+import { clip } from './admission';
 import { EVENT_TIME_BYTES, EventTime, writeEventTime } from './event-time';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
+
+/**
+ * A record msgpackr refuses to pack. msgpackr takes a map whose
+ * `constructor` is not `Object` (a `constructor` key in the data) for a class
+ * instance, and calls its `toJSON` when it has one: a `toJSON` that is no
+ * function makes that call throw a TypeError. JSON and msgpack bodies can
+ * hold such a map at any depth; every caller takes it for bad data, which
+ * no retry will mend. `path` says where (`$` is the record, `$.a[0]` below it);
+ * `cause` is msgpackr's TypeError.
+ */
+export class UnencodableRecord extends Error {
+  constructor(
+    readonly path: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(`the map at ${clip(path)} has a "constructor" key and a "toJSON" key that is not a function, which msgpackr calls`, options);
+    this.name = 'UnencodableRecord';
+  }
+}
+
+/**
+ * The record's msgpack bytes, as every encoder here writes them (and the
+ * filters when they pack a changed record again). Throws UnencodableRecord
+ * for a record msgpackr refuses; any other error as it came (a stack
+ * overflow for a record nested past the stack, a getter's own error).
+ */
+export function packRecord(record: Record<string, unknown>): Buffer {
+  try {
+    return packr.pack(record);
+  } catch (err) {
+    // Told by the record's shape, looked for only once packing threw: the common case pays nothing, and a TypeError
+    // from anything else (a getter, a bug) is not taken for bad data.
+    const path = err instanceof TypeError ? refusedMapPath(record) : null;
+    if (path === null) throw err;
+    throw new UnencodableRecord(path, { cause: err });
+  }
+}
+
+/**
+ * Where in `record` msgpackr calls a `toJSON` that is no function: the first
+ * map, in the order msgpackr packs (depth first, keys in order), whose
+ * `constructor` is not Object, Array or Map and whose `toJSON` is truthy and
+ * no function; null when there is none. Iterative and each object once: the
+ * record may be deep or hold a cycle. A getter that throws while looking
+ * leaves the error unrecognised (null).
+ */
+function refusedMapPath(record: Record<string, unknown>): string | null {
+  const pending: Array<[unknown, string]> = [[record, '$']];
+  const seen = new Set<object>();
+  try {
+    for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+      const [value, path] = next;
+      if (typeof value !== 'object' || value === null || seen.has(value) || ArrayBuffer.isView(value)) continue;
+      seen.add(value);
+      let children: Array<[unknown, string]>;
+      if (Array.isArray(value)) children = value.map((v, i) => [v, `${path}[${i}]`]);
+      else if (value instanceof Map) children = Array.from(value, ([k, v]) => [v, member(path, String(k))]);
+      else {
+        const map = value as Record<string, unknown>;
+        const c = map.constructor;
+        if (c !== Object && c !== Array && c !== Map && map.toJSON && typeof map.toJSON !== 'function') return path;
+        children = Object.keys(map).map((k) => [map[k], member(path, k)]);
+      }
+      for (let i = children.length - 1; i >= 0; i--) pending.push(children[i]);
+    }
+  } catch {
+    return null;
+  }
+  return null;
+}
+
+/** The path of `key` under `path`: `$.a`, or `$["a b"]` for a key that is no identifier. */
+function member(path: string, key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+}
 
 export type Time = EventTime | number | Date;
 
@@ -21,10 +97,10 @@ function timeBytes(time: Time): Buffer {
   return packr.pack(Math.floor(time));
 }
 
-/** One `[time, record]` entry. */
+/** One `[time, record]` entry. Throws as `packRecord`. */
 export function encodeEntry(time: Time, record: Record<string, unknown>): Buffer {
   const t = timeBytes(time);
-  const r = packr.pack(record);
+  const r = packRecord(record);
   const out = Buffer.allocUnsafe(1 + t.length + r.length);
   out[0] = 0x92;
   t.copy(out, 1);
@@ -82,10 +158,10 @@ function arrayHeader(n: number): Buffer {
   return lengthHeader(n, { base: 0x90, below: 16 }, [null, 0xdc, 0xdd]);
 }
 
-/** Message mode: `[tag, time, record, option?]`. */
+/** Message mode: `[tag, time, record, option?]`. Throws as `packRecord`. */
 export function encodeMessage(tag: string, time: Time, record: Record<string, unknown>, options: EncodeOptions = {}): Buffer {
   const opt = optionMap(options);
-  const parts = [arrayHeader(opt ? 4 : 3), packr.pack(tag), timeBytes(time), packr.pack(record)];
+  const parts = [arrayHeader(opt ? 4 : 3), packr.pack(tag), timeBytes(time), packRecord(record)];
   if (opt) parts.push(packr.pack(opt));
   return Buffer.concat(parts);
 }

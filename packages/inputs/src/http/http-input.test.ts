@@ -113,3 +113,16 @@ test('a record the encoder refuses (keys constructor and toJSON that are no func
   expect(refused).toEqual([Codes.TRB_HTTP_BAD_REQUEST, Codes.TRB_HTTP_BAD_REQUEST]);
   expect(accepted).toEqual([1]);
 });
+
+test('a body nested past the encoder stack is refused as TRB_FWD_TOO_DEEP (400)', async () => {
+  const refused: string[] = [];
+  const config = { ...Object.fromEntries(Object.entries(httpInputSchema.properties).map(([k, v]) => [k, v.default])), port: 0 };
+  const input = createHttpInput(config as never, { logger: createLogger('t', 'silent'), onRefused: (code) => refused.push(code) });
+  await input.start(async () => {});
+  try {
+    expect(await post(input.address.port, '/app.web', `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`)).toBe(400);
+  } finally {
+    await input.stop(0);
+  }
+  expect(refused).toEqual([Codes.TRB_FWD_TOO_DEEP]);
+});

@@ -20,6 +20,7 @@ import {
   type ForwardChunk,
   MAX_EVENT_SECONDS,
   ProtocolError,
+  UnencodableRecord,
   admitChunk,
   asAdmissionError,
   clip,
@@ -101,16 +102,15 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * The entry of a record the client sent; a record the encoder refuses (the
  * keys `constructor` and `toJSON` with values that are no functions: msgpackr
  * calls it) is the client's bad request (400), not our failure (500, which a
- * client retries); one nested past the encoder's stack is TRB_FWD_TOO_DEEP.
+ * client retries). Any other error propagates: the error handler makes a
+ * record nested past the encoder's stack TRB_FWD_TOO_DEEP (400).
  */
 function encodeRecord(time: EventTime, record: Record<string, unknown>, what: string): Buffer {
   try {
     return encodeEntry(time, record);
   } catch (err) {
-    // nested past the encoder's stack: the admission error it always was (TRB_FWD_TOO_DEEP)
-    const admission = asAdmissionError(err);
-    if (admission !== err) throw admission;
-    throw new BadRequest(`${what} cannot be encoded as MessagePack (${(err as Error).message})`);
+    if (!(err instanceof UnencodableRecord)) throw err;
+    throw new BadRequest(`${what} cannot be encoded as MessagePack (${err.message})`);
   }
 }
 

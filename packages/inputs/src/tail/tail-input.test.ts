@@ -660,3 +660,20 @@ test('a record the encoder refuses (keys constructor and toJSON that are no func
   expect(h.records[1].time).toBe(1700000001);
   expect(await h.metric('tributary_tail_parse_errors_total')).toBe(1);
 });
+
+test('a record nested past the encoder stack is kept as {message}, and the lines after it are read', async () => {
+  const dir = tmp();
+  const a = join(dir, 'app.log');
+  // JSON.parse takes any depth; the encoder recurses, and a line this deep overflows its stack
+  const deep = `{"ts":1700000000,"a":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`;
+  writeFileSync(a, `${deep}\n{"ts":1700000001,"msg":"next"}\n`);
+  const h = new Harness(dir, { path: [a], read_from_head: true, parser: { type: 'json', time_key: 'ts', time_format: 'unix' } });
+  await h.start();
+  try {
+    await h.waitFor(2);
+  } finally {
+    await h.stop();
+  }
+  expect(h.records.map((r) => r.record)).toEqual([{ message: deep }, { msg: 'next' }]);
+  expect(await h.metric('tributary_tail_parse_errors_total')).toBe(1);
+});

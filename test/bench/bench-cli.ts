@@ -5,7 +5,7 @@
  * the bench starts inherits the TMPDIR the test gives it, so a survivor is
  * found by that variable in /proc/<pid>/environ.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { CLI, exited } from '@tributary/test-kit';
 
@@ -40,11 +40,11 @@ export async function survivors(tmpDir: string): Promise<number[]> {
 }
 
 /**
- * Runs `tributary bench <args>` in a process group of its own; past
- * `limitMs` the whole group is SIGKILLed. Resolves with its exit code (null
- * when killed) and its stdout and stderr together.
+ * Starts `tributary bench <args>` leading a process group of its own (the
+ * group's id is its PID), its stdout and stderr piped; `output()` is what it
+ * printed so far, both together.
  */
-export async function runBenchCli(args: string[], env: NodeJS.ProcessEnv, limitMs: number): Promise<{ code: number | null; out: string }> {
+export function startBenchCli(args: string[], env: NodeJS.ProcessEnv): ChildProcess & { output: () => string } {
   const child = spawn(process.execPath, [CLI, 'bench', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   const collect = (d: Buffer) => {
@@ -52,8 +52,18 @@ export async function runBenchCli(args: string[], env: NodeJS.ProcessEnv, limitM
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
+  return Object.assign(child, { output: () => out });
+}
+
+/**
+ * Runs `tributary bench <args>` (startBenchCli); past `limitMs` the whole
+ * group is SIGKILLed. Resolves with its exit code (null when killed) and its
+ * stdout and stderr together.
+ */
+export async function runBenchCli(args: string[], env: NodeJS.ProcessEnv, limitMs: number): Promise<{ code: number | null; out: string }> {
+  const child = startBenchCli(args, env);
   const timer = setTimeout(() => process.kill(-(child.pid as number), 'SIGKILL'), limitMs);
   const code = await exited(child);
   clearTimeout(timer);
-  return { code, out };
+  return { code, out: child.output() };
 }

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 /**
  * CI smoke run of `tributary bench side-by-side`: one second of sending per
  * work, through Tributary and, when ../shared/fluent-bit is there, through
@@ -13,8 +12,8 @@ import { spawn } from 'node:child_process';
  */
 import { existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CLI, exited, tempDir } from '@tributary/test-kit';
-import { processesWith, runBenchCli, survivors } from './bench-cli';
+import { exited, tempDir } from '@tributary/test-kit';
+import { processesWith, runBenchCli, startBenchCli, survivors } from './bench-cli';
 
 const FLUENT_BIT = resolve(__dirname, '..', '..', '..', 'shared', 'fluent-bit', 'bin', 'fluent-bit');
 /**
@@ -97,18 +96,8 @@ test('a SIGTERM to the bench alone (not its group) stops every process it starte
   const dir = tempDir('side-by-side-sigterm');
   const env = { ...process.env, TMPDIR: dir, FLUENT_BIT: '' };
   const marker = `TMPDIR=${dir}`;
-  const bench = spawn(process.execPath, [CLI, 'bench', 'side-by-side', '--seconds', '60', '--works', 'message'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true, // its own group, so the test can clean up if this fails
-  });
-  let out = '';
-  bench.stdout?.on('data', (d: Buffer) => {
-    out += d;
-  });
-  bench.stderr?.on('data', (d: Buffer) => {
-    out += d;
-  });
+  // it leads its own group (startBenchCli), so the finally below can clean up if this fails
+  const bench = startBenchCli(['side-by-side', '--seconds', '60', '--works', 'message'], env);
   try {
     // the bench, its receiver and its forwarder running (at most 30 s)
     for (let i = 0; i < 300 && processesWith(marker).length < 3; i++) await new Promise((r) => setTimeout(r, 100));
@@ -116,7 +105,7 @@ test('a SIGTERM to the bench alone (not its group) stops every process it starte
     expect(started.length).toBeGreaterThanOrEqual(2);
     process.kill(bench.pid as number, 'SIGTERM');
     expect(await exited(bench)).toBe(143);
-    expect(out).toMatch(/bench: SIGTERM: stopped [2-9] process\(es\) it had started\./);
+    expect(bench.output()).toMatch(/bench: SIGTERM: stopped [2-9] process\(es\) it had started\./);
     expect(await survivors(dir)).toEqual([]);
   } finally {
     try {

@@ -88,12 +88,15 @@ export function buildProgram(): Command {
       'protocol | forwarder-packed | forwarder-message | forwarder-message-ack | aggregator | tail | side-by-side (with Fluent Bit when FLUENT_BIT names its binary)',
       'protocol',
     )
-    .option('--seconds <n>', 'measuring time per case', '3')
-    .option('--connections <n>', 'sender connections (default: forwarder-packed 2, forwarder-message(-ack) 16, aggregator 2)')
-    .option('--sink <sink>', 'aggregator: where events are delivered, file | s3 (s3rver)', 'file')
-    .option('--log <log>', 'aggregator: the durable log, embedded | kafka (a new topic on KAFKA_BROKERS)', 'embedded')
-    .option('--compress <codec>', 'aggregator: none | gzip (the sender sends CompressedPackedForward)', 'none')
-    .option('--filters <set>', 'forwarder-*: filters the forwarder runs, none | grep | grep-record | mask', 'none')
+    .option('--seconds <n>', 'every suite but tail: measuring time per case (default 3)')
+    .option(
+      '--connections <n>',
+      'forwarder-* and aggregator: sender connections (default: forwarder-packed 2, forwarder-message(-ack) 16, aggregator 2)',
+    )
+    .option('--sink <sink>', 'aggregator: where events are delivered, file | s3 (s3rver) (default file)')
+    .option('--log <log>', 'aggregator: the durable log, embedded | kafka (a new topic on KAFKA_BROKERS) (default embedded)')
+    .option('--compress <codec>', 'aggregator: none | gzip (the sender sends CompressedPackedForward) (default none)')
+    .option('--filters <set>', 'forwarder-*: filters the forwarder runs, none | grep | grep-record | mask (default none)')
     .option('--lines <n>', 'tail: lines written per case (default 2000000)')
     .option('--works <list>', 'side-by-side: comma-separated works to run, of packed, message, message-ack, aggregator (default: all)')
     .option(
@@ -104,24 +107,32 @@ export function buildProgram(): Command {
       async (
         suite: string,
         opts: {
-          seconds: string;
+          seconds?: string;
           connections?: string;
-          sink: string;
-          log: string;
-          compress: string;
-          filters: string;
+          sink?: string;
+          log?: string;
+          compress?: string;
+          filters?: string;
           works?: string;
           encoderThreads?: string;
           lines?: string;
         },
       ) => {
         const { runBench } = await import('./bench/index');
-        const connections = opts.connections === undefined ? undefined : Number(opts.connections);
-        const works = opts.works?.split(',').map((w) => w.trim());
+        // absent stays absent: runBench refuses an option the suite does not take, and applies the defaults
+        const number = (v?: string) => (v === undefined ? undefined : Number(v));
         const { sink, log, compress, filters } = opts;
-        const encoderThreads = opts.encoderThreads === undefined ? undefined : Number(opts.encoderThreads);
-        const lines = opts.lines === undefined ? undefined : Number(opts.lines);
-        await runBench(suite, { seconds: Number(opts.seconds), connections, sink, log, compress, filters, works, encoderThreads, lines });
+        await runBench(suite, {
+          seconds: number(opts.seconds),
+          connections: number(opts.connections),
+          sink,
+          log,
+          compress,
+          filters,
+          works: opts.works?.split(',').map((w) => w.trim()),
+          encoderThreads: number(opts.encoderThreads),
+          lines: number(opts.lines),
+        });
       },
     );
 

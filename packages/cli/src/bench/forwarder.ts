@@ -33,23 +33,60 @@ import { sampleRecord } from './protocol';
 import { spawnRole, stopRole } from './role-process';
 import { type BenchResult, percentile } from './stats';
 
+/** The bench's acking receiver (receiver.ts), as startReceiver hands it over once it listens. */
+export interface Receiver {
+  child: ChildProcess;
+  port: number;
+  /** Events it acked so far (it reports every 20 ms); throws `lost`'s error once it has exited. */
+  events: () => number;
+  /**
+   * Rejects, naming the receiver, when it exits: a bench races what it awaits
+   * against this, so a receiver that dies mid-bench fails the bench at once.
+   * It rejects unobserved when the caller stops the receiver.
+   */
+  lost: Promise<never>;
+}
+
 /**
- * Starts the acking receiver child (receiver.ts); resolves with its port and
- * a live count of the events it acked (reported every 20 ms). It exits when
- * this process does (IPC disconnect); the caller stops it otherwise.
+ * Starts the acking receiver child; resolves once it listens, or rejects when
+ * it fails or exits first. It exits when this process does (IPC disconnect);
+ * the caller stops it otherwise.
  */
-export async function startReceiver(): Promise<{ child: ChildProcess; port: number; events: () => number }> {
+export async function startReceiver(): Promise<Receiver> {
   const child = track(fork(join(__dirname, 'receiver.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-  let events = 0;
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`The bench receiver exited (${code}) before it listened.`)));
-    child.on('message', (m: { port?: number; events?: number }) => {
-      if (m.port) resolve(m.port);
-      if (m.events !== undefined) events = m.events;
-    });
+  let acked = 0;
+  child.on('message', (m: { events?: number }) => {
+    if (m.events !== undefined) acked = m.events;
   });
-  return { child, port, events: () => events };
+  // start-up listeners, removed once it listens (or failed); its exit after that is `lost`'s
+  const port = await new Promise<number>((resolve, reject) => {
+    const settle = (done: () => void) => {
+      child.off('message', onListening);
+      child.off('error', onError);
+      child.off('exit', onExit);
+      done();
+    };
+    const onListening = (m: { port?: number }) => {
+      if (m.port) settle(() => resolve(m.port as number));
+    };
+    const onError = (err: Error) => settle(() => reject(err));
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+      settle(() => reject(new Error(`The bench receiver exited (${code ?? signal}) before it listened.`)));
+    child.on('message', onListening);
+    child.on('error', onError);
+    child.on('exit', onExit);
+  });
+  const died = () =>
+    new Error(
+      `The bench receiver exited (${child.exitCode ?? child.signalCode}) mid-bench, after it had acked ${acked.toLocaleString('en-US')} events: deliveries can no longer be counted.`,
+    );
+  const lost = new Promise<never>((_, reject) => child.once('exit', () => reject(died())));
+  lost.catch(() => {}); // observed only while a bench races it
+  const events = () => {
+    if (child.exitCode !== null || child.signalCode !== null) throw died();
+    return acked;
+  };
+  return { child, port, events, lost };
 }
 
 /** Filter sets of the bench: none; a grep that keeps every event (alone, and plus one added field); mask (every builtin) over all values. */
@@ -369,9 +406,12 @@ export async function runForwarderBench(
     throw err;
   }
   try {
+    // a receiver that died while the edge started fails the bench here, saying so, not on reading its gone /proc entry
+    receiver.events();
     const start = Date.now();
     const cpuUsed = startCpuMeter({ [edge.name]: forwarder.child.pid as number, receiver: receiver.child.pid as number });
-    const sent = await SENDERS[mode](forwarder.port, seconds, connections);
+    // an edge whose receiver died may stop acking: the sender would wait out its 60 s ack timeout
+    const sent = await Promise.race([SENDERS[mode](forwarder.port, seconds, connections), receiver.lost]);
     // Delivered = what reached the receiver; wait (bounded) for the forwarder to drain what it acked.
     const drainUntil = Date.now() + DRAIN_LIMIT_MS;
     while (receiver.events() < sent.sentEvents && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 50));

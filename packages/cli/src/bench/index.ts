@@ -7,17 +7,20 @@ import { WORK_KEYS, formatRow, formatTable, runSideBySide } from './side-by-side
 import { formatResult } from './stats';
 import { TRIBUTARY_TAIL, formatTailCase, formatTailTable, runTailBench } from './tail';
 
+/** The options of `tributary bench` as given on the command line: absent when not given (runBench's defaults apply). */
 export interface BenchOptions {
-  seconds: number;
+  /** measuring time per case (3 s when absent) */
+  seconds?: number;
+  /** sender connections (forwarder-packed and aggregator 2, forwarder-message(-ack) 16 when absent) */
   connections?: number;
-  /** aggregator: file | s3 */
-  sink: string;
-  /** aggregator: embedded | kafka */
-  log: string;
-  /** aggregator: none | gzip (the sender sends CompressedPackedForward) */
+  /** aggregator: file | s3 (file when absent) */
+  sink?: string;
+  /** aggregator: embedded | kafka (embedded when absent) */
+  log?: string;
+  /** aggregator: none | gzip (the sender sends CompressedPackedForward; none when absent) */
   compress?: string;
-  /** forwarder-*: a key of BENCH_FILTERS */
-  filters: string;
+  /** forwarder-*: a key of BENCH_FILTERS (none when absent) */
+  filters?: string;
   /** side-by-side: the works to run (keys of WORK_KEYS); all when absent */
   works?: string[];
   /** aggregator, side-by-side's aggregator work: egress.encoder_threads (the aggregator's auto when absent) */
@@ -29,10 +32,52 @@ export interface BenchOptions {
 /** Lines the tail bench writes per case unless --lines says otherwise (~400 MB of ~200-byte lines). */
 const TAIL_LINES = 2_000_000;
 
-export async function runBench(
-  suite: string,
-  { seconds, connections, sink, log, compress = 'none', filters, works, encoderThreads, lines = TAIL_LINES }: BenchOptions,
-): Promise<void> {
+const FORWARDER_OPTIONS = ['seconds', 'connections', 'filters'] as const;
+
+/**
+ * The suites and the options each takes: an option given to a suite that does
+ * not take it is refused before the bench starts anything (tail reads a fixed
+ * backlog, so it has no --seconds; side-by-side's works fix their own connections).
+ */
+const SUITE_OPTIONS: Record<string, readonly (keyof BenchOptions)[]> = {
+  protocol: ['seconds'],
+  'forwarder-packed': FORWARDER_OPTIONS,
+  'forwarder-message': FORWARDER_OPTIONS,
+  'forwarder-message-ack': FORWARDER_OPTIONS,
+  aggregator: ['seconds', 'connections', 'sink', 'log', 'compress', 'encoderThreads'],
+  tail: ['lines'],
+  'side-by-side': ['seconds', 'works', 'encoderThreads'],
+};
+
+/** An option's flag as the command line spells it: encoderThreads -> --encoder-threads. */
+const flag = (option: string) => `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** Throws unless `suite` is known and every option given is one it takes. */
+function checkSuiteOptions(suite: string, options: BenchOptions): void {
+  if (!Object.hasOwn(SUITE_OPTIONS, suite)) {
+    throw new Error(`Unknown bench suite "${suite}" (known: ${Object.keys(SUITE_OPTIONS).join(', ')}).`);
+  }
+  const takes = SUITE_OPTIONS[suite];
+  const refused = (Object.keys(options) as (keyof BenchOptions)[]).filter((o) => options[o] !== undefined && !takes.includes(o));
+  if (refused.length) {
+    throw new Error(`bench ${suite} does not take ${refused.map(flag).join(', ')} (it takes ${takes.map(flag).join(', ')}).`);
+  }
+}
+
+/** Runs one suite with the options given; refuses, before it starts anything, a suite it does not know and an option that suite does not take. */
+export async function runBench(suite: string, options: BenchOptions): Promise<void> {
+  checkSuiteOptions(suite, options);
+  const {
+    seconds = 3,
+    connections,
+    sink = 'file',
+    log = 'embedded',
+    compress = 'none',
+    filters = 'none',
+    works,
+    encoderThreads,
+    lines = TAIL_LINES,
+  } = options;
   stopChildrenOnSignal();
   if (!Object.hasOwn(BENCH_FILTERS, filters))
     throw new Error(`--filters must be ${Object.keys(BENCH_FILTERS).join(' | ')} (got ${filters}).`);
@@ -77,7 +122,6 @@ export async function runBench(
       return;
     }
     case 'tail': {
-      // --seconds does not apply: a fixed backlog of lines is read
       console.log(
         `Each case: ${lines.toLocaleString('en-US')} lines written first, then read from the head and delivered to an acking receiver,`,
       );
@@ -101,9 +145,5 @@ export async function runBench(
       console.log(`\n${formatTable(rows)}`);
       return;
     }
-    default:
-      throw new Error(
-        `Unknown bench suite "${suite}" (known: protocol, forwarder-packed, forwarder-message, forwarder-message-ack, aggregator, tail, side-by-side).`,
-      );
   }
 }

@@ -29,7 +29,7 @@ function coalesceReads(reads: Buffer[], c = coalescer()): { batches: ForwardChun
   for (const read of reads) {
     const { buf, ranges } = decoder.pushRanges(read);
     const out: ForwardChunk[] = [];
-    const error = c.coalesce(buf, ranges, 0, decoder.frameContainers, out);
+    const error = c.coalesce(buf, ranges, 0, decoder, out);
     if (out.length) {
       batches.push(out);
       bufs.push(buf);
@@ -280,7 +280,7 @@ test('frames before `from` (the handshake) are left alone', () => {
   );
   const before = Buffer.from(buf.subarray(ranges[0], ranges[1]));
   const out: ForwardChunk[] = [];
-  expect(coalescer().coalesce(buf, ranges, 2, decoder.frameContainers, out)).toBeNull();
+  expect(coalescer().coalesce(buf, ranges, 2, decoder, out)).toBeNull();
   expect(summary(out)).toEqual(['app.a:message:2']);
   expect(buf.subarray(ranges[0], ranges[1]).equals(before)).toBe(true);
 });

@@ -27,6 +27,7 @@
  */
 import { AckedIds, ackLength, writeAck } from './ack';
 import { type AdmissionLimits, admitEntries, admitShallowEntry, asAdmissionError, checkChunkIdValue } from './admission';
+import type { FrameDecoder } from './decoder';
 import { newEntryHead } from './entries';
 import { EVENT_TIME_EXT } from './event-time';
 import {
@@ -64,14 +65,15 @@ export class MessageCoalescer {
 
   /**
    * Appends to `out` the chunks of the frames `buf[ranges[i], ranges[i + 1])`
-   * for even `i` from `from` on (a `FrameDecoder.pushRanges` result), whose
-   * maps and arrays `frameContainers[i >> 1]` counts (`FrameDecoder.frameContainers`).
+   * for even `i` from `from` on (a `FrameDecoder.pushRanges` result), with
+   * what the framer's scan learnt of each (`scans`: the decoder that framed them).
    * The caller hands those bytes over: they are rewritten in place, and the
    * chunks are views of `buf` (inflated entries excepted). Returns the
    * refusal that stopped the read, or null when every frame became a chunk.
    */
-  coalesce(buf: Buffer, ranges: readonly number[], from: number, frameContainers: readonly number[], out: ForwardChunk[]): Error | null {
+  coalesce(buf: Buffer, ranges: readonly number[], from: number, scans: FrameScans, out: ForwardChunk[]): Error | null {
     const { admission, parts } = this;
+    const { frameContainers, frameThirdEnds } = scans;
     let runTag = '';
     let runCount = 0;
     let runBegin = 0;
@@ -98,7 +100,7 @@ export class MessageCoalescer {
           buf[fastEntry] = 0x92;
           parts.entryStart = fastEntry;
         } else if (!isPlainMessage(buf, start, end, parts)) {
-          if (!isAckedMessage(buf, start, end, parts)) {
+          if (!isAckedMessage(buf, start, end, parts, frameThirdEnds[i >> 1])) {
             flush();
             out.push(parseRequest(buf.subarray(start, end), this.requestLimits));
             continue;
@@ -197,6 +199,9 @@ export class MessageCoalescer {
     return tag;
   }
 }
+
+/** What the framer's scan learnt of each frame of a read, in frame order (`FrameDecoder`'s fields of that name). */
+export type FrameScans = Pick<FrameDecoder, 'frameContainers' | 'frameThirdEnds'>;
 
 /** A run of acked messages being built: its entries' sizes, where its acks start in the slab (-1: not copied out yet), its first ack in the read. */
 interface AckedRunParts {

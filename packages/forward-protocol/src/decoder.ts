@@ -52,6 +52,14 @@ export class FrameDecoder {
    * and arrays it holds (an upper bound on their nesting depth).
    */
   readonly frameContainers: number[] = [];
+  /**
+   * MessagePack only: for each frame of the last `pushRanges`, where the
+   * third element of a four-element array (`[tag, time, record, option]`:
+   * fluent-logger's acked message) ends, or -1 (another frame, or one whose
+   * scan spanned reads). The scan stops there once on its way, so the
+   * coalescer finds the option without walking the record again.
+   */
+  readonly frameThirdEnds: number[] = [];
   private readonly json: JsonScan = { pos: 0, depth: 0, inString: false };
   /**
    * With a pool: the accumulator the last push handed out whole (its frames
@@ -100,6 +108,7 @@ export class FrameDecoder {
   pushRanges(data: Buffer): { buf: Buffer; ranges: number[] } {
     if (this.error) throw this.error;
     this.frameContainers.length = 0;
+    this.frameThirdEnds.length = 0;
     this.handedOutBuffer = null;
     if (data.length === 0) return { buf: data, ranges: [] };
     if (this.format === 'unknown') {
@@ -154,9 +163,21 @@ export class FrameDecoder {
         const scan = this.scan;
         // a resumed scan starts where the last one stopped, with the values it still owed
         const from = resuming ? pos + scan.pos : pos;
+        let thirdEnd = -1;
         try {
-          if (!resuming) scan.containers = 0;
-          next = skipValue(buf, from, end, resuming ? scan.remaining : 1, scan);
+          if (resuming) next = skipValue(buf, from, end, scan.remaining, scan);
+          else {
+            scan.containers = 0;
+            if (buf[pos] === 0x94) {
+              // The same scan in two steps: the array's header and first three elements, then the fourth.
+              scan.containers = 1;
+              next = skipValue(buf, pos + 1, end, 3, scan);
+              if (next !== INCOMPLETE) {
+                thirdEnd = next;
+                next = skipValue(buf, next, end, 1, scan);
+              } else scan.remaining++; // the fourth element is still owed when the scan resumes
+            } else next = skipValue(buf, pos, end, 1, scan);
+          }
         } catch (err) {
           return this.failAfter(frames, buf, end, err as Error);
         }
@@ -167,6 +188,7 @@ export class FrameDecoder {
           scan.pos -= pos;
         } else if (!(next - pos === 1 && buf[pos] === 0xc0)) {
           this.frameContainers.push(scan.containers);
+          this.frameThirdEnds.push(thirdEnd);
         }
       }
       resuming = false;

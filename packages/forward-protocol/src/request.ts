@@ -231,15 +231,17 @@ const CHUNK_ONLY_OPTION = Buffer.from([0x81, 0xa5, 0x63, 0x68, 0x75, 0x6e, 0x6b]
  * Recognises fluent-logger's request, a Message-mode
  * `[tag, time, record, {"chunk": id}]`: `isPlainMessage`'s shape plus a 4th
  * element, an option map holding only `chunk` (str or bin), which ends the
- * frame; fills `parts` (`recordEnd` and `ackStart` too). Its entry is made
+ * frame; fills `parts` (`recordEnd` and `ackStart` too). `knownRecordEnd`,
+ * when not -1, is where the frame's third element ends (the framer's
+ * `frameThirdEnds`): the record is then not walked again. Its entry is made
  * as `isPlainMessage`'s, its ack is `buf[ackStart, end)`. Anything else
  * returns false and goes through `parseRequest`.
  */
-export function isAckedMessage(buf: Buffer, start: number, end: number, parts: MessageParts): boolean {
+export function isAckedMessage(buf: Buffer, start: number, end: number, parts: MessageParts, knownRecordEnd = -1): boolean {
   if (buf[start] !== 0x94) return false;
   const recordStart = messageHead(buf, start, end, parts);
   if (recordStart < 0) return false;
-  const recordEnd = skipValue(buf, recordStart, end);
+  const recordEnd = knownRecordEnd >= 0 ? knownRecordEnd : skipValue(buf, recordStart, end);
   if (recordEnd === INCOMPLETE || recordEnd + CHUNK_ONLY_OPTION.length >= end) return false;
   for (let i = 0; i < CHUNK_ONLY_OPTION.length; i++) if (buf[recordEnd + i] !== CHUNK_ONLY_OPTION[i]) return false;
   const ackStart = recordEnd + CHUNK_ONLY_OPTION.length;

@@ -197,7 +197,7 @@ describe('TagCache', () => {
         const frames = [encodeMessage(conn.tag, t, { round }), encodeMessage(conn.tag, t, { round }, { chunk: `r${round}` })];
         const { buf, ranges } = conn.decoder.pushRanges(Buffer.concat(frames));
         const out: ForwardChunk[] = [];
-        expect(conn.c.coalesce(buf, ranges, 0, conn.decoder.frameContainers, out)).toBeNull();
+        expect(conn.c.coalesce(buf, ranges, 0, conn.decoder, out)).toBeNull();
         for (const chunk of out) {
           seen[k].push(chunk.tag);
           events += chunk.count;
@@ -235,4 +235,49 @@ test('admitEntries reuses one depth stack across entries: a deep entry between s
   expect(admitEntries(buf, DEFAULT_ADMISSION)).toBe(5);
   const tooDeep = Buffer.concat([rec(63), rec(1), rec(64)]);
   expect(() => admitEntries(tooDeep, DEFAULT_ADMISSION)).toThrow(/entry 2 nests containers deeper than 64/);
+});
+
+describe("the framer's third-element ends", () => {
+  // fluent-logger's acked message (4 elements), between a plain message (3) and a PackedForward request (3)
+  const record = { msg: 'x'.repeat(40), nested: { a: [1, 2, { b: 'y' }] } };
+  const acked = encodeMessage('app.acked', t, record, { chunk: 'id-1' });
+  const plain = encodeMessage('app.plain', t, record);
+  const packed = encodePackedForward('app.packed', encodeEntry(t, record), { chunk: 'id-2', size: 1 });
+  const stream = Buffer.concat([plain, acked, packed, acked]);
+  const ref = whole(stream);
+  // where the record of `acked` ends, by a scan of its own: the frame's tag, time and record, after the array header
+  const recordEnd = skipValue(acked, 1, acked.length, 3);
+
+  test("pushed whole: where a four-element frame's record ends, -1 for the others; the containers as one scan counts them", () => {
+    const d = new FrameDecoder();
+    const { ranges } = d.pushRanges(stream);
+    expect(ranges.length).toBe(8);
+    expect([...d.frameThirdEnds]).toEqual([-1, ranges[2] + recordEnd, -1, ranges[6] + recordEnd]);
+    expect([...d.frameContainers]).toEqual(ref.containers);
+    const one = newScanState();
+    expect(skipValue(acked, 0, acked.length, 1, one)).toBe(acked.length);
+    expect(d.frameContainers[1]).toBe(one.containers);
+  });
+
+  test('cut at every byte: the same frames and containers; a frame that spans the cut has -1, every other its record end', () => {
+    for (let cut = 1; cut < stream.length; cut++) {
+      const d = new FrameDecoder();
+      const frames: string[] = [];
+      const containers: number[] = [];
+      for (const part of [stream.subarray(0, cut), stream.subarray(cut)]) {
+        const { buf, ranges } = d.pushRanges(part);
+        for (let i = 0; i < ranges.length; i += 2) {
+          frames.push(buf.toString('hex', ranges[i], ranges[i + 1]));
+          const third = d.frameThirdEnds[i >> 1];
+          const isAcked = buf[ranges[i]] === 0x94;
+          // a four-element frame whose scan did not span the cut knows its record's end; no other frame does
+          if (!isAcked) expect(third).toBe(-1);
+          else if (third !== -1) expect(third - ranges[i]).toBe(recordEnd);
+        }
+        containers.push(...d.frameContainers);
+      }
+      expect(frames).toEqual(ref.frames);
+      expect(containers).toEqual(ref.containers);
+    }
+  });
 });

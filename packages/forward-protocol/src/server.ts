@@ -493,7 +493,7 @@ class Connection {
     } catch (err) {
       return asAdmissionError(err) as Error;
     }
-    return this.coalescer.coalesce(buf, ranges, i, this.decoder.frameContainers, out);
+    return this.coalescer.coalesce(buf, ranges, i, this.decoder, out);
   }
 
   /**

@@ -194,7 +194,12 @@ export class FilterChain implements EventFilter {
       event.record = next;
     }
     if (out) {
-      const bytes = repackRecord(event.record);
+      let bytes: Buffer;
+      try {
+        bytes = packRecord(event.record);
+      } catch (err) {
+        throw asUnreadable(err);
+      }
       out.copy(event.buf, pos, recordStart);
       out.bytes(bytes);
     }
@@ -211,7 +216,13 @@ export class FilterChain implements EventFilter {
     recordStart: number,
   ): boolean {
     for (const s of stages) if (!s.filter.applyRaw?.(record, event, s.counts)) return false;
-    if (out) record.writeEntry(out, pos, recordStart);
+    if (out) {
+      try {
+        record.writeEntry(out, pos, recordStart); // all of the entry, or nothing when it throws
+      } catch (err) {
+        throw asUnreadable(err);
+      }
+    }
     return true;
   }
 
@@ -334,18 +345,16 @@ function readEventTime(buf: Buffer, pos: number, end: number): EventTime {
 }
 
 /**
- * The record packed again; a record the encoder refuses (the keys
- * `constructor` and `toJSON` with values that are no functions make msgpackr
- * call `toJSON` and throw) or that a filter nested past its stack, as
- * UnreadableValue. The event then passes on as it came (counted as
+ * An error packing a changed record again (whole, or the pairs a filter set
+ * on its bytes), as UnreadableValue when the record is at fault: the encoder
+ * refuses it (the keys `constructor` and `toJSON` with values that are no
+ * functions make msgpackr call `toJSON` and throw), or a filter nested it
+ * past the stack. The event then passes on as it came (counted as
  * unreadable), where a throw failed the whole batch and its sender resent it
- * for ever. Any other error is a filter's bug and propagates.
+ * for ever. Any other error is a filter's bug: returned as it is, to
+ * propagate.
  */
-function repackRecord(record: Record<string, unknown>): Buffer {
-  try {
-    return packRecord(record);
-  } catch (err) {
-    if (!(err instanceof UnencodableRecord || isStackOverflow(err))) throw err;
-    throw new UnreadableValue(`the record cannot be packed again (${(err as Error).message})`);
-  }
+function asUnreadable(err: unknown): unknown {
+  if (!(err instanceof UnencodableRecord || isStackOverflow(err))) return err;
+  return new UnreadableValue(`the record cannot be packed again (${(err as Error).message})`);
 }

@@ -124,6 +124,15 @@ export class Output {
     return this.pos - this.from;
   }
 
+  /**
+   * Drops what the current chunk has past `length` (an earlier `length`):
+   * an entry that failed half-way leaves nothing. Staged bytes stay as they
+   * are: writes never reached those still to be read.
+   */
+  rewind(length: number): void {
+    this.pos = this.from + length;
+  }
+
   /** Overwrites one byte of the current chunk already written. */
   patch(at: number, byte: number): void {
     this.buf[this.from + at] = byte;

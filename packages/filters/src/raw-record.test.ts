@@ -1,4 +1,6 @@
+import { UnencodableRecord } from '@tributary/forward-protocol';
 import { Packr } from 'msgpackr';
+import { Output } from './output';
 import { RawRecord } from './raw-record';
 
 const packr = new Packr({ useRecords: false });
@@ -43,4 +45,28 @@ test('a record with a repeated key is left to the decoding path (parse gives nul
       ['ab', 5],
     ]),
   ).toBe(true);
+});
+
+test.each([
+  ['added after the pairs as they came: the entry copied, then the pair', 'z'],
+  ['set in place of a pair: the pairs written one by one', 'a'],
+])('a pair whose value the encoder refuses (%s) throws UnencodableRecord and leaves nothing of the entry written', (_what, key) => {
+  const entry = Buffer.concat([
+    Buffer.from([0x92, 0x01]),
+    map([
+      ['a', 1],
+      ['b', 'x'],
+    ]),
+  ]);
+  const before = Buffer.from('entries before');
+  const out = new Output(256);
+  out.begin();
+  out.bytes(before);
+  const record = RawRecord.parse(entry, 2, entry.length) as RawRecord;
+  record.set(key, { constructor: 1, toJSON: 2 });
+  expect(() => record.writeEntry(out, 0, 2)).toThrow(UnencodableRecord);
+  expect(() => record.writeEntry(out, 0, 2)).toThrow(`the map at $.${key} has a "constructor" key`);
+  expect(out.view()).toEqual(before);
+  out.bytes(entry);
+  expect(out.view()).toEqual(Buffer.concat([before, entry]));
 });

@@ -10,11 +10,11 @@
  * path). Pairs are offsets into the bytes: no object per pair.
  */
 import * as scan from '@tributary/forward-protocol';
-import { Packr, Unpackr } from 'msgpackr';
+import { Unpackr } from 'msgpackr';
 import type { Output } from './output';
 
 // bound once: a call through the package's re-export reads a getter every time (measurable per pair)
-const { INCOMPLETE, readMapHeader, skipValue } = scan;
+const { INCOMPLETE, packPair, readMapHeader, skipValue } = scan;
 
 /** Pair offsets of the record being filtered (four per pair), reused by every parse. */
 let scratch = new Int32Array(256);
@@ -32,7 +32,6 @@ export class UnreadableValue extends Error {}
 
 // 'auto': 64-bit ints beyond 2^53 stay exact (bigint) and pack back as they came; msgpackr supports it, its types omit it
 const decoder = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'bigint' });
-const packr = new Packr({ useRecords: false, variableMapSize: true });
 
 /** msgpackr's unpack, its failures as UnreadableValue (so a filter's own bug is never taken for bad data). */
 export const unpackr = {
@@ -314,11 +313,23 @@ export class RawRecord {
 
   /**
    * Appends the whole entry: `buf[pos, start)` (its array header and time,
-   * as they came), then the record. When the pairs kept their first order
-   * and only pairs were added after them, the entry is one copy, its fixmap
-   * header patched, then the added pairs.
+   * as they came), then the record; or, when a set value cannot be packed
+   * (packPair throws: UnencodableRecord, a stack overflow), nothing: `out`
+   * is as it was, and the error propagates. When the pairs kept their first
+   * order and only pairs were added after them, the entry is one copy, its
+   * fixmap header patched, then the added pairs.
    */
   writeEntry(out: Output, pos: number, start: number): void {
+    const written = out.length;
+    try {
+      this.writeWhole(out, pos, start);
+    } catch (err) {
+      out.rewind(written);
+      throw err;
+    }
+  }
+
+  private writeWhole(out: Output, pos: number, start: number): void {
     const n = this.size();
     if (!this.order && !this.replaced && this.body[start] === 0x80 + this.count && n < 16) {
       const header = out.length + (start - pos);
@@ -396,9 +407,4 @@ function text(buf: Buffer, start: number, end: number): string {
   cachedBytes[slot] = Buffer.from(buf.subarray(start, end));
   cachedText[slot] = t;
   return t;
-}
-
-/** The msgpack bytes of one key and its value, as they appear in a map. */
-export function packPair(key: string, value: unknown): Buffer {
-  return Buffer.concat([packr.pack(key), packr.pack(value)]);
 }

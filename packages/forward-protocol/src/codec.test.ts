@@ -117,6 +117,30 @@ describe('streaming decoder', () => {
     expect(decodeEntries(m.entries)[0]).toMatchObject({ time: { seconds: 1700000001, nanoseconds: 500000000 }, record: { a: 'x]}' } });
     expect(f).toMatchObject({ tag: 'app.json', count: 1 });
   });
+
+  test.each([
+    ['Message', '["app.json", 1700000001, {"a": {"constructor": 1, "toJSON": 2}}]', 'the record (3rd element)', '$.a'],
+    [
+      'Forward',
+      '["app.json", [[1700000001, {"ok": 1}], [1700000002, {"a": [{"constructor": "c", "toJSON": "x"}]}]]]',
+      'the record of entry 1',
+      '$.a[0]',
+    ],
+  ])(
+    'a %s JSON request whose record msgpack cannot hold (keys constructor and toJSON that is no function) is TRB_FWD_JSON',
+    (_mode, text, what, path) => {
+      let err: unknown;
+      try {
+        parseJsonRequest(text);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ name: 'ProtocolError', code: ProtocolErrorCode.Json, retriable: false });
+      expect((err as Error).message).toBe(
+        `Invalid JSON request: ${what} cannot be encoded: the map at ${path} has a "constructor" key and a "toJSON" key that is not a function, which msgpackr calls.`,
+      );
+    },
+  );
 });
 
 describe('bad input gets a clear, coded error', () => {

@@ -1,5 +1,5 @@
 import { isStackOverflow } from './admission';
-import { UnencodableRecord, encodeEntry, encodeMessage, packRecord } from './encoder';
+import { UnencodableRecord, encodeEntry, encodeMessage, packPair, packRecord } from './encoder';
 import { decodeEntries } from './entries';
 import { EventTime } from './event-time';
 
@@ -29,6 +29,28 @@ test.each([
     );
     expect((err as Error).cause).toBeInstanceOf(TypeError);
   }
+});
+
+test.each([
+  ['the value', 'k', { constructor: 1, toJSON: 2 }, '$.k'],
+  ['a map in the value under an odd key', 'a b', [{ constructor: 'c', toJSON: 'x' }], '$["a b"][0]'],
+])('one pair whose value msgpackr refuses (%s) is UnencodableRecord from packPair, its path under the key', (_what, key, value, path) => {
+  const err = thrown(() => packPair(key, value));
+  expect(err).toBeInstanceOf(UnencodableRecord);
+  expect((err as UnencodableRecord).path).toBe(path);
+  expect((err as Error).cause).toBeInstanceOf(TypeError);
+});
+
+test("packPair writes the pair as it is in the record's map; other errors propagate as they are", () => {
+  const record = { k: { constructor: 1, toJSON: 0, n: [1, 'x'] } };
+  expect(Buffer.concat([Buffer.from([0x81]), packPair('k', record.k)])).toEqual(packRecord(record));
+  const getter = {
+    get a(): unknown {
+      return (null as unknown as { a: unknown }).a;
+    },
+  };
+  expect(thrown(() => packPair('k', getter))).not.toBeInstanceOf(UnencodableRecord);
+  expect(thrown(() => packPair('k', 2n ** 64n))).toBeInstanceOf(RangeError);
 });
 
 test('keys constructor and toJSON that msgpackr can pack (toJSON falsy, or no constructor key) encode as they are', () => {

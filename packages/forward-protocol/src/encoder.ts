@@ -39,24 +39,46 @@ export function packRecord(record: Record<string, unknown>): Buffer {
   try {
     return packr.pack(record);
   } catch (err) {
-    // Told by the record's shape, looked for only once packing threw: the common case pays nothing, and a TypeError
-    // from anything else (a getter, a bug) is not taken for bad data.
-    const path = err instanceof TypeError ? refusedMapPath(record) : null;
-    if (path === null) throw err;
-    throw new UnencodableRecord(path, { cause: err });
+    throw recognised(err, record, '$');
   }
 }
 
 /**
- * Where in `record` msgpackr calls a `toJSON` that is no function: the first
- * map, in the order msgpackr packs (depth first, keys in order), whose
- * `constructor` is not Object, Array or Map and whose `toJSON` is truthy and
- * no function; null when there is none. Iterative and each object once: the
- * record may be deep or hold a cycle. A getter that throws while looking
- * leaves the error unrecognised (null).
+ * The msgpack bytes of one key and its value, as they appear in a record's
+ * map (a filter that changes a record as bytes packs only the pairs it
+ * set). Throws as `packRecord`: UnencodableRecord for a value msgpackr
+ * refuses (its path is under `$.key`), any other error as it came.
  */
-function refusedMapPath(record: Record<string, unknown>): string | null {
-  const pending: Array<[unknown, string]> = [[record, '$']];
+export function packPair(key: string, value: unknown): Buffer {
+  try {
+    return Buffer.concat([packr.pack(key), packr.pack(value)]);
+  } catch (err) {
+    throw recognised(err, value, member('$', key));
+  }
+}
+
+/**
+ * msgpackr's error packing `value` (at `path` in its record): UnencodableRecord
+ * when it is the refusal, else the error as it came. Told by the value's
+ * shape, looked for only once packing threw: the common case pays nothing,
+ * and a TypeError from anything else (a getter, a bug) is not taken for bad
+ * data.
+ */
+function recognised(err: unknown, value: unknown, path: string): unknown {
+  const at = err instanceof TypeError ? refusedMapPath(value, path) : null;
+  return at === null ? err : new UnencodableRecord(at, { cause: err });
+}
+
+/**
+ * Where in `top` (at `root` in its record) msgpackr calls a `toJSON` that
+ * is no function: the first map, in the order msgpackr packs (depth first,
+ * keys in order), whose `constructor` is not Object, Array or Map and whose
+ * `toJSON` is truthy and no function; null when there is none. Iterative and
+ * each object once: `top` may be deep or hold a cycle. A getter that
+ * throws while looking leaves the error unrecognised (null).
+ */
+function refusedMapPath(top: unknown, root: string): string | null {
+  const pending: Array<[unknown, string]> = [[top, root]];
   const seen = new Set<object>();
   try {
     for (let next = pending.pop(); next !== undefined; next = pending.pop()) {

@@ -8,16 +8,17 @@
  * `time` is a number of seconds (fractions kept as nanoseconds). Values are
  * framed by bracket depth outside strings, then parsed with JSON.parse and
  * re-encoded as msgpack entries, so the pipeline sees the same chunk shape as
- * for msgpack clients. Acks go back as JSON. Refused when auth is on.
+ * for msgpack clients (a record msgpack cannot hold is refused as
+ * TRB_FWD_JSON). Acks go back as JSON. Refused when auth is on.
  */
 import { MAX_EVENT_SECONDS, asAdmissionError, clip } from './admission';
-import { encodeEntry } from './encoder';
+import { UnencodableRecord, encodeEntry } from './encoder';
 import { ProtocolError, ProtocolErrorCode } from './errors';
 import { EventTime } from './event-time';
 import type { ForwardChunk } from './request';
 
-function jsonError(what: string): ProtocolError {
-  return new ProtocolError(ProtocolErrorCode.Json, `Invalid JSON request: ${clip(what)}.`);
+function jsonError(what: string, options: { cause?: unknown } = {}): ProtocolError {
+  return new ProtocolError(ProtocolErrorCode.Json, `Invalid JSON request: ${clip(what)}.`, options);
 }
 
 /** Where a `findJsonEnd` scan stopped, to continue it when more bytes arrive. */
@@ -92,12 +93,12 @@ function toChunk(value: unknown): ForwardChunk {
   if (Array.isArray(second)) {
     entries = second.map((e, i) => {
       if (!Array.isArray(e) || e.length !== 2 || !isRecord(e[1])) throw jsonError(`entry ${i} is not [time, record]`);
-      return encodeEntry(toTime(e[0]), e[1]);
+      return toEntry(toTime(e[0]), e[1], `the record of entry ${i}`);
     });
     option = value[2];
   } else {
     if (!isRecord(value[2])) throw jsonError('the record (3rd element) is not an object');
-    entries = [encodeEntry(toTime(second), value[2])];
+    entries = [toEntry(toTime(second), value[2], 'the record (3rd element)')];
     option = value[3];
   }
   const chunk: ForwardChunk = {
@@ -108,4 +109,19 @@ function toChunk(value: unknown): ForwardChunk {
   };
   if (isRecord(option) && typeof option.chunk === 'string') chunk.chunkId = option.chunk;
   return chunk;
+}
+
+/**
+ * The entry `[time, record]`; a record the encoder refuses (JSON can hold a
+ * map with a `constructor` key and a `toJSON` that is no function, which
+ * msgpackr calls) is the client's bad data, refused as TRB_FWD_JSON saying
+ * which record (`what`) and where in it. Any other error as it came.
+ */
+function toEntry(time: EventTime, record: Record<string, unknown>, what: string): Buffer {
+  try {
+    return encodeEntry(time, record);
+  } catch (err) {
+    if (err instanceof UnencodableRecord) throw jsonError(`${what} cannot be encoded: ${err.message}`, { cause: err });
+    throw err;
+  }
 }

@@ -282,6 +282,26 @@ test('JSON clients get JSON acks', async () => {
   s.destroy();
 });
 
+test('a JSON request whose record msgpack cannot hold is refused as TRB_FWD_JSON once the requests before it are acked', async () => {
+  const { port, received, errors } = await start();
+  const s = await rawConnect(port);
+  let reply = '';
+  s.on('data', (d) => {
+    reply += d.toString();
+  });
+  const closed = new Promise<void>((r) => s.once('close', () => r()));
+  s.write(
+    '["app.json", 1700000001, {"k": "v"}, {"chunk": "j1"}]\n["app.json", 1700000002, {"m": {"constructor": 1, "toJSON": 2}}, {"chunk": "j2"}]',
+  );
+  await closed;
+  expect(reply).toBe('{"ack":"j1"}');
+  expect(received.map((c) => c.chunkId)).toEqual(['j1']);
+  expect(errors.map((e) => (e as TributaryError).code)).toEqual(['TRB_FWD_JSON']);
+  expect(errors[0].message).toMatch(
+    /^Invalid JSON request: the record \(3rd element\) cannot be encoded: the map at \$\.m has a "constructor" key/,
+  );
+});
+
 test('UDP heartbeat: the captured 0x00 datagram is answered with 0x00', async () => {
   const { port } = await start();
   const udp = createSocket('udp4');

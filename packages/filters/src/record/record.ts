@@ -1,5 +1,5 @@
-import { packPair } from '../raw-record';
 /** The record filter's logic; placeholders are parsed once into parts, so an event costs only the lookups. */
+import { packPair } from '@tributary/forward-protocol';
 import { type Path, deletePath, getPath, parseKey, setPath } from '../record-accessor';
 import { asText } from '../regex';
 import type { Filter, FilterContext, FilterEvent } from '../spec';

@@ -260,6 +260,12 @@ describe("the framer's third-element ends", () => {
   });
 
   test('cut at every byte: the same frames and containers; a frame that spans the cut has -1, every other its record end', () => {
+    // where each frame starts and ends in the stream
+    const bounds: Array<[number, number]> = [];
+    for (let at = 0, f = 0; f < ref.frames.length; f++) {
+      bounds.push([at, at + ref.frames[f].length / 2]);
+      at += ref.frames[f].length / 2;
+    }
     for (let cut = 1; cut < stream.length; cut++) {
       const d = new FrameDecoder();
       const frames: string[] = [];
@@ -267,12 +273,13 @@ describe("the framer's third-element ends", () => {
       for (const part of [stream.subarray(0, cut), stream.subarray(cut)]) {
         const { buf, ranges } = d.pushRanges(part);
         for (let i = 0; i < ranges.length; i += 2) {
+          const [from, to] = bounds[frames.length];
           frames.push(buf.toString('hex', ranges[i], ranges[i + 1]));
           const third = d.frameThirdEnds[i >> 1];
-          const isAcked = buf[ranges[i]] === 0x94;
-          // a four-element frame whose scan did not span the cut knows its record's end; no other frame does
-          if (!isAcked) expect(third).toBe(-1);
-          else if (third !== -1) expect(third - ranges[i]).toBe(recordEnd);
+          if (from < cut && cut < to)
+            expect(third).toBe(-1); // resumed: its record is walked again by the coalescer
+          else if (buf[ranges[i]] === 0x94) expect(third - ranges[i]).toBe(recordEnd);
+          else expect(third).toBe(-1);
         }
         containers.push(...d.frameContainers);
       }

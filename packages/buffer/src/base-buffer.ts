@@ -122,6 +122,12 @@ class KeyHashes {
   }
 }
 
+/** The resend-key hash of a whole chunk `skipAcked` let through, and how many sends of it have not settled their last piece. */
+interface WholeKey {
+  hash: Uint32Array;
+  sends: number;
+}
+
 /** A batch waiting for the group commit. */
 interface QueuedAppend {
   chunks: ForwardChunk[];
@@ -167,8 +173,8 @@ export class BaseBuffer implements ChunkBuffer {
   private readonly runChecks = new WeakMap<AckedRun, RunCheck>();
   /** Scratch for one key's hash. */
   private readonly keyHash = new Uint32Array(4);
-  /** Resend-key hashes of whole chunks that `skipAcked` let through, by chunk id, until their append settles. */
-  private readonly wholeKeys = new Map<string, Uint32Array>();
+  /** Resend-key hashes of whole chunks that `skipAcked` let through, by chunk id, until the append of each send of them settled. */
+  private readonly wholeKeys = new Map<string, WholeKey>();
   /**
    * Set when storage can no longer be trusted (a failed fdatasync: the kernel
    * may have dropped the dirty pages, and a retried sync can falsely succeed):
@@ -221,8 +227,11 @@ export class BaseBuffer implements ChunkBuffer {
       for (const c of fresh) {
         if (c.ids) k += c.ids.sizes.length; // its keys are kept with its RunCheck
         if (c.chunkId === undefined) continue;
+        // Counted per send: a resend let through while the first send's pieces are still being appended must find
+        // the key when its own last piece comes, after the first send's last piece has settled.
+        const held = this.wholeKeys.get(c.chunkId);
         this.wholeKeys.delete(c.chunkId);
-        this.wholeKeys.set(c.chunkId, keys.words.slice(k * 4, k * 4 + 4));
+        this.wholeKeys.set(c.chunkId, { hash: keys.words.slice(k * 4, k * 4 + 4), sends: (held?.sends ?? 0) + 1 });
         k++;
         if (this.wholeKeys.size > MAX_WHOLE_KEYS) this.wholeKeys.delete(this.wholeKeys.keys().next().value as string);
       }
@@ -230,19 +239,20 @@ export class BaseBuffer implements ChunkBuffer {
     }
   }
 
-  async append(chunks: ForwardChunk[]): Promise<void> {
+  async append(chunks: ForwardChunk[]): Promise<number> {
     this.refuseIfUnable();
     let { fresh, keys, running } = this.partition(chunks);
     while (running.length) {
       await Promise.all(running);
       ({ fresh, keys, running } = this.partition(chunks));
     }
-    if (!fresh.length) return;
+    const leftOut = countChunkIds(chunks) - countChunkIds(fresh);
+    if (!fresh.length) return leftOut;
     // Registered in the same turn as the partition above, so a resend arriving meanwhile waits for this append.
     const stored = this.store(fresh, keys);
     if (keys.n === 0) {
       await stored;
-      return;
+      return leftOut;
     }
     this.appendNumber = (this.appendNumber % 0x7fffffff) + 1;
     const owner = this.appendNumber;
@@ -253,8 +263,12 @@ export class BaseBuffer implements ChunkBuffer {
     } finally {
       for (let i = 0; i < keys.n; i++) this.appending.delete(keys.words, i, owner);
       this.appends.delete(owner);
-      for (const c of fresh) if (c.chunkId !== undefined) this.wholeKeys.delete(c.chunkId);
+      for (const c of fresh) {
+        const held = c.chunkId === undefined ? undefined : this.wholeKeys.get(c.chunkId);
+        if (held && --held.sends === 0) this.wholeKeys.delete(c.chunkId as string);
+      }
     }
+    return leftOut;
   }
 
   /** The append in progress that carries the key `hashes[4 * at …]`, if any. */
@@ -287,7 +301,7 @@ export class BaseBuffer implements ChunkBuffer {
         fresh.push(c);
         continue;
       }
-      let key = this.wholeKeys.get(c.chunkId);
+      let key = this.wholeKeys.get(c.chunkId)?.hash;
       if (!key) {
         key = this.keyHash;
         hashKey(resendKey(c), key);

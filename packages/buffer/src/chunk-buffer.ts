@@ -61,13 +61,15 @@ export interface ChunkBuffer {
    * when storage can no longer be trusted (`problem`), or when closing; a
    * batch refused after its write (an earlier group's or its own fdatasync
    * failed, its ids could not be recorded) may stay stored, and its resend
-   * is stored again (at-least-once).
+   * is stored again (at-least-once). Resolves with the number of client
+   * chunk ids (chunks, pieces of one, merged messages) it left out because
+   * they were stored before.
    *
    * The chunks' entries are the caller's again once the promise settled
    * (a reused request or staging buffer): the buffer keeps no view of them
    * (the disk buffer's write cache and the memory buffer keep copies).
    */
-  append(chunks: ForwardChunk[]): Promise<void>;
+  append(chunks: ForwardChunk[]): Promise<number>;
   /**
    * The chunks to store: those whose client chunk id was not acked within the
    * remembered window. A chunk whose id an append in progress carries waits

@@ -74,7 +74,7 @@ const sharedKeys = {
         type: 'integer',
         minimum: 0,
         default: 50000,
-        description: 'Ids remembered at most (oldest forgotten first). 0: none.',
+        description: 'Ids remembered at most (oldest forgotten first; a chunk stored in pieces takes one per piece). 0: none.',
       },
       ttl_ms: {
         type: 'integer',

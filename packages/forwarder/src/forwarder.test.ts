@@ -225,6 +225,9 @@ test.each([false, true])(
       await new Promise((r) => setTimeout(r, 200)); // a duplicate would be sent with them
       const got = sink.events.filter((e) => e.tag === 'app.web').map((e) => e.record.i as number);
       expect(got.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+      // the first piece, left out as stored, is counted as resent
+      const metrics = await (await fetch(`http://127.0.0.1:${forwarder.ports.metrics}/metrics`)).text();
+      expect(metrics).toMatch(/^tributary_forwarder_input_resent_chunks_total 1$/m);
     } finally {
       jest.restoreAllMocks();
       await forwarder.stop();
@@ -233,6 +236,44 @@ test.each([false, true])(
     }
   },
 );
+
+test('a chunk cut at its input and again after a filter grew its records is buffered whole, and a resend of it not again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trb-forwarder-recut-'));
+  const sink = await startRecordingServer();
+  const config = validateConfig(forwarderConfigSpec, {
+    forward: { port: 0, udp_heartbeat: false },
+    http: { enabled: false },
+    // 1 KiB pieces: 12 events of ~300 B are cut into pieces of 3 at the input; the filter grows each to ~550 B, so
+    // every piece is cut again after it into pieces of one event of the same size (the last piece too, which carries
+    // the chunk's own id)
+    buffer: { path: dir, flush_interval_ms: 50, chunk_limit_bytes: 1024 },
+    metrics: { port: 0 },
+    output: { servers: [{ host: '127.0.0.1', port: sink.port }] },
+    filters: [{ type: 'record', set: { note: 'n'.repeat(240) } }],
+  });
+  const pad = 'x'.repeat(280);
+  const entries = Buffer.concat(Array.from({ length: 12 }, (_, i) => encodeEntry(new EventTime(1700000000, i), { i, pad })));
+  const chunk = encodePackedForward('app.web', entries, { chunk: 'c1', size: 12 });
+  const marker = (id: string) => encodePackedForward('marker', encodeEntry(1700000000, { id }), { chunk: id, size: 1 });
+  const forwarder = await Forwarder.start(config, silentLogger);
+  try {
+    const conn = await ForwardConnection.connect({ host: '127.0.0.1', port: forwarder.ports.forward, ackTimeoutMs: 5000 });
+    await conn.send(chunk, 'c1');
+    await conn.send(chunk, 'c1');
+    await conn.send(marker('m1'), 'm1');
+    await conn.end();
+    await waitFor(() => sink.events.some((e) => e.tag === 'marker'), 10_000, 'the marker at the aggregator');
+    await waitFor(() => sink.events.filter((e) => e.tag === 'app.web').length >= 12, 10_000, 'the chunk at the aggregator');
+    await new Promise((r) => setTimeout(r, 200)); // a duplicate would be sent with them
+    const got = sink.events.filter((e) => e.tag === 'app.web');
+    expect(got.map((e) => e.record.i as number).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(got.every((e) => e.record.note === 'n'.repeat(240))).toBe(true);
+  } finally {
+    await forwarder.stop();
+    await sink.server.close(0);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test("fluent-logger's acked messages, many per write, resent before and after a restart, are buffered and delivered once each", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'trb-forwarder-resend-'));

@@ -40,16 +40,22 @@ const STAGING_POOL_BYTES = 16 * 1024 * 1024;
  * entries they write go into a staging buffer reused once the buffer stored
  * them (the buffer keeps no view of what it appended).
  */
-function filteredConsume(filters: FilterChain, buffer: ForwarderBuffer, chunkLimitBytes: number): Consume {
-  const append = (c: ForwardChunk[]) => buffer.append(c);
-  if (!filters.size) return (chunks) => consumeInPieces(append, chunks, chunkLimitBytes);
+function filteredConsume(filters: FilterChain, buffer: ForwarderBuffer, chunkLimitBytes: number, metrics: ForwarderMetrics): Consume {
+  // Pieces of a resent chunk that were stored the first time (and chunks a racing resend stored) are left out: counted as resent.
+  const append = async (c: ForwardChunk[]) => {
+    const leftOut = await buffer.append(c);
+    if (leftOut > 0) metrics.resentChunks.inc(leftOut);
+  };
+  // The input cut its batches at the limit already; the filters may grow records past it, and that second cut's
+  // piece ids are its own (`CutStage`).
+  if (!filters.size) return (chunks) => consumeInPieces(append, chunks, chunkLimitBytes, 'filtered');
   const staging = new OutputPool(STAGING_POOL_BYTES);
   return async (chunks) => {
     let bytes = 0;
     for (const c of chunks) bytes += c.entries.length;
     const out = staging.acquire(bytes);
     try {
-      await consumeInPieces(append, filterChunks(filters, chunks, out), chunkLimitBytes);
+      await consumeInPieces(append, filterChunks(filters, chunks, out), chunkLimitBytes, 'filtered');
     } finally {
       staging.release(out);
     }
@@ -137,7 +143,7 @@ export class Forwarder {
         },
         onRefused: (input, code) => metrics.inputErrors.inc({ input, code }),
       });
-      const consume = filteredConsume(filters, buffer, config.buffer.chunk_limit_bytes);
+      const consume = filteredConsume(filters, buffer, config.buffer.chunk_limit_bytes, metrics);
       for (const input of inputs) {
         started.push(() => input.stop(0)); // also one whose start failed half way (TCP bound, UDP not)
         await input.start(consume);

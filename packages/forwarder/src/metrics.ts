@@ -47,7 +47,7 @@ export function createForwarderMetrics(registry: Registry) {
     }),
     resentChunks: new Counter({
       name: 'tributary_forwarder_input_resent_chunks_total',
-      help: 'Chunks received again under an id already acked: acked again, not buffered twice',
+      help: 'Chunks (or pieces of a chunk over the chunk limit) received again under an id already acked or stored: acked again, not buffered twice',
       registers: r,
     }),
     bufferIoErrors: new Counter({

@@ -20,10 +20,18 @@ test('a chunk over the limit is split at entry boundaries, every event kept once
   const last = pieces[pieces.length - 1];
   expect(last.chunkId).toBe('id1');
   expect(last.ack).toEqual(Buffer.from('id1'));
-  expect(pieces.slice(0, -1).map((p) => p.chunkId)).toEqual(pieces.slice(0, -1).map((_, i) => pieceId('id1', i)));
+  // each other piece: the chunk's id and where the piece starts in the chunk's entries
+  expect(pieces.slice(0, -1).map((p) => p.chunkId)).toEqual(pieces.slice(0, -1).map((_, i) => pieceId('id1', 'input', i * 7 * size)));
   expect(pieces.slice(0, -1).every((p) => p.ack === undefined)).toBe(true);
   // The same chunk splits the same way again: a resend's pieces have the same ids.
   expect(splitChunk(c, size * 7 + 3).map((p) => p.chunkId)).toEqual(pieces.map((p) => p.chunkId));
+  // Cut again after the filters (the forwarder's second cut, at 'filtered'), the last piece too: no id twice.
+  const first = splitChunk(chunk('a', 0, 98, 'id1'), size * 7 + 3);
+  expect(first[first.length - 1].count).toBe(7);
+  const second = first.flatMap((p) => splitChunk(p, size * 3, 'filtered'));
+  const ids = second.map((p) => p.chunkId);
+  expect(new Set(ids).size).toBe(ids.length);
+  expect(second.reduce((n, p) => n + p.count, 0)).toBe(98);
   // A chunk without an id gets no piece ids.
   expect(splitChunk(chunk('a', 0, 100), size * 7 + 3).every((p) => p.chunkId === undefined)).toBe(true);
 });

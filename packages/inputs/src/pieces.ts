@@ -13,27 +13,41 @@
  *
  * A chunk's id stays on its last piece, so the chunk counts as accepted only
  * once every piece is. Each earlier piece carries an id of its own, derived
- * from the chunk's (`pieceId`): the buffer remembers it as soon as that piece
- * is stored. A resend of the chunk (after a later piece was refused, after a
- * crash between pieces, or while the first send is still being stored) is
- * split the same way, and only the pieces the buffer lacks are stored again.
- * The split is the same only under the same `chunkLimitBytes` and, on the
- * forwarder, filters that give the same output for the same input. A merged
- * run's ids (`ForwardChunk.ids`) stay on its last piece with no piece ids.
+ * from the chunk's and the piece's first byte (`pieceId`): the buffer
+ * remembers it as soon as that piece is stored. A resend of the chunk (after
+ * a later piece was refused, after a crash between pieces, or while the first
+ * send is still being stored) is split the same way, and only the pieces the
+ * buffer lacks are stored again. A resend split differently (another
+ * `chunkLimitBytes`, filters whose output changed) gives other ids: its pieces
+ * are stored again (duplicates), never taken for pieces they are not.
+ *
+ * A chunk may be cut twice on the forwarder: at its input, then after the
+ * filters when they grew its records past the limit. Each cut has its own
+ * separator in the ids it makes (`CutStage`), so the pieces of the second
+ * cut of the last piece (which carries the chunk's own id) never get an id
+ * the first cut gave. A merged run's ids (`ForwardChunk.ids`) stay on its
+ * last piece with no piece ids.
  */
 import { type ForwardChunk, forEachEntry } from '@tributary/forward-protocol';
 
+/** Where a chunk is cut: at its input, or on the forwarder after the filters (records they grew past the limit). */
+export type CutStage = 'input' | 'filtered';
+
+/** The separator of each cut's piece ids: control characters no id Fluentd, Fluent Bit, fluent-logger or the tail input make holds. */
+const SEPARATORS: Record<CutStage, string> = { input: '\u0000', filtered: '\u0001' };
+
 /**
- * The id of piece `index` (not the last) of the chunk `chunkId`. NUL is in no
- * id Fluentd, Fluent Bit, fluent-logger or the tail input make (base64, hex
- * or plain text), and the buffer's key adds the piece's tag, count and size.
+ * The id of the piece (not the last) that starts at byte `start` of the
+ * entries of the chunk `chunkId`, cut at `stage`. The buffer's key adds the
+ * piece's tag, count and size: together they name one range of the chunk's
+ * events.
  */
-export function pieceId(chunkId: string, index: number): string {
-  return `${chunkId}\u0000${index}`;
+export function pieceId(chunkId: string, stage: CutStage, start: number): string {
+  return `${chunkId}${SEPARATORS[stage]}${start}`;
 }
 
-/** Splits one chunk at entry boundaries into pieces of at most `max` bytes (an entry larger than `max` is a piece alone). */
-export function splitChunk(chunk: ForwardChunk, max: number): ForwardChunk[] {
+/** Splits one chunk at entry boundaries into pieces of at most `max` bytes (an entry larger than `max` is a piece alone), cut at `stage`. */
+export function splitChunk(chunk: ForwardChunk, max: number, stage: CutStage = 'input'): ForwardChunk[] {
   if (chunk.entries.length <= max) return [chunk];
   const pieces: ForwardChunk[] = [];
   let begin = 0;
@@ -53,15 +67,18 @@ export function splitChunk(chunk: ForwardChunk, max: number): ForwardChunk[] {
   const tail = pieces[pieces.length - 1];
   if (chunk.chunkId !== undefined) {
     tail.chunkId = chunk.chunkId;
-    for (let i = 0; i < pieces.length - 1; i++) pieces[i].chunkId = pieceId(chunk.chunkId, i);
+    for (let i = 0; i < pieces.length - 1; i++) {
+      const p = pieces[i];
+      p.chunkId = pieceId(chunk.chunkId, stage, p.entries.byteOffset - chunk.entries.byteOffset);
+    }
   }
   if (chunk.ack) tail.ack = chunk.ack;
   if (chunk.ids) tail.ids = chunk.ids;
   return pieces;
 }
 
-/** Groups `chunks` into hand-offs holding at most `max` entry bytes per tag, in order. */
-export function toHandOffs(chunks: ForwardChunk[], max: number): ForwardChunk[][] {
+/** Groups `chunks` into hand-offs holding at most `max` entry bytes per tag, in order, cut at `stage`. */
+export function toHandOffs(chunks: ForwardChunk[], max: number, stage: CutStage = 'input'): ForwardChunk[][] {
   let total = 0;
   for (const c of chunks) total += c.entries.length;
   if (total <= max) return [chunks];
@@ -69,7 +86,7 @@ export function toHandOffs(chunks: ForwardChunk[], max: number): ForwardChunk[][
   let current: ForwardChunk[] = [];
   let perTag = new Map<string, number>();
   for (const chunk of chunks) {
-    for (const piece of splitChunk(chunk, max)) {
+    for (const piece of splitChunk(chunk, max, stage)) {
       const held = perTag.get(piece.tag) ?? 0;
       if (held > 0 && held + piece.entries.length > max) {
         handOffs.push(current);
@@ -84,12 +101,13 @@ export function toHandOffs(chunks: ForwardChunk[], max: number): ForwardChunk[][
   return handOffs;
 }
 
-/** `consume` for each hand-off in turn; rejects with the first failure (later pieces are not offered). */
+/** `consume` for each hand-off in turn, cut at `stage`; rejects with the first failure (later pieces are not offered). */
 export async function consumeInPieces(
   consume: (chunks: ForwardChunk[]) => Promise<void>,
   chunks: ForwardChunk[],
   max: number | undefined,
+  stage: CutStage = 'input',
 ): Promise<void> {
   if (max === undefined) return consume(chunks);
-  for (const handOff of toHandOffs(chunks, max)) await consume(handOff);
+  for (const handOff of toHandOffs(chunks, max, stage)) await consume(handOff);
 }

@@ -1,0 +1,72 @@
+/**
+ * A chunk larger than the buffer's chunk limit is stored in pieces
+ * (@tributary/inputs' pieces.ts), each but the last under a piece id; the
+ * buffer (@tributary/buffer) remembers each stored piece. These cases put the
+ * two together, without sockets: the forwarder's tests send the same shapes
+ * over the wire.
+ */
+import { MemoryBuffer } from '@tributary/buffer';
+import { EventTime, type ForwardChunk, decodeEntries, encodeEntry } from '@tributary/forward-protocol';
+import { consumeInPieces } from '@tributary/inputs';
+
+const LIMIT = 1024;
+const event = (i: number) => encodeEntry(new EventTime(1700000000, i), { i, pad: 'x'.repeat(280) });
+const chunk = (n: number): ForwardChunk => ({
+  tag: 'app',
+  entries: Buffer.concat(Array.from({ length: n }, (_, i) => event(i))),
+  count: n,
+  mode: 'packed',
+  chunkId: 'c1',
+});
+
+function openBuffer(): MemoryBuffer {
+  return new MemoryBuffer(
+    { maxBytes: 1 << 22, chunkLimitBytes: LIMIT, flushIntervalMs: 60_000, overflow: 'block' },
+    { maxEntries: 1000, ttlMs: 600_000 },
+  );
+}
+
+/** Every event the buffer holds, by its `i`, in order. */
+async function stored(buffer: MemoryBuffer): Promise<number[]> {
+  buffer.sealDue(Date.now(), true);
+  const out: number[] = [];
+  for (let c = buffer.take(); c; c = buffer.take()) {
+    out.push(...decodeEntries(Buffer.concat(await buffer.read(c))).map((e) => e.record.i as number));
+    await buffer.ack(c);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** One send of `c` as the forward input makes it: skipAcked, then the pieces one after the other, `onPiece` after each. */
+async function send(buffer: MemoryBuffer, c: ForwardChunk, onPiece: (n: number) => Promise<void> | void = () => {}): Promise<void> {
+  const fresh = await buffer.skipAcked([c]);
+  let pieces = 0;
+  if (fresh.length)
+    await consumeInPieces(
+      async (handOff) => {
+        await buffer.append(handOff);
+        await onPiece(++pieces);
+      },
+      fresh,
+      LIMIT,
+    );
+}
+
+test('a resend that comes while the first send is still storing its pieces stores nothing twice, its last piece neither', async () => {
+  const buffer = openBuffer();
+  let resend: Promise<void> | undefined;
+  // The client resends once the first piece of its first send is stored (its ack timed out), so the two sends'
+  // pieces interleave: the resend's last piece comes after the first send's last piece has settled.
+  await send(buffer, chunk(9), (n) => {
+    if (n === 1) resend = send(buffer, chunk(9));
+  });
+  await resend;
+  expect(await stored(buffer)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+});
+
+test('after both sends settled, a third send is skipped whole', async () => {
+  const buffer = openBuffer();
+  await send(buffer, chunk(9));
+  expect(await buffer.skipAcked([chunk(9)])).toEqual([]);
+  expect(await stored(buffer)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+});

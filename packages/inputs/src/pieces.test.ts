@@ -21,7 +21,9 @@ test('a chunk over the limit is split at entry boundaries, every event kept once
   expect(last.chunkId).toBe('id1');
   expect(last.ack).toEqual(Buffer.from('id1'));
   // each other piece: the chunk's id and where the piece starts in the chunk's entries
-  expect(pieces.slice(0, -1).map((p) => p.chunkId)).toEqual(pieces.slice(0, -1).map((_, i) => pieceId('id1', 'input', i * 7 * size)));
+  expect(pieces.slice(0, -1).map((p) => p.chunkId)).toEqual(
+    pieces.slice(0, -1).map((_, i) => pieceId('id1', 'input', size * 7 + 3, i * 7 * size)),
+  );
   expect(pieces.slice(0, -1).every((p) => p.ack === undefined)).toBe(true);
   // The same chunk splits the same way again: a resend's pieces have the same ids.
   expect(splitChunk(c, size * 7 + 3).map((p) => p.chunkId)).toEqual(pieces.map((p) => p.chunkId));
@@ -32,6 +34,9 @@ test('a chunk over the limit is split at entry boundaries, every event kept once
   const ids = second.map((p) => p.chunkId);
   expect(new Set(ids).size).toBe(ids.length);
   expect(second.reduce((n, p) => n + p.count, 0)).toBe(98);
+  // Cut at another size, no piece gets an id the first cut gave (a range of other events under the same id).
+  const other = new Set(splitChunk(c, size * 5 + 3).map((p) => p.chunkId));
+  expect(pieces.filter((p) => p.chunkId !== 'id1' && other.has(p.chunkId))).toEqual([]);
   // A chunk without an id gets no piece ids.
   expect(splitChunk(chunk('a', 0, 100), size * 7 + 3).every((p) => p.chunkId === undefined)).toBe(true);
 });

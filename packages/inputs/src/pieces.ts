@@ -13,13 +13,15 @@
  *
  * A chunk's id stays on its last piece, so the chunk counts as accepted only
  * once every piece is. Each earlier piece carries an id of its own, derived
- * from the chunk's and the piece's first byte (`pieceId`): the buffer
- * remembers it as soon as that piece is stored. A resend of the chunk (after
- * a later piece was refused, after a crash between pieces, or while the first
- * send is still being stored) is split the same way, and only the pieces the
- * buffer lacks are stored again. A resend split differently (another
- * `chunkLimitBytes`, filters whose output changed) gives other ids: its pieces
- * are stored again (duplicates), never taken for pieces they are not.
+ * from the chunk's, the cut's size and the piece's first byte (`pieceId`):
+ * the buffer remembers it as soon as that piece is stored. A resend of the
+ * chunk (after a later piece was refused, after a crash between pieces, or
+ * while the first send is still being stored) is cut the same way, and only
+ * the pieces the buffer lacks are stored again. A resend cut at another size
+ * (`chunkLimitBytes` changed meanwhile) gets other ids, so its pieces are
+ * stored again (duplicates): a piece id never names another range of events.
+ * (On the forwarder, filters must give the same output for the same events
+ * for the second cut below to be the same.)
  *
  * A chunk may be cut twice on the forwarder: at its input, then after the
  * filters when they grew its records past the limit. Each cut has its own
@@ -38,12 +40,13 @@ const SEPARATORS: Record<CutStage, string> = { input: '\u0000', filtered: '\u000
 
 /**
  * The id of the piece (not the last) that starts at byte `start` of the
- * entries of the chunk `chunkId`, cut at `stage`. The buffer's key adds the
- * piece's tag, count and size: together they name one range of the chunk's
- * events.
+ * entries of the chunk `chunkId`, cut at `stage` into pieces of at most `max`
+ * bytes. The buffer's key adds the piece's tag, count and size: together they
+ * name one range of the chunk's events, and the last piece of each cut (which
+ * keeps its chunk's id) is the same range as long as the cut's size is.
  */
-export function pieceId(chunkId: string, stage: CutStage, start: number): string {
-  return `${chunkId}${SEPARATORS[stage]}${start}`;
+export function pieceId(chunkId: string, stage: CutStage, max: number, start: number): string {
+  return `${chunkId}${SEPARATORS[stage]}${max}:${start}`;
 }
 
 /** Splits one chunk at entry boundaries into pieces of at most `max` bytes (an entry larger than `max` is a piece alone), cut at `stage`. */
@@ -69,7 +72,7 @@ export function splitChunk(chunk: ForwardChunk, max: number, stage: CutStage = '
     tail.chunkId = chunk.chunkId;
     for (let i = 0; i < pieces.length - 1; i++) {
       const p = pieces[i];
-      p.chunkId = pieceId(chunk.chunkId, stage, p.entries.byteOffset - chunk.entries.byteOffset);
+      p.chunkId = pieceId(chunk.chunkId, stage, max, p.entries.byteOffset - chunk.entries.byteOffset);
     }
   }
   if (chunk.ack) tail.ack = chunk.ack;

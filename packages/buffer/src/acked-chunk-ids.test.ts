@@ -132,8 +132,8 @@ test('a chunk handed over in pieces (its id on the last) is recognised when rese
   const buffer = await open();
   const whole = chunk('split', 0, 30);
   const [fresh] = await buffer.skipAcked([whole]);
-  // The input splits it: two pieces without the id, the last with it.
-  const pieces = [chunk(undefined, 0, 10), chunk(undefined, 10, 10), chunk('split', 20, 10)];
+  // The input splits it: two pieces without the id, the last with it and the whole chunk's key hash (splitChunk's way).
+  const pieces = [chunk(undefined, 0, 10), chunk(undefined, 10, 10), { ...chunk('split', 20, 10), resendHash: fresh.resendHash }];
   for (const p of pieces) await buffer.append([p]);
   expect(fresh).toBe(whole);
   expect(await buffer.skipAcked([chunk('split', 0, 30)])).toEqual([]);
@@ -147,7 +147,7 @@ test('a piece with no entries (its events all filtered out) stores nothing but r
     await buffer.skipAcked([whole]);
     await buffer.append([chunk(undefined, 0, 10)]);
     // the emptied last piece, of a tag with no open chunk: no chunk is made for it
-    await buffer.append([chunk(whole.chunkId, 10, 0, 'b')]);
+    await buffer.append([{ ...chunk(whole.chunkId, 10, 0, 'b'), resendHash: whole.resendHash }]);
     expect(await buffer.skipAcked([whole])).toEqual([]);
     expect(buffer.stats()).toMatchObject({ events: 10, chunks: 1 });
     await buffer.close();

@@ -228,7 +228,9 @@ describe.each(['interval', 'always'] as const)('fsync: %s', (fsync) => {
     // 61 ids were written beside their events; 61 (its events all filtered out) had none to sit beside.
     expect(idsRemembered).toBe(61);
     expect(second.stats().events).toBe(61);
-    expect(await accept(second, sent())).toEqual([single(61)].map((c) => ({ ...c, entries: Buffer.alloc(0), count: 0 })));
+    // (what skipAcked let through, without the key hash it noted on it)
+    const fresh = (await accept(second, sent())).map(({ resendHash, ...c }) => c);
+    expect(fresh).toEqual([single(61)].map((c) => ({ ...c, entries: Buffer.alloc(0), count: 0 })));
     expect((await drainEvents(second)).sort((a, b) => a - b)).toEqual(range(0, 61));
     // and a restart after that still knows every id, now from the journal
     await second.close();

@@ -10,9 +10,6 @@ import { BufferErrorCode, type BufferLimits, type BufferStats, type ChunkBuffer,
 import type { ChunkStorage, StorageEvents } from './chunk-storage';
 import { InProgressIds } from './in-progress-ids';
 
-/** Chunks let through by skipAcked and not appended yet, at most (an input that gave up half-way leaves its entry). */
-const MAX_WHOLE_KEYS = 10_000;
-
 /**
  * What recognises a resend: the client's chunk id, with the tag, event count
  * and size of the chunk, so two clients that happen to use the same id for
@@ -122,12 +119,6 @@ class KeyHashes {
   }
 }
 
-/** The resend-key hash of a whole chunk `skipAcked` let through, and how many sends of it have not settled their last piece. */
-interface WholeKey {
-  hash: Uint32Array;
-  sends: number;
-}
-
 /** A batch waiting for the group commit. */
 interface QueuedAppend {
   chunks: ForwardChunk[];
@@ -173,8 +164,6 @@ export class BaseBuffer implements ChunkBuffer {
   private readonly runChecks = new WeakMap<AckedRun, RunCheck>();
   /** Scratch for one key's hash. */
   private readonly keyHash = new Uint32Array(4);
-  /** Resend-key hashes of whole chunks that `skipAcked` let through, by chunk id, until the append of each send of them settled. */
-  private readonly wholeKeys = new Map<string, WholeKey>();
   /**
    * Set when storage can no longer be trusted (a failed fdatasync: the kernel
    * may have dropped the dirty pages, and a retried sync can falsely succeed):
@@ -221,19 +210,14 @@ export class BaseBuffer implements ChunkBuffer {
         await Promise.all(running);
         continue;
       }
-      // An input may hand a chunk over in pieces, its id on the last one: that piece is remembered under the
-      // whole chunk's key, which a resend of the chunk will have.
+      // An input may hand a chunk over in pieces, its id on the last one: each chunk carries its whole key
+      // (`resendHash`), which its last piece keeps, so that piece is remembered under the key a resend of the chunk has.
       let k = 0;
       for (const c of fresh) {
         if (c.ids) k += c.ids.sizes.length; // its keys are kept with its RunCheck
         if (c.chunkId === undefined) continue;
-        // Counted per send: a resend let through while the first send's pieces are still being appended must find
-        // the key when its own last piece comes, after the first send's last piece has settled.
-        const held = this.wholeKeys.get(c.chunkId);
-        this.wholeKeys.delete(c.chunkId);
-        this.wholeKeys.set(c.chunkId, { hash: keys.words.slice(k * 4, k * 4 + 4), sends: (held?.sends ?? 0) + 1 });
+        c.resendHash = keys.words.slice(k * 4, k * 4 + 4);
         k++;
-        if (this.wholeKeys.size > MAX_WHOLE_KEYS) this.wholeKeys.delete(this.wholeKeys.keys().next().value as string);
       }
       return fresh;
     }
@@ -263,10 +247,6 @@ export class BaseBuffer implements ChunkBuffer {
     } finally {
       for (let i = 0; i < keys.n; i++) this.appending.delete(keys.words, i, owner);
       this.appends.delete(owner);
-      for (const c of fresh) {
-        const held = c.chunkId === undefined ? undefined : this.wholeKeys.get(c.chunkId);
-        if (held && --held.sends === 0) this.wholeKeys.delete(c.chunkId as string);
-      }
     }
     return leftOut;
   }
@@ -301,7 +281,7 @@ export class BaseBuffer implements ChunkBuffer {
         fresh.push(c);
         continue;
       }
-      let key = this.wholeKeys.get(c.chunkId)?.hash;
+      let key = c.resendHash;
       if (!key) {
         key = this.keyHash;
         hashKey(resendKey(c), key);

@@ -50,6 +50,14 @@ export interface ForwardChunk {
    * Such a chunk has no `chunkId` nor `ack` of its own.
    */
   ids?: AckedRun;
+  /**
+   * The forwarder buffer's hash of this chunk's resend key (its id, tag,
+   * count and size), set by its `skipAcked` on the chunks it lets through.
+   * A chunk cut in pieces keeps it on its last piece, the one that keeps its
+   * `chunkId`: that piece is remembered under the whole chunk's key, which a
+   * resend of the chunk has.
+   */
+  resendHash?: Uint32Array;
 }
 
 /** The client chunk ids the chunks carry: one per chunk with a `chunkId`, one per event of a merged run (`ids`). */

@@ -11,9 +11,10 @@ import { consumeInPieces } from '@tributary/inputs';
 
 const LIMIT = 1024;
 const event = (i: number) => encodeEntry(new EventTime(1700000000, i), { i, pad: 'x'.repeat(280) });
-const chunk = (n: number): ForwardChunk => ({
-  tag: 'app',
-  entries: Buffer.concat(Array.from({ length: n }, (_, i) => event(i))),
+/** `n` events numbered from `from`, under the client chunk id `c1` (two clients may well use one id for different chunks). */
+const chunk = (n: number, tag = 'app', from = 0): ForwardChunk => ({
+  tag,
+  entries: Buffer.concat(Array.from({ length: n }, (_, i) => event(from + i))),
   count: n,
   mode: 'packed',
   chunkId: 'c1',
@@ -37,15 +38,18 @@ async function stored(buffer: MemoryBuffer): Promise<number[]> {
   return out.sort((a, b) => a - b);
 }
 
-/** One send of `c` as the forward input makes it: skipAcked, then the pieces one after the other, `onPiece` after each. */
+/**
+ * One send of `c` as the forward input makes it: skipAcked, then the pieces
+ * one after the other, `onPiece` before each is appended (a throw refuses it).
+ */
 async function send(buffer: MemoryBuffer, c: ForwardChunk, onPiece: (n: number) => Promise<void> | void = () => {}): Promise<void> {
   const fresh = await buffer.skipAcked([c]);
   let pieces = 0;
   if (fresh.length)
     await consumeInPieces(
       async (handOff) => {
-        await buffer.append(handOff);
         await onPiece(++pieces);
+        await buffer.append(handOff);
       },
       fresh,
       LIMIT,
@@ -58,15 +62,45 @@ test('a resend that comes while the first send is still storing its pieces store
   // The client resends once the first piece of its first send is stored (its ack timed out), so the two sends'
   // pieces interleave: the resend's last piece comes after the first send's last piece has settled.
   await send(buffer, chunk(9), (n) => {
-    if (n === 1) resend = send(buffer, chunk(9));
+    if (n === 2) resend = send(buffer, chunk(9));
   });
   await resend;
   expect(await stored(buffer)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
 });
 
-test('after both sends settled, a third send is skipped whole', async () => {
+test('a chunk stored in pieces is skipped whole when resent after its send settled', async () => {
   const buffer = openBuffer();
   await send(buffer, chunk(9));
   expect(await buffer.skipAcked([chunk(9)])).toEqual([]);
   expect(await stored(buffer)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+});
+
+describe('two chunks under one id (other tags, other sizes) are never taken for each other', () => {
+  test('sent at once', async () => {
+    const buffer = openBuffer();
+    await Promise.all([send(buffer, chunk(2, 'app.a')), send(buffer, chunk(2, 'app.b', 100))]);
+    expect(await stored(buffer)).toEqual([0, 1, 100, 101]);
+  });
+
+  test('one arriving between the pieces of the other', async () => {
+    const buffer = openBuffer();
+    let other: Promise<void> | undefined;
+    await send(buffer, chunk(9, 'app.a'), (n) => {
+      if (n === 2) other = send(buffer, chunk(2, 'app.b', 100));
+    });
+    await other;
+    expect(await stored(buffer)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 100, 101]);
+  });
+
+  test('one coming long after the other was refused half-way, resent and stored', async () => {
+    const buffer = openBuffer();
+    await expect(
+      send(buffer, chunk(9, 'app.a'), (n) => {
+        if (n === 2) throw new Error('refused');
+      }),
+    ).rejects.toThrow('refused');
+    await send(buffer, chunk(9, 'app.a'));
+    await send(buffer, chunk(5, 'app.b', 100));
+    expect(await stored(buffer)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 100, 101, 102, 103, 104]);
+  });
 });

@@ -76,6 +76,7 @@ export function splitChunk(chunk: ForwardChunk, max: number, stage: CutStage = '
     }
   }
   if (chunk.ack) tail.ack = chunk.ack;
+  if (chunk.resendHash) tail.resendHash = chunk.resendHash;
   if (chunk.ids) tail.ids = chunk.ids;
   return pieces;
 }

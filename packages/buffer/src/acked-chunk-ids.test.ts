@@ -140,6 +140,16 @@ test('a chunk handed over in pieces (its id on the last) is recognised when rese
   expect(await drainEvents(buffer)).toHaveLength(30);
 });
 
+test('the same chunk twice in one batch (a resend in the read of its first send) is stored once, at skipAcked and at append', async () => {
+  const buffer = await open();
+  expect(await buffer.skipAcked([chunk('dup', 0, 10), chunk('dup', 0, 10), chunk('other', 10, 5)])).toHaveLength(2);
+  // a batch skipAcked did not see (or saw before the first was stored): append leaves the second copy out
+  expect(await buffer.append([chunk('dup2', 20, 10), chunk('dup2', 20, 10)])).toBe(1);
+  // the same id with another tag is another chunk
+  expect(await buffer.append([chunk('dup3', 30, 3), chunk('dup3', 40, 3, 'b')])).toBe(0);
+  expect((await drainEvents(buffer)).sort((a, b) => a - b)).toEqual([20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 40, 41, 42]);
+});
+
 test('a piece with no entries (its events all filtered out) stores nothing but remembers its id, under both fsync policies and after a restart', async () => {
   for (const fsync of ['interval', 'always'] as const) {
     const buffer = await open({ fsync });

@@ -103,6 +103,16 @@ class KeyHashes {
     this.n++;
   }
 
+  /** True when the hash `h[4 * at …]` was added (a linear look: a batch holds few keys beside its merged runs'). */
+  has(h: Uint32Array, at: number): boolean {
+    const w = this.words;
+    const a = at * 4;
+    for (let i = 0; i < this.n * 4; i += 4) {
+      if (w[i] === h[a] && w[i + 1] === h[a + 1] && w[i + 2] === h[a + 2] && w[i + 3] === h[a + 3]) return true;
+    }
+    return false;
+  }
+
   /** Adds the `count` hashes of `from` from its hash `at` on (its start by default). */
   addAll(from: Uint32Array, count: number, at = 0): void {
     this.reserve(count);
@@ -288,7 +298,8 @@ export class BaseBuffer implements ChunkBuffer {
       }
       const pending = this.appendOf(key, 0);
       if (pending) running.push(pending);
-      else if (!this.ackedIds.hasHash(key, 0)) {
+      // The same chunk twice in one batch (a resend in the same read as its first send) is stored once.
+      else if (!this.ackedIds.hasHash(key, 0) && !keys.has(key, 0)) {
         fresh.push(c);
         keys.add(key, 0);
       }

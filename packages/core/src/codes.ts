@@ -24,7 +24,8 @@ const meanings = {
   TRB_FWD_DECOMPRESS_TOO_LARGE: 'Compressed entries inflate past `forward.max_decompressed_bytes`. No ack; the connection is closed.',
   TRB_FWD_COMPRESSION: 'The compressed payload could not be inflated, or uses an unsupported codec.',
   TRB_FWD_AUTH: 'Shared-key or user authentication failed (`security`).',
-  TRB_FWD_JSON: 'A JSON request that is not valid JSON, is not a request of the Forward protocol, holds a record MessagePack cannot encode, or comes while authentication is required.',
+  TRB_FWD_JSON:
+    'A JSON request that is not valid JSON, is not a request of the Forward protocol, holds a record MessagePack cannot encode, or comes while authentication is required.',
   TRB_FWD_ACK_TIMEOUT: 'No acknowledgement (or a wrong one) within the ack timeout; the chunk is resent.',
   TRB_FWD_BAD_TAG: 'Refused at the door: the tag is empty, over 1,024 bytes, not UTF-8 or holds a control character.',
   TRB_FWD_BAD_CHUNK_ID: 'Refused at the door: the chunk id is longer than 128 bytes.',

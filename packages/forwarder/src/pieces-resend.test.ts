@@ -75,7 +75,18 @@ test('a chunk stored in pieces is skipped whole when resent after its send settl
   expect(await stored(buffer)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
 });
 
-describe('two chunks under one id (other tags, other sizes) are never taken for each other', () => {
+describe('two chunks under one id are never taken for each other', () => {
+  test('with the same tag: the pieces of one refused half-way, then the other', async () => {
+    const buffer = openBuffer();
+    await expect(
+      send(buffer, chunk(9), (n) => {
+        if (n === 2) throw new Error('refused');
+      }),
+    ).rejects.toThrow('refused');
+    await send(buffer, chunk(5, 'app', 100));
+    expect(await stored(buffer)).toEqual([0, 1, 2, 100, 101, 102, 103, 104]);
+  });
+
   test('sent at once', async () => {
     const buffer = openBuffer();
     await Promise.all([send(buffer, chunk(2, 'app.a')), send(buffer, chunk(2, 'app.b', 100))]);
@@ -103,4 +114,31 @@ describe('two chunks under one id (other tags, other sizes) are never taken for 
     await send(buffer, chunk(5, 'app.b', 100));
     expect(await stored(buffer)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 100, 101, 102, 103, 104]);
   });
+});
+
+test('an input piece the filters made other events of this time (a throttle), cut again after them: none of its events is taken for stored', async () => {
+  const buffer = openBuffer();
+  // What the filters kept of one input piece (not the chunk's last: no resendHash), cut again at the limit.
+  const filtered = (keep: number[]): ForwardChunk => ({
+    tag: 'app',
+    entries: Buffer.concat(keep.map(event)),
+    count: keep.length,
+    mode: 'packed',
+    chunkId: 'c1\u00000:5eed',
+  });
+  let appends = 0;
+  await expect(
+    consumeInPieces(
+      async (c) => {
+        if (++appends === 2) throw new Error('refused');
+        await buffer.append(c);
+      },
+      [filtered([0, 1, 2, 6, 7, 8])],
+      LIMIT,
+      'filtered',
+    ),
+  ).rejects.toThrow('refused');
+  // The resend: the throttle kept 3-8 this time. Its first piece has the size and count of the stored one, not its events.
+  await consumeInPieces((c) => buffer.append(c).then(() => {}), [filtered([3, 4, 5, 6, 7, 8])], LIMIT, 'filtered');
+  expect(await stored(buffer)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
 });

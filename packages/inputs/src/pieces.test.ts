@@ -22,7 +22,7 @@ test('a chunk over the limit is split at entry boundaries, every event kept once
   expect(last.ack).toEqual(Buffer.from('id1'));
   // each other piece: the chunk's id and where the piece starts in the chunk's entries
   expect(pieces.slice(0, -1).map((p) => p.chunkId)).toEqual(
-    pieces.slice(0, -1).map((_, i) => pieceId('id1', 'input', size * 7 + 3, i * 7 * size)),
+    pieces.slice(0, -1).map((_, i) => pieceId('id1', 'input', i * 7 * size, pieces[i].entries)),
   );
   expect(pieces.slice(0, -1).every((p) => p.ack === undefined)).toBe(true);
   // The same chunk splits the same way again: a resend's pieces have the same ids.
@@ -37,6 +37,13 @@ test('a chunk over the limit is split at entry boundaries, every event kept once
   // Cut at another size, no piece gets an id the first cut gave (a range of other events under the same id).
   const other = new Set(splitChunk(c, size * 5 + 3).map((p) => p.chunkId));
   expect(pieces.filter((p) => p.chunkId !== 'id1' && other.has(p.chunkId))).toEqual([]);
+  // The same events elsewhere in a chunk (identical entries) are another piece.
+  const same = { ...chunk('a', 0, 1, 'idx'), entries: Buffer.concat(Array.from({ length: 14 }, () => entry(0))), count: 14 };
+  const twins = splitChunk(same, size * 7 + 3).map((p) => p.chunkId);
+  expect(twins[0]).not.toBe(twins[1]);
+  // Cut again after the filters, an input piece that is not the chunk's last (no resendHash) names its last piece too.
+  const inner = splitChunk(first[0], size * 3, 'filtered');
+  expect(inner.map((p) => p.chunkId).filter((id) => id === first[0].chunkId)).toEqual([]);
   // A chunk without an id gets no piece ids.
   expect(splitChunk(chunk('a', 0, 100), size * 7 + 3).every((p) => p.chunkId === undefined)).toBe(true);
 });

@@ -13,23 +13,26 @@
  *
  * A chunk's id stays on its last piece, so the chunk counts as accepted only
  * once every piece is. Each earlier piece carries an id of its own, derived
- * from the chunk's, the cut's size and the piece's first byte (`pieceId`):
- * the buffer remembers it as soon as that piece is stored. A resend of the
- * chunk (after a later piece was refused, after a crash between pieces, or
- * while the first send is still being stored) is cut the same way, and only
- * the pieces the buffer lacks are stored again. A resend cut at another size
- * (`chunkLimitBytes` changed meanwhile) gets other ids, so its pieces are
- * stored again (duplicates): a piece id never names another range of events.
- * (On the forwarder, filters must give the same output for the same events
- * for the second cut below to be the same.)
+ * from the chunk's id, where the piece starts and a crc32 of its entries
+ * (`pieceId`): the buffer remembers it as soon as that piece is stored. A
+ * resend of the chunk (after a later piece was refused, after a crash
+ * between pieces, or while the first send is still being stored) is cut the
+ * same way, and only the pieces the buffer lacks are stored again. A piece
+ * is left out only when the same bytes at the same place of a chunk under
+ * the same id were stored: a resend cut differently, another chunk under the
+ * same id, or filters that kept other events this time give other ids, and
+ * their pieces are stored (duplicates at worst, never a loss).
  *
  * A chunk may be cut twice on the forwarder: at its input, then after the
  * filters when they grew its records past the limit. Each cut has its own
- * separator in the ids it makes (`CutStage`), so the pieces of the second
- * cut of the last piece (which carries the chunk's own id) never get an id
- * the first cut gave. A merged run's ids (`ForwardChunk.ids`) stay on its
+ * separator in the ids it makes (`CutStage`). At the second cut only the last
+ * input piece (the one that carries the whole chunk's key, `resendHash`)
+ * keeps its id on its last piece; an earlier input piece cut again gives
+ * every piece an id of its own, since what the filters made of it may differ
+ * from send to send. A merged run's ids (`ForwardChunk.ids`) stay on its
  * last piece with no piece ids.
  */
+import { crc32 } from 'node:zlib';
 import { type ForwardChunk, forEachEntry } from '@tributary/forward-protocol';
 
 /** Where a chunk is cut: at its input, or on the forwarder after the filters (records they grew past the limit). */
@@ -39,14 +42,13 @@ export type CutStage = 'input' | 'filtered';
 const SEPARATORS: Record<CutStage, string> = { input: '\u0000', filtered: '\u0001' };
 
 /**
- * The id of the piece (not the last) that starts at byte `start` of the
- * entries of the chunk `chunkId`, cut at `stage` into pieces of at most `max`
- * bytes. The buffer's key adds the piece's tag, count and size: together they
- * name one range of the chunk's events, and the last piece of each cut (which
- * keeps its chunk's id) is the same range as long as the cut's size is.
+ * The id of the piece `entries` that starts at byte `start` of the entries of
+ * the chunk `chunkId`, cut at `stage`. The buffer's key adds the piece's tag,
+ * count and size: together they name these very events at this place of
+ * this chunk (identical events elsewhere in it have another `start`).
  */
-export function pieceId(chunkId: string, stage: CutStage, max: number, start: number): string {
-  return `${chunkId}${SEPARATORS[stage]}${max}:${start}`;
+export function pieceId(chunkId: string, stage: CutStage, start: number, entries: Buffer): string {
+  return `${chunkId}${SEPARATORS[stage]}${start}:${(crc32(entries) >>> 0).toString(16)}`;
 }
 
 /** Splits one chunk at entry boundaries into pieces of at most `max` bytes (an entry larger than `max` is a piece alone), cut at `stage`. */
@@ -69,11 +71,13 @@ export function splitChunk(chunk: ForwardChunk, max: number, stage: CutStage = '
   if (count > 0) cut(last);
   const tail = pieces[pieces.length - 1];
   if (chunk.chunkId !== undefined) {
-    tail.chunkId = chunk.chunkId;
-    for (let i = 0; i < pieces.length - 1; i++) {
+    // The last piece keeps the id of a client's chunk (cut at its input, or the last input piece that carries its key).
+    const named = stage === 'input' || chunk.resendHash !== undefined ? pieces.length - 1 : pieces.length;
+    for (let i = 0; i < named; i++) {
       const p = pieces[i];
-      p.chunkId = pieceId(chunk.chunkId, stage, max, p.entries.byteOffset - chunk.entries.byteOffset);
+      p.chunkId = pieceId(chunk.chunkId, stage, p.entries.byteOffset - chunk.entries.byteOffset, p.entries);
     }
+    if (named < pieces.length) tail.chunkId = chunk.chunkId;
   }
   if (chunk.ack) tail.ack = chunk.ack;
   if (chunk.resendHash) tail.resendHash = chunk.resendHash;

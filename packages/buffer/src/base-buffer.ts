@@ -282,6 +282,9 @@ export class BaseBuffer implements ChunkBuffer {
     const fresh: ForwardChunk[] = [];
     const keys = new KeyHashes(countChunkIds(chunks));
     const running: Array<Promise<void>> = [];
+    // The whole chunks' ids so far: the first alone, a set from the second on (a batch of one chunk makes none).
+    let firstId: string | undefined;
+    let seenIds: Set<string> | null = null;
     for (const c of chunks) {
       if (c.ids) {
         this.partitionRun(c, c.ids, canSplit, fresh, keys, running);
@@ -296,10 +299,18 @@ export class BaseBuffer implements ChunkBuffer {
         key = this.keyHash;
         hashKey(resendKey(c), key);
       }
+      let repeated = false;
+      if (firstId === undefined) firstId = c.chunkId;
+      else {
+        seenIds ??= new Set([firstId]);
+        repeated = seenIds.has(c.chunkId);
+        seenIds.add(c.chunkId);
+      }
       const pending = this.appendOf(key, 0);
       if (pending) running.push(pending);
-      // The same chunk twice in one batch (a resend in the same read as its first send) is stored once.
-      else if (!this.ackedIds.hasHash(key, 0) && !keys.has(key, 0)) {
+      // The same chunk twice in one batch (a resend in the same read as its first send) is stored once; the keys
+      // added so far are looked at only for an id the batch had already.
+      else if (!this.ackedIds.hasHash(key, 0) && !(repeated && keys.has(key, 0))) {
         fresh.push(c);
         keys.add(key, 0);
       }

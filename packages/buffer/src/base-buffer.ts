@@ -235,12 +235,13 @@ export class BaseBuffer implements ChunkBuffer {
 
   async append(chunks: ForwardChunk[]): Promise<number> {
     this.refuseIfUnable();
-    let { fresh, keys, running } = this.partition(chunks);
+    let { fresh, keys, running, ids } = this.partition(chunks);
     while (running.length) {
       await Promise.all(running);
-      ({ fresh, keys, running } = this.partition(chunks));
+      ({ fresh, keys, running, ids } = this.partition(chunks));
     }
-    const leftOut = countChunkIds(chunks) - countChunkIds(fresh);
+    // Each id let through has its key in `keys` (a run whole, a chunk one): the others were stored before.
+    const leftOut = ids - keys.n;
     if (!fresh.length) return leftOut;
     // Registered in the same turn as the partition above, so a resend arriving meanwhile waits for this append.
     const stored = this.store(fresh, keys);
@@ -276,11 +277,16 @@ export class BaseBuffer implements ChunkBuffer {
    * other events kept as chunks of their own; at `append` (entries maybe
    * filtered or cut in pieces since) it is left out when every id was acked
    * and refused otherwise (a resend of the same ids raced it): the sender
-   * resends, and `skipAcked` splits it then.
+   * resends, and `skipAcked` splits it then. `ids`: the client chunk ids
+   * the chunks carry.
    */
-  private partition(chunks: ForwardChunk[], canSplit = false): { fresh: ForwardChunk[]; keys: KeyHashes; running: Array<Promise<void>> } {
+  private partition(
+    chunks: ForwardChunk[],
+    canSplit = false,
+  ): { fresh: ForwardChunk[]; keys: KeyHashes; running: Array<Promise<void>>; ids: number } {
     const fresh: ForwardChunk[] = [];
-    const keys = new KeyHashes(countChunkIds(chunks));
+    const ids = countChunkIds(chunks);
+    const keys = new KeyHashes(ids);
     const running: Array<Promise<void>> = [];
     // The whole chunks' ids so far: the first alone, a set from the second on (a batch of one chunk makes none).
     let firstId: string | undefined;
@@ -315,7 +321,7 @@ export class BaseBuffer implements ChunkBuffer {
         keys.add(key, 0);
       }
     }
-    return { fresh, keys, running };
+    return { fresh, keys, running, ids };
   }
 
   private partitionRun(

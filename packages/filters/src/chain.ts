@@ -25,18 +25,7 @@ import { Output } from './output';
 import { RawRecord, UnreadableValue, unpackr } from './raw-record';
 
 // bound once: a call through the package's re-export reads a getter every time (measurable per event)
-const {
-  EventTime,
-  INCOMPLETE,
-  UnencodableRecord,
-  isStackOverflow,
-  packRecord,
-  readArrayHeader,
-  readInt,
-  readMapHeader,
-  skipTime,
-  skipValue,
-} = protocol;
+const { EventTime, INCOMPLETE, isRecordRefusal, packRecord, readArrayHeader, readInt, readMapHeader, skipTime, skipValue } = protocol;
 type EventTime = protocol.EventTime;
 import type { Filter, FilterContext, FilterCounts, FilterEvent, FilterSpec } from './spec';
 
@@ -355,6 +344,6 @@ function readEventTime(buf: Buffer, pos: number, end: number): EventTime {
  * propagate.
  */
 function asUnreadable(err: unknown): unknown {
-  if (!(err instanceof UnencodableRecord || isStackOverflow(err))) return err;
+  if (!isRecordRefusal(err)) return err;
   return new UnreadableValue(`the record cannot be packed again (${(err as Error).message})`);
 }

@@ -5,7 +5,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import { Packr } from 'msgpackr';
-import { clip } from './admission';
+import { clip, isStackOverflow } from './admission';
 import { EVENT_TIME_BYTES, EventTime, writeEventTime } from './event-time';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -27,6 +27,15 @@ export class UnencodableRecord extends Error {
     super(`the map at ${clip(path)} has a "constructor" key and a "toJSON" key that is not a function, which msgpackr calls`, options);
     this.name = 'UnencodableRecord';
   }
+}
+
+/**
+ * True when packing failed on the record itself: msgpackr refused a map of it
+ * (UnencodableRecord) or it is nested past the stack. Callers that keep such
+ * a record some other way (as text, as it came) rethrow anything else.
+ */
+export function isRecordRefusal(err: unknown): boolean {
+  return err instanceof UnencodableRecord || isStackOverflow(err);
 }
 
 /**

@@ -33,15 +33,7 @@ import { type Stats, close, fstat, fstatSync, open, read, readSync, readdir, sta
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Codes, type ErrorCode, LogLimiter, backoffDelay, isErrorCode } from '@tributary/core';
-import {
-  EVENT_TIME_BYTES,
-  EventTime,
-  type ForwardChunk,
-  UnencodableRecord,
-  encodeEntry,
-  isStackOverflow,
-  writeEventTime,
-} from '@tributary/forward-protocol';
+import { EVENT_TIME_BYTES, EventTime, type ForwardChunk, encodeEntry, isRecordRefusal, writeEventTime } from '@tributary/forward-protocol';
 import { glob } from 'tinyglobby';
 import type { Consume, Input, InputContext } from '../input';
 import { consumeInPieces } from '../pieces';
@@ -705,7 +697,7 @@ class Tailer {
         // A record the encoder refuses (a `toJSON` key that is no function makes msgpackr call it) or nests past its
         // stack: kept as text, so that one line cannot stop the file (it would be read and refused again forever).
         // Any other error is a bug, not this line's: it propagates.
-        if (!(err instanceof UnencodableRecord || isStackOverflow(err))) throw err;
+        if (!isRecordRefusal(err)) throw err;
         this.parseFailed(f, `parsed as ${this.config.parser.type} but could not be encoded (${(err as Error).message})`);
         entry = encodeEntry(g.time ?? time, this.withKeys({ message: g.text }, g, f));
       }

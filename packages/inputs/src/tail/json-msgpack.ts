@@ -50,6 +50,16 @@ const NINE = 0x39;
 const FALLBACK = new Error('json fast path: left to JSON.parse');
 
 export class JsonTranscoder {
+  /**
+   * False for a `path_key` that JavaScript would place first in an object (an
+   * array index) or take for the prototype: the lines then go the general way
+   * (JSON.parse), whose key order this path could not match.
+   */
+  static takesPathKey(key: string): boolean {
+    const bytes = Buffer.from(key);
+    return key !== '__proto__' && !isIndexKey(bytes, 0, bytes.length);
+  }
+
   /** Members of each map and array, in the order they open. */
   private counts = new Int32Array(256);
   private containers = 0;

@@ -172,9 +172,7 @@ class Tailer {
     this.readBuf = Buffer.allocUnsafe(this.readBytes + this.maxLine);
     createGrouper(config.multiline.mode, config.multiline.first_line, this.maxLine); // a bad first_line fails the start
     this.fastPath = config.parser.type === 'none' && config.multiline.mode === 'none';
-    // A path_key JavaScript would place first (an array index) or take for the prototype goes the general way.
-    const plainPathKey =
-      config.path_key === undefined || !(/^(0|[1-9][0-9]{0,9})$/.test(config.path_key) || config.path_key === '__proto__');
+    const plainPathKey = config.path_key === undefined || JsonTranscoder.takesPathKey(config.path_key);
     this.json =
       config.parser.type === 'json' && config.multiline.mode === 'none' && config.parser.time_key === undefined && plainPathKey
         ? new JsonTranscoder()

@@ -615,10 +615,16 @@ class Tailer {
     const checkedTo = this.json === null ? 0 : buf.lastIndexOf(10) + 1;
     const utf8 = checkedTo > 0 && isUtf8(buf.subarray(0, checkedTo));
     const emitLine = (a: number, b: number) => {
-      const wholeUtf8 = utf8 && b < checkedTo && (buf[b] === 10 || buf[b] === 13);
-      if (this.fastPath) out.rawMessage(time, buf, a, b, f.pathKeyBytes);
-      else if (this.json && out.jsonEntry(time, buf, a, b, f.pathKeyBytes, this.pathKeyName, this.json, wholeUtf8)) return;
-      else if (f.grouper) f.grouper.push(buf.toString('utf8', a, b), f.readPos + a, groups);
+      if (this.fastPath) {
+        out.rawMessage(time, buf, a, b, f.pathKeyBytes);
+        return;
+      }
+      if (this.json) {
+        // checked as UTF-8 with the rest of the read when the line ends inside it
+        const wholeUtf8 = utf8 && b < checkedTo && (buf[b] === 10 || buf[b] === 13);
+        if (out.jsonEntry(time, buf, a, b, f.pathKeyBytes, this.pathKeyName, this.json, wholeUtf8)) return;
+      }
+      if (f.grouper) f.grouper.push(buf.toString('utf8', a, b), f.readPos + a, groups);
       else groups.push({ text: buf.toString('utf8', a, b) });
       this.drain(groups, out, time, f);
     };

@@ -33,7 +33,15 @@ import { type Stats, close, fstat, fstatSync, open, read, readSync, readdir, sta
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Codes, type ErrorCode, LogLimiter, backoffDelay, isErrorCode } from '@tributary/core';
-import { EVENT_TIME_BYTES, EventTime, type ForwardChunk, encodeEntry, isRecordRefusal, writeEventTime } from '@tributary/forward-protocol';
+import {
+  EVENT_TIME_BYTES,
+  EventTime,
+  type ForwardChunk,
+  encodeEntry,
+  isRecordRefusal,
+  strHeader,
+  writeEventTime,
+} from '@tributary/forward-protocol';
 import { glob } from 'tinyglobby';
 import type { Consume, Input, InputContext } from '../input';
 import { consumeInPieces } from '../pieces';
@@ -823,16 +831,6 @@ function packStrings(values: string[]): Buffer {
       return Buffer.concat([strHeader(bytes.length), bytes]);
     }),
   );
-}
-
-function strHeader(n: number): Buffer {
-  if (n < 32) return Buffer.from([0xa0 | n]);
-  if (n < 256) return Buffer.from([0xd9, n]);
-  if (n < 65536) return Buffer.from([0xda, n >> 8, n & 0xff]);
-  const b = Buffer.allocUnsafe(5);
-  b[0] = 0xdb;
-  b.writeUInt32BE(n, 1);
-  return b;
 }
 
 const MESSAGE_KEY = Buffer.from([0xa7, ...Buffer.from('message')]);

@@ -23,6 +23,8 @@ export function track<T extends ChildProcess>(child: T): T {
   return child;
 }
 
+let signalsHandled = false;
+
 /**
  * From now on a SIGTERM or SIGINT to the bench SIGKILLs every process it
  * started and still running (forwarders, aggregators, receivers, Fluent Bit,
@@ -30,6 +32,8 @@ export function track<T extends ChildProcess>(child: T): T {
  * half-way leaves nothing running, whoever stops it.
  */
 export function stopChildrenOnSignal(): void {
+  if (signalsHandled) return; // once per process, however many benches it runs
+  signalsHandled = true;
   const onSignal = (signal: NodeJS.Signals, code: number) => () => {
     if (stopping) return;
     stopping = true;

@@ -23,6 +23,9 @@ export function resendKey(c: ForwardChunk): string {
   return `${c.chunkId}\n${c.tag}\n${c.count}\n${c.entries.length}`;
 }
 
+/** Keys whose table lines are read ahead at once (`AckedChunkIds.prefetch`, `InProgressIds.prefetch`). */
+const PREFETCH_BLOCK = 64;
+
 /** The cursor over a merged run's ids (`runKeyHashes`): one for every run, nothing allocated per id. */
 const runIds = new AckedIdCursor();
 /** Scratch for a merged run's keys as UTF-16 code units (`runKeyHashes`). */
@@ -252,11 +255,17 @@ export class BaseBuffer implements ChunkBuffer {
     this.appendNumber = (this.appendNumber % 0x7fffffff) + 1;
     const owner = this.appendNumber;
     this.appends.set(owner, stored);
-    for (let i = 0; i < keys.n; i++) this.appending.set(keys.words, i, owner);
+    for (let i = 0; i < keys.n; i++) {
+      if (i % PREFETCH_BLOCK === 0) this.appending.prefetch(keys.words, i, Math.min(keys.n, i + PREFETCH_BLOCK));
+      this.appending.set(keys.words, i, owner);
+    }
     try {
       await stored;
     } finally {
-      for (let i = 0; i < keys.n; i++) this.appending.delete(keys.words, i, owner);
+      for (let i = 0; i < keys.n; i++) {
+        if (i % PREFETCH_BLOCK === 0) this.appending.prefetch(keys.words, i, Math.min(keys.n, i + PREFETCH_BLOCK));
+        this.appending.delete(keys.words, i, owner);
+      }
       this.appends.delete(owner);
     }
     return leftOut;
@@ -346,6 +355,11 @@ export class BaseBuffer implements ChunkBuffer {
     const unchanged = !canSplit && check.checkedAt === this.recordings;
     const now = Date.now();
     for (let i = 0; i < n; i++) {
+      if (i % PREFETCH_BLOCK === 0) {
+        const to = Math.min(n, i + PREFETCH_BLOCK);
+        if (this.appends.size) this.appending.prefetch(hs, i, to);
+        if (!unchanged) this.ackedIds.prefetch(hs, i, to);
+      }
       const pending = this.appendOf(hs, i);
       if (pending) {
         running.push(pending);

@@ -377,24 +377,33 @@ function tableSizeFor(capacity: number): number {
   return n;
 }
 
-/** Scratch for `hashKey`'s code units. */
+/**
+ * Scratch for `hashKey`'s code units, and the same memory as 32-bit words,
+ * two units each (the platform is little-endian: the first unit is the low half).
+ */
 let keyUnits = new Uint16Array(256);
+let keyWords = new Int32Array(keyUnits.buffer);
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('Tributary needs a little-endian platform.');
 
-/** `hashUnits` of `key`'s UTF-16 code units, into `out[4 * at … 4 * at + 3]`. */
+/** `hashWords` of `key`'s UTF-16 code units, into `out[4 * at … 4 * at + 3]`. */
 export function hashKey(key: string, out: Uint32Array, at = 0): void {
   const n = key.length;
-  if (keyUnits.length <= n) keyUnits = new Uint16Array(2 * (n + 1));
+  if (keyUnits.length <= n) {
+    keyUnits = new Uint16Array(2 * (n + 1));
+    keyWords = new Int32Array(keyUnits.buffer);
+  }
   for (let i = 0; i < n; i++) keyUnits[i] = key.charCodeAt(i);
-  hashUnits(keyUnits, n, out, at);
+  hashWords(keyWords, n, out, at);
 }
 
 /**
- * MurmurHash3 x86_128 of the UTF-16 code units `units[0, n)` (two per 32-bit
- * word, the first in the low half; an odd last unit zero-padded) into
- * `out[4 * at … 4 * at + 3]`: the hash an id's resend key is remembered
- * and journaled under. `units` must have room for `n + 1` (the pad is written there).
+ * MurmurHash3 x86_128 of `n` UTF-16 code units held two per 32-bit word in
+ * `words` (the first unit in the low half; an odd last unit's high half is
+ * zeroed here) into `out[4 * at … 4 * at + 3]`: the hash an id's resend key
+ * is remembered and journaled under. Reading words, not units, halves the
+ * loads (a merged run hashes one key per event).
  */
-export function hashUnits(units: Uint16Array, n: number, out: Uint32Array, at = 0): void {
+export function hashWords(words: Int32Array, n: number, out: Uint32Array, at = 0): void {
   const c1 = 0x239b961b;
   const c2 = 0xab0e9789;
   const c3 = 0x38b34ae5;
@@ -403,37 +412,33 @@ export function hashUnits(units: Uint16Array, n: number, out: Uint32Array, at = 
   let h2 = 0x9747b28c;
   let h3 = 0x9747b28c;
   let h4 = 0x9747b28c;
-  units[n] = 0;
-  // Blocks of four 32-bit words, two code units each; the tail is the last 1-3 words.
+  if (n & 1) words[n >> 1] &= 0xffff;
+  // Blocks of four words; the tail is the last 1-3 words.
   const blocks = (n + 1) >> 3;
-  let i = 0;
-  for (let b = 0; b < blocks; b++, i += 8) {
-    let k1 = units[i] | (units[i + 1] << 16);
-    let k2 = units[i + 2] | (units[i + 3] << 16);
-    let k3 = units[i + 4] | (units[i + 5] << 16);
-    let k4 = units[i + 6] | (units[i + 7] << 16);
-    k1 = Math.imul(k1, c1);
+  let j = 0;
+  for (let b = 0; b < blocks; b++, j += 4) {
+    let k1 = Math.imul(words[j], c1);
     k1 = (k1 << 15) | (k1 >>> 17);
     k1 = Math.imul(k1, c2);
     h1 ^= k1;
     h1 = (h1 << 19) | (h1 >>> 13);
     h1 = (h1 + h2) | 0;
     h1 = (Math.imul(h1, 5) + 0x561ccd1b) | 0;
-    k2 = Math.imul(k2, c2);
+    let k2 = Math.imul(words[j + 1], c2);
     k2 = (k2 << 16) | (k2 >>> 16);
     k2 = Math.imul(k2, c3);
     h2 ^= k2;
     h2 = (h2 << 17) | (h2 >>> 15);
     h2 = (h2 + h3) | 0;
     h2 = (Math.imul(h2, 5) + 0x0bcaa747) | 0;
-    k3 = Math.imul(k3, c3);
+    let k3 = Math.imul(words[j + 2], c3);
     k3 = (k3 << 17) | (k3 >>> 15);
     k3 = Math.imul(k3, c4);
     h3 ^= k3;
     h3 = (h3 << 15) | (h3 >>> 17);
     h3 = (h3 + h4) | 0;
     h3 = (Math.imul(h3, 5) + 0x96cd1c35) | 0;
-    k4 = Math.imul(k4, c4);
+    let k4 = Math.imul(words[j + 3], c4);
     k4 = (k4 << 18) | (k4 >>> 14);
     k4 = Math.imul(k4, c1);
     h4 ^= k4;
@@ -441,17 +446,18 @@ export function hashUnits(units: Uint16Array, n: number, out: Uint32Array, at = 
     h4 = (h4 + h1) | 0;
     h4 = (Math.imul(h4, 5) + 0x32ac3b17) | 0;
   }
+  const i = j * 2; // units hashed so far
   if (i < n) {
-    let k1 = Math.imul(units[i] | (units[i + 1] << 16), c1);
+    let k1 = Math.imul(words[j], c1);
     k1 = (k1 << 15) | (k1 >>> 17);
     h1 ^= Math.imul(k1, c2);
     if (i + 2 < n) {
-      let k2 = Math.imul(units[i + 2] | (units[i + 3] << 16), c2);
+      let k2 = Math.imul(words[j + 1], c2);
       k2 = (k2 << 16) | (k2 >>> 16);
       h2 ^= Math.imul(k2, c3);
     }
     if (i + 4 < n) {
-      let k3 = Math.imul(units[i + 4] | (units[i + 5] << 16), c3);
+      let k3 = Math.imul(words[j + 2], c3);
       k3 = (k3 << 17) | (k3 >>> 15);
       h3 ^= Math.imul(k3, c4);
     }

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Filesystem, realFilesystem } from '@tributary/core';
 import { AckedIds, EventTime, type ForwardChunk, decodeEntries, encodeAck, encodeEntry } from '@tributary/forward-protocol';
-import { JOURNAL_FILE } from './acked-chunk-ids';
+import { JOURNAL_FILE, hashKey } from './acked-chunk-ids';
+import { resendKey, runKeyHashes } from './base-buffer';
 import { DiskBuffer, type DiskBufferOptions } from './disk-buffer';
 
 const t = new EventTime(1700000000, 0);
@@ -181,6 +182,38 @@ test("a run's keys match its messages sent alone whatever their sizes (1 to 5 di
   expect(await buffer.skipAcked(alone)).toEqual([]);
   // A message of another size under the same id is another chunk.
   expect(await buffer.skipAcked([{ ...alone[1], entries: entries[0] }])).toHaveLength(1);
+});
+
+test("a merged run hashes each event's key as that message's key alone: ids of every length, parity and kind, tags of any code units, sizes of any digit count", () => {
+  // an id as msgpack puts it in an ack: str8 or str16 by its UTF-8 length, or bin8
+  const str = (s: string) => {
+    const bytes = Buffer.from(s);
+    const head = bytes.length < 256 ? [0xd9, bytes.length] : [0xda, bytes.length >> 8, bytes.length & 0xff];
+    return Buffer.concat([Buffer.from(head), bytes]);
+  };
+  const bin = (bytes: number[]) => Buffer.from([0xc4, bytes.length, ...bytes]);
+  const strIds = [
+    ...Array.from({ length: 41 }, (_, n) => 'k'.repeat(n)),
+    'fl-9',
+    'fl-10',
+    'ïd-ü',
+    'é',
+    '\u{1F600}x',
+    'z'.repeat(5000),
+    'a',
+  ];
+  const values = [...strIds.map(str), bin([0xff, 0x00, 0x81]), bin([0x41, 0x42, 0x43, 0x44])];
+  const sizes = values.map((_, i) => [0, 7, 10, 99, 1234, 98765, 2147483647][i % 7]);
+  const ids = new AckedIds(sizes, Buffer.concat(values.map(encodeAck)));
+  for (const tag of ['', 'a', 'ab', 'app', 'bench.message', 'tàg.\u{1F600}']) {
+    const out = new Uint32Array(4 * sizes.length);
+    runKeyHashes(tag, ids, out);
+    const want = new Uint32Array(4);
+    ids.chunkIds.forEach((chunkId, i) => {
+      hashKey(resendKey({ tag, chunkId, count: 1, mode: 'message', entries: { length: sizes[i] } as Buffer }), want);
+      expect([tag, chunkId, [...out.subarray(4 * i, 4 * i + 4)]]).toEqual([tag, chunkId, [...want]]);
+    });
+  }
 });
 
 test('ids that are not ASCII text (UTF-8 str, bin) are known by their text: a resend alone matches the merged run', async () => {

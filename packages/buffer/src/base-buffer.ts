@@ -5,7 +5,7 @@
  */
 import { RetryableError } from '@tributary/core';
 import { AckedIdCursor, type AckedRun, type ForwardChunk, chunkIdCount, chunkIdOf, countChunkIds } from '@tributary/forward-protocol';
-import { type AckedChunkIds, hashKey, hashUnits } from './acked-chunk-ids';
+import { type AckedChunkIds, hashKey, hashWords } from './acked-chunk-ids';
 import { BufferErrorCode, type BufferLimits, type BufferStats, type ChunkBuffer, type OpenChunk, type SealedChunk } from './chunk-buffer';
 import type { ChunkStorage, StorageEvents } from './chunk-storage';
 import { InProgressIds } from './in-progress-ids';
@@ -28,8 +28,59 @@ const PREFETCH_BLOCK = 64;
 
 /** The cursor over a merged run's ids (`runKeyHashes`): one for every run, nothing allocated per id. */
 const runIds = new AckedIdCursor();
-/** Scratch for a merged run's keys as UTF-16 code units (`runKeyHashes`). */
-let runUnits = new Uint16Array(256);
+
+/**
+ * Scratch for the key `runKeyHashes` hashes: its UTF-16 code units, and the
+ * same memory as 32-bit words, two units each (little-endian: the first unit
+ * in the low half, as `hashWords` reads them).
+ */
+class KeyScratch {
+  units: Uint16Array = new Uint16Array(256);
+  words: Int32Array = new Int32Array(this.units.buffer);
+
+  /** Room for `units` code units and the hash's pad. */
+  reserve(units: number): void {
+    if (this.units.length > units + 1) return;
+    this.units = new Uint16Array(2 * (units + 1));
+    this.words = new Int32Array(this.units.buffer);
+  }
+}
+const runKey = new KeyScratch();
+
+/**
+ * The part of a run event's key after its id, `"\n" tag "\n1\n"` (count 1),
+ * as words for both places it can start at: an even unit (`even`), or an odd
+ * one, where its first unit shares a word with the id's last (`odd`: the
+ * units after that first one). Made once per tag in a row.
+ */
+class KeySuffix {
+  tag: string | null = null;
+  length = 0;
+  first = 0;
+  even: Int32Array = new Int32Array(0);
+  odd: Int32Array = new Int32Array(0);
+
+  of(tag: string): this {
+    if (tag === this.tag) return this;
+    const units = [0x0a];
+    for (let k = 0; k < tag.length; k++) units.push(tag.charCodeAt(k));
+    units.push(0x0a, 0x31, 0x0a);
+    this.tag = tag;
+    this.length = units.length;
+    this.first = units[0];
+    this.even = pairs(units);
+    this.odd = pairs(units.slice(1));
+    return this;
+  }
+}
+const runSuffix = new KeySuffix();
+
+/** Code units as words of two (the first in the low half; an odd last one alone). */
+function pairs(units: number[]): Int32Array {
+  const out = new Int32Array((units.length + 1) >> 1);
+  for (let k = 0; k < units.length; k += 2) out[k >> 1] = units[k] | ((units[k + 1] ?? 0) << 16);
+  return out;
+}
 
 /**
  * The resend-key hashes of a merged run's events (`ForwardChunk.ids`), into
@@ -37,48 +88,71 @@ let runUnits = new Uint16Array(256);
  * (`resendKey` of `{ chunkId, tag, count: 1, entries of its size }`), so a
  * resend matches whether it comes merged or alone. The keys are hashed from
  * their code units, never made as strings: an ASCII id's units are its bytes
- * in the run's acks; another id's (non-ASCII str, bin) come from its text.
+ * in the run's acks, put two to a word; another id's (non-ASCII str, bin)
+ * come from its text.
  */
-function runKeyHashes(tag: string, ids: AckedRun, out: Uint32Array): void {
+export function runKeyHashes(tag: string, ids: AckedRun, out: Uint32Array): void {
   const { acks, sizes } = ids;
+  const suffix = runSuffix.of(tag);
   const id = runIds.over(acks);
   for (let i = 0; id.next(); i++) {
     const { start, end, str } = id;
-    let u = unitsFor(end - start, tag);
-    let n = 0;
-    let ascii = str;
-    for (let k = start; ascii && k < end; k++) {
-      if (acks[k] >= 0x80) ascii = false;
-      else u[n++] = acks[k];
-    }
-    if (!ascii) {
-      const text = chunkIdOf(acks, start, end, str);
-      u = unitsFor(text.length, tag);
-      n = 0;
-      for (let k = 0; k < text.length; k++) u[n++] = text.charCodeAt(k);
-    }
-    u[n++] = 0x0a;
-    for (let k = 0; k < tag.length; k++) u[n++] = tag.charCodeAt(k);
-    u[n++] = 0x0a;
-    u[n++] = 0x31; // count 1
-    u[n++] = 0x0a;
-    n = putDecimal(u, n, sizes[i]);
-    hashUnits(u, n, out, i);
+    let n = str ? asciiIdKey(acks, start, end, suffix) : -1;
+    if (n < 0) n = textIdKey(chunkIdOf(acks, start, end, str), suffix);
+    hashWords(runKey.words, putDecimal(runKey, n, sizes[i]), out, i);
   }
 }
 
-/** The key scratch, with room for an id of `idUnits` code units, `tag`, and the rest of a key. */
-function unitsFor(idUnits: number, tag: string): Uint16Array {
-  const need = idUnits + tag.length + 16; // "\n" tag "\n1\n", up to 11 digits, and the hash's pad
-  if (runUnits.length < need) runUnits = new Uint16Array(2 * need);
-  return runUnits;
+/**
+ * Writes the key of a str id (`acks[start, end)`) up to its size into
+ * `runKey`, its bytes as its units; returns its length in units, or -1 when
+ * the id is not ASCII (its units are then those of its UTF-8 text).
+ */
+function asciiIdKey(acks: Buffer, start: number, end: number, suffix: KeySuffix): number {
+  const len = end - start;
+  runKey.reserve(len + suffix.length + 11);
+  const w = runKey.words;
+  let j = 0;
+  let k = start;
+  let high = 0; // the bytes ORed: bit 7 set when one is not ASCII
+  for (; k + 1 < end; k += 2) {
+    const a = acks[k];
+    const b = acks[k + 1];
+    high |= a | b;
+    w[j++] = a | (b << 16);
+  }
+  const rest = k < end ? suffix.odd : suffix.even;
+  if (k < end) {
+    high |= acks[k];
+    w[j++] = acks[k] | (suffix.first << 16);
+  }
+  if (high & 0x80) return -1;
+  for (let q = 0; q < rest.length; q++) w[j + q] = rest[q];
+  return len + suffix.length;
 }
 
-/** Writes the decimal digits of `v` (a non-negative integer) at `u[n]`; returns where they end. */
-function putDecimal(u: Uint16Array, n: number, v: number): number {
+/** Writes the key of an id given as text up to its size into `runKey`; returns its length in units. */
+function textIdKey(text: string, suffix: KeySuffix): number {
+  runKey.reserve(text.length + suffix.length + 11);
+  const u = runKey.units;
+  for (let k = 0; k < text.length; k++) u[k] = text.charCodeAt(k);
+  const n = text.length;
+  const rest = n & 1 ? suffix.odd : suffix.even;
+  if (n & 1) u[n] = suffix.first;
+  runKey.words.set(rest, (n + 1) >> 1);
+  return n + suffix.length;
+}
+
+/** Writes the decimal digits of `v` (a non-negative integer below 2^31) at unit `n` of `key`; returns where they end. */
+function putDecimal(key: KeyScratch, n: number, v: number): number {
+  const u = key.units;
   let digits = 1;
-  for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
-  for (let k = n + digits - 1, x = v; k >= n; k--, x = Math.floor(x / 10)) u[k] = 0x30 + (x % 10);
+  for (let x = v; x >= 10; x = (x / 10) | 0) digits++;
+  for (let k = n + digits - 1, x = v; k >= n; k--) {
+    const q = (x / 10) | 0;
+    u[k] = 0x30 + x - q * 10;
+    x = q;
+  }
   return n + digits;
 }
 

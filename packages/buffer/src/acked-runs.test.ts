@@ -141,6 +141,21 @@ test('a run whose ids were stored meanwhile by a resend: left out when all were,
   expect(await drainEvents(buffer)).toEqual(range(0, 15));
 });
 
+test('a run checked at skipAcked whose ids an append started since carries waits for it at append, then is refused (not stored twice)', async () => {
+  const buffer = await open();
+  const slow = run(range(0, 10));
+  expect(await buffer.skipAcked([slow])).toEqual([slow]);
+  // A resend of 5..7 comes in after the check and is being appended (not committed yet) when the run's append comes.
+  const racing = buffer.append(await buffer.skipAcked([run(range(5, 8))]));
+  const late = buffer.append([slow]);
+  await racing;
+  await expect(late).rejects.toMatchObject({ code: 'TRB_BUF_RESENT' });
+  expect(buffer.stats().events).toBe(3);
+  // The sender resends the refused batch: split, its other ids stored once.
+  expect((await accept(buffer, [run(range(0, 10))])).map((c) => c.chunkId)).toEqual([0, 1, 2, 3, 4, 8, 9].map(idOf));
+  expect((await drainEvents(buffer)).sort((a, b) => a - b)).toEqual(range(0, 10));
+});
+
 test('concurrent appends of the same run store it once', async () => {
   const buffer = await open({ fsync: 'always' });
   const a = run(range(0, 30));

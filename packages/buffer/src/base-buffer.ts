@@ -215,11 +215,13 @@ interface QueuedAppend {
   reject(err: Error): void;
 }
 
-/** What the buffer knows of a merged run it checked: its keys' hashes, and whether none was acked then. */
+/** What the buffer knows of a merged run it checked: its keys' hashes, and whether none was acked or being appended then. */
 interface RunCheck {
   hashes: Uint32Array;
   /** The buffer's count of id recordings when `skipAcked` found none of the run's ids acked, or -1. */
   checkedAt: number;
+  /** The buffer's count of appends that carried ids when `skipAcked` found none of the run's ids in one in progress, or -1. */
+  appendsAt: number;
 }
 
 export class BaseBuffer implements ChunkBuffer {
@@ -240,6 +242,8 @@ export class BaseBuffer implements ChunkBuffer {
   /** Appends in progress that carry client chunk ids, by number. */
   private readonly appends = new Map<number, Promise<void>>();
   private appendNumber = 0;
+  /** Appends that carried ids (each registers its keys in `appending`), counted from the start: never wraps. */
+  private appendsStarted = 0;
   /** Batches waiting for the group commit at the end of this turn of the event loop, and their bytes. */
   private queue: QueuedAppend[] = [];
   private queuedBytes = 0;
@@ -327,6 +331,7 @@ export class BaseBuffer implements ChunkBuffer {
       return leftOut;
     }
     this.appendNumber = (this.appendNumber % 0x7fffffff) + 1;
+    this.appendsStarted++;
     const owner = this.appendNumber;
     this.appends.set(owner, stored);
     for (let i = 0; i < keys.n; i++) {
@@ -418,11 +423,18 @@ export class BaseBuffer implements ChunkBuffer {
     const n = ids.sizes.length;
     let check = this.runChecks.get(ids);
     if (!check) {
-      check = { hashes: new Uint32Array(n * 4), checkedAt: -1 };
+      check = { hashes: new Uint32Array(n * 4), checkedAt: -1, appendsAt: -1 };
       runKeyHashes(c.tag, ids, check.hashes);
       this.runChecks.set(ids, check);
     }
     const hs = check.hashes;
+    // Checked whole at skipAcked, and since then no id recorded and no append with ids started: none of its ids can
+    // have become acked or be carried by an append in progress (those in progress then were waited for, or carried none).
+    if (!canSplit && check.checkedAt === this.recordings && check.appendsAt === this.appendsStarted) {
+      fresh.push(c);
+      keys.addAll(hs, n);
+      return;
+    }
     let acked: Uint8Array | null = null;
     let ackedCount = 0;
     // Checked whole at skipAcked, and no id recorded since: none of its ids can have become acked.
@@ -446,7 +458,10 @@ export class BaseBuffer implements ChunkBuffer {
       }
     }
     if (acked === null) {
-      if (canSplit) check.checkedAt = this.recordings;
+      if (canSplit) {
+        check.checkedAt = this.recordings;
+        check.appendsAt = this.appendsStarted;
+      }
       fresh.push(c);
       keys.addAll(hs, n);
       return;

@@ -327,6 +327,61 @@ test('an acked message breaking the admission rule stops the read after the chun
   expect(codeOf(deep.error)).toBe(ProtocolErrorCode.TooDeep);
 });
 
+test('an acked message on the fast path (its tag admitted just before) is refused for what the general path refuses; other ids and options give what parseRequest gives', () => {
+  const first = encodeMessage('app.a', t, { i: 0 }, { chunk: 'first' });
+  const rawTimeAcked = (time: number[], record: Record<string, unknown>, chunk: string) =>
+    Buffer.concat([Buffer.from([0x94]), pack('app.a'), Buffer.from(time), pack(record), pack({ chunk })]);
+  const nanos = rawTimeAcked([0xd7, 0x00, 0, 0, 0, 1, 0x3b, 0x9a, 0xca, 0x00], { i: 1 }, 'n');
+  const badTime = coalesceOne([first, nanos]);
+  expect(summary(badTime.chunks)).toEqual(['app.a:message:1:first']);
+  expect(codeOf(badTime.error)).toBe(ProtocolErrorCode.BadTime);
+  const capped = coalescer({ ...DEFAULT_ADMISSION, maxEventBytes: 20 });
+  const over = coalesceOne(
+    [encodeMessage('app.a', t, {}, { chunk: 'a' }), encodeMessage('app.a', t, { pad: 'x'.repeat(20) }, { chunk: 'b' })],
+    capped,
+  );
+  expect(summary(over.chunks)).toEqual(['app.a:message:1:a']);
+  expect(codeOf(over.error)).toBe(ProtocolErrorCode.EventTooLarge);
+  const shallow = coalescer({ ...DEFAULT_ADMISSION, maxRecordDepth: 2 });
+  const deep = coalesceOne(
+    [encodeMessage('app.a', t, { a: { b: 1 } }, { chunk: 'a' }), encodeMessage('app.a', t, { a: { b: { c: 1 } } }, { chunk: 'b' })],
+    shallow,
+  );
+  expect(summary(deep.chunks)).toEqual(['app.a:message:1:a']);
+  expect(codeOf(deep.error)).toBe(ProtocolErrorCode.TooDeep);
+  const idCapped = coalescer({ ...DEFAULT_ADMISSION, maxChunkIdBytes: 8 });
+  const longId = coalesceOne(
+    [encodeMessage('app.a', t, { i: 0 }, { chunk: 'a' }), encodeMessage('app.a', t, { i: 1 }, { chunk: 'x'.repeat(9) })],
+    idCapped,
+  );
+  expect(summary(longId.chunks)).toEqual(['app.a:message:1:a']);
+  expect(codeOf(longId.error)).toBe(ProtocolErrorCode.BadChunkId);
+
+  const frames = [
+    first,
+    encodeMessage('app.a', t, { i: 1 }, { chunk: '' }),
+    encodeMessage('app.a', t, { i: 2 }, { chunk: 'y'.repeat(31) }), // the longest fixstr
+    encodeMessage('app.a', t, { i: 3 }, { chunk: 'z'.repeat(32) }), // str8: the general path
+    encodeMessage('app.a', t, { i: 4 }, { chunk: Buffer.from('bin-id') as unknown as string }),
+    encodeMessage('app.a', t, { i: 5 }, { chunk: 'ü-id' }),
+    encodeMessage('app.a', t, { i: 6 }, { chunk: 'with-size', size: 1 } as { chunk: string }),
+    encodeMessage('app.a', 1700000005, { i: 7 }, { chunk: 'int-time' }),
+    encodeMessage('app.a', t, { i: 8, deep: { a: [1, { b: 2 }] } }, { chunk: 'nested' }),
+  ];
+  const { chunks, error } = coalesceOne(frames);
+  expect(error).toBeNull();
+  expect(chunks).toHaveLength(frames.length);
+  frames.forEach((frame, i) => {
+    const parsed = parseRequest(Buffer.from(frame));
+    expect([i, chunks[i].chunkId, chunks[i].entries.equals(parsed.entries), chunks[i].ack?.equals(parsed.ack ?? Buffer.alloc(0))]).toEqual([
+      i,
+      parsed.chunkId,
+      true,
+      true,
+    ]);
+  });
+});
+
 describe('mergeAcked (the forwarder)', () => {
   const merging = (admission = DEFAULT_ADMISSION) => new MessageCoalescer(admission, DEFAULT_MAX_DECOMPRESSED_BYTES, true);
   const ackOf = (frame: Buffer) => encodeAck(parseRequest(Buffer.from(frame)).ack ?? Buffer.alloc(0));

@@ -31,6 +31,7 @@ import type { FrameDecoder } from './decoder';
 import { newEntryHead } from './entries';
 import { EVENT_TIME_EXT } from './event-time';
 import {
+  CHUNK_ONLY_OPTION,
   type ForwardChunk,
   type MessageParts,
   type RequestLimits,
@@ -93,12 +94,22 @@ export class MessageCoalescer {
       try {
         let entryEnd = end;
         let isAcked = false;
-        let tag = buf[start] === 0x93 ? this.tags.admittedAt(buf, start + 1, admission) : null;
+        const head = buf[start];
+        let tag = head === 0x93 || head === 0x94 ? this.tags.admittedAt(buf, start + 1, admission) : null;
         // the entry starts at the tag's last byte: a fixstr tag of the fast path is 1 + length bytes from start + 1
         const fastEntry = tag === null ? -1 : start + 1 + this.tags.byteLength;
-        if (tag !== null && isShallowPlainEntry(buf, fastEntry, end, admission, frameContainers[i >> 1])) {
+        if (tag !== null && head === 0x93 && isShallowPlainEntry(buf, fastEntry, end, admission, frameContainers[i >> 1])) {
           buf[fastEntry] = 0x92;
           parts.entryStart = fastEntry;
+        } else if (
+          tag !== null &&
+          head === 0x94 &&
+          isShallowAckedMessage(buf, fastEntry, end, frameThirdEnds[i >> 1], admission, frameContainers[i >> 1], parts)
+        ) {
+          buf[fastEntry] = 0x92;
+          parts.entryStart = fastEntry;
+          isAcked = true;
+          entryEnd = parts.recordEnd;
         } else if (!isPlainMessage(buf, start, end, parts)) {
           if (!isAckedMessage(buf, start, end, parts, frameThirdEnds[i >> 1])) {
             flush();
@@ -225,6 +236,37 @@ function isShallowPlainEntry(buf: Buffer, pos: number, end: number, admission: A
   const nanoseconds = buf[pos + 7] * 0x1000000 + ((buf[pos + 8] << 16) | (buf[pos + 9] << 8) | buf[pos + 10]);
   if (nanoseconds >= 1e9 || containers - 1 > admission.maxRecordDepth) return false;
   return admission.maxEventBytes === undefined || end - pos <= admission.maxEventBytes;
+}
+
+/**
+ * The fast path's acked message (fluent-logger's `[tag, time, record,
+ * {"chunk": id}]`): `isShallowPlainEntry`'s entry from the tag's last byte at
+ * `pos` to `recordEnd` (where the framer found the record to end; -1: not
+ * known), then an option map holding only `chunk`, and a fixstr id that ends
+ * the frame, short enough for `maxChunkIdBytes` whatever its bytes. Every rule
+ * `isAckedMessage`, `checkChunkIdValue` and `admitShallowEntry` check then
+ * holds; fills `parts.recordEnd` and `parts.ackStart`. `containers` counts the
+ * option map too. False sends the frame down the general path.
+ */
+function isShallowAckedMessage(
+  buf: Buffer,
+  pos: number,
+  end: number,
+  recordEnd: number,
+  admission: AdmissionLimits,
+  containers: number,
+  parts: MessageParts,
+): boolean {
+  if (recordEnd < 0 || recordEnd + CHUNK_ONLY_OPTION.length >= end) return false;
+  for (let k = 0; k < CHUNK_ONLY_OPTION.length; k++) if (buf[recordEnd + k] !== CHUNK_ONLY_OPTION[k]) return false;
+  const ackStart = recordEnd + CHUNK_ONLY_OPTION.length;
+  const id = buf[ackStart];
+  const idBytes = id & 0x1f;
+  if ((id & 0xe0) !== 0xa0 || ackStart + 1 + idBytes !== end || idBytes * 3 > admission.maxChunkIdBytes) return false;
+  if (!isShallowPlainEntry(buf, pos, recordEnd, admission, containers - 1)) return false;
+  parts.recordEnd = recordEnd;
+  parts.ackStart = ackStart;
+  return true;
 }
 
 /** The ack slab's size: the acks of about 1,500 messages with 16-byte ids; the slab a run's view keeps alive. */

@@ -233,7 +233,7 @@ export function isPlainMessage(buf: Buffer, start: number, end: number, parts: M
 }
 
 /** `fixmap(1) { fixstr "chunk" : … }`: an option map holding only the chunk id, as fluent-logger sends it. */
-const CHUNK_ONLY_OPTION = Buffer.from([0x81, 0xa5, 0x63, 0x68, 0x75, 0x6e, 0x6b]);
+export const CHUNK_ONLY_OPTION = Buffer.from([0x81, 0xa5, 0x63, 0x68, 0x75, 0x6e, 0x6b]);
 
 /**
  * Recognises fluent-logger's request, a Message-mode

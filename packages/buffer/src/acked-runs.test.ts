@@ -156,6 +156,26 @@ test('a run checked at skipAcked whose ids an append started since carries waits
   expect((await drainEvents(buffer)).sort((a, b) => a - b)).toEqual(range(0, 10));
 });
 
+test('a resend in the same read as its first send (one run holding an id twice) is stored once; the same id with other events is another chunk', async () => {
+  const buffer = await open();
+  // The client timed out while the forwarder was not reading and resent 0 and 1 on the same connection: [0, 1, 2, 0, 1].
+  const fresh = await accept(buffer, [run([0, 1, 2, 0, 1])]);
+  expect(fresh.map((c) => c.chunkId)).toEqual([0, 1, 2].map(idOf));
+  expect(buffer.stats().events).toBe(3);
+  // An id used twice for other events (another size: another key) is not a resend: both are stored.
+  const other = run([3, 4]);
+  const sameIdOtherEvents: ForwardChunk = {
+    ...other,
+    ids: new AckedIds(
+      other.ids?.sizes ?? [],
+      Buffer.concat([3, 3].map((i) => encodeAck(Buffer.concat([Buffer.from([0xa0 | idOf(i).length]), Buffer.from(idOf(i))])))),
+    ),
+  };
+  expect(await accept(buffer, [sameIdOtherEvents])).toEqual([sameIdOtherEvents]);
+  expect((await drainEvents(buffer)).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4]);
+  expect(await buffer.skipAcked([single(0), single(1), single(2)])).toEqual([]);
+});
+
 test('concurrent appends of the same run store it once', async () => {
   const buffer = await open({ fsync: 'always' });
   const a = run(range(0, 30));

@@ -156,6 +156,49 @@ function putDecimal(key: KeyScratch, n: number, v: number): number {
   return n + digits;
 }
 
+/** Scratch for `repeatsIn`: an open-addressing table of event index + 1 (0 = empty). */
+let repeatTable = new Int32Array(64);
+
+/**
+ * Marks the events of a run whose key (`hashes[4i … 4i + 3]`) an earlier
+ * event of the run has: a resend that arrived in the same read as its first
+ * send (a client that timed out while the forwarder was not reading). Null
+ * when no key repeats, the common case. One probe per event in a table sized
+ * to the run.
+ */
+function repeatsIn(hashes: Uint32Array, n: number): Uint8Array | null {
+  if (n < 2) return null;
+  let size = 2;
+  while (size < 2 * n) size *= 2;
+  if (repeatTable.length < size) repeatTable = new Int32Array(size);
+  const table = repeatTable;
+  const mask = size - 1;
+  let repeats: Uint8Array | null = null;
+  for (let i = 0; i < n; i++) {
+    const w = i * 4;
+    for (let p = hashes[w] & mask; ; p = (p + 1) & mask) {
+      const at = table[p];
+      if (at === 0) {
+        table[p] = i + 1;
+        break;
+      }
+      const v = (at - 1) * 4;
+      if (
+        hashes[v] === hashes[w] &&
+        hashes[v + 1] === hashes[w + 1] &&
+        hashes[v + 2] === hashes[w + 2] &&
+        hashes[v + 3] === hashes[w + 3]
+      ) {
+        repeats ??= new Uint8Array(n);
+        repeats[i] = 1;
+        break;
+      }
+    }
+  }
+  table.fill(0, 0, size);
+  return repeats;
+}
+
 /** Resend-key hashes (`hashKey`), four words each, in the order added. */
 class KeyHashes {
   words: Uint32Array;
@@ -222,6 +265,8 @@ interface RunCheck {
   checkedAt: number;
   /** The buffer's count of appends that carried ids when `skipAcked` found none of the run's ids in one in progress, or -1. */
   appendsAt: number;
+  /** 1 at each event whose key an earlier event of the run has (a resend in the same read as its first send), or null when none has. */
+  repeats: Uint8Array | null;
 }
 
 export class BaseBuffer implements ChunkBuffer {
@@ -423,8 +468,9 @@ export class BaseBuffer implements ChunkBuffer {
     const n = ids.sizes.length;
     let check = this.runChecks.get(ids);
     if (!check) {
-      check = { hashes: new Uint32Array(n * 4), checkedAt: -1, appendsAt: -1 };
-      runKeyHashes(c.tag, ids, check.hashes);
+      const hashes = new Uint32Array(n * 4);
+      runKeyHashes(c.tag, ids, hashes);
+      check = { hashes, checkedAt: -1, appendsAt: -1, repeats: repeatsIn(hashes, n) };
       this.runChecks.set(ids, check);
     }
     const hs = check.hashes;
@@ -440,6 +486,8 @@ export class BaseBuffer implements ChunkBuffer {
     // Checked whole at skipAcked, and no id recorded since: none of its ids can have become acked.
     const unchanged = !canSplit && check.checkedAt === this.recordings;
     const now = Date.now();
+    // At skipAcked an event whose key came earlier in the run is left out like an acked one: its first send is stored.
+    const repeats = canSplit ? check.repeats : null;
     for (let i = 0; i < n; i++) {
       if (i % PREFETCH_BLOCK === 0) {
         const to = Math.min(n, i + PREFETCH_BLOCK);
@@ -451,7 +499,7 @@ export class BaseBuffer implements ChunkBuffer {
         running.push(pending);
         return;
       }
-      if (!unchanged && this.ackedIds.hasHash(hs, i, now)) {
+      if ((repeats !== null && repeats[i] === 1) || (!unchanged && this.ackedIds.hasHash(hs, i, now))) {
         acked ??= new Uint8Array(n);
         acked[i] = 1;
         ackedCount++;

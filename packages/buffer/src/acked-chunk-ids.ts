@@ -377,31 +377,28 @@ function tableSizeFor(capacity: number): number {
   return n;
 }
 
-/**
- * Scratch for `hashKey`'s code units, and the same memory as 32-bit words,
- * two units each (the platform is little-endian: the first unit is the low half).
- */
-let keyUnits = new Uint16Array(256);
-let keyWords = new Int32Array(keyUnits.buffer);
-if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('Tributary needs a little-endian platform.');
+/** Scratch for `hashKey`: the key's UTF-16 code units, two per 32-bit word (`hashWords`). */
+let keyWords = new Int32Array(128);
 
 /** `hashWords` of `key`'s UTF-16 code units, into `out[4 * at … 4 * at + 3]`. */
 export function hashKey(key: string, out: Uint32Array, at = 0): void {
   const n = key.length;
-  if (keyUnits.length <= n) {
-    keyUnits = new Uint16Array(2 * (n + 1));
-    keyWords = new Int32Array(keyUnits.buffer);
-  }
-  for (let i = 0; i < n; i++) keyUnits[i] = key.charCodeAt(i);
-  hashWords(keyWords, n, out, at);
+  if (2 * keyWords.length < n + 2) keyWords = new Int32Array(n + 2);
+  const w = keyWords;
+  let j = 0;
+  let i = 0;
+  for (; i + 1 < n; i += 2) w[j++] = key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16);
+  if (i < n) w[j] = key.charCodeAt(i);
+  hashWords(w, n, out, at);
 }
 
 /**
  * MurmurHash3 x86_128 of `n` UTF-16 code units held two per 32-bit word in
- * `words` (the first unit in the low half; an odd last unit's high half is
- * zeroed here) into `out[4 * at … 4 * at + 3]`: the hash an id's resend key
- * is remembered and journaled under. Reading words, not units, halves the
- * loads (a merged run hashes one key per event).
+ * `words` (the first unit in the low half, as the callers put them, whatever
+ * the platform's byte order; an odd last unit's high half is zeroed here)
+ * into `out[4 * at … 4 * at + 3]`: the hash an id's resend key is remembered
+ * and journaled under. Reading words, not units, halves the loads (a merged
+ * run hashes one key per event).
  */
 export function hashWords(words: Int32Array, n: number, out: Uint32Array, at = 0): void {
   const c1 = 0x239b961b;

@@ -29,20 +29,13 @@ const PREFETCH_BLOCK = 64;
 /** The cursor over a merged run's ids (`runKeyHashes`): one for every run, nothing allocated per id. */
 const runIds = new AckedIdCursor();
 
-/**
- * Scratch for the key `runKeyHashes` hashes: its UTF-16 code units, and the
- * same memory as 32-bit words, two units each (little-endian: the first unit
- * in the low half, as `hashWords` reads them).
- */
+/** Scratch for the key `runKeyHashes` hashes: its UTF-16 code units, two per 32-bit word (the first in the low half). */
 class KeyScratch {
-  units: Uint16Array = new Uint16Array(256);
-  words: Int32Array = new Int32Array(this.units.buffer);
+  words: Int32Array = new Int32Array(128);
 
   /** Room for `units` code units and the hash's pad. */
   reserve(units: number): void {
-    if (this.units.length > units + 1) return;
-    this.units = new Uint16Array(2 * (units + 1));
-    this.words = new Int32Array(this.units.buffer);
+    if (2 * this.words.length < units + 2) this.words = new Int32Array(units + 2);
   }
 }
 const runKey = new KeyScratch();
@@ -133,24 +126,29 @@ function asciiIdKey(acks: Buffer, start: number, end: number, suffix: KeySuffix)
 
 /** Writes the key of an id given as text up to its size into `runKey`; returns its length in units. */
 function textIdKey(text: string, suffix: KeySuffix): number {
-  runKey.reserve(text.length + suffix.length + 11);
-  const u = runKey.units;
-  for (let k = 0; k < text.length; k++) u[k] = text.charCodeAt(k);
   const n = text.length;
-  const rest = n & 1 ? suffix.odd : suffix.even;
-  if (n & 1) u[n] = suffix.first;
-  runKey.words.set(rest, (n + 1) >> 1);
+  runKey.reserve(n + suffix.length + 11);
+  const w = runKey.words;
+  let j = 0;
+  let k = 0;
+  for (; k + 1 < n; k += 2) w[j++] = text.charCodeAt(k) | (text.charCodeAt(k + 1) << 16);
+  const rest = k < n ? suffix.odd : suffix.even;
+  if (k < n) w[j++] = text.charCodeAt(k) | (suffix.first << 16);
+  for (let q = 0; q < rest.length; q++) w[j + q] = rest[q];
   return n + suffix.length;
 }
 
-/** Writes the decimal digits of `v` (a non-negative integer below 2^31) at unit `n` of `key`; returns where they end. */
+/** Writes the decimal digits of `v` (a non-negative integer below 2^31) from unit `n` of `key` on; returns where they end. */
 function putDecimal(key: KeyScratch, n: number, v: number): number {
-  const u = key.units;
+  const w = key.words;
   let digits = 1;
   for (let x = v; x >= 10; x = (x / 10) | 0) digits++;
   for (let k = n + digits - 1, x = v; k >= n; k--) {
     const q = (x / 10) | 0;
-    u[k] = 0x30 + x - q * 10;
+    const unit = 0x30 + x - q * 10;
+    // into the word's high half for an odd unit, its low half for an even one, keeping the other half
+    const j = k >> 1;
+    w[j] = k & 1 ? (w[j] & 0xffff) | (unit << 16) : (w[j] & -0x10000) | unit;
     x = q;
   }
   return n + digits;

@@ -23,7 +23,8 @@
  * read back in `seq` order (a journal of the earlier JSON format,
  * `acked-chunk-ids.journal`, too, which is then removed) and written to a
  * fresh journal (temp file, fdatasync, rename), numbered from 0. Byte order:
- * the platform's (little-endian on every platform Node supports here).
+ * the platform's (a journal is read back where it was written; moved to a
+ * machine of the other byte order, it is forgotten: resends stored again).
  *
  * An append's ids are written after its events and before its ack: under
  * `fsync: interval` with them (one sync tick covers both), under `always` only
@@ -63,8 +64,11 @@ export type JournalErrorReport = (op: string, err: NodeJS.ErrnoException, what: 
 export const SLOT_BYTES = 40;
 /** Ring slots allocated at first; the ring doubles up to `maxEntries` while it fills for the first time. */
 const INITIAL_CAPACITY = 1024;
-/** Hashes whose table lines are read ahead at once (`prefetch`): few enough that the lines stay cached until probed. */
-const PREFETCH_BLOCK = 64;
+/**
+ * Hashes whose table lines are read ahead at once (`AckedChunkIds.prefetch`,
+ * `InProgressIds.prefetch`): few enough that the lines stay cached until probed.
+ */
+export const PREFETCH_BLOCK = 64;
 
 /** A slot's hash as a string, to tell the same id in two sources apart at open. */
 function slotKey(s: Slot): string {
@@ -259,7 +263,8 @@ export class AckedChunkIds {
   private prefetchInserts(hashes: Uint32Array, from: number, to: number): void {
     this.prefetch(hashes, from, to);
     const { table, mask, capacity, seq } = this;
-    if (seq + to - from <= capacity) return; // none overwritten yet
+    // none overwritten yet: the ring has room, or grows (up to maxEntries) before it wraps
+    if (seq + to - from <= capacity || capacity < this.window.maxEntries) return;
     const ring = this.hashes;
     let sink = this.sink;
     for (let k = 0; k < to - from; k++) sink ^= table[2 * (ring[((seq + k) % capacity) * 4] & mask)];

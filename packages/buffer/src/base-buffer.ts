@@ -5,7 +5,7 @@
  */
 import { RetryableError } from '@tributary/core';
 import { AckedIdCursor, type AckedRun, type ForwardChunk, chunkIdCount, chunkIdOf, countChunkIds } from '@tributary/forward-protocol';
-import { type AckedChunkIds, hashKey, hashWords } from './acked-chunk-ids';
+import { type AckedChunkIds, PREFETCH_BLOCK, hashKey, hashWords } from './acked-chunk-ids';
 import { BufferErrorCode, type BufferLimits, type BufferStats, type ChunkBuffer, type OpenChunk, type SealedChunk } from './chunk-buffer';
 import type { ChunkStorage, StorageEvents } from './chunk-storage';
 import { InProgressIds } from './in-progress-ids';
@@ -22,9 +22,6 @@ import { InProgressIds } from './in-progress-ids';
 export function resendKey(c: ForwardChunk): string {
   return `${c.chunkId}\n${c.tag}\n${c.count}\n${c.entries.length}`;
 }
-
-/** Keys whose table lines are read ahead at once (`AckedChunkIds.prefetch`, `InProgressIds.prefetch`). */
-const PREFETCH_BLOCK = 64;
 
 /** The cursor over a merged run's ids (`runKeyHashes`): one for every run, nothing allocated per id. */
 const runIds = new AckedIdCursor();
@@ -377,17 +374,11 @@ export class BaseBuffer implements ChunkBuffer {
     this.appendsStarted++;
     const owner = this.appendNumber;
     this.appends.set(owner, stored);
-    for (let i = 0; i < keys.n; i++) {
-      if (i % PREFETCH_BLOCK === 0) this.appending.prefetch(keys.words, i, Math.min(keys.n, i + PREFETCH_BLOCK));
-      this.appending.set(keys.words, i, owner);
-    }
+    this.appending.setAll(keys.words, keys.n, owner);
     try {
       await stored;
     } finally {
-      for (let i = 0; i < keys.n; i++) {
-        if (i % PREFETCH_BLOCK === 0) this.appending.prefetch(keys.words, i, Math.min(keys.n, i + PREFETCH_BLOCK));
-        this.appending.delete(keys.words, i, owner);
-      }
+      this.appending.deleteAll(keys.words, keys.n, owner);
       this.appends.delete(owner);
     }
     return leftOut;

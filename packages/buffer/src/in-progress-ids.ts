@@ -6,6 +6,8 @@
  * that owns it settles; an append that took a key over from an earlier one
  * (the same id again) keeps it when the earlier one settles.
  */
+import { PREFETCH_BLOCK } from './acked-chunk-ids';
+
 const INITIAL_SLOTS = 1024;
 
 export class InProgressIds {
@@ -58,6 +60,22 @@ export class InProgressIds {
       }
     }
     owners[hole] = 0;
+  }
+
+  /** `set` of the `n` keys `hashes[0 … 4n)`, read ahead a block at a time (`prefetch`). */
+  setAll(hashes: Uint32Array, n: number, owner: number): void {
+    for (let i = 0; i < n; i++) {
+      if (i % PREFETCH_BLOCK === 0) this.prefetch(hashes, i, Math.min(n, i + PREFETCH_BLOCK));
+      this.set(hashes, i, owner);
+    }
+  }
+
+  /** `delete` of the `n` keys `hashes[0 … 4n)`, read ahead a block at a time (`prefetch`). */
+  deleteAll(hashes: Uint32Array, n: number, owner: number): void {
+    for (let i = 0; i < n; i++) {
+      if (i % PREFETCH_BLOCK === 0) this.prefetch(hashes, i, Math.min(n, i + PREFETCH_BLOCK));
+      this.delete(hashes, i, owner);
+    }
   }
 
   /**

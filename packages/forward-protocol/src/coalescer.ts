@@ -31,12 +31,12 @@ import type { FrameDecoder } from './decoder';
 import { newEntryHead } from './entries';
 import { EVENT_TIME_EXT } from './event-time';
 import {
-  CHUNK_ONLY_OPTION,
   type ForwardChunk,
   type MessageParts,
   type RequestLimits,
   TagCache,
   chunkIdText,
+  chunkOnlyOptionValue,
   isAckedMessage,
   isPlainMessage,
   parseRequest,
@@ -257,9 +257,8 @@ function isShallowAckedMessage(
   containers: number,
   parts: MessageParts,
 ): boolean {
-  if (recordEnd < 0 || recordEnd + CHUNK_ONLY_OPTION.length >= end) return false;
-  for (let k = 0; k < CHUNK_ONLY_OPTION.length; k++) if (buf[recordEnd + k] !== CHUNK_ONLY_OPTION[k]) return false;
-  const ackStart = recordEnd + CHUNK_ONLY_OPTION.length;
+  const ackStart = chunkOnlyOptionValue(buf, recordEnd, end);
+  if (ackStart < 0) return false;
   const id = buf[ackStart];
   const idBytes = id & 0x1f;
   if ((id & 0xe0) !== 0xa0 || ackStart + 1 + idBytes !== end || idBytes * 3 > admission.maxChunkIdBytes) return false;

@@ -233,7 +233,18 @@ export function isPlainMessage(buf: Buffer, start: number, end: number, parts: M
 }
 
 /** `fixmap(1) { fixstr "chunk" : … }`: an option map holding only the chunk id, as fluent-logger sends it. */
-export const CHUNK_ONLY_OPTION = Buffer.from([0x81, 0xa5, 0x63, 0x68, 0x75, 0x6e, 0x6b]);
+const CHUNK_ONLY_OPTION = Buffer.from([0x81, 0xa5, 0x63, 0x68, 0x75, 0x6e, 0x6b]);
+
+/**
+ * Where the `chunk` value starts when `CHUNK_ONLY_OPTION` follows the record
+ * ending at `recordEnd` (INCOMPLETE: not known) with a value after it before
+ * `end`; else -1.
+ */
+export function chunkOnlyOptionValue(buf: Buffer, recordEnd: number, end: number): number {
+  if (recordEnd < 0 || recordEnd + CHUNK_ONLY_OPTION.length >= end) return -1;
+  for (let i = 0; i < CHUNK_ONLY_OPTION.length; i++) if (buf[recordEnd + i] !== CHUNK_ONLY_OPTION[i]) return -1;
+  return recordEnd + CHUNK_ONLY_OPTION.length;
+}
 
 /**
  * Recognises fluent-logger's request, a Message-mode
@@ -250,10 +261,8 @@ export function isAckedMessage(buf: Buffer, start: number, end: number, parts: M
   const recordStart = messageHead(buf, start, end, parts);
   if (recordStart < 0) return false;
   const recordEnd = knownRecordEnd >= 0 ? knownRecordEnd : skipValue(buf, recordStart, end);
-  if (recordEnd === INCOMPLETE || recordEnd + CHUNK_ONLY_OPTION.length >= end) return false;
-  for (let i = 0; i < CHUNK_ONLY_OPTION.length; i++) if (buf[recordEnd + i] !== CHUNK_ONLY_OPTION[i]) return false;
-  const ackStart = recordEnd + CHUNK_ONLY_OPTION.length;
-  if (skipValue(buf, ackStart, end) !== end || !readBytes(buf, ackStart, end)) return false;
+  const ackStart = chunkOnlyOptionValue(buf, recordEnd, end);
+  if (ackStart < 0 || skipValue(buf, ackStart, end) !== end || !readBytes(buf, ackStart, end)) return false;
   parts.recordEnd = recordEnd;
   parts.ackStart = ackStart;
   return true;

@@ -224,17 +224,26 @@ interface AckedRunParts {
 
 /**
  * The fast path's entry: the complete frame ends at `end` and, from the tag's
- * last byte at `pos` on, holds a fixext8 EventTime with nanoseconds below 1e9
- * and a fixmap record, in a frame of `containers` maps and arrays (the outer
- * array, then at most `maxRecordDepth` in the record), no larger than
- * `maxEventBytes`: every rule `admitShallowEntry` checks holds (the seconds
- * of an EventTime are in range by their width). False sends the frame down
- * the general path, which reads it whole and refuses what breaks a rule.
+ * last byte at `pos` on, holds a time, either a fixext8 EventTime with
+ * nanoseconds below 1e9 (Fluent Bit, fluent-logger with EventTime) or a
+ * non-zero uint32 of seconds (fluent-logger's default, `Date.now() / 1000`
+ * as msgpack-lite writes it), then a fixmap record, in a frame of
+ * `containers` maps and arrays (the outer array, then at most
+ * `maxRecordDepth` in the record), no larger than `maxEventBytes`: every rule
+ * `admitShallowEntry` checks holds (the seconds of either time are in range
+ * by their width). False sends the frame down the general path, which reads
+ * it whole and refuses what breaks a rule.
  */
 function isShallowPlainEntry(buf: Buffer, pos: number, end: number, admission: AdmissionLimits, containers: number): boolean {
-  if (pos + 12 > end || buf[pos + 1] !== 0xd7 || buf[pos + 2] !== EVENT_TIME_EXT || (buf[pos + 11] & 0xf0) !== 0x80) return false;
-  const nanoseconds = buf[pos + 7] * 0x1000000 + ((buf[pos + 8] << 16) | (buf[pos + 9] << 8) | buf[pos + 10]);
-  if (nanoseconds >= 1e9 || containers - 1 > admission.maxRecordDepth) return false;
+  let record: number;
+  if (buf[pos + 1] === 0xd7 && buf[pos + 2] === EVENT_TIME_EXT && pos + 12 <= end) {
+    const nanoseconds = buf[pos + 7] * 0x1000000 + ((buf[pos + 8] << 16) | (buf[pos + 9] << 8) | buf[pos + 10]);
+    if (nanoseconds >= 1e9) return false;
+    record = pos + 11;
+  } else if (buf[pos + 1] === 0xce && pos + 7 <= end && (buf[pos + 2] | buf[pos + 3] | buf[pos + 4] | buf[pos + 5]) !== 0) {
+    record = pos + 6;
+  } else return false;
+  if ((buf[record] & 0xf0) !== 0x80 || containers - 1 > admission.maxRecordDepth) return false;
   return admission.maxEventBytes === undefined || end - pos <= admission.maxEventBytes;
 }
 

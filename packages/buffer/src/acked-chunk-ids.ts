@@ -16,7 +16,7 @@
  * never rewritten while running.
  *
  *   journal = slot*
- *   slot    = hash: 4 × u32 LE | acked at: f64 LE (ms) | seq: f64 LE | check: 2 × u32 LE   (40 bytes)
+ *   slot    = hash: 4 × u32 | acked at: f64 | seq: f64 | check: 2 × u32   (40 bytes; ms; the platform's byte order)
  *
  * `check` mixes the other eight words: a slot never written (zeros) or torn
  * fails it and is skipped. At open the intact slots still in the window are
@@ -389,12 +389,22 @@ let keyWords = new Int32Array(128);
 export function hashKey(key: string, out: Uint32Array, at = 0): void {
   const n = key.length;
   if (2 * keyWords.length < n + 2) keyWords = new Int32Array(n + 2);
-  const w = keyWords;
+  packUnits(key, keyWords);
+  hashWords(keyWords, n, out, at);
+}
+
+/**
+ * Puts `text`'s UTF-16 code units into `words` from word 0 on, two per word,
+ * the first in the low half (an odd last unit alone, in the low half of the
+ * last word): `hashWords`'s input, whatever the platform's byte order.
+ * `words` must have room for `(text.length + 1) >> 1` words.
+ */
+export function packUnits(text: string, words: Int32Array): void {
+  const n = text.length;
   let j = 0;
   let i = 0;
-  for (; i + 1 < n; i += 2) w[j++] = key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16);
-  if (i < n) w[j] = key.charCodeAt(i);
-  hashWords(w, n, out, at);
+  for (; i + 1 < n; i += 2) words[j++] = text.charCodeAt(i) | (text.charCodeAt(i + 1) << 16);
+  if (i < n) words[j] = text.charCodeAt(i);
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { RetryableError } from '@tributary/core';
 import { AckedIdCursor, type AckedRun, type ForwardChunk, chunkIdCount, chunkIdOf, countChunkIds } from '@tributary/forward-protocol';
-import { type AckedChunkIds, PREFETCH_BLOCK, hashKey, hashWords } from './acked-chunk-ids';
+import { type AckedChunkIds, PREFETCH_BLOCK, hashKey, hashWords, packUnits } from './acked-chunk-ids';
 import { BufferErrorCode, type BufferLimits, type BufferStats, type ChunkBuffer, type OpenChunk, type SealedChunk } from './chunk-buffer';
 import type { ChunkStorage, StorageEvents } from './chunk-storage';
 import { InProgressIds } from './in-progress-ids';
@@ -126,11 +126,11 @@ function textIdKey(text: string, suffix: KeySuffix): number {
   const n = text.length;
   runKey.reserve(n + suffix.length + 11);
   const w = runKey.words;
-  let j = 0;
-  let k = 0;
-  for (; k + 1 < n; k += 2) w[j++] = text.charCodeAt(k) | (text.charCodeAt(k + 1) << 16);
-  const rest = k < n ? suffix.odd : suffix.even;
-  if (k < n) w[j++] = text.charCodeAt(k) | (suffix.first << 16);
+  packUnits(text, w);
+  // an odd id's last unit shares its word with the suffix's first
+  const j = (n + 1) >> 1;
+  if (n & 1) w[j - 1] |= suffix.first << 16;
+  const rest = n & 1 ? suffix.odd : suffix.even;
   for (let q = 0; q < rest.length; q++) w[j + q] = rest[q];
   return n + suffix.length;
 }

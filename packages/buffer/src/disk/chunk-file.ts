@@ -5,7 +5,7 @@
  *   file    = record(header) (record(entries) id-record?)*      (framing: see ../records.ts)
  *   header  = JSON { "v": 2, "tag": string, "createdAt": ms }
  *   entries = the forward protocol's packed entries of one append
- *   ids     = at: f64 LE (ms) | hash: 4 × u32 LE, one per client chunk id   (an id record: the high bit of its length word set)
+ *   ids     = at: f64 LE (ms) | hash: 4 × u32 in the platform's byte order, one per client chunk id   (an id record: the high bit of its length word set)
  *
  * An id record follows the entries of one group commit's write and holds the
  * resend-key hashes (acked-chunk-ids.ts) of the client chunk ids those
@@ -74,7 +74,8 @@ export interface EncodedAppend {
 function idRecord(ids: ChunkIds): Buffer[] {
   const payload = Buffer.allocUnsafe(ID_RECORD_TIME_BYTES + 16 * ids.n);
   payload.writeDoubleLE(ids.at, 0);
-  // The platform's byte order, as the acked-id journal's (little-endian wherever Node runs here).
+  // The platform's byte order, as the acked-id journal's: read back where it was written (moved across byte orders,
+  // the ids are forgotten: resends stored again).
   Buffer.from(ids.hashes.buffer, ids.hashes.byteOffset, 16 * ids.n).copy(payload, ID_RECORD_TIME_BYTES);
   const [hdr] = frame([payload]);
   hdr.writeUInt32BE((payload.length | ID_RECORD) >>> 0, 0);
